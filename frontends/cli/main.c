@@ -1,0 +1,81 @@
+/*
+ * main.c - the punix program: dispatch to a subcommand.
+ *
+ * Each subcommand lives in its own cmd_*.c with its own usage text; this
+ * file only knows their names. A command is listed here once it works.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct cli_cmd commands[] = {
+	{"check", "type-check PCL files and directories", cmd_check, cmd_check_help},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+int cli_fail(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("error: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return code;
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: punix COMMAND [ARGS...]\n"
+	      "       punix help COMMAND | punix COMMAND --help\n"
+	      "       punix --version\n"
+	      "\n"
+	      "Commands:\n",
+	      f);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fputs("\nDocumentation: docs/cli.md and docs/pcl.md in the source tree.\n", f);
+}
+
+static const struct cli_cmd *find(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+		printf("punix %s\n", PUNIX_VERSION);
+		return EXIT_OK;
+	}
+	if (!strcmp(cmd, "help")) {
+		if (argc < 3) {
+			usage(stdout);
+			return EXIT_OK;
+		}
+		const struct cli_cmd *c = find(argv[2]);
+		if (!c)
+			return cli_fail(EXIT_USAGE, "unknown command '%s' (see 'punix --help')", argv[2]);
+		c->help();
+		return EXIT_OK;
+	}
+	const struct cli_cmd *c = find(cmd);
+	if (!c)
+		return cli_fail(EXIT_USAGE, "unknown command '%s' (see 'punix --help')", cmd);
+	return c->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,512 @@
+/*
+ * pcl_eval.c - resolve references, evaluate modules into values, infer types.
+ *
+ * Evaluation is lazy per module-level field: a reference A.x evaluates only
+ * field x of module A, so a module may refer to its own other fields. A
+ * field met again while it is being evaluated closes a reference cycle
+ * ([E7]); the chain of fields being evaluated is kept for the message and
+ * bounded by PCL_MAX_REF_CHAIN, which also bounds the C recursion.
+ *
+ * Types: Bool, Int, Str (maybe secret), List<T>, Rec{k: T}. A list's element
+ * type is the unification of its items' types: records unify to the union
+ * of their keys (keys present in only some become optional), the empty list
+ * unifies with any list, anything else that differs is [E1].
+ *
+ * Where an error was reported the value is PCL_V_ERROR, which unifies with
+ * everything and is skipped by the schema checks, so one mistake is
+ * reported once.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pcl_internal.h"
+
+enum pcl_tkind {
+	PCL_TY_ANY, /* the type of an error: agrees with everything */
+	PCL_TY_EMPTY, /* the element type of [] */
+	PCL_TY_BOOL,
+	PCL_TY_INT,
+	PCL_TY_STR,
+	PCL_TY_LIST,
+	PCL_TY_REC,
+};
+
+struct pcl_tfield {
+	const char *name;
+	const struct pcl_type *type;
+	bool optional;
+};
+
+struct pcl_type {
+	enum pcl_tkind k;
+	bool secret;                 /* PCL_TY_STR only */
+	const struct pcl_type *elem; /* PCL_TY_LIST */
+	const struct pcl_tfield *fields; /* PCL_TY_REC, sorted by name */
+	size_t n;
+};
+
+static const struct pcl_type ty_any = {PCL_TY_ANY, false, NULL, NULL, 0};
+static const struct pcl_type ty_empty = {PCL_TY_EMPTY, false, NULL, NULL, 0};
+static const struct pcl_type ty_bool = {PCL_TY_BOOL, false, NULL, NULL, 0};
+static const struct pcl_type ty_int = {PCL_TY_INT, false, NULL, NULL, 0};
+static const struct pcl_type ty_str = {PCL_TY_STR, false, NULL, NULL, 0};
+static const struct pcl_type ty_secret = {PCL_TY_STR, true, NULL, NULL, 0};
+
+static const struct pcl_type *list_type(struct pcl_program *p, const struct pcl_type *elem)
+{
+	struct pcl_type *t = arena_alloc(&p->arena, sizeof(*t));
+	t->k = PCL_TY_LIST;
+	t->elem = elem;
+	return t;
+}
+
+/* Returns the unified type, or NULL when a and b disagree. */
+static const struct pcl_type *unify(struct pcl_program *p, const struct pcl_type *a, const struct pcl_type *b)
+{
+	if (a->k == PCL_TY_ANY || a->k == PCL_TY_EMPTY)
+		return b;
+	if (b->k == PCL_TY_ANY || b->k == PCL_TY_EMPTY)
+		return a;
+	if (a->k != b->k)
+		return NULL;
+	switch (a->k) {
+	case PCL_TY_STR:
+		return a->secret ? a : b; /* a list holding one secret is a list of secrets */
+	case PCL_TY_LIST: {
+		const struct pcl_type *e = unify(p, a->elem, b->elem);
+		if (!e)
+			return NULL;
+		return e == a->elem ? a : e == b->elem ? b : list_type(p, e);
+	}
+	case PCL_TY_REC: {
+		struct pcl_tfield *f = arena_alloc(&p->arena, (a->n + b->n) * sizeof(*f) + 1);
+		size_t i = 0, j = 0, n = 0;
+		while (i < a->n || j < b->n) {
+			int c = i == a->n ? 1 : j == b->n ? -1 : strcmp(a->fields[i].name, b->fields[j].name);
+			if (c < 0) {
+				f[n] = a->fields[i++];
+				f[n++].optional = true;
+			} else if (c > 0) {
+				f[n] = b->fields[j++];
+				f[n++].optional = true;
+			} else {
+				const struct pcl_type *t = unify(p, a->fields[i].type, b->fields[j].type);
+				if (!t)
+					return NULL;
+				f[n].name = a->fields[i].name;
+				f[n].type = t;
+				f[n++].optional = a->fields[i].optional || b->fields[j].optional;
+				i++, j++;
+			}
+		}
+		struct pcl_type *t = arena_alloc(&p->arena, sizeof(*t));
+		t->k = PCL_TY_REC;
+		t->fields = f;
+		t->n = n;
+		return t;
+	}
+	default:
+		return a;
+	}
+}
+
+static void type_write(const struct pcl_type *t, struct sbuf *out, int depth)
+{
+	switch (t->k) {
+	case PCL_TY_ANY: sbuf_puts(out, "?"); return;
+	case PCL_TY_EMPTY: sbuf_puts(out, "?"); return;
+	case PCL_TY_BOOL: sbuf_puts(out, "Bool"); return;
+	case PCL_TY_INT: sbuf_puts(out, "Int"); return;
+	case PCL_TY_STR: sbuf_puts(out, t->secret ? "Str (secret)" : "Str"); return;
+	case PCL_TY_LIST:
+		sbuf_puts(out, "List<");
+		type_write(t->elem, out, depth + 1);
+		sbuf_puts(out, ">");
+		return;
+	case PCL_TY_REC:
+		if (depth >= 2) {
+			sbuf_puts(out, "Rec{...}");
+			return;
+		}
+		sbuf_puts(out, "Rec{");
+		for (size_t i = 0; i < t->n; i++) {
+			if (i == 4) {
+				sbuf_puts(out, ", ...");
+				break;
+			}
+			sbuf_printf(out, "%s%s%s: ", i ? ", " : "", t->fields[i].name, t->fields[i].optional ? "?" : "");
+			type_write(t->fields[i].type, out, depth + 1);
+		}
+		sbuf_puts(out, "}");
+		return;
+	}
+}
+
+void pcl_type_name(const struct pcl_value *v, struct sbuf *out)
+{
+	type_write(v->v_type ? v->v_type : &ty_any, out, 0);
+}
+
+/* ---- values ------------------------------------------------------------ */
+
+static struct pcl_value *new_value(struct pcl_program *p, enum pcl_vkind k, struct pcl_loc loc,
+				   const struct pcl_type *t)
+{
+	struct pcl_value *v = arena_alloc(&p->arena, sizeof(*v));
+	v->v_kind = k;
+	v->v_loc = loc;
+	v->v_type = t;
+	return v;
+}
+
+static struct pcl_value *error_value(struct pcl_program *p, struct pcl_loc loc)
+{
+	return new_value(p, PCL_V_ERROR, loc, &ty_any);
+}
+
+static bool is_env_name(const char *s)
+{
+	if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+		return false;
+	for (s++; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return true;
+}
+
+/* { from_env = "NAME" } or { from_file = "/abs" }: a secret, checked here. */
+static struct pcl_value *make_secret(struct pcl_program *p, struct pcl_loc loc, const struct pcl_vfield *f)
+{
+	const struct pcl_value *src = f->f_value;
+	bool env = strcmp(f->f_name, "from_env") == 0;
+	if (src->v_kind == PCL_V_ERROR)
+		return error_value(p, loc);
+	if (src->v_kind != PCL_V_STR) {
+		struct sbuf t = SBUF_INIT;
+		pcl_type_name(src, &t);
+		pcl_error(p, src->v_loc, PCL_E1, "type mismatch in '%s': expected Str, got %s", f->f_name, sbuf_str(&t));
+		sbuf_free(&t);
+		return error_value(p, loc);
+	}
+	const char *s = src->v_str.s;
+	if (env && !is_env_name(s)) {
+		struct pcl_diag *d =
+			pcl_error(p, src->v_loc, PCL_E6, "'%.80s' is not a valid environment variable name", s);
+		pcl_diag_hint(d, "names are letters, digits and '_', not starting with a digit");
+		return error_value(p, loc);
+	}
+	if (!env && (s[0] != '/' || strpbrk(s, "\n\r") != NULL)) {
+		pcl_error(p, src->v_loc, PCL_E6, "'from_file' needs an absolute path, got '%.80s'", s);
+		return error_value(p, loc);
+	}
+	struct pcl_value *v = new_value(p, PCL_V_SECRET, loc, &ty_secret);
+	v->v_secret.source = env ? PCL_SECRET_ENV : PCL_SECRET_FILE;
+	v->v_secret.name = s;
+	return v;
+}
+
+static int vfield_cmp(const void *a, const void *b)
+{
+	const struct pcl_vfield *x = a, *y = b;
+	int c = strcmp(x->f_name, y->f_name);
+	if (c)
+		return c;
+	/* Same name: keep source order, so the first one wins. */
+	if (x->f_loc.line != y->f_loc.line)
+		return x->f_loc.line < y->f_loc.line ? -1 : 1;
+	return x->f_loc.col < y->f_loc.col ? -1 : x->f_loc.col > y->f_loc.col;
+}
+
+/*
+ * Builds a record from evaluated fields (vf, n; consumed): sorted by name,
+ * a name given twice is [E3], and a lone from_env/from_file is a secret.
+ */
+static struct pcl_value *build_record(struct pcl_program *p, struct pcl_loc loc, struct pcl_vfield *vf, size_t n,
+				      bool secret_ok)
+{
+	qsort(vf, n, sizeof(*vf), vfield_cmp);
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (m && strcmp(vf[m - 1].f_name, vf[i].f_name) == 0) {
+			struct pcl_diag *d = pcl_error(p, vf[i].f_loc, PCL_E3, "field '%s' is set twice", vf[i].f_name);
+			pcl_diag_note(d, vf[m - 1].f_loc, "first set here");
+			continue;
+		}
+		vf[m++] = vf[i];
+	}
+	if (secret_ok && m == 1 && (!strcmp(vf[0].f_name, "from_env") || !strcmp(vf[0].f_name, "from_file")))
+		return make_secret(p, loc, &vf[0]);
+
+	struct pcl_tfield *tf = arena_alloc(&p->arena, m * sizeof(*tf) + 1);
+	for (size_t i = 0; i < m; i++) {
+		tf[i].name = vf[i].f_name;
+		tf[i].type = vf[i].f_value->v_type;
+	}
+	struct pcl_type *t = arena_alloc(&p->arena, sizeof(*t));
+	t->k = PCL_TY_REC;
+	t->fields = tf;
+	t->n = m;
+	struct pcl_value *v = new_value(p, PCL_V_REC, loc, t);
+	v->v_rec.fields = vf;
+	v->v_rec.n = m;
+	return v;
+}
+
+static struct pcl_value *eval_node(struct pcl_program *p, const struct pcl_node *n);
+
+static struct pcl_value *eval_list(struct pcl_program *p, const struct pcl_node *n)
+{
+	struct pcl_value **items = arena_alloc(&p->arena, n->list.n * sizeof(*items) + 1);
+	const struct pcl_type *elem = &ty_empty;
+	bool reported = false;
+	for (size_t i = 0; i < n->list.n; i++) {
+		items[i] = eval_node(p, n->list.items[i]);
+		const struct pcl_type *u = unify(p, elem, items[i]->v_type);
+		if (!u) {
+			if (!reported) {
+				struct sbuf want = SBUF_INIT, got = SBUF_INIT;
+				type_write(elem, &want, 0);
+				pcl_type_name(items[i], &got);
+				struct pcl_diag *d = pcl_error(p, items[i]->v_loc, PCL_E1,
+							       "list elements must have one type: this one is %s, "
+							       "the ones before it are %s",
+							       sbuf_str(&got), sbuf_str(&want));
+				pcl_diag_hint(d, "to mix service shapes, list service modules by name instead");
+				sbuf_free(&want);
+				sbuf_free(&got);
+			}
+			reported = true;
+			continue;
+		}
+		elem = u;
+	}
+	struct pcl_value *v = new_value(p, PCL_V_LIST, n->loc, reported ? &ty_any : list_type(p, elem));
+	v->v_list.items = items;
+	v->v_list.n = n->list.n;
+	return v;
+}
+
+static bool body_has_field(const struct pcl_node *body, const char *name)
+{
+	for (size_t i = 0; i < body->rec.n; i++)
+		if (strcmp(body->rec.fields[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+static void report_cycle(struct pcl_program *p, struct pcl_loc at, const char *mod, const char *field)
+{
+	struct sbuf chain = SBUF_INIT;
+	size_t start = 0;
+	for (size_t i = p->eval_stack.n; i-- > 0;) {
+		if (strcmp(p->eval_stack_mod.v[i], mod) == 0 &&
+		    (field ? p->eval_stack.v[i] && strcmp(p->eval_stack.v[i]->name, field) == 0 : !p->eval_stack.v[i])) {
+			start = i;
+			break;
+		}
+	}
+	for (size_t i = start; i < p->eval_stack.n; i++) {
+		const struct pcl_field *f = p->eval_stack.v[i];
+		sbuf_printf(&chain, "%s%s", p->eval_stack_mod.v[i], f ? "." : "");
+		if (f)
+			sbuf_puts(&chain, f->name);
+		sbuf_puts(&chain, " -> ");
+	}
+	sbuf_printf(&chain, "%s%s%s", mod, field ? "." : "", field ? field : "");
+	pcl_error(p, at, PCL_E7, "reference cycle: %s", sbuf_str(&chain));
+	sbuf_free(&chain);
+}
+
+static bool push_eval(struct pcl_program *p, struct pcl_loc at, const char *mod, const struct pcl_field *f)
+{
+	if (p->eval_stack.n >= PCL_MAX_REF_CHAIN) {
+		pcl_error(p, at, PCL_E7, "reference chain longer than %d links", PCL_MAX_REF_CHAIN);
+		return false;
+	}
+	VEC_PUSH(&p->eval_stack, f);
+	VEC_PUSH(&p->eval_stack_mod, mod);
+	return true;
+}
+
+static void pop_eval(struct pcl_program *p)
+{
+	p->eval_stack.n--;
+	p->eval_stack_mod.n--;
+}
+
+static struct pcl_value *eval_field(struct pcl_program *p, struct pcl_decl *d, struct pcl_field *f, struct pcl_loc at)
+{
+	if (f->state == PCL_EVAL_DONE)
+		return f->result;
+	if (f->state == PCL_EVAL_BUSY) {
+		report_cycle(p, at, d->name, f->name);
+		return error_value(p, at);
+	}
+	if (!push_eval(p, at, d->name, f))
+		return error_value(p, at);
+	f->state = PCL_EVAL_BUSY;
+	f->result = eval_node(p, f->value);
+	f->state = PCL_EVAL_DONE;
+	pop_eval(p);
+	return f->result;
+}
+
+static struct pcl_value *eval_module(struct pcl_program *p, struct pcl_decl *d, struct pcl_loc at)
+{
+	if (d->state == PCL_EVAL_DONE)
+		return (struct pcl_value *)d->module.m_value;
+	if (d->state == PCL_EVAL_BUSY) {
+		report_cycle(p, at, d->name, NULL);
+		return error_value(p, at);
+	}
+	if (!push_eval(p, at, d->name, NULL))
+		return error_value(p, at);
+	d->state = PCL_EVAL_BUSY;
+	const struct pcl_node *body = d->body;
+	struct pcl_vfield *vf = arena_alloc(&p->arena, body->rec.n * sizeof(*vf) + 1);
+	for (size_t i = 0; i < body->rec.n; i++) {
+		struct pcl_field *f = &body->rec.fields[i];
+		vf[i].f_name = f->name;
+		vf[i].f_loc = f->loc;
+		vf[i].f_value = eval_field(p, d, f, f->loc);
+	}
+	d->module.m_value = build_record(p, d->loc, vf, body->rec.n, false);
+	d->state = PCL_EVAL_DONE;
+	pop_eval(p);
+	return (struct pcl_value *)d->module.m_value;
+}
+
+/* Points a resolved value at the place that referenced it. */
+static struct pcl_value *at_use_site(struct pcl_program *p, const struct pcl_value *v, struct pcl_loc loc)
+{
+	struct pcl_value *c = arena_memdup(&p->arena, v, sizeof(*v));
+	c->v_loc = loc;
+	return c;
+}
+
+static struct pcl_value *eval_ref(struct pcl_program *p, const struct pcl_node *n)
+{
+	const char *name = n->ref.parts[0];
+	struct pcl_decl *d = strmap_get(&p->by_name, name);
+	if (!d) {
+		struct pcl_diag *e = pcl_error(p, n->ref.locs[0], PCL_E2, "unknown module '%s'", name);
+		const char **names = xmalloc((p->decls.n + 1) * sizeof(*names));
+		for (size_t i = 0; i < p->decls.n; i++)
+			names[i] = p->decls.v[i]->name;
+		const char *s = pcl_suggest(name, names, p->decls.n);
+		if (s)
+			pcl_diag_hint(e, "did you mean '%s'?", s);
+		free(names);
+		return error_value(p, n->loc);
+	}
+	if (n->ref.n == 1)
+		return at_use_site(p, eval_module(p, d, n->loc), n->loc);
+
+	const char *member = n->ref.parts[1];
+	bool is_package = body_has_field(d->body, "recipe");
+	struct pcl_value *v;
+	if (is_package && strcmp(member, "out") == 0) {
+		if (n->ref.n > 2) {
+			pcl_error(p, n->ref.locs[2], PCL_E2, "'%s.out' is a store path (Str) and has no member '%s'", name,
+				  n->ref.parts[2]);
+			return error_value(p, n->loc);
+		}
+		v = new_value(p, PCL_V_OUT, n->loc, &ty_str);
+		v->v_out.module = d->name;
+		return v;
+	}
+	struct pcl_field *f = NULL;
+	for (size_t i = 0; i < d->body->rec.n && !f; i++)
+		if (strcmp(d->body->rec.fields[i].name, member) == 0)
+			f = &d->body->rec.fields[i];
+	if (!f) {
+		struct pcl_diag *e = pcl_error(p, n->ref.locs[1], PCL_E2, "module '%s' has no field '%s'", name, member);
+		const char **names = xmalloc((d->body->rec.n + 2) * sizeof(*names));
+		size_t k = 0;
+		for (size_t i = 0; i < d->body->rec.n; i++)
+			names[k++] = d->body->rec.fields[i].name;
+		if (is_package)
+			names[k++] = "out";
+		const char *s = pcl_suggest(member, names, k);
+		if (s)
+			pcl_diag_hint(e, "did you mean '%s'?", s);
+		free(names);
+		return error_value(p, n->loc);
+	}
+	v = eval_field(p, d, f, n->loc);
+	for (size_t i = 2; i < n->ref.n && v->v_kind != PCL_V_ERROR; i++) {
+		if (v->v_kind != PCL_V_REC) {
+			struct sbuf t = SBUF_INIT;
+			pcl_type_name(v, &t);
+			pcl_error(p, n->ref.locs[i], PCL_E2, "'%s' is %s, which has no member '%s'", n->ref.parts[i - 1],
+				  sbuf_str(&t), n->ref.parts[i]);
+			sbuf_free(&t);
+			return error_value(p, n->loc);
+		}
+		const struct pcl_value *next = pcl_value_field(v, n->ref.parts[i]);
+		if (!next) {
+			struct pcl_diag *e = pcl_error(p, n->ref.locs[i], PCL_E2, "'%s' has no field '%s'",
+						       n->ref.parts[i - 1], n->ref.parts[i]);
+			const char **names = xmalloc((v->v_rec.n + 1) * sizeof(*names));
+			for (size_t j = 0; j < v->v_rec.n; j++)
+				names[j] = v->v_rec.fields[j].f_name;
+			const char *s = pcl_suggest(n->ref.parts[i], names, v->v_rec.n);
+			if (s)
+				pcl_diag_hint(e, "did you mean '%s'?", s);
+			free(names);
+			return error_value(p, n->loc);
+		}
+		v = (struct pcl_value *)next;
+	}
+	if (v->v_kind == PCL_V_ERROR)
+		return error_value(p, n->loc);
+	return at_use_site(p, v, n->loc);
+}
+
+static struct pcl_value *eval_node(struct pcl_program *p, const struct pcl_node *n)
+{
+	struct pcl_value *v;
+	switch (n->kind) {
+	case PCL_N_STR:
+		v = new_value(p, PCL_V_STR, n->loc, &ty_str);
+		v->v_str.s = n->str.s;
+		v->v_str.len = n->str.len;
+		return v;
+	case PCL_N_INT:
+		v = new_value(p, PCL_V_INT, n->loc, &ty_int);
+		v->v_int = n->i;
+		return v;
+	case PCL_N_BOOL:
+		v = new_value(p, PCL_V_BOOL, n->loc, &ty_bool);
+		v->v_bool = n->b;
+		return v;
+	case PCL_N_LIST:
+		return eval_list(p, n);
+	case PCL_N_REC: {
+		struct pcl_vfield *vf = arena_alloc(&p->arena, n->rec.n * sizeof(*vf) + 1);
+		for (size_t i = 0; i < n->rec.n; i++) {
+			vf[i].f_name = n->rec.fields[i].name;
+			vf[i].f_loc = n->rec.fields[i].loc;
+			vf[i].f_value = eval_node(p, n->rec.fields[i].value);
+		}
+		return build_record(p, n->loc, vf, n->rec.n, true);
+	}
+	case PCL_N_REF:
+		return eval_ref(p, n);
+	case PCL_N_ERROR:
+		break;
+	}
+	return error_value(p, n->loc);
+}
+
+void pcl_eval_all(struct pcl_program *p)
+{
+	for (size_t i = 0; i < p->modules.n; i++) {
+		struct pcl_decl *d = (struct pcl_decl *)((const char *)p->modules.v[i] - offsetof(struct pcl_decl, module));
+		eval_module(p, d, d->loc);
+	}
+	/* Later declarations of a taken name are still checked for errors. */
+	for (size_t i = 0; i < p->decls.n; i++)
+		if (p->decls.v[i]->duplicate)
+			eval_module(p, p->decls.v[i], p->decls.v[i]->loc);
+}

@@ -1,0 +1,162 @@
+/*
+ * pcl_internal.h - what the parts of the front end share: the program, the
+ * syntax tree, the lexer's tokens and the diagnostic sink.
+ *
+ * Pipeline: pcl_lex -> pcl_parse (syntax tree per source) -> pcl_eval
+ * (references resolved, values built, list types unified) -> pcl_schema
+ * (module kinds and their fields checked).
+ */
+#ifndef PUNIX_PCL_INTERNAL_H
+#define PUNIX_PCL_INTERNAL_H
+
+#include <stdarg.h>
+
+#include "../../base/arena.h"
+#include "../../base/strmap.h"
+#include "../../base/vec.h"
+#include "pcl.h"
+
+/* ---- syntax tree ---------------------------------------------------- */
+
+enum pcl_node_kind {
+	PCL_N_STR,
+	PCL_N_INT,
+	PCL_N_BOOL,
+	PCL_N_REC,
+	PCL_N_LIST,
+	PCL_N_REF,
+	PCL_N_ERROR, /* where the parser gave up on an expression */
+};
+
+struct pcl_node;
+
+/* Evaluation state of a module-level field, for lazy, cycle-checked refs. */
+enum pcl_eval_state {
+	PCL_EVAL_TODO = 0,
+	PCL_EVAL_BUSY,
+	PCL_EVAL_DONE,
+};
+
+struct pcl_field {
+	const char *name;
+	struct pcl_loc loc;
+	struct pcl_node *value;
+	/* set by pcl_eval for module-level fields only */
+	enum pcl_eval_state state;
+	struct pcl_value *result;
+};
+
+struct pcl_node {
+	enum pcl_node_kind kind;
+	struct pcl_loc loc;
+	union {
+		struct {
+			const char *s;
+			size_t len;
+		} str;
+		int64_t i;
+		bool b;
+		struct {
+			struct pcl_field *fields; /* in source order */
+			size_t n;
+		} rec;
+		struct {
+			struct pcl_node **items;
+			size_t n;
+		} list;
+		struct {
+			const char **parts;
+			struct pcl_loc *locs;
+			size_t n;
+		} ref;
+	};
+};
+
+struct pcl_decl {
+	const char *name;
+	struct pcl_loc loc;
+	struct pcl_node *body; /* PCL_N_REC */
+	struct pcl_module module; /* the public view, filled by eval/schema */
+	enum pcl_eval_state state; /* of the whole module */
+	bool duplicate;            /* a later declaration of a taken name */
+};
+
+/* ---- the program ------------------------------------------------------ */
+
+struct pcl_program {
+	struct arena arena;
+	VEC(struct pcl_decl *) decls; /* every declaration, in input order */
+	struct strmap by_name;        /* name -> first pcl_decl (in file/position order) */
+	VEC(const struct pcl_module *) modules; /* sorted by name, no duplicates */
+	VEC(struct pcl_diag) diags;
+	size_t nerrors;
+	bool checked;
+	/* evaluation stack, for cycle messages and the chain limit */
+	VEC(const struct pcl_field *) eval_stack;
+	VEC(const char *) eval_stack_mod;
+};
+
+__attribute__((format(printf, 4, 5))) struct pcl_diag *pcl_error(struct pcl_program *p, struct pcl_loc loc, int code,
+								 const char *fmt, ...);
+struct pcl_diag *pcl_verror(struct pcl_program *p, struct pcl_loc loc, int code, const char *fmt, va_list ap);
+__attribute__((format(printf, 2, 3))) void pcl_diag_hint(struct pcl_diag *d, const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) void pcl_diag_note(struct pcl_diag *d, struct pcl_loc loc, const char *fmt,
+							 ...);
+void pcl_diags_sort(struct pcl_program *p);
+void pcl_diags_free(struct pcl_program *p);
+
+/* The closest candidate to word within a small edit distance, or NULL. */
+const char *pcl_suggest(const char *word, const char *const *cands, size_t n);
+
+/* ---- lexer ------------------------------------------------------------ */
+
+enum pcl_tok_kind {
+	PCL_T_EOF,
+	PCL_T_IDENT,
+	PCL_T_STRING,
+	PCL_T_INT,
+	PCL_T_LBRACE,
+	PCL_T_RBRACE,
+	PCL_T_LBRACK,
+	PCL_T_RBRACK,
+	PCL_T_EQ,
+	PCL_T_COMMA,
+	PCL_T_SEMI,
+	PCL_T_DOT,
+	PCL_T_BAD, /* a lexical error already reported */
+};
+
+struct pcl_token {
+	enum pcl_tok_kind kind;
+	struct pcl_loc loc;
+	const char *text; /* IDENT, STRING: in the arena, NUL-terminated */
+	size_t len;
+	int64_t ival;
+};
+
+struct pcl_lexer {
+	struct pcl_program *prog;
+	const char *file;
+	const unsigned char *buf;
+	size_t len;
+	size_t pos;
+	uint32_t line;
+	uint32_t col;
+	struct sbuf scratch; /* string decoding */
+};
+
+void pcl_lex_init(struct pcl_lexer *lx, struct pcl_program *p, const char *file, const char *buf, size_t len);
+void pcl_lex_fini(struct pcl_lexer *lx);
+void pcl_lex_next(struct pcl_lexer *lx, struct pcl_token *t);
+const char *pcl_tok_describe(const struct pcl_token *t, char *buf, size_t size);
+
+/* ---- parser, evaluator, schema ---------------------------------------- */
+
+void pcl_parse(struct pcl_program *p, const char *file, const char *buf, size_t len);
+void pcl_eval_all(struct pcl_program *p);
+void pcl_schema_check(struct pcl_program *p);
+
+/* The type of a value as PCL writes it ("Str", "List<Int>", "Rec{a: Str}"). */
+void pcl_type_name(const struct pcl_value *v, struct sbuf *out);
+
+#endif

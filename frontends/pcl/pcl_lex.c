@@ -1,0 +1,330 @@
+/*
+ * pcl_lex.c - the PCL lexer.
+ *
+ * Pull-based: the parser asks for one token at a time, so a large file is
+ * never held twice as a token array. Positions are tracked incrementally
+ * (a column counts code points: every byte that is not a UTF-8 continuation
+ * byte), so lexing stays linear even on a single 60 MB line.
+ *
+ * Lexical errors are reported and lexing continues, so one run reports all
+ * of them: a run of stray bytes is one error; a string with a bad escape or
+ * a raw newline is reported and ends there, as if closed.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "../../base/utf8.h"
+#include "pcl_internal.h"
+
+void pcl_lex_init(struct pcl_lexer *lx, struct pcl_program *p, const char *file, const char *buf, size_t len)
+{
+	memset(lx, 0, sizeof(*lx));
+	lx->prog = p;
+	lx->file = file;
+	lx->buf = (const unsigned char *)buf;
+	lx->len = len;
+	lx->line = 1;
+	lx->col = 1;
+	/* A UTF-8 byte order mark is not content. */
+	if (len >= 3 && lx->buf[0] == 0xEF && lx->buf[1] == 0xBB && lx->buf[2] == 0xBF)
+		lx->pos = 3;
+}
+
+void pcl_lex_fini(struct pcl_lexer *lx)
+{
+	sbuf_free(&lx->scratch);
+}
+
+static struct pcl_loc here(const struct pcl_lexer *lx)
+{
+	return (struct pcl_loc){lx->file, lx->line, lx->col};
+}
+
+/* Advances over n bytes that contain no newline. */
+static void advance(struct pcl_lexer *lx, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if ((lx->buf[lx->pos] & 0xC0) != 0x80)
+			lx->col++;
+		lx->pos++;
+	}
+}
+
+static void newline(struct pcl_lexer *lx)
+{
+	lx->pos++;
+	lx->line++;
+	lx->col = 1;
+}
+
+static int is_ident_start(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static int is_ident_char(int c)
+{
+	return is_ident_start(c) || (c >= '0' && c <= '9') || c == '-';
+}
+
+static int is_digit(int c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Can byte c begin some token, or whitespace, or a comment? */
+static int starts_something(int c)
+{
+	return c != 0 && (is_ident_start(c) || is_digit(c) || strchr("{}[]=,;.\"#- \t\r\n", c) != NULL);
+}
+
+static void skip_comment(struct pcl_lexer *lx)
+{
+	bool reported = false;
+	while (lx->pos < lx->len && lx->buf[lx->pos] != '\n') {
+		unsigned char c = lx->buf[lx->pos];
+		if (c < 0x80) {
+			advance(lx, 1);
+			continue;
+		}
+		uint32_t cp;
+		size_t n = utf8_decode(lx->buf + lx->pos, lx->len - lx->pos, &cp);
+		if (!n) {
+			if (!reported)
+				pcl_error(lx->prog, here(lx), PCL_E0, "invalid UTF-8 byte 0x%02X in comment", c);
+			reported = true;
+			lx->pos++;
+			lx->col++;
+			continue;
+		}
+		advance(lx, n);
+	}
+}
+
+static void lex_string(struct pcl_lexer *lx, struct pcl_token *t)
+{
+	struct sbuf *sb = &lx->scratch;
+	sbuf_reset(sb);
+	t->kind = PCL_T_STRING;
+	advance(lx, 1); /* the opening quote */
+	for (;;) {
+		if (lx->pos >= lx->len) {
+			pcl_error(lx->prog, t->loc, PCL_E0, "unterminated string");
+			t->kind = PCL_T_BAD;
+			return;
+		}
+		unsigned char c = lx->buf[lx->pos];
+		if (c == '"') {
+			advance(lx, 1);
+			break;
+		}
+		if (c == '\n') {
+			struct pcl_diag *d = pcl_error(lx->prog, here(lx), PCL_E0, "newline inside a string");
+			pcl_diag_hint(d, "close the string on the same line, or write \\n for a newline");
+			t->kind = PCL_T_BAD;
+			return; /* the newline is left for the caller: the next line lexes normally */
+		}
+		if (c == '\\') {
+			struct pcl_loc at = here(lx);
+			if (lx->pos + 1 >= lx->len) {
+				advance(lx, 1);
+				continue; /* the unterminated-string error follows */
+			}
+			unsigned char e = lx->buf[lx->pos + 1];
+			const char *out = NULL;
+			switch (e) {
+			case 'n': out = "\n"; break;
+			case 't': out = "\t"; break;
+			case 'r': out = "\r"; break;
+			case '"': out = "\""; break;
+			case '\\': out = "\\"; break;
+			}
+			if (!out) {
+				struct pcl_diag *d;
+				if (e >= 0x21 && e < 0x7F)
+					d = pcl_error(lx->prog, at, PCL_E0, "unknown escape '\\%c' in string", e);
+				else
+					d = pcl_error(lx->prog, at, PCL_E0, "unknown escape in string (a backslash before byte 0x%02X)", e);
+				pcl_diag_hint(d, "the escapes are \\n \\t \\r \\\" \\\\; '$' needs none");
+				t->kind = PCL_T_BAD;
+				advance(lx, 1);
+				continue;
+			}
+			sbuf_puts(sb, out);
+			advance(lx, 2);
+			continue;
+		}
+		if (c < 0x20 && c != '\t') {
+			pcl_error(lx->prog, here(lx), PCL_E0, "control character 0x%02X inside a string", c);
+			t->kind = PCL_T_BAD;
+			lx->pos++;
+			lx->col++;
+			continue;
+		}
+		if (c < 0x80) {
+			sbuf_putc(sb, (char)c);
+			advance(lx, 1);
+			continue;
+		}
+		uint32_t cp;
+		size_t n = utf8_decode(lx->buf + lx->pos, lx->len - lx->pos, &cp);
+		if (!n) {
+			pcl_error(lx->prog, here(lx), PCL_E0, "invalid UTF-8 byte 0x%02X in string", c);
+			t->kind = PCL_T_BAD;
+			lx->pos++;
+			lx->col++;
+			continue;
+		}
+		sbuf_append(sb, lx->buf + lx->pos, n);
+		advance(lx, n);
+	}
+	if (t->kind == PCL_T_STRING) {
+		t->text = arena_strndup(&lx->prog->arena, sbuf_str(sb), sb->sb_len);
+		t->len = sb->sb_len;
+	}
+}
+
+static void lex_number(struct pcl_lexer *lx, struct pcl_token *t)
+{
+	size_t start = lx->pos;
+	bool neg = lx->buf[lx->pos] == '-';
+	if (neg)
+		advance(lx, 1);
+	if (lx->pos >= lx->len || !is_digit(lx->buf[lx->pos])) {
+		pcl_error(lx->prog, t->loc, PCL_E0, "'-' must be followed by digits");
+		t->kind = PCL_T_BAD;
+		return;
+	}
+	/* Accumulate as a negative number: -2^63 has no positive twin. */
+	int64_t v = 0;
+	bool overflow = false;
+	while (lx->pos < lx->len && is_digit(lx->buf[lx->pos])) {
+		int d = lx->buf[lx->pos] - '0';
+		if (v < (INT64_MIN + d) / 10)
+			overflow = true;
+		else
+			v = v * 10 - d;
+		advance(lx, 1);
+	}
+	if (!neg && v == INT64_MIN)
+		overflow = true;
+	if (lx->pos < lx->len && is_ident_char(lx->buf[lx->pos])) {
+		while (lx->pos < lx->len && is_ident_char(lx->buf[lx->pos]))
+			advance(lx, 1);
+		pcl_error(lx->prog, t->loc, PCL_E0, "malformed number '%.*s'", (int)(lx->pos - start > 40 ? 40 : lx->pos - start),
+			  (const char *)lx->buf + start);
+		t->kind = PCL_T_BAD;
+		return;
+	}
+	if (overflow) {
+		pcl_error(lx->prog, t->loc, PCL_E0, "integer literal out of range (integers are 64-bit signed)");
+		t->kind = PCL_T_BAD;
+		return;
+	}
+	t->kind = PCL_T_INT;
+	t->ival = neg ? v : -v;
+}
+
+/* Reports a run of bytes that cannot begin any token as one error. */
+static void lex_stray(struct pcl_lexer *lx, struct pcl_token *t)
+{
+	unsigned char c = lx->buf[lx->pos];
+	uint32_t cp = 0;
+	size_t n = c < 0x80 ? 1 : utf8_decode(lx->buf + lx->pos, lx->len - lx->pos, &cp);
+	if (c >= 0x21 && c < 0x7F)
+		pcl_error(lx->prog, t->loc, PCL_E0, "unexpected character '%c'", c);
+	else if (n > 1)
+		pcl_error(lx->prog, t->loc, PCL_E0, "unexpected character U+%04X", cp);
+	else if (c >= 0x80)
+		pcl_error(lx->prog, t->loc, PCL_E0, "invalid UTF-8 byte 0x%02X", c);
+	else
+		pcl_error(lx->prog, t->loc, PCL_E0, "unexpected control character 0x%02X", c);
+	while (lx->pos < lx->len && !starts_something(lx->buf[lx->pos])) {
+		if (lx->buf[lx->pos] >= 0x80) {
+			size_t k = utf8_decode(lx->buf + lx->pos, lx->len - lx->pos, &cp);
+			if (k) {
+				advance(lx, k);
+				continue;
+			}
+			lx->pos++;
+			lx->col++;
+			continue;
+		}
+		advance(lx, 1);
+	}
+	t->kind = PCL_T_BAD;
+}
+
+void pcl_lex_next(struct pcl_lexer *lx, struct pcl_token *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (;;) {
+		if (lx->pos >= lx->len) {
+			t->kind = PCL_T_EOF;
+			t->loc = here(lx);
+			return;
+		}
+		unsigned char c = lx->buf[lx->pos];
+		if (c == '\n') {
+			newline(lx);
+		} else if (c == ' ' || c == '\t' || c == '\r') {
+			advance(lx, 1);
+		} else if (c == '#') {
+			skip_comment(lx);
+		} else {
+			break;
+		}
+	}
+	t->loc = here(lx);
+	unsigned char c = lx->buf[lx->pos];
+	static const struct {
+		char c;
+		enum pcl_tok_kind k;
+	} punct[] = {
+		{'{', PCL_T_LBRACE}, {'}', PCL_T_RBRACE}, {'[', PCL_T_LBRACK}, {']', PCL_T_RBRACK},
+		{'=', PCL_T_EQ},     {',', PCL_T_COMMA},  {';', PCL_T_SEMI},   {'.', PCL_T_DOT},
+	};
+	for (size_t i = 0; i < sizeof(punct) / sizeof(punct[0]); i++) {
+		if (c == (unsigned char)punct[i].c) {
+			t->kind = punct[i].k;
+			advance(lx, 1);
+			return;
+		}
+	}
+	if (c == '"') {
+		lex_string(lx, t);
+	} else if (is_digit(c) || c == '-') {
+		lex_number(lx, t);
+	} else if (is_ident_start(c)) {
+		size_t start = lx->pos;
+		while (lx->pos < lx->len && is_ident_char(lx->buf[lx->pos]))
+			advance(lx, 1);
+		t->kind = PCL_T_IDENT;
+		t->len = lx->pos - start;
+		t->text = arena_strndup(&lx->prog->arena, (const char *)lx->buf + start, t->len);
+	} else {
+		lex_stray(lx, t);
+	}
+}
+
+const char *pcl_tok_describe(const struct pcl_token *t, char *buf, size_t size)
+{
+	switch (t->kind) {
+	case PCL_T_EOF: return "end of file";
+	case PCL_T_IDENT:
+		snprintf(buf, size, "'%.40s'", t->text);
+		return buf;
+	case PCL_T_STRING: return "a string";
+	case PCL_T_INT: return "an integer";
+	case PCL_T_LBRACE: return "'{'";
+	case PCL_T_RBRACE: return "'}'";
+	case PCL_T_LBRACK: return "'['";
+	case PCL_T_RBRACK: return "']'";
+	case PCL_T_EQ: return "'='";
+	case PCL_T_COMMA: return "','";
+	case PCL_T_SEMI: return "';'";
+	case PCL_T_DOT: return "'.'";
+	case PCL_T_BAD: return "an invalid token";
+	}
+	return "a token";
+}

@@ -1,0 +1,356 @@
+/*
+ * pcl_parse.c - recursive-descent parser from tokens to the syntax tree.
+ *
+ *   program := { "module" IDENT record }
+ *   record  := "{" { IDENT "=" expr [ "," | ";" ] } "}"
+ *   list    := "[" [ expr { [ "," ] expr } [ "," ] ] "]"
+ *   expr    := STRING | INT | "true" | "false" | record | list | ref
+ *   ref     := IDENT { "." IDENT }
+ *
+ * "module", "true" and "false" are ordinary identifiers everywhere but at
+ * the top level and in value position respectively.
+ *
+ * Recursion is bounded by PCL_MAX_DEPTH: a deeper value is one error and is
+ * skipped without recursing. After a syntax error the parser resynchronises
+ * at the next field of the enclosing record (an identifier followed by '='),
+ * its closing brace, or the next module, so later errors are still found and
+ * cascades are rare.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "pcl_internal.h"
+
+struct parser {
+	struct pcl_program *p;
+	struct pcl_lexer lx;
+	struct pcl_token cur;
+	struct pcl_token next; /* one token of lookahead past cur */
+	bool unclosed_reported; /* one "missing '}'" per declaration, not one per level */
+};
+
+static void bump(struct parser *ps)
+{
+	ps->cur = ps->next;
+	if (ps->cur.kind == PCL_T_EOF)
+		ps->next = ps->cur;
+	else
+		pcl_lex_next(&ps->lx, &ps->next);
+}
+
+static bool is_ident(const struct pcl_token *t, const char *s)
+{
+	return t->kind == PCL_T_IDENT && strcmp(t->text, s) == 0;
+}
+
+/* "module NAME" at the start of a line of tokens: a new declaration. */
+static bool at_module_start(const struct parser *ps)
+{
+	return is_ident(&ps->cur, "module") && ps->next.kind == PCL_T_IDENT;
+}
+
+static void syntax_error(struct parser *ps, const char *what)
+{
+	char buf[64];
+	pcl_error(ps->p, ps->cur.loc, PCL_E0, "expected %s, got %s", what, pcl_tok_describe(&ps->cur, buf, sizeof(buf)));
+}
+
+/* Lexical errors were reported by the lexer; outside values, skip them. */
+static void skip_bad(struct parser *ps)
+{
+	while (ps->cur.kind == PCL_T_BAD)
+		bump(ps);
+}
+
+/* Skips one balanced {...} or [...] (or one token) without recursing. */
+static void skip_balanced(struct parser *ps)
+{
+	size_t level = 0;
+	do {
+		if (ps->cur.kind == PCL_T_EOF)
+			return;
+		if (ps->cur.kind == PCL_T_LBRACE || ps->cur.kind == PCL_T_LBRACK)
+			level++;
+		else if ((ps->cur.kind == PCL_T_RBRACE || ps->cur.kind == PCL_T_RBRACK) && level)
+			level--;
+		bump(ps);
+	} while (level);
+}
+
+/*
+ * Skips to a place where a record's field list can go on: the next
+ * "IDENT =" or "}" at this nesting level, a new module, or the end.
+ */
+static void recover_in_record(struct parser *ps)
+{
+	size_t level = 0;
+	for (;;) {
+		enum pcl_tok_kind k = ps->cur.kind;
+		if (k == PCL_T_EOF)
+			return;
+		if (level == 0) {
+			if (k == PCL_T_RBRACE || at_module_start(ps))
+				return;
+			if (k == PCL_T_IDENT && ps->next.kind == PCL_T_EQ)
+				return;
+		}
+		if (k == PCL_T_LBRACE || k == PCL_T_LBRACK)
+			level++;
+		else if ((k == PCL_T_RBRACE || k == PCL_T_RBRACK) && level)
+			level--;
+		bump(ps);
+	}
+}
+
+static struct pcl_node *new_node(struct parser *ps, enum pcl_node_kind kind, struct pcl_loc loc)
+{
+	struct pcl_node *n = arena_alloc(&ps->p->arena, sizeof(*n));
+	n->kind = kind;
+	n->loc = loc;
+	return n;
+}
+
+static struct pcl_node *parse_expr(struct parser *ps, int depth);
+
+static struct pcl_node *parse_record(struct parser *ps, int depth)
+{
+	struct pcl_node *n = new_node(ps, PCL_N_REC, ps->cur.loc);
+	VEC(struct pcl_field) fields = {0};
+	bump(ps); /* '{' */
+	for (;;) {
+		skip_bad(ps);
+		if (ps->cur.kind == PCL_T_RBRACE) {
+			bump(ps);
+			break;
+		}
+		if (ps->cur.kind == PCL_T_EOF) {
+			if (!ps->unclosed_reported)
+				pcl_error(ps->p, n->loc, PCL_E0, "this '{' is never closed");
+			ps->unclosed_reported = true;
+			break;
+		}
+		if (at_module_start(ps)) {
+			if (!ps->unclosed_reported) {
+				struct pcl_diag *d =
+					pcl_error(ps->p, ps->cur.loc, PCL_E0, "expected '}' before the next 'module'");
+				pcl_diag_note(d, n->loc, "the record opened here is not closed");
+				ps->unclosed_reported = true;
+			}
+			break;
+		}
+		if (ps->cur.kind != PCL_T_IDENT) {
+			syntax_error(ps, "a field name or '}'");
+			recover_in_record(ps);
+			if (ps->cur.kind != PCL_T_RBRACE && ps->cur.kind != PCL_T_IDENT)
+				break;
+			continue;
+		}
+		struct pcl_field f = {0};
+		f.name = ps->cur.text;
+		f.loc = ps->cur.loc;
+		bump(ps);
+		skip_bad(ps);
+		if (ps->cur.kind != PCL_T_EQ) {
+			char what[96];
+			snprintf(what, sizeof(what), "'=' after field name '%.40s'", f.name);
+			syntax_error(ps, what);
+			recover_in_record(ps);
+			continue;
+		}
+		bump(ps);
+		f.value = parse_expr(ps, depth);
+		if (!f.value) {
+			recover_in_record(ps);
+			continue;
+		}
+		VEC_PUSH(&fields, f);
+		if (ps->cur.kind == PCL_T_COMMA || ps->cur.kind == PCL_T_SEMI)
+			bump(ps);
+	}
+	n->rec.n = fields.n;
+	n->rec.fields = arena_memdup(&ps->p->arena, fields.v, fields.n * sizeof(fields.v[0]));
+	VEC_FREE(&fields);
+	return n;
+}
+
+static struct pcl_node *parse_list(struct parser *ps, int depth)
+{
+	struct pcl_node *n = new_node(ps, PCL_N_LIST, ps->cur.loc);
+	VEC(struct pcl_node *) items = {0};
+	bump(ps); /* '[' */
+	for (;;) {
+		if (ps->cur.kind == PCL_T_RBRACK) {
+			bump(ps);
+			break;
+		}
+		if (ps->cur.kind == PCL_T_EOF || ps->cur.kind == PCL_T_RBRACE || at_module_start(ps)) {
+			if (!ps->unclosed_reported) {
+				struct pcl_diag *d =
+					pcl_error(ps->p, ps->cur.loc, PCL_E0, "expected ']' to close the list");
+				pcl_diag_note(d, n->loc, "the list opened here");
+				ps->unclosed_reported = ps->cur.kind != PCL_T_RBRACE;
+			}
+			break;
+		}
+		struct pcl_node *item = parse_expr(ps, depth);
+		if (!item) {
+			/* Skip to this list's ']' (or give up at a '}' that closes a record). */
+			size_t level = 0;
+			while (ps->cur.kind != PCL_T_EOF) {
+				enum pcl_tok_kind k = ps->cur.kind;
+				if (level == 0 && (k == PCL_T_RBRACK || k == PCL_T_RBRACE || at_module_start(ps)))
+					break;
+				if (k == PCL_T_LBRACE || k == PCL_T_LBRACK)
+					level++;
+				else if ((k == PCL_T_RBRACE || k == PCL_T_RBRACK) && level)
+					level--;
+				bump(ps);
+			}
+			if (ps->cur.kind == PCL_T_RBRACK)
+				bump(ps);
+			break;
+		}
+		VEC_PUSH(&items, item);
+		if (ps->cur.kind == PCL_T_COMMA || ps->cur.kind == PCL_T_SEMI)
+			bump(ps);
+	}
+	n->list.n = items.n;
+	n->list.items = arena_memdup(&ps->p->arena, items.v, items.n * sizeof(items.v[0]));
+	VEC_FREE(&items);
+	return n;
+}
+
+static struct pcl_node *parse_ref(struct parser *ps)
+{
+	struct pcl_node *n = new_node(ps, PCL_N_REF, ps->cur.loc);
+	VEC(const char *) parts = {0};
+	VEC(struct pcl_loc) locs = {0};
+	VEC_PUSH(&parts, ps->cur.text);
+	VEC_PUSH(&locs, ps->cur.loc);
+	bump(ps);
+	bool bad = false;
+	while (ps->cur.kind == PCL_T_DOT) {
+		bump(ps);
+		if (ps->cur.kind != PCL_T_IDENT) {
+			syntax_error(ps, "a member name after '.'");
+			bad = true;
+			break;
+		}
+		VEC_PUSH(&parts, ps->cur.text);
+		VEC_PUSH(&locs, ps->cur.loc);
+		bump(ps);
+	}
+	if (bad) {
+		n->kind = PCL_N_ERROR;
+	} else {
+		n->ref.n = parts.n;
+		n->ref.parts = arena_memdup(&ps->p->arena, parts.v, parts.n * sizeof(parts.v[0]));
+		n->ref.locs = arena_memdup(&ps->p->arena, locs.v, locs.n * sizeof(locs.v[0]));
+	}
+	VEC_FREE(&parts);
+	VEC_FREE(&locs);
+	return n;
+}
+
+/* Returns NULL, with the error reported, when cur cannot start a value. */
+static struct pcl_node *parse_expr(struct parser *ps, int depth)
+{
+	struct pcl_node *n;
+	switch (ps->cur.kind) {
+	case PCL_T_STRING:
+		n = new_node(ps, PCL_N_STR, ps->cur.loc);
+		n->str.s = ps->cur.text;
+		n->str.len = ps->cur.len;
+		bump(ps);
+		return n;
+	case PCL_T_INT:
+		n = new_node(ps, PCL_N_INT, ps->cur.loc);
+		n->i = ps->cur.ival;
+		bump(ps);
+		return n;
+	case PCL_T_BAD:
+		n = new_node(ps, PCL_N_ERROR, ps->cur.loc);
+		bump(ps);
+		return n;
+	case PCL_T_IDENT:
+		if (is_ident(&ps->cur, "true") || is_ident(&ps->cur, "false")) {
+			n = new_node(ps, PCL_N_BOOL, ps->cur.loc);
+			n->b = ps->cur.text[0] == 't';
+			bump(ps);
+			return n;
+		}
+		return parse_ref(ps);
+	case PCL_T_LBRACE:
+	case PCL_T_LBRACK:
+		if (depth >= PCL_MAX_DEPTH) {
+			pcl_error(ps->p, ps->cur.loc, PCL_E0, "values nested more than %d levels deep", PCL_MAX_DEPTH);
+			n = new_node(ps, PCL_N_ERROR, ps->cur.loc);
+			skip_balanced(ps);
+			return n;
+		}
+		if (ps->cur.kind == PCL_T_LBRACE)
+			return parse_record(ps, depth + 1);
+		return parse_list(ps, depth + 1);
+	default:
+		syntax_error(ps, "a value (a string, integer, true, false, record, list or reference)");
+		return NULL;
+	}
+}
+
+static void add_decl(struct parser *ps, const struct pcl_token *name, struct pcl_node *body)
+{
+	struct pcl_program *p = ps->p;
+	struct pcl_decl *d = arena_alloc(&p->arena, sizeof(*d));
+	d->name = name->text;
+	d->loc = name->loc;
+	d->body = body;
+	VEC_PUSH(&p->decls, d);
+}
+
+void pcl_parse(struct pcl_program *p, const char *file, const char *buf, size_t len)
+{
+	struct parser ps = {0};
+	ps.p = p;
+	pcl_lex_init(&ps.lx, p, file, buf, len);
+	pcl_lex_next(&ps.lx, &ps.cur);
+	if (ps.cur.kind == PCL_T_EOF)
+		ps.next = ps.cur;
+	else
+		pcl_lex_next(&ps.lx, &ps.next);
+
+	for (;;) {
+		skip_bad(&ps);
+		if (ps.cur.kind == PCL_T_EOF)
+			break;
+		if (!is_ident(&ps.cur, "module")) {
+			syntax_error(&ps, "'module'");
+			/* Resynchronise at the next declaration. */
+			do
+				bump(&ps);
+			while (ps.cur.kind != PCL_T_EOF && !at_module_start(&ps));
+			continue;
+		}
+		bump(&ps);
+		skip_bad(&ps);
+		if (ps.cur.kind != PCL_T_IDENT) {
+			syntax_error(&ps, "a module name after 'module'");
+			while (ps.cur.kind != PCL_T_EOF && !at_module_start(&ps))
+				bump(&ps);
+			continue;
+		}
+		struct pcl_token name = ps.cur;
+		ps.unclosed_reported = false;
+		bump(&ps);
+		skip_bad(&ps);
+		if (ps.cur.kind != PCL_T_LBRACE) {
+			char what[96];
+			snprintf(what, sizeof(what), "'{' after 'module %.40s'", name.text);
+			syntax_error(&ps, what);
+			while (ps.cur.kind != PCL_T_EOF && !at_module_start(&ps))
+				bump(&ps);
+			continue;
+		}
+		add_decl(&ps, &name, parse_record(&ps, 1));
+	}
+	pcl_lex_fini(&ps.lx);
+}

@@ -1,0 +1,169 @@
+/*
+ * pcl_program.c - the front end's public entry points (see pcl.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pcl_internal.h"
+
+struct pcl_program *pcl_program_new(void)
+{
+	struct pcl_program *p = xcalloc(1, sizeof(*p));
+	arena_init(&p->arena);
+	strmap_init(&p->by_name);
+	return p;
+}
+
+void pcl_program_free(struct pcl_program *p)
+{
+	if (!p)
+		return;
+	pcl_diags_free(p);
+	VEC_FREE(&p->decls);
+	VEC_FREE(&p->modules);
+	VEC_FREE(&p->eval_stack);
+	VEC_FREE(&p->eval_stack_mod);
+	strmap_free(&p->by_name);
+	arena_free(&p->arena);
+	free(p);
+}
+
+void pcl_program_add_source(struct pcl_program *p, const char *path, const char *buf, size_t len)
+{
+	const char *file = arena_strdup(&p->arena, path);
+	if (len > PCL_MAX_SOURCE_BYTES) {
+		pcl_error(p, (struct pcl_loc){file, 0, 0}, PCL_E0,
+			  "file is %zu bytes; PCL sources are limited to %zu bytes", len, PCL_MAX_SOURCE_BYTES);
+		return;
+	}
+	pcl_parse(p, file, buf, len);
+}
+
+void pcl_program_error(struct pcl_program *p, const char *path, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	pcl_verror(p, (struct pcl_loc){arena_strdup(&p->arena, path), 0, 0}, code, fmt, ap);
+	va_end(ap);
+}
+
+static int loc_cmp(struct pcl_loc a, struct pcl_loc b)
+{
+	int c = strcmp(a.file, b.file);
+	if (c)
+		return c;
+	if (a.line != b.line)
+		return a.line < b.line ? -1 : 1;
+	return a.col < b.col ? -1 : a.col > b.col;
+}
+
+static int decl_pos_cmp(const void *a, const void *b)
+{
+	const struct pcl_decl *x = *(struct pcl_decl *const *)a, *y = *(struct pcl_decl *const *)b;
+	return loc_cmp(x->loc, y->loc);
+}
+
+static int module_name_cmp(const void *a, const void *b)
+{
+	const struct pcl_module *x = *(const struct pcl_module *const *)a, *y = *(const struct pcl_module *const *)b;
+	return strcmp(x->m_name, y->m_name);
+}
+
+/*
+ * Registers declarations by name. The first declaration in (file, line,
+ * column) order owns a name, whatever order the files were given in.
+ */
+static void register_modules(struct pcl_program *p)
+{
+	if (p->decls.n > 1)
+		qsort(p->decls.v, p->decls.n, sizeof(p->decls.v[0]), decl_pos_cmp);
+	for (size_t i = 0; i < p->decls.n; i++) {
+		struct pcl_decl *d = p->decls.v[i];
+		d->module.m_name = d->name;
+		d->module.m_loc = d->loc;
+		struct pcl_decl *first = strmap_put(&p->by_name, d->name, d);
+		if (first) {
+			d->duplicate = true;
+			struct pcl_diag *e = pcl_error(p, d->loc, PCL_E3, "module '%s' is declared twice", d->name);
+			pcl_diag_note(e, first->loc, "first declared here");
+			continue;
+		}
+		VEC_PUSH(&p->modules, &d->module);
+	}
+	if (p->modules.n > 1)
+		qsort(p->modules.v, p->modules.n, sizeof(p->modules.v[0]), module_name_cmp);
+}
+
+size_t pcl_program_check(struct pcl_program *p)
+{
+	if (!p->checked) {
+		p->checked = true;
+		register_modules(p);
+		pcl_eval_all(p);
+		pcl_schema_check(p);
+		pcl_diags_sort(p);
+	}
+	return p->nerrors;
+}
+
+size_t pcl_program_error_count(const struct pcl_program *p)
+{
+	return p->nerrors;
+}
+
+size_t pcl_program_ndiags(const struct pcl_program *p)
+{
+	return p->diags.n;
+}
+
+const struct pcl_diag *pcl_program_diag(const struct pcl_program *p, size_t i)
+{
+	return i < p->diags.n ? &p->diags.v[i] : NULL;
+}
+
+size_t pcl_program_nmodules(const struct pcl_program *p)
+{
+	return p->modules.n;
+}
+
+const struct pcl_module *pcl_program_module(const struct pcl_program *p, size_t i)
+{
+	return i < p->modules.n ? p->modules.v[i] : NULL;
+}
+
+const struct pcl_module *pcl_program_find(const struct pcl_program *p, const char *name)
+{
+	struct pcl_decl *d = strmap_get(&p->by_name, name);
+	return d ? &d->module : NULL;
+}
+
+const struct pcl_value *pcl_value_field(const struct pcl_value *v, const char *name)
+{
+	if (!v || v->v_kind != PCL_V_REC)
+		return NULL;
+	size_t lo = 0, hi = v->v_rec.n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(v->v_rec.fields[mid].f_name, name);
+		if (c == 0)
+			return v->v_rec.fields[mid].f_value;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+const char *pcl_kind_name(enum pcl_kind k)
+{
+	switch (k) {
+	case PCL_KIND_DATA: return "data";
+	case PCL_KIND_PACKAGE: return "package";
+	case PCL_KIND_STACK: return "stack";
+	case PCL_KIND_SERVICE: return "service";
+	case PCL_KIND_FLEET: return "fleet";
+	}
+	return "data";
+}
