@@ -19,16 +19,11 @@ static char *vfmt(const char *fmt, va_list ap)
 	return sbuf_detach(&sb, NULL);
 }
 
-/* A sink for diagnostics past the cap, so callers may still add hints. */
-static struct pcl_diag pcl_dropped_diag;
-
 struct pcl_diag *pcl_verror(struct pcl_program *p, struct pcl_loc loc, int code, const char *fmt, va_list ap)
 {
 	p->nerrors++;
-	if (p->diags.n >= PCL_MAX_DIAGS) {
-		memset(&pcl_dropped_diag, 0, sizeof(pcl_dropped_diag));
-		return &pcl_dropped_diag;
-	}
+	if (p->diags.n >= PCL_MAX_DIAGS)
+		return NULL; /* counted, not kept; hint and note accept NULL */
 	struct pcl_diag d = {0};
 	d.d_loc = loc;
 	d.d_code = code;
@@ -48,7 +43,7 @@ struct pcl_diag *pcl_error(struct pcl_program *p, struct pcl_loc loc, int code, 
 
 void pcl_diag_hint(struct pcl_diag *d, const char *fmt, ...)
 {
-	if (d == &pcl_dropped_diag)
+	if (!d)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
@@ -59,7 +54,7 @@ void pcl_diag_hint(struct pcl_diag *d, const char *fmt, ...)
 
 void pcl_diag_note(struct pcl_diag *d, struct pcl_loc loc, const char *fmt, ...)
 {
-	if (d == &pcl_dropped_diag)
+	if (!d)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
@@ -163,12 +158,15 @@ static size_t osa_distance(const char *a, const char *b)
 const char *pcl_suggest(const char *word, const char *const *cands, size_t n)
 {
 	size_t len = strlen(word);
-	/* One edit per three letters, at least one, at most three. */
+	/*
+	 * One edit per three letters, at most three. Names under three letters
+	 * get no suggestion: any one-letter name is one edit from any other.
+	 */
 	size_t limit = len / 3;
-	if (limit < 1)
-		limit = 1;
 	if (limit > 3)
 		limit = 3;
+	if (limit == 0)
+		return NULL;
 	const char *best = NULL;
 	size_t best_d = limit + 1;
 	for (size_t i = 0; i < n; i++) {

@@ -271,7 +271,9 @@ static struct pcl_value *eval_list(struct pcl_program *p, const struct pcl_node 
 							       "list elements must have one type: this one is %s, "
 							       "the ones before it are %s",
 							       sbuf_str(&got), sbuf_str(&want));
-				pcl_diag_hint(d, "to mix service shapes, list service modules by name instead");
+				if (elem->k == PCL_TY_REC && items[i]->v_type->k == PCL_TY_REC)
+					pcl_diag_hint(d, "records in one list must agree on the fields they share; "
+							 "services of different shapes can be listed as service modules by name");
 				sbuf_free(&want);
 				sbuf_free(&got);
 			}

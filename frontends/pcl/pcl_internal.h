@@ -96,6 +96,11 @@ struct pcl_program {
 	VEC(const char *) eval_stack_mod;
 };
 
+/*
+ * Records an error. Returns the diagnostic for adding a hint or note, or
+ * NULL when it was only counted (past PCL_MAX_DIAGS); pcl_diag_hint and
+ * pcl_diag_note accept NULL.
+ */
 __attribute__((format(printf, 4, 5))) struct pcl_diag *pcl_error(struct pcl_program *p, struct pcl_loc loc, int code,
 								 const char *fmt, ...);
 struct pcl_diag *pcl_verror(struct pcl_program *p, struct pcl_loc loc, int code, const char *fmt, va_list ap);
@@ -142,6 +147,7 @@ struct pcl_lexer {
 	size_t pos;
 	uint32_t line;
 	uint32_t col;
+	size_t errors;       /* lexical errors reported so far */
 	struct sbuf scratch; /* string decoding */
 };
 

@@ -35,6 +35,9 @@ void pcl_lex_fini(struct pcl_lexer *lx)
 	sbuf_free(&lx->scratch);
 }
 
+/* Every lexical error goes through here, so the parser can tell. */
+#define pcl_error(p, loc, code, ...) (lx->errors++, pcl_error((p), (loc), (code), __VA_ARGS__))
+
 static struct pcl_loc here(const struct pcl_lexer *lx)
 {
 	return (struct pcl_loc){lx->file, lx->line, lx->col};
@@ -171,8 +174,11 @@ static void lex_string(struct pcl_lexer *lx, struct pcl_token *t)
 		if (!n) {
 			pcl_error(lx->prog, here(lx), PCL_E0, "invalid UTF-8 byte 0x%02X in string", c);
 			t->kind = PCL_T_BAD;
-			lx->pos++;
-			lx->col++;
+			/* One error for a broken sequence, not one per byte. */
+			do {
+				lx->pos++;
+				lx->col++;
+			} while (lx->pos < lx->len && (lx->buf[lx->pos] & 0xC0) == 0x80);
 			continue;
 		}
 		sbuf_append(sb, lx->buf + lx->pos, n);

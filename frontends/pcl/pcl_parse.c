@@ -16,6 +16,7 @@
  * its closing brace, or the next module, so later errors are still found and
  * cascades are rare.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,7 +28,28 @@ struct parser {
 	struct pcl_token cur;
 	struct pcl_token next; /* one token of lookahead past cur */
 	bool unclosed_reported; /* one "missing '}'" per declaration, not one per level */
+	size_t lex_errors_at_decl; /* lexical errors before the current declaration */
 };
+
+/*
+ * A lexical error inside a declaration (a string cut at a newline, say)
+ * usually derails the grammar for the rest of it. Syntax errors that follow
+ * one in the same declaration are not reported: they are almost always
+ * cascades, and the lexical error already says what to fix.
+ */
+static struct pcl_diag *parse_error(struct parser *ps, struct pcl_loc loc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static struct pcl_diag *parse_error(struct parser *ps, struct pcl_loc loc, const char *fmt, ...)
+{
+	if (ps->lx.errors > ps->lex_errors_at_decl)
+		return NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	struct pcl_diag *d = pcl_verror(ps->p, loc, PCL_E0, fmt, ap);
+	va_end(ap);
+	return d;
+}
 
 static void bump(struct parser *ps)
 {
@@ -52,7 +74,7 @@ static bool at_module_start(const struct parser *ps)
 static void syntax_error(struct parser *ps, const char *what)
 {
 	char buf[64];
-	pcl_error(ps->p, ps->cur.loc, PCL_E0, "expected %s, got %s", what, pcl_tok_describe(&ps->cur, buf, sizeof(buf)));
+	parse_error(ps, ps->cur.loc, "expected %s, got %s", what, pcl_tok_describe(&ps->cur, buf, sizeof(buf)));
 }
 
 /* Lexical errors were reported by the lexer; outside values, skip them. */
@@ -125,14 +147,13 @@ static struct pcl_node *parse_record(struct parser *ps, int depth)
 		}
 		if (ps->cur.kind == PCL_T_EOF) {
 			if (!ps->unclosed_reported)
-				pcl_error(ps->p, n->loc, PCL_E0, "this '{' is never closed");
+				parse_error(ps, n->loc, "this '{' is never closed");
 			ps->unclosed_reported = true;
 			break;
 		}
 		if (at_module_start(ps)) {
 			if (!ps->unclosed_reported) {
-				struct pcl_diag *d =
-					pcl_error(ps->p, ps->cur.loc, PCL_E0, "expected '}' before the next 'module'");
+				struct pcl_diag *d = parse_error(ps, ps->cur.loc, "expected '}' before the next 'module'");
 				pcl_diag_note(d, n->loc, "the record opened here is not closed");
 				ps->unclosed_reported = true;
 			}
@@ -185,8 +206,7 @@ static struct pcl_node *parse_list(struct parser *ps, int depth)
 		}
 		if (ps->cur.kind == PCL_T_EOF || ps->cur.kind == PCL_T_RBRACE || at_module_start(ps)) {
 			if (!ps->unclosed_reported) {
-				struct pcl_diag *d =
-					pcl_error(ps->p, ps->cur.loc, PCL_E0, "expected ']' to close the list");
+				struct pcl_diag *d = parse_error(ps, ps->cur.loc, "expected ']' to close the list");
 				pcl_diag_note(d, n->loc, "the list opened here");
 				ps->unclosed_reported = ps->cur.kind != PCL_T_RBRACE;
 			}
@@ -283,7 +303,7 @@ static struct pcl_node *parse_expr(struct parser *ps, int depth)
 	case PCL_T_LBRACE:
 	case PCL_T_LBRACK:
 		if (depth >= PCL_MAX_DEPTH) {
-			pcl_error(ps->p, ps->cur.loc, PCL_E0, "values nested more than %d levels deep", PCL_MAX_DEPTH);
+			parse_error(ps, ps->cur.loc, "values nested more than %d levels deep", PCL_MAX_DEPTH);
 			n = new_node(ps, PCL_N_ERROR, ps->cur.loc);
 			skip_balanced(ps);
 			return n;
@@ -340,6 +360,7 @@ void pcl_parse(struct pcl_program *p, const char *file, const char *buf, size_t 
 		}
 		struct pcl_token name = ps.cur;
 		ps.unclosed_reported = false;
+		ps.lex_errors_at_decl = ps.lx.errors;
 		bump(&ps);
 		skip_bad(&ps);
 		if (ps.cur.kind != PCL_T_LBRACE) {

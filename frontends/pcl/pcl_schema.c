@@ -356,8 +356,8 @@ static const struct pcl_module *ref_module(struct sctx *c, const struct pcl_valu
 		return NULL;
 	}
 	if (m->m_kind != want) {
-		pcl_error(c->p, v->v_loc, not_code, "'%s' is %s module, not %s module", m->m_name, kind_article(m->m_kind),
-			  what);
+		pcl_error(c->p, v->v_loc, not_code, "'%s' is %s module, not a %s module", m->m_name,
+			  kind_article(m->m_kind), what);
 		return NULL;
 	}
 	return m;

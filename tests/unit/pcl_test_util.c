@@ -36,3 +36,56 @@ struct pcl_program *pcl_checked(const char *src)
 	pcl_program_check(p);
 	return p;
 }
+
+static void dump_value(const struct pcl_value *v, struct sbuf *sb)
+{
+	switch (v->v_kind) {
+	case PCL_V_STR:
+		sbuf_putc(sb, '"');
+		for (size_t i = 0; i < v->v_str.len; i++) {
+			unsigned char c = (unsigned char)v->v_str.s[i];
+			if (c < 0x20 || c == '"' || c == '\\')
+				sbuf_printf(sb, "\\x%02x", c);
+			else
+				sbuf_putc(sb, (char)c);
+		}
+		sbuf_putc(sb, '"');
+		break;
+	case PCL_V_INT: sbuf_printf(sb, "%lld", (long long)v->v_int); break;
+	case PCL_V_BOOL: sbuf_puts(sb, v->v_bool ? "true" : "false"); break;
+	case PCL_V_LIST:
+		sbuf_putc(sb, '[');
+		for (size_t i = 0; i < v->v_list.n; i++) {
+			if (i)
+				sbuf_putc(sb, ',');
+			dump_value(v->v_list.items[i], sb);
+		}
+		sbuf_putc(sb, ']');
+		break;
+	case PCL_V_REC:
+		sbuf_putc(sb, '{');
+		for (size_t i = 0; i < v->v_rec.n; i++) {
+			sbuf_printf(sb, "%s%s=", i ? "," : "", v->v_rec.fields[i].f_name);
+			dump_value(v->v_rec.fields[i].f_value, sb);
+		}
+		sbuf_putc(sb, '}');
+		break;
+	case PCL_V_SECRET:
+		sbuf_printf(sb, "secret(%s:%s)", v->v_secret.source == PCL_SECRET_ENV ? "env" : "file", v->v_secret.name);
+		break;
+	case PCL_V_OUT: sbuf_printf(sb, "out(%s)", v->v_out.module); break;
+	case PCL_V_ERROR: sbuf_puts(sb, "<error>"); break;
+	}
+}
+
+char *pcl_dump_program(const struct pcl_program *p)
+{
+	struct sbuf sb = SBUF_INIT;
+	for (size_t i = 0; i < pcl_program_nmodules(p); i++) {
+		const struct pcl_module *m = pcl_program_module(p, i);
+		sbuf_printf(&sb, "%s %s ", pcl_kind_name(m->m_kind), m->m_name);
+		dump_value(m->m_value, &sb);
+		sbuf_putc(&sb, '\n');
+	}
+	return sbuf_detach(&sb, NULL);
+}

@@ -20,4 +20,10 @@ char *pcl_check_files(const char *const *names, const char *const *srcs, size_t 
 /* Parses and checks; the caller frees the program. */
 struct pcl_program *pcl_checked(const char *src);
 
+/*
+ * A canonical text of every module's kind and value, without locations:
+ * two programs that mean the same thing dump the same bytes.
+ */
+char *pcl_dump_program(const struct pcl_program *p);
+
 #endif

@@ -1,13 +1,15 @@
 /*
- * test_pcl_errors.c - every error code of the front end, from a minimal
- * program, with its exact location and message.
+ * test_pcl_errors.c - every error code of the front end, each produced by a
+ * minimal program, with its exact location and message.
  *
- * Each case compares the whole output of a check, so a wrong code, line,
- * column or an extra cascade error fails the test.
+ * Each case compares the whole output of a check, so a wrong code, line or
+ * column, or one extra cascade error, fails the test.
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "base/sbuf.h"
 #include "pcl_test_util.h"
 
 static void expect(const char *src, const char *want)
@@ -17,7 +19,438 @@ static void expect(const char *src, const char *want)
 	free(got);
 }
 
-Test(errors, clean_program_is_ok)
+/* A package every case below may depend on. */
+#define PKG "module P { pname = \"p\" version = \"1\" recipe = \"std.shell\" recipeArgs = { command = \"true\" } }\n"
+
+Test(ok, minimal_programs_check_clean)
 {
 	expect("module A { x = 1 }\n", "ok");
+	expect("", "ok");
+	expect("# only a comment\n", "ok");
+	expect("\xef\xbb\xbfmodule A { x = 1 }", "ok");
+	expect("module A { x = -9223372036854775808 y = 9223372036854775807 }", "ok");
+	expect("module A { l = [1 2, 3; 4,] r = { a = 1; b = 2, c = 3 } e = [] }", "ok");
+	expect("module A { s = \"caf\xc3\xa9 $OUTPUT\\t\" }", "ok");
+}
+
+/* ---- E0: lexical and syntax errors --------------------------------------- */
+
+Test(e0, unterminated_string)
+{
+	expect("module A { s = \"abc", "t.pcl:1:16: error: [E0] unterminated string\n");
+}
+
+Test(e0, unknown_escape)
+{
+	expect("module A { s = \"a\\qb\" }",
+	       "t.pcl:1:18: error: [E0] unknown escape '\\q' in string\n"
+	       "hint: the escapes are \\n \\t \\r \\\" \\\\; '$' needs none\n");
+}
+
+Test(e0, newline_inside_string)
+{
+	expect("module A {\n  s = \"ab\n}\n",
+	       "t.pcl:2:10: error: [E0] newline inside a string\n"
+	       "hint: close the string on the same line, or write \\n for a newline\n");
+}
+
+Test(e0, stray_character)
+{
+	expect("module A { x = 1 @ y = 2 }", "t.pcl:1:18: error: [E0] unexpected character '@'\n");
+}
+
+Test(e0, integer_overflow)
+{
+	expect("module A { x = 9223372036854775808 }",
+	       "t.pcl:1:16: error: [E0] integer literal out of range (integers are 64-bit signed)\n");
+	expect("module A { x = -9223372036854775809 }",
+	       "t.pcl:1:16: error: [E0] integer literal out of range (integers are 64-bit signed)\n");
+}
+
+Test(e0, malformed_numbers)
+{
+	expect("module A { x = 12ab }", "t.pcl:1:16: error: [E0] malformed number '12ab'\n");
+	expect("module A { x = - }", "t.pcl:1:16: error: [E0] '-' must be followed by digits\n");
+}
+
+Test(e0, invalid_utf8)
+{
+	expect("module A { s = \"a\xff\" }", "t.pcl:1:18: error: [E0] invalid UTF-8 byte 0xFF in string\n");
+	expect("# caf\xe9\nmodule A { }", "t.pcl:1:6: error: [E0] invalid UTF-8 byte 0xE9 in comment\n");
+	/* overlong encoding of '/' */
+	expect("module A { s = \"\xc0\xaf\" }", "t.pcl:1:17: error: [E0] invalid UTF-8 byte 0xC0 in string\n");
+	expect("module A { x = 1 } \xe9", "t.pcl:1:20: error: [E0] invalid UTF-8 byte 0xE9\n");
+}
+
+Test(e0, columns_count_code_points)
+{
+	/* "é" is two bytes but one column */
+	expect("module A { s = \"\xc3\xa9\" @ }", "t.pcl:1:20: error: [E0] unexpected character '@'\n");
+}
+
+Test(e0, nul_byte_is_stray)
+{
+	const char src[] = "module A { x = 1 \0 }";
+	struct pcl_program *p = pcl_program_new();
+	pcl_program_add_source(p, "t.pcl", src, sizeof(src) - 1);
+	cr_assert_eq(pcl_program_check(p), 1);
+	struct sbuf sb = SBUF_INIT;
+	pcl_diag_format(pcl_program_diag(p, 0), &sb);
+	cr_expect_str_eq(sbuf_str(&sb), "t.pcl:1:18: error: [E0] unexpected control character 0x00\n");
+	sbuf_free(&sb);
+	pcl_program_free(p);
+}
+
+Test(e0, unclosed_record)
+{
+	expect("module A { x = 1", "t.pcl:1:10: error: [E0] this '{' is never closed\n");
+}
+
+Test(e0, missing_brace_before_next_module)
+{
+	expect("module A { x = 1 }\nmodule B { y = 2\nmodule C { z = 3 }",
+	       "t.pcl:3:1: error: [E0] expected '}' before the next 'module'\n"
+	       "t.pcl:2:10: note: the record opened here is not closed\n");
+}
+
+Test(e0, unclosed_list)
+{
+	expect("module A { x = [1, 2 }",
+	       "t.pcl:1:22: error: [E0] expected ']' to close the list\n"
+	       "t.pcl:1:16: note: the list opened here\n");
+}
+
+Test(e0, missing_value_and_missing_equals)
+{
+	expect("module A { x = }",
+	       "t.pcl:1:16: error: [E0] expected a value (a string, integer, true, false, record, list or "
+	       "reference), got '}'\n");
+	expect("module A { x 1 y = 2 }", "t.pcl:1:14: error: [E0] expected '=' after field name 'x', got an integer\n");
+}
+
+Test(e0, not_a_module)
+{
+	expect("modul A { }", "t.pcl:1:1: error: [E0] expected 'module', got 'modul'\n");
+	expect("module { }", "t.pcl:1:8: error: [E0] expected a module name after 'module', got '{'\n");
+}
+
+Test(e0, nesting_is_bounded)
+{
+	struct sbuf sb = SBUF_INIT;
+	sbuf_puts(&sb, "module A { x = ");
+	for (int i = 0; i < 200; i++)
+		sbuf_putc(&sb, '[');
+	for (int i = 0; i < 200; i++)
+		sbuf_putc(&sb, ']');
+	sbuf_puts(&sb, " }");
+	/* The 128th '[' (column 15 + 128) is one level too deep. */
+	expect(sbuf_str(&sb), "t.pcl:1:143: error: [E0] values nested more than 128 levels deep\n");
+	sbuf_free(&sb);
+}
+
+Test(e0, errors_in_several_modules_are_all_reported)
+{
+	expect("module A { x = \"\\q\" }\nmodule B { y = }\nmodule C { z = 1 # }\n}\nmodule D { w = 99999999999999999999 }",
+	       "t.pcl:1:17: error: [E0] unknown escape '\\q' in string\n"
+	       "hint: the escapes are \\n \\t \\r \\\" \\\\; '$' needs none\n"
+	       "t.pcl:2:16: error: [E0] expected a value (a string, integer, true, false, record, list or "
+	       "reference), got '}'\n"
+	       "t.pcl:5:16: error: [E0] integer literal out of range (integers are 64-bit signed)\n");
+}
+
+/* ---- E1: type mismatch ----------------------------------------------------- */
+
+Test(e1, field_of_wrong_type)
+{
+	expect("module A {\n  pname = \"hello\"\n  version = 1\n  recipe = \"std.shell\"\n"
+	       "  recipeArgs = { command = \"x\" }\n}",
+	       "t.pcl:3:13: error: [E1] type mismatch in 'version': expected Str, got Int\n");
+}
+
+Test(e1, mixed_list)
+{
+	expect("module A { y = [\"a\", 1] }",
+	       "t.pcl:1:22: error: [E1] list elements must have one type: this one is Int, the ones before it are "
+	       "Str\n");
+}
+
+Test(e1, records_that_disagree_on_a_shared_field)
+{
+	expect("module A { x = [{a = 1}, {a = \"x\"}] }",
+	       "t.pcl:1:26: error: [E1] list elements must have one type: this one is Rec{a: Str}, the ones before "
+	       "it are Rec{a: Int}\n"
+	       "hint: records in one list must agree on the fields they share; services of different shapes can be "
+	       "listed as service modules by name\n");
+}
+
+Test(e1, records_with_different_keys_unify)
+{
+	expect("module A { x = [{a = 1}, {b = \"x\"}, {a = 2 b = \"y\"}] }", "ok");
+}
+
+Test(e1, secret_outside_environment)
+{
+	expect("module A { pname = { from_env = \"X\" } version = \"1\" recipe = \"std.shell\" "
+	       "recipeArgs = { command = \"true\" } }",
+	       "t.pcl:1:20: error: [E1] type mismatch in 'pname': expected Str, got Str (secret)\n"
+	       "hint: secrets are resolved at deploy time and are allowed only in a service's 'environment'\n");
+}
+
+Test(e1, nested_field_path_in_message)
+{
+	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"a\" package = \"P\" binary = \"b\" "
+		   "args = [1] }] }",
+	       "t.pcl:2:92: error: [E1] type mismatch in 'services[0].args[0]': expected Str, got Int\n");
+}
+
+/* ---- E2: unknown field, module, member ----------------------------------- */
+
+Test(e2, unknown_field_on_module_with_hint)
+{
+	expect("module S {\n  backend = \"systemd\"\n  servics = []\n}",
+	       "t.pcl:3:3: error: [E2] unknown field 'servics' on module 'S'\n"
+	       "hint: did you mean 'services'?\n");
+}
+
+Test(e2, misspelt_required_field_is_one_error)
+{
+	expect(PKG "module S {\n  backend = \"systemd\"\n  services = [{ name = \"a\" pacakge = \"P\" binary = \"hi\" }]\n}",
+	       "t.pcl:4:28: error: [E2] unknown field 'pacakge' in 'services[0]' of module 'S'\n"
+	       "hint: did you mean 'package'?\n");
+}
+
+Test(e2, unknown_module)
+{
+	expect("module Alpha { x = Alpah.x }",
+	       "t.pcl:1:20: error: [E2] unknown module 'Alpah'\nhint: did you mean 'Alpha'?\n");
+}
+
+Test(e2, unknown_member)
+{
+	expect("module A { value = 1 }\nmodule B { y = A.valeu }",
+	       "t.pcl:2:18: error: [E2] module 'A' has no field 'valeu'\nhint: did you mean 'value'?\n");
+	expect("module A { r = { k = 1 } }\nmodule B { y = A.r.q.z }", "t.pcl:2:20: error: [E2] 'r' has no field 'q'\n");
+	expect("module A { s = \"x\" }\nmodule B { y = A.s.t }",
+	       "t.pcl:2:20: error: [E2] 's' is Str, which has no member 't'\n");
+}
+
+Test(e2, unknown_package)
+{
+	expect(PKG "module S { backend = \"systemd\" storeModules = [\"Q\"] }",
+	       "t.pcl:2:48: error: [E2] unknown package module 'Q'\n");
+}
+
+Test(e2, depends_on_missing_service)
+{
+	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"web\" package = \"P\" binary = \"b\" "
+		   "dependsOn = [\"dbb\"] }, { name = \"db\" package = \"P\" binary = \"b\" }] }",
+	       "t.pcl:2:99: error: [E2] service \"web\" depends on \"dbb\", which stack 'S' does not have\n"
+	       "hint: did you mean 'db'?\n");
+}
+
+/* ---- E3: missing required, declared twice -------------------------------- */
+
+Test(e3, missing_required_field)
+{
+	expect("module A { pname = \"a\" recipe = \"std.shell\" recipeArgs = { command = \"true\" } }",
+	       "t.pcl:1:8: error: [E3] missing required field 'version' in module 'A'\n");
+	expect("module A { pname = \"a\" version = \"1\" recipe = \"std.shell\" recipeArgs = { } }",
+	       "t.pcl:1:72: error: [E3] missing required field 'command' in 'recipeArgs' of module 'A'\n");
+}
+
+Test(e3, module_declared_twice)
+{
+	expect("module A { x = 1 }\nmodule A { y = 2 }",
+	       "t.pcl:2:8: error: [E3] module 'A' is declared twice\nt.pcl:1:8: note: first declared here\n");
+}
+
+Test(e3, field_set_twice)
+{
+	expect("module A { x = 1 x = 2 }",
+	       "t.pcl:1:18: error: [E3] field 'x' is set twice\nt.pcl:1:12: note: first set here\n");
+}
+
+Test(e3, service_declared_twice)
+{
+	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"a\" package = \"P\" binary = \"b\" }, "
+		   "{ name = \"a\" package = \"P\" binary = \"b\" }] }",
+	       "t.pcl:2:96: error: [E3] service \"a\" is declared twice in stack 'S'\n"
+	       "t.pcl:2:53: note: first declared here\n");
+}
+
+Test(e3, config_file_declared_twice)
+{
+	expect("module S { backend = \"systemd\" configFiles = [{ path = \"/etc/a\" content = \"\" }, "
+	       "{ path = \"/etc/a\" content = \"x\" }] }",
+	       "t.pcl:1:90: error: [E3] config file \"/etc/a\" is declared twice in module 'S'\n"
+	       "t.pcl:1:56: note: first declared here\n");
+}
+
+/* ---- E6: right type, wrong shape ------------------------------------------ */
+
+Test(e6, reserved_service_config_keys)
+{
+	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"a\" package = \"P\" binary = \"b\" "
+		   "serviceConfig = { ExecStart = \"/bin/sh\" } }] }",
+	       "t.pcl:2:102: error: [E6] 'ExecStart' is reserved in 'services[0].serviceConfig'\n"
+	       "hint: ExecStart is computed from 'package', 'binary' and 'args'\n");
+	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"a\" package = \"P\" binary = \"b\" "
+		   "serviceConfig = { Environment = \"A=1\" } }] }",
+	       "t.pcl:2:102: error: [E6] 'Environment' is reserved in 'services[0].serviceConfig'\n"
+	       "hint: use the service's 'environment' field, which keeps secrets out of unit files\n");
+}
+
+Test(e6, directive_value_with_newline)
+{
+	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"a\" package = \"P\" binary = \"b\" "
+		   "serviceConfig = { User = \"x\\nExecStartPre=/bin/evil\" } }] }",
+	       "t.pcl:2:109: error: [E6] 'services[0].serviceConfig.User' must be one line, got "
+	       "\"x\nExecStartPre=/bin/evil\"\n"
+	       "hint: each directive renders as one Key=Value line\n");
+}
+
+Test(e6, unsafe_service_name)
+{
+	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"../x\" package = \"P\" binary = \"b\" }] }",
+	       "t.pcl:2:53: error: [E6] 'services[0].name' must be a unit name: 1 to 128 letters, digits or '_.@-', "
+	       "without '.service', got \"../x\"\n"
+	       "hint: it becomes <name>.service in the unit directory\n");
+}
+
+Test(e6, config_file_path_must_be_absolute_and_normal)
+{
+	expect("module S { backend = \"systemd\" configFiles = [{ path = \"/etc/../shadow\" content = \"\" }] }",
+	       "t.pcl:1:56: error: [E6] 'configFiles[0].path' must be an absolute path without '.', '..' or empty "
+	       "components, got \"/etc/../shadow\"\n"
+	       "hint: config files are written at this path on the target\n");
+}
+
+Test(e6, unsupported_backend)
+{
+	expect("module S { backend = \"sytemd\" }",
+	       "t.pcl:1:22: error: [E6] unsupported backend \"sytemd\"; supported: systemd\n"
+	       "hint: did you mean 'systemd'?\n");
+}
+
+Test(e6, bad_unix_names)
+{
+	expect("module S { backend = \"systemd\" systemGroups = [\"Git\"] }",
+	       "t.pcl:1:48: error: [E6] 'systemGroups[0]' must be a unix name: [a-z_][a-z0-9_-]*, at most 32 "
+	       "characters, got \"Git\"\n");
+	expect("module S { backend = \"systemd\" systemUsers = [{ name = \"git\" home = \"/var/lib/my git\" }] }",
+	       "t.pcl:1:69: error: [E6] 'systemUsers[0].home' must be an absolute path without whitespace or quotes, "
+	       "got \"/var/lib/my git\"\n");
+}
+
+Test(e6, secrets_are_checked_where_written)
+{
+	expect("module A { s = { from_env = \"1X\" } }",
+	       "t.pcl:1:29: error: [E6] '1X' is not a valid environment variable name\n"
+	       "hint: names are letters, digits and '_', not starting with a digit\n");
+	expect("module A { s = { from_file = \"secrets/db\" } }",
+	       "t.pcl:1:30: error: [E6] 'from_file' needs an absolute path, got 'secrets/db'\n");
+}
+
+Test(e6, environment_variable_names)
+{
+	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"a\" package = \"P\" binary = \"b\" "
+		   "environment = { my-var = \"1\" } }] }",
+	       "t.pcl:2:100: error: [E6] 'my-var' is not a valid environment variable name\n"
+	       "hint: names are letters, digits and '_', not starting with a digit\n");
+}
+
+Test(e6, timer_unit_is_reserved)
+{
+	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"a\" package = \"P\" binary = \"b\" "
+		   "timer = { Unit = \"b.service\" } }] }",
+	       "t.pcl:2:94: error: [E6] 'Unit' is reserved in 'services[0].timer'\n"
+	       "hint: a timer <name>.timer always triggers <name>.service\n");
+}
+
+Test(e6, module_of_two_kinds)
+{
+	expect("module X { recipe = \"std.shell\" backend = \"systemd\" }",
+	       "t.pcl:1:8: error: [E6] module 'X' has the fields of a package module ('recipe') and of a stack module "
+	       "('backend')\n");
+}
+
+Test(e6, depends_on_disabled_service)
+{
+	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"web\" package = \"P\" binary = \"b\" "
+		   "dependsOn = [\"db\"] }, { name = \"db\" package = \"P\" binary = \"b\" enable = false }] }",
+	       "t.pcl:2:99: error: [E6] service \"web\" depends on \"db\", which is disabled (enable = false)\n");
+}
+
+Test(e6, service_list_names_a_non_service)
+{
+	expect(PKG "module S { backend = \"systemd\" services = [\"P\"] }",
+	       "t.pcl:2:44: error: [E6] 'P' is a package module, not a service module\n"
+	       "hint: a service module has the fields 'binary' and 'package'\n");
+}
+
+/* ---- E7: cycles, non-package dependencies ------------------------------- */
+
+Test(e7, reference_cycle)
+{
+	expect("module A { a = B.b }\nmodule B { b = A.a }", "t.pcl:2:16: error: [E7] reference cycle: A.a -> B.b -> A.a\n");
+	expect("module A { a = A }", "t.pcl:1:16: error: [E7] reference cycle: A -> A.a -> A\n");
+}
+
+Test(e7, dependency_cycle)
+{
+	expect("module Q { pname = \"q\" version = \"1\" recipe = \"std.shell\" recipeArgs = { command = \"true\" } "
+	       "deps = [\"R\"] }\n"
+	       "module R { pname = \"r\" version = \"1\" recipe = \"std.shell\" recipeArgs = { command = \"true\" } "
+	       "deps = [\"Q\"] }",
+	       "t.pcl:2:101: error: [E7] dependency cycle: Q -> R -> Q\n");
+}
+
+Test(e7, dependency_that_is_not_a_package)
+{
+	expect("module D { x = 1 }\nmodule Q { pname = \"q\" version = \"1\" recipe = \"std.shell\" "
+	       "recipeArgs = { command = \"true\" } deps = [\"D\"] }",
+	       "t.pcl:2:101: error: [E7] 'D' is a data module, not a package module\n");
+}
+
+Test(e7, depends_on_cycle)
+{
+	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"a\" package = \"P\" binary = \"b\" "
+		   "dependsOn = [\"b\"] }, { name = \"b\" package = \"P\" binary = \"b\" dependsOn = [\"a\"] }] }",
+	       "t.pcl:2:158: error: [E7] dependsOn cycle: a -> b -> a\n");
+}
+
+/* ---- E15: two packages, one pname ------------------------------------------ */
+
+Test(e15, duplicate_pname_cites_both_sites)
+{
+	expect(PKG "module Q { pname = \"p\" version = \"2\" recipe = \"std.shell\" recipeArgs = { command = \"true\" } }",
+	       "t.pcl:2:20: error: [E15] packages 'P' and 'Q' both have pname \"p\"\n"
+	       "t.pcl:1:20: note: 'P' sets it here\n");
+}
+
+/* ---- limits --------------------------------------------------------------- */
+
+Test(limits, reference_chains_are_bounded)
+{
+	struct sbuf sb = SBUF_INIT;
+	for (int i = 0; i < 1100; i++)
+		sbuf_printf(&sb, "module M%d { v = M%d.v }\n", i, i + 1);
+	sbuf_puts(&sb, "module M1100 { v = 1 }\n");
+	struct pcl_program *p = pcl_checked(sbuf_str(&sb));
+	cr_assert_eq(pcl_program_error_count(p), 1);
+	cr_expect(strstr(pcl_program_diag(p, 0)->d_message, "reference chain longer than 1000 links") != NULL);
+	pcl_program_free(p);
+	sbuf_free(&sb);
+}
+
+Test(limits, diagnostics_are_capped_but_counted)
+{
+	struct sbuf sb = SBUF_INIT;
+	for (int i = 0; i < 3000; i++)
+		sbuf_printf(&sb, "module M%d { v = @ }\n", i);
+	struct pcl_program *p = pcl_checked(sbuf_str(&sb));
+	cr_expect_eq(pcl_program_error_count(p), 3000);
+	cr_expect_eq(pcl_program_ndiags(p), PCL_MAX_DIAGS);
+	pcl_program_free(p);
+	sbuf_free(&sb);
 }
