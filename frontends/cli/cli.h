@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../../engine/ops.h"
+#include "../../base/ops.h"
 #include "../pcl/pcl.h"
 
 /* Exit codes; docs/cli.md lists them and scripts depend on them. */

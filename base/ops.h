@@ -1,0 +1,136 @@
+/*
+ * ops.h - the effect seam: every filesystem, process and network effect of
+ * punix goes through one table of operations, like SQLite's VFS.
+ *
+ * Callers never call open(2), rename(2) or exec directly; they call through
+ * a struct punix_ops. That one indirection is what lets the same code run
+ * against the local machine, a tree rebased under --transport-root, or a
+ * host over SSH, and what lets tests inject a crash at a named step or an
+ * I/O error at the Nth effect (a wrapping table that counts and fails).
+ *
+ * The interface lives in base/ because every layer that has effects needs
+ * it, the store included, and the store may not include the engine. The
+ * transports that implement it for other places live in engine/.
+ *
+ * Contract (libuv's): every operation returns 0 (or a count) on success and
+ * a negative errno value on failure; outputs are written only on success.
+ * Handles are small integers owned by the table that issued them.
+ */
+#ifndef PUNIX_BASE_OPS_H
+#define PUNIX_BASE_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum ops_ftype {
+	OPS_FT_OTHER,
+	OPS_FT_REG,
+	OPS_FT_DIR,
+	OPS_FT_LINK,
+};
+
+struct ops_stat {
+	enum ops_ftype type;
+	uint64_t size;
+	uint64_t dev; /* with ino: the file's identity, to notice it named twice */
+	uint64_t ino;
+	uint32_t mode; /* permission bits */
+};
+
+/* open() flags, translated by each table. */
+enum {
+	OPS_O_RDONLY = 0,
+	OPS_O_WRONLY = 1 << 0,
+	OPS_O_CREAT = 1 << 1,
+	OPS_O_EXCL = 1 << 2,
+	OPS_O_TRUNC = 1 << 3,
+	OPS_O_DIRECTORY = 1 << 4,
+	OPS_O_NOFOLLOW = 1 << 5,
+};
+
+/* A command to run: argv[0] is an absolute path; env is the whole environment. */
+struct ops_cmd {
+	const char *const *argv;
+	const char *const *env;
+	const char *cwd;      /* NULL: inherit */
+	const char *log_path; /* stdout and stderr appended here; NULL: /dev/null */
+	int new_session;      /* run in its own session, so the whole group can be killed */
+};
+
+struct punix_ops {
+	const char *name;
+	void *ctx;
+
+	/* stat(2) (follow != 0) or lstat(2). */
+	int (*stat)(struct punix_ops *o, const char *path, int follow, struct ops_stat *st);
+
+	/* Handles. read/write return the byte count; short counts are possible. */
+	int (*open)(struct punix_ops *o, const char *path, int flags, uint32_t mode, int *h);
+	ssize_t (*read)(struct punix_ops *o, int h, void *buf, size_t n);
+	ssize_t (*write)(struct punix_ops *o, int h, const void *buf, size_t n);
+	int (*fsync)(struct punix_ops *o, int h);
+	int (*close)(struct punix_ops *o, int h);
+
+	/*
+	 * Reads a whole regular file. A file larger than max fails with -EFBIG
+	 * before anything is read; a file that is not regular, -EINVAL (or
+	 * -EISDIR). *buf is malloc'd, NUL-terminated, owned by the caller.
+	 */
+	int (*read_file)(struct punix_ops *o, const char *path, size_t max, char **buf, size_t *len);
+
+	/* Directory entries except "." and "..", sorted bytewise; malloc'd. */
+	int (*list_dir)(struct punix_ops *o, const char *path, char ***names, size_t *n);
+
+	int (*mkdir)(struct punix_ops *o, const char *path, uint32_t mode); /* -EEXIST if present */
+	int (*rename)(struct punix_ops *o, const char *from, const char *to);
+	int (*unlink)(struct punix_ops *o, const char *path);
+	int (*rmdir)(struct punix_ops *o, const char *path);
+	int (*symlink)(struct punix_ops *o, const char *target, const char *path);
+	/* *target is malloc'd. */
+	int (*readlink)(struct punix_ops *o, const char *path, char **target);
+	int (*chmod)(struct punix_ops *o, const char *path, uint32_t mode);
+	/* fsync a file or directory by path (directories: to make renames durable). */
+	int (*fsync_path)(struct punix_ops *o, const char *path);
+
+	/*
+	 * An advisory lock on the file at path (created if missing), held until
+	 * unlock. exclusive or shared; wait=0 fails with -EWOULDBLOCK instead of
+	 * waiting. Released by the kernel if the process dies: never stale.
+	 */
+	int (*lock)(struct punix_ops *o, const char *path, int exclusive, int wait, int *h);
+	int (*unlock)(struct punix_ops *o, int h);
+
+	/* Runs a command to completion; *status is the wait(2) status. */
+	int (*run)(struct punix_ops *o, const struct ops_cmd *cmd, int *status);
+};
+
+/* The local filesystem and processes, as this process sees them. */
+struct punix_ops *ops_local(void);
+
+void ops_free_names(char **names, size_t n);
+
+/* ---- helpers built only on the table (ops_util.c) ---------------------- */
+
+/* mkdir -p; existing directories are fine. */
+int ops_mkdir_p(struct punix_ops *o, const char *path, uint32_t mode);
+
+/*
+ * Durable write: a temporary file next to path, write, fsync, rename over
+ * path, fsync the directory. Safe to repeat; never leaves path half-written.
+ */
+int ops_write_atomic(struct punix_ops *o, const char *path, const void *data, size_t len, uint32_t mode);
+
+/* rm -rf that never follows symlinks; a missing path is success. */
+int ops_remove_tree(struct punix_ops *o, const char *path);
+
+/* fsync every file and directory below path (path included), bottom-up. */
+int ops_fsync_tree(struct punix_ops *o, const char *path);
+
+/* Copies a tree (files with their executable bit, directories, symlinks as links). */
+int ops_copy_tree(struct punix_ops *o, const char *from, const char *to);
+
+/* The directory part of path ("." if none), malloc'd. */
+char *ops_dirname(const char *path);
+
+#endif

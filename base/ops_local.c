@@ -1,0 +1,386 @@
+/*
+ * ops_local.c - the effect seam over the local machine (see ops.h).
+ *
+ * Thin wrappers over the system calls, translating errors to -errno. Every
+ * descriptor is opened close-on-exec so a build never inherits one.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ops.h"
+#include "vec.h"
+#include "xalloc.h"
+
+static enum ops_ftype ftype(mode_t m)
+{
+	if (S_ISREG(m))
+		return OPS_FT_REG;
+	if (S_ISDIR(m))
+		return OPS_FT_DIR;
+	if (S_ISLNK(m))
+		return OPS_FT_LINK;
+	return OPS_FT_OTHER;
+}
+
+static int local_stat(struct punix_ops *o, const char *path, int follow, struct ops_stat *out)
+{
+	(void)o;
+	struct stat st;
+	if ((follow ? stat(path, &st) : lstat(path, &st)) < 0)
+		return -errno;
+	out->type = ftype(st.st_mode);
+	out->size = (uint64_t)st.st_size;
+	out->dev = (uint64_t)st.st_dev;
+	out->ino = (uint64_t)st.st_ino;
+	out->mode = (uint32_t)(st.st_mode & 07777);
+	return 0;
+}
+
+static int local_open(struct punix_ops *o, const char *path, int flags, uint32_t mode, int *h)
+{
+	(void)o;
+	int f = O_CLOEXEC | O_NOCTTY;
+	f |= (flags & OPS_O_WRONLY) ? O_WRONLY : O_RDONLY;
+	if (flags & OPS_O_CREAT)
+		f |= O_CREAT;
+	if (flags & OPS_O_EXCL)
+		f |= O_EXCL;
+	if (flags & OPS_O_TRUNC)
+		f |= O_TRUNC;
+	if (flags & OPS_O_DIRECTORY)
+		f |= O_DIRECTORY;
+	if (flags & OPS_O_NOFOLLOW)
+		f |= O_NOFOLLOW;
+	int fd = open(path, f, (mode_t)mode);
+	if (fd < 0)
+		return -errno;
+	*h = fd;
+	return 0;
+}
+
+static ssize_t local_read(struct punix_ops *o, int h, void *buf, size_t n)
+{
+	(void)o;
+	for (;;) {
+		ssize_t r = read(h, buf, n);
+		if (r >= 0)
+			return r;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+static ssize_t local_write(struct punix_ops *o, int h, const void *buf, size_t n)
+{
+	(void)o;
+	for (;;) {
+		ssize_t r = write(h, buf, n);
+		if (r >= 0)
+			return r;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+static int local_fsync(struct punix_ops *o, int h)
+{
+	(void)o;
+	return fsync(h) < 0 ? -errno : 0;
+}
+
+static int local_close(struct punix_ops *o, int h)
+{
+	(void)o;
+	/* Linux closes the descriptor even when close(2) fails: never retry. */
+	return close(h) < 0 && errno != EINTR ? -errno : 0;
+}
+
+static int local_read_file(struct punix_ops *o, const char *path, size_t max, char **bufp, size_t *lenp)
+{
+	(void)o;
+	/* O_NONBLOCK: opening a FIFO must not hang; it is rejected below. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	}
+	if ((uint64_t)st.st_size > max) {
+		close(fd);
+		return -EFBIG;
+	}
+	size_t cap = (size_t)st.st_size + 1, len = 0;
+	char *buf = xmalloc(cap);
+	for (;;) {
+		if (len + 1 >= cap) {
+			/* The file grew while we read it; keep the limit. */
+			if (cap > max + 1) {
+				free(buf);
+				close(fd);
+				return -EFBIG;
+			}
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		ssize_t r = read(fd, buf + len, cap - 1 - len);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = -errno;
+			free(buf);
+			close(fd);
+			return e;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	buf[len] = '\0';
+	*bufp = buf;
+	*lenp = len;
+	return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int local_list_dir(struct punix_ops *o, const char *path, char ***namesp, size_t *np)
+{
+	(void)o;
+	DIR *d = opendir(path);
+	if (!d)
+		return -errno;
+	VEC(char *) names = {0};
+	struct dirent *e;
+	errno = 0;
+	while ((e = readdir(d)) != NULL) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		VEC_PUSH(&names, xstrdup(e->d_name));
+	}
+	int err = errno;
+	closedir(d);
+	if (err) {
+		ops_free_names(names.v, names.n);
+		return -err;
+	}
+	if (names.n > 1)
+		qsort(names.v, names.n, sizeof(names.v[0]), name_cmp);
+	*namesp = names.v;
+	*np = names.n;
+	return 0;
+}
+
+void ops_free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static int local_mkdir(struct punix_ops *o, const char *path, uint32_t mode)
+{
+	(void)o;
+	return mkdir(path, (mode_t)mode) < 0 ? -errno : 0;
+}
+
+static int local_rename(struct punix_ops *o, const char *from, const char *to)
+{
+	(void)o;
+	return rename(from, to) < 0 ? -errno : 0;
+}
+
+static int local_unlink(struct punix_ops *o, const char *path)
+{
+	(void)o;
+	return unlink(path) < 0 ? -errno : 0;
+}
+
+static int local_rmdir(struct punix_ops *o, const char *path)
+{
+	(void)o;
+	return rmdir(path) < 0 ? -errno : 0;
+}
+
+static int local_symlink(struct punix_ops *o, const char *target, const char *path)
+{
+	(void)o;
+	return symlink(target, path) < 0 ? -errno : 0;
+}
+
+static int local_readlink(struct punix_ops *o, const char *path, char **target)
+{
+	(void)o;
+	size_t cap = 256;
+	for (;;) {
+		char *buf = xmalloc(cap);
+		ssize_t n = readlink(path, buf, cap);
+		if (n < 0) {
+			int e = -errno;
+			free(buf);
+			return e;
+		}
+		if ((size_t)n < cap) {
+			buf[n] = '\0';
+			*target = buf;
+			return 0;
+		}
+		free(buf);
+		cap *= 2;
+	}
+}
+
+static int local_chmod(struct punix_ops *o, const char *path, uint32_t mode)
+{
+	(void)o;
+	return chmod(path, (mode_t)mode) < 0 ? -errno : 0;
+}
+
+static int local_fsync_path(struct punix_ops *o, const char *path)
+{
+	(void)o;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	int r = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+static int local_lock(struct punix_ops *o, const char *path, int exclusive, int wait, int *h)
+{
+	(void)o;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+	if (fd < 0)
+		return -errno;
+	int how = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
+	while (flock(fd, how) < 0) {
+		if (errno == EINTR)
+			continue;
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	*h = fd;
+	return 0;
+}
+
+static int local_unlock(struct punix_ops *o, int h)
+{
+	(void)o;
+	return close(h) < 0 ? -errno : 0;
+}
+
+static int local_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status)
+{
+	(void)o;
+	int logfd = open(cmd->log_path ? cmd->log_path : "/dev/null",
+			 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+	if (logfd < 0)
+		return -errno;
+	int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (nullfd < 0) {
+		int e = -errno;
+		close(logfd);
+		return e;
+	}
+	/* The child reports a failed exec through this pipe. */
+	int errpipe[2];
+	if (pipe2(errpipe, O_CLOEXEC) < 0) {
+		int e = -errno;
+		close(logfd);
+		close(nullfd);
+		return e;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = -errno;
+		close(logfd);
+		close(nullfd);
+		close(errpipe[0]);
+		close(errpipe[1]);
+		return e;
+	}
+	if (pid == 0) {
+		int err;
+		if (cmd->new_session)
+			setsid();
+		signal(SIGPIPE, SIG_DFL);
+		if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
+			goto fail;
+		if (cmd->cwd && chdir(cmd->cwd) < 0)
+			goto fail;
+		execve(cmd->argv[0], (char *const *)cmd->argv, (char *const *)cmd->env);
+	fail:
+		err = errno;
+		if (write(errpipe[1], &err, sizeof(err)) < 0) {
+			/* nothing more to report */
+		}
+		_exit(127);
+	}
+	close(errpipe[1]);
+	close(logfd);
+	close(nullfd);
+	int child_err = 0;
+	ssize_t r;
+	while ((r = read(errpipe[0], &child_err, sizeof(child_err))) < 0 && errno == EINTR)
+		;
+	close(errpipe[0]);
+	int st;
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	if (r == (ssize_t)sizeof(child_err) && child_err)
+		return -child_err;
+	*status = st;
+	return 0;
+}
+
+static struct punix_ops local_ops = {
+	.name = "local",
+	.ctx = NULL,
+	.stat = local_stat,
+	.open = local_open,
+	.read = local_read,
+	.write = local_write,
+	.fsync = local_fsync,
+	.close = local_close,
+	.read_file = local_read_file,
+	.list_dir = local_list_dir,
+	.mkdir = local_mkdir,
+	.rename = local_rename,
+	.unlink = local_unlink,
+	.rmdir = local_rmdir,
+	.symlink = local_symlink,
+	.readlink = local_readlink,
+	.chmod = local_chmod,
+	.fsync_path = local_fsync_path,
+	.lock = local_lock,
+	.unlock = local_unlock,
+	.run = local_run,
+};
+
+struct punix_ops *ops_local(void)
+{
+	return &local_ops;
+}

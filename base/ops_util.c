@@ -1,0 +1,220 @@
+/*
+ * ops_util.c - compound effects built only from the ops table (see ops.h),
+ * so they work over every transport and every injected fault.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ops.h"
+#include "sbuf.h"
+#include "xalloc.h"
+
+char *ops_dirname(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return xstrdup(".");
+	if (slash == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(slash - path));
+}
+
+static char *join(const char *dir, const char *name)
+{
+	struct sbuf sb = SBUF_INIT;
+	sbuf_printf(&sb, "%s/%s", dir, name);
+	return sbuf_detach(&sb, NULL);
+}
+
+int ops_mkdir_p(struct punix_ops *o, const char *path, uint32_t mode)
+{
+	struct ops_stat st;
+	if (o->stat(o, path, 1, &st) == 0)
+		return st.type == OPS_FT_DIR ? 0 : -ENOTDIR;
+	char *parent = ops_dirname(path);
+	int r = 0;
+	if (strcmp(parent, path) != 0 && strcmp(parent, ".") != 0 && strcmp(parent, "/") != 0)
+		r = ops_mkdir_p(o, parent, mode);
+	free(parent);
+	if (r < 0)
+		return r;
+	r = o->mkdir(o, path, mode);
+	return r == -EEXIST ? 0 : r;
+}
+
+static int write_all(struct punix_ops *o, int h, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len) {
+		ssize_t n = o->write(o, h, p, len);
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int ops_write_atomic(struct punix_ops *o, const char *path, const void *data, size_t len, uint32_t mode)
+{
+	struct sbuf tmp = SBUF_INIT;
+	/* pid-unique, so two writers never share a temporary file */
+	char *dir = ops_dirname(path);
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	sbuf_printf(&tmp, "%s/.%s.tmp-%ld", dir, base, (long)getpid());
+	int h, r = o->open(o, tmp.sb_buf, OPS_O_WRONLY | OPS_O_CREAT | OPS_O_TRUNC, mode, &h);
+	if (r < 0)
+		goto out;
+	r = write_all(o, h, data, len);
+	if (r == 0)
+		r = o->fsync(o, h);
+	int rc = o->close(o, h);
+	if (r == 0)
+		r = rc;
+	/* The mode given at creation is filtered by the umask; set it exactly. */
+	if (r == 0)
+		r = o->chmod(o, tmp.sb_buf, mode);
+	if (r == 0)
+		r = o->rename(o, tmp.sb_buf, path);
+	if (r == 0)
+		r = o->fsync_path(o, dir);
+	if (r < 0)
+		o->unlink(o, tmp.sb_buf);
+out:
+	sbuf_free(&tmp);
+	free(dir);
+	return r;
+}
+
+int ops_remove_tree(struct punix_ops *o, const char *path)
+{
+	struct ops_stat st;
+	int r = o->stat(o, path, 0, &st);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	if (st.type != OPS_FT_DIR) {
+		r = o->unlink(o, path);
+		return r == -ENOENT ? 0 : r;
+	}
+	/* A read-only directory (store outputs are) must be made writable first. */
+	if ((st.mode & 0700) != 0700)
+		o->chmod(o, path, st.mode | 0700);
+	char **names;
+	size_t n;
+	r = o->list_dir(o, path, &names, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		char *child = join(path, names[i]);
+		r = ops_remove_tree(o, child);
+		free(child);
+	}
+	ops_free_names(names, n);
+	if (r < 0)
+		return r;
+	r = o->rmdir(o, path);
+	return r == -ENOENT ? 0 : r;
+}
+
+int ops_fsync_tree(struct punix_ops *o, const char *path)
+{
+	struct ops_stat st;
+	int r = o->stat(o, path, 0, &st);
+	if (r < 0)
+		return r;
+	if (st.type == OPS_FT_LINK)
+		return 0; /* the link is made durable by fsync of its directory */
+	if (st.type == OPS_FT_DIR) {
+		char **names;
+		size_t n;
+		r = o->list_dir(o, path, &names, &n);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < n && r == 0; i++) {
+			char *child = join(path, names[i]);
+			r = ops_fsync_tree(o, child);
+			free(child);
+		}
+		ops_free_names(names, n);
+		if (r < 0)
+			return r;
+	}
+	return o->fsync_path(o, path);
+}
+
+static int copy_file(struct punix_ops *o, const char *from, const char *to, uint32_t mode)
+{
+	int in, out, r = o->open(o, from, OPS_O_RDONLY | OPS_O_NOFOLLOW, 0, &in);
+	if (r < 0)
+		return r;
+	r = o->open(o, to, OPS_O_WRONLY | OPS_O_CREAT | OPS_O_EXCL, mode, &out);
+	if (r < 0) {
+		o->close(o, in);
+		return r;
+	}
+	char buf[65536];
+	for (;;) {
+		ssize_t n = o->read(o, in, buf, sizeof(buf));
+		if (n < 0) {
+			r = (int)n;
+			break;
+		}
+		if (n == 0)
+			break;
+		r = write_all(o, out, buf, (size_t)n);
+		if (r < 0)
+			break;
+	}
+	o->close(o, in);
+	int rc = o->close(o, out);
+	return r < 0 ? r : rc;
+}
+
+int ops_copy_tree(struct punix_ops *o, const char *from, const char *to)
+{
+	struct ops_stat st;
+	int r = o->stat(o, from, 0, &st);
+	if (r < 0)
+		return r;
+	switch (st.type) {
+	case OPS_FT_LINK: {
+		char *target;
+		r = o->readlink(o, from, &target);
+		if (r < 0)
+			return r;
+		r = o->symlink(o, target, to);
+		free(target);
+		return r;
+	}
+	case OPS_FT_REG:
+		return copy_file(o, from, to, (st.mode & 0111) ? 0755 : 0644);
+	case OPS_FT_DIR: {
+		r = o->mkdir(o, to, 0755);
+		if (r < 0)
+			return r;
+		char **names;
+		size_t n;
+		r = o->list_dir(o, from, &names, &n);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < n && r == 0; i++) {
+			char *a = join(from, names[i]), *b = join(to, names[i]);
+			r = ops_copy_tree(o, a, b);
+			free(a);
+			free(b);
+		}
+		ops_free_names(names, n);
+		return r;
+	}
+	case OPS_FT_OTHER:
+		break;
+	}
+	return -EINVAL; /* sockets, devices, FIFOs have no place in a source tree */
+}
