@@ -90,6 +90,8 @@ struct punix_ops {
 	/* *target is malloc'd. */
 	int (*readlink)(struct punix_ops *o, const char *path, char **target);
 	int (*chmod)(struct punix_ops *o, const char *path, uint32_t mode);
+	/* The canonical absolute path (symlinks resolved); *out is malloc'd. */
+	int (*realpath)(struct punix_ops *o, const char *path, char **out);
 	/* fsync a file or directory by path (directories: to make renames durable). */
 	int (*fsync_path)(struct punix_ops *o, const char *path);
 

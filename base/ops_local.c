@@ -255,6 +255,16 @@ static int local_chmod(struct punix_ops *o, const char *path, uint32_t mode)
 	return chmod(path, (mode_t)mode) < 0 ? -errno : 0;
 }
 
+static int local_realpath(struct punix_ops *o, const char *path, char **out)
+{
+	(void)o;
+	char *r = realpath(path, NULL);
+	if (!r)
+		return -errno;
+	*out = r;
+	return 0;
+}
+
 static int local_fsync_path(struct punix_ops *o, const char *path)
 {
 	(void)o;
@@ -374,6 +384,7 @@ static struct punix_ops local_ops = {
 	.symlink = local_symlink,
 	.readlink = local_readlink,
 	.chmod = local_chmod,
+	.realpath = local_realpath,
 	.fsync_path = local_fsync_path,
 	.lock = local_lock,
 	.unlock = local_unlock,

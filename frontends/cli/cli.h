@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "../../base/ops.h"
+#include "../../store/store.h"
 #include "../pcl/pcl.h"
 
 /* Exit codes; docs/cli.md lists them and scripts depend on them. */
@@ -46,7 +47,35 @@ int cli_load_program(struct punix_ops *ops, char *const *args, size_t nargs, str
 /* Prints every diagnostic to standard error, and a line for the dropped. */
 void cli_print_diags(const struct pcl_program *p);
 
+/*
+ * The program's tree: the deepest directory holding every FILE and DIR
+ * argument (real paths). Sources of packages must lie inside it. malloc'd,
+ * or NULL after printing an error.
+ */
+char *cli_tree_root(struct punix_ops *ops, char *const *args, size_t nargs);
+
+struct cli_places {
+	char *home;
+	char *store;
+	char *logs;
+};
+
+int cli_places_init(struct cli_places *pl, const char *store_root);
+void cli_places_free(struct cli_places *pl);
+/* Opens the store; on failure prints why and returns EXIT_FAILURE_. */
+int cli_open_store(struct store *s, const struct cli_places *pl);
+
+/* Splits "a,b,c" into a malloc'd array of malloc'd strings. */
+char **cli_split_commas(const char *s, size_t *n);
+void cli_free_strings(char **v, size_t n);
+
 int cmd_check(int argc, char **argv);
 void cmd_check_help(void);
+int cmd_build(int argc, char **argv);
+void cmd_build_help(void);
+int cmd_store(int argc, char **argv);
+void cmd_store_help(void);
+int cmd_recover(int argc, char **argv);
+void cmd_recover_help(void);
 
 #endif

@@ -12,6 +12,9 @@
 
 static const struct cli_cmd commands[] = {
 	{"check", "type-check PCL files and directories", cmd_check, cmd_check_help},
+	{"build", "build package modules into the store", cmd_build, cmd_build_help},
+	{"store", "look at the store: path, info, verify", cmd_store, cmd_store_help},
+	{"recover", "clean up after interrupted builds", cmd_recover, cmd_recover_help},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -193,3 +193,63 @@ void cli_print_diags(const struct pcl_program *p)
 	fwrite(sb.sb_buf ? sb.sb_buf : "", 1, sb.sb_len, stderr);
 	sbuf_free(&sb);
 }
+
+char *cli_tree_root(struct punix_ops *ops, char *const *args, size_t nargs)
+{
+	char *root = NULL;
+	for (size_t i = 0; i < nargs; i++) {
+		char *real;
+		int r = ops->realpath(ops, args[i], &real);
+		if (r < 0) {
+			cli_fail(EXIT_USAGE, "%s: %s", args[i], strerror(-r));
+			free(root);
+			return NULL;
+		}
+		struct ops_stat st;
+		if (ops->stat(ops, real, 1, &st) == 0 && st.type != OPS_FT_DIR) {
+			char *dir = ops_dirname(real);
+			free(real);
+			real = dir;
+		}
+		if (!root) {
+			root = real;
+			continue;
+		}
+		/* Shorten root to the longest common prefix that ends at a '/'. */
+		size_t k = 0, last = 0;
+		while (root[k] && root[k] == real[k]) {
+			if (root[k] == '/')
+				last = k;
+			k++;
+		}
+		if (root[k] == '\0' && (real[k] == '\0' || real[k] == '/'))
+			last = k;
+		root[last == 0 ? 1 : last] = '\0';
+		free(real);
+	}
+	return root;
+}
+
+char **cli_split_commas(const char *s, size_t *n)
+{
+	VEC(char *) v = {0};
+	const char *p = s;
+	for (;;) {
+		const char *c = strchr(p, ',');
+		size_t len = c ? (size_t)(c - p) : strlen(p);
+		if (len)
+			VEC_PUSH(&v, xstrndup(p, len));
+		if (!c)
+			break;
+		p = c + 1;
+	}
+	*n = v.n;
+	return v.v;
+}
+
+void cli_free_strings(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}

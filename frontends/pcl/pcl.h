@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "../../base/sbuf.h"
+#include "../../engine/desc.h"
 
 /* Error codes. The numbers are the user-visible [E#] and never change. */
 enum pcl_code {
@@ -158,6 +159,27 @@ const struct pcl_module *pcl_program_find(const struct pcl_program *p, const cha
 
 /* "file:line:col: error: [E#] message\n" plus hint and note lines. */
 void pcl_diag_format(const struct pcl_diag *d, struct sbuf *out);
+
+/* Records a located error found by a later stage (e.g. a source path). */
+__attribute__((format(printf, 4, 5))) void pcl_program_error_at(struct pcl_program *p, struct pcl_loc loc, int code,
+								const char *fmt, ...);
+/* Sorts the diagnostics again after later stages added some. */
+void pcl_program_sort_diags(struct pcl_program *p);
+
+/* ---- lowering: what the store and engine consume ------------------------- */
+
+/*
+ * Every package module of a program that checked clean, sorted by module
+ * name. Returns the count; *out is owned by the program.
+ */
+size_t pcl_program_packages(struct pcl_program *p, const struct pkg_desc **out);
+
+/*
+ * A canonical, typed, unambiguous encoding of a value: equal values give
+ * equal bytes, whatever order their record fields were written in. Secrets
+ * have no encoding (they are never hashed): the caller must not pass one.
+ */
+void pcl_value_canonical(const struct pcl_value *v, struct sbuf *out);
 
 /* Field lookup in a record value; NULL if absent or v is not a record. */
 const struct pcl_value *pcl_value_field(const struct pcl_value *v, const char *name);

@@ -91,6 +91,9 @@ struct pcl_program {
 	VEC(struct pcl_diag) diags;
 	size_t nerrors;
 	bool checked;
+	/* lowered on first request */
+	struct pkg_desc *packages;
+	size_t npackages;
 	/* evaluation stack, for cycle messages and the chain limit */
 	VEC(const struct pcl_field *) eval_stack;
 	VEC(const char *) eval_stack_mod;

@@ -48,6 +48,20 @@ void pcl_program_error(struct pcl_program *p, const char *path, int code, const 
 	va_end(ap);
 }
 
+void pcl_program_error_at(struct pcl_program *p, struct pcl_loc loc, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	loc.file = loc.file ? arena_strdup(&p->arena, loc.file) : NULL;
+	pcl_verror(p, loc, code, fmt, ap);
+	va_end(ap);
+}
+
+void pcl_program_sort_diags(struct pcl_program *p)
+{
+	pcl_diags_sort(p);
+}
+
 static int loc_cmp(struct pcl_loc a, struct pcl_loc b)
 {
 	int c = strcmp(a.file, b.file);

@@ -1,0 +1,274 @@
+/*
+ * build.c - planning and running builds of a program's packages (build.h).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/strmap.h"
+#include "../base/vec.h"
+#include "../base/xalloc.h"
+#include "build.h"
+
+typedef VEC(size_t) size_vec;
+
+static bool path_within(const char *path, const char *root)
+{
+	size_t n = strlen(root);
+	if (n == 1 && root[0] == '/')
+		return true;
+	return strncmp(path, root, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+typedef VEC(struct build_located) located_vec;
+
+__attribute__((format(printf, 3, 4))) static void locate(located_vec *out, struct desc_loc loc, const char *fmt, ...)
+{
+	struct sbuf sb = SBUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	sbuf_vprintf(&sb, fmt, ap);
+	va_end(ap);
+	struct build_located l = {loc, sbuf_detach(&sb, NULL)};
+	VEC_PUSH(out, l);
+}
+
+void build_located_free(struct build_located *l, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(l[i].message);
+	free(l);
+}
+
+/* Resolves pkg's source directory; a located problem if it is hostile. */
+static int resolve_source(struct punix_ops *o, located_vec *prog, const struct pkg_desc *pkg, const char *tree_root,
+			  char **out)
+{
+	*out = NULL;
+	if (!pkg->source_path)
+		return 0;
+	struct sbuf cand = SBUF_INIT;
+	if (pkg->source_path[0] == '/') {
+		sbuf_puts(&cand, pkg->source_path);
+	} else {
+		char *dir = ops_dirname(pkg->source_loc.file);
+		sbuf_printf(&cand, "%s/%s", dir, pkg->source_path);
+		free(dir);
+	}
+	char *real = NULL;
+	int r = o->realpath(o, cand.sb_buf, &real);
+	int bad = 1;
+	if (r == -ELOOP) {
+		locate(prog, pkg->source_loc, "source path \"%s\" of '%s' is a symlink loop",
+				     pkg->source_path, pkg->module);
+	} else if (r == -ENOENT || r == -ENOTDIR) {
+		locate(prog, pkg->source_loc, "source path \"%s\" of '%s' does not exist (%s)",
+				     pkg->source_path, pkg->module, cand.sb_buf);
+	} else if (r < 0) {
+		locate(prog, pkg->source_loc, "source path \"%s\" of '%s': %s", pkg->source_path,
+				     pkg->module, strerror(-r));
+	} else if (!path_within(real, tree_root)) {
+		locate(prog, pkg->source_loc, "source path \"%s\" of '%s' is outside the program's tree %s (it is %s)",
+				     pkg->source_path, pkg->module, tree_root, real);
+	} else {
+		struct ops_stat st;
+		r = o->stat(o, real, 1, &st);
+		if (r < 0 || st.type != OPS_FT_DIR)
+			locate(prog, pkg->source_loc, "source path \"%s\" of '%s' is not a directory", pkg->source_path,
+					     pkg->module);
+		else
+			bad = 0;
+	}
+	sbuf_free(&cand);
+	if (bad) {
+		free(real);
+		return 1;
+	}
+	*out = real;
+	return 0;
+}
+
+long build_plan_find(const struct build_plan *plan, const char *module)
+{
+	for (size_t i = 0; i < plan->n; i++)
+		if (strcmp(plan->items[i].pkg->module, module) == 0)
+			return (long)i;
+	return -1;
+}
+
+/*
+ * Post-order over the dependency graph from the wanted roots, iteratively
+ * (a chain of 10^5 packages must not exhaust the stack). The checker has
+ * already refused cycles.
+ */
+static void order_packages(const struct pkg_desc *pk, size_t n, struct strmap *index, const bool *wanted,
+			   size_vec *order)
+{
+	unsigned char *seen = xcalloc(n + 1, 1);
+	VEC(size_t) stack = {0};
+	VEC(size_t) next = {0};
+	for (size_t root = 0; root < n; root++) {
+		if (!wanted[root] || seen[root])
+			continue;
+		VEC_PUSH(&stack, root);
+		VEC_PUSH(&next, 0);
+		seen[root] = 1;
+		while (stack.n) {
+			size_t u = stack.v[stack.n - 1];
+			size_t *k = &next.v[next.n - 1];
+			if (*k == pk[u].ndeps) {
+				VEC_PUSH(order, u);
+				stack.n--;
+				next.n--;
+				continue;
+			}
+			size_t *dv = strmap_get(index, pk[u].deps[(*k)++]);
+			if (dv && !seen[*dv]) {
+				seen[*dv] = 1;
+				VEC_PUSH(&stack, *dv);
+				VEC_PUSH(&next, 0);
+			}
+		}
+	}
+	VEC_FREE(&stack);
+	VEC_FREE(&next);
+	free(seen);
+}
+
+int build_plan_make(struct build_plan *plan, struct store *s, const struct pkg_desc *pk, size_t n,
+		    const char *tree_root, const char *const *only, size_t nonly, struct build_located **located,
+		    size_t *nlocated, const char **bad, struct sbuf *err)
+{
+	memset(plan, 0, sizeof(*plan));
+	located_vec loc = {0};
+	struct strmap index;
+	strmap_init(&index);
+	size_t *idx = xcalloc(n + 1, sizeof(*idx));
+	for (size_t i = 0; i < n; i++) {
+		idx[i] = i;
+		strmap_put(&index, pk[i].module, &idx[i]);
+	}
+	bool *wanted = xcalloc(n + 1, sizeof(*wanted));
+	int rc = 0;
+	for (size_t i = 0; i < nonly; i++) {
+		size_t *j = strmap_get(&index, only[i]);
+		if (!j) {
+			*bad = only[i];
+			rc = -ENOENT;
+			goto out;
+		}
+		wanted[*j] = true;
+	}
+	if (nonly == 0)
+		for (size_t i = 0; i < n; i++)
+			wanted[i] = true;
+
+	size_vec order = {0};
+	order_packages(pk, n, &index, wanted, &order);
+	plan->items = xcalloc(order.n + 1, sizeof(*plan->items));
+	plan->n = order.n;
+	/* position in the plan of each package, to find dependencies' paths */
+	long *pos = xcalloc(n + 1, sizeof(*pos));
+	for (size_t i = 0; i < order.n; i++)
+		pos[order.v[i]] = (long)i;
+
+	for (size_t i = 0; i < order.n; i++) {
+		struct build_item *it = &plan->items[i];
+		it->pkg = &pk[order.v[i]];
+		if (resolve_source(s->ops, &loc, it->pkg, tree_root, &it->source_dir))
+			continue;
+		if (loc.n)
+			continue; /* paths are meaningless once a source is wrong */
+		it->dep_paths = xcalloc(it->pkg->ndeps + 1, sizeof(*it->dep_paths));
+		for (size_t d = 0; d < it->pkg->ndeps; d++) {
+			size_t *j = strmap_get(&index, it->pkg->deps[d]);
+			it->dep_paths[d] = plan->items[pos[*j]].path;
+		}
+		/* store paths sort as their names do; the root is common to all */
+		for (size_t a = 1; a < it->pkg->ndeps; a++)
+			for (size_t b = a; b > 0 && strcmp(it->dep_paths[b - 1], it->dep_paths[b]) > 0; b--) {
+				const char *t = it->dep_paths[b];
+				it->dep_paths[b] = it->dep_paths[b - 1];
+				it->dep_paths[b - 1] = t;
+			}
+		struct store_drv *d = &it->drv;
+		d->pname = it->pkg->pname;
+		d->version = it->pkg->version;
+		d->recipe = it->pkg->recipe;
+		d->args = it->pkg->args;
+		d->args_len = it->pkg->args_len;
+		d->command = it->pkg->command;
+		d->source_dir = it->source_dir;
+		d->system = store_system();
+		d->deps = it->dep_paths;
+		d->ndeps = it->pkg->ndeps;
+		if (it->source_dir) {
+			int r = store_hash_tree(s->ops, it->source_dir, d->source_hash, NULL);
+			if (r < 0) {
+				sbuf_printf(err, "cannot read the source of '%s' (%s): %s", it->pkg->module, it->source_dir,
+					    strerror(-r));
+				rc = r;
+				break;
+			}
+		}
+		it->path = store_drv_path(s, d);
+	}
+	free(pos);
+	VEC_FREE(&order);
+	if (rc == 0 && loc.n)
+		rc = 1;
+out:
+	*located = loc.v;
+	*nlocated = loc.n;
+	free(wanted);
+	free(idx);
+	strmap_free(&index);
+	if (rc != 0)
+		build_plan_free(plan);
+	return rc;
+}
+
+void build_plan_free(struct build_plan *plan)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		struct build_item *it = &plan->items[i];
+		free(it->source_dir);
+		free(it->dep_paths);
+		free(it->path);
+		store_result_free(&it->result);
+	}
+	free(plan->items);
+	memset(plan, 0, sizeof(*plan));
+}
+
+void build_plan_run(struct build_plan *plan, struct store *s, bool dry_run,
+		    void (*progress)(void *arg, const struct build_item *it, size_t i, size_t n),
+		    void (*report)(void *arg, const struct build_item *it), void *arg)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		struct build_item *it = &plan->items[i];
+		for (size_t d = 0; d < it->pkg->ndeps && !it->blocked_by; d++) {
+			long j = build_plan_find(plan, it->pkg->deps[d]);
+			if (j >= 0 && (plan->items[j].state == BUILD_FAILED || plan->items[j].state == BUILD_BLOCKED))
+				it->blocked_by = plan->items[j].pkg->module;
+		}
+		if (it->blocked_by) {
+			it->state = BUILD_BLOCKED;
+		} else if (dry_run) {
+			it->state = BUILD_DRY_RUN;
+		} else {
+			if (progress)
+				progress(arg, it, i, plan->n);
+			int r = store_realise(s, &it->drv, it->path, &it->result);
+			if (r < 0 && !it->result.error.sb_len)
+				sbuf_printf(&it->result.error, "%s", strerror(-r));
+			it->state = it->result.outcome == STORE_BUILT    ? BUILD_OK
+				    : it->result.outcome == STORE_CACHED ? BUILD_CACHED
+									 : BUILD_FAILED;
+		}
+		if (report)
+			report(arg, it);
+	}
+}

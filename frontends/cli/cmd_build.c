@@ -1,0 +1,220 @@
+/*
+ * cmd_build.c - `punix build FILE|DIR... [--only M,...] [--dry-run]`.
+ *
+ * Checks the program, plans every package (or those named by --only, with
+ * their dependencies), then realises them in dependency order. One line
+ * per package, tab-separated:
+ *
+ *   ok       MODULE  STORE-PATH
+ *   dry-run  MODULE  STORE-PATH
+ *   FAIL     MODULE  REASON  LOG-PATH
+ *   FAIL     MODULE  not built: dependency DEP failed
+ *
+ * and last "N packages: A ok, B failed". Exit 0 when all are ok, 1 for an
+ * error before any build (the program, a source path), 3 when a build
+ * failed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../engine/build.h"
+#include "cli.h"
+
+#define BUILD_USAGE "usage: punix build [--only M,...] [--dry-run] [--store-root DIR] [--json] FILE|DIR...\n"
+
+void cmd_build_help(void)
+{
+	fputs(BUILD_USAGE
+	      "\n"
+	      "Builds the package modules of the program into the store, each after its\n"
+	      "dependencies. A package whose store path is already valid is not rebuilt.\n"
+	      "\n"
+	      "  --only M,...      build only these package modules (and what they depend on)\n"
+	      "  --dry-run         compute and print store paths; build nothing\n"
+	      "  --store-root DIR  the store (default: $PUNIX_STORE_DIR, else $PUNIX_HOME/store)\n"
+	      "  --json            print one JSON object instead of lines\n"
+	      "  -h, --help        show this help\n"
+	      "\n"
+	      "Output: one tab-separated line per package (ok / dry-run / FAIL), then\n"
+	      "'N packages: A ok, B failed'. A FAIL line ends with the build log's path.\n"
+	      "Exit status: 0 all built, 1 an error before any build, 2 usage, 3 a build failed.\n",
+	      stdout);
+}
+
+struct build_out {
+	bool json;
+	bool tty;
+	size_t ok, failed, dry;
+	json_t *list;
+};
+
+static void on_progress(void *arg, const struct build_item *it, size_t i, size_t n)
+{
+	struct build_out *o = arg;
+	if (o->tty)
+		fprintf(stderr, "[%zu/%zu] %s\n", i + 1, n, it->pkg->module);
+}
+
+static const char *state_word(enum build_state s)
+{
+	switch (s) {
+	case BUILD_OK:
+	case BUILD_CACHED: return "ok";
+	case BUILD_DRY_RUN: return "dry-run";
+	case BUILD_FAILED:
+	case BUILD_BLOCKED: return "FAIL";
+	case BUILD_PENDING: break;
+	}
+	return "?";
+}
+
+static void on_report(void *arg, const struct build_item *it)
+{
+	struct build_out *o = arg;
+	switch (it->state) {
+	case BUILD_OK:
+	case BUILD_CACHED: o->ok++; break;
+	case BUILD_DRY_RUN: o->dry++; break;
+	default: o->failed++; break;
+	}
+	if (o->json) {
+		json_t *e = json_object();
+		json_object_set_new(e, "module", json_string(it->pkg->module));
+		json_object_set_new(e, "status", json_string(state_word(it->state)));
+		json_object_set_new(e, "path", json_string(it->path));
+		if (it->state == BUILD_OK || it->state == BUILD_CACHED)
+			json_object_set_new(e, "cached", json_boolean(it->state == BUILD_CACHED));
+		if (it->state == BUILD_FAILED) {
+			json_object_set_new(e, "error", json_string(sbuf_str(&it->result.error)));
+			json_object_set_new(e, "log", json_string(it->result.log_path));
+		}
+		if (it->state == BUILD_BLOCKED)
+			json_object_set_new(e, "blocked_by", json_string(it->blocked_by));
+		json_array_append_new(o->list, e);
+		return;
+	}
+	switch (it->state) {
+	case BUILD_OK:
+	case BUILD_CACHED:
+	case BUILD_DRY_RUN:
+		printf("%s\t%s\t%s\n", state_word(it->state), it->pkg->module, it->path);
+		break;
+	case BUILD_FAILED:
+		printf("FAIL\t%s\t%s\t%s\n", it->pkg->module, sbuf_str(&it->result.error), it->result.log_path);
+		break;
+	case BUILD_BLOCKED:
+		printf("FAIL\t%s\tnot built: dependency %s failed\n", it->pkg->module, it->blocked_by);
+		break;
+	case BUILD_PENDING:
+		break;
+	}
+	fflush(stdout);
+}
+
+int cmd_build(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"only", required_argument, NULL, 'o'},     {"dry-run", no_argument, NULL, 'n'},
+		{"store-root", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+	};
+	const char *only_arg = NULL, *store_root = NULL;
+	bool dry = false;
+	struct build_out out = {0};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': only_arg = optarg; break;
+		case 'n': dry = true; break;
+		case 's': store_root = optarg; break;
+		case 'j': out.json = true; break;
+		case 'h': cmd_build_help(); return EXIT_OK;
+		default: fputs(BUILD_USAGE, stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fputs(BUILD_USAGE, stderr);
+		return EXIT_USAGE;
+	}
+	char *const *args = argv + optind;
+	size_t nargs = (size_t)(argc - optind);
+	struct pcl_program *prog;
+	int rc = cli_load_program(ops_local(), args, nargs, &prog, NULL);
+	if (rc != EXIT_OK)
+		return rc;
+	if (pcl_program_check(prog)) {
+		cli_print_diags(prog);
+		pcl_program_free(prog);
+		return EXIT_ERROR;
+	}
+	char *root = cli_tree_root(ops_local(), args, nargs);
+	struct cli_places pl;
+	cli_places_init(&pl, store_root);
+	struct store st;
+	if (!root || (rc = cli_open_store(&st, &pl)) != EXIT_OK) {
+		free(root);
+		cli_places_free(&pl);
+		pcl_program_free(prog);
+		return root ? rc : EXIT_USAGE;
+	}
+
+	size_t nonly = 0;
+	char **only = only_arg ? cli_split_commas(only_arg, &nonly) : NULL;
+	const struct pkg_desc *pkgs;
+	size_t npkgs = pcl_program_packages(prog, &pkgs);
+	struct build_plan plan;
+	struct build_located *located = NULL;
+	size_t nlocated = 0;
+	const char *bad = NULL;
+	struct sbuf err = SBUF_INIT;
+	int r = build_plan_make(&plan, &st, pkgs, npkgs, root, (const char *const *)only, nonly, &located, &nlocated,
+				&bad, &err);
+	if (r == 1) {
+		for (size_t i = 0; i < nlocated; i++)
+			pcl_program_error_at(prog, (struct pcl_loc){located[i].loc.file, located[i].loc.line,
+								    located[i].loc.col},
+					     PCL_E6, "%s", located[i].message);
+		pcl_program_sort_diags(prog);
+		cli_print_diags(prog);
+		rc = EXIT_ERROR;
+	} else if (r == -ENOENT && bad) {
+		rc = cli_fail(EXIT_USAGE, "--only: no package module named '%s'", bad);
+	} else if (r < 0) {
+		rc = cli_fail(EXIT_FAILURE_, "%s", sbuf_str(&err));
+	} else {
+		out.tty = isatty(2) && !out.json;
+		if (out.json)
+			out.list = json_array();
+		build_plan_run(&plan, &st, dry, on_progress, on_report, &out);
+		if (out.json) {
+			json_t *o = json_object();
+			json_object_set_new(o, "packages", out.list);
+			json_object_set_new(o, "ok", json_integer((json_int_t)out.ok));
+			json_object_set_new(o, "failed", json_integer((json_int_t)out.failed));
+			json_object_set_new(o, "dry_run", json_boolean(dry));
+			char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+			puts(s ? s : "{}");
+			free(s);
+			json_decref(o);
+		} else {
+			printf("%zu packages: %zu ok, %zu failed%s\n", plan.n, out.ok, out.failed,
+			       dry ? " (dry run: nothing built)" : "");
+		}
+		rc = out.failed ? EXIT_FAILURE_ : EXIT_OK;
+		build_plan_free(&plan);
+	}
+	build_located_free(located, nlocated);
+	sbuf_free(&err);
+	cli_free_strings(only, nonly);
+	store_close(&st);
+	cli_places_free(&pl);
+	free(root);
+	pcl_program_free(prog);
+	return rc;
+}

@@ -1,0 +1,83 @@
+/*
+ * cmd_recover.c - `punix recover [--list]`: finish or undo whatever an
+ * interrupted punix left behind.
+ *
+ * Today that is the store: build directories of builds that died, outputs
+ * renamed into place whose registration was never written, and temporary
+ * files of registrations. None of them is valid, so removing them changes
+ * nothing a user can rely on; a derivation that is being built right now
+ * (its lock is held) is left alone. The journaled operations of the engine
+ * will be recovered here too.
+ */
+#include <getopt.h>
+#include <string.h>
+#include <stdio.h>
+
+#include "cli.h"
+
+#define RECOVER_USAGE "usage: punix recover [--list] [--store-root DIR]\n"
+
+void cmd_recover_help(void)
+{
+	fputs(RECOVER_USAGE
+	      "\n"
+	      "Cleans up after interrupted builds: removes build directories of dead builds,\n"
+	      "store paths that were never registered, and temporary registration files.\n"
+	      "Prints one line per item, or 'nothing to recover'.\n"
+	      "\n"
+	      "  --list            say what would be done; change nothing\n"
+	      "  --store-root DIR  the store (default: $PUNIX_STORE_DIR, else $PUNIX_HOME/store)\n",
+	      stdout);
+}
+
+struct recover_out {
+	bool list;
+	size_t n;
+};
+
+static void on_item(void *arg, const char *what, const char *path)
+{
+	struct recover_out *o = arg;
+	o->n++;
+	printf("%s: %s %s\n", o->list ? "would remove" : "removed", what, path);
+}
+
+int cmd_recover(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"list", no_argument, NULL, 'l'},
+		{"store-root", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *store_root = NULL;
+	struct recover_out out = {0};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'l': out.list = true; break;
+		case 's': store_root = optarg; break;
+		case 'h': cmd_recover_help(); return EXIT_OK;
+		default: fputs(RECOVER_USAGE, stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fputs(RECOVER_USAGE, stderr);
+		return EXIT_USAGE;
+	}
+	struct cli_places pl;
+	cli_places_init(&pl, store_root);
+	struct store st;
+	int rc = cli_open_store(&st, &pl);
+	if (rc == EXIT_OK) {
+		int r = store_clean_leftovers(&st, out.list, on_item, &out);
+		if (r < 0)
+			rc = cli_fail(EXIT_FAILURE_, "store %s: %s", st.root, strerror(-r));
+		else if (out.n == 0)
+			puts("nothing to recover");
+		store_close(&st);
+	}
+	cli_places_free(&pl);
+	return rc;
+}
