@@ -103,7 +103,10 @@ struct punix_ops {
 	int (*lock)(struct punix_ops *o, const char *path, int exclusive, int wait, int *h);
 	int (*unlock)(struct punix_ops *o, int h);
 
-	/* Runs a command to completion; *status is the wait(2) status. */
+	/*
+	 * Runs a command to completion; *status is the wait(2) status. The
+	 * command is killed if the calling process dies.
+	 */
 	int (*run)(struct punix_ops *o, const struct ops_cmd *cmd, int *status);
 };
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -321,6 +322,7 @@ static int local_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status
 		close(nullfd);
 		return e;
 	}
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		int e = -errno;
@@ -332,6 +334,14 @@ static int local_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status
 	}
 	if (pid == 0) {
 		int err;
+		/*
+		 * A command never outlives punix: if punix is killed mid-build,
+		 * the build must not go on writing into a directory that recovery
+		 * is about to remove. (Its own children are its business.)
+		 */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
 		if (cmd->new_session)
 			setsid();
 		signal(SIGPIPE, SIG_DFL);
