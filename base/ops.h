@@ -117,6 +117,13 @@ void ops_free_names(char **names, size_t n);
 
 /* ---- helpers built only on the table (ops_util.c) ---------------------- */
 
+/*
+ * Calls fn(o, child_path, name, arg) for each entry of directory path, in
+ * name order, stopping at the first non-zero return, which it returns.
+ */
+int ops_each_child(struct punix_ops *o, const char *path,
+		   int (*fn)(struct punix_ops *o, const char *child, const char *name, void *arg), void *arg);
+
 /* mkdir -p; existing directories are fine. */
 int ops_mkdir_p(struct punix_ops *o, const char *path, uint32_t mode);
 

@@ -29,6 +29,45 @@ static char *join(const char *dir, const char *name)
 	return sbuf_detach(&sb, NULL);
 }
 
+int ops_each_child(struct punix_ops *o, const char *path,
+		   int (*fn)(struct punix_ops *o, const char *child, const char *name, void *arg), void *arg)
+{
+	char **names;
+	size_t n;
+	int r = o->list_dir(o, path, &names, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		char *child = join(path, names[i]);
+		r = fn(o, child, names[i], arg);
+		free(child);
+	}
+	ops_free_names(names, n);
+	return r;
+}
+
+static int remove_child(struct punix_ops *o, const char *child, const char *name, void *arg)
+{
+	(void)name;
+	(void)arg;
+	return ops_remove_tree(o, child);
+}
+
+static int fsync_child(struct punix_ops *o, const char *child, const char *name, void *arg)
+{
+	(void)name;
+	(void)arg;
+	return ops_fsync_tree(o, child);
+}
+
+static int copy_child(struct punix_ops *o, const char *child, const char *name, void *arg)
+{
+	char *to = join(arg, name);
+	int r = ops_copy_tree(o, child, to);
+	free(to);
+	return r;
+}
+
 int ops_mkdir_p(struct punix_ops *o, const char *path, uint32_t mode)
 {
 	struct ops_stat st;
@@ -106,17 +145,7 @@ int ops_remove_tree(struct punix_ops *o, const char *path)
 	/* A read-only directory (store outputs are) must be made writable first. */
 	if ((st.mode & 0700) != 0700)
 		o->chmod(o, path, st.mode | 0700);
-	char **names;
-	size_t n;
-	r = o->list_dir(o, path, &names, &n);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < n && r == 0; i++) {
-		char *child = join(path, names[i]);
-		r = ops_remove_tree(o, child);
-		free(child);
-	}
-	ops_free_names(names, n);
+	r = ops_each_child(o, path, remove_child, NULL);
 	if (r < 0)
 		return r;
 	r = o->rmdir(o, path);
@@ -132,17 +161,7 @@ int ops_fsync_tree(struct punix_ops *o, const char *path)
 	if (st.type == OPS_FT_LINK)
 		return 0; /* the link is made durable by fsync of its directory */
 	if (st.type == OPS_FT_DIR) {
-		char **names;
-		size_t n;
-		r = o->list_dir(o, path, &names, &n);
-		if (r < 0)
-			return r;
-		for (size_t i = 0; i < n && r == 0; i++) {
-			char *child = join(path, names[i]);
-			r = ops_fsync_tree(o, child);
-			free(child);
-		}
-		ops_free_names(names, n);
+		r = ops_each_child(o, path, fsync_child, NULL);
 		if (r < 0)
 			return r;
 	}
@@ -199,19 +218,7 @@ int ops_copy_tree(struct punix_ops *o, const char *from, const char *to)
 		r = o->mkdir(o, to, 0755);
 		if (r < 0)
 			return r;
-		char **names;
-		size_t n;
-		r = o->list_dir(o, from, &names, &n);
-		if (r < 0)
-			return r;
-		for (size_t i = 0; i < n && r == 0; i++) {
-			char *a = join(from, names[i]), *b = join(to, names[i]);
-			r = ops_copy_tree(o, a, b);
-			free(a);
-			free(b);
-		}
-		ops_free_names(names, n);
-		return r;
+		return ops_each_child(o, from, copy_child, (void *)to);
 	}
 	case OPS_FT_OTHER:
 		break;

@@ -64,6 +64,15 @@ static int remove_stale_builds(struct store *s, const char *name)
 	return r;
 }
 
+static int make_read_only(struct punix_ops *o, const char *path);
+
+static int read_only_child(struct punix_ops *o, const char *child, const char *name, void *arg)
+{
+	(void)name;
+	(void)arg;
+	return make_read_only(o, child);
+}
+
 /* Files 0444 or 0555, directories 0555: a valid path is never edited in place. */
 static int make_read_only(struct punix_ops *o, const char *path)
 {
@@ -72,20 +81,8 @@ static int make_read_only(struct punix_ops *o, const char *path)
 	if (r < 0 || st.type == OPS_FT_LINK)
 		return r;
 	if (st.type == OPS_FT_DIR) {
-		char **names;
-		size_t n;
-		r = o->list_dir(o, path, &names, &n);
-		if (r < 0)
-			return r;
-		for (size_t i = 0; i < n && r == 0; i++) {
-			char *child = fmt("%s/%s", path, names[i]);
-			r = make_read_only(o, child);
-			free(child);
-		}
-		ops_free_names(names, n);
-		if (r < 0)
-			return r;
-		return o->chmod(o, path, 0555);
+		r = ops_each_child(o, path, read_only_child, NULL);
+		return r < 0 ? r : o->chmod(o, path, 0555);
 	}
 	return o->chmod(o, path, (st.mode & 0111) ? 0555 : 0444);
 }

@@ -65,6 +65,10 @@ void cli_places_free(struct cli_places *pl);
 /* Opens the store; on failure prints why and returns EXIT_FAILURE_. */
 int cli_open_store(struct store *s, const struct cli_places *pl);
 
+struct build_located;
+/* Adds the located problems of a build plan to prog as [E6] and prints all. */
+void cli_report_located(struct pcl_program *prog, const struct build_located *l, size_t n);
+
 /* Splits "a,b,c" into a malloc'd array of malloc'd strings. */
 char **cli_split_commas(const char *s, size_t *n);
 void cli_free_strings(char **v, size_t n);

@@ -176,12 +176,7 @@ int cmd_build(int argc, char **argv)
 	int r = build_plan_make(&plan, &st, pkgs, npkgs, root, (const char *const *)only, nonly, &located, &nlocated,
 				&bad, &err);
 	if (r == 1) {
-		for (size_t i = 0; i < nlocated; i++)
-			pcl_program_error_at(prog, (struct pcl_loc){located[i].loc.file, located[i].loc.line,
-								    located[i].loc.col},
-					     PCL_E6, "%s", located[i].message);
-		pcl_program_sort_diags(prog);
-		cli_print_diags(prog);
+		cli_report_located(prog, located, nlocated);
 		rc = EXIT_ERROR;
 	} else if (r == -ENOENT && bad) {
 		rc = cli_fail(EXIT_USAGE, "--only: no package module named '%s'", bad);

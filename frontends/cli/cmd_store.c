@@ -71,12 +71,7 @@ static int store_path(struct store *st, char *const *args, size_t nargs)
 	struct sbuf err = SBUF_INIT;
 	int r = build_plan_make(&plan, st, pkgs, npkgs, root, &module, 1, &located, &nlocated, &bad, &err);
 	if (r == 1) {
-		for (size_t i = 0; i < nlocated; i++)
-			pcl_program_error_at(prog, (struct pcl_loc){located[i].loc.file, located[i].loc.line,
-								    located[i].loc.col},
-					     PCL_E6, "%s", located[i].message);
-		pcl_program_sort_diags(prog);
-		cli_print_diags(prog);
+		cli_report_located(prog, located, nlocated);
 		rc = EXIT_ERROR;
 	} else if (r < 0) {
 		rc = cli_fail(EXIT_FAILURE_, "%s", sbuf_str(&err));

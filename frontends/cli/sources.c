@@ -15,6 +15,7 @@
 #include "../../base/strmap.h"
 #include "../../base/vec.h"
 #include "../../base/xalloc.h"
+#include "../../engine/build.h"
 #include "cli.h"
 
 /* Deeper trees than this are almost certainly a mistake (or a loop). */
@@ -252,4 +253,13 @@ void cli_free_strings(char **v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(v[i]);
 	free(v);
+}
+
+void cli_report_located(struct pcl_program *prog, const struct build_located *l, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		pcl_program_error_at(prog, (struct pcl_loc){l[i].loc.file, l[i].loc.line, l[i].loc.col}, PCL_E6, "%s",
+				     l[i].message);
+	pcl_program_sort_diags(prog);
+	cli_print_diags(prog);
 }
