@@ -306,6 +306,9 @@ static struct pcl_node *parse_expr(struct parser *ps, int depth)
 			parse_error(ps, ps->cur.loc, "values nested more than %d levels deep", PCL_MAX_DEPTH);
 			n = new_node(ps, PCL_N_ERROR, ps->cur.loc);
 			skip_balanced(ps);
+			/* Unclosed past the limit: the enclosing levels are unclosed too; say it once. */
+			if (ps->cur.kind == PCL_T_EOF)
+				ps->unclosed_reported = true;
 			return n;
 		}
 		if (ps->cur.kind == PCL_T_LBRACE)
