@@ -60,13 +60,6 @@ static int fsync_child(struct punix_ops *o, const char *child, const char *name,
 	return ops_fsync_tree(o, child);
 }
 
-static int copy_child(struct punix_ops *o, const char *child, const char *name, void *arg)
-{
-	char *to = join(arg, name);
-	int r = ops_copy_tree(o, child, to);
-	free(to);
-	return r;
-}
 
 int ops_mkdir_p(struct punix_ops *o, const char *path, uint32_t mode)
 {
@@ -168,60 +161,82 @@ int ops_fsync_tree(struct punix_ops *o, const char *path)
 	return o->fsync_path(o, path);
 }
 
-static int copy_file(struct punix_ops *o, const char *from, const char *to, uint32_t mode)
+static int copy_file(struct punix_ops *src, const char *from, struct punix_ops *dst, const char *to, uint32_t mode)
 {
-	int in, out, r = o->open(o, from, OPS_O_RDONLY | OPS_O_NOFOLLOW, 0, &in);
+	int in, out, r = src->open(src, from, OPS_O_RDONLY | OPS_O_NOFOLLOW, 0, &in);
 	if (r < 0)
 		return r;
-	r = o->open(o, to, OPS_O_WRONLY | OPS_O_CREAT | OPS_O_EXCL, mode, &out);
+	r = dst->open(dst, to, OPS_O_WRONLY | OPS_O_CREAT | OPS_O_EXCL, mode, &out);
 	if (r < 0) {
-		o->close(o, in);
+		src->close(src, in);
 		return r;
 	}
 	char buf[65536];
 	for (;;) {
-		ssize_t n = o->read(o, in, buf, sizeof(buf));
+		ssize_t n = src->read(src, in, buf, sizeof(buf));
 		if (n < 0) {
 			r = (int)n;
 			break;
 		}
 		if (n == 0)
 			break;
-		r = write_all(o, out, buf, (size_t)n);
+		r = write_all(dst, out, buf, (size_t)n);
 		if (r < 0)
 			break;
 	}
-	o->close(o, in);
-	int rc = o->close(o, out);
+	src->close(src, in);
+	int rc = dst->close(dst, out);
+	if (r == 0 && rc == 0)
+		rc = dst->chmod(dst, to, mode); /* exactly, whatever the umask */
 	return r < 0 ? r : rc;
 }
 
-int ops_copy_tree(struct punix_ops *o, const char *from, const char *to)
+struct copy_arg {
+	struct punix_ops *dst;
+	const char *to;
+};
+
+static int copy_between_child(struct punix_ops *src, const char *child, const char *name, void *arg)
+{
+	struct copy_arg *a = arg;
+	char *to = join(a->to, name);
+	int r = ops_copy_tree_to(src, child, a->dst, to);
+	free(to);
+	return r;
+}
+
+int ops_copy_tree_to(struct punix_ops *src, const char *from, struct punix_ops *dst, const char *to)
 {
 	struct ops_stat st;
-	int r = o->stat(o, from, 0, &st);
+	int r = src->stat(src, from, 0, &st);
 	if (r < 0)
 		return r;
 	switch (st.type) {
 	case OPS_FT_LINK: {
 		char *target;
-		r = o->readlink(o, from, &target);
+		r = src->readlink(src, from, &target);
 		if (r < 0)
 			return r;
-		r = o->symlink(o, target, to);
+		r = dst->symlink(dst, target, to);
 		free(target);
 		return r;
 	}
 	case OPS_FT_REG:
-		return copy_file(o, from, to, (st.mode & 0111) ? 0755 : 0644);
+		return copy_file(src, from, dst, to, (st.mode & 0111) ? 0755 : 0644);
 	case OPS_FT_DIR: {
-		r = o->mkdir(o, to, 0755);
+		r = dst->mkdir(dst, to, 0755);
 		if (r < 0)
 			return r;
-		return ops_each_child(o, from, copy_child, (void *)to);
+		struct copy_arg a = {dst, to};
+		return ops_each_child(src, from, copy_between_child, &a);
 	}
 	case OPS_FT_OTHER:
 		break;
 	}
-	return -EINVAL; /* sockets, devices, FIFOs have no place in a source tree */
+	return -EINVAL; /* sockets, devices, FIFOs have no place in a copied tree */
+}
+
+int ops_copy_tree(struct punix_ops *o, const char *from, const char *to)
+{
+	return ops_copy_tree_to(o, from, o, to);
 }

@@ -33,4 +33,51 @@ struct pkg_desc {
 	size_t ndeps;
 };
 
+/* An environment entry: a literal, or a secret named by reference. */
+enum env_kind {
+	ENV_LITERAL,
+	ENV_FROM_ENV,  /* value: the variable's name */
+	ENV_FROM_FILE, /* value: the file's absolute path */
+};
+
+struct env_desc {
+	const char *key;
+	enum env_kind kind;
+	const char *value;
+};
+
+struct service_desc {
+	const char *name;
+	const char *package; /* package module name */
+	const char *binary;
+	const char *const *args;
+	size_t nargs;
+	const char *const *depends_on; /* service names, sorted */
+	size_t ndepends_on;
+	const struct env_desc *env; /* sorted by key */
+	size_t nenv;
+};
+
+struct file_desc {
+	const char *path; /* absolute, normal */
+	const char *content;
+	size_t len;
+};
+
+/* A stack module, its enabled services sorted by name, files by path. */
+struct stack_desc {
+	const char *name;
+	struct desc_loc loc;
+	const char *backend;
+	const char *const *store_modules; /* package module names, sorted, unique */
+	size_t nstore_modules;
+	const struct service_desc *services;
+	size_t nservices;
+	const struct file_desc *files;
+	size_t nfiles;
+	/* canonical encoding of the stack's value (secrets by reference only) */
+	const char *source;
+	size_t source_len;
+};
+
 #endif

@@ -58,9 +58,13 @@ struct cli_places {
 	char *home;
 	char *store;
 	char *logs;
+	char *deployments; /* --deployments-root, else <home>/deployments */
+	char *state;       /* --state-dir, else $PUNIX_STATE_DIR, else <home>/journal */
 };
 
 int cli_places_init(struct cli_places *pl, const char *store_root);
+/* Overrides from options (NULL: keep); absolute paths are required for deployments. */
+void cli_places_set(struct cli_places *pl, const char *deployments, const char *state);
 void cli_places_free(struct cli_places *pl);
 /* Opens the store; on failure prints why and returns EXIT_FAILURE_. */
 int cli_open_store(struct store *s, const struct cli_places *pl);
@@ -79,6 +83,10 @@ int cmd_build(int argc, char **argv);
 void cmd_build_help(void);
 int cmd_store(int argc, char **argv);
 void cmd_store_help(void);
+int cmd_service(int argc, char **argv);
+void cmd_service_help(void);
+int cmd_journal(int argc, char **argv);
+void cmd_journal_help(void);
 int cmd_recover(int argc, char **argv);
 void cmd_recover_help(void);
 

@@ -13,20 +13,24 @@
 #include <string.h>
 #include <stdio.h>
 
+#include "../../engine/engine.h"
 #include "cli.h"
 
-#define RECOVER_USAGE "usage: punix recover [--list] [--store-root DIR]\n"
+#define RECOVER_USAGE "usage: punix recover [--list] [--store-root DIR] [--state-dir DIR]\n"
 
 void cmd_recover_help(void)
 {
 	fputs(RECOVER_USAGE
 	      "\n"
-	      "Cleans up after interrupted builds: removes build directories of dead builds,\n"
-	      "store paths that were never registered, and temporary registration files.\n"
-	      "Prints one line per item, or 'nothing to recover'.\n"
+	      "Finishes or undoes every interrupted op in the journal (an op stopped before its\n"
+	      "flip is undone; one stopped at or after it is rolled forward), then cleans up\n"
+	      "after interrupted builds: build directories of dead builds, store paths that were\n"
+	      "never registered, temporary registration files. One line per item, or\n"
+	      "'nothing to recover'.\n"
 	      "\n"
 	      "  --list            say what would be done; change nothing\n"
-	      "  --store-root DIR  the store (default: $PUNIX_STORE_DIR, else $PUNIX_HOME/store)\n",
+	      "  --store-root DIR  the store (default: $PUNIX_STORE_DIR, else $PUNIX_HOME/store)\n"
+	      "  --state-dir DIR   the journal (default: $PUNIX_STATE_DIR, else $PUNIX_HOME/journal)\n",
 	      stdout);
 }
 
@@ -34,6 +38,13 @@ struct recover_out {
 	bool list;
 	size_t n;
 };
+
+static void on_op(void *arg, const char *line)
+{
+	struct recover_out *o = arg;
+	o->n++;
+	puts(line);
+}
 
 static void on_item(void *arg, const char *what, const char *path)
 {
@@ -47,10 +58,11 @@ int cmd_recover(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"list", no_argument, NULL, 'l'},
 		{"store-root", required_argument, NULL, 's'},
+		{"state-dir", required_argument, NULL, 'J'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *store_root = NULL;
+	const char *store_root = NULL, *state = NULL;
 	struct recover_out out = {0};
 	int c;
 	optind = 1;
@@ -58,6 +70,7 @@ int cmd_recover(int argc, char **argv)
 		switch (c) {
 		case 'l': out.list = true; break;
 		case 's': store_root = optarg; break;
+		case 'J': state = optarg; break;
 		case 'h': cmd_recover_help(); return EXIT_OK;
 		default: fputs(RECOVER_USAGE, stderr); return EXIT_USAGE;
 		}
@@ -68,16 +81,32 @@ int cmd_recover(int argc, char **argv)
 	}
 	struct cli_places pl;
 	cli_places_init(&pl, store_root);
+	cli_places_set(&pl, NULL, state);
 	struct store st;
 	int rc = cli_open_store(&st, &pl);
+	if (rc == EXIT_OK) {
+		struct journal *j;
+		struct journal_err je;
+		if (journal_open(&j, pl.state, &je) < 0) {
+			rc = cli_fail(EXIT_FAILURE_, "%s", je.msg);
+		} else {
+			struct engine e = {j, &st, ops_local(), pl.state};
+			struct sbuf err = SBUF_INIT;
+			if (engine_recover(&e, out.list, on_op, &out, &err) < 0)
+				rc = cli_fail(EXIT_FAILURE_, "%s", sbuf_str(&err));
+			sbuf_free(&err);
+			journal_close(j);
+		}
+	}
 	if (rc == EXIT_OK) {
 		int r = store_clean_leftovers(&st, out.list, on_item, &out);
 		if (r < 0)
 			rc = cli_fail(EXIT_FAILURE_, "store %s: %s", st.root, strerror(-r));
 		else if (out.n == 0)
 			puts("nothing to recover");
-		store_close(&st);
 	}
+	if (st.root)
+		store_close(&st);
 	cli_places_free(&pl);
 	return rc;
 }

@@ -14,7 +14,9 @@ static const struct cli_cmd commands[] = {
 	{"check", "type-check PCL files and directories", cmd_check, cmd_check_help},
 	{"build", "build package modules into the store", cmd_build, cmd_build_help},
 	{"store", "look at the store: path, info, verify", cmd_store, cmd_store_help},
-	{"recover", "clean up after interrupted builds", cmd_recover, cmd_recover_help},
+	{"service", "deploy, roll back, inspect a stack", cmd_service, cmd_service_help},
+	{"recover", "finish or undo interrupted ops; clean up builds", cmd_recover, cmd_recover_help},
+	{"journal", "show the ops in the journal", cmd_journal, cmd_journal_help},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

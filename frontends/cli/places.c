@@ -48,7 +48,28 @@ int cli_places_init(struct cli_places *pl, const char *store_root)
 	}
 	sbuf_printf(&sb, "%s/logs", pl->home);
 	pl->logs = sbuf_detach(&sb, NULL);
+	sbuf_printf(&sb, "%s/deployments", pl->home);
+	pl->deployments = sbuf_detach(&sb, NULL);
+	const char *state_env = getenv("PUNIX_STATE_DIR");
+	if (state_env && state_env[0]) {
+		pl->state = xstrdup(state_env);
+	} else {
+		sbuf_printf(&sb, "%s/journal", pl->home);
+		pl->state = sbuf_detach(&sb, NULL);
+	}
 	return 0;
+}
+
+void cli_places_set(struct cli_places *pl, const char *deployments, const char *state)
+{
+	if (deployments) {
+		free(pl->deployments);
+		pl->deployments = xstrdup(deployments);
+	}
+	if (state) {
+		free(pl->state);
+		pl->state = xstrdup(state);
+	}
 }
 
 void cli_places_free(struct cli_places *pl)
@@ -56,6 +77,8 @@ void cli_places_free(struct cli_places *pl)
 	free(pl->home);
 	free(pl->store);
 	free(pl->logs);
+	free(pl->deployments);
+	free(pl->state);
 }
 
 int cli_open_store(struct store *s, const struct cli_places *pl)

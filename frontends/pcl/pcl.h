@@ -175,9 +175,15 @@ void pcl_program_sort_diags(struct pcl_program *p);
 size_t pcl_program_packages(struct pcl_program *p, const struct pkg_desc **out);
 
 /*
+ * The stack module named name of a program that checked clean, or NULL if
+ * there is none. Owned by the program.
+ */
+const struct stack_desc *pcl_program_stack(struct pcl_program *p, const char *name);
+
+/*
  * A canonical, typed, unambiguous encoding of a value: equal values give
- * equal bytes, whatever order their record fields were written in. Secrets
- * have no encoding (they are never hashed): the caller must not pass one.
+ * equal bytes, whatever order their record fields were written in. A
+ * secret is encoded by reference (its source and name), never by value.
  */
 void pcl_value_canonical(const struct pcl_value *v, struct sbuf *out);
 

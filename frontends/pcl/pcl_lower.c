@@ -43,10 +43,13 @@ void pcl_value_canonical(const struct pcl_value *v, struct sbuf *out)
 		sbuf_printf(out, "o%zu:%s", strlen(v->v_out.module), v->v_out.module);
 		return;
 	case PCL_V_SECRET:
+		sbuf_printf(out, "%c%zu:%s", v->v_secret.source == PCL_SECRET_ENV ? 'e' : 'f', strlen(v->v_secret.name),
+			    v->v_secret.name);
+		return;
 	case PCL_V_ERROR:
 		break;
 	}
-	assert(!"a secret or an error value has no canonical encoding");
+	assert(!"an error value has no canonical encoding");
 	abort();
 }
 
@@ -115,4 +118,123 @@ size_t pcl_program_packages(struct pcl_program *p, const struct pkg_desc **out)
 	}
 	*out = p->packages;
 	return p->npackages;
+}
+
+/* ---- stacks ------------------------------------------------------------------ */
+
+static const char *ref_name(const struct pcl_value *v)
+{
+	return v->v_kind == PCL_V_OUT ? v->v_out.module : v->v_str.s;
+}
+
+/* The strings of a list value, sorted and unique when 'set' is true. */
+static const char *const *str_list(struct pcl_program *p, const struct pcl_value *l, bool set, size_t *n)
+{
+	size_t k = l ? l->v_list.n : 0;
+	const char **v = arena_alloc(&p->arena, (k + 1) * sizeof(*v));
+	for (size_t i = 0; i < k; i++)
+		v[i] = ref_name(l->v_list.items[i]);
+	if (set && k > 1) {
+		qsort(v, k, sizeof(*v), cstr_cmp);
+		size_t m = 1;
+		for (size_t i = 1; i < k; i++)
+			if (strcmp(v[m - 1], v[i]) != 0)
+				v[m++] = v[i];
+		k = m;
+	}
+	*n = k;
+	return v;
+}
+
+static void lower_service(struct pcl_program *p, const char *name, const struct pcl_value *rec,
+			  struct service_desc *s)
+{
+	s->name = name;
+	s->package = ref_name(pcl_value_field(rec, "package"));
+	s->binary = str_field(rec, "binary");
+	s->args = str_list(p, pcl_value_field(rec, "args"), false, &s->nargs);
+	s->depends_on = str_list(p, pcl_value_field(rec, "dependsOn"), true, &s->ndepends_on);
+	const struct pcl_value *env = pcl_value_field(rec, "environment");
+	size_t n = env ? env->v_rec.n : 0;
+	struct env_desc *e = arena_alloc(&p->arena, (n + 1) * sizeof(*e));
+	for (size_t i = 0; i < n; i++) {
+		const struct pcl_value *v = env->v_rec.fields[i].f_value;
+		e[i].key = env->v_rec.fields[i].f_name;
+		if (v->v_kind == PCL_V_SECRET) {
+			e[i].kind = v->v_secret.source == PCL_SECRET_ENV ? ENV_FROM_ENV : ENV_FROM_FILE;
+			e[i].value = v->v_secret.name;
+		} else {
+			e[i].kind = ENV_LITERAL;
+			e[i].value = v->v_str.s;
+		}
+	}
+	s->env = e;
+	s->nenv = n;
+}
+
+static int service_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct service_desc *)a)->name, ((const struct service_desc *)b)->name);
+}
+
+static int file_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct file_desc *)a)->path, ((const struct file_desc *)b)->path);
+}
+
+const struct stack_desc *pcl_program_stack(struct pcl_program *p, const char *name)
+{
+	assert(p->checked && p->nerrors == 0);
+	const struct pcl_module *m = pcl_program_find(p, name);
+	if (!m || m->m_kind != PCL_KIND_STACK)
+		return NULL;
+	const struct pcl_value *v = m->m_value;
+	struct stack_desc *st = arena_alloc(&p->arena, sizeof(*st));
+	st->name = m->m_name;
+	st->loc = (struct desc_loc){m->m_loc.file, m->m_loc.line, m->m_loc.col};
+	st->backend = str_field(v, "backend");
+	st->store_modules = str_list(p, pcl_value_field(v, "storeModules"), true, &st->nstore_modules);
+
+	const struct pcl_value *svcs = pcl_value_field(v, "services");
+	size_t n = svcs ? svcs->v_list.n : 0, k = 0;
+	struct service_desc *sd = arena_alloc(&p->arena, (n + 1) * sizeof(*sd));
+	for (size_t i = 0; i < n; i++) {
+		const struct pcl_value *it = svcs->v_list.items[i];
+		const struct pcl_value *rec = it;
+		const char *sname;
+		if (it->v_kind == PCL_V_STR) {
+			const struct pcl_module *sm = pcl_program_find(p, it->v_str.s);
+			rec = sm->m_value;
+			sname = str_field(rec, "name") ? str_field(rec, "name") : sm->m_name;
+		} else {
+			sname = str_field(rec, "name");
+		}
+		const struct pcl_value *en = pcl_value_field(rec, "enable");
+		if (en && !en->v_bool)
+			continue; /* a disabled service does not exist as far as deploys go */
+		lower_service(p, sname, rec, &sd[k++]);
+	}
+	qsort(sd, k, sizeof(*sd), service_cmp);
+	st->services = sd;
+	st->nservices = k;
+
+	const struct pcl_value *cf = pcl_value_field(v, "configFiles");
+	n = cf ? cf->v_list.n : 0;
+	struct file_desc *fd = arena_alloc(&p->arena, (n + 1) * sizeof(*fd));
+	for (size_t i = 0; i < n; i++) {
+		const struct pcl_value *c = pcl_value_field(cf->v_list.items[i], "content");
+		fd[i].path = str_field(cf->v_list.items[i], "path");
+		fd[i].content = c->v_str.s;
+		fd[i].len = c->v_str.len;
+	}
+	qsort(fd, n, sizeof(*fd), file_cmp);
+	st->files = fd;
+	st->nfiles = n;
+
+	struct sbuf enc = SBUF_INIT;
+	pcl_value_canonical(v, &enc);
+	st->source = arena_strndup(&p->arena, sbuf_str(&enc), enc.sb_len);
+	st->source_len = enc.sb_len;
+	sbuf_free(&enc);
+	return st;
 }

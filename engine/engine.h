@@ -1,0 +1,101 @@
+/*
+ * engine.h - deploy, rollback, set-current and recovery as journaled ops.
+ *
+ * Each op kind is a table of named steps (deploy: plan, build, stage,
+ * verify, flip, materialise; rollback and set-current: plan, verify, flip,
+ * materialise). The runner records INTENT in the journal before a step and
+ * DONE after it. flip is the commit point: an op interrupted before it is
+ * undone (the previous generation stays wholly live), one interrupted at or
+ * after it is rolled forward. Every step and every undo is safe to repeat.
+ *
+ * On the target, a stack lives in <deployments-root>/<Stack>/:
+ *   gen-NNN.json     the manifest of generation NNN
+ *   gen-NNN.files/   its rendered files, by absolute path
+ *   current          a symlink to the live manifest, switched atomically
+ * and the live files are at their own paths (units in the unit directory).
+ */
+#ifndef PUNIX_ENGINE_H
+#define PUNIX_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../base/ops.h"
+#include "../base/sbuf.h"
+#include "../journal/journal.h"
+#include "../store/store.h"
+#include "desc.h"
+
+struct engine {
+	struct journal *journal;
+	struct store *store;      /* the local store builds go into */
+	struct punix_ops *local;  /* the local machine (state, locks) */
+	const char *state_dir;    /* the journal's directory; locks live below it */
+};
+
+/* Where an op lands. Paths are target paths. */
+struct target_spec {
+	const char *transport_root; /* NULL: the local machine itself */
+	const char *deployments_root;
+	const char *unit_dir;
+};
+
+struct op_result {
+	int exit;          /* 0, 1 (coded error), 3 (failure), 4 (stack busy) */
+	struct sbuf error; /* what went wrong, without "error: " */
+	uint64_t op_id;
+	long generation;   /* the generation now current (or planned) */
+	long previous;     /* the one current before, 0 if none */
+	size_t nfiles, npaths;
+};
+
+void op_result_free(struct op_result *r);
+
+/* A deploy needs the program's packages to build what the stack uses. */
+struct deploy_input {
+	const struct stack_desc *stack;
+	const struct pkg_desc *pkgs;
+	size_t npkgs;
+	const char *tree_root;
+};
+
+int engine_deploy(struct engine *e, const struct target_spec *t, const struct deploy_input *in, struct op_result *r);
+int engine_rollback(struct engine *e, const struct target_spec *t, const char *stack, struct op_result *r);
+int engine_set_current(struct engine *e, const struct target_spec *t, const char *stack, long gen,
+		       struct op_result *r);
+
+/*
+ * Finishes or undoes every op the journal shows as running whose stack is
+ * not locked by a live process. report() gets one line per op.
+ */
+int engine_recover(struct engine *e, bool list_only, void (*report)(void *arg, const char *line), void *arg,
+		   struct sbuf *err);
+
+/* ---- reading what is on a target ---------------------------------------------- */
+
+struct gen_info {
+	long number;
+	char *deployed_at;
+	size_t nfiles, npaths;
+};
+
+/* The generations of a stack on a target, ascending, and which is current (0: none). */
+int engine_generations(struct punix_ops *tops, const char *deployments_root, const char *stack,
+		       struct gen_info **gens, size_t *n, long *current, struct sbuf *err);
+void gen_infos_free(struct gen_info *g, size_t n);
+
+struct drift {
+	char *path;
+	const char *what; /* "missing", "content differs", "mode differs" */
+};
+
+/* Live files that differ from the current generation's. */
+int engine_verify(struct punix_ops *tops, const char *deployments_root, const char *stack, struct drift **d,
+		  size_t *n, long *current, struct sbuf *err);
+void drifts_free(struct drift *d, size_t n);
+
+/* The ops table for a target spec (rebased, and fault-wrapped from the environment). */
+struct punix_ops *engine_target_ops(const struct target_spec *t);
+void engine_target_ops_free(struct punix_ops *o);
+
+#endif

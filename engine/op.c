@@ -1,0 +1,997 @@
+/*
+ * op.c - the op runner, the step tables of deploy, rollback and
+ * set-current, recovery, and per-stack locks (see engine.h).
+ *
+ * An op's plan (a JSON object in its journal record) holds everything the
+ * steps after it need: where the target is, the generation, its pins and
+ * files. So recovery, in another process, can finish or undo an op from the
+ * journal alone. Steps before the commit point may keep in-memory state
+ * (the build plan, the rendered files) because recovery never re-runs them:
+ * it undoes them.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../base/vec.h"
+#include "../base/xalloc.h"
+#include "build.h"
+#include "engine.h"
+#include "manifest.h"
+#include "systemd.h"
+#include "target.h"
+
+void op_result_free(struct op_result *r)
+{
+	sbuf_free(&r->error);
+}
+
+struct op_ctx {
+	struct engine *e;
+	struct punix_ops *tops;
+	uint64_t id;
+	const struct op_kind *kind;
+	json_t *plan;
+	struct op_result *res;
+	/* in memory, for the steps before the commit point of a deploy */
+	const struct deploy_input *in;
+	struct build_plan bp;
+	bool have_bp;
+	struct rendered rf;
+	long want; /* set-current: the generation asked for */
+	const char *stack;
+};
+
+struct step {
+	const char *name;
+	int (*run)(struct op_ctx *c);
+	int (*undo)(struct op_ctx *c);
+};
+
+struct op_kind {
+	const char *name;
+	const struct step *steps;
+	size_t nsteps;
+	size_t commit; /* index of the commit point (flip) */
+};
+
+/* ---- helpers --------------------------------------------------------------------- */
+
+__attribute__((format(printf, 3, 4))) static int op_fail(struct op_ctx *c, int exit, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	sbuf_reset(&c->res->error);
+	sbuf_vprintf(&c->res->error, fmt, ap);
+	va_end(ap);
+	c->res->exit = exit;
+	return exit;
+}
+
+static const char *plan_str(struct op_ctx *c, const char *key)
+{
+	return json_string_value(json_object_get(c->plan, key));
+}
+
+static long plan_long(struct op_ctx *c, const char *key)
+{
+	return (long)json_integer_value(json_object_get(c->plan, key));
+}
+
+static const char *dep_root(struct op_ctx *c)
+{
+	return plan_str(c, "deployments_root");
+}
+
+static void now_iso(char out[32])
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* A crash requested by a test: PUNIX_CRASH_AT=<kind>:<step>:<before|after>. */
+static void maybe_crash(const char *kind, const char *step, const char *when)
+{
+	const char *want = getenv("PUNIX_CRASH_AT");
+	if (!want || !*want)
+		return;
+	char here[128];
+	snprintf(here, sizeof(here), "%s:%s:%s", kind, step, when);
+	if (strcmp(want, here) == 0)
+		raise(SIGKILL);
+}
+
+struct punix_ops *engine_target_ops(const struct target_spec *t)
+{
+	struct punix_ops *base = ops_faulty(ops_local());
+	if (t->transport_root && t->transport_root[0])
+		return ops_rebased(base, t->transport_root);
+	return base;
+}
+
+void engine_target_ops_free(struct punix_ops *o)
+{
+	ops_rebased_free(o);
+}
+
+/* ---- locks ------------------------------------------------------------------------ */
+
+static char *lock_path(struct engine *e, const char *scope)
+{
+	char hex[65];
+	sha256_hex(scope, strlen(scope), hex);
+	struct sbuf sb = SBUF_INIT;
+	sbuf_printf(&sb, "%s/locks/%.20s.lock", e->state_dir, hex);
+	return sbuf_detach(&sb, NULL);
+}
+
+/* Takes the stack's lock without waiting; on conflict says who holds it. */
+static int lock_scope(struct engine *e, const char *scope, const char *what, int *h, struct sbuf *err)
+{
+	struct punix_ops *o = e->local;
+	char *path = lock_path(e, scope);
+	char *dir = ops_dirname(path);
+	ops_mkdir_p(o, dir, 0700);
+	free(dir);
+	int r = o->lock(o, path, 1, 0, h);
+	if (r == -EWOULDBLOCK) {
+		char *holder = NULL;
+		size_t len;
+		if (o->read_file(o, path, 4096, &holder, &len) == 0)
+			holder[strcspn(holder, "\n")] = '\0';
+		sbuf_printf(err, "%s is busy: %s", what, holder && *holder ? holder : "another punix holds it");
+		free(holder);
+	} else if (r < 0) {
+		sbuf_printf(err, "cannot lock %s (%s): %s", what, path, strerror(-r));
+	} else {
+		/* Who holds it, for the next one to be told. */
+		struct sbuf who = SBUF_INIT;
+		sbuf_printf(&who, "held by pid %ld (%s)\n", (long)getpid(), what);
+		ssize_t w = 0;
+		int fh;
+		if (o->open(o, path, OPS_O_WRONLY | OPS_O_TRUNC, 0644, &fh) == 0) {
+			w = o->write(o, fh, who.sb_buf, who.sb_len);
+			o->close(o, fh);
+		}
+		(void)w;
+		sbuf_free(&who);
+	}
+	free(path);
+	return r;
+}
+
+static char *make_scope(const struct target_spec *t, const char *stack)
+{
+	struct sbuf sb = SBUF_INIT;
+	sbuf_printf(&sb, "%s%s|%s|%s", t->transport_root && *t->transport_root ? "root:" : "local",
+		    t->transport_root && *t->transport_root ? t->transport_root : "", t->deployments_root, stack);
+	return sbuf_detach(&sb, NULL);
+}
+
+/* ---- common steps ------------------------------------------------------------------ */
+
+/* Every pin of the plan must be on the target, with its registration. */
+static int step_verify(struct op_ctx *c)
+{
+	json_t *pins = json_object_get(c->plan, "store_paths");
+	const char *store_root = plan_str(c, "store_root");
+	struct sbuf missing = SBUF_INIT;
+	size_t nmissing = 0;
+	for (size_t i = 0; i < json_array_size(pins); i++) {
+		const char *p = json_string_value(json_array_get(pins, i));
+		struct ops_stat st;
+		struct sbuf meta = SBUF_INIT;
+		sbuf_printf(&meta, "%s/.meta/%s.json", store_root, store_path_name(p));
+		if (c->tops->stat(c->tops, p, 0, &st) < 0 || c->tops->stat(c->tops, meta.sb_buf, 0, &st) < 0) {
+			sbuf_printf(&missing, "\n  %s", p);
+			nmissing++;
+		}
+		sbuf_free(&meta);
+	}
+	int r = 0;
+	if (nmissing)
+		r = op_fail(c, 1,
+			    "[E12] stack '%s' gen-%03ld: pinned store path missing:%s\nThis usually means GC ran with "
+			    "the wrong root set. Recover by\nre-realising: punix build <the program's files>",
+			    c->stack, plan_long(c, "generation"), missing.sb_buf);
+	sbuf_free(&missing);
+	return r;
+}
+
+/* The flip: symlink to a temporary name, rename over current, fsync the directory. */
+static int step_flip(struct op_ctx *c)
+{
+	char *dir = stack_dir(dep_root(c), c->stack);
+	struct sbuf tmp = SBUF_INIT, cur = SBUF_INIT, target = SBUF_INIT;
+	sbuf_printf(&tmp, "%s/.current.tmp-%ld", dir, (long)getpid());
+	sbuf_printf(&cur, "%s/current", dir);
+	sbuf_printf(&target, "gen-%03ld.json", plan_long(c, "generation"));
+	struct punix_ops *o = c->tops;
+	int r = o->unlink(o, tmp.sb_buf);
+	if (r == -ENOENT)
+		r = 0;
+	if (r == 0)
+		r = o->symlink(o, target.sb_buf, tmp.sb_buf);
+	if (r == 0)
+		r = o->rename(o, tmp.sb_buf, cur.sb_buf);
+	if (r == 0)
+		r = o->fsync_path(o, dir);
+	if (r < 0) {
+		o->unlink(o, tmp.sb_buf);
+		op_fail(c, 3, "flipping %s to %s: %s", cur.sb_buf, target.sb_buf, strerror(-r));
+	}
+	sbuf_free(&tmp);
+	sbuf_free(&cur);
+	sbuf_free(&target);
+	free(dir);
+	return r < 0 ? 3 : 0;
+}
+
+static bool same_file(struct punix_ops *o, const char *path, const char *content, size_t len, uint32_t mode)
+{
+	struct ops_stat st;
+	if (o->stat(o, path, 0, &st) < 0 || st.type != OPS_FT_REG || st.mode != mode || st.size != len)
+		return false;
+	char *buf;
+	size_t n;
+	if (o->read_file(o, path, len + 1, &buf, &n) < 0)
+		return false;
+	bool same = n == len && memcmp(buf, content, len) == 0;
+	free(buf);
+	return same;
+}
+
+/*
+ * Makes the live files equal the generation's, and removes the files the
+ * previous generation had that this one lacks. Idempotent.
+ */
+static int step_materialise(struct op_ctx *c)
+{
+	struct punix_ops *o = c->tops;
+	const char *dep = dep_root(c);
+	long gen = plan_long(c, "generation"), prev = plan_long(c, "previous");
+	struct manifest m, old = {0};
+	struct sbuf err = SBUF_INIT;
+	int r = manifest_read(o, dep, c->stack, gen, &m, &err);
+	if (r < 0) {
+		op_fail(c, 3, "materialise: %s", err.sb_len ? err.sb_buf : strerror(-r));
+		sbuf_free(&err);
+		return 3;
+	}
+	bool have_old = prev > 0 && prev != gen && manifest_read(o, dep, c->stack, prev, &old, &err) == 0;
+	char *files = gen_files_dir(dep, c->stack, gen);
+	for (size_t i = 0; i < m.nfiles && r == 0; i++) {
+		struct sbuf src = SBUF_INIT;
+		sbuf_printf(&src, "%s%s", files, m.files[i].path);
+		char *buf;
+		size_t len;
+		r = o->read_file(o, src.sb_buf, 64 << 20, &buf, &len);
+		if (r == 0) {
+			char hex[65];
+			sha256_hex(buf, len, hex);
+			if (strcmp(hex, m.files[i].sha256) != 0) {
+				op_fail(c, 3, "materialise: %s does not match its manifest", src.sb_buf);
+				r = -EBADMSG;
+			} else if (!same_file(o, m.files[i].path, buf, len, m.files[i].mode)) {
+				char *dir = ops_dirname(m.files[i].path);
+				r = ops_mkdir_p(o, dir, 0755);
+				if (r == 0)
+					r = ops_write_atomic(o, m.files[i].path, buf, len, m.files[i].mode);
+				free(dir);
+			}
+			free(buf);
+		}
+		if (r < 0 && !c->res->error.sb_len)
+			op_fail(c, 3, "materialise %s: %s", m.files[i].path, strerror(-r));
+		sbuf_free(&src);
+	}
+	for (size_t i = 0; have_old && r == 0 && i < old.nfiles; i++) {
+		bool kept = false;
+		for (size_t k = 0; k < m.nfiles && !kept; k++)
+			kept = strcmp(old.files[i].path, m.files[k].path) == 0;
+		if (kept)
+			continue;
+		r = o->unlink(o, old.files[i].path);
+		if (r == -ENOENT)
+			r = 0;
+		if (r < 0)
+			op_fail(c, 3, "materialise: removing %s: %s", old.files[i].path, strerror(-r));
+	}
+	c->res->nfiles = m.nfiles;
+	c->res->npaths = m.npaths;
+	free(files);
+	manifest_free(&m);
+	if (have_old)
+		manifest_free(&old);
+	sbuf_free(&err);
+	return r < 0 ? 3 : 0;
+}
+
+/* ---- deploy ----------------------------------------------------------------------- */
+
+static const char *plan_pkg_path(void *arg, const char *module)
+{
+	struct build_plan *bp = arg;
+	long i = build_plan_find(bp, module);
+	return i >= 0 ? bp->items[i].path : "/nonexistent";
+}
+
+/* The next generation number: past every one present and the current one. */
+static long next_generation(struct op_ctx *c, long current)
+{
+	long *gens;
+	size_t n;
+	long next = current + 1;
+	if (list_generations(c->tops, dep_root(c), c->stack, &gens, &n) == 0) {
+		if (n && gens[n - 1] >= next)
+			next = gens[n - 1] + 1;
+		free(gens);
+	}
+	return next;
+}
+
+static int deploy_plan(struct op_ctx *c)
+{
+	const struct stack_desc *st = c->in->stack;
+	struct sbuf err = SBUF_INIT;
+	long current = current_generation(c->tops, dep_root(c), c->stack, &err);
+	if (current < 0) {
+		op_fail(c, 1, "%s", err.sb_buf);
+		sbuf_free(&err);
+		return 1;
+	}
+	/* What to build: the stack's storeModules and its services' packages. */
+	VEC(const char *) roots = {0};
+	for (size_t i = 0; i < st->nstore_modules; i++)
+		VEC_PUSH(&roots, st->store_modules[i]);
+	for (size_t i = 0; i < st->nservices; i++)
+		VEC_PUSH(&roots, st->services[i].package);
+	struct build_located *loc = NULL;
+	size_t nloc = 0;
+	const char *bad = NULL;
+	int r = build_plan_make(&c->bp, c->e->store, c->in->pkgs, c->in->npkgs, c->in->tree_root, roots.v, roots.n,
+				&loc, &nloc, &bad, &err);
+	VEC_FREE(&roots);
+	if (r == 1) {
+		op_fail(c, 1, "%s:%u:%u: [E6] %s", loc[0].loc.file, loc[0].loc.line, loc[0].loc.col, loc[0].message);
+		build_located_free(loc, nloc);
+		sbuf_free(&err);
+		return 1;
+	}
+	build_located_free(loc, nloc);
+	if (r < 0) {
+		op_fail(c, r == -ENOENT ? 1 : 3, "%s", r == -ENOENT ? "a service names an unknown package" : err.sb_buf);
+		sbuf_free(&err);
+		return c->res->exit;
+	}
+	c->have_bp = true;
+	if (backend_render(st, plan_str(c, "unit_dir"), plan_pkg_path, &c->bp, &c->rf, &err) < 0) {
+		op_fail(c, 1, "%s", err.sb_buf);
+		sbuf_free(&err);
+		return 1;
+	}
+	sbuf_free(&err);
+
+	long gen = next_generation(c, current);
+	json_object_set_new(c->plan, "generation", json_integer(gen));
+	json_object_set_new(c->plan, "previous", json_integer(current));
+	char iso[32];
+	now_iso(iso);
+	json_object_set_new(c->plan, "deployed_at", json_string(iso));
+	char src[65];
+	sha256_hex(st->source, st->source_len, src);
+	json_object_set_new(c->plan, "source_hash", json_string(src));
+	json_t *pins = json_array();
+	for (size_t i = 0; i < c->bp.n; i++)
+		json_array_append_new(pins, json_string(c->bp.items[i].path));
+	json_object_set_new(c->plan, "store_paths", pins);
+	json_t *files = json_array();
+	for (size_t i = 0; i < c->rf.n; i++) {
+		char hex[65], mode[8];
+		sha256_hex(c->rf.files[i].content, c->rf.files[i].len, hex);
+		snprintf(mode, sizeof(mode), "%04o", c->rf.files[i].mode);
+		json_array_append_new(files, json_pack("{s:s, s:s, s:s}", "path", c->rf.files[i].path, "sha256", hex,
+						       "mode", mode));
+	}
+	json_object_set_new(c->plan, "config_files", files);
+	json_t *svcs = json_array();
+	for (size_t i = 0; i < st->nservices; i++) {
+		const struct service_desc *s = &st->services[i];
+		json_array_append_new(svcs, json_pack("{s:s, s:s, s:s, s:s}", "name", s->name, "unit", "", "package",
+						      plan_pkg_path(&c->bp, s->package), "binary", s->binary));
+		struct sbuf unit = SBUF_INIT;
+		sbuf_printf(&unit, "%s.service", s->name);
+		json_object_set_new(json_array_get(svcs, i), "unit", json_string(unit.sb_buf));
+		sbuf_free(&unit);
+	}
+	json_object_set_new(c->plan, "services", svcs);
+	c->res->generation = gen;
+	c->res->previous = current;
+	return 0;
+}
+
+static int deploy_build(struct op_ctx *c)
+{
+	build_plan_run(&c->bp, c->e->store, false, NULL, NULL, NULL);
+	for (size_t i = 0; i < c->bp.n; i++) {
+		const struct build_item *it = &c->bp.items[i];
+		if (it->state == BUILD_FAILED)
+			return op_fail(c, 3, "building %s failed: %s (log: %s)", it->pkg->module,
+				       sbuf_str(&it->result.error), it->result.log_path);
+		if (it->state == BUILD_BLOCKED)
+			return op_fail(c, 3, "building %s failed: its dependency %s failed", it->pkg->module,
+				       it->blocked_by);
+	}
+	return 0;
+}
+
+/*
+ * Copies a store path and then its registration to a rebased target, unless
+ * both are there. The tree lands under a temporary name and is renamed into
+ * place, and the registration is written last, as in the store itself.
+ */
+static int push_path(struct op_ctx *c, const char *path)
+{
+	struct punix_ops *o = c->tops, *local = c->e->local;
+	if (strcmp(o->name, "rebased") != 0)
+		return 0; /* the local machine is the target: the path is already there */
+	struct sbuf meta = SBUF_INIT, tmp = SBUF_INIT;
+	sbuf_printf(&meta, "%s/%s.json", c->e->store->meta_dir, store_path_name(path));
+	sbuf_printf(&tmp, "%s.push-%ld", path, (long)getpid());
+	struct ops_stat st;
+	int r = 0;
+	if (o->stat(o, meta.sb_buf, 0, &st) == 0 && o->stat(o, path, 0, &st) == 0)
+		goto out;
+	char *parent = ops_dirname(path), *mparent = ops_dirname(meta.sb_buf);
+	r = ops_mkdir_p(o, parent, 0755);
+	if (r == 0)
+		r = ops_mkdir_p(o, mparent, 0755);
+	free(parent);
+	free(mparent);
+	if (r == 0)
+		r = ops_remove_tree(o, tmp.sb_buf);
+	if (r == 0)
+		r = ops_remove_tree(o, path);
+	if (r == 0)
+		r = ops_copy_tree_to(local, path, o, tmp.sb_buf);
+	if (r == 0)
+		r = ops_fsync_tree(o, tmp.sb_buf);
+	if (r == 0)
+		r = o->rename(o, tmp.sb_buf, path);
+	char *buf = NULL;
+	size_t len;
+	if (r == 0)
+		r = local->read_file(local, meta.sb_buf, 1 << 20, &buf, &len);
+	if (r == 0)
+		r = ops_write_atomic(o, meta.sb_buf, buf, len, 0644);
+	free(buf);
+	if (r < 0)
+		ops_remove_tree(o, tmp.sb_buf);
+out:
+	sbuf_free(&meta);
+	sbuf_free(&tmp);
+	return r;
+}
+
+static int write_manifest(struct op_ctx *c, long gen)
+{
+	json_t *m = json_object();
+	json_object_set_new(m, "format", json_integer(1));
+	json_object_set_new(m, "generation", json_integer(gen));
+	json_object_set_new(m, "stack", json_string(c->stack));
+	json_object_set_new(m, "backend", json_string("systemd"));
+	const char *keys[] = {"deployed_at", "source_hash", "store_paths", "services", "config_files"};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		json_object_set(m, keys[i], json_object_get(c->plan, keys[i]));
+	char *text = json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(m);
+	char *path = gen_manifest_path(dep_root(c), c->stack, gen);
+	size_t len = strlen(text);
+	text[len] = '\n';
+	int r = ops_write_atomic(c->tops, path, text, len + 1, 0644);
+	free(text);
+	free(path);
+	return r;
+}
+
+/* Pushes pins, writes the generation's files, then its manifest (last). */
+static int deploy_stage(struct op_ctx *c)
+{
+	struct punix_ops *o = c->tops;
+	long gen = plan_long(c, "generation");
+	char *files = gen_files_dir(dep_root(c), c->stack, gen);
+	json_t *pins = json_object_get(c->plan, "store_paths");
+	int r = 0;
+	for (size_t i = 0; i < json_array_size(pins) && r == 0; i++) {
+		r = push_path(c, json_string_value(json_array_get(pins, i)));
+		if (r < 0)
+			op_fail(c, 3, "pushing %s to the target: %s", json_string_value(json_array_get(pins, i)),
+				strerror(-r));
+	}
+	if (r == 0)
+		r = ops_remove_tree(o, files);
+	for (size_t i = 0; i < c->rf.n && r == 0; i++) {
+		struct sbuf dst = SBUF_INIT;
+		sbuf_printf(&dst, "%s%s", files, c->rf.files[i].path);
+		char *dir = ops_dirname(dst.sb_buf);
+		r = ops_mkdir_p(o, dir, 0755);
+		if (r == 0)
+			r = ops_write_atomic(o, dst.sb_buf, c->rf.files[i].content, c->rf.files[i].len,
+					     c->rf.files[i].mode);
+		free(dir);
+		sbuf_free(&dst);
+	}
+	if (r == 0)
+		r = write_manifest(c, gen);
+	if (r < 0 && !c->res->error.sb_len)
+		op_fail(c, 3, "staging gen-%03ld: %s", gen, strerror(-r));
+	free(files);
+	return r < 0 ? 3 : 0;
+}
+
+/* Before the flip nothing points at the staged generation: remove it. */
+static int deploy_unstage(struct op_ctx *c)
+{
+	long gen = plan_long(c, "generation");
+	if (gen <= 0)
+		return 0;
+	struct sbuf err = SBUF_INIT;
+	long cur = current_generation(c->tops, dep_root(c), c->stack, &err);
+	sbuf_free(&err);
+	if (cur == gen)
+		return 0; /* cannot happen before the flip; never remove the live one */
+	char *m = gen_manifest_path(dep_root(c), c->stack, gen), *f = gen_files_dir(dep_root(c), c->stack, gen);
+	int r = c->tops->unlink(c->tops, m);
+	if (r == -ENOENT)
+		r = 0;
+	if (r == 0)
+		r = ops_remove_tree(c->tops, f);
+	free(m);
+	free(f);
+	return r < 0 ? 3 : 0;
+}
+
+/* ---- rollback and set-current ------------------------------------------------------ */
+
+/* Fills the plan from the manifest of the generation to flip to. */
+static int plan_from_manifest(struct op_ctx *c, long gen, long current)
+{
+	struct manifest m;
+	struct sbuf err = SBUF_INIT;
+	int r = manifest_read(c->tops, dep_root(c), c->stack, gen, &m, &err);
+	if (r < 0) {
+		op_fail(c, 1, "%s", err.sb_buf);
+		sbuf_free(&err);
+		return 1;
+	}
+	sbuf_free(&err);
+	json_object_set_new(c->plan, "generation", json_integer(gen));
+	json_object_set_new(c->plan, "previous", json_integer(current));
+	json_object_set(c->plan, "store_paths", json_object_get(m.root, "store_paths"));
+	json_object_set(c->plan, "config_files", json_object_get(m.root, "config_files"));
+	c->res->generation = gen;
+	c->res->previous = current;
+	manifest_free(&m);
+	return 0;
+}
+
+static void list_gens_text(struct op_ctx *c, struct sbuf *out)
+{
+	long *gens;
+	size_t n;
+	if (list_generations(c->tops, dep_root(c), c->stack, &gens, &n) < 0 || n == 0) {
+		sbuf_puts(out, "none");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		sbuf_printf(out, "%sgen-%03ld", i ? ", " : "", gens[i]);
+	free(gens);
+}
+
+static int rollback_plan(struct op_ctx *c)
+{
+	struct sbuf err = SBUF_INIT;
+	long current = current_generation(c->tops, dep_root(c), c->stack, &err);
+	if (current < 0) {
+		op_fail(c, 1, "%s", err.sb_buf);
+		sbuf_free(&err);
+		return 1;
+	}
+	sbuf_free(&err);
+	if (current == 0)
+		return op_fail(c, 1, "[E12] stack '%s' has no current generation on this target", c->stack);
+	long *gens, prev = 0;
+	size_t n;
+	if (list_generations(c->tops, dep_root(c), c->stack, &gens, &n) == 0) {
+		for (size_t i = 0; i < n; i++)
+			if (gens[i] < current)
+				prev = gens[i];
+		free(gens);
+	}
+	if (prev == 0)
+		return op_fail(c, 1, "[E12] stack '%s': no previous generation (current is gen-%03ld)", c->stack,
+			       current);
+	return plan_from_manifest(c, prev, current);
+}
+
+static int set_current_plan(struct op_ctx *c)
+{
+	struct sbuf err = SBUF_INIT;
+	long current = current_generation(c->tops, dep_root(c), c->stack, &err);
+	if (current < 0) {
+		op_fail(c, 1, "%s", err.sb_buf);
+		sbuf_free(&err);
+		return 1;
+	}
+	char *m = gen_manifest_path(dep_root(c), c->stack, c->want);
+	struct ops_stat st;
+	bool exists = c->want > 0 && c->tops->stat(c->tops, m, 0, &st) == 0;
+	free(m);
+	if (!exists) {
+		struct sbuf have = SBUF_INIT;
+		list_gens_text(c, &have);
+		op_fail(c, 1, "[E12] stack '%s' has no generation %ld (it has: %s)", c->stack, c->want, have.sb_buf);
+		sbuf_free(&have);
+		sbuf_free(&err);
+		return 1;
+	}
+	sbuf_free(&err);
+	return plan_from_manifest(c, c->want, current);
+}
+
+/* ---- the tables ---------------------------------------------------------------------- */
+
+static const struct step deploy_steps[] = {
+	{"plan", deploy_plan, NULL},	      {"build", deploy_build, NULL}, {"stage", deploy_stage, deploy_unstage},
+	{"verify", step_verify, NULL},      {"flip", step_flip, NULL},     {"materialise", step_materialise, NULL},
+};
+
+static const struct step rollback_steps[] = {
+	{"plan", rollback_plan, NULL},
+	{"verify", step_verify, NULL},
+	{"flip", step_flip, NULL},
+	{"materialise", step_materialise, NULL},
+};
+
+static const struct step set_current_steps[] = {
+	{"plan", set_current_plan, NULL},
+	{"verify", step_verify, NULL},
+	{"flip", step_flip, NULL},
+	{"materialise", step_materialise, NULL},
+};
+
+static const struct op_kind kinds[] = {
+	{"deploy", deploy_steps, 6, 4},
+	{"rollback", rollback_steps, 4, 2},
+	{"set-current", set_current_steps, 4, 2},
+};
+
+static const struct op_kind *find_kind(const char *name)
+{
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(kinds[i].name, name) == 0)
+			return &kinds[i];
+	return NULL;
+}
+
+/* ---- the runner ------------------------------------------------------------------------ */
+
+static int journal_step(struct op_ctx *c, size_t i, enum journal_step_state s)
+{
+	struct journal_err je;
+	int r = journal_step_write(c->e->journal, c->id, (uint32_t)i, c->kind->steps[i].name, s, NULL, &je);
+	if (r < 0)
+		op_fail(c, 3, "%s", je.msg);
+	return r;
+}
+
+static int journal_finish(struct op_ctx *c, enum journal_op_state s)
+{
+	struct journal_err je;
+	int r = journal_op_finish(c->e->journal, c->id, s, &je);
+	if (r < 0 && !c->res->exit)
+		op_fail(c, 3, "%s", je.msg);
+	return r;
+}
+
+/* Undoes steps [0, upto] that ran or may have run, newest first. */
+static void undo_from(struct op_ctx *c, long upto)
+{
+	for (long i = upto; i >= 0; i--) {
+		const struct step *s = &c->kind->steps[i];
+		if (s->undo)
+			s->undo(c);
+		journal_step(c, (size_t)i, JOURNAL_STEP_UNDONE);
+	}
+}
+
+/*
+ * Runs steps [from, n). A failure before the commit point undoes what ran
+ * and aborts the op; after it, the op stays running for recovery to finish.
+ */
+static int run_steps(struct op_ctx *c, size_t from)
+{
+	for (size_t i = from; i < c->kind->nsteps; i++) {
+		const struct step *s = &c->kind->steps[i];
+		maybe_crash(c->kind->name, s->name, "before");
+		if (journal_step(c, i, JOURNAL_STEP_INTENT) < 0)
+			return c->res->exit;
+		int r = s->run(c);
+		if (r == 0 && i == 0) {
+			/* the plan is what recovery works from: record it before going on */
+			char *text = json_dumps(c->plan, JSON_COMPACT | JSON_SORT_KEYS);
+			struct journal_err je;
+			if (journal_op_set_plan(c->e->journal, c->id, text, &je) < 0)
+				r = op_fail(c, 3, "%s", je.msg);
+			free(text);
+		}
+		if (r != 0) {
+			if (i < c->kind->commit) {
+				undo_from(c, (long)i);
+				journal_finish(c, JOURNAL_OP_ABORTED);
+			}
+			return c->res->exit ? c->res->exit : 3;
+		}
+		if (journal_step(c, i, JOURNAL_STEP_DONE) < 0)
+			return c->res->exit;
+		maybe_crash(c->kind->name, s->name, "after");
+	}
+	journal_finish(c, JOURNAL_OP_DONE);
+	return c->res->exit;
+}
+
+/* Finishes or undoes one interrupted op from its journal record. */
+static int recover_op(struct engine *e, const struct journal_op *op, const struct journal_step *steps, size_t n,
+		      struct sbuf *line)
+{
+	struct op_ctx c = {0};
+	struct op_result res = {0};
+	c.e = e;
+	c.id = op->id;
+	c.res = &res;
+	c.stack = op->stack;
+	c.kind = find_kind(op->kind);
+	if (!c.kind) {
+		sbuf_printf(line, "op %llu: unknown kind '%s'; left as it is", (unsigned long long)op->id, op->kind);
+		return 1;
+	}
+	json_error_t je;
+	c.plan = op->plan ? json_loads(op->plan, JSON_REJECT_DUPLICATES, &je) : NULL;
+	long last = -1;
+	bool committed = false;
+	for (size_t i = 0; i < n; i++) {
+		if (steps[i].index >= c.kind->nsteps)
+			continue;
+		if ((long)steps[i].index > last)
+			last = (long)steps[i].index;
+		if (steps[i].index >= c.kind->commit && steps[i].state != JOURNAL_STEP_UNDONE)
+			committed = true;
+	}
+	struct journal_err jerr;
+	if (!c.plan) {
+		/* interrupted while planning: nothing on the target was touched */
+		journal_op_finish(e->journal, op->id, JOURNAL_OP_ABORTED, &jerr);
+		sbuf_printf(line, "op %llu (%s %s): interrupted while planning; nothing to undo",
+			    (unsigned long long)op->id, op->kind, op->stack);
+		return 0;
+	}
+	struct target_spec t = {plan_str(&c, "transport_root"), plan_str(&c, "deployments_root"),
+				plan_str(&c, "unit_dir")};
+	c.tops = engine_target_ops(&t);
+	long gen = plan_long(&c, "generation"), prev = plan_long(&c, "previous");
+	int rc = 0;
+	if (committed) {
+		size_t from = c.kind->commit;
+		for (size_t i = 0; i < n; i++)
+			if (steps[i].index >= from && steps[i].state == JOURNAL_STEP_DONE && steps[i].index + 1 > from)
+				from = steps[i].index + 1;
+		rc = run_steps(&c, from);
+		if (rc == 0)
+			sbuf_printf(line, "op %llu (%s %s): rolled forward; current is gen-%03ld",
+				    (unsigned long long)op->id, op->kind, op->stack, gen);
+		else
+			sbuf_printf(line, "op %llu (%s %s): rolling forward failed: %s", (unsigned long long)op->id,
+				    op->kind, op->stack, res.error.sb_buf);
+	} else {
+		undo_from(&c, last);
+		journal_finish(&c, JOURNAL_OP_ABORTED);
+		if (prev > 0)
+			sbuf_printf(line, "op %llu (%s %s): undone before the flip; gen-%03ld stays current",
+				    (unsigned long long)op->id, op->kind, op->stack, prev);
+		else
+			sbuf_printf(line, "op %llu (%s %s): undone before the flip; nothing was live",
+				    (unsigned long long)op->id, op->kind, op->stack);
+	}
+	engine_target_ops_free(c.tops);
+	json_decref(c.plan);
+	op_result_free(&res);
+	return rc;
+}
+
+/* Recovers the running ops of one scope (whose lock the caller holds). */
+static int recover_scope(struct engine *e, const char *scope, struct sbuf *report)
+{
+	struct journal_op *ops;
+	size_t n;
+	struct journal_err je;
+	if (journal_op_list(e->journal, &ops, &n, &je) < 0) {
+		sbuf_printf(report, "%s", je.msg);
+		return -1;
+	}
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (ops[i].state != JOURNAL_OP_RUNNING || strcmp(ops[i].scope, scope) != 0)
+			continue;
+		struct journal_op op;
+		struct journal_step *steps;
+		size_t ns;
+		if (journal_op_get(e->journal, ops[i].id, &op, &steps, &ns, &je) < 0) {
+			sbuf_printf(report, "%s\n", je.msg);
+			rc = -1;
+			break;
+		}
+		struct sbuf line = SBUF_INIT;
+		rc = recover_op(e, &op, steps, ns, &line) ? -1 : 0;
+		sbuf_printf(report, "%s\n", line.sb_buf);
+		sbuf_free(&line);
+		journal_steps_free(steps, ns);
+		journal_op_free(&op);
+	}
+	journal_ops_free(ops, n);
+	return rc;
+}
+
+static int start_op(struct engine *e, const struct target_spec *t, const char *kind, const char *stack,
+		    struct op_ctx *c, struct op_result *r, int *lock_h)
+{
+	memset(r, 0, sizeof(*r));
+	c->e = e;
+	c->res = r;
+	c->stack = stack;
+	c->kind = find_kind(kind);
+	char *scope = make_scope(t, stack);
+	struct sbuf what = SBUF_INIT;
+	sbuf_printf(&what, "stack '%s'", stack);
+	int rc = lock_scope(e, scope, what.sb_buf, lock_h, &r->error);
+	sbuf_free(&what);
+	if (rc < 0) {
+		r->exit = rc == -EWOULDBLOCK ? 4 : 3;
+		free(scope);
+		return r->exit;
+	}
+	/* An op interrupted on this stack is finished or undone first. */
+	struct sbuf rep = SBUF_INIT;
+	if (recover_scope(e, scope, &rep) < 0) {
+		sbuf_printf(&r->error, "recovering an interrupted op on stack '%s' failed: %s", stack, rep.sb_buf);
+		r->exit = 3;
+	} else if (rep.sb_len) {
+		fputs(rep.sb_buf, stderr);
+	}
+	sbuf_free(&rep);
+	if (r->exit) {
+		free(scope);
+		return r->exit;
+	}
+	c->tops = engine_target_ops(t);
+	c->plan = json_object();
+	json_object_set_new(c->plan, "stack", json_string(stack));
+	json_object_set_new(c->plan, "transport_root", json_string(t->transport_root ? t->transport_root : ""));
+	json_object_set_new(c->plan, "deployments_root", json_string(t->deployments_root));
+	json_object_set_new(c->plan, "unit_dir", json_string(t->unit_dir));
+	json_object_set_new(c->plan, "store_root", json_string(e->store->root));
+	struct journal_op op = {0};
+	op.kind = (char *)kind;
+	op.scope = scope;
+	op.stack = (char *)stack;
+	struct journal_err je;
+	if (journal_op_begin(e->journal, &op, &je) < 0) {
+		sbuf_printf(&r->error, "%s", je.msg);
+		r->exit = 3;
+	}
+	c->id = op.id;
+	r->op_id = op.id;
+	free(scope);
+	return r->exit;
+}
+
+static void end_op(struct op_ctx *c, int lock_h)
+{
+	if (c->have_bp)
+		build_plan_free(&c->bp);
+	rendered_free(&c->rf);
+	json_decref(c->plan);
+	engine_target_ops_free(c->tops);
+	c->e->local->unlock(c->e->local, lock_h);
+}
+
+int engine_deploy(struct engine *e, const struct target_spec *t, const struct deploy_input *in, struct op_result *r)
+{
+	struct op_ctx c = {0};
+	int h = -1;
+	if (start_op(e, t, "deploy", in->stack->name, &c, r, &h) == 0) {
+		c.in = in;
+		run_steps(&c, 0);
+	}
+	if (h >= 0)
+		end_op(&c, h);
+	return r->exit;
+}
+
+int engine_rollback(struct engine *e, const struct target_spec *t, const char *stack, struct op_result *r)
+{
+	struct op_ctx c = {0};
+	int h = -1;
+	if (start_op(e, t, "rollback", stack, &c, r, &h) == 0)
+		run_steps(&c, 0);
+	if (h >= 0)
+		end_op(&c, h);
+	return r->exit;
+}
+
+int engine_set_current(struct engine *e, const struct target_spec *t, const char *stack, long gen,
+		       struct op_result *r)
+{
+	struct op_ctx c = {0};
+	int h = -1;
+	c.want = gen;
+	if (start_op(e, t, "set-current", stack, &c, r, &h) == 0)
+		run_steps(&c, 0);
+	if (h >= 0)
+		end_op(&c, h);
+	return r->exit;
+}
+
+int engine_recover(struct engine *e, bool list_only, void (*report)(void *arg, const char *line), void *arg,
+		   struct sbuf *err)
+{
+	struct journal_op *ops;
+	size_t n;
+	struct journal_err je;
+	if (journal_op_list(e->journal, &ops, &n, &je) < 0) {
+		sbuf_printf(err, "%s", je.msg);
+		return -1;
+	}
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (ops[i].state != JOURNAL_OP_RUNNING)
+			continue;
+		struct sbuf line = SBUF_INIT;
+		if (list_only) {
+			sbuf_printf(&line, "op %llu (%s %s) was interrupted", (unsigned long long)ops[i].id, ops[i].kind,
+				    ops[i].stack);
+			report(arg, line.sb_buf);
+			sbuf_free(&line);
+			continue;
+		}
+		int h;
+		struct sbuf what = SBUF_INIT, lerr = SBUF_INIT;
+		sbuf_printf(&what, "stack '%s'", ops[i].stack);
+		int lr = lock_scope(e, ops[i].scope, what.sb_buf, &h, &lerr);
+		if (lr == 0) {
+			struct sbuf rep = SBUF_INIT;
+			if (recover_scope(e, ops[i].scope, &rep) < 0)
+				rc = -1;
+			if (rep.sb_len) {
+				rep.sb_buf[rep.sb_len - 1] = '\0';
+				report(arg, rep.sb_buf);
+			}
+			sbuf_free(&rep);
+			e->local->unlock(e->local, h);
+		} else {
+			sbuf_printf(&line, "op %llu (%s %s): left alone: %s", (unsigned long long)ops[i].id, ops[i].kind,
+				    ops[i].stack, lerr.sb_buf);
+			report(arg, line.sb_buf);
+		}
+		sbuf_free(&what);
+		sbuf_free(&lerr);
+		sbuf_free(&line);
+	}
+	journal_ops_free(ops, n);
+	return rc;
+}

@@ -1,0 +1,105 @@
+/*
+ * status.c - reading a stack on a target: its generations, and whether the
+ * live files still match the current one (engine.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/vec.h"
+#include "../base/xalloc.h"
+#include "engine.h"
+#include "manifest.h"
+
+int engine_generations(struct punix_ops *o, const char *dep, const char *stack, struct gen_info **out, size_t *n,
+		       long *current, struct sbuf *err)
+{
+	*out = NULL;
+	*n = 0;
+	*current = current_generation(o, dep, stack, err);
+	if (*current < 0)
+		return -1;
+	long *gens;
+	size_t ng;
+	int r = list_generations(o, dep, stack, &gens, &ng);
+	if (r < 0) {
+		sbuf_printf(err, "%s/%s: %s", dep, stack, strerror(-r));
+		return -1;
+	}
+	struct gen_info *g = xcalloc(ng + 1, sizeof(*g));
+	for (size_t i = 0; i < ng; i++) {
+		struct manifest m;
+		if (manifest_read(o, dep, stack, gens[i], &m, err) < 0) {
+			gen_infos_free(g, i);
+			free(gens);
+			return -1;
+		}
+		g[i].number = gens[i];
+		g[i].deployed_at = xstrdup(m.deployed_at);
+		g[i].nfiles = m.nfiles;
+		g[i].npaths = m.npaths;
+		manifest_free(&m);
+	}
+	free(gens);
+	*out = g;
+	*n = ng;
+	return 0;
+}
+
+void gen_infos_free(struct gen_info *g, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(g[i].deployed_at);
+	free(g);
+}
+
+int engine_verify(struct punix_ops *o, const char *dep, const char *stack, struct drift **out, size_t *n,
+		  long *current, struct sbuf *err)
+{
+	*out = NULL;
+	*n = 0;
+	*current = current_generation(o, dep, stack, err);
+	if (*current <= 0) {
+		if (*current == 0)
+			sbuf_printf(err, "stack '%s' has no current generation under %s", stack, dep);
+		return -1;
+	}
+	struct manifest m;
+	if (manifest_read(o, dep, stack, *current, &m, err) < 0)
+		return -1;
+	VEC(struct drift) v = {0};
+	for (size_t i = 0; i < m.nfiles; i++) {
+		const char *what = NULL;
+		struct ops_stat st;
+		char *buf;
+		size_t len;
+		if (o->stat(o, m.files[i].path, 0, &st) < 0 || st.type != OPS_FT_REG) {
+			what = "missing";
+		} else if (o->read_file(o, m.files[i].path, 64 << 20, &buf, &len) < 0) {
+			what = "unreadable";
+		} else {
+			char hex[65];
+			sha256_hex(buf, len, hex);
+			free(buf);
+			if (strcmp(hex, m.files[i].sha256) != 0)
+				what = "content differs";
+			else if (st.mode != m.files[i].mode)
+				what = "mode differs";
+		}
+		if (what) {
+			struct drift d = {xstrdup(m.files[i].path), what};
+			VEC_PUSH(&v, d);
+		}
+	}
+	manifest_free(&m);
+	*out = v.v;
+	*n = v.n;
+	return 0;
+}
+
+void drifts_free(struct drift *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(d[i].path);
+	free(d);
+}

@@ -1,0 +1,26 @@
+/*
+ * target.h - where a deploy lands, as an ops table: the local machine, or
+ * the local machine with every target path rebased under a root
+ * (--transport-root, and --dry-run's scratch directory). Every table can be
+ * wrapped by the fault injector the conformance tests drive.
+ */
+#ifndef PUNIX_ENGINE_TARGET_H
+#define PUNIX_ENGINE_TARGET_H
+
+#include "../base/ops.h"
+
+/* Paths given to the table are target paths; root is prepended. */
+struct punix_ops *ops_rebased(struct punix_ops *base, const char *root);
+void ops_rebased_free(struct punix_ops *o);
+
+/*
+ * Wraps base to inject faults, configured from the environment
+ * (docs/testing.md):
+ *   PUNIX_FAULT_EIO_AT=N        the Nth effect fails with EIO (1-based)
+ *   PUNIX_FAULT_EIO_FOREVER=1   ... and every effect after it too
+ *   PUNIX_FAULT_KILL_AT=N       the process is killed (SIGKILL) at the Nth effect
+ * Returns base itself when none is set.
+ */
+struct punix_ops *ops_faulty(struct punix_ops *base);
+
+#endif

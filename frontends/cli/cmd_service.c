@@ -1,0 +1,333 @@
+/*
+ * cmd_service.c - `punix service deploy|rollback|set-current|status|verify`.
+ *
+ * The commands resolve where things are (places, the target), open the
+ * journal and the store, and hand the op to the engine; what they print is
+ * the contract of docs/cli.md.
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../engine/engine.h"
+#include "cli.h"
+
+#define SERVICE_USAGE                                                                                  \
+	"usage: punix service deploy STACK --file F [--dry-run] [TARGET OPTIONS]\n"                   \
+	"       punix service rollback STACK [TARGET OPTIONS]\n"                                        \
+	"       punix service set-current STACK N [TARGET OPTIONS]\n"                                   \
+	"       punix service status STACK [--json] [TARGET OPTIONS]\n"                                 \
+	"       punix service verify STACK [--json] [TARGET OPTIONS]\n"
+
+void cmd_service_help(void)
+{
+	fputs(SERVICE_USAGE
+	      "\n"
+	      "  deploy       build what the stack needs, stage a new generation, flip current to it,\n"
+	      "               and make the live files equal its files\n"
+	      "  rollback     flip to the newest generation older than the current one\n"
+	      "  set-current  flip to generation N (any kept generation, older or newer)\n"
+	      "  status       the stack's generations and which one is current\n"
+	      "  verify       compare the live files with the current generation's (exit 1 on drift)\n"
+	      "\n"
+	      "Options:\n"
+	      "  --file F               the program (a file or directory; repeatable) [deploy]\n"
+	      "  --dry-run              deploy into <deployments-root>/.dry-run/ as --transport-root would\n"
+	      "  --transport-root DIR   rebase every target path under DIR\n"
+	      "  --deployments-root DIR where generations live (default $PUNIX_HOME/deployments)\n"
+	      "  --unit-dir DIR         where units go (default /etc/systemd/system)\n"
+	      "  --store-root DIR       the local store (default $PUNIX_STORE_DIR, else $PUNIX_HOME/store)\n"
+	      "  --state-dir DIR        the journal (default $PUNIX_STATE_DIR, else $PUNIX_HOME/journal)\n"
+	      "  --json                 [status, verify] one JSON object\n"
+	      "\n"
+	      "Exit status: 0 ok; 1 a coded error ([E#]) or drift; 2 usage; 3 a build or transport failure;\n"
+	      "4 another op holds the stack.\n",
+	      stdout);
+}
+
+struct svc_opts {
+	const char *sub, *stack;
+	char **files;
+	size_t nfiles;
+	bool dry_run, json;
+	const char *transport_root, *deployments_root, *unit_dir, *store_root, *state_dir;
+	long gen;
+};
+
+static int parse(int argc, char **argv, struct svc_opts *o)
+{
+	static const struct option longopts[] = {
+		{"file", required_argument, NULL, 'f'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"json", no_argument, NULL, 'j'},
+		{"transport-root", required_argument, NULL, 'T'},
+		{"deployments-root", required_argument, NULL, 'D'},
+		{"unit-dir", required_argument, NULL, 'U'},
+		{"store-root", required_argument, NULL, 'S'},
+		{"state-dir", required_argument, NULL, 'J'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	optind = 1;
+	static char *files[64];
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			if (o->nfiles == 64)
+				return cli_fail(EXIT_USAGE, "too many --file options");
+			files[o->nfiles++] = optarg;
+			break;
+		case 'n': o->dry_run = true; break;
+		case 'j': o->json = true; break;
+		case 'T': o->transport_root = optarg; break;
+		case 'D': o->deployments_root = optarg; break;
+		case 'U': o->unit_dir = optarg; break;
+		case 'S': o->store_root = optarg; break;
+		case 'J': o->state_dir = optarg; break;
+		case 'h': cmd_service_help(); return -1;
+		default: fputs(SERVICE_USAGE, stderr); return EXIT_USAGE;
+		}
+	}
+	o->files = files;
+	char **rest = argv + optind;
+	int nrest = argc - optind;
+	bool needs_n = !strcmp(o->sub, "set-current");
+	if (nrest != (needs_n ? 2 : 1)) {
+		fputs(SERVICE_USAGE, stderr);
+		return EXIT_USAGE;
+	}
+	o->stack = rest[0];
+	if (needs_n) {
+		char *end;
+		o->gen = strtol(rest[1], &end, 10);
+		if (*end || o->gen <= 0)
+			return cli_fail(EXIT_USAGE, "set-current: '%s' is not a generation number", rest[1]);
+	}
+	if (!strcmp(o->sub, "deploy") && o->nfiles == 0)
+		return cli_fail(EXIT_USAGE, "deploy needs --file F (the program that defines %s)", o->stack);
+	/* A stack name becomes a directory name on the target. */
+	const char *s = o->stack;
+	bool ok = s[0] && s[0] != '.' && s[0] != '-' && strlen(s) <= 128;
+	for (; *s && ok; s++)
+		ok = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+		     *s == '-';
+	if (!ok)
+		return cli_fail(EXIT_USAGE, "'%s' is not a stack name (a module name: letters, digits, '_' and '-')",
+				o->stack);
+	const char *paths[] = {o->transport_root, o->deployments_root, o->unit_dir};
+	const char *names[] = {"--transport-root", "--deployments-root", "--unit-dir"};
+	for (int i = 0; i < 3; i++)
+		if (paths[i] && (paths[i][0] != '/' || strstr(paths[i], "/../") || strchr(paths[i], '\n')))
+			return cli_fail(EXIT_USAGE, "%s needs an absolute path without '..', got '%s'", names[i],
+					paths[i]);
+	return EXIT_OK;
+}
+
+static char *absolute(const char *p)
+{
+	if (p[0] == '/')
+		return strdup(p);
+	char cwd[4096];
+	if (!getcwd(cwd, sizeof(cwd)))
+		return strdup(p);
+	struct sbuf sb = SBUF_INIT;
+	sbuf_printf(&sb, "%s/%s", cwd, p);
+	return sbuf_detach(&sb, NULL);
+}
+
+static void print_status(const struct svc_opts *o, struct punix_ops *tops, const char *dep, int *rc)
+{
+	struct gen_info *g;
+	size_t n;
+	long cur;
+	struct sbuf err = SBUF_INIT;
+	if (engine_generations(tops, dep, o->stack, &g, &n, &cur, &err) < 0) {
+		*rc = cli_fail(EXIT_ERROR, "%s", err.sb_buf);
+		sbuf_free(&err);
+		return;
+	}
+	if (o->json) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, json_pack("{s:I, s:s, s:b, s:I, s:I}", "generation",
+							     (json_int_t)g[i].number, "deployed_at", g[i].deployed_at,
+							     "current", g[i].number == cur, "config_files",
+							     (json_int_t)g[i].nfiles, "store_paths", (json_int_t)g[i].npaths));
+		json_t *obj = json_pack("{s:s, s:I, s:o}", "stack", o->stack, "current", (json_int_t)cur, "generations",
+					arr);
+		char *s = json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS);
+		puts(s);
+		free(s);
+		json_decref(obj);
+	} else if (n == 0) {
+		printf("stack %s: no generations under %s\n", o->stack, dep);
+	} else {
+		printf("stack %s: current gen-%03ld\n", o->stack, cur);
+		for (size_t i = 0; i < n; i++)
+			printf("%s gen-%03ld  %s  %zu config file(s), %zu store path(s)\n", g[i].number == cur ? "*" : " ",
+			       g[i].number, g[i].deployed_at, g[i].nfiles, g[i].npaths);
+	}
+	gen_infos_free(g, n);
+	sbuf_free(&err);
+}
+
+static void print_verify(const struct svc_opts *o, struct punix_ops *tops, const char *dep, int *rc)
+{
+	struct drift *d;
+	size_t n;
+	long cur;
+	struct sbuf err = SBUF_INIT;
+	if (engine_verify(tops, dep, o->stack, &d, &n, &cur, &err) < 0) {
+		*rc = cli_fail(EXIT_ERROR, "%s", err.sb_buf);
+		sbuf_free(&err);
+		return;
+	}
+	if (o->json) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, json_pack("{s:s, s:s}", "path", d[i].path, "problem", d[i].what));
+		json_t *obj = json_pack("{s:s, s:I, s:o}", "stack", o->stack, "current", (json_int_t)cur, "drift", arr);
+		char *s = json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS);
+		puts(s);
+		free(s);
+		json_decref(obj);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			printf("drift: %s: %s\n", d[i].path, d[i].what);
+		printf("stack %s gen-%03ld: %zu file(s) drifted\n", o->stack, cur, n);
+	}
+	*rc = n ? EXIT_ERROR : EXIT_OK;
+	drifts_free(d, n);
+	sbuf_free(&err);
+}
+
+static int deploy(struct engine *e, const struct svc_opts *o, const struct target_spec *t, const char *scratch)
+{
+	struct pcl_program *prog;
+	int rc = cli_load_program(ops_local(), o->files, o->nfiles, &prog, NULL);
+	if (rc != EXIT_OK)
+		return rc;
+	if (pcl_program_check(prog)) {
+		cli_print_diags(prog);
+		pcl_program_free(prog);
+		return EXIT_ERROR;
+	}
+	const struct stack_desc *st = pcl_program_stack(prog, o->stack);
+	if (!st) {
+		const struct pcl_module *m = pcl_program_find(prog, o->stack);
+		rc = m ? cli_fail(EXIT_ERROR, "[E2] '%s' is a %s module, not a stack", o->stack, pcl_kind_name(m->m_kind))
+		       : cli_fail(EXIT_ERROR, "[E2] the program has no stack module '%s'", o->stack);
+		pcl_program_free(prog);
+		return rc;
+	}
+	char *root = cli_tree_root(ops_local(), o->files, o->nfiles);
+	if (!root) {
+		pcl_program_free(prog);
+		return EXIT_USAGE;
+	}
+	struct deploy_input in = {st, NULL, 0, root};
+	in.npkgs = pcl_program_packages(prog, &in.pkgs);
+	struct op_result r;
+	engine_deploy(e, t, &in, &r);
+	if (r.exit == 0) {
+		printf("deployed: stack %s \u2192 gen-%03ld (%zu config file(s), %zu store path(s) pinned)\n", o->stack,
+		       r.generation, r.nfiles, r.npaths);
+		if (scratch)
+			printf("scratch: %s/\n", scratch);
+	} else {
+		cli_fail(r.exit, "%s", r.error.sb_buf);
+	}
+	rc = r.exit;
+	op_result_free(&r);
+	free(root);
+	pcl_program_free(prog);
+	return rc;
+}
+
+int cmd_service(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(SERVICE_USAGE, stderr);
+		return EXIT_USAGE;
+	}
+	struct svc_opts o = {0};
+	o.sub = argv[1];
+	if (!strcmp(o.sub, "-h") || !strcmp(o.sub, "--help")) {
+		cmd_service_help();
+		return EXIT_OK;
+	}
+	const char *subs[] = {"deploy", "rollback", "set-current", "status", "verify"};
+	bool known = false;
+	for (size_t i = 0; i < 5; i++)
+		known |= !strcmp(o.sub, subs[i]);
+	if (!known)
+		return cli_fail(EXIT_USAGE, "unknown service command '%s' (deploy, rollback, set-current, status, verify)",
+				o.sub);
+	int rc = parse(argc - 1, argv + 1, &o);
+	if (rc != EXIT_OK)
+		return rc < 0 ? EXIT_OK : rc;
+
+	struct cli_places pl;
+	cli_places_init(&pl, o.store_root);
+	cli_places_set(&pl, o.deployments_root, o.state_dir);
+	char *dep = absolute(pl.deployments);
+	char *scratch = NULL;
+	struct target_spec t = {o.transport_root, dep, o.unit_dir ? o.unit_dir : "/etc/systemd/system"};
+	if (o.dry_run) {
+		struct sbuf sb = SBUF_INIT;
+		sbuf_printf(&sb, "%s/.dry-run", dep);
+		scratch = sbuf_detach(&sb, NULL);
+		ops_mkdir_p(ops_local(), scratch, 0755);
+		t.transport_root = scratch;
+	}
+	if (!strcmp(o.sub, "status") || !strcmp(o.sub, "verify")) {
+		struct punix_ops *tops = engine_target_ops(&t);
+		if (!strcmp(o.sub, "status"))
+			print_status(&o, tops, dep, &rc);
+		else
+			print_verify(&o, tops, dep, &rc);
+		engine_target_ops_free(tops);
+		goto out;
+	}
+
+	struct store st;
+	rc = cli_open_store(&st, &pl);
+	if (rc != EXIT_OK)
+		goto out;
+	struct journal *j;
+	struct journal_err je;
+	if (journal_open(&j, pl.state, &je) < 0) {
+		rc = cli_fail(EXIT_FAILURE_, "%s", je.msg);
+		store_close(&st);
+		goto out;
+	}
+	struct engine e = {j, &st, ops_local(), pl.state};
+	if (!strcmp(o.sub, "deploy")) {
+		rc = deploy(&e, &o, &t, scratch);
+	} else {
+		struct op_result r;
+		if (!strcmp(o.sub, "rollback"))
+			engine_rollback(&e, &t, o.stack, &r);
+		else
+			engine_set_current(&e, &t, o.stack, o.gen, &r);
+		if (r.exit == 0 && !strcmp(o.sub, "rollback"))
+			printf("rolled back: stack %s \u2192 gen-%03ld (was gen-%03ld)\n", o.stack, r.generation, r.previous);
+		else if (r.exit == 0)
+			printf("current: stack %s \u2192 gen-%03ld (was gen-%03ld)\n", o.stack, r.generation, r.previous);
+		else
+			cli_fail(r.exit, "%s", r.error.sb_buf);
+		rc = r.exit;
+		op_result_free(&r);
+	}
+	journal_close(j);
+	store_close(&st);
+out:
+	free(scratch);
+	free(dep);
+	cli_places_free(&pl);
+	return rc;
+}
