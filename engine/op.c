@@ -514,6 +514,10 @@ static int deploy_stage(struct op_ctx *c)
 			op_fail(c, 3, "pushing %s to the target: %s", json_string_value(json_array_get(pins, i)),
 				strerror(-r));
 	}
+	char *sdir = stack_dir(dep_root(c), c->stack);
+	if (r == 0)
+		r = ops_mkdir_p(o, sdir, 0755);
+	free(sdir);
 	if (r == 0)
 		r = ops_remove_tree(o, files);
 	for (size_t i = 0; i < c->rf.n && r == 0; i++) {
