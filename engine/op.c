@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "../base/vec.h"
 #include "../base/xalloc.h"
@@ -716,37 +717,84 @@ static void undo_from(struct op_ctx *c, long upto)
 }
 
 /*
- * Runs steps [from, n). A failure before the commit point undoes what ran
- * and aborts the op; after it, the op stays running for recovery to finish.
+ * Runs steps [from, n) on a libuv loop. Each step's work runs off the loop
+ * thread (uv_queue_work); the journal records around it are written on the
+ * loop thread, one at a time, which is what LMDB's single writer wants and
+ * what lets a fleet run many ops on one loop. A failure before the commit
+ * point undoes what ran and aborts the op; after it, the op stays running
+ * for recovery to finish.
  */
+struct step_req {
+	uv_work_t work;
+	struct op_ctx *c;
+	size_t i;
+	int rc;
+};
+
+static void step_work(uv_work_t *w)
+{
+	struct step_req *q = w->data;
+	q->rc = q->c->kind->steps[q->i].run(q->c);
+}
+
+static void step_start(uv_loop_t *loop, struct step_req *q);
+
+static void step_after(uv_work_t *w, int status)
+{
+	struct step_req *q = w->data;
+	struct op_ctx *c = q->c;
+	const struct step *s = &c->kind->steps[q->i];
+	int r = status < 0 ? op_fail(c, 3, "step %s could not run: %s", s->name, uv_strerror(status)) : q->rc;
+	if (r == 0 && q->i == 0) {
+		/* the plan is what recovery works from: record it before going on */
+		char *text = json_dumps(c->plan, JSON_COMPACT | JSON_SORT_KEYS);
+		struct journal_err je;
+		if (journal_op_set_plan(c->e->journal, c->id, text, &je) < 0)
+			r = op_fail(c, 3, "%s", je.msg);
+		free(text);
+	}
+	if (r != 0) {
+		if (q->i < c->kind->commit) {
+			undo_from(c, (long)q->i);
+			journal_finish(c, JOURNAL_OP_ABORTED);
+		}
+		if (!c->res->exit)
+			c->res->exit = 3;
+		return;
+	}
+	if (journal_step(c, q->i, JOURNAL_STEP_DONE) < 0)
+		return;
+	maybe_crash(c->kind->name, s->name, "after");
+	q->i++;
+	step_start(w->loop, q);
+}
+
+static void step_start(uv_loop_t *loop, struct step_req *q)
+{
+	struct op_ctx *c = q->c;
+	if (q->i == c->kind->nsteps) {
+		journal_finish(c, JOURNAL_OP_DONE);
+		return;
+	}
+	maybe_crash(c->kind->name, c->kind->steps[q->i].name, "before");
+	if (journal_step(c, q->i, JOURNAL_STEP_INTENT) < 0)
+		return;
+	q->work.data = q;
+	int r = uv_queue_work(loop, &q->work, step_work, step_after);
+	if (r < 0)
+		op_fail(c, 3, "cannot schedule step %s: %s", c->kind->steps[q->i].name, uv_strerror(r));
+}
+
 static int run_steps(struct op_ctx *c, size_t from)
 {
-	for (size_t i = from; i < c->kind->nsteps; i++) {
-		const struct step *s = &c->kind->steps[i];
-		maybe_crash(c->kind->name, s->name, "before");
-		if (journal_step(c, i, JOURNAL_STEP_INTENT) < 0)
-			return c->res->exit;
-		int r = s->run(c);
-		if (r == 0 && i == 0) {
-			/* the plan is what recovery works from: record it before going on */
-			char *text = json_dumps(c->plan, JSON_COMPACT | JSON_SORT_KEYS);
-			struct journal_err je;
-			if (journal_op_set_plan(c->e->journal, c->id, text, &je) < 0)
-				r = op_fail(c, 3, "%s", je.msg);
-			free(text);
-		}
-		if (r != 0) {
-			if (i < c->kind->commit) {
-				undo_from(c, (long)i);
-				journal_finish(c, JOURNAL_OP_ABORTED);
-			}
-			return c->res->exit ? c->res->exit : 3;
-		}
-		if (journal_step(c, i, JOURNAL_STEP_DONE) < 0)
-			return c->res->exit;
-		maybe_crash(c->kind->name, s->name, "after");
-	}
-	journal_finish(c, JOURNAL_OP_DONE);
+	uv_loop_t loop;
+	int r = uv_loop_init(&loop);
+	if (r < 0)
+		return op_fail(c, 3, "cannot start the event loop: %s", uv_strerror(r));
+	struct step_req q = {.c = c, .i = from};
+	step_start(&loop, &q);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
 	return c->res->exit;
 }
 
