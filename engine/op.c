@@ -265,7 +265,20 @@ static int step_materialise(struct op_ctx *c)
 		sbuf_free(&err);
 		return 3;
 	}
-	bool have_old = prev > 0 && prev != gen && manifest_read(o, dep, c->stack, prev, &old, &err) == 0;
+	/* The previous generation says which live files to remove; if it cannot
+	 * be read now, fail, so that recovery tries again (a pruned one, gone for
+	 * good, leaves nothing to remove). */
+	bool have_old = false;
+	if (prev > 0 && prev != gen) {
+		int ro = manifest_read(o, dep, c->stack, prev, &old, &err);
+		if (ro < 0 && ro != -ENOENT) {
+			op_fail(c, 3, "materialise: %s", err.sb_len ? err.sb_buf : strerror(-ro));
+			manifest_free(&m);
+			sbuf_free(&err);
+			return 3;
+		}
+		have_old = ro == 0;
+	}
 	char *files = gen_files_dir(dep, c->stack, gen);
 	for (size_t i = 0; i < m.nfiles && r == 0; i++) {
 		struct sbuf src = SBUF_INIT;
@@ -705,14 +718,95 @@ static int journal_finish(struct op_ctx *c, enum journal_op_state s)
 	return r;
 }
 
-/* Undoes steps [0, upto] that ran or may have run, newest first. */
-static void undo_from(struct op_ctx *c, long upto)
+/*
+ * Undoes steps [0, upto] that ran or may have run, newest first. Returns
+ * -1 if an undo failed: the op must then stay running, for recovery to
+ * undo it again (every undo is safe to repeat).
+ */
+static int undo_from(struct op_ctx *c, long upto)
 {
+	int rc = 0;
 	for (long i = upto; i >= 0; i--) {
 		const struct step *s = &c->kind->steps[i];
-		if (s->undo)
-			s->undo(c);
+		if (s->undo && s->undo(c) != 0) {
+			rc = -1;
+			continue;
+		}
 		journal_step(c, (size_t)i, JOURNAL_STEP_UNDONE);
+	}
+	return rc;
+}
+
+static bool pid_alive(const char *s)
+{
+	long pid = strtol(s, NULL, 10);
+	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+struct sweep {
+	const char *prefix; /* entries named <prefix><pid> are temporaries */
+	int removed;
+};
+
+static int sweep_child(struct punix_ops *o, const char *child, const char *name, void *arg)
+{
+	struct sweep *sw = arg;
+	size_t n = strlen(sw->prefix);
+	if (strncmp(name, sw->prefix, n) != 0 || pid_alive(name + n))
+		return 0;
+	if (ops_remove_tree(o, child) == 0)
+		sw->removed++;
+	return 0;
+}
+
+/* Removes <dir>/<prefix><pid> entries whose process is gone. */
+static void sweep_dir(struct punix_ops *o, const char *dir, const char *prefix)
+{
+	struct sweep sw = {prefix, 0};
+	ops_each_child(o, dir, sweep_child, &sw);
+}
+
+/* The temporary files an interrupted write of path may have left. */
+static void sweep_beside(struct punix_ops *o, const char *path)
+{
+	char *dir = ops_dirname(path);
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	struct sbuf prefix = SBUF_INIT;
+	sbuf_printf(&prefix, ".%s.tmp-", base);
+	sweep_dir(o, dir, prefix.sb_buf);
+	sbuf_free(&prefix);
+	free(dir);
+}
+
+/*
+ * What an op interrupted anywhere may leave on the target besides what its
+ * undo or redo handles: temporary files of durable writes, a temporary
+ * link for the flip, half-pushed store paths. Recovery holds the stack's
+ * lock; temporaries of processes still alive are left alone.
+ */
+static void sweep_temps(struct op_ctx *c)
+{
+	struct punix_ops *o = c->tops;
+	char *dir = stack_dir(dep_root(c), c->stack);
+	sweep_dir(o, dir, ".current.tmp-");
+	char *m = gen_manifest_path(dep_root(c), c->stack, plan_long(c, "generation"));
+	sweep_beside(o, m);
+	free(m);
+	free(dir);
+	json_t *files = json_object_get(c->plan, "config_files");
+	for (size_t i = 0; i < json_array_size(files); i++)
+		sweep_beside(o, json_string_value(json_object_get(json_array_get(files, i), "path")));
+	json_t *pins = json_object_get(c->plan, "store_paths");
+	const char *store_root = plan_str(c, "store_root");
+	for (size_t i = 0; i < json_array_size(pins) && store_root; i++) {
+		const char *p = json_string_value(json_array_get(pins, i));
+		struct sbuf push = SBUF_INIT, meta = SBUF_INIT;
+		sbuf_printf(&push, "%s.push-", store_path_name(p));
+		sweep_dir(o, store_root, push.sb_buf);
+		sbuf_printf(&meta, "%s/.meta/%s.json", store_root, store_path_name(p));
+		sweep_beside(o, meta.sb_buf);
+		sbuf_free(&push);
+		sbuf_free(&meta);
 	}
 }
 
@@ -755,8 +849,12 @@ static void step_after(uv_work_t *w, int status)
 	}
 	if (r != 0) {
 		if (q->i < c->kind->commit) {
-			undo_from(c, (long)q->i);
-			journal_finish(c, JOURNAL_OP_ABORTED);
+			if (undo_from(c, (long)q->i) == 0)
+				journal_finish(c, JOURNAL_OP_ABORTED);
+			else
+				sbuf_printf(&c->res->error, "\n(undoing it failed too: run 'punix recover')");
+		} else {
+			sbuf_printf(&c->res->error, "\n(the flip happened: 'punix recover' finishes the op)");
 		}
 		if (!c->res->exit)
 			c->res->exit = 3;
@@ -838,6 +936,7 @@ static int recover_op(struct engine *e, const struct journal_op *op, const struc
 	c.tops = engine_target_ops(&t);
 	long gen = plan_long(&c, "generation"), prev = plan_long(&c, "previous");
 	int rc = 0;
+	sweep_temps(&c);
 	if (committed) {
 		size_t from = c.kind->commit;
 		for (size_t i = 0; i < n; i++)
@@ -850,8 +949,11 @@ static int recover_op(struct engine *e, const struct journal_op *op, const struc
 		else
 			sbuf_printf(line, "op %llu (%s %s): rolling forward failed: %s", (unsigned long long)op->id,
 				    op->kind, op->stack, res.error.sb_buf);
+	} else if (undo_from(&c, last) < 0) {
+		rc = 1;
+		sbuf_printf(line, "op %llu (%s %s): undoing it failed; it stays in the journal for the next recover",
+			    (unsigned long long)op->id, op->kind, op->stack);
 	} else {
-		undo_from(&c, last);
 		journal_finish(&c, JOURNAL_OP_ABORTED);
 		if (prev > 0)
 			sbuf_printf(line, "op %llu (%s %s): undone before the flip; gen-%03ld stays current",

@@ -402,3 +402,102 @@ Test(bad_input, hand_edited_current_and_manifest_are_refused, .init = setup, .fi
 	sbuf_free(&cur);
 	sbuf_free(&man);
 }
+
+/* ---- faults at random moments and at every effect ----------------------------- */
+
+static int setenv_long(const char *name, long v)
+{
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%ld", v);
+	return setenv(name, buf, 1);
+}
+
+/* After recovery: the invariants hold, or nothing was ever made current. */
+static void check_after_recovery(const char *label)
+{
+	cr_assert_eq(recover(), 0, "%s: recover", label);
+	if (current_gen() > 0)
+		check_invariants(label);
+}
+
+Test(faults, sigkill_at_random_moments_in_200_random_ops, .init = setup, .fini = teardown, .timeout = 900)
+{
+	unsigned long seed = 20261122;
+	int killed = 0;
+	char *log = tdir_at(&t, "op.txt");
+	for (int round = 0; round < 200; round++) {
+		seed = seed * 6364136223846793005UL + 1442695040888963407UL;
+		unsigned pick = (unsigned)(seed >> 33) % 4;
+		const char *gen = (seed >> 40) % 2 ? "1" : "2";
+		const char *d1[] = {"service", "deploy", "Web", "--file", prog1, "--transport-root", target, NULL};
+		const char *d2[] = {"service", "deploy", "Web", "--file", prog2, "--transport-root", target, NULL};
+		const char *rb[] = {"service", "rollback", "Web", "--transport-root", target, NULL};
+		const char *sc[] = {"service", "set-current", "Web", gen, "--transport-root", target, NULL};
+		const char *const *ops[] = {d1, d2, rb, sc};
+		pid_t pid = punix_start(home, ops[pick], log);
+		/* 0 to 60 ms: an op here takes a few tens of milliseconds */
+		usleep((useconds_t)((seed >> 20) % 60000));
+		kill(pid, SIGKILL);
+		killed += punix_wait(pid) == 128 + SIGKILL;
+		char label[64];
+		snprintf(label, sizeof(label), "round %d (op %u)", round, pick);
+		check_after_recovery(label);
+	}
+	cr_log_info("%d of 200 ops were killed mid-way", killed);
+	cr_expect_gt(killed, 50, "most kills must land while the op runs (%d did)", killed);
+	free(log);
+}
+
+/* Restores the target and home saved after the first deploy. */
+static void restore(void)
+{
+	struct sbuf cmd = SBUF_INIT;
+	sbuf_printf(&cmd, "rm -rf %s/target %s/home && cp -a %s/saved-target %s/target && cp -a %s/saved-home %s/home",
+		    t.path, t.path, t.path, t.path, t.path, t.path);
+	cr_assert_eq(system(cmd.sb_buf), 0);
+	sbuf_free(&cmd);
+}
+
+static void eio_at_every_effect(bool forever)
+{
+	cr_assert_eq(deploy(prog1), 0);
+	struct sbuf cmd = SBUF_INIT;
+	sbuf_printf(&cmd, "cp -a %s/target %s/saved-target && cp -a %s/home %s/saved-home", t.path, t.path, t.path,
+		    t.path);
+	cr_assert_eq(system(cmd.sb_buf), 0);
+	sbuf_free(&cmd);
+	long n;
+	int failures = 0;
+	for (n = 1; n < 2000; n++) {
+		restore();
+		setenv_long("PUNIX_FAULT_EIO_AT", n);
+		if (forever)
+			setenv("PUNIX_FAULT_EIO_FOREVER", "1", 1);
+		int st = deploy(prog2);
+		unsetenv("PUNIX_FAULT_EIO_AT");
+		unsetenv("PUNIX_FAULT_EIO_FOREVER");
+		char label[64];
+		snprintf(label, sizeof(label), "EIO at effect %ld%s", n, forever ? " and after" : "");
+		cr_assert(st == 0 || st == 1 || st == 3, "%s: a clean failure, not a crash (%d)", label, st);
+		failures += st != 0;
+		check_after_recovery(label);
+		long cur = current_gen();
+		cr_assert(cur == 1 || cur == 2, "%s: one generation or the other (%ld)", label, cur);
+		if (forever && st == 0)
+			break; /* n is past the deploy's last effect */
+		if (!forever && n > 400)
+			break;
+	}
+	cr_log_info("%s: %ld effects tried, %d deploys failed", forever ? "forever" : "once", n, failures);
+	cr_expect_gt(failures, 20, "faults must land in the deploy");
+}
+
+Test(faults, eio_once_at_every_effect_of_a_deploy, .init = setup, .fini = teardown, .timeout = 1200)
+{
+	eio_at_every_effect(false);
+}
+
+Test(faults, eio_forever_from_every_effect_of_a_deploy, .init = setup, .fini = teardown, .timeout = 1200)
+{
+	eio_at_every_effect(true);
+}
