@@ -257,7 +257,7 @@ int journal_decode_op(const unsigned char *p, size_t len, struct journal_op *op,
 {
 	memset(op, 0, sizeof(*op));
 	const unsigned char *pl;
-	size_t plen, nf;
+	size_t plen = 0, nf = 0;
 	struct field f[8];
 	int r = unseal(p, len, REC_OP, &pl, &plen, e);
 	if (r == 0)
@@ -295,7 +295,7 @@ int journal_decode_step(const unsigned char *p, size_t len, struct journal_step 
 {
 	memset(s, 0, sizeof(*s));
 	const unsigned char *pl;
-	size_t plen, nf;
+	size_t plen = 0, nf = 0;
 	struct field f[4];
 	int r = unseal(p, len, REC_STEP, &pl, &plen, e);
 	if (r == 0)
