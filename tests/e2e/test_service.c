@@ -1,0 +1,186 @@
+/*
+ * test_service.c - `punix service status|verify|set-current`, `punix journal
+ * show` and `punix recover` as a user meets them, including a journal with a
+ * corrupted record and drift in the live files.
+ */
+#include <criterion/criterion.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/sbuf.h"
+#include "tests/support/proc.h"
+
+static struct tdir t;
+static char *home, *target, *prog;
+
+static void setup(void)
+{
+	tdir_make(&t);
+	home = tdir_at(&t, "home");
+	target = tdir_at(&t, "target");
+	mkdir(target, 0755);
+	tdir_write(&t, "p/prog.pcl",
+		   "module App { pname = \"app\" version = \"1\" recipe = \"std.shell\"\n"
+		   "  recipeArgs = { command = \"mkdir -p $OUTPUT/bin\" } }\n"
+		   "module Web { backend = \"systemd\"\n"
+		   "  services = [{ name = \"web\" package = \"App\" binary = \"app\" args = [\"--name\", \"a b\", \"100%\"] "
+		   "environment = { GREETING = \"hello \\\"you\\\"\" } }]\n"
+		   "  configFiles = [{ path = \"/etc/web.conf\" content = \"port = 80\\n\" }] }\n");
+	prog = tdir_at(&t, "p/prog.pcl");
+}
+
+static void teardown(void)
+{
+	free(home);
+	free(target);
+	free(prog);
+	tdir_free(&t);
+}
+
+static struct proc_result svc(const char *sub, const char *extra)
+{
+	const char *a[] = {"service", sub, "Web", "--transport-root", target, extra, NULL};
+	if (!strcmp(sub, "deploy")) {
+		const char *d[] = {"service", "deploy", "Web", "--file", prog, "--transport-root", target, NULL};
+		return punix_run(home, d);
+	}
+	return punix_run(home, a);
+}
+
+Test(service, status_verify_and_repair, .init = setup, .fini = teardown, .timeout = 120)
+{
+	struct proc_result r = svc("deploy", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	proc_result_free(&r);
+	r = svc("deploy", NULL);
+	proc_result_free(&r);
+
+	r = svc("status", NULL);
+	cr_expect_eq(r.status, 0);
+	cr_expect(strncmp(r.out, "stack Web: current gen-002\n  gen-001  ", 38) == 0, "%s", r.out);
+	cr_expect(strstr(r.out, "\n* gen-002  ") != NULL, "%s", r.out);
+	proc_result_free(&r);
+
+	r = svc("verify", NULL);
+	cr_expect_eq(r.status, 0);
+	cr_expect_str_eq(r.out, "stack Web gen-002: 0 file(s) drifted\n");
+	proc_result_free(&r);
+
+	/* a hand edit, and a unit removed */
+	struct sbuf conf = SBUF_INIT, unit = SBUF_INIT;
+	sbuf_printf(&conf, "%s/etc/web.conf", target);
+	sbuf_printf(&unit, "%s/etc/systemd/system/web.service", target);
+	FILE *f = fopen(conf.sb_buf, "w");
+	fputs("port = 8080\n", f);
+	fclose(f);
+	char *unit_text = tdir_read(&t, "target/etc/systemd/system/web.service");
+	unlink(unit.sb_buf);
+	r = svc("verify", NULL);
+	cr_expect_eq(r.status, 1);
+	cr_expect_str_eq(r.out, "drift: /etc/systemd/system/web.service: missing\ndrift: /etc/web.conf: content "
+				"differs\nstack Web gen-002: 2 file(s) drifted\n");
+	proc_result_free(&r);
+
+	/* setting the current generation again repairs it */
+	r = svc("set-current", "2");
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	cr_expect_str_eq(r.out, "current: stack Web \u2192 gen-002 (was gen-002)\n");
+	proc_result_free(&r);
+	r = svc("verify", NULL);
+	cr_expect_eq(r.status, 0, "%s", r.out);
+	proc_result_free(&r);
+	char *again = tdir_read(&t, "target/etc/systemd/system/web.service");
+	cr_expect_str_eq(again, unit_text);
+	cr_expect(strstr(again, "ExecStart=") && strstr(again, " --name \"a b\" 100%%\n"), "%s", again);
+	cr_expect(strstr(again, "Environment=\"GREETING=hello \\\"you\\\"\"\n") != NULL, "%s", again);
+	free(again);
+	free(unit_text);
+	sbuf_free(&conf);
+	sbuf_free(&unit);
+}
+
+Test(service, journal_show_lists_ops_and_steps, .init = setup, .fini = teardown, .timeout = 120)
+{
+	struct proc_result r = svc("deploy", NULL);
+	proc_result_free(&r);
+	const char *show[] = {"journal", "show", NULL};
+	r = punix_run(home, show);
+	cr_expect_eq(r.status, 0);
+	cr_expect(strncmp(r.out, "1\tdone\tdeploy\tWeb\t", 18) == 0, "%s", r.out);
+	proc_result_free(&r);
+	const char *one[] = {"journal", "show", "1", NULL};
+	r = punix_run(home, one);
+	cr_expect_eq(r.status, 0);
+	cr_expect(strstr(r.out, "  step 4 flip         done\n") != NULL, "%s", r.out);
+	proc_result_free(&r);
+	const char *none[] = {"journal", "show", "99", NULL};
+	r = punix_run(home, none);
+	cr_expect_eq(r.status, 1);
+	cr_expect_str_eq(r.err, "error: journal: no op 99\n");
+	proc_result_free(&r);
+}
+
+Test(service, a_corrupted_journal_record_is_named_not_trusted, .init = setup, .fini = teardown, .timeout = 120)
+{
+	struct proc_result r = svc("deploy", NULL);
+	proc_result_free(&r);
+	/* overwrite op 1's record with bytes that are not a record */
+	char *dir = tdir_at(&t, "home/journal");
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	cr_assert_eq(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 4);
+	mdb_env_set_mapsize(env, (size_t)1 << 30);
+	cr_assert_eq(mdb_env_open(env, dir, 0, 0600), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	cr_assert_eq(mdb_dbi_open(txn, "ops", 0, &dbi), 0);
+	unsigned char key[8] = {0, 0, 0, 0, 0, 0, 0, 1};
+	MDB_val k = {8, key}, v = {21, "PJR\x01Ohand-edited junk"};
+	cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+	cr_assert_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	const char *show[] = {"journal", "show", NULL};
+	r = punix_run(home, show);
+	cr_expect_eq(r.status, 1);
+	cr_expect(strncmp(r.err, "error: journal: op 1 is corrupt: ", 33) == 0, "%s", r.err);
+	proc_result_free(&r);
+	const char *rec[] = {"recover", NULL};
+	r = punix_run(home, rec);
+	cr_expect_eq(r.status, 3);
+	cr_expect(strstr(r.err, "op 1 is corrupt") != NULL, "%s", r.err);
+	proc_result_free(&r);
+	free(dir);
+}
+
+Test(service, bad_arguments_exit_2, .init = setup, .fini = teardown)
+{
+	const char *bad_name[] = {"service", "rollback", "../etc", NULL};
+	struct proc_result r = punix_run(home, bad_name);
+	cr_expect_eq(r.status, 2);
+	cr_expect_str_eq(r.err, "error: '../etc' is not a stack name (a module name: letters, digits, '_' and '-')\n");
+	proc_result_free(&r);
+	const char *rel[] = {"service", "status", "Web", "--transport-root", "relative/dir", NULL};
+	r = punix_run(home, rel);
+	cr_expect_eq(r.status, 2);
+	cr_expect(strstr(r.err, "--transport-root needs an absolute path") != NULL, "%s", r.err);
+	proc_result_free(&r);
+	const char *nofile[] = {"service", "deploy", "Web", NULL};
+	r = punix_run(home, nofile);
+	cr_expect_eq(r.status, 2);
+	proc_result_free(&r);
+	const char *badn[] = {"service", "set-current", "Web", "two", NULL};
+	r = punix_run(home, badn);
+	cr_expect_eq(r.status, 2);
+	proc_result_free(&r);
+	const char *nostack[] = {"service", "deploy", "App", "--file", prog, "--transport-root", target, NULL};
+	r = punix_run(home, nostack);
+	cr_expect_eq(r.status, 1);
+	cr_expect_str_eq(r.err, "error: [E2] 'App' is a package module, not a stack\n");
+	proc_result_free(&r);
+}
