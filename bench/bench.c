@@ -4,6 +4,10 @@
  *   bench PUNIX GEN check [--quick]  punix check on 10^3..10^5 modules
  *   bench PUNIX GEN noop [--quick]   a no-op punix build of 100..10^4 built packages
  *   bench PUNIX GEN hash             tree hashing, against sha256sum over the same bytes
+ *   bench PUNIX GEN rollback         rollback latency, against the bare minimum flip in
+ *                                    a shell and against nix-env --rollback
+ *   bench PUNIX GEN deploy           deploy time for stacks of 1 to 1000 services
+ *   bench PUNIX GEN fsync            fsyncs per deploy (strace), against the minimum
  *
  * Every time is the median of several runs of a whole process (fork, exec,
  * wait4), so it includes start-up, as a user sees it. Each figure that can
@@ -207,6 +211,178 @@ static void bench_hash(void)
 	printf("ratio punix / sha256sum: %.2f\n", a.secs / b.secs);
 }
 
+static void write_stack(const char *path, int nservices, int nfiles)
+{
+	FILE *f = fopen(path, "w");
+	fputs("module App { pname = \"app\" version = \"1\" recipe = \"std.shell\"\n"
+	      "  recipeArgs = { command = \"mkdir -p $OUTPUT/bin && touch $OUTPUT/bin/app\" } }\n"
+	      "module S { backend = \"systemd\" storeModules = [\"App\"]\n  services = [\n",
+	      f);
+	for (int i = 0; i < nservices; i++)
+		fprintf(f, "    { name = \"svc%d\" package = \"App\" binary = \"app\" args = [\"--id\", \"%d\"] }\n", i, i);
+	fputs("  ]\n  configFiles = [\n", f);
+	for (int i = 0; i < nfiles; i++)
+		fprintf(f, "    { path = \"/etc/s/f%d.conf\" content = \"id = %d\\n\" }\n", i, i);
+	fputs("  ]\n}\n", f);
+	fclose(f);
+}
+
+/* Medians of alternating a and b runs; returns the median of the a runs. */
+static double alternate(char *const *a, char *const *b, const char *home, int reps)
+{
+	double t[64];
+	for (int i = 0; i < reps; i++) {
+		t[i] = run(a, home, 0).secs;
+		run(b, home, 0);
+	}
+	qsort(t, (size_t)reps, sizeof(t[0]), cmp_double);
+	return t[reps / 2];
+}
+
+static void bench_rollback(void)
+{
+	char dir[128], home[256], target[256], prog[256], cmd[2048];
+	snprintf(dir, sizeof(dir), "%s/rb", scratch);
+	snprintf(home, sizeof(home), "%s/home", dir);
+	snprintf(target, sizeof(target), "%s/target", dir);
+	snprintf(prog, sizeof(prog), "%s/prog.pcl", dir);
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s", target);
+	shell(cmd);
+	write_stack(prog, 1, 1);
+	char *deploy[] = {(char *)punix, "service", "deploy", "S", "--file", prog, "--transport-root", target, NULL};
+	run(deploy, home, 0);
+	run(deploy, home, 0);
+	char *rb[] = {(char *)punix, "service", "rollback", "S", "--transport-root", target, NULL};
+	char *fwd[] = {(char *)punix, "service", "set-current", "S", "2", "--transport-root", target, NULL};
+	int reps = 21;
+	double t_punix = alternate(rb, fwd, home, reps);
+
+	/* the bare minimum: a shell making the same flip durable */
+	char sdir[200];
+	snprintf(sdir, sizeof(sdir), "%s/shell", dir);
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s && touch %s/gen-001.json %s/gen-002.json", sdir, sdir, sdir);
+	shell(cmd);
+	char c1[1024], c2[1024];
+	snprintf(c1, sizeof(c1), "cd %s && ln -s gen-001.json .tmp && mv -T .tmp current && sync .", sdir);
+	snprintf(c2, sizeof(c2), "cd %s && ln -s gen-002.json .tmp && mv -T .tmp current && sync .", sdir);
+	char *sh1[] = {"sh", "-c", c1, NULL}, *sh2[] = {"sh", "-c", c2, NULL};
+	double t_shell = alternate(sh1, sh2, NULL, reps);
+
+	printf("rollback latency, median of %d (each a whole process)\n\n", reps);
+	printf("%-44s %9.2f ms\n", "punix service rollback", 1000 * t_punix);
+	printf("%-44s %9.2f ms  (punix / shell = %.1f)\n", "sh: ln -s, mv -T, sync (the bare minimum)",
+	       1000 * t_shell, t_punix / t_shell);
+
+	if (system("command -v nix-env >/dev/null 2>&1") == 0) {
+		/* a single-user profile of 20 generations of local store paths */
+		char p[256];
+		snprintf(p, sizeof(p), "%s/nix-profile", dir);
+		snprintf(cmd, sizeof(cmd),
+			 "export NIX_CONFIG='build-users-group ='; for i in $(seq 1 20); do echo $i > %s/item$i; "
+			 "path=$(nix-store --add %s/item$i) && nix-env -p %s --set $path >/dev/null 2>&1 || exit 1; done",
+			 dir, dir, p);
+		if (system(cmd) == 0) {
+			char n1[512], n2[512];
+			snprintf(n1, sizeof(n1), "NIX_CONFIG='build-users-group =' nix-env -p %s --rollback", p);
+			snprintf(n2, sizeof(n2), "NIX_CONFIG='build-users-group =' nix-env -p %s --switch-generation 20", p);
+			char *x1[] = {"sh", "-c", n1, NULL}, *x2[] = {"sh", "-c", n2, NULL};
+			double t_nix = alternate(x1, x2, NULL, reps);
+			printf("%-44s %9.2f ms  (punix / nix-env = %.2f)\n", "nix-env --rollback (20 generations)",
+			       1000 * t_nix, t_punix / t_nix);
+		} else {
+			printf("nix-env: could not build a profile here; skipped\n");
+		}
+	} else {
+		printf("nix-env: not installed (apt-get install nix-bin); skipped\n");
+	}
+}
+
+static void bench_deploy(void)
+{
+	int sizes[] = {1, 10, 100, 1000};
+	double ns[4], ts[4];
+	printf("deploy time by number of services (each with its unit), median of 3\n\n");
+	printf("%9s %12s %14s\n", "services", "deploy s", "ms/service");
+	for (int i = 0; i < 4; i++) {
+		char dir[128], home[256], target[256], prog[256], cmd[512];
+		snprintf(dir, sizeof(dir), "%s/dep%d", scratch, sizes[i]);
+		snprintf(home, sizeof(home), "%s/home", dir);
+		snprintf(target, sizeof(target), "%s/target", dir);
+		snprintf(prog, sizeof(prog), "%s/prog.pcl", dir);
+		snprintf(cmd, sizeof(cmd), "mkdir -p %s", target);
+		shell(cmd);
+		write_stack(prog, sizes[i], 1);
+		char *deploy[] = {(char *)punix, "service", "deploy", "S", "--file", prog, "--transport-root", target, NULL};
+		run(deploy, home, 0); /* builds the package */
+		struct sample s = median(deploy, home, 3);
+		ns[i] = sizes[i];
+		ts[i] = s.secs;
+		printf("%9d %12.4f %14.3f\n", sizes[i], s.secs, 1000 * s.secs / sizes[i]);
+	}
+	printf("\n");
+	for (int i = 1; i < 4; i++)
+		printf("exponent %d -> %d: %.2f\n", sizes[i - 1], sizes[i], log(ts[i] / ts[i - 1]) / log(ns[i] / ns[i - 1]));
+	verdict(fit_exponent(ns + 1, ts + 1, 3));
+}
+
+static long count_fsyncs(const char *home, char *const *argv)
+{
+	char out[256], cmd[4096];
+	snprintf(out, sizeof(out), "%s/strace.txt", scratch);
+	struct sbuf_ish {
+		char b[3000];
+	} a = {""};
+	for (int i = 0; argv[i]; i++) {
+		strncat(a.b, " '", sizeof(a.b) - strlen(a.b) - 1);
+		strncat(a.b, argv[i], sizeof(a.b) - strlen(a.b) - 1);
+		strncat(a.b, "'", sizeof(a.b) - strlen(a.b) - 1);
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "PUNIX_HOME=%s strace -f -qq -e trace=fsync,fdatasync -o %s %s >/dev/null 2>&1; grep -c -E "
+		 "'fsync|fdatasync' %s",
+		 home, out, a.b, out);
+	FILE *f = popen(cmd, "r");
+	long n = -1;
+	if (fscanf(f, "%ld", &n) != 1)
+		n = -1;
+	pclose(f);
+	return n;
+}
+
+static void bench_fsync(void)
+{
+	if (system("command -v strace >/dev/null 2>&1") != 0) {
+		printf("strace: not installed; skipped\n");
+		return;
+	}
+	printf("fsync and fdatasync calls per deploy (strace -f), package already built\n\n");
+	printf("%9s %6s %10s %10s\n", "services", "files", "measured", "minimum");
+	int shapes[][2] = {{1, 1}, {10, 10}, {100, 10}};
+	for (int i = 0; i < 3; i++) {
+		char dir[128], home[256], target[256], prog[256], cmd[512];
+		snprintf(dir, sizeof(dir), "%s/fs%d", scratch, i);
+		snprintf(home, sizeof(home), "%s/home", dir);
+		snprintf(target, sizeof(target), "%s/target", dir);
+		snprintf(prog, sizeof(prog), "%s/prog.pcl", dir);
+		snprintf(cmd, sizeof(cmd), "mkdir -p %s", target);
+		shell(cmd);
+		write_stack(prog, shapes[i][0], shapes[i][1]);
+		char *deploy[] = {(char *)punix, "service", "deploy", "S", "--file", prog, "--transport-root", target, NULL};
+		run(deploy, home, 0);
+		long measured = count_fsyncs(home, deploy);
+		/*
+		 * The minimum for F files (units + config files) in D distinct live
+		 * directories, with a journal of J commits of 2 syncs each (LMDB's
+		 * data and meta page): F+1 generation files and their directory
+		 * (F+2 with the manifest's), the flip's directory, F live files and
+		 * D directories, and 2J. J = 1 (op) + 2 per step x 6 + 1 (plan) + 1 (end).
+		 */
+		long F = shapes[i][0] + shapes[i][1], D = 2, J = 1 + 12 + 1 + 1;
+		long minimum = (F + 1) + 2 + 1 + F + D + 2 * J;
+		printf("%9d %6ld %10ld %10ld\n", shapes[i][0], F, measured, minimum);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
@@ -227,9 +403,15 @@ int main(int argc, char **argv)
 		bench_noop(quick);
 	else if (!strcmp(argv[3], "hash"))
 		bench_hash();
+	else if (!strcmp(argv[3], "rollback"))
+		bench_rollback();
+	else if (!strcmp(argv[3], "deploy"))
+		bench_deploy();
+	else if (!strcmp(argv[3], "fsync"))
+		bench_fsync();
 	else
 		fprintf(stderr, "bench: unknown experiment %s\n", argv[3]);
-	char cmd[128];
+	char cmd[256];
 	snprintf(cmd, sizeof(cmd), "chmod -R u+w %s; rm -rf %s", scratch, scratch);
 	return system(cmd) == 0 ? 0 : 1;
 }
