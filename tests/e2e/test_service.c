@@ -184,3 +184,31 @@ Test(service, bad_arguments_exit_2, .init = setup, .fini = teardown)
 	cr_expect_str_eq(r.err, "error: [E2] 'App' is a package module, not a stack\n");
 	proc_result_free(&r);
 }
+
+Test(service, permuted_programs_render_byte_identical_generations, .init = setup, .fini = teardown, .timeout = 120)
+{
+	tdir_write(&t, "q/b.pcl",
+		   "module Web { configFiles = [{ content = \"port = 80\\n\"; path = \"/etc/web.conf\" }]\n"
+		   "  services = [{ environment = { GREETING = \"hello \\\"you\\\"\" } args = [\"--name\", \"a b\", \"100%\"] "
+		   "binary = \"app\" package = App.out name = \"web\" }]\n"
+		   "  backend = \"systemd\" }\n");
+	tdir_write(&t, "q/a.pcl",
+		   "module App { recipeArgs = { command = \"mkdir -p $OUTPUT/bin\" } recipe = \"std.shell\" "
+		   "version = \"1\" pname = \"app\" }\n");
+	char *q = tdir_at(&t, "q"), *target2 = tdir_at(&t, "target2");
+	mkdir(target2, 0755);
+	struct proc_result r = svc("deploy", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	proc_result_free(&r);
+	const char *d[] = {"service", "deploy", "Web", "--file", q, "--transport-root", target2, NULL};
+	r = punix_run(home, d);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	proc_result_free(&r);
+	struct sbuf cmd = SBUF_INIT;
+	sbuf_printf(&cmd, "diff -r %s/etc %s/etc && diff -r %s%s/home/deployments/Web/gen-001.files %s%s/home/deployments/Web/gen-001.files",
+		    target, target2, target, t.path, target2, t.path);
+	cr_expect_eq(system(cmd.sb_buf), 0, "the rendered files are byte-identical");
+	sbuf_free(&cmd);
+	free(q);
+	free(target2);
+}
