@@ -6,6 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
 quick="${2:-}"
+# The rollback experiment compares with nix-env, the fsync one counts with strace.
+for pkg in nix-bin strace; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    if [ "$(id -u)" -eq 0 ]; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null
+    else
+      echo "bench: $pkg is missing; those comparisons will be skipped" >&2
+    fi
+  fi
+done
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DPUNIX_TESTS=OFF >/dev/null
 cmake --build build-bench -j"$(nproc)" >/dev/null
 for e in check noop hash rollback deploy fsync; do
