@@ -124,7 +124,7 @@ void ops_free_names(char **names, size_t n);
 int ops_each_child(struct punix_ops *o, const char *path,
 		   int (*fn)(struct punix_ops *o, const char *child, const char *name, void *arg), void *arg);
 
-/* mkdir -p; existing directories are fine. */
+/* mkdir -p; existing directories are fine; each one created is made durable. */
 int ops_mkdir_p(struct punix_ops *o, const char *path, uint32_t mode);
 
 /*
@@ -132,6 +132,12 @@ int ops_mkdir_p(struct punix_ops *o, const char *path, uint32_t mode);
  * path, fsync the directory. Safe to repeat; never leaves path half-written.
  */
 int ops_write_atomic(struct punix_ops *o, const char *path, const void *data, size_t len, uint32_t mode);
+/*
+ * The same without the final fsync of the directory: for writing many files
+ * and then fsyncing each directory once. The file is not durable until its
+ * directory is synced.
+ */
+int ops_write_atomic_nodirsync(struct punix_ops *o, const char *path, const void *data, size_t len, uint32_t mode);
 
 /* rm -rf that never follows symlinks; a missing path is success. */
 int ops_remove_tree(struct punix_ops *o, const char *path);

@@ -3,6 +3,7 @@
  * so they work over every transport and every injected fault.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +75,15 @@ int ops_mkdir_p(struct punix_ops *o, const char *path, uint32_t mode)
 	if (r < 0)
 		return r;
 	r = o->mkdir(o, path, mode);
-	return r == -EEXIST ? 0 : r;
+	if (r == -EEXIST)
+		return 0;
+	if (r < 0)
+		return r;
+	/* A new directory exists durably once its parent's entry is synced. */
+	char *dir = ops_dirname(path);
+	r = o->fsync_path(o, dir);
+	free(dir);
+	return r;
 }
 
 static int write_all(struct punix_ops *o, int h, const void *data, size_t len)
@@ -92,7 +101,8 @@ static int write_all(struct punix_ops *o, int h, const void *data, size_t len)
 	return 0;
 }
 
-int ops_write_atomic(struct punix_ops *o, const char *path, const void *data, size_t len, uint32_t mode)
+static int write_atomic(struct punix_ops *o, const char *path, const void *data, size_t len, uint32_t mode,
+			bool sync_dir)
 {
 	struct sbuf tmp = SBUF_INIT;
 	/* pid-unique, so two writers never share a temporary file */
@@ -113,7 +123,7 @@ int ops_write_atomic(struct punix_ops *o, const char *path, const void *data, si
 		r = o->chmod(o, tmp.sb_buf, mode);
 	if (r == 0)
 		r = o->rename(o, tmp.sb_buf, path);
-	if (r == 0)
+	if (r == 0 && sync_dir)
 		r = o->fsync_path(o, dir);
 	if (r < 0)
 		o->unlink(o, tmp.sb_buf);
@@ -121,6 +131,16 @@ out:
 	sbuf_free(&tmp);
 	free(dir);
 	return r;
+}
+
+int ops_write_atomic(struct punix_ops *o, const char *path, const void *data, size_t len, uint32_t mode)
+{
+	return write_atomic(o, path, data, len, mode, true);
+}
+
+int ops_write_atomic_nodirsync(struct punix_ops *o, const char *path, const void *data, size_t len, uint32_t mode)
+{
+	return write_atomic(o, path, data, len, mode, false);
 }
 
 int ops_remove_tree(struct punix_ops *o, const char *path)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "../base/strmap.h"
 #include "../base/vec.h"
 #include "../base/xalloc.h"
 #include "build.h"
@@ -234,6 +235,39 @@ static int step_flip(struct op_ctx *c)
 	return r < 0 ? 3 : 0;
 }
 
+/* Directories written into without a sync yet; each is synced once. */
+struct dirset {
+	struct strmap seen;
+	VEC(char *) dirs;
+};
+
+static void dirset_add(struct dirset *d, const char *path)
+{
+	char *dir = ops_dirname(path);
+	if (strmap_get(&d->seen, dir)) {
+		free(dir);
+		return;
+	}
+	strmap_put(&d->seen, dir, dir);
+	VEC_PUSH(&d->dirs, dir);
+}
+
+static int dirset_sync(struct dirset *d, struct punix_ops *o)
+{
+	int r = 0;
+	for (size_t i = 0; i < d->dirs.n && r == 0; i++)
+		r = o->fsync_path(o, d->dirs.v[i]);
+	return r;
+}
+
+static void dirset_free(struct dirset *d)
+{
+	for (size_t i = 0; i < d->dirs.n; i++)
+		free(d->dirs.v[i]);
+	VEC_FREE(&d->dirs);
+	strmap_free(&d->seen);
+}
+
 static bool same_file(struct punix_ops *o, const char *path, const char *content, size_t len, uint32_t mode)
 {
 	struct ops_stat st;
@@ -280,6 +314,7 @@ static int step_materialise(struct op_ctx *c)
 		have_old = ro == 0;
 	}
 	char *files = gen_files_dir(dep, c->stack, gen);
+	struct dirset written = {0};
 	for (size_t i = 0; i < m.nfiles && r == 0; i++) {
 		struct sbuf src = SBUF_INIT;
 		sbuf_printf(&src, "%s%s", files, m.files[i].path);
@@ -296,7 +331,9 @@ static int step_materialise(struct op_ctx *c)
 				char *dir = ops_dirname(m.files[i].path);
 				r = ops_mkdir_p(o, dir, 0755);
 				if (r == 0)
-					r = ops_write_atomic(o, m.files[i].path, buf, len, m.files[i].mode);
+					r = ops_write_atomic_nodirsync(o, m.files[i].path, buf, len, m.files[i].mode);
+				if (r == 0)
+					dirset_add(&written, m.files[i].path);
 				free(dir);
 			}
 			free(buf);
@@ -305,6 +342,12 @@ static int step_materialise(struct op_ctx *c)
 			op_fail(c, 3, "materialise %s: %s", m.files[i].path, strerror(-r));
 		sbuf_free(&src);
 	}
+	if (r == 0) {
+		r = dirset_sync(&written, o);
+		if (r < 0)
+			op_fail(c, 3, "materialise: syncing a directory: %s", strerror(-r));
+	}
+	dirset_free(&written);
 	for (size_t i = 0; have_old && r == 0 && i < old.nfiles; i++) {
 		bool kept = false;
 		for (size_t k = 0; k < m.nfiles && !kept; k++)
@@ -534,17 +577,24 @@ static int deploy_stage(struct op_ctx *c)
 	free(sdir);
 	if (r == 0)
 		r = ops_remove_tree(o, files);
+	struct dirset written = {0};
 	for (size_t i = 0; i < c->rf.n && r == 0; i++) {
 		struct sbuf dst = SBUF_INIT;
 		sbuf_printf(&dst, "%s%s", files, c->rf.files[i].path);
 		char *dir = ops_dirname(dst.sb_buf);
 		r = ops_mkdir_p(o, dir, 0755);
 		if (r == 0)
-			r = ops_write_atomic(o, dst.sb_buf, c->rf.files[i].content, c->rf.files[i].len,
-					     c->rf.files[i].mode);
+			r = ops_write_atomic_nodirsync(o, dst.sb_buf, c->rf.files[i].content, c->rf.files[i].len,
+						       c->rf.files[i].mode);
+		if (r == 0)
+			dirset_add(&written, dst.sb_buf);
 		free(dir);
 		sbuf_free(&dst);
 	}
+	/* every file durable before the manifest that names them */
+	if (r == 0)
+		r = dirset_sync(&written, o);
+	dirset_free(&written);
 	if (r == 0)
 		r = write_manifest(c, gen);
 	if (r < 0 && !c->res->error.sb_len)
