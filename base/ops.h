@@ -90,6 +90,8 @@ struct punix_ops {
 	/* *target is malloc'd. */
 	int (*readlink)(struct punix_ops *o, const char *path, char **target);
 	int (*chmod)(struct punix_ops *o, const char *path, uint32_t mode);
+	/* Gives path to user (and the user's primary group); -ENOENT: no such user. */
+	int (*chown_user)(struct punix_ops *o, const char *path, const char *user);
 	/* The canonical absolute path (symlinks resolved); *out is malloc'd. */
 	int (*realpath)(struct punix_ops *o, const char *path, char **out);
 	/* fsync a file or directory by path (directories: to make renames durable). */

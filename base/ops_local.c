@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,6 +257,15 @@ static int local_chmod(struct punix_ops *o, const char *path, uint32_t mode)
 	return chmod(path, (mode_t)mode) < 0 ? -errno : 0;
 }
 
+static int local_chown_user(struct punix_ops *o, const char *path, const char *user)
+{
+	(void)o;
+	struct passwd *pw = getpwnam(user);
+	if (!pw)
+		return -ENOENT;
+	return chown(path, pw->pw_uid, pw->pw_gid) < 0 ? -errno : 0;
+}
+
 static int local_realpath(struct punix_ops *o, const char *path, char **out)
 {
 	(void)o;
@@ -394,6 +404,7 @@ static struct punix_ops local_ops = {
 	.symlink = local_symlink,
 	.readlink = local_readlink,
 	.chmod = local_chmod,
+	.chown_user = local_chown_user,
 	.realpath = local_realpath,
 	.fsync_path = local_fsync_path,
 	.lock = local_lock,

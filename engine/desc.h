@@ -7,6 +7,7 @@
 #ifndef PUNIX_ENGINE_DESC_H
 #define PUNIX_ENGINE_DESC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,27 @@ struct env_desc {
 	const char *value;
 };
 
+/* A unit directive from serviceConfig or timer: Str, Bool (yes/no) or Int. */
+enum directive_kind {
+	DIRECTIVE_STR,
+	DIRECTIVE_BOOL,
+	DIRECTIVE_INT,
+};
+
+struct directive {
+	const char *key;
+	enum directive_kind kind;
+	const char *s;
+	bool b;
+	int64_t i;
+};
+
+struct user_desc {
+	const char *name;
+	const char *group; /* or NULL */
+	const char *home;  /* or NULL */
+};
+
 struct service_desc {
 	const char *name;
 	const char *package; /* package module name */
@@ -56,6 +78,13 @@ struct service_desc {
 	size_t ndepends_on;
 	const struct env_desc *env; /* sorted by key */
 	size_t nenv;
+	const struct directive *config; /* serviceConfig, sorted by key */
+	size_t nconfig;
+	const struct directive *timer;  /* sorted by key */
+	size_t ntimer;
+	bool has_timer;
+	const char *const *tmpfiles;
+	size_t ntmpfiles;
 };
 
 struct file_desc {
@@ -75,6 +104,10 @@ struct stack_desc {
 	size_t nservices;
 	const struct file_desc *files;
 	size_t nfiles;
+	const struct user_desc *users; /* sorted by name */
+	size_t nusers;
+	const char *const *groups;     /* sorted, unique */
+	size_t ngroups;
 	/* canonical encoding of the stack's value (secrets by reference only) */
 	const char *source;
 	size_t source_len;

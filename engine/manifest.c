@@ -33,6 +33,13 @@ char *gen_files_dir(const char *dep, const char *stack, long n)
 	return sbuf_detach(&sb, NULL);
 }
 
+char *gen_secrets_dir(const char *dep, const char *stack, long n)
+{
+	struct sbuf sb = SBUF_INIT;
+	sbuf_printf(&sb, "%s/%s/gen-%03ld.secrets", dep, stack, n);
+	return sbuf_detach(&sb, NULL);
+}
+
 void sha256_hex(const void *p, size_t n, char out[65])
 {
 	unsigned char h[32];
@@ -135,6 +142,27 @@ int manifest_read(struct punix_ops *o, const char *dep, const char *stack, long 
 				m->files[i].mode = (uint32_t)strtoul(mode, NULL, 8);
 		}
 	}
+	json_t *secret = json_object_get(m->root, "secret_files");
+	if (!why && secret && !json_is_array(secret))
+		why = "secret_files must be a list";
+	if (!why) {
+		m->nsecret = json_array_size(secret);
+		m->secret_files = xcalloc(m->nsecret + 1, sizeof(*m->secret_files));
+		for (size_t i = 0; i < m->nsecret && !why; i++) {
+			const char *mode = NULL;
+			json_t *e = json_array_get(secret, i);
+			if (json_unpack(e, "{s:s, s:s}", "path", &m->secret_files[i].path, "mode", &mode) != 0)
+				why = "a secret file entry lacks path or mode";
+			else if (!is_normal_abs(m->secret_files[i].path))
+				why = "a secret file path is not absolute and normal";
+			else if (strcmp(mode, "0600") != 0)
+				why = "a secret file's mode is not 0600";
+			else if (json_object_get(e, "sha256"))
+				why = "a secret file must not carry a hash";
+			m->secret_files[i].mode = 0600;
+			m->secret_files[i].owner = json_string_value(json_object_get(e, "owner"));
+		}
+	}
 	if (why) {
 		sbuf_printf(err, "%s: not a valid manifest: %s", path, why);
 		r = -EBADMSG;
@@ -151,6 +179,7 @@ void manifest_free(struct manifest *m)
 	json_decref(m->root);
 	free(m->store_paths);
 	free(m->files);
+	free(m->secret_files);
 	memset(m, 0, sizeof(*m));
 }
 

@@ -13,8 +13,9 @@
 
 struct manifest_file {
 	const char *path;
-	const char *sha256;
+	const char *sha256; /* NULL for a secret file: its content is never hashed */
 	uint32_t mode;
+	const char *owner;  /* secret files: a user to own it, or NULL */
 };
 
 struct manifest {
@@ -26,10 +27,13 @@ struct manifest {
 	size_t npaths;
 	struct manifest_file *files;
 	size_t nfiles;
+	struct manifest_file *secret_files; /* kept in gen-NNN.secrets/ */
+	size_t nsecret;
 };
 
 char *gen_manifest_path(const char *deployments_root, const char *stack, long n);
 char *gen_files_dir(const char *deployments_root, const char *stack, long n);
+char *gen_secrets_dir(const char *deployments_root, const char *stack, long n);
 char *stack_dir(const char *deployments_root, const char *stack);
 
 /* Reads and validates gen-NNN.json of stack on a target. -ENOENT if absent. */

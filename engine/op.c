@@ -45,6 +45,8 @@ struct op_ctx {
 	bool have_bp;
 	struct rendered rf;
 	long want; /* set-current: the generation asked for */
+	struct secret_value *secrets; /* resolved at plan time, in memory only */
+	size_t nsecrets;
 	const char *stack;
 };
 
@@ -342,6 +344,37 @@ static int step_materialise(struct op_ctx *c)
 			op_fail(c, 3, "materialise %s: %s", m.files[i].path, strerror(-r));
 		sbuf_free(&src);
 	}
+	char *kept_dir = gen_secrets_dir(dep, c->stack, gen);
+	for (size_t i = 0; i < m.nsecret && r == 0; i++) {
+		const struct manifest_file *f = &m.secret_files[i];
+		struct sbuf src = SBUF_INIT;
+		sbuf_printf(&src, "%s%s", kept_dir, f->path);
+		char *buf = NULL;
+		size_t len = 0;
+		r = o->read_file(o, src.sb_buf, 1 << 20, &buf, &len);
+		if (r < 0)
+			buf = NULL;
+		if (r == 0 && !same_file(o, f->path, buf, len, 0600)) {
+			char *dir = ops_dirname(f->path);
+			r = ops_mkdir_p(o, dir, 0700);
+			if (r == 0)
+				r = ops_write_atomic_nodirsync(o, f->path, buf, len, 0600);
+			if (r == 0)
+				dirset_add(&written, f->path);
+			/* owned by the service's user when this machine has it; else root's
+			 * 0600, which systemd still reads (PID 1 reads EnvironmentFile=) */
+			if (r == 0 && f->owner)
+				o->chown_user(o, f->path, f->owner);
+			free(dir);
+		}
+		if (buf)
+			memset(buf, 0, len); /* do not leave secret values in freed memory */
+		free(buf);
+		if (r < 0)
+			op_fail(c, 3, "materialise %s: %s", f->path, strerror(-r));
+		sbuf_free(&src);
+	}
+	free(kept_dir);
 	if (r == 0) {
 		r = dirset_sync(&written, o);
 		if (r < 0)
@@ -360,7 +393,19 @@ static int step_materialise(struct op_ctx *c)
 		if (r < 0)
 			op_fail(c, 3, "materialise: removing %s: %s", old.files[i].path, strerror(-r));
 	}
-	c->res->nfiles = m.nfiles;
+	for (size_t i = 0; have_old && r == 0 && i < old.nsecret; i++) {
+		bool kept_file = false;
+		for (size_t k = 0; k < m.nsecret && !kept_file; k++)
+			kept_file = strcmp(old.secret_files[i].path, m.secret_files[k].path) == 0;
+		if (kept_file)
+			continue;
+		r = o->unlink(o, old.secret_files[i].path);
+		if (r == -ENOENT)
+			r = 0;
+		if (r < 0)
+			op_fail(c, 3, "materialise: removing %s: %s", old.secret_files[i].path, strerror(-r));
+	}
+	c->res->nfiles = m.nfiles + m.nsecret;
 	c->res->npaths = m.npaths;
 	free(files);
 	manifest_free(&m);
@@ -391,6 +436,87 @@ static long next_generation(struct op_ctx *c, long current)
 		free(gens);
 	}
 	return next;
+}
+
+/*
+ * Resolves every secret of the stack on this machine: from_env from the
+ * environment punix runs in, from_file from the file (one trailing newline
+ * stripped). Every one that cannot be had is listed in one [E11] error.
+ * The values stay in memory: they reach only the sidecar files.
+ */
+static int resolve_secrets(struct op_ctx *c, const struct stack_desc *st)
+{
+	struct sbuf missing = SBUF_INIT;
+	size_t nmissing = 0;
+	VEC(struct secret_value) v = {0};
+	for (size_t i = 0; i < st->nservices; i++) {
+		const struct service_desc *s = &st->services[i];
+		for (size_t k = 0; k < s->nenv; k++) {
+			const struct env_desc *e = &s->env[k];
+			if (e->kind == ENV_LITERAL)
+				continue;
+			char *value = NULL;
+			const char *why = NULL;
+			char errbuf[128];
+			if (e->kind == ENV_FROM_ENV) {
+				const char *x = getenv(e->value);
+				if (x)
+					value = xstrdup(x);
+				else
+					why = "not set";
+			} else {
+				size_t len;
+				int r = c->e->local->read_file(c->e->local, e->value, 1 << 16, &value, &len);
+				if (r < 0) {
+					snprintf(errbuf, sizeof(errbuf), "%s", r == -EFBIG ? "larger than 64 KiB" : strerror(-r));
+					why = errbuf;
+					value = NULL;
+				} else {
+					if (len && value[len - 1] == '\n')
+						value[--len] = '\0';
+					if (memchr(value, '\0', len)) {
+						why = "holds a NUL byte";
+						free(value);
+						value = NULL;
+					}
+				}
+			}
+			if (value && strpbrk(value, "\n\r")) {
+				why = "holds a line break (an environment file value is one line)";
+				free(value);
+				value = NULL;
+			}
+			if (!value) {
+				sbuf_printf(&missing, "\n  %s of service '%s' (%s %s): %s", e->key, s->name,
+					    e->kind == ENV_FROM_ENV ? "from_env" : "from_file", e->value, why);
+				nmissing++;
+				continue;
+			}
+			struct secret_value sv = {s->name, e->key, value};
+			VEC_PUSH(&v, sv);
+		}
+	}
+	c->secrets = v.v;
+	c->nsecrets = v.n;
+	int r = 0;
+	if (nmissing)
+		r = op_fail(c, 1, "[E11] stack '%s': %zu secret(s) cannot be resolved:%s", st->name, nmissing,
+			    missing.sb_buf);
+	sbuf_free(&missing);
+	return r;
+}
+
+static void free_secrets(struct op_ctx *c)
+{
+	for (size_t i = 0; i < c->nsecrets; i++) {
+		/* do not leave secret values in freed memory */
+		char *val = (char *)c->secrets[i].value;
+		memset(val, 0, strlen(val));
+		free(val);
+	}
+	free(c->secrets);
+	c->secrets = NULL;
+	c->nsecrets = 0;
 }
 
 static int deploy_plan(struct op_ctx *c)
@@ -428,7 +554,12 @@ static int deploy_plan(struct op_ctx *c)
 		return c->res->exit;
 	}
 	c->have_bp = true;
-	if (backend_render(st, plan_str(c, "unit_dir"), plan_pkg_path, &c->bp, &c->rf, &err) < 0) {
+	if (resolve_secrets(c, st) != 0) {
+		sbuf_free(&err);
+		return 1;
+	}
+	if (backend_render(st, plan_str(c, "unit_dir"), plan_pkg_path, &c->bp, c->secrets, c->nsecrets, &c->rf,
+			   &err) < 0) {
 		op_fail(c, 1, "%s", err.sb_buf);
 		sbuf_free(&err);
 		return 1;
@@ -448,15 +579,24 @@ static int deploy_plan(struct op_ctx *c)
 	for (size_t i = 0; i < c->bp.n; i++)
 		json_array_append_new(pins, json_string(c->bp.items[i].path));
 	json_object_set_new(c->plan, "store_paths", pins);
-	json_t *files = json_array();
+	json_t *files = json_array(), *secret = json_array();
 	for (size_t i = 0; i < c->rf.n; i++) {
+		const struct rendered_file *f = &c->rf.files[i];
+		if (f->secret) {
+			/* by path only: a secret's content is never hashed or recorded */
+			json_t *e = json_pack("{s:s, s:s}", "path", f->path, "mode", "0600");
+			if (f->owner)
+				json_object_set_new(e, "owner", json_string(f->owner));
+			json_array_append_new(secret, e);
+			continue;
+		}
 		char hex[65], mode[8];
-		sha256_hex(c->rf.files[i].content, c->rf.files[i].len, hex);
-		snprintf(mode, sizeof(mode), "%04o", c->rf.files[i].mode);
-		json_array_append_new(files, json_pack("{s:s, s:s, s:s}", "path", c->rf.files[i].path, "sha256", hex,
-						       "mode", mode));
+		sha256_hex(f->content, f->len, hex);
+		snprintf(mode, sizeof(mode), "%04o", f->mode);
+		json_array_append_new(files, json_pack("{s:s, s:s, s:s}", "path", f->path, "sha256", hex, "mode", mode));
 	}
 	json_object_set_new(c->plan, "config_files", files);
+	json_object_set_new(c->plan, "secret_files", secret);
 	json_t *svcs = json_array();
 	for (size_t i = 0; i < st->nservices; i++) {
 		const struct service_desc *s = &st->services[i];
@@ -466,6 +606,16 @@ static int deploy_plan(struct op_ctx *c)
 		sbuf_printf(&unit, "%s.service", s->name);
 		json_object_set_new(json_array_get(svcs, i), "unit", json_string(unit.sb_buf));
 		sbuf_free(&unit);
+		json_t *env = json_array();
+		static const char *const kinds[] = {"literal", "from_env", "from_file"};
+		for (size_t k = 0; k < s->nenv; k++) {
+			json_t *e = json_pack("{s:s, s:s}", "key", s->env[k].key, "kind", kinds[s->env[k].kind]);
+			/* a literal by value; a secret by the name of where it comes from */
+			json_object_set_new(e, s->env[k].kind == ENV_LITERAL ? "value" : "from",
+					    json_string(s->env[k].value));
+			json_array_append_new(env, e);
+		}
+		json_object_set_new(json_array_get(svcs, i), "environment", env);
 	}
 	json_object_set_new(c->plan, "services", svcs);
 	c->res->generation = gen;
@@ -543,7 +693,7 @@ static int write_manifest(struct op_ctx *c, long gen)
 	json_object_set_new(m, "generation", json_integer(gen));
 	json_object_set_new(m, "stack", json_string(c->stack));
 	json_object_set_new(m, "backend", json_string("systemd"));
-	const char *keys[] = {"deployed_at", "source_hash", "store_paths", "services", "config_files"};
+	const char *keys[] = {"deployed_at", "source_hash", "store_paths", "services", "config_files", "secret_files"};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		json_object_set(m, keys[i], json_object_get(c->plan, keys[i]));
 	char *text = json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -579,6 +729,8 @@ static int deploy_stage(struct op_ctx *c)
 		r = ops_remove_tree(o, files);
 	struct dirset written = {0};
 	for (size_t i = 0; i < c->rf.n && r == 0; i++) {
+		if (c->rf.files[i].secret)
+			continue;
 		struct sbuf dst = SBUF_INIT;
 		sbuf_printf(&dst, "%s%s", files, c->rf.files[i].path);
 		char *dir = ops_dirname(dst.sb_buf);
@@ -591,6 +743,27 @@ static int deploy_stage(struct op_ctx *c)
 		free(dir);
 		sbuf_free(&dst);
 	}
+	/* secret files, kept apart: a 0700 directory, 0600 files */
+	char *secrets = gen_secrets_dir(dep_root(c), c->stack, gen);
+	if (r == 0)
+		r = ops_remove_tree(o, secrets);
+	for (size_t i = 0; i < c->rf.n && r == 0; i++) {
+		if (!c->rf.files[i].secret)
+			continue;
+		struct sbuf dst = SBUF_INIT;
+		sbuf_printf(&dst, "%s%s", secrets, c->rf.files[i].path);
+		char *dir = ops_dirname(dst.sb_buf);
+		r = ops_mkdir_p(o, dir, 0700);
+		if (r == 0)
+			r = o->chmod(o, secrets, 0700);
+		if (r == 0)
+			r = ops_write_atomic_nodirsync(o, dst.sb_buf, c->rf.files[i].content, c->rf.files[i].len, 0600);
+		if (r == 0)
+			dirset_add(&written, dst.sb_buf);
+		free(dir);
+		sbuf_free(&dst);
+	}
+	free(secrets);
 	/* every file durable before the manifest that names them */
 	if (r == 0)
 		r = dirset_sync(&written, o);
@@ -615,13 +788,17 @@ static int deploy_unstage(struct op_ctx *c)
 	if (cur == gen)
 		return 0; /* cannot happen before the flip; never remove the live one */
 	char *m = gen_manifest_path(dep_root(c), c->stack, gen), *f = gen_files_dir(dep_root(c), c->stack, gen);
+	char *sec = gen_secrets_dir(dep_root(c), c->stack, gen);
 	int r = c->tops->unlink(c->tops, m);
 	if (r == -ENOENT)
 		r = 0;
 	if (r == 0)
 		r = ops_remove_tree(c->tops, f);
+	if (r == 0)
+		r = ops_remove_tree(c->tops, sec);
 	free(m);
 	free(f);
+	free(sec);
 	return r < 0 ? 3 : 0;
 }
 
@@ -643,6 +820,8 @@ static int plan_from_manifest(struct op_ctx *c, long gen, long current)
 	json_object_set_new(c->plan, "previous", json_integer(current));
 	json_object_set(c->plan, "store_paths", json_object_get(m.root, "store_paths"));
 	json_object_set(c->plan, "config_files", json_object_get(m.root, "config_files"));
+	json_t *secret = json_object_get(m.root, "secret_files");
+	json_object_set_new(c->plan, "secret_files", secret ? json_incref(secret) : json_array());
 	c->res->generation = gen;
 	c->res->previous = current;
 	manifest_free(&m);
@@ -843,9 +1022,12 @@ static void sweep_temps(struct op_ctx *c)
 	sweep_beside(o, m);
 	free(m);
 	free(dir);
-	json_t *files = json_object_get(c->plan, "config_files");
-	for (size_t i = 0; i < json_array_size(files); i++)
-		sweep_beside(o, json_string_value(json_object_get(json_array_get(files, i), "path")));
+	const char *lists[] = {"config_files", "secret_files"};
+	for (size_t l = 0; l < 2; l++) {
+		json_t *files = json_object_get(c->plan, lists[l]);
+		for (size_t i = 0; i < json_array_size(files); i++)
+			sweep_beside(o, json_string_value(json_object_get(json_array_get(files, i), "path")));
+	}
 	json_t *pins = json_object_get(c->plan, "store_paths");
 	const char *store_root = plan_str(c, "store_root");
 	for (size_t i = 0; i < json_array_size(pins) && store_root; i++) {
@@ -1109,6 +1291,7 @@ static void end_op(struct op_ctx *c, int lock_h)
 	if (c->have_bp)
 		build_plan_free(&c->bp);
 	rendered_free(&c->rf);
+	free_secrets(c);
 	json_decref(c->plan);
 	engine_target_ops_free(c->tops);
 	c->e->local->unlock(c->e->local, lock_h);

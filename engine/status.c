@@ -91,6 +91,38 @@ int engine_verify(struct punix_ops *o, const char *dep, const char *stack, struc
 			VEC_PUSH(&v, d);
 		}
 	}
+	/* secret files have no hash: compare with the generation's kept copy */
+	char *kept = gen_secrets_dir(dep, stack, *current);
+	for (size_t i = 0; i < m.nsecret; i++) {
+		const char *what = NULL;
+		struct sbuf src = SBUF_INIT;
+		sbuf_printf(&src, "%s%s", kept, m.secret_files[i].path);
+		char *a = NULL, *b = NULL;
+		size_t la = 0, lb = 0;
+		struct ops_stat st;
+		if (o->stat(o, m.secret_files[i].path, 0, &st) < 0 || st.type != OPS_FT_REG)
+			what = "missing";
+		else if (o->read_file(o, m.secret_files[i].path, 1 << 20, &a, &la) < 0)
+			what = "unreadable";
+		else if (o->read_file(o, src.sb_buf, 1 << 20, &b, &lb) < 0)
+			what = "its kept copy is missing";
+		else if (la != lb || memcmp(a, b, la) != 0)
+			what = "content differs";
+		else if (st.mode != 0600)
+			what = "mode differs";
+		if (a)
+			memset(a, 0, la);
+		if (b)
+			memset(b, 0, lb);
+		free(a);
+		free(b);
+		sbuf_free(&src);
+		if (what) {
+			struct drift d = {xstrdup(m.secret_files[i].path), what};
+			VEC_PUSH(&v, d);
+		}
+	}
+	free(kept);
 	manifest_free(&m);
 	*out = v.v;
 	*n = v.n;

@@ -1,28 +1,36 @@
 /*
- * systemd.c - rendering units (see systemd.h).
+ * systemd.c - rendering a stack for systemd (see systemd.h).
  *
  *   [Unit]
  *   Description=Punix stack <Stack>: <name>
- *   After=<dep>.service          one line per dependsOn, sorted
+ *   After=<dep>.service            one per dependsOn, sorted
  *   Requires=<dep>.service
  *
  *   [Service]
  *   ExecStart=<package path>/bin/<binary> <args, quoted for systemd>
- *   Type=simple
- *   Restart=on-failure
- *   Environment="KEY=value"      one per literal environment entry, sorted
+ *   Type=simple                    serviceConfig.Type, else simple
+ *   Restart=on-failure             serviceConfig.Restart, else on-failure
+ *                                  (none for Type=oneshot: systemd forbids it)
+ *   <Key>=<value>                  the rest of serviceConfig, sorted by key;
+ *                                  Bool as yes/no, Int in decimal
+ *   Environment="KEY=value"        each literal environment entry, sorted
+ *   EnvironmentFile=<sidecar>      when the service has secrets
  *
- *   [Install]
- *   WantedBy=multi-user.target
+ *   [Install]                      not for a timer-activated service
+ *   WantedBy=multi-user.target     (default.target for a user unit directory)
  *
- * Inputs arrive sorted, so permuted PCL renders byte-identical units.
+ * A service with a timer also gets <name>.timer ([Timer] directives sorted,
+ * WantedBy=timers.target). Inputs arrive sorted, so permuted PCL renders
+ * byte-identical files.
  */
 #include "systemd.h"
 
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/strmap.h"
 #include "../base/vec.h"
 #include "../base/xalloc.h"
 
@@ -58,7 +66,47 @@ static void put_arg(struct sbuf *out, const char *a)
 	sbuf_free(&tmp);
 }
 
-void systemd_unit(const struct stack_desc *st, const struct service_desc *s, const char *pkg_path, struct sbuf *out)
+static void put_directive(struct sbuf *out, const struct directive *d)
+{
+	sbuf_printf(out, "%s=", d->key);
+	switch (d->kind) {
+	case DIRECTIVE_BOOL: sbuf_puts(out, d->b ? "yes" : "no"); break;
+	case DIRECTIVE_INT: sbuf_printf(out, "%" PRId64, d->i); break;
+	case DIRECTIVE_STR: put_escaped(out, d->s, false); break;
+	}
+	sbuf_putc(out, '\n');
+}
+
+static const struct directive *find_directive(const struct directive *d, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(d[i].key, key) == 0)
+			return &d[i];
+	return NULL;
+}
+
+static bool has_secrets(const struct service_desc *s)
+{
+	for (size_t i = 0; i < s->nenv; i++)
+		if (s->env[i].kind != ENV_LITERAL)
+			return true;
+	return false;
+}
+
+char *secrets_sidecar_path(const char *stack, const char *service)
+{
+	struct sbuf sb = SBUF_INIT;
+	sbuf_printf(&sb, "/etc/punix/secrets/%s/%s.env", stack, service);
+	return sbuf_detach(&sb, NULL);
+}
+
+static bool user_unit_dir(const char *unit_dir)
+{
+	return strstr(unit_dir, "/systemd/user") != NULL;
+}
+
+void systemd_unit(const struct stack_desc *st, const struct service_desc *s, const char *pkg_path,
+		  const char *unit_dir, struct sbuf *out)
 {
 	sbuf_puts(out, "[Unit]\nDescription=Punix stack ");
 	put_escaped(out, st->name, false);
@@ -77,15 +125,50 @@ void systemd_unit(const struct stack_desc *st, const struct service_desc *s, con
 		sbuf_putc(out, ' ');
 		put_arg(out, s->args[i]);
 	}
-	sbuf_puts(out, "\nType=simple\nRestart=on-failure\n");
+	sbuf_putc(out, '\n');
+	/* defaults first, the caller's serviceConfig winning */
+	const struct directive *type = find_directive(s->config, s->nconfig, "Type");
+	const struct directive *restart = find_directive(s->config, s->nconfig, "Restart");
+	if (type)
+		put_directive(out, type);
+	else
+		sbuf_puts(out, "Type=simple\n");
+	bool oneshot = type && type->kind == DIRECTIVE_STR && strcmp(type->s, "oneshot") == 0;
+	if (restart)
+		put_directive(out, restart);
+	else if (!oneshot)
+		sbuf_puts(out, "Restart=on-failure\n");
+	for (size_t i = 0; i < s->nconfig; i++)
+		if (&s->config[i] != type && &s->config[i] != restart)
+			put_directive(out, &s->config[i]);
 	for (size_t i = 0; i < s->nenv; i++) {
+		if (s->env[i].kind != ENV_LITERAL)
+			continue;
 		sbuf_puts(out, "Environment=\"");
 		put_escaped(out, s->env[i].key, true);
 		sbuf_putc(out, '=');
 		put_escaped(out, s->env[i].value, true);
 		sbuf_puts(out, "\"\n");
 	}
-	sbuf_puts(out, "\n[Install]\nWantedBy=multi-user.target\n");
+	if (has_secrets(s)) {
+		char *side = secrets_sidecar_path(st->name, s->name);
+		sbuf_printf(out, "EnvironmentFile=%s\n", side);
+		free(side);
+	}
+	if (!s->has_timer)
+		sbuf_printf(out, "\n[Install]\nWantedBy=%s\n", user_unit_dir(unit_dir) ? "default.target" : "multi-user.target");
+}
+
+void systemd_timer(const struct stack_desc *st, const struct service_desc *s, struct sbuf *out)
+{
+	sbuf_puts(out, "[Unit]\nDescription=Punix stack ");
+	put_escaped(out, st->name, false);
+	sbuf_puts(out, ": ");
+	put_escaped(out, s->name, false);
+	sbuf_puts(out, " (timer)\n\n[Timer]\n");
+	for (size_t i = 0; i < s->ntimer; i++)
+		put_directive(out, &s->timer[i]);
+	sbuf_puts(out, "\n[Install]\nWantedBy=timers.target\n");
 }
 
 static int file_cmp(const void *a, const void *b)
@@ -93,47 +176,140 @@ static int file_cmp(const void *a, const void *b)
 	return strcmp(((const struct rendered_file *)a)->path, ((const struct rendered_file *)b)->path);
 }
 
+static int cstr_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+typedef VEC(struct rendered_file) file_vec;
+
+static void add_file(file_vec *v, char *path, struct sbuf *content, uint32_t mode)
+{
+	struct rendered_file f = {0};
+	f.path = path;
+	f.content = sbuf_detach(content, &f.len);
+	f.mode = mode;
+	VEC_PUSH(v, f);
+}
+
+/* Per-service tmpfiles lines, stack-wide, deduplicated and sorted. */
+static void render_tmpfiles(const struct stack_desc *st, file_vec *v)
+{
+	VEC(const char *) lines = {0};
+	for (size_t i = 0; i < st->nservices; i++)
+		for (size_t k = 0; k < st->services[i].ntmpfiles; k++)
+			VEC_PUSH(&lines, st->services[i].tmpfiles[k]);
+	if (lines.n) {
+		qsort(lines.v, lines.n, sizeof(lines.v[0]), cstr_cmp);
+		struct sbuf sb = SBUF_INIT, path = SBUF_INIT;
+		sbuf_printf(&sb, "# punix stack %s: tmpfiles.d rules of its services\n", st->name);
+		for (size_t i = 0; i < lines.n; i++)
+			if (i == 0 || strcmp(lines.v[i - 1], lines.v[i]) != 0)
+				sbuf_printf(&sb, "%s\n", lines.v[i]);
+		sbuf_printf(&path, "/etc/tmpfiles.d/punix-%s.conf", st->name);
+		add_file(v, sbuf_detach(&path, NULL), &sb, 0644);
+	}
+	VEC_FREE(&lines);
+}
+
+/* systemUsers and systemGroups; every group a user names is declared too. */
+static void render_sysusers(const struct stack_desc *st, file_vec *v)
+{
+	if (!st->nusers && !st->ngroups)
+		return;
+	VEC(const char *) groups = {0};
+	for (size_t i = 0; i < st->ngroups; i++)
+		VEC_PUSH(&groups, st->groups[i]);
+	for (size_t i = 0; i < st->nusers; i++)
+		if (st->users[i].group)
+			VEC_PUSH(&groups, st->users[i].group);
+	if (groups.n)
+		qsort(groups.v, groups.n, sizeof(groups.v[0]), cstr_cmp);
+	struct sbuf sb = SBUF_INIT, path = SBUF_INIT;
+	sbuf_printf(&sb, "# punix stack %s: system users and groups\n", st->name);
+	for (size_t i = 0; i < groups.n; i++)
+		if (i == 0 || strcmp(groups.v[i - 1], groups.v[i]) != 0)
+			sbuf_printf(&sb, "g %s -\n", groups.v[i]);
+	for (size_t i = 0; i < st->nusers; i++) {
+		const struct user_desc *u = &st->users[i];
+		sbuf_printf(&sb, "u %s %s%s \"punix user %s\"", u->name, u->group ? "-:" : "-", u->group ? u->group : "",
+			    u->name);
+		if (u->home)
+			sbuf_printf(&sb, " %s", u->home);
+		sbuf_putc(&sb, '\n');
+	}
+	sbuf_printf(&path, "/etc/sysusers.d/punix-%s.conf", st->name);
+	add_file(v, sbuf_detach(&path, NULL), &sb, 0644);
+	VEC_FREE(&groups);
+}
+
+/* KEY="value" lines; a value is quoted with \ and " escaped. */
+static void render_sidecar(const struct stack_desc *st, const struct service_desc *s,
+			   const struct secret_value *secrets, size_t nsecrets, file_vec *v)
+{
+	struct sbuf sb = SBUF_INIT;
+	for (size_t i = 0; i < s->nenv; i++) {
+		if (s->env[i].kind == ENV_LITERAL)
+			continue;
+		const char *val = "";
+		for (size_t k = 0; k < nsecrets; k++)
+			if (!strcmp(secrets[k].service, s->name) && !strcmp(secrets[k].key, s->env[i].key))
+				val = secrets[k].value;
+		sbuf_printf(&sb, "%s=\"", s->env[i].key);
+		for (const char *p = val; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				sbuf_putc(&sb, '\\');
+			sbuf_putc(&sb, *p);
+		}
+		sbuf_puts(&sb, "\"\n");
+	}
+	add_file(v, secrets_sidecar_path(st->name, s->name), &sb, 0600);
+	struct rendered_file *f = &v->v[v->n - 1];
+	f->secret = true;
+	const struct directive *user = find_directive(s->config, s->nconfig, "User");
+	if (user && user->kind == DIRECTIVE_STR)
+		f->owner = xstrdup(user->s);
+}
+
 int backend_render(const struct stack_desc *st, const char *unit_dir, pkg_path_fn pkg_path, void *arg,
-		   struct rendered *out, struct sbuf *err)
+		   const struct secret_value *secrets, size_t nsecrets, struct rendered *out, struct sbuf *err)
 {
 	memset(out, 0, sizeof(*out));
 	if (strcmp(st->backend, "systemd") != 0) {
 		sbuf_printf(err, "stack '%s': unsupported backend \"%s\"; supported: systemd", st->name, st->backend);
 		return -1;
 	}
-	for (size_t i = 0; i < st->nservices; i++)
-		for (size_t k = 0; k < st->services[i].nenv; k++)
-			if (st->services[i].env[k].kind != ENV_LITERAL) {
-				sbuf_printf(err,
-					    "stack '%s': service '%s' takes %s from a secret; deploying secrets is not "
-					    "supported yet",
-					    st->name, st->services[i].name, st->services[i].env[k].key);
-				return -1;
-			}
-	VEC(struct rendered_file) v = {0};
+	file_vec v = {0};
 	for (size_t i = 0; i < st->nfiles; i++) {
-		struct rendered_file f = {xstrdup(st->files[i].path), xstrndup(st->files[i].content, st->files[i].len),
-					  st->files[i].len, 0644};
-		VEC_PUSH(&v, f);
+		struct sbuf c = SBUF_INIT;
+		sbuf_append(&c, st->files[i].content, st->files[i].len);
+		add_file(&v, xstrdup(st->files[i].path), &c, 0644);
 	}
 	for (size_t i = 0; i < st->nservices; i++) {
+		const struct service_desc *s = &st->services[i];
 		struct sbuf unit = SBUF_INIT, path = SBUF_INIT;
-		systemd_unit(st, &st->services[i], pkg_path(arg, st->services[i].package), &unit);
-		sbuf_printf(&path, "%s/%s.service", unit_dir, st->services[i].name);
-		struct rendered_file f = {0};
-		f.path = sbuf_detach(&path, NULL);
-		f.content = sbuf_detach(&unit, &f.len);
-		f.mode = 0644;
-		VEC_PUSH(&v, f);
+		systemd_unit(st, s, pkg_path(arg, s->package), unit_dir, &unit);
+		sbuf_printf(&path, "%s/%s.service", unit_dir, s->name);
+		add_file(&v, sbuf_detach(&path, NULL), &unit, 0644);
+		if (s->has_timer) {
+			struct sbuf timer = SBUF_INIT;
+			systemd_timer(st, s, &timer);
+			sbuf_printf(&path, "%s/%s.timer", unit_dir, s->name);
+			add_file(&v, sbuf_detach(&path, NULL), &timer, 0644);
+		}
+		if (has_secrets(s))
+			render_sidecar(st, s, secrets, nsecrets, &v);
 	}
+	render_tmpfiles(st, &v);
+	render_sysusers(st, &v);
 	out->files = v.v;
 	out->n = v.n;
 	if (out->n > 1)
 		qsort(out->files, out->n, sizeof(out->files[0]), file_cmp);
 	for (size_t i = 1; i < out->n; i++) {
 		if (strcmp(out->files[i - 1].path, out->files[i].path) == 0) {
-			sbuf_printf(err, "stack '%s': the config file %s is also the unit file of a service", st->name,
-				    out->files[i].path);
+			sbuf_printf(err, "stack '%s': two of its files would be %s (a config file over a generated one)",
+				    st->name, out->files[i].path);
 			rendered_free(out);
 			return -1;
 		}
@@ -146,6 +322,7 @@ void rendered_free(struct rendered *r)
 	for (size_t i = 0; i < r->n; i++) {
 		free(r->files[i].path);
 		free(r->files[i].content);
+		free(r->files[i].owner);
 	}
 	free(r->files);
 	memset(r, 0, sizeof(*r));

@@ -5,6 +5,7 @@
 #ifndef PUNIX_ENGINE_SYSTEMD_H
 #define PUNIX_ENGINE_SYSTEMD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../base/sbuf.h"
@@ -15,6 +16,15 @@ struct rendered_file {
 	char *content;
 	size_t len;
 	uint32_t mode;
+	bool secret;   /* holds secret values: never hashed, kept apart, mode 0600 */
+	char *owner;   /* a user to own it (secret files), or NULL */
+};
+
+/* The resolved value of one secret environment variable of one service. */
+struct secret_value {
+	const char *service;
+	const char *key;
+	const char *value;
 };
 
 struct rendered {
@@ -26,15 +36,24 @@ struct rendered {
 typedef const char *(*pkg_path_fn)(void *arg, const char *module);
 
 /*
- * Renders every file of a generation of st: its config files (mode 0644)
- * and one <unit_dir>/<name>.service per service. Returns 0, or -1 with err
- * set (a config file colliding with a unit, a secret, an unknown backend).
+ * Renders every file of a generation of st: its config files (mode 0644),
+ * <unit_dir>/<name>.service per service (and <name>.timer for a timer),
+ * /etc/tmpfiles.d/punix-<stack>.conf and /etc/sysusers.d/punix-<stack>.conf
+ * when there is anything to put in them, and for a service with secrets
+ * its EnvironmentFile sidecar (mode 0600, marked secret) with the values in
+ * secrets. Returns 0, or -1 with err set (two files at one path, an unknown
+ * backend).
  */
 int backend_render(const struct stack_desc *st, const char *unit_dir, pkg_path_fn pkg_path, void *arg,
-		   struct rendered *out, struct sbuf *err);
+		   const struct secret_value *secrets, size_t nsecrets, struct rendered *out, struct sbuf *err);
+
+/* Where a service's secrets sidecar lives on the target. */
+char *secrets_sidecar_path(const char *stack, const char *service);
 void rendered_free(struct rendered *r);
 
 /* The unit text for one service (for tests and golden files). */
-void systemd_unit(const struct stack_desc *st, const struct service_desc *s, const char *pkg_path, struct sbuf *out);
+void systemd_unit(const struct stack_desc *st, const struct service_desc *s, const char *pkg_path,
+		  const char *unit_dir, struct sbuf *out);
+void systemd_timer(const struct stack_desc *st, const struct service_desc *s, struct sbuf *out);
 
 #endif

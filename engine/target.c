@@ -135,6 +135,14 @@ static int rb_readlink(struct punix_ops *o, const char *p, char **target)
 	return r;
 }
 
+static int rb_chown_user(struct punix_ops *o, const char *p, const char *user)
+{
+	(void)o;
+	(void)p;
+	(void)user;
+	return -ENOTSUP; /* the users of a rebased tree are not this machine's */
+}
+
 static int rb_realpath(struct punix_ops *o, const char *p, char **out)
 {
 	(void)o;
@@ -190,6 +198,7 @@ struct punix_ops *ops_rebased(struct punix_ops *base, const char *root)
 		.symlink = rb_symlink,
 		.readlink = rb_readlink,
 		.chmod = rb_chmod,
+		.chown_user = rb_chown_user,
 		.realpath = rb_realpath,
 		.fsync_path = rb_fsync_path,
 		.lock = rb_lock,
@@ -342,6 +351,13 @@ static int f_chmod(struct punix_ops *o, const char *p, uint32_t mode)
 	return FB->chmod(FB, p, mode);
 }
 
+static int f_chown_user(struct punix_ops *o, const char *p, const char *user)
+{
+	(void)o;
+	TICK();
+	return FB->chown_user(FB, p, user);
+}
+
 static int f_realpath(struct punix_ops *o, const char *p, char **out)
 {
 	(void)o;
@@ -402,6 +418,7 @@ struct punix_ops *ops_faulty(struct punix_ops *base)
 		.symlink = f_symlink,
 		.readlink = f_readlink,
 		.chmod = f_chmod,
+		.chown_user = f_chown_user,
 		.realpath = f_realpath,
 		.fsync_path = f_fsync_path,
 		.lock = f_lock,

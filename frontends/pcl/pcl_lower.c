@@ -146,6 +146,29 @@ static const char *const *str_list(struct pcl_program *p, const struct pcl_value
 	return v;
 }
 
+/* A record of directives; fields are stored sorted, so the result is too. */
+static const struct directive *directives(struct pcl_program *p, const struct pcl_value *rec, size_t *n)
+{
+	size_t k = rec ? rec->v_rec.n : 0;
+	struct directive *d = arena_alloc(&p->arena, (k + 1) * sizeof(*d));
+	for (size_t i = 0; i < k; i++) {
+		const struct pcl_value *v = rec->v_rec.fields[i].f_value;
+		d[i].key = rec->v_rec.fields[i].f_name;
+		if (v->v_kind == PCL_V_BOOL) {
+			d[i].kind = DIRECTIVE_BOOL;
+			d[i].b = v->v_bool;
+		} else if (v->v_kind == PCL_V_INT) {
+			d[i].kind = DIRECTIVE_INT;
+			d[i].i = v->v_int;
+		} else {
+			d[i].kind = DIRECTIVE_STR;
+			d[i].s = v->v_str.s;
+		}
+	}
+	*n = k;
+	return d;
+}
+
 static void lower_service(struct pcl_program *p, const char *name, const struct pcl_value *rec,
 			  struct service_desc *s)
 {
@@ -170,6 +193,11 @@ static void lower_service(struct pcl_program *p, const char *name, const struct 
 	}
 	s->env = e;
 	s->nenv = n;
+	s->config = directives(p, pcl_value_field(rec, "serviceConfig"), &s->nconfig);
+	const struct pcl_value *timer = pcl_value_field(rec, "timer");
+	s->has_timer = timer != NULL;
+	s->timer = directives(p, timer, &s->ntimer);
+	s->tmpfiles = str_list(p, pcl_value_field(rec, "tmpfiles"), false, &s->ntmpfiles);
 }
 
 static int service_cmp(const void *a, const void *b)
@@ -230,6 +258,19 @@ const struct stack_desc *pcl_program_stack(struct pcl_program *p, const char *na
 	qsort(fd, n, sizeof(*fd), file_cmp);
 	st->files = fd;
 	st->nfiles = n;
+
+	const struct pcl_value *users = pcl_value_field(v, "systemUsers");
+	n = users ? users->v_list.n : 0;
+	struct user_desc *ud = arena_alloc(&p->arena, (n + 1) * sizeof(*ud));
+	for (size_t i = 0; i < n; i++) {
+		ud[i].name = str_field(users->v_list.items[i], "name");
+		ud[i].group = str_field(users->v_list.items[i], "group");
+		ud[i].home = str_field(users->v_list.items[i], "home");
+	}
+	qsort(ud, n, sizeof(*ud), cstr_cmp); /* name is the first member */
+	st->users = ud;
+	st->nusers = n;
+	st->groups = str_list(p, pcl_value_field(v, "systemGroups"), true, &st->ngroups);
 
 	struct sbuf enc = SBUF_INIT;
 	pcl_value_canonical(v, &enc);
