@@ -454,3 +454,19 @@ Test(limits, diagnostics_are_capped_but_counted)
 	pcl_program_free(p);
 	sbuf_free(&sb);
 }
+
+Test(e6, a_tmpfiles_line_cannot_inject_a_second_line)
+{
+	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"a\" package = \"P\" binary = \"b\" "
+		   "tmpfiles = [\"d /x 0755 - - -\\nL /etc/shadow - - - - /tmp/x\"] }] }",
+	       "t.pcl:2:96: error: [E6] 'services[0].tmpfiles[0]' must be one line, got \"d /x 0755 - - -\n"
+	       "L /etc/shadow - - - - /tmp/x\"\n"
+	       "hint: a newline here would inject a second directive\n");
+}
+
+Test(e6, a_sysusers_name_cannot_inject_a_second_line)
+{
+	expect("module S { backend = \"systemd\" systemUsers = [{ name = \"git\\nu root 0\" }] }",
+	       "t.pcl:1:56: error: [E6] 'systemUsers[0].name' must be a unix name: [a-z_][a-z0-9_-]*, at most 32 "
+	       "characters, got \"git\nu root 0\"\n");
+}
