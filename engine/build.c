@@ -247,6 +247,10 @@ void build_plan_run(struct build_plan *plan, struct store *s, bool dry_run,
 		    void (*progress)(void *arg, const struct build_item *it, size_t i, size_t n),
 		    void (*report)(void *arg, const struct build_item *it), void *arg)
 {
+	/* no garbage collection while paths are being made */
+	int h = -1;
+	if (!dry_run && store_lock(s, false, &h) < 0)
+		h = -1;
 	for (size_t i = 0; i < plan->n; i++) {
 		struct build_item *it = &plan->items[i];
 		for (size_t d = 0; d < it->pkg->ndeps && !it->blocked_by; d++) {
@@ -271,4 +275,6 @@ void build_plan_run(struct build_plan *plan, struct store *s, bool dry_run,
 		if (report)
 			report(arg, it);
 	}
+	if (h >= 0)
+		store_unlock(s, h);
 }

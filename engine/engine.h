@@ -71,6 +71,32 @@ int engine_set_current(struct engine *e, const struct target_spec *t, const char
 int engine_recover(struct engine *e, bool list_only, void (*report)(void *arg, const char *line), void *arg,
 		   struct sbuf *err);
 
+/* ---- garbage collection and pruning ---------------------------------------------- */
+
+struct gc_scan {
+	size_t stacks, generations, inflight;
+	const char **roots; /* pinned paths, possibly repeated */
+	size_t nroots;
+	size_t keep;        /* paths in the keep-set (roots and their closure) */
+	const char **dead;  /* registered paths outside it */
+	size_t ndead;
+	uint64_t dead_bytes;
+};
+
+/* Finds roots and the dead without changing anything. */
+int engine_gc_scan(struct engine *e, const char *deployments_root, struct gc_scan *out, struct sbuf *err);
+void gc_scan_free(struct gc_scan *s);
+
+/*
+ * Collects the store as a journaled op. On success r->generation is the
+ * number of paths removed, r->nfiles the bytes freed, r->npaths the size of
+ * the keep-set.
+ */
+int engine_gc(struct engine *e, const char *deployments_root, struct op_result *r);
+
+/* Deletes every generation of stack but the current one and the newest keep. */
+int engine_prune(struct engine *e, const struct target_spec *t, const char *stack, long keep, struct op_result *r);
+
 /* ---- reading what is on a target ---------------------------------------------- */
 
 struct gen_info {

@@ -25,6 +25,7 @@
 #include "engine.h"
 #include "manifest.h"
 #include "systemd.h"
+#include "op_internal.h"
 #include "target.h"
 
 void op_result_free(struct op_result *r)
@@ -32,40 +33,9 @@ void op_result_free(struct op_result *r)
 	sbuf_free(&r->error);
 }
 
-struct op_ctx {
-	struct engine *e;
-	struct punix_ops *tops;
-	uint64_t id;
-	const struct op_kind *kind;
-	json_t *plan;
-	struct op_result *res;
-	/* in memory, for the steps before the commit point of a deploy */
-	const struct deploy_input *in;
-	struct build_plan bp;
-	bool have_bp;
-	struct rendered rf;
-	long want; /* set-current: the generation asked for */
-	struct secret_value *secrets; /* resolved at plan time, in memory only */
-	size_t nsecrets;
-	const char *stack;
-};
-
-struct step {
-	const char *name;
-	int (*run)(struct op_ctx *c);
-	int (*undo)(struct op_ctx *c);
-};
-
-struct op_kind {
-	const char *name;
-	const struct step *steps;
-	size_t nsteps;
-	size_t commit; /* index of the commit point (flip) */
-};
-
 /* ---- helpers --------------------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4))) static int op_fail(struct op_ctx *c, int exit, const char *fmt, ...)
+int op_fail(struct op_ctx *c, int exit, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -76,12 +46,12 @@ __attribute__((format(printf, 3, 4))) static int op_fail(struct op_ctx *c, int e
 	return exit;
 }
 
-static const char *plan_str(struct op_ctx *c, const char *key)
+const char *plan_str(struct op_ctx *c, const char *key)
 {
 	return json_string_value(json_object_get(c->plan, key));
 }
 
-static long plan_long(struct op_ctx *c, const char *key)
+long plan_long(struct op_ctx *c, const char *key)
 {
 	return (long)json_integer_value(json_object_get(c->plan, key));
 }
@@ -924,6 +894,10 @@ static const struct op_kind *find_kind(const char *name)
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (strcmp(kinds[i].name, name) == 0)
 			return &kinds[i];
+	if (strcmp(gc_kind.name, name) == 0)
+		return &gc_kind;
+	if (strcmp(prune_kind.name, name) == 0)
+		return &prune_kind;
 	return NULL;
 }
 
@@ -1175,7 +1149,10 @@ static int recover_op(struct engine *e, const struct journal_op *op, const struc
 			if (steps[i].index >= from && steps[i].state == JOURNAL_STEP_DONE && steps[i].index + 1 > from)
 				from = steps[i].index + 1;
 		rc = run_steps(&c, from);
-		if (rc == 0)
+		if (rc == 0 && (c.kind == &gc_kind || c.kind == &prune_kind))
+			sbuf_printf(line, "op %llu (%s %s): rolled forward; its %s finished", (unsigned long long)op->id,
+				    op->kind, op->stack, c.kind->steps[c.kind->commit].name);
+		else if (rc == 0)
 			sbuf_printf(line, "op %llu (%s %s): rolled forward; current is gen-%03ld",
 				    (unsigned long long)op->id, op->kind, op->stack, gen);
 		else
@@ -1187,7 +1164,10 @@ static int recover_op(struct engine *e, const struct journal_op *op, const struc
 			    (unsigned long long)op->id, op->kind, op->stack);
 	} else {
 		journal_finish(&c, JOURNAL_OP_ABORTED);
-		if (prev > 0)
+		if (c.kind == &gc_kind || c.kind == &prune_kind)
+			sbuf_printf(line, "op %llu (%s %s): stopped before deleting anything; nothing to undo",
+				    (unsigned long long)op->id, op->kind, op->stack);
+		else if (prev > 0)
 			sbuf_printf(line, "op %llu (%s %s): undone before the flip; gen-%03ld stays current",
 				    (unsigned long long)op->id, op->kind, op->stack, prev);
 		else
@@ -1233,17 +1213,20 @@ static int recover_scope(struct engine *e, const char *scope, struct sbuf *repor
 	return rc;
 }
 
-static int start_op(struct engine *e, const struct target_spec *t, const char *kind, const char *stack,
-		    struct op_ctx *c, struct op_result *r, int *lock_h)
+int op_start(struct engine *e, const struct target_spec *t, const char *kind, const char *stack, const char *scope_in,
+	     struct op_ctx *c, struct op_result *r, int *lock_h)
 {
 	memset(r, 0, sizeof(*r));
 	c->e = e;
 	c->res = r;
 	c->stack = stack;
 	c->kind = find_kind(kind);
-	char *scope = make_scope(t, stack);
+	char *scope = scope_in ? xstrdup(scope_in) : make_scope(t, stack);
 	struct sbuf what = SBUF_INIT;
-	sbuf_printf(&what, "stack '%s'", stack);
+	if (scope_in)
+		sbuf_printf(&what, "the store");
+	else
+		sbuf_printf(&what, "stack '%s'", stack);
 	int rc = lock_scope(e, scope, what.sb_buf, lock_h, &r->error);
 	sbuf_free(&what);
 	if (rc < 0) {
@@ -1286,7 +1269,12 @@ static int start_op(struct engine *e, const struct target_spec *t, const char *k
 	return r->exit;
 }
 
-static void end_op(struct op_ctx *c, int lock_h)
+int op_run(struct op_ctx *c)
+{
+	return run_steps(c, 0);
+}
+
+void op_end(struct op_ctx *c, int lock_h)
 {
 	if (c->have_bp)
 		build_plan_free(&c->bp);
@@ -1297,27 +1285,49 @@ static void end_op(struct op_ctx *c, int lock_h)
 	c->e->local->unlock(c->e->local, lock_h);
 }
 
+/*
+ * Deploys, rollbacks and set-currents hold the store lock shared from start
+ * to end: the paths they build and pin cannot be collected under them.
+ */
+static int store_shared(struct engine *e, struct op_result *r)
+{
+	int h, rc = store_lock(e->store, false, &h);
+	if (rc < 0) {
+		memset(r, 0, sizeof(*r));
+		sbuf_printf(&r->error, "cannot lock the store %s: %s", e->store->root, strerror(-rc));
+		r->exit = 3;
+		return -1;
+	}
+	return h;
+}
+
 int engine_deploy(struct engine *e, const struct target_spec *t, const struct deploy_input *in, struct op_result *r)
 {
 	struct op_ctx c = {0};
-	int h = -1;
-	if (start_op(e, t, "deploy", in->stack->name, &c, r, &h) == 0) {
+	int h = -1, sh = store_shared(e, r);
+	if (sh < 0)
+		return r->exit;
+	if (op_start(e, t, "deploy", in->stack->name, NULL, &c, r, &h) == 0) {
 		c.in = in;
 		run_steps(&c, 0);
 	}
 	if (h >= 0)
-		end_op(&c, h);
+		op_end(&c, h);
+	store_unlock(e->store, sh);
 	return r->exit;
 }
 
 int engine_rollback(struct engine *e, const struct target_spec *t, const char *stack, struct op_result *r)
 {
 	struct op_ctx c = {0};
-	int h = -1;
-	if (start_op(e, t, "rollback", stack, &c, r, &h) == 0)
+	int h = -1, sh = store_shared(e, r);
+	if (sh < 0)
+		return r->exit;
+	if (op_start(e, t, "rollback", stack, NULL, &c, r, &h) == 0)
 		run_steps(&c, 0);
 	if (h >= 0)
-		end_op(&c, h);
+		op_end(&c, h);
+	store_unlock(e->store, sh);
 	return r->exit;
 }
 
@@ -1325,12 +1335,15 @@ int engine_set_current(struct engine *e, const struct target_spec *t, const char
 		       struct op_result *r)
 {
 	struct op_ctx c = {0};
-	int h = -1;
+	int h = -1, sh = store_shared(e, r);
+	if (sh < 0)
+		return r->exit;
 	c.want = gen;
-	if (start_op(e, t, "set-current", stack, &c, r, &h) == 0)
+	if (op_start(e, t, "set-current", stack, NULL, &c, r, &h) == 0)
 		run_steps(&c, 0);
 	if (h >= 0)
-		end_op(&c, h);
+		op_end(&c, h);
+	store_unlock(e->store, sh);
 	return r->exit;
 }
 

@@ -294,3 +294,87 @@ int store_clean_leftovers(struct store *s, bool dry, void (*report)(void *arg, c
 	ops_free_names(names, n);
 	return r;
 }
+
+int store_lock(struct store *s, bool exclusive, int *h)
+{
+	char *path = join(s->root, ".lock");
+	int r = s->ops->lock(s->ops, path, exclusive, 1, h);
+	free(path);
+	return r;
+}
+
+void store_unlock(struct store *s, int h)
+{
+	s->ops->unlock(s->ops, h);
+}
+
+int store_path_deps(struct store *s, const char *path, char ***deps, size_t *n)
+{
+	*deps = NULL;
+	*n = 0;
+	char *meta = store_meta_path(s, path), *buf;
+	size_t len;
+	int r = s->ops->read_file(s->ops, meta, 1 << 20, &buf, &len);
+	free(meta);
+	if (r < 0)
+		return r;
+	json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
+	free(buf);
+	json_t *d = json_object_get(o, "deps");
+	if (!o || !json_is_array(d)) {
+		json_decref(o);
+		return -EBADMSG;
+	}
+	char **v = xcalloc(json_array_size(d) + 1, sizeof(*v));
+	for (size_t i = 0; i < json_array_size(d); i++) {
+		const char *x = json_string_value(json_array_get(d, i));
+		if (!x) {
+			for (size_t k = 0; k < i; k++)
+				free(v[k]);
+			free(v);
+			json_decref(o);
+			return -EBADMSG;
+		}
+		v[i] = xstrdup(x);
+	}
+	*n = json_array_size(d);
+	*deps = v;
+	json_decref(o);
+	return 0;
+}
+
+int store_delete(struct store *s, const char *path)
+{
+	char *meta = store_meta_path(s, path);
+	int r = s->ops->unlink(s->ops, meta);
+	free(meta);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	r = s->ops->fsync_path(s->ops, s->meta_dir);
+	if (r < 0)
+		return r;
+	char *trash = join(s->root, ".trash");
+	r = ops_mkdir_p(s->ops, trash, 0700);
+	struct sbuf to = SBUF_INIT;
+	sbuf_printf(&to, "%s/%s", trash, store_path_name(path));
+	if (r == 0)
+		r = ops_remove_tree(s->ops, to.sb_buf); /* an earlier attempt's */
+	if (r == 0) {
+		r = s->ops->rename(s->ops, path, to.sb_buf);
+		if (r == -ENOENT)
+			r = 0;
+	}
+	if (r == 0)
+		r = ops_remove_tree(s->ops, to.sb_buf);
+	sbuf_free(&to);
+	free(trash);
+	return r;
+}
+
+int store_empty_trash(struct store *s)
+{
+	char *trash = join(s->root, ".trash");
+	int r = ops_remove_tree(s->ops, trash);
+	free(trash);
+	return r;
+}

@@ -119,6 +119,14 @@ void store_result_free(struct store_result *r);
  */
 int store_realise(struct store *s, const struct store_drv *d, const char *path, struct store_result *r);
 
+/*
+ * The store-wide lock: builds and deploys hold it shared for as long as
+ * they may create or pin paths; garbage collection holds it exclusive
+ * while it decides what is dead and deletes it. Waits. 0 with *h, or <0.
+ */
+int store_lock(struct store *s, bool exclusive, int *h);
+void store_unlock(struct store *s, int h);
+
 /* ---- maintenance ----------------------------------------------------------- */
 
 struct store_entry {
@@ -126,6 +134,18 @@ struct store_entry {
 	char *nar_sha256; /* hex, as registered */
 	uint64_t bytes;
 };
+
+/* The registration of path: its dependencies (malloc'd strings). */
+int store_path_deps(struct store *s, const char *path, char ***deps, size_t *n);
+
+/*
+ * Deletes a registered path so that no step leaves a path that looks
+ * valid: the registration goes first (the path is then merely unregistered,
+ * which recovery cleans), then the tree is renamed into .trash/ and removed.
+ */
+int store_delete(struct store *s, const char *path);
+/* Empties .trash/ (what an interrupted deletion left). */
+int store_empty_trash(struct store *s);
 
 /* Every registered path, sorted by name. */
 int store_list(struct store *s, struct store_entry **out, size_t *n, struct sbuf *err);

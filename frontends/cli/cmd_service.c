@@ -20,7 +20,8 @@
 	"       punix service rollback STACK [TARGET OPTIONS]\n"                                        \
 	"       punix service set-current STACK N [TARGET OPTIONS]\n"                                   \
 	"       punix service status STACK [--json] [TARGET OPTIONS]\n"                                 \
-	"       punix service verify STACK [--json] [TARGET OPTIONS]\n"
+	"       punix service verify STACK [--json] [TARGET OPTIONS]\n"                                 \
+	"       punix service prune STACK --keep N [TARGET OPTIONS]\n"
 
 void cmd_service_help(void)
 {
@@ -32,6 +33,7 @@ void cmd_service_help(void)
 	      "  set-current  flip to generation N (any kept generation, older or newer)\n"
 	      "  status       the stack's generations and which one is current\n"
 	      "  verify       compare the live files with the current generation's (exit 1 on drift)\n"
+	      "  prune        delete all generations but the current one and the newest N\n"
 	      "\n"
 	      "Options:\n"
 	      "  --file F               the program (a file or directory; repeatable) [deploy]\n"
@@ -42,6 +44,7 @@ void cmd_service_help(void)
 	      "  --store-root DIR       the local store (default $PUNIX_STORE_DIR, else $PUNIX_HOME/store)\n"
 	      "  --state-dir DIR        the journal (default $PUNIX_STATE_DIR, else $PUNIX_HOME/journal)\n"
 	      "  --json                 [status, verify] one JSON object\n"
+	      "  --keep N               [prune] how many of the newest generations to keep (0 or more)\n"
 	      "\n"
 	      "Exit status: 0 ok; 1 a coded error ([E#]) or drift; 2 usage; 3 a build or transport failure;\n"
 	      "4 another op holds the stack.\n",
@@ -55,6 +58,8 @@ struct svc_opts {
 	bool dry_run, json;
 	const char *transport_root, *deployments_root, *unit_dir, *store_root, *state_dir;
 	long gen;
+	long keep;
+	bool have_keep;
 };
 
 static int parse(int argc, char **argv, struct svc_opts *o)
@@ -68,6 +73,7 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 		{"unit-dir", required_argument, NULL, 'U'},
 		{"store-root", required_argument, NULL, 'S'},
 		{"state-dir", required_argument, NULL, 'J'},
+		{"keep", required_argument, NULL, 'K'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -88,6 +94,15 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 		case 'U': o->unit_dir = optarg; break;
 		case 'S': o->store_root = optarg; break;
 		case 'J': o->state_dir = optarg; break;
+		case 'K': {
+			char *end;
+			o->keep = strtol(optarg, &end, 10);
+			if (*end || o->keep < 0)
+				return cli_fail(EXIT_USAGE, "--keep needs a number of generations (0 or more), got '%s'",
+						optarg);
+			o->have_keep = true;
+			break;
+		}
 		case 'h': cmd_service_help(); return -1;
 		default: fputs(SERVICE_USAGE, stderr); return EXIT_USAGE;
 		}
@@ -107,6 +122,8 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 		if (*end || o->gen <= 0)
 			return cli_fail(EXIT_USAGE, "set-current: '%s' is not a generation number", rest[1]);
 	}
+	if (!strcmp(o->sub, "prune") && !o->have_keep)
+		return cli_fail(EXIT_USAGE, "prune needs --keep N (the newest generations to keep besides the current one)");
 	if (!strcmp(o->sub, "deploy") && o->nfiles == 0)
 		return cli_fail(EXIT_USAGE, "deploy needs --file F (the program that defines %s)", o->stack);
 	/* A stack name becomes a directory name on the target. */
@@ -260,12 +277,12 @@ int cmd_service(int argc, char **argv)
 		cmd_service_help();
 		return EXIT_OK;
 	}
-	const char *subs[] = {"deploy", "rollback", "set-current", "status", "verify"};
+	const char *subs[] = {"deploy", "rollback", "set-current", "status", "verify", "prune"};
 	bool known = false;
-	for (size_t i = 0; i < 5; i++)
+	for (size_t i = 0; i < 6; i++)
 		known |= !strcmp(o.sub, subs[i]);
 	if (!known)
-		return cli_fail(EXIT_USAGE, "unknown service command '%s' (deploy, rollback, set-current, status, verify)",
+		return cli_fail(EXIT_USAGE, "unknown service command '%s' (deploy, rollback, set-current, status, verify, prune)",
 				o.sub);
 	int rc = parse(argc - 1, argv + 1, &o);
 	if (rc != EXIT_OK)
@@ -308,6 +325,16 @@ int cmd_service(int argc, char **argv)
 	struct engine e = {j, &st, ops_local(), pl.state};
 	if (!strcmp(o.sub, "deploy")) {
 		rc = deploy(&e, &o, &t, scratch);
+	} else if (!strcmp(o.sub, "prune")) {
+		struct op_result r;
+		engine_prune(&e, &t, o.stack, o.keep, &r);
+		if (r.exit == 0)
+			printf("pruned: stack %s: %zu generation(s) deleted; current is gen-%03ld\n", o.stack, r.npaths,
+			       r.generation);
+		else
+			cli_fail(r.exit, "%s", r.error.sb_buf);
+		rc = r.exit;
+		op_result_free(&r);
 	} else {
 		struct op_result r;
 		if (!strcmp(o.sub, "rollback"))

@@ -10,12 +10,15 @@
 #include <string.h>
 
 #include "../../engine/build.h"
+#include "../../engine/engine.h"
 #include "cli.h"
 
-#define STORE_USAGE                                                          \
-	"usage: punix store path [--store-root DIR] FILE|DIR... MODULE\n"     \
-	"       punix store info [--store-root DIR] [--json]\n"               \
-	"       punix store verify [--store-root DIR] [--json]\n"
+#define STORE_USAGE                                                                              \
+	"usage: punix store path [--store-root DIR] FILE|DIR... MODULE\n"                         \
+	"       punix store info [--store-root DIR] [--json]\n"                                   \
+	"       punix store verify [--store-root DIR] [--json]\n"                                 \
+	"       punix store gc [--dry-run] [--print-roots] [--print-dead] [--store-root DIR]\n"    \
+	"                      [--deployments-root DIR] [--state-dir DIR]\n"
 
 void cmd_store_help(void)
 {
@@ -26,9 +29,16 @@ void cmd_store_help(void)
 	      "  info    the store's location, how many paths are registered, their total size\n"
 	      "  verify  re-hash every registered path against the hash recorded when it was\n"
 	      "          built; list each corrupted or missing one (exit 1 if any)\n"
+	      "  gc      delete every path that no generation of any stack, and no op in\n"
+	      "          flight, pins (directly or through dependencies)\n"
 	      "\n"
 	      "  --store-root DIR  the store (default: $PUNIX_STORE_DIR, else $PUNIX_HOME/store)\n"
-	      "  --json            print one JSON object\n",
+	      "  --json            print one JSON object\n"
+	      "  --dry-run         [gc] say what would be deleted; delete nothing\n"
+	      "  --print-roots     [gc] print every root (a pinned path)\n"
+	      "  --print-dead      [gc] print every path that is (or would be) deleted\n"
+	      "  --deployments-root DIR  [gc] where generations live (default $PUNIX_HOME/deployments)\n"
+	      "  --state-dir DIR   [gc] the journal (default $PUNIX_STATE_DIR, else $PUNIX_HOME/journal)\n",
 	      stdout);
 }
 
@@ -83,6 +93,76 @@ static int store_path(struct store *st, char *const *args, size_t nargs)
 	sbuf_free(&err);
 	free(root);
 	pcl_program_free(prog);
+	return rc;
+}
+
+static void human(uint64_t b, char out[32])
+{
+	const char *unit[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)b;
+	int u = 0;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, 32, "%llu bytes", (unsigned long long)b);
+	else
+		snprintf(out, 32, "%.1f %s", v, unit[u]);
+}
+
+struct gc_opts {
+	bool dry, roots, dead;
+	const char *dep, *state;
+};
+
+static int store_gc(struct store *st, const struct cli_places *pl, const struct gc_opts *o)
+{
+	struct journal *j;
+	struct journal_err je;
+	if (journal_open(&j, pl->state, &je) < 0)
+		return cli_fail(EXIT_FAILURE_, "%s", je.msg);
+	struct engine e = {j, st, ops_local(), pl->state};
+	struct gc_scan scan;
+	struct sbuf err = SBUF_INIT;
+	int rc = EXIT_OK;
+	if (engine_gc_scan(&e, pl->deployments, &scan, &err) < 0) {
+		rc = cli_fail(EXIT_ERROR, "%s", err.sb_buf);
+		goto out;
+	}
+	printf("scanning: %s: %zu stack(s), %zu generation(s); journal: %zu op(s) in flight\n", pl->deployments,
+	       scan.stacks, scan.generations, scan.inflight);
+	if (o->roots)
+		for (size_t i = 0; i < scan.nroots; i++)
+			printf("root: %s\n", scan.roots[i]);
+	printf("keep-set: %zu path(s)\n", scan.keep);
+	char h[32];
+	if (o->dry) {
+		if (o->dead)
+			for (size_t i = 0; i < scan.ndead; i++)
+				printf("dead: %s\n", scan.dead[i]);
+		human(scan.dead_bytes, h);
+		printf("would remove: %zu paths, freeing %s (dry run)\n", scan.ndead, h);
+		gc_scan_free(&scan);
+		goto out;
+	}
+	if (o->dead)
+		for (size_t i = 0; i < scan.ndead; i++)
+			printf("dead: %s\n", scan.dead[i]);
+	gc_scan_free(&scan);
+	struct op_result r;
+	engine_gc(&e, pl->deployments, &r);
+	if (r.exit == 0) {
+		human((uint64_t)r.nfiles, h);
+		printf("removed: %ld paths, freed %s\n", r.generation, h);
+	} else {
+		cli_fail(r.exit, "%s", r.error.sb_buf);
+	}
+	rc = r.exit;
+	op_result_free(&r);
+out:
+	sbuf_free(&err);
+	journal_close(j);
 	return rc;
 }
 
@@ -167,9 +247,15 @@ int cmd_store(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"store-root", required_argument, NULL, 's'},
 		{"json", no_argument, NULL, 'j'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"print-roots", no_argument, NULL, 'R'},
+		{"print-dead", no_argument, NULL, 'X'},
+		{"deployments-root", required_argument, NULL, 'D'},
+		{"state-dir", required_argument, NULL, 'J'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	struct gc_opts gco = {0};
 	if (argc < 2) {
 		fputs(STORE_USAGE, stderr);
 		return EXIT_USAGE;
@@ -179,8 +265,8 @@ int cmd_store(int argc, char **argv)
 		cmd_store_help();
 		return EXIT_OK;
 	}
-	if (strcmp(sub, "path") && strcmp(sub, "info") && strcmp(sub, "verify"))
-		return cli_fail(EXIT_USAGE, "unknown store command '%s' (path, info, verify)", sub);
+	if (strcmp(sub, "path") && strcmp(sub, "info") && strcmp(sub, "verify") && strcmp(sub, "gc"))
+		return cli_fail(EXIT_USAGE, "unknown store command '%s' (path, info, verify, gc)", sub);
 	const char *store_root = NULL;
 	bool json = false;
 	int c;
@@ -189,6 +275,11 @@ int cmd_store(int argc, char **argv)
 		switch (c) {
 		case 's': store_root = optarg; break;
 		case 'j': json = true; break;
+		case 'n': gco.dry = true; break;
+		case 'R': gco.roots = true; break;
+		case 'X': gco.dead = true; break;
+		case 'D': gco.dep = optarg; break;
+		case 'J': gco.state = optarg; break;
 		case 'h': cmd_store_help(); return EXIT_OK;
 		default: fputs(STORE_USAGE, stderr); return EXIT_USAGE;
 		}
@@ -199,12 +290,22 @@ int cmd_store(int argc, char **argv)
 		fputs(STORE_USAGE, stderr);
 		return EXIT_USAGE;
 	}
+	bool gc = !strcmp(sub, "gc");
+	if (!gc && (gco.dry || gco.roots || gco.dead || gco.dep || gco.state)) {
+		fputs(STORE_USAGE, stderr);
+		return EXIT_USAGE;
+	}
+	if (gco.dep && gco.dep[0] != '/')
+		return cli_fail(EXIT_USAGE, "--deployments-root needs an absolute path, got '%s'", gco.dep);
 	struct cli_places pl;
 	cli_places_init(&pl, store_root);
+	cli_places_set(&pl, gco.dep, gco.state);
 	struct store st;
 	int rc = cli_open_store(&st, &pl);
 	if (rc == EXIT_OK) {
-		if (!strcmp(sub, "path"))
+		if (gc)
+			rc = store_gc(&st, &pl, &gco);
+		else if (!strcmp(sub, "path"))
 			rc = store_path(&st, rest, nrest);
 		else if (!strcmp(sub, "info"))
 			rc = store_info(&st, json);

@@ -1,0 +1,383 @@
+/*
+ * gc.c - garbage collection of the store, and pruning of old generations,
+ * as journaled ops (see engine.h, docs/gc.md).
+ *
+ * gc: plan (find the roots) -> mark (the keep-set: the roots' closure
+ * through registered dependencies; the dead: every other registered path)
+ * -> **sweep** (under the store's exclusive lock, compute the keep-set
+ * again and delete each planned path that is still dead).
+ *
+ * Roots are every store path pinned by every generation of every stack
+ * under the deployments root (not only the current ones), and the pins of
+ * every op the journal shows in flight. Builds and deploys hold the store
+ * lock shared for as long as they create or pin paths, so the sweep never
+ * races them; and because the sweep decides again under the lock, running
+ * it twice (recovery rolls it forward) can never delete a path that became
+ * live in between.
+ *
+ * prune: plan (the generations to delete: all but the current one and the
+ * newest N) -> **remove** (for each: its manifest first, so it stops being
+ * a generation, then its kept files).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/strmap.h"
+#include "../base/vec.h"
+#include "../base/xalloc.h"
+#include "manifest.h"
+#include "op_internal.h"
+
+typedef VEC(char *) str_vec;
+
+static void str_vec_free(str_vec *v)
+{
+	for (size_t i = 0; i < v->n; i++)
+		free(v->v[i]);
+	VEC_FREE(v);
+}
+
+struct roots {
+	str_vec paths;
+	size_t stacks, generations, inflight;
+};
+
+/* Pins of every generation of every stack under dep, then of in-flight ops. */
+static int find_roots(struct engine *e, const char *dep, struct roots *out, struct sbuf *err)
+{
+	memset(out, 0, sizeof(*out));
+	struct punix_ops *o = e->local;
+	char **names;
+	size_t n;
+	int r = o->list_dir(o, dep, &names, &n);
+	if (r == -ENOENT) {
+		names = NULL;
+		n = 0;
+		r = 0;
+	}
+	if (r < 0) {
+		sbuf_printf(err, "%s: %s", dep, strerror(-r));
+		return -1;
+	}
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (names[i][0] == '.')
+			continue; /* .dry-run: a scratch target with its own copies */
+		long *gens;
+		size_t ng;
+		if (list_generations(o, dep, names[i], &gens, &ng) < 0 || ng == 0)
+			continue;
+		out->stacks++;
+		for (size_t g = 0; g < ng && r == 0; g++) {
+			struct manifest m;
+			r = manifest_read(o, dep, names[i], gens[g], &m, err);
+			if (r < 0)
+				break; /* a manifest we cannot read: we cannot know its pins */
+			out->generations++;
+			for (size_t k = 0; k < m.npaths; k++)
+				VEC_PUSH(&out->paths, xstrdup(m.store_paths[k]));
+			manifest_free(&m);
+		}
+		free(gens);
+	}
+	ops_free_names(names, n);
+	if (r < 0) {
+		str_vec_free(&out->paths);
+		return -1;
+	}
+	struct journal_op *ops;
+	size_t nops;
+	struct journal_err je;
+	if (journal_op_list(e->journal, &ops, &nops, &je) < 0) {
+		sbuf_printf(err, "%s", je.msg);
+		str_vec_free(&out->paths);
+		return -1;
+	}
+	for (size_t i = 0; i < nops; i++) {
+		if (ops[i].state != JOURNAL_OP_RUNNING || !ops[i].plan)
+			continue;
+		json_t *plan = json_loads(ops[i].plan, 0, NULL);
+		json_t *pins = json_object_get(plan, "store_paths");
+		if (json_array_size(pins))
+			out->inflight++;
+		for (size_t k = 0; k < json_array_size(pins); k++)
+			VEC_PUSH(&out->paths, xstrdup(json_string_value(json_array_get(pins, k))));
+		json_decref(plan);
+	}
+	journal_ops_free(ops, nops);
+	return 0;
+}
+
+/* The keep-set: the roots and everything they depend on (a strmap of names). */
+static void closure(struct store *s, const str_vec *roots, struct strmap *keep, str_vec *owned)
+{
+	str_vec todo = {0};
+	for (size_t i = 0; i < roots->n; i++)
+		VEC_PUSH(&todo, xstrdup(roots->v[i]));
+	while (todo.n) {
+		char *p = todo.v[--todo.n];
+		if (strmap_get(keep, p)) {
+			free(p);
+			continue;
+		}
+		strmap_put(keep, p, p);
+		VEC_PUSH(owned, p);
+		char **deps;
+		size_t nd;
+		if (store_path_deps(s, p, &deps, &nd) == 0) {
+			for (size_t k = 0; k < nd; k++)
+				VEC_PUSH(&todo, deps[k]);
+			free(deps);
+		}
+	}
+	VEC_FREE(&todo);
+}
+
+/* Registered paths not in the keep-set; sizes summed into *bytes. */
+static int dead_paths(struct store *s, const struct strmap *keep, str_vec *dead, uint64_t *bytes, struct sbuf *err)
+{
+	struct store_entry *ent;
+	size_t n;
+	if (store_list(s, &ent, &n, err) < 0)
+		return -1;
+	*bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (strmap_get(keep, ent[i].path))
+			continue;
+		VEC_PUSH(dead, xstrdup(ent[i].path));
+		*bytes += ent[i].bytes;
+	}
+	store_entries_free(ent, n);
+	return 0;
+}
+
+int engine_gc_scan(struct engine *e, const char *dep, struct gc_scan *out, struct sbuf *err)
+{
+	memset(out, 0, sizeof(*out));
+	struct roots roots;
+	if (find_roots(e, dep, &roots, err) < 0)
+		return -1;
+	struct strmap keep;
+	strmap_init(&keep);
+	str_vec owned = {0}, dead = {0};
+	closure(e->store, &roots.paths, &keep, &owned);
+	int r = dead_paths(e->store, &keep, &dead, &out->dead_bytes, err);
+	out->stacks = roots.stacks;
+	out->generations = roots.generations;
+	out->inflight = roots.inflight;
+	out->roots = (const char **)roots.paths.v;
+	out->nroots = roots.paths.n;
+	out->keep = owned.n;
+	out->dead = (const char **)dead.v;
+	out->ndead = dead.n;
+	strmap_free(&keep);
+	str_vec_free(&owned);
+	return r;
+}
+
+void gc_scan_free(struct gc_scan *s)
+{
+	for (size_t i = 0; i < s->nroots; i++)
+		free((char *)s->roots[i]);
+	free(s->roots);
+	for (size_t i = 0; i < s->ndead; i++)
+		free((char *)s->dead[i]);
+	free(s->dead);
+	memset(s, 0, sizeof(*s));
+}
+
+/* ---- the gc op ---------------------------------------------------------------------- */
+
+static int gc_plan(struct op_ctx *c)
+{
+	struct gc_scan scan;
+	struct sbuf err = SBUF_INIT;
+	if (engine_gc_scan(c->e, plan_str(c, "deployments_root"), &scan, &err) < 0) {
+		op_fail(c, 1, "%s", err.sb_buf);
+		sbuf_free(&err);
+		return 1;
+	}
+	json_object_set_new(c->plan, "roots", json_integer((json_int_t)scan.nroots));
+	json_object_set_new(c->plan, "keep", json_integer((json_int_t)scan.keep));
+	json_t *dead = json_array();
+	for (size_t i = 0; i < scan.ndead; i++)
+		json_array_append_new(dead, json_string(scan.dead[i]));
+	json_object_set_new(c->plan, "dead", dead);
+	c->res->npaths = scan.keep;
+	gc_scan_free(&scan);
+	sbuf_free(&err);
+	return 0;
+}
+
+static int gc_mark(struct op_ctx *c)
+{
+	(void)c; /* the plan holds the candidates; the sweep decides again under the lock */
+	return 0;
+}
+
+static int gc_sweep(struct op_ctx *c)
+{
+	int h, r = store_lock(c->e->store, true, &h);
+	if (r < 0)
+		return op_fail(c, 3, "cannot lock the store: %s", strerror(-r));
+	struct gc_scan scan;
+	struct sbuf err = SBUF_INIT;
+	if (engine_gc_scan(c->e, plan_str(c, "deployments_root"), &scan, &err) < 0) {
+		store_unlock(c->e->store, h);
+		op_fail(c, 1, "%s", err.sb_buf);
+		sbuf_free(&err);
+		return 1;
+	}
+	struct strmap still_dead;
+	strmap_init(&still_dead);
+	for (size_t i = 0; i < scan.ndead; i++)
+		strmap_put(&still_dead, scan.dead[i], (void *)scan.dead[i]);
+	json_t *planned = json_object_get(c->plan, "dead");
+	/* sizes, for the report, from one listing */
+	struct store_entry *all = NULL;
+	size_t nall = 0;
+	struct strmap size_of;
+	strmap_init(&size_of);
+	if (store_list(c->e->store, &all, &nall, &err) == 0)
+		for (size_t k = 0; k < nall; k++)
+			strmap_put(&size_of, all[k].path, &all[k].bytes);
+	size_t removed = 0;
+	uint64_t freed = 0;
+	for (size_t i = 0; i < json_array_size(planned) && r == 0; i++) {
+		const char *p = json_string_value(json_array_get(planned, i));
+		if (!p || !strmap_get(&still_dead, p))
+			continue; /* pinned since the plan: keep it */
+		const uint64_t *bytes = strmap_get(&size_of, p);
+		r = store_delete(c->e->store, p);
+		if (r < 0) {
+			op_fail(c, 3, "deleting %s: %s", p, strerror(-r));
+			break;
+		}
+		removed++;
+		freed += bytes ? *bytes : 0;
+	}
+	strmap_free(&size_of);
+	store_entries_free(all, nall);
+	if (r == 0)
+		r = store_empty_trash(c->e->store);
+	strmap_free(&still_dead);
+	gc_scan_free(&scan);
+	store_unlock(c->e->store, h);
+	sbuf_free(&err);
+	c->res->generation = (long)removed;
+	c->res->nfiles = (size_t)freed;
+	return r < 0 ? 3 : 0;
+}
+
+static const struct step gc_steps[] = {
+	{"plan", gc_plan, NULL},
+	{"mark", gc_mark, NULL},
+	{"sweep", gc_sweep, NULL},
+};
+
+const struct op_kind gc_kind = {"gc", gc_steps, 3, 2};
+
+int engine_gc(struct engine *e, const char *deployments_root, struct op_result *r)
+{
+	struct op_ctx c = {0};
+	int h = -1;
+	struct target_spec t = {NULL, deployments_root, "/etc/systemd/system"};
+	struct sbuf scope = SBUF_INIT;
+	sbuf_printf(&scope, "store|%s", e->store->root);
+	if (op_start(e, &t, "gc", "(store)", scope.sb_buf, &c, r, &h) == 0)
+		op_run(&c);
+	if (h >= 0)
+		op_end(&c, h);
+	sbuf_free(&scope);
+	return r->exit;
+}
+
+/* ---- the prune op -------------------------------------------------------------------- */
+
+static int prune_plan(struct op_ctx *c)
+{
+	const char *dep = plan_str(c, "deployments_root");
+	struct sbuf err = SBUF_INIT;
+	long current = current_generation(c->tops, dep, c->stack, &err);
+	if (current < 0) {
+		op_fail(c, 1, "%s", err.sb_buf);
+		sbuf_free(&err);
+		return 1;
+	}
+	sbuf_free(&err);
+	long *gens;
+	size_t n;
+	if (list_generations(c->tops, dep, c->stack, &gens, &n) < 0)
+		return op_fail(c, 3, "cannot list the generations of stack '%s'", c->stack);
+	long keep = plan_long(c, "keep");
+	json_t *doomed = json_array();
+	/* the newest `keep` generations stay, and the current one whatever its age */
+	for (size_t i = 0; i + (size_t)keep < n; i++)
+		if (gens[i] != current)
+			json_array_append_new(doomed, json_integer(gens[i]));
+	free(gens);
+	json_object_set_new(c->plan, "prune", doomed);
+	json_object_set_new(c->plan, "generation", json_integer(current));
+	c->res->generation = current;
+	return 0;
+}
+
+static int prune_remove(struct op_ctx *c)
+{
+	const char *dep = plan_str(c, "deployments_root");
+	json_t *doomed = json_object_get(c->plan, "prune");
+	struct sbuf err = SBUF_INIT;
+	long current = current_generation(c->tops, dep, c->stack, &err);
+	sbuf_free(&err);
+	int r = 0;
+	size_t removed = 0;
+	for (size_t i = 0; i < json_array_size(doomed) && r == 0; i++) {
+		long g = (long)json_integer_value(json_array_get(doomed, i));
+		if (g == current)
+			continue; /* never the live one */
+		char *m = gen_manifest_path(dep, c->stack, g), *f = gen_files_dir(dep, c->stack, g);
+		char *s = gen_secrets_dir(dep, c->stack, g);
+		r = c->tops->unlink(c->tops, m);
+		if (r == -ENOENT)
+			r = 0;
+		if (r == 0) {
+			char *dir = stack_dir(dep, c->stack);
+			r = c->tops->fsync_path(c->tops, dir);
+			free(dir);
+		}
+		if (r == 0)
+			r = ops_remove_tree(c->tops, f);
+		if (r == 0)
+			r = ops_remove_tree(c->tops, s);
+		if (r < 0)
+			op_fail(c, 3, "pruning gen-%03ld: %s", g, strerror(-r));
+		else
+			removed++;
+		free(m);
+		free(f);
+		free(s);
+	}
+	c->res->npaths = removed;
+	return r < 0 ? 3 : 0;
+}
+
+static const struct step prune_steps[] = {
+	{"plan", prune_plan, NULL},
+	{"remove", prune_remove, NULL},
+};
+
+const struct op_kind prune_kind = {"prune", prune_steps, 2, 1};
+
+int engine_prune(struct engine *e, const struct target_spec *t, const char *stack, long keep, struct op_result *r)
+{
+	struct op_ctx c = {0};
+	int h = -1;
+	if (op_start(e, t, "prune", stack, NULL, &c, r, &h) == 0) {
+		json_object_set_new(c.plan, "keep", json_integer(keep));
+		op_run(&c);
+	}
+	if (h >= 0)
+		op_end(&c, h);
+	return r->exit;
+}
