@@ -8,6 +8,8 @@
  *                                    a shell and against nix-env --rollback
  *   bench PUNIX GEN deploy           deploy time for stacks of 1 to 1000 services
  *   bench PUNIX GEN fsync            fsyncs per deploy (strace), against the minimum
+ *   bench PUNIX GEN gc               store gc of 10^3..10^4 paths, 10% pinned by generations,
+ *                                    against nix-store --gc on a store of the same shape
  *
  * Every time is the median of several runs of a whole process (fork, exec,
  * wait4), so it includes start-up, as a user sees it. Each figure that can
@@ -19,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -387,6 +390,98 @@ static void bench_fsync(void)
 	}
 }
 
+/*
+ * A store of n registered paths (each a directory with one small file) and
+ * a deployments root whose n/10 generations (10 stacks) pin one path each.
+ * Written directly in punix's formats: GC does not care how paths were made.
+ */
+static void fabricate(const char *home, long n)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s/store/.meta %s/deployments", home, home, home);
+	shell(cmd);
+	for (long i = 0; i < n; i++) {
+		char path[400], meta[512];
+		snprintf(path, sizeof(path), "%s/store/%032ld-p%ld-1", home, i, i);
+		mkdir(path, 0755);
+		snprintf(meta, sizeof(meta), "%s/f", path);
+		FILE *f = fopen(meta, "w");
+		fprintf(f, "%ld\n", i);
+		fclose(f);
+		snprintf(meta, sizeof(meta), "%s/store/.meta/%032ld-p%ld-1.json", home, i, i);
+		f = fopen(meta, "w");
+		fprintf(f, "{\"bytes\": 4, \"deps\": [], \"format\": 1, \"nar_sha256\": \"%064d\", \"path\": \"%s\", "
+			   "\"registered\": 0}\n",
+			0, path);
+		fclose(f);
+	}
+	long gens = n / 10;
+	for (long g = 0; g < gens; g++) {
+		long stack = g % 10, num = g / 10 + 1;
+		char dir[512], man[600];
+		snprintf(dir, sizeof(dir), "%s/deployments/S%ld", home, stack);
+		mkdir(dir, 0755);
+		snprintf(man, sizeof(man), "%s/gen-%03ld.json", dir, num);
+		FILE *f = fopen(man, "w");
+		fprintf(f,
+			"{\"backend\": \"systemd\", \"config_files\": [], \"deployed_at\": \"2026-01-01T00:00:00Z\", "
+			"\"format\": 1, \"generation\": %ld, \"services\": [], \"source_hash\": \"%064d\", "
+			"\"stack\": \"S%ld\", \"store_paths\": [\"%s/store/%032ld-p%ld-1\"]}\n",
+			num, 0, stack, home, g * 10, g * 10);
+		fclose(f);
+	}
+}
+
+/* The same shape in Nix's store: n added paths, n/10 of them held by GC roots. */
+static double nix_gc(const char *dir, long n)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; export NIX_CONFIG='build-users-group ='; rm -rf %s/nixsrc /nix/var/nix/gcroots/punix-bench; "
+		 "mkdir -p %s/nixsrc /nix/var/nix/gcroots/punix-bench; cd %s/nixsrc; "
+		 "for i in $(seq 0 %ld); do echo $i > p$i; done; "
+		 "ls | xargs nix-store --add > ../nixpaths; i=0; while read p; do "
+		 "if [ $((i %% 10)) -eq 0 ]; then ln -s $p /nix/var/nix/gcroots/punix-bench/r$i; fi; i=$((i+1)); "
+		 "done < ../nixpaths",
+		 dir, dir, dir, n - 1);
+	if (system(cmd) != 0)
+		return -1;
+	char *gcargv[] = {"sh", "-c", "NIX_CONFIG='build-users-group =' nix-store --gc >/dev/null 2>&1", NULL};
+	double t = run(gcargv, NULL, 0).secs;
+	snprintf(cmd, sizeof(cmd), "rm -rf /nix/var/nix/gcroots/punix-bench");
+	if (system(cmd) != 0)
+		return -1;
+	return t;
+}
+
+static void bench_gc(int quick)
+{
+	long sizes[] = {1000, 3000, 10000};
+	int nsizes = quick ? 2 : 3;
+	double ns[3], ts[3];
+	bool nix = system("command -v nix-store >/dev/null 2>&1") == 0;
+	printf("store gc: n registered paths, n/10 generations (10 stacks) each pinning one: 90%% is dead\n");
+	printf("one run each (a run deletes what it measures); nix-store --gc on the same shape%s\n\n",
+	       nix ? "" : " skipped (no nix-store)");
+	printf("%9s %12s %12s %10s\n", "paths", "punix s", "nix s", "ratio");
+	for (int i = 0; i < nsizes; i++) {
+		char home[256];
+		snprintf(home, sizeof(home), "%s/gc-%ld", scratch, sizes[i]);
+		fabricate(home, sizes[i]);
+		char *gc[] = {(char *)punix, "store", "gc", NULL};
+		double t = run(gc, home, 0).secs;
+		double tn = nix ? nix_gc(scratch, sizes[i]) : -1;
+		ns[i] = (double)sizes[i];
+		ts[i] = t;
+		if (tn > 0)
+			printf("%9ld %12.3f %12.3f %10.2f\n", sizes[i], t, tn, t / tn);
+		else
+			printf("%9ld %12.3f %12s %10s\n", sizes[i], t, "-", "-");
+	}
+	printf("\n");
+	verdict(fit_exponent(ns, ts, nsizes));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
@@ -413,6 +508,8 @@ int main(int argc, char **argv)
 		bench_deploy();
 	else if (!strcmp(argv[3], "fsync"))
 		bench_fsync();
+	else if (!strcmp(argv[3], "gc"))
+		bench_gc(quick);
 	else
 		fprintf(stderr, "bench: unknown experiment %s\n", argv[3]);
 	char cmd[256];

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds an optimised, unsanitised punix in build-bench/ and runs the
 # benchmarks against it.
-#   bash bench/run.sh [check|noop|hash|rollback|deploy|fsync|all] [--quick]
+#   bash bench/run.sh [check|noop|hash|rollback|deploy|fsync|gc|all] [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -18,7 +18,7 @@ for pkg in nix-bin strace; do
 done
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DPUNIX_TESTS=OFF >/dev/null
 cmake --build build-bench -j"$(nproc)" >/dev/null
-for e in check noop hash rollback deploy fsync; do
+for e in check noop hash rollback deploy fsync gc; do
   if [ "$what" = all ] || [ "$what" = "$e" ]; then
     echo "== $e"
     build-bench/bench/bench build-bench/punix build-bench/bench/gen_program "$e" $quick

@@ -244,19 +244,19 @@ static int gc_sweep(struct op_ctx *c)
 			strmap_put(&size_of, all[k].path, &all[k].bytes);
 	size_t removed = 0;
 	uint64_t freed = 0;
-	for (size_t i = 0; i < json_array_size(planned) && r == 0; i++) {
+	VEC(const char *) doomed = {0};
+	for (size_t i = 0; i < json_array_size(planned); i++) {
 		const char *p = json_string_value(json_array_get(planned, i));
 		if (!p || !strmap_get(&still_dead, p))
 			continue; /* pinned since the plan: keep it */
 		const uint64_t *bytes = strmap_get(&size_of, p);
-		r = store_delete(c->e->store, p);
-		if (r < 0) {
-			op_fail(c, 3, "deleting %s: %s", p, strerror(-r));
-			break;
-		}
-		removed++;
 		freed += bytes ? *bytes : 0;
+		VEC_PUSH(&doomed, p);
 	}
+	r = store_delete_many(c->e->store, doomed.v, doomed.n, &removed);
+	if (r < 0)
+		op_fail(c, 3, "deleting dead paths: %s", strerror(-r));
+	VEC_FREE(&doomed);
 	strmap_free(&size_of);
 	store_entries_free(all, nall);
 	if (r == 0)

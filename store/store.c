@@ -343,30 +343,38 @@ int store_path_deps(struct store *s, const char *path, char ***deps, size_t *n)
 	return 0;
 }
 
-int store_delete(struct store *s, const char *path)
+int store_delete_many(struct store *s, const char *const *paths, size_t n, size_t *done)
 {
-	char *meta = store_meta_path(s, path);
-	int r = s->ops->unlink(s->ops, meta);
-	free(meta);
-	if (r < 0 && r != -ENOENT)
-		return r;
-	r = s->ops->fsync_path(s->ops, s->meta_dir);
+	*done = 0;
+	/* 1: every registration, then one sync: from here the paths are merely unregistered */
+	for (size_t i = 0; i < n; i++) {
+		char *meta = store_meta_path(s, paths[i]);
+		int r = s->ops->unlink(s->ops, meta);
+		free(meta);
+		if (r < 0 && r != -ENOENT)
+			return r;
+	}
+	int r = n ? s->ops->fsync_path(s->ops, s->meta_dir) : 0;
 	if (r < 0)
 		return r;
+	/* 2: out of sight into the trash, then gone; a crash here leaves only what recovery removes */
 	char *trash = join(s->root, ".trash");
 	r = ops_mkdir_p(s->ops, trash, 0700);
-	struct sbuf to = SBUF_INIT;
-	sbuf_printf(&to, "%s/%s", trash, store_path_name(path));
-	if (r == 0)
-		r = ops_remove_tree(s->ops, to.sb_buf); /* an earlier attempt's */
-	if (r == 0) {
-		r = s->ops->rename(s->ops, path, to.sb_buf);
-		if (r == -ENOENT)
-			r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct sbuf to = SBUF_INIT;
+		sbuf_printf(&to, "%s/%s", trash, store_path_name(paths[i]));
+		r = ops_remove_tree(s->ops, to.sb_buf);
+		if (r == 0) {
+			r = s->ops->rename(s->ops, paths[i], to.sb_buf);
+			if (r == -ENOENT)
+				r = 0;
+		}
+		sbuf_free(&to);
+		if (r == 0)
+			(*done)++;
 	}
 	if (r == 0)
-		r = ops_remove_tree(s->ops, to.sb_buf);
-	sbuf_free(&to);
+		r = ops_remove_tree(s->ops, trash);
 	free(trash);
 	return r;
 }

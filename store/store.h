@@ -139,11 +139,13 @@ struct store_entry {
 int store_path_deps(struct store *s, const char *path, char ***deps, size_t *n);
 
 /*
- * Deletes a registered path so that no step leaves a path that looks
- * valid: the registration goes first (the path is then merely unregistered,
- * which recovery cleans), then the tree is renamed into .trash/ and removed.
+ * Deletes registered paths so that no moment leaves a path that looks
+ * valid: every registration goes first, with one fsync of their directory
+ * (the paths are then merely unregistered, which recovery cleans), then
+ * each tree is renamed into .trash/ and the trash removed. On return *done
+ * counts the paths deleted.
  */
-int store_delete(struct store *s, const char *path);
+int store_delete_many(struct store *s, const char *const *paths, size_t n, size_t *done);
 /* Empties .trash/ (what an interrupted deletion left). */
 int store_empty_trash(struct store *s);
 
