@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/path.h"
 #include "../base/vec.h"
 #include "../base/xalloc.h"
 #include "../store/store.h"
@@ -60,21 +61,6 @@ static long parse_gen_name(const char *name)
 	return n > 0 ? n : -1;
 }
 
-static bool is_normal_abs(const char *s)
-{
-	if (s[0] != '/' || s[1] == '\0' || strpbrk(s, "\n\r"))
-		return false;
-	for (const char *p = s + 1;;) {
-		const char *e = strchr(p, '/');
-		size_t n = e ? (size_t)(e - p) : strlen(p);
-		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-			return false;
-		if (!e)
-			return true;
-		p = e + 1;
-	}
-}
-
 static bool is_hex64(const char *s)
 {
 	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
@@ -122,7 +108,7 @@ int manifest_read(struct punix_ops *o, const char *dep, const char *stack, long 
 		m->store_paths = xcalloc(m->npaths + 1, sizeof(*m->store_paths));
 		for (size_t i = 0; i < m->npaths && !why; i++) {
 			m->store_paths[i] = json_string_value(json_array_get(paths, i));
-			if (!m->store_paths[i] || !is_normal_abs(m->store_paths[i]))
+			if (!m->store_paths[i] || !path_is_normal_abs(m->store_paths[i]))
 				why = "a store path is not an absolute path";
 		}
 		m->nfiles = json_array_size(files);
@@ -132,7 +118,7 @@ int manifest_read(struct punix_ops *o, const char *dep, const char *stack, long 
 			if (json_unpack(json_array_get(files, i), "{s:s, s:s, s:s}", "path", &m->files[i].path, "sha256",
 					&m->files[i].sha256, "mode", &mode) != 0)
 				why = "a config file entry lacks path, sha256 or mode";
-			else if (!is_normal_abs(m->files[i].path))
+			else if (!path_is_normal_abs(m->files[i].path))
 				why = "a config file path is not absolute and normal";
 			else if (!is_hex64(m->files[i].sha256))
 				why = "a config file's sha256 is not 64 hex digits";
@@ -153,7 +139,7 @@ int manifest_read(struct punix_ops *o, const char *dep, const char *stack, long 
 			json_t *e = json_array_get(secret, i);
 			if (json_unpack(e, "{s:s, s:s}", "path", &m->secret_files[i].path, "mode", &mode) != 0)
 				why = "a secret file entry lacks path or mode";
-			else if (!is_normal_abs(m->secret_files[i].path))
+			else if (!path_is_normal_abs(m->secret_files[i].path))
 				why = "a secret file path is not absolute and normal";
 			else if (strcmp(mode, "0600") != 0)
 				why = "a secret file's mode is not 0600";

@@ -254,6 +254,25 @@ static bool same_file(struct punix_ops *o, const char *path, const char *content
 	return same;
 }
 
+/* Removes the live files of the previous generation that the new one lacks. */
+static int remove_dropped(struct op_ctx *c, const struct manifest_file *old, size_t nold,
+			  const struct manifest_file *new, size_t nnew)
+{
+	for (size_t i = 0; i < nold; i++) {
+		bool kept = false;
+		for (size_t k = 0; k < nnew && !kept; k++)
+			kept = strcmp(old[i].path, new[k].path) == 0;
+		if (kept)
+			continue;
+		int r = c->tops->unlink(c->tops, old[i].path);
+		if (r < 0 && r != -ENOENT) {
+			op_fail(c, 3, "materialise: removing %s: %s", old[i].path, strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
 /*
  * Makes the live files equal the generation's, and removes the files the
  * previous generation had that this one lacks. Idempotent.
@@ -351,30 +370,10 @@ static int step_materialise(struct op_ctx *c)
 			op_fail(c, 3, "materialise: syncing a directory: %s", strerror(-r));
 	}
 	dirset_free(&written);
-	for (size_t i = 0; have_old && r == 0 && i < old.nfiles; i++) {
-		bool kept = false;
-		for (size_t k = 0; k < m.nfiles && !kept; k++)
-			kept = strcmp(old.files[i].path, m.files[k].path) == 0;
-		if (kept)
-			continue;
-		r = o->unlink(o, old.files[i].path);
-		if (r == -ENOENT)
-			r = 0;
-		if (r < 0)
-			op_fail(c, 3, "materialise: removing %s: %s", old.files[i].path, strerror(-r));
-	}
-	for (size_t i = 0; have_old && r == 0 && i < old.nsecret; i++) {
-		bool kept_file = false;
-		for (size_t k = 0; k < m.nsecret && !kept_file; k++)
-			kept_file = strcmp(old.secret_files[i].path, m.secret_files[k].path) == 0;
-		if (kept_file)
-			continue;
-		r = o->unlink(o, old.secret_files[i].path);
-		if (r == -ENOENT)
-			r = 0;
-		if (r < 0)
-			op_fail(c, 3, "materialise: removing %s: %s", old.secret_files[i].path, strerror(-r));
-	}
+	if (have_old && r == 0)
+		r = remove_dropped(c, old.files, old.nfiles, m.files, m.nfiles);
+	if (have_old && r == 0)
+		r = remove_dropped(c, old.secret_files, old.nsecret, m.secret_files, m.nsecret);
 	c->res->nfiles = m.nfiles + m.nsecret;
 	c->res->npaths = m.npaths;
 	free(files);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../base/path.h"
 #include "pcl_internal.h"
 
 struct sctx {
@@ -145,23 +146,6 @@ static bool is_unix_name(const char *s)
 		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
 			return false;
 	return true;
-}
-
-/* Absolute, normal: no empty, '.' or '..' components, no trailing '/'. */
-static bool is_normal_abs_path(const char *s)
-{
-	if (s[0] != '/' || s[1] == '\0' || has_line_break(s))
-		return false;
-	const char *p = s + 1;
-	for (;;) {
-		const char *e = strchr(p, '/');
-		size_t n = e ? (size_t)(e - p) : strlen(p);
-		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-			return false;
-		if (!e)
-			return true;
-		p = e + 1;
-	}
 }
 
 /* ---- generic record checking ------------------------------------------- */
@@ -616,7 +600,7 @@ static void ck_services(struct sctx *c, const struct pcl_value *v)
 
 static void ck_config_path(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_str(c, v) && !is_normal_abs_path(v->v_str.s))
+	if (want_str(c, v) && !path_is_normal_abs(v->v_str.s))
 		shape_error(c, v, "must be an absolute path without '.', '..' or empty components",
 			    "config files are written at this path on the target");
 }
