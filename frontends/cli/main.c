@@ -13,8 +13,8 @@
 static const struct cli_cmd commands[] = {
 	{"check", "type-check PCL files and directories", cmd_check, cmd_check_help},
 	{"build", "build package modules into the store", cmd_build, cmd_build_help},
-	{"store", "look at the store: path, info, verify", cmd_store, cmd_store_help},
-	{"service", "deploy, roll back, inspect a stack", cmd_service, cmd_service_help},
+	{"store", "the store: path, info, verify, gc", cmd_store, cmd_store_help},
+	{"service", "deploy, roll back, inspect, prune a stack", cmd_service, cmd_service_help},
 	{"recover", "finish or undo interrupted ops; clean up builds", cmd_recover, cmd_recover_help},
 	{"journal", "show the ops in the journal", cmd_journal, cmd_journal_help},
 };
@@ -42,7 +42,7 @@ static void usage(FILE *f)
 	      f);
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-	fputs("\nDocumentation: docs/cli.md and docs/pcl.md in the source tree.\n", f);
+	fputs("\nDocumentation: docs/ in the source tree (start with docs/cli.md).\n", f);
 }
 
 static const struct cli_cmd *find(const char *name)
