@@ -43,7 +43,7 @@ void cmd_service_help(void)
 	      "  --unit-dir DIR         where units go (default /etc/systemd/system)\n"
 	      "  --store-root DIR       the local store (default $PUNIX_STORE_DIR, else $PUNIX_HOME/store)\n"
 	      "  --state-dir DIR        the journal (default $PUNIX_STATE_DIR, else $PUNIX_HOME/journal)\n"
-	      "  --json                 [status, verify] one JSON object\n"
+	      "  --json                 one JSON object instead of lines\n"
 	      "  --keep N               [prune] how many of the newest generations to keep (0 or more)\n"
 	      "\n"
 	      "Exit status: 0 ok; 1 a coded error ([E#]) or drift; 2 usage; 3 a build or transport failure;\n"
@@ -222,6 +222,36 @@ static void print_verify(const struct svc_opts *o, struct punix_ops *tops, const
 	sbuf_free(&err);
 }
 
+/* {"ok", "op", "stack", "generation", "previous", ...} or {"ok": false, "exit", "error"} */
+static void op_json(const char *stack, const struct op_result *r, const char *scratch, bool files)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "ok", json_boolean(r->exit == 0));
+	json_object_set_new(o, "stack", json_string(stack));
+	json_object_set_new(o, "op", json_integer((json_int_t)r->op_id));
+	if (r->exit == 0) {
+		json_object_set_new(o, "generation", json_integer(r->generation));
+		json_object_set_new(o, "previous", json_integer(r->previous));
+		if (files) {
+			json_object_set_new(o, "config_files", json_integer((json_int_t)r->nfiles));
+			json_object_set_new(o, "store_paths", json_integer((json_int_t)r->npaths));
+		}
+		if (scratch) {
+			struct sbuf sb = SBUF_INIT;
+			sbuf_printf(&sb, "%s/", scratch);
+			json_object_set_new(o, "scratch", json_string(sb.sb_buf));
+			sbuf_free(&sb);
+		}
+	} else {
+		json_object_set_new(o, "exit", json_integer(r->exit));
+		json_object_set_new(o, "error", json_string(sbuf_str(&r->error)));
+	}
+	char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+	puts(s);
+	free(s);
+	json_decref(o);
+}
+
 static int deploy(struct engine *e, const struct svc_opts *o, const struct target_spec *t, const char *scratch)
 {
 	struct pcl_program *prog;
@@ -250,7 +280,11 @@ static int deploy(struct engine *e, const struct svc_opts *o, const struct targe
 	in.npkgs = pcl_program_packages(prog, &in.pkgs);
 	struct op_result r;
 	engine_deploy(e, t, &in, &r);
-	if (r.exit == 0) {
+	if (o->json) {
+		op_json(o->stack, &r, scratch, true);
+		if (r.exit)
+			fprintf(stderr, "error: %s\n", r.error.sb_buf);
+	} else if (r.exit == 0) {
 		printf("deployed: stack %s \u2192 gen-%03ld (%zu config file(s), %zu store path(s) pinned)\n", o->stack,
 		       r.generation, r.nfiles, r.npaths);
 		if (scratch)
@@ -328,7 +362,16 @@ int cmd_service(int argc, char **argv)
 	} else if (!strcmp(o.sub, "prune")) {
 		struct op_result r;
 		engine_prune(&e, &t, o.stack, o.keep, &r);
-		if (r.exit == 0)
+		if (o.json) {
+			json_t *out_j = json_pack("{s:b, s:s, s:I, s:I}", "ok", r.exit == 0, "stack", o.stack, "deleted",
+					      (json_int_t)r.npaths, "current", (json_int_t)r.generation);
+			char *txt = json_dumps(out_j, JSON_INDENT(2) | JSON_SORT_KEYS);
+			puts(txt);
+			free(txt);
+			json_decref(out_j);
+			if (r.exit)
+				fprintf(stderr, "error: %s\n", r.error.sb_buf);
+		} else if (r.exit == 0)
 			printf("pruned: stack %s: %zu generation(s) deleted; current is gen-%03ld\n", o.stack, r.npaths,
 			       r.generation);
 		else
@@ -341,7 +384,11 @@ int cmd_service(int argc, char **argv)
 			engine_rollback(&e, &t, o.stack, &r);
 		else
 			engine_set_current(&e, &t, o.stack, o.gen, &r);
-		if (r.exit == 0 && !strcmp(o.sub, "rollback"))
+		if (o.json) {
+			op_json(o.stack, &r, NULL, false);
+			if (r.exit)
+				fprintf(stderr, "error: %s\n", r.error.sb_buf);
+		} else if (r.exit == 0 && !strcmp(o.sub, "rollback"))
 			printf("rolled back: stack %s \u2192 gen-%03ld (was gen-%03ld)\n", o.stack, r.generation, r.previous);
 		else if (r.exit == 0)
 			printf("current: stack %s \u2192 gen-%03ld (was gen-%03ld)\n", o.stack, r.generation, r.previous);

@@ -17,7 +17,7 @@
 	"usage: punix store path [--store-root DIR] FILE|DIR... MODULE\n"                         \
 	"       punix store info [--store-root DIR] [--json]\n"                                   \
 	"       punix store verify [--store-root DIR] [--json]\n"                                 \
-	"       punix store gc [--dry-run] [--print-roots] [--print-dead] [--store-root DIR]\n"    \
+	"       punix store gc [--dry-run] [--print-roots] [--print-dead] [--json] [--store-root DIR]\n" \
 	"                      [--deployments-root DIR] [--state-dir DIR]\n"
 
 void cmd_store_help(void)
@@ -112,7 +112,7 @@ static void human(uint64_t b, char out[32])
 }
 
 struct gc_opts {
-	bool dry, roots, dead;
+	bool dry, roots, dead, json;
 	const char *dep, *state;
 };
 
@@ -128,6 +128,41 @@ static int store_gc(struct store *st, const struct cli_places *pl, const struct 
 	int rc = EXIT_OK;
 	if (engine_gc_scan(&e, pl->deployments, &scan, &err) < 0) {
 		rc = cli_fail(EXIT_ERROR, "%s", err.sb_buf);
+		goto out;
+	}
+	if (o->json) {
+		json_t *out_j = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "deployments", pl->deployments, "stacks",
+				      (json_int_t)scan.stacks, "generations", (json_int_t)scan.generations, "in_flight",
+				      (json_int_t)scan.inflight, "keep", (json_int_t)scan.keep, "dead",
+				      (json_int_t)scan.ndead, "dead_bytes", (json_int_t)scan.dead_bytes, "dry_run", o->dry);
+		if (o->roots) {
+			json_t *a = json_array();
+			for (size_t i = 0; i < scan.nroots; i++)
+				json_array_append_new(a, json_string(scan.roots[i]));
+			json_object_set_new(out_j, "roots", a);
+		}
+		if (o->dead) {
+			json_t *a = json_array();
+			for (size_t i = 0; i < scan.ndead; i++)
+				json_array_append_new(a, json_string(scan.dead[i]));
+			json_object_set_new(out_j, "dead_paths", a);
+		}
+		gc_scan_free(&scan);
+		if (!o->dry) {
+			struct op_result r;
+			engine_gc(&e, pl->deployments, &r);
+			json_object_set_new(out_j, "ok", json_boolean(r.exit == 0));
+			json_object_set_new(out_j, "removed", json_integer(r.exit == 0 ? r.generation : 0));
+			json_object_set_new(out_j, "freed_bytes", json_integer(r.exit == 0 ? (json_int_t)r.nfiles : 0));
+			if (r.exit)
+				fprintf(stderr, "error: %s\n", r.error.sb_buf);
+			rc = r.exit;
+			op_result_free(&r);
+		}
+		char *txt = json_dumps(out_j, JSON_INDENT(2) | JSON_SORT_KEYS);
+		puts(txt);
+		free(txt);
+		json_decref(out_j);
 		goto out;
 	}
 	printf("scanning: %s: %zu stack(s), %zu generation(s); journal: %zu op(s) in flight\n", pl->deployments,
@@ -274,7 +309,7 @@ int cmd_store(int argc, char **argv)
 	while ((c = getopt_long(argc - 1, argv + 1, "+h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's': store_root = optarg; break;
-		case 'j': json = true; break;
+		case 'j': json = gco.json = true; break;
 		case 'n': gco.dry = true; break;
 		case 'R': gco.roots = true; break;
 		case 'X': gco.dead = true; break;
