@@ -3,6 +3,8 @@
  * op's steps with their state.
  */
 #include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +13,7 @@
 #include "../../journal/journal.h"
 #include "cli.h"
 
-#define JOURNAL_USAGE "usage: punix journal show [OP] [--state-dir DIR]\n"
+#define JOURNAL_USAGE "usage: punix journal show [OP] [--json] [--state-dir DIR]\n"
 
 void cmd_journal_help(void)
 {
@@ -20,6 +22,7 @@ void cmd_journal_help(void)
 	      "Without OP: one line per op (id, state, kind, stack, start time).\n"
 	      "With OP: its plan and each step with its state (intent, done, undone).\n"
 	      "\n"
+	      "  --json           one JSON object: {\"ops\": [...]} or one op with its \"steps\"\n"
 	      "  --state-dir DIR  the journal (default $PUNIX_STATE_DIR, else $PUNIX_HOME/journal)\n",
 	      stdout);
 }
@@ -32,10 +35,27 @@ static void when(uint64_t t, char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+static json_t *op_json(const struct journal_op *op)
+{
+	char t[32];
+	when(op->started, t);
+	return json_pack("{s:I, s:s, s:s, s:s, s:s}", "id", (json_int_t)op->id, "state", journal_op_state_name(op->state),
+			 "kind", op->kind, "stack", op->stack, "started", t);
+}
+
+static void print_json(json_t *o)
+{
+	char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+	puts(s);
+	free(s);
+	json_decref(o);
+}
+
 int cmd_journal(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"state-dir", required_argument, NULL, 'J'},
+		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -48,11 +68,13 @@ int cmd_journal(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	const char *state = NULL;
+	bool json = false;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc - 1, argv + 1, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'J': state = optarg; break;
+		case 'j': json = true; break;
 		case 'h': cmd_journal_help(); return EXIT_OK;
 		default: fputs(JOURNAL_USAGE, stderr); return EXIT_USAGE;
 		}
@@ -86,6 +108,12 @@ int cmd_journal(int argc, char **argv)
 		size_t n;
 		if (journal_op_list(j, &ops, &n, &je) < 0) {
 			rc = cli_fail(EXIT_ERROR, "%s", je.msg);
+		} else if (json) {
+			json_t *arr = json_array();
+			for (size_t i = 0; i < n; i++)
+				json_array_append_new(arr, op_json(&ops[i]));
+			print_json(json_pack("{s:o}", "ops", arr));
+			journal_ops_free(ops, n);
 		} else {
 			for (size_t i = 0; i < n; i++) {
 				when(ops[i].started, t);
@@ -102,6 +130,20 @@ int cmd_journal(int argc, char **argv)
 		size_t n;
 		if (journal_op_get(j, id, &op, &steps, &n, &je) < 0) {
 			rc = cli_fail(EXIT_ERROR, "%s", je.msg);
+		} else if (json) {
+			json_t *o = op_json(&op);
+			json_t *arr = json_array();
+			for (size_t i = 0; i < n; i++)
+				json_array_append_new(arr, json_pack("{s:I, s:s, s:s}", "index", (json_int_t)steps[i].index,
+								     "name", steps[i].name, "state",
+								     journal_step_state_name(steps[i].state)));
+			json_object_set_new(o, "steps", arr);
+			json_error_t je2;
+			json_t *plan = op.plan ? json_loads(op.plan, 0, &je2) : NULL;
+			json_object_set_new(o, "plan", plan ? plan : json_null());
+			print_json(o);
+			journal_steps_free(steps, n);
+			journal_op_free(&op);
 		} else {
 			when(op.started, t);
 			printf("op %llu: %s %s, %s, started %s\n", (unsigned long long)op.id, op.kind, op.stack,
