@@ -10,13 +10,15 @@
  * will be recovered here too.
  */
 #include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
 
 #include "../../engine/engine.h"
 #include "cli.h"
 
-#define RECOVER_USAGE "usage: punix recover [--list] [--store-root DIR] [--state-dir DIR]\n"
+#define RECOVER_USAGE "usage: punix recover [--list] [--json] [--store-root DIR] [--state-dir DIR]\n"
 
 void cmd_recover_help(void)
 {
@@ -29,6 +31,7 @@ void cmd_recover_help(void)
 	      "'nothing to recover'.\n"
 	      "\n"
 	      "  --list            say what would be done; change nothing\n"
+	      "  --json            one JSON object: {\"ops\": [lines], \"store\": [lines]}\n"
 	      "  --store-root DIR  the store (default: $PUNIX_STORE_DIR, else $PUNIX_HOME/store)\n"
 	      "  --state-dir DIR   the journal (default: $PUNIX_STATE_DIR, else $PUNIX_HOME/journal)\n",
 	      stdout);
@@ -37,19 +40,27 @@ void cmd_recover_help(void)
 struct recover_out {
 	bool list;
 	size_t n;
+	json_t *ops, *store; /* with --json */
 };
 
 static void on_op(void *arg, const char *line)
 {
 	struct recover_out *o = arg;
 	o->n++;
-	puts(line);
+	if (o->ops)
+		json_array_append_new(o->ops, json_string(line));
+	else
+		puts(line);
 }
 
 static void on_item(void *arg, const char *what, const char *path)
 {
 	struct recover_out *o = arg;
 	o->n++;
+	if (o->store) {
+		json_array_append_new(o->store, json_pack("{s:s, s:s, s:b}", "what", what, "path", path, "removed", !o->list));
+		return;
+	}
 	printf("%s: %s %s\n", o->list ? "would remove" : "removed", what, path);
 }
 
@@ -57,6 +68,7 @@ int cmd_recover(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"list", no_argument, NULL, 'l'},
+		{"json", no_argument, NULL, 'j'},
 		{"store-root", required_argument, NULL, 's'},
 		{"state-dir", required_argument, NULL, 'J'},
 		{"help", no_argument, NULL, 'h'},
@@ -69,6 +81,10 @@ int cmd_recover(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': out.list = true; break;
+		case 'j':
+			out.ops = json_array();
+			out.store = json_array();
+			break;
 		case 's': store_root = optarg; break;
 		case 'J': state = optarg; break;
 		case 'h': cmd_recover_help(); return EXIT_OK;
@@ -102,11 +118,18 @@ int cmd_recover(int argc, char **argv)
 		int r = store_clean_leftovers(&st, out.list, on_item, &out);
 		if (r < 0)
 			rc = cli_fail(EXIT_FAILURE_, "store %s: %s", st.root, strerror(-r));
-		else if (out.n == 0)
+		else if (out.n == 0 && !out.ops)
 			puts("nothing to recover");
 	}
 	if (st.root)
 		store_close(&st);
+	if (out.ops) {
+		json_t *o = json_pack("{s:o, s:o, s:b}", "ops", out.ops, "store", out.store, "list", out.list);
+		char *txt = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+		puts(txt);
+		free(txt);
+		json_decref(o);
+	}
 	cli_places_free(&pl);
 	return rc;
 }
