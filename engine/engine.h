@@ -38,6 +38,8 @@ struct target_spec {
 	const char *transport_root; /* NULL: the local machine itself */
 	const char *deployments_root;
 	const char *unit_dir;
+	bool activate; /* after the flip: daemon-reload, restart what changed, stop what went */
+	bool enable;   /* and systemctl enable, so units survive a reboot */
 };
 
 struct op_result {
@@ -47,6 +49,9 @@ struct op_result {
 	long generation;   /* the generation now current (or planned) */
 	long previous;     /* the one current before, 0 if none */
 	size_t nfiles, npaths;
+	struct sbuf activation; /* one line per unit acted on (activate) */
+	size_t failed_units;    /* units that did not (re)start */
+	struct sbuf failed;     /* their names, comma-separated */
 };
 
 void op_result_free(struct op_result *r);

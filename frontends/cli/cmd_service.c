@@ -16,9 +16,9 @@
 #include "cli.h"
 
 #define SERVICE_USAGE                                                                                  \
-	"usage: punix service deploy STACK --file F [--dry-run] [TARGET OPTIONS]\n"                   \
-	"       punix service rollback STACK [TARGET OPTIONS]\n"                                        \
-	"       punix service set-current STACK N [TARGET OPTIONS]\n"                                   \
+	"usage: punix service deploy STACK --file F [--dry-run] [--activate [--enable]] [TARGET OPTIONS]\n" \
+	"       punix service rollback STACK [--activate [--enable]] [TARGET OPTIONS]\n"                \
+	"       punix service set-current STACK N [--activate [--enable]] [TARGET OPTIONS]\n"           \
 	"       punix service status STACK [--json] [TARGET OPTIONS]\n"                                 \
 	"       punix service verify STACK [--json] [TARGET OPTIONS]\n"                                 \
 	"       punix service prune STACK --keep N [TARGET OPTIONS]\n"
@@ -38,6 +38,9 @@ void cmd_service_help(void)
 	      "Options:\n"
 	      "  --file F               the program (a file or directory; repeatable) [deploy]\n"
 	      "  --dry-run              deploy into <deployments-root>/.dry-run/ as --transport-root would\n"
+	      "  --activate             after the flip: systemctl daemon-reload, restart the units that\n"
+	      "                         changed, stop the ones that went (ignored on a rebased target)\n"
+	      "  --enable               with --activate: also systemctl enable, for boot\n"
 	      "  --transport-root DIR   rebase every target path under DIR\n"
 	      "  --deployments-root DIR where generations live (default $PUNIX_HOME/deployments)\n"
 	      "  --unit-dir DIR         where units go (default /etc/systemd/system)\n"
@@ -55,7 +58,7 @@ struct svc_opts {
 	const char *sub, *stack;
 	char **files;
 	size_t nfiles;
-	bool dry_run, json;
+	bool dry_run, json, activate, enable;
 	const char *transport_root, *deployments_root, *unit_dir, *store_root, *state_dir;
 	long gen;
 	long keep;
@@ -74,6 +77,8 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 		{"store-root", required_argument, NULL, 'S'},
 		{"state-dir", required_argument, NULL, 'J'},
 		{"keep", required_argument, NULL, 'K'},
+		{"activate", no_argument, NULL, 'a'},
+		{"enable", no_argument, NULL, 'e'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -88,6 +93,8 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 			files[o->nfiles++] = optarg;
 			break;
 		case 'n': o->dry_run = true; break;
+		case 'a': o->activate = true; break;
+		case 'e': o->enable = true; break;
 		case 'j': o->json = true; break;
 		case 'T': o->transport_root = optarg; break;
 		case 'D': o->deployments_root = optarg; break;
@@ -122,6 +129,10 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 		if (*end || o->gen <= 0)
 			return cli_fail(EXIT_USAGE, "set-current: '%s' is not a generation number", rest[1]);
 	}
+	if (o->enable && !o->activate)
+		return cli_fail(EXIT_USAGE, "--enable goes with --activate");
+	if ((o->activate) && strcmp(o->sub, "deploy") && strcmp(o->sub, "rollback") && strcmp(o->sub, "set-current"))
+		return cli_fail(EXIT_USAGE, "--activate goes with deploy, rollback and set-current");
 	if (!strcmp(o->sub, "prune") && !o->have_keep)
 		return cli_fail(EXIT_USAGE, "prune needs --keep N (the newest generations to keep besides the current one)");
 	if (!strcmp(o->sub, "deploy") && o->nfiles == 0)
@@ -242,6 +253,10 @@ static void op_json(const char *stack, const struct op_result *r, const char *sc
 			json_object_set_new(o, "scratch", json_string(sb.sb_buf));
 			sbuf_free(&sb);
 		}
+		if (r->activation.sb_len) {
+			json_object_set_new(o, "activation", json_string(sbuf_str(&r->activation)));
+			json_object_set_new(o, "failed_units", json_integer((json_int_t)r->failed_units));
+		}
 	} else {
 		json_object_set_new(o, "exit", json_integer(r->exit));
 		json_object_set_new(o, "error", json_string(sbuf_str(&r->error)));
@@ -250,6 +265,22 @@ static void op_json(const char *stack, const struct op_result *r, const char *sc
 	puts(s);
 	free(s);
 	json_decref(o);
+}
+
+/*
+ * What activation did, after the op's own line; units that did not
+ * (re)start make the command fail (exit 1) without undoing the flip.
+ */
+static int report_activation(const char *stack, const char *done, const struct op_result *r)
+{
+	fputs(sbuf_str(&r->activation), stdout);
+	fflush(stdout);
+	if (!r->failed_units)
+		return EXIT_OK;
+	return cli_fail(EXIT_ERROR,
+			"stack %s is %s (current \u2192 gen-%03ld) but %zu unit(s) did not (re)start: %s \u2014 "
+			"investigate and re-activate; this was NOT rolled back",
+			stack, done, r->generation, r->failed_units, sbuf_str(&r->failed));
 }
 
 static int deploy(struct engine *e, const struct svc_opts *o, const struct target_spec *t, const char *scratch)
@@ -293,6 +324,8 @@ static int deploy(struct engine *e, const struct svc_opts *o, const struct targe
 		cli_fail(r.exit, "%s", r.error.sb_buf);
 	}
 	rc = r.exit;
+	if (rc == 0 && !o->json)
+		rc = report_activation(o->stack, "deployed", &r);
 	op_result_free(&r);
 	free(root);
 	pcl_program_free(prog);
@@ -327,7 +360,8 @@ int cmd_service(int argc, char **argv)
 	cli_places_set(&pl, o.deployments_root, o.state_dir);
 	char *dep = absolute(pl.deployments);
 	char *scratch = NULL;
-	struct target_spec t = {o.transport_root, dep, o.unit_dir ? o.unit_dir : "/etc/systemd/system"};
+	struct target_spec t = {o.transport_root, dep, o.unit_dir ? o.unit_dir : "/etc/systemd/system", o.activate,
+				o.enable};
 	if (o.dry_run) {
 		struct sbuf sb = SBUF_INIT;
 		sbuf_printf(&sb, "%s/.dry-run", dep);
@@ -395,6 +429,8 @@ int cmd_service(int argc, char **argv)
 		else
 			cli_fail(r.exit, "%s", r.error.sb_buf);
 		rc = r.exit;
+		if (rc == 0 && !o.json)
+			rc = report_activation(o.stack, strcmp(o.sub, "rollback") ? "switched" : "rolled back", &r);
 		op_result_free(&r);
 	}
 	journal_close(j);
