@@ -792,13 +792,12 @@ static void gen_units(json_t *manifest, const char *unit_dir, json_t *out)
 		bool timer = json_is_true(json_object_get(s, "timer"));
 		if (!name)
 			continue;
-		struct sbuf unit = SBUF_INIT, path = SBUF_INIT, side = SBUF_INIT;
+		struct sbuf unit = SBUF_INIT, path = SBUF_INIT;
 		sbuf_printf(&unit, "%s.%s", name, timer ? "timer" : "service");
 		sbuf_printf(&path, "%s/%s", unit_dir, unit.sb_buf);
 		json_object_set_new(out, unit.sb_buf, json_pack("{s:s, s:s}", "path", path.sb_buf, "service", name));
 		sbuf_free(&unit);
 		sbuf_free(&path);
-		sbuf_free(&side);
 	}
 }
 

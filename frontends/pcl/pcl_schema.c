@@ -13,6 +13,7 @@
  * a package), dependency cycles ([E7]), one pname per package ([E15]), and
  * per stack: unique service names, dependsOn targets, dependsOn cycles.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,6 +159,7 @@ static void check_fields(struct sctx *c, const struct pcl_value *v, const struct
 			 const char *const *skip)
 {
 	const char *names[32];
+	assert(nspec <= sizeof(names) / sizeof(names[0]));
 	for (size_t i = 0; i < nspec; i++)
 		names[i] = spec[i].name;
 	/* A misspelt required field is reported once, as unknown with a hint. */
