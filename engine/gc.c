@@ -276,7 +276,7 @@ static const struct step gc_steps[] = {
 	{"sweep", gc_sweep, NULL},
 };
 
-const struct op_kind gc_kind = {"gc", gc_steps, 3, 2};
+const struct op_kind gc_kind = {"gc", gc_steps, sizeof(gc_steps) / sizeof(gc_steps[0]), 2}; /* commit: sweep */
 
 int engine_gc(struct engine *e, const char *deployments_root, struct op_result *r)
 {
@@ -367,7 +367,7 @@ static const struct step prune_steps[] = {
 	{"remove", prune_remove, NULL},
 };
 
-const struct op_kind prune_kind = {"prune", prune_steps, 2, 1};
+const struct op_kind prune_kind = {"prune", prune_steps, sizeof(prune_steps) / sizeof(prune_steps[0]), 1};
 
 int engine_prune(struct engine *e, const struct target_spec *t, const char *stack, long keep, struct op_result *r)
 {

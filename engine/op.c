@@ -1097,10 +1097,13 @@ static const struct step set_current_steps[] = {
 	{"activate", step_activate, NULL},
 };
 
+#define NSTEPS(t) (sizeof(t) / sizeof((t)[0]))
+
+/* The commit point of each is its flip. */
 static const struct op_kind kinds[] = {
-	{"deploy", deploy_steps, 7, 4},
-	{"rollback", rollback_steps, 5, 2},
-	{"set-current", set_current_steps, 5, 2},
+	{"deploy", deploy_steps, NSTEPS(deploy_steps), 4},
+	{"rollback", rollback_steps, NSTEPS(rollback_steps), 2},
+	{"set-current", set_current_steps, NSTEPS(set_current_steps), 2},
 };
 
 static const struct op_kind *find_kind(const char *name)
