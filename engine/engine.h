@@ -35,7 +35,10 @@ struct engine {
 
 /* Where an op lands. Paths are target paths. */
 struct target_spec {
-	const char *transport_root; /* NULL: the local machine itself */
+	const char *ssh;            /* "ssh://USER@HOST[:PORT]", or NULL for this machine */
+	const char *known_hosts;    /* with ssh: the OpenSSH known_hosts file */
+	const char *key;            /* with ssh: the private key (its .pub beside it) */
+	const char *transport_root; /* NULL: paths as they are on the target */
 	const char *deployments_root;
 	const char *unit_dir;
 	bool activate; /* after the flip: daemon-reload, restart what changed, stop what went */
@@ -125,8 +128,12 @@ int engine_verify(struct punix_ops *tops, const char *deployments_root, const ch
 		  size_t *n, long *current, struct sbuf *err);
 void drifts_free(struct drift *d, size_t n);
 
-/* The ops table for a target spec (rebased, and fault-wrapped from the environment). */
-struct punix_ops *engine_target_ops(const struct target_spec *t);
+/*
+ * The ops table for a target spec: this machine (fault-wrapped from the
+ * environment) or an SSH connection, rebased under transport_root if set.
+ * NULL with err set when the host cannot be reached or trusted.
+ */
+struct punix_ops *engine_target_ops(const struct target_spec *t, struct sbuf *err);
 void engine_target_ops_free(struct punix_ops *o);
 
 #endif

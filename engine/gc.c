@@ -282,7 +282,7 @@ int engine_gc(struct engine *e, const char *deployments_root, struct op_result *
 {
 	struct op_ctx c = {0};
 	int h = -1;
-	struct target_spec t = {NULL, deployments_root, "/etc/systemd/system"};
+	struct target_spec t = {.deployments_root = deployments_root, .unit_dir = "/etc/systemd/system"};
 	struct sbuf scope = SBUF_INIT;
 	sbuf_printf(&scope, "store|%s", e->store->root);
 	if (op_start(e, &t, "gc", "(store)", scope.sb_buf, &c, r, &h) == 0)

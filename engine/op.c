@@ -27,6 +27,7 @@
 #include "manifest.h"
 #include "systemd.h"
 #include "op_internal.h"
+#include "ssh.h"
 #include "target.h"
 
 void op_result_free(struct op_result *r)
@@ -84,9 +85,24 @@ static void maybe_crash(const char *kind, const char *step, const char *when)
 		raise(SIGKILL);
 }
 
-struct punix_ops *engine_target_ops(const struct target_spec *t)
+struct punix_ops *engine_target_ops(const struct target_spec *t, struct sbuf *err)
 {
-	struct punix_ops *base = ops_faulty(ops_local());
+	struct punix_ops *base;
+	if (t->ssh && t->ssh[0]) {
+		struct ssh_target st;
+		if (ssh_parse_url(t->ssh, &st) < 0) {
+			sbuf_printf(err, "'%s' is not a target: ssh://USER@HOST[:PORT]", t->ssh);
+			return NULL;
+		}
+		st.known_hosts = t->known_hosts;
+		st.key = t->key;
+		base = ops_ssh_connect(&st, err);
+		ssh_target_free(&st);
+		if (!base)
+			return NULL;
+	} else {
+		base = ops_faulty(ops_local());
+	}
 	if (t->transport_root && t->transport_root[0])
 		return ops_rebased(base, t->transport_root);
 	return base;
@@ -94,7 +110,15 @@ struct punix_ops *engine_target_ops(const struct target_spec *t)
 
 void engine_target_ops_free(struct punix_ops *o)
 {
+	struct punix_ops *base = ops_rebased_base(o);
 	ops_rebased_free(o);
+	ops_ssh_close(base ? base : o);
+}
+
+/* The target is this machine itself (not rebased, not over SSH). */
+static bool target_is_here(struct punix_ops *o)
+{
+	return !strcmp(o->name, "local") || !strcmp(o->name, "faulty");
 }
 
 /* ---- locks ------------------------------------------------------------------------ */
@@ -146,7 +170,8 @@ static int lock_scope(struct engine *e, const char *scope, const char *what, int
 static char *make_scope(const struct target_spec *t, const char *stack)
 {
 	struct sbuf sb = SBUF_INIT;
-	sbuf_printf(&sb, "%s%s|%s|%s", t->transport_root && *t->transport_root ? "root:" : "local",
+	sbuf_printf(&sb, "%s|%s%s|%s|%s", t->ssh && *t->ssh ? t->ssh : "local",
+		    t->transport_root && *t->transport_root ? "root:" : "",
 		    t->transport_root && *t->transport_root ? t->transport_root : "", t->deployments_root, stack);
 	return sbuf_detach(&sb, NULL);
 }
@@ -619,7 +644,7 @@ static int deploy_build(struct op_ctx *c)
 static int push_path(struct op_ctx *c, const char *path)
 {
 	struct punix_ops *o = c->tops, *local = c->e->local;
-	if (strcmp(o->name, "rebased") != 0)
+	if (target_is_here(o))
 		return 0; /* the local machine is the target: the path is already there */
 	struct sbuf meta = SBUF_INIT, tmp = SBUF_INIT;
 	sbuf_printf(&meta, "%s/%s.json", c->e->store->meta_dir, store_path_name(path));
@@ -911,7 +936,7 @@ static int step_activate(struct op_ctx *c)
 	sbuf_reset(&c->res->activation);
 	sbuf_reset(&c->res->failed);
 	c->res->failed_units = 0;
-	if (strcmp(c->tops->name, "local") != 0 && strcmp(c->tops->name, "faulty") != 0) {
+	if (!strcmp(c->tops->name, "rebased")) {
 		sbuf_puts(&c->res->activation, "activation skipped: the target is a rebased tree, with no systemd\n");
 		return 0;
 	}
@@ -1354,9 +1379,24 @@ static int recover_op(struct engine *e, const struct journal_op *op, const struc
 			    (unsigned long long)op->id, op->kind, op->stack);
 		return 0;
 	}
-	struct target_spec t = {plan_str(&c, "transport_root"), plan_str(&c, "deployments_root"),
-				plan_str(&c, "unit_dir")};
-	c.tops = engine_target_ops(&t);
+	struct target_spec t = {0};
+	t.ssh = plan_str(&c, "ssh");
+	t.known_hosts = plan_str(&c, "known_hosts");
+	t.key = plan_str(&c, "key");
+	t.transport_root = plan_str(&c, "transport_root");
+	t.deployments_root = plan_str(&c, "deployments_root");
+	t.unit_dir = plan_str(&c, "unit_dir");
+	struct sbuf terr = SBUF_INIT;
+	c.tops = engine_target_ops(&t, &terr);
+	if (!c.tops) {
+		sbuf_printf(line, "op %llu (%s %s): cannot reach its target yet: %s", (unsigned long long)op->id,
+			    op->kind, op->stack, terr.sb_buf);
+		sbuf_free(&terr);
+		json_decref(c.plan);
+		op_result_free(&res);
+		return 1;
+	}
+	sbuf_free(&terr);
 	long gen = plan_long(&c, "generation"), prev = plan_long(&c, "previous");
 	int rc = 0;
 	sweep_temps(&c);
@@ -1464,8 +1504,20 @@ int op_start(struct engine *e, const struct target_spec *t, const char *kind, co
 		free(scope);
 		return r->exit;
 	}
-	c->tops = engine_target_ops(t);
+	struct sbuf terr = SBUF_INIT;
+	c->tops = engine_target_ops(t, &terr);
+	if (!c->tops) {
+		sbuf_printf(&r->error, "%s", terr.sb_buf);
+		r->exit = 3;
+		sbuf_free(&terr);
+		free(scope);
+		return r->exit;
+	}
+	sbuf_free(&terr);
 	c->plan = json_object();
+	json_object_set_new(c->plan, "ssh", json_string(t->ssh ? t->ssh : ""));
+	json_object_set_new(c->plan, "known_hosts", json_string(t->known_hosts ? t->known_hosts : ""));
+	json_object_set_new(c->plan, "key", json_string(t->key ? t->key : ""));
 	json_object_set_new(c->plan, "stack", json_string(stack));
 	json_object_set_new(c->plan, "transport_root", json_string(t->transport_root ? t->transport_root : ""));
 	json_object_set_new(c->plan, "deployments_root", json_string(t->deployments_root));

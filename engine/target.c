@@ -208,6 +208,11 @@ struct punix_ops *ops_rebased(struct punix_ops *base, const char *root)
 	return &r->ops;
 }
 
+struct punix_ops *ops_rebased_base(struct punix_ops *o)
+{
+	return o && strcmp(o->name, "rebased") == 0 ? ((struct rebased *)o)->base : NULL;
+}
+
 void ops_rebased_free(struct punix_ops *o)
 {
 	if (!o || strcmp(o->name, "rebased") != 0)

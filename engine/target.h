@@ -12,6 +12,8 @@
 /* Paths given to the table are target paths; root is prepended. */
 struct punix_ops *ops_rebased(struct punix_ops *base, const char *root);
 void ops_rebased_free(struct punix_ops *o);
+/* The table a rebased one wraps (NULL if o is not rebased). */
+struct punix_ops *ops_rebased_base(struct punix_ops *o);
 
 /*
  * Wraps base to inject faults, configured from the environment

@@ -41,6 +41,9 @@ void cmd_service_help(void)
 	      "  --activate             after the flip: systemctl daemon-reload, restart the units that\n"
 	      "                         changed, stop the ones that went (ignored on a rebased target)\n"
 	      "  --enable               with --activate: also systemctl enable, for boot\n"
+	      "  --target ssh://USER@HOST[:PORT]  deploy to another machine over SSH\n"
+	      "  --known-hosts FILE     [--target] the host's key must be in it (OpenSSH format)\n"
+	      "  --key FILE             [--target] the private key to log in with (FILE.pub beside it)\n"
 	      "  --transport-root DIR   rebase every target path under DIR\n"
 	      "  --deployments-root DIR where generations live (default $PUNIX_HOME/deployments)\n"
 	      "  --unit-dir DIR         where units go (default /etc/systemd/system)\n"
@@ -60,6 +63,7 @@ struct svc_opts {
 	size_t nfiles;
 	bool dry_run, json, activate, enable;
 	const char *transport_root, *deployments_root, *unit_dir, *store_root, *state_dir;
+	const char *target, *known_hosts, *key;
 	long gen;
 	long keep;
 	bool have_keep;
@@ -78,6 +82,9 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 		{"state-dir", required_argument, NULL, 'J'},
 		{"keep", required_argument, NULL, 'K'},
 		{"activate", no_argument, NULL, 'a'},
+		{"target", required_argument, NULL, 't'},
+		{"known-hosts", required_argument, NULL, 'k'},
+		{"key", required_argument, NULL, 'i'},
 		{"enable", no_argument, NULL, 'e'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -94,6 +101,9 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 			break;
 		case 'n': o->dry_run = true; break;
 		case 'a': o->activate = true; break;
+		case 't': o->target = optarg; break;
+		case 'k': o->known_hosts = optarg; break;
+		case 'i': o->key = optarg; break;
 		case 'e': o->enable = true; break;
 		case 'j': o->json = true; break;
 		case 'T': o->transport_root = optarg; break;
@@ -129,6 +139,13 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 		if (*end || o->gen <= 0)
 			return cli_fail(EXIT_USAGE, "set-current: '%s' is not a generation number", rest[1]);
 	}
+	if (o->target && (!o->known_hosts || !o->key))
+		return cli_fail(EXIT_USAGE, "--target needs --known-hosts FILE and --key FILE (host keys are never "
+					    "trusted on first use)");
+	if (!o->target && (o->known_hosts || o->key))
+		return cli_fail(EXIT_USAGE, "--known-hosts and --key go with --target");
+	if (o->target && o->dry_run)
+		return cli_fail(EXIT_USAGE, "--dry-run deploys into a local scratch directory; it does not take --target");
 	if (o->enable && !o->activate)
 		return cli_fail(EXIT_USAGE, "--enable goes with --activate");
 	if ((o->activate) && strcmp(o->sub, "deploy") && strcmp(o->sub, "rollback") && strcmp(o->sub, "set-current"))
@@ -360,8 +377,16 @@ int cmd_service(int argc, char **argv)
 	cli_places_set(&pl, o.deployments_root, o.state_dir);
 	char *dep = absolute(pl.deployments);
 	char *scratch = NULL;
-	struct target_spec t = {o.transport_root, dep, o.unit_dir ? o.unit_dir : "/etc/systemd/system", o.activate,
-				o.enable};
+	struct target_spec t = {
+		.ssh = o.target,
+		.known_hosts = o.known_hosts,
+		.key = o.key,
+		.transport_root = o.transport_root,
+		.deployments_root = dep,
+		.unit_dir = o.unit_dir ? o.unit_dir : "/etc/systemd/system",
+		.activate = o.activate,
+		.enable = o.enable,
+	};
 	if (o.dry_run) {
 		struct sbuf sb = SBUF_INIT;
 		sbuf_printf(&sb, "%s/.dry-run", dep);
@@ -370,7 +395,14 @@ int cmd_service(int argc, char **argv)
 		t.transport_root = scratch;
 	}
 	if (!strcmp(o.sub, "status") || !strcmp(o.sub, "verify")) {
-		struct punix_ops *tops = engine_target_ops(&t);
+		struct sbuf terr = SBUF_INIT;
+		struct punix_ops *tops = engine_target_ops(&t, &terr);
+		if (!tops) {
+			rc = cli_fail(EXIT_FAILURE_, "%s", terr.sb_buf);
+			sbuf_free(&terr);
+			goto out;
+		}
+		sbuf_free(&terr);
 		if (!strcmp(o.sub, "status"))
 			print_status(&o, tops, dep, &rc);
 		else

@@ -1,0 +1,590 @@
+/*
+ * ssh.c - the SSH transport (see ssh.h).
+ */
+#include "ssh.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libssh2.h>
+#include <libssh2_sftp.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../base/vec.h"
+#include "../base/xalloc.h"
+
+#define SSH_MAX_HANDLES 64
+
+struct ssh {
+	struct punix_ops ops; /* first: the table is the context */
+	int sock;
+	LIBSSH2_SESSION *session;
+	LIBSSH2_SFTP *sftp;
+	LIBSSH2_SFTP_HANDLE *handles[SSH_MAX_HANDLES];
+};
+
+#define S(o) ((struct ssh *)(o))
+
+int ssh_parse_url(const char *url, struct ssh_target *t)
+{
+	memset(t, 0, sizeof(*t));
+	if (strncmp(url, "ssh://", 6) != 0)
+		return -1;
+	const char *p = url + 6, *at = strchr(p, '@');
+	if (!at || at == p)
+		return -1;
+	t->user = xstrndup(p, (size_t)(at - p));
+	const char *host = at + 1, *colon = strrchr(host, ':');
+	t->port = 22;
+	if (colon) {
+		char *end;
+		long port = strtol(colon + 1, &end, 10);
+		if (*end || port < 1 || port > 65535) {
+			ssh_target_free(t);
+			return -1;
+		}
+		t->port = (int)port;
+		t->host = xstrndup(host, (size_t)(colon - host));
+	} else {
+		t->host = xstrdup(host);
+	}
+	if (!t->host[0] || strpbrk(t->user, " \t\n'\"") || strpbrk(t->host, " \t\n'\"/")) {
+		ssh_target_free(t);
+		return -1;
+	}
+	t->timeout_ms = 30000;
+	return 0;
+}
+
+void ssh_target_free(struct ssh_target *t)
+{
+	free(t->user);
+	free(t->host);
+	t->user = t->host = NULL;
+}
+
+/* SFTP status -> errno. */
+static int sftp_err(struct ssh *s)
+{
+	if (libssh2_session_last_errno(s->session) != LIBSSH2_ERROR_SFTP_PROTOCOL)
+		return -EIO;
+	switch (libssh2_sftp_last_error(s->sftp)) {
+	case LIBSSH2_FX_NO_SUCH_FILE:
+	case LIBSSH2_FX_NO_SUCH_PATH: return -ENOENT;
+	case LIBSSH2_FX_PERMISSION_DENIED: return -EACCES;
+	case LIBSSH2_FX_FILE_ALREADY_EXISTS: return -EEXIST;
+	case LIBSSH2_FX_NOT_A_DIRECTORY: return -ENOTDIR;
+	case LIBSSH2_FX_DIR_NOT_EMPTY: return -ENOTEMPTY;
+	case LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM: return -ENOSPC;
+	case LIBSSH2_FX_OP_UNSUPPORTED: return -ENOTSUP;
+	default: return -EIO;
+	}
+}
+
+/* One shell word: single quotes, with ' written '\'' */
+static void quote(struct sbuf *sb, const char *w)
+{
+	sbuf_putc(sb, '\'');
+	for (; *w; w++) {
+		if (*w == '\'')
+			sbuf_puts(sb, "'\\''");
+		else
+			sbuf_putc(sb, *w);
+	}
+	sbuf_putc(sb, '\'');
+}
+
+/* Runs a command line on the host; its stdout and stderr into out (if any). */
+static int exec_line(struct ssh *s, const char *line, struct sbuf *out, int *status)
+{
+	LIBSSH2_CHANNEL *ch = libssh2_channel_open_session(s->session);
+	if (!ch)
+		return -EIO;
+	int r = libssh2_channel_exec(ch, line);
+	if (r < 0) {
+		libssh2_channel_free(ch);
+		return -EIO;
+	}
+	char buf[8192];
+	for (;;) {
+		ssize_t n = libssh2_channel_read(ch, buf, sizeof(buf));
+		ssize_t m = libssh2_channel_read_stderr(ch, buf + (n > 0 ? n : 0), sizeof(buf) - (size_t)(n > 0 ? n : 0));
+		if (n < 0 || m < 0) {
+			r = -EIO;
+			break;
+		}
+		if (out && (n > 0 || m > 0))
+			sbuf_append(out, buf, (size_t)(n > 0 ? n : 0) + (size_t)(m > 0 ? m : 0));
+		if (n == 0 && m == 0 && libssh2_channel_eof(ch))
+			break;
+	}
+	libssh2_channel_close(ch);
+	libssh2_channel_wait_closed(ch);
+	*status = libssh2_channel_get_exit_status(ch);
+	libssh2_channel_free(ch);
+	return r;
+}
+
+static int exec_argv(struct ssh *s, const char *const *argv, struct sbuf *out)
+{
+	struct sbuf line = SBUF_INIT;
+	for (size_t i = 0; argv[i]; i++) {
+		if (i)
+			sbuf_putc(&line, ' ');
+		quote(&line, argv[i]);
+	}
+	int status = 0, r = exec_line(s, line.sb_buf, out, &status);
+	sbuf_free(&line);
+	if (r < 0)
+		return r;
+	return status == 0 ? 0 : -EIO;
+}
+
+static int ssh_stat(struct punix_ops *o, const char *path, int follow, struct ops_stat *st)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	if (libssh2_sftp_stat_ex(S(o)->sftp, path, (unsigned)strlen(path), follow ? LIBSSH2_SFTP_STAT : LIBSSH2_SFTP_LSTAT,
+				 &a) < 0)
+		return sftp_err(S(o));
+	memset(st, 0, sizeof(*st));
+	unsigned long m = a.permissions;
+	st->type = S_ISREG(m) ? OPS_FT_REG : S_ISDIR(m) ? OPS_FT_DIR : S_ISLNK(m) ? OPS_FT_LINK : OPS_FT_OTHER;
+	st->size = a.filesize;
+	st->mode = (uint32_t)(m & 07777);
+	return 0;
+}
+
+static int ssh_open(struct punix_ops *o, const char *path, int flags, uint32_t mode, int *h)
+{
+	struct ssh *s = S(o);
+	int slot = -1;
+	for (int i = 0; i < SSH_MAX_HANDLES && slot < 0; i++)
+		if (!s->handles[i])
+			slot = i;
+	if (slot < 0)
+		return -EMFILE;
+	unsigned long f = (flags & OPS_O_WRONLY) ? LIBSSH2_FXF_WRITE : LIBSSH2_FXF_READ;
+	if (flags & OPS_O_CREAT)
+		f |= LIBSSH2_FXF_CREAT;
+	if (flags & OPS_O_EXCL)
+		f |= LIBSSH2_FXF_EXCL;
+	if (flags & OPS_O_TRUNC)
+		f |= LIBSSH2_FXF_TRUNC;
+	LIBSSH2_SFTP_HANDLE *hd = libssh2_sftp_open_ex(s->sftp, path, (unsigned)strlen(path), f, (long)mode,
+						       (flags & OPS_O_DIRECTORY) ? LIBSSH2_SFTP_OPENDIR : LIBSSH2_SFTP_OPENFILE);
+	if (!hd)
+		return sftp_err(s);
+	s->handles[slot] = hd;
+	*h = slot;
+	return 0;
+}
+
+static ssize_t ssh_read(struct punix_ops *o, int h, void *buf, size_t n)
+{
+	ssize_t r = libssh2_sftp_read(S(o)->handles[h], buf, n);
+	return r < 0 ? sftp_err(S(o)) : r;
+}
+
+static ssize_t ssh_write(struct punix_ops *o, int h, const void *buf, size_t n)
+{
+	ssize_t r = libssh2_sftp_write(S(o)->handles[h], buf, n);
+	return r < 0 ? sftp_err(S(o)) : r;
+}
+
+static int ssh_fsync(struct punix_ops *o, int h)
+{
+	return libssh2_sftp_fsync(S(o)->handles[h]) < 0 ? sftp_err(S(o)) : 0;
+}
+
+static int ssh_close(struct punix_ops *o, int h)
+{
+	int r = libssh2_sftp_close_handle(S(o)->handles[h]);
+	S(o)->handles[h] = NULL;
+	return r < 0 ? -EIO : 0;
+}
+
+static int ssh_read_file(struct punix_ops *o, const char *path, size_t max, char **bufp, size_t *lenp)
+{
+	struct ops_stat st;
+	int r = ssh_stat(o, path, 1, &st);
+	if (r < 0)
+		return r;
+	if (st.type != OPS_FT_REG)
+		return st.type == OPS_FT_DIR ? -EISDIR : -EINVAL;
+	if (st.size > max)
+		return -EFBIG;
+	int h;
+	r = ssh_open(o, path, OPS_O_RDONLY, 0, &h);
+	if (r < 0)
+		return r;
+	size_t cap = (size_t)st.size + 1, len = 0;
+	char *buf = xmalloc(cap);
+	for (;;) {
+		if (len + 1 >= cap) {
+			if (cap > max + 1) {
+				r = -EFBIG;
+				break;
+			}
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		ssize_t n = ssh_read(o, h, buf + len, cap - 1 - len);
+		if (n < 0) {
+			r = (int)n;
+			break;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	ssh_close(o, h);
+	if (r < 0) {
+		free(buf);
+		return r;
+	}
+	buf[len] = '\0';
+	*bufp = buf;
+	*lenp = len;
+	return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int ssh_list_dir(struct punix_ops *o, const char *path, char ***namesp, size_t *np)
+{
+	struct ssh *s = S(o);
+	LIBSSH2_SFTP_HANDLE *d = libssh2_sftp_open_ex(s->sftp, path, (unsigned)strlen(path), 0, 0, LIBSSH2_SFTP_OPENDIR);
+	if (!d)
+		return sftp_err(s);
+	VEC(char *) names = {0};
+	char name[1024];
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	int r;
+	while ((r = libssh2_sftp_readdir(d, name, sizeof(name), &a)) > 0) {
+		if (!strcmp(name, ".") || !strcmp(name, ".."))
+			continue;
+		VEC_PUSH(&names, xstrndup(name, (size_t)r));
+	}
+	libssh2_sftp_closedir(d);
+	if (r < 0) {
+		ops_free_names(names.v, names.n);
+		return sftp_err(s);
+	}
+	if (names.n > 1)
+		qsort(names.v, names.n, sizeof(names.v[0]), name_cmp);
+	*namesp = names.v;
+	*np = names.n;
+	return 0;
+}
+
+static int ssh_mkdir(struct punix_ops *o, const char *path, uint32_t mode)
+{
+	if (libssh2_sftp_mkdir_ex(S(o)->sftp, path, (unsigned)strlen(path), (long)mode) == 0)
+		return 0;
+	int r = sftp_err(S(o));
+	struct ops_stat st;
+	/* many servers say "failure" for an existing directory */
+	if (r != -ENOENT && r != -EACCES && ssh_stat(o, path, 0, &st) == 0)
+		return -EEXIST;
+	return r;
+}
+
+/* SFTP's rename refuses to replace; mv -T does it with rename(2) on the host. */
+static int ssh_rename(struct punix_ops *o, const char *from, const char *to)
+{
+	const char *argv[] = {"mv", "-T", "--", from, to, NULL};
+	struct ops_stat st;
+	if (ssh_stat(o, from, 0, &st) < 0)
+		return -ENOENT;
+	return exec_argv(S(o), argv, NULL);
+}
+
+static int ssh_unlink(struct punix_ops *o, const char *path)
+{
+	return libssh2_sftp_unlink_ex(S(o)->sftp, path, (unsigned)strlen(path)) < 0 ? sftp_err(S(o)) : 0;
+}
+
+static int ssh_rmdir(struct punix_ops *o, const char *path)
+{
+	return libssh2_sftp_rmdir_ex(S(o)->sftp, path, (unsigned)strlen(path)) < 0 ? sftp_err(S(o)) : 0;
+}
+
+/* Not SFTP's symlink: OpenSSH's server takes its two arguments reversed. */
+static int ssh_symlink(struct punix_ops *o, const char *target, const char *path)
+{
+	struct ops_stat st;
+	if (ssh_stat(o, path, 0, &st) == 0)
+		return -EEXIST;
+	const char *argv[] = {"ln", "-s", "--", target, path, NULL};
+	return exec_argv(S(o), argv, NULL);
+}
+
+static int ssh_readlink(struct punix_ops *o, const char *path, char **target)
+{
+	/* libssh2 may answer an empty name instead of an error: ask lstat why */
+	struct ops_stat st;
+	int r = ssh_stat(o, path, 0, &st);
+	if (r < 0)
+		return r;
+	if (st.type != OPS_FT_LINK)
+		return -EINVAL;
+	char buf[4096];
+	int n = libssh2_sftp_symlink_ex(S(o)->sftp, path, (unsigned)strlen(path), buf, sizeof(buf) - 1,
+					LIBSSH2_SFTP_READLINK);
+	if (n < 0)
+		return sftp_err(S(o));
+	if (n == 0)
+		return -EIO;
+	*target = xstrndup(buf, (size_t)n);
+	return 0;
+}
+
+static int ssh_chmod(struct punix_ops *o, const char *path, uint32_t mode)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a = {0};
+	a.flags = LIBSSH2_SFTP_ATTR_PERMISSIONS;
+	a.permissions = mode;
+	return libssh2_sftp_stat_ex(S(o)->sftp, path, (unsigned)strlen(path), LIBSSH2_SFTP_SETSTAT, &a) < 0
+		       ? sftp_err(S(o))
+		       : 0;
+}
+
+static int ssh_chown_user(struct punix_ops *o, const char *path, const char *user)
+{
+	struct sbuf spec = SBUF_INIT;
+	sbuf_printf(&spec, "%s:", user);
+	const char *argv[] = {"chown", "--", spec.sb_buf, path, NULL};
+	int r = exec_argv(S(o), argv, NULL);
+	sbuf_free(&spec);
+	return r;
+}
+
+static int ssh_realpath(struct punix_ops *o, const char *path, char **out)
+{
+	char buf[4096];
+	int n = libssh2_sftp_symlink_ex(S(o)->sftp, path, (unsigned)strlen(path), buf, sizeof(buf) - 1,
+					LIBSSH2_SFTP_REALPATH);
+	if (n < 0)
+		return sftp_err(S(o));
+	*out = xstrndup(buf, (size_t)n);
+	return 0;
+}
+
+/* SFTP has no way to fsync a directory: coreutils' sync fsyncs the file it is given. */
+static int ssh_fsync_path(struct punix_ops *o, const char *path)
+{
+	const char *argv[] = {"sync", "--", path, NULL};
+	return exec_argv(S(o), argv, NULL);
+}
+
+static int ssh_lock(struct punix_ops *o, const char *path, int excl, int wait, int *h)
+{
+	(void)o, (void)path, (void)excl, (void)wait, (void)h;
+	return -ENOTSUP; /* punix's locks live on the deploying machine */
+}
+
+static int ssh_unlock(struct punix_ops *o, int h)
+{
+	(void)o, (void)h;
+	return -ENOTSUP;
+}
+
+/* env -i with the command's environment, then the command; output to the local log. */
+static int ssh_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status)
+{
+	struct sbuf line = SBUF_INIT, out = SBUF_INIT;
+	if (cmd->cwd) {
+		sbuf_puts(&line, "cd ");
+		quote(&line, cmd->cwd);
+		sbuf_puts(&line, " && ");
+	}
+	sbuf_puts(&line, "env -i");
+	for (size_t i = 0; cmd->env && cmd->env[i]; i++) {
+		sbuf_putc(&line, ' ');
+		quote(&line, cmd->env[i]);
+	}
+	for (size_t i = 0; cmd->argv[i]; i++) {
+		sbuf_putc(&line, ' ');
+		quote(&line, cmd->argv[i]);
+	}
+	int st = 0, r = exec_line(S(o), line.sb_buf, &out, &st);
+	sbuf_free(&line);
+	if (r == 0 && cmd->log_path) {
+		FILE *f = fopen(cmd->log_path, "a");
+		if (f) {
+			fwrite(out.sb_buf ? out.sb_buf : "", 1, out.sb_len, f);
+			fclose(f);
+		}
+	}
+	sbuf_free(&out);
+	if (r < 0)
+		return r;
+	*status = (st & 0xff) << 8; /* as wait(2) would report an exit */
+	return 0;
+}
+
+static int connect_tcp(const char *host, int port, struct sbuf *err)
+{
+	char p[16];
+	snprintf(p, sizeof(p), "%d", port);
+	struct addrinfo hints = {0}, *res;
+	hints.ai_socktype = SOCK_STREAM;
+	int r = getaddrinfo(host, p, &hints, &res);
+	if (r != 0) {
+		sbuf_printf(err, "cannot resolve %s: %s", host, gai_strerror(r));
+		return -1;
+	}
+	int fd = -1;
+	for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+		if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		sbuf_printf(err, "cannot connect to %s port %d: %s", host, port, strerror(errno));
+	return fd;
+}
+
+/* The host key must be in known_hosts: never trust on first use. */
+static int check_host_key(struct ssh *s, const struct ssh_target *t, struct sbuf *err)
+{
+	LIBSSH2_KNOWNHOSTS *kh = libssh2_knownhost_init(s->session);
+	if (!kh || libssh2_knownhost_readfile(kh, t->known_hosts, LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
+		sbuf_printf(err, "cannot read the known hosts file %s", t->known_hosts);
+		if (kh)
+			libssh2_knownhost_free(kh);
+		return -1;
+	}
+	size_t len;
+	int type;
+	const char *key = libssh2_session_hostkey(s->session, &len, &type);
+	int kt = type == LIBSSH2_HOSTKEY_TYPE_RSA		? LIBSSH2_KNOWNHOST_KEY_SSHRSA
+		 : type == LIBSSH2_HOSTKEY_TYPE_ECDSA_256	? LIBSSH2_KNOWNHOST_KEY_ECDSA_256
+		 : type == LIBSSH2_HOSTKEY_TYPE_ECDSA_384	? LIBSSH2_KNOWNHOST_KEY_ECDSA_384
+		 : type == LIBSSH2_HOSTKEY_TYPE_ECDSA_521	? LIBSSH2_KNOWNHOST_KEY_ECDSA_521
+		 : type == LIBSSH2_HOSTKEY_TYPE_ED25519 ? LIBSSH2_KNOWNHOST_KEY_ED25519
+						       : LIBSSH2_KNOWNHOST_KEY_UNKNOWN;
+	struct libssh2_knownhost *found;
+	int r = key ? libssh2_knownhost_checkp(kh, t->host, t->port, key, len,
+					       LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | kt, &found)
+		    : LIBSSH2_KNOWNHOST_CHECK_FAILURE;
+	libssh2_knownhost_free(kh);
+	if (r == LIBSSH2_KNOWNHOST_CHECK_MATCH)
+		return 0;
+	if (r == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
+		sbuf_printf(err, "the host key of %s:%d does NOT match %s: refusing to connect", t->host, t->port,
+			    t->known_hosts);
+	else
+		sbuf_printf(err, "%s:%d is not in %s (host keys are never trusted on first use)", t->host, t->port,
+			    t->known_hosts);
+	return -1;
+}
+
+/* Open sessions; libssh2's global state (OpenSSL's) is released with the last. */
+static int sessions;
+
+struct punix_ops *ops_ssh_connect(const struct ssh_target *t, struct sbuf *err)
+{
+	if (sessions++ == 0 && libssh2_init(0) != 0) {
+		sessions--;
+		sbuf_puts(err, "cannot initialise libssh2");
+		return NULL;
+	}
+	struct ssh *s = xcalloc(1, sizeof(*s));
+	s->sock = connect_tcp(t->host, t->port, err);
+	if (s->sock < 0) {
+		free(s);
+		if (--sessions == 0)
+			libssh2_exit();
+		return NULL;
+	}
+	s->session = libssh2_session_init();
+	libssh2_session_set_blocking(s->session, 1);
+	libssh2_session_set_timeout(s->session, t->timeout_ms);
+	if (libssh2_session_handshake(s->session, s->sock) < 0) {
+		sbuf_printf(err, "SSH handshake with %s:%d failed", t->host, t->port);
+		goto fail;
+	}
+	if (check_host_key(s, t, err) < 0)
+		goto fail;
+	struct sbuf pub = SBUF_INIT;
+	sbuf_printf(&pub, "%s.pub", t->key);
+	int r = libssh2_userauth_publickey_fromfile_ex(s->session, t->user, (unsigned)strlen(t->user), pub.sb_buf,
+						       t->key, NULL);
+	sbuf_free(&pub);
+	if (r < 0) {
+		char *msg = NULL;
+		libssh2_session_last_error(s->session, &msg, NULL, 0);
+		sbuf_printf(err, "key authentication as %s on %s:%d failed: %s", t->user, t->host, t->port,
+			    msg ? msg : "refused");
+		goto fail;
+	}
+	s->sftp = libssh2_sftp_init(s->session);
+	if (!s->sftp) {
+		sbuf_printf(err, "cannot start SFTP on %s:%d", t->host, t->port);
+		goto fail;
+	}
+	s->ops = (struct punix_ops){
+		.name = "ssh",
+		.ctx = s,
+		.stat = ssh_stat,
+		.open = ssh_open,
+		.read = ssh_read,
+		.write = ssh_write,
+		.fsync = ssh_fsync,
+		.close = ssh_close,
+		.read_file = ssh_read_file,
+		.list_dir = ssh_list_dir,
+		.mkdir = ssh_mkdir,
+		.rename = ssh_rename,
+		.unlink = ssh_unlink,
+		.rmdir = ssh_rmdir,
+		.symlink = ssh_symlink,
+		.readlink = ssh_readlink,
+		.chmod = ssh_chmod,
+		.chown_user = ssh_chown_user,
+		.realpath = ssh_realpath,
+		.fsync_path = ssh_fsync_path,
+		.lock = ssh_lock,
+		.unlock = ssh_unlock,
+		.run = ssh_run,
+	};
+	return &s->ops;
+fail:
+	libssh2_session_disconnect(s->session, "punix: giving up");
+	libssh2_session_free(s->session);
+	close(s->sock);
+	free(s);
+	if (--sessions == 0)
+		libssh2_exit();
+	return NULL;
+}
+
+void ops_ssh_close(struct punix_ops *o)
+{
+	if (!o || strcmp(o->name, "ssh") != 0)
+		return;
+	struct ssh *s = S(o);
+	for (int i = 0; i < SSH_MAX_HANDLES; i++)
+		if (s->handles[i])
+			libssh2_sftp_close_handle(s->handles[i]);
+	libssh2_sftp_shutdown(s->sftp);
+	libssh2_session_disconnect(s->session, "punix: done");
+	libssh2_session_free(s->session);
+	close(s->sock);
+	free(s);
+	if (--sessions == 0)
+		libssh2_exit();
+}

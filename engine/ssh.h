@@ -1,0 +1,34 @@
+/*
+ * ssh.h - the SSH transport: the ops table over libssh2, for a target
+ * that is another machine.
+ *
+ * Files go over SFTP; what SFTP cannot do atomically or at all goes over an
+ * exec channel: `mv -T` (SFTP's rename will not replace a file), `ln -s`,
+ * `sync` (to make a directory durable), `chown`, and `run` itself. The host
+ * key must already be in the known_hosts file given (never trust on first
+ * use); authentication is by key only. Every call has a timeout.
+ */
+#ifndef PUNIX_ENGINE_SSH_H
+#define PUNIX_ENGINE_SSH_H
+
+#include "../base/ops.h"
+#include "../base/sbuf.h"
+
+struct ssh_target {
+	char *user;
+	char *host;
+	int port;
+	const char *known_hosts; /* OpenSSH format */
+	const char *key;         /* private key; the public key is <key>.pub */
+	int timeout_ms;
+};
+
+/* "ssh://USER@HOST[:PORT]" -> parts (malloc'd); -1 if malformed. */
+int ssh_parse_url(const char *url, struct ssh_target *t);
+void ssh_target_free(struct ssh_target *t);
+
+/* Connects, checks the host key, authenticates, opens SFTP. NULL + err on failure. */
+struct punix_ops *ops_ssh_connect(const struct ssh_target *t, struct sbuf *err);
+void ops_ssh_close(struct punix_ops *o);
+
+#endif
