@@ -9,7 +9,10 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "../../base/sbuf.h"
+#include "../../base/utf8.h"
 #include "cli.h"
 
 void cmd_check_help(void)
@@ -26,9 +29,32 @@ void cmd_check_help(void)
 	      stdout);
 }
 
+/* JSON strings must be UTF-8: a file name that is not keeps its bytes as U+FFFD. */
+static json_t *text(const char *s)
+{
+	if (utf8_valid(s, strlen(s)))
+		return json_string(s);
+	struct sbuf sb = SBUF_INIT;
+	const unsigned char *u = (const unsigned char *)s;
+	while (*u) {
+		uint32_t cp;
+		size_t n = utf8_decode(u, strlen((const char *)u), &cp);
+		if (n) {
+			sbuf_append(&sb, u, n);
+			u += n;
+		} else {
+			sbuf_puts(&sb, "\xef\xbf\xbd");
+			u++;
+		}
+	}
+	json_t *j = json_string(sbuf_str(&sb));
+	sbuf_free(&sb);
+	return j;
+}
+
 static json_t *loc_json(json_t *o, struct pcl_loc loc)
 {
-	json_object_set_new(o, "file", json_string(loc.file));
+	json_object_set_new(o, "file", text(loc.file));
 	json_object_set_new(o, "line", json_integer(loc.line));
 	json_object_set_new(o, "col", json_integer(loc.col));
 	return o;
@@ -44,12 +70,12 @@ static void print_json(const struct pcl_program *p, size_t nfiles)
 		char code[8];
 		snprintf(code, sizeof(code), "E%d", d->d_code);
 		json_object_set_new(e, "code", json_string(code));
-		json_object_set_new(e, "message", json_string(d->d_message));
+		json_object_set_new(e, "message", text(d->d_message));
 		if (d->d_hint)
-			json_object_set_new(e, "hint", json_string(d->d_hint));
+			json_object_set_new(e, "hint", text(d->d_hint));
 		if (d->d_note) {
 			json_t *n = loc_json(json_object(), d->d_note_loc);
-			json_object_set_new(n, "message", json_string(d->d_note));
+			json_object_set_new(n, "message", text(d->d_note));
 			json_object_set_new(e, "note", n);
 		}
 		json_array_append_new(errs, e);

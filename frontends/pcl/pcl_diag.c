@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../base/utf8.h"
 #include "pcl_internal.h"
 
 static char *vfmt(const char *fmt, va_list ap)
@@ -22,8 +23,12 @@ static char *vfmt(const char *fmt, va_list ap)
 struct pcl_diag *pcl_verror(struct pcl_program *p, struct pcl_loc loc, int code, const char *fmt, va_list ap)
 {
 	p->nerrors++;
-	if (p->diags.n >= PCL_MAX_DIAGS)
-		return NULL; /* counted, not kept; hint and note accept NULL */
+	/*
+	 * Keep the first PCL_MAX_DIAGS in output order, not in the order they
+	 * were found: when twice that many are held, sort and drop the tail.
+	 */
+	if (p->diags.n >= 2 * PCL_MAX_DIAGS)
+		pcl_diags_sort(p);
 	struct pcl_diag d = {0};
 	d.d_loc = loc;
 	d.d_code = code;
@@ -90,6 +95,12 @@ void pcl_diags_sort(struct pcl_program *p)
 {
 	if (p->diags.n > 1)
 		qsort(p->diags.v, p->diags.n, sizeof(p->diags.v[0]), diag_cmp);
+	while (p->diags.n > PCL_MAX_DIAGS) {
+		struct pcl_diag *d = &p->diags.v[--p->diags.n];
+		free(d->d_message);
+		free(d->d_hint);
+		free(d->d_note);
+	}
 }
 
 void pcl_diags_free(struct pcl_program *p)
@@ -178,4 +189,39 @@ const char *pcl_suggest(const char *word, const char *const *cands, size_t n)
 		}
 	}
 	return best_d <= limit ? best : NULL;
+}
+
+const char *pcl_show(struct pcl_program *p, const char *s)
+{
+	/* a user's string in a message: one line, valid UTF-8, at most 80 characters */
+	struct sbuf sb = SBUF_INIT;
+	sbuf_putc(&sb, '"');
+	size_t shown = 0;
+	const unsigned char *u = (const unsigned char *)s;
+	while (*u) {
+		if (shown == 80) {
+			sbuf_puts(&sb, "...");
+			break;
+		}
+		uint32_t cp;
+		size_t n = *u < 0x80 ? 1 : utf8_decode(u, strlen((const char *)u), &cp);
+		if (*u == '\n')
+			sbuf_puts(&sb, "\\n");
+		else if (*u == '\r')
+			sbuf_puts(&sb, "\\r");
+		else if (*u == '\t')
+			sbuf_puts(&sb, "\\t");
+		else if (*u == '"' || *u == '\\')
+			sbuf_printf(&sb, "\\%c", *u);
+		else if (*u < 0x20 || *u == 0x7f || n == 0)
+			sbuf_printf(&sb, "\\x%02X", *u);
+		else
+			sbuf_append(&sb, u, n);
+		u += n ? n : 1;
+		shown++;
+	}
+	sbuf_putc(&sb, '"');
+	const char *r = arena_strndup(&p->arena, sbuf_str(&sb), sb.sb_len);
+	sbuf_free(&sb);
+	return r;
 }

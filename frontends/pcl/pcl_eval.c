@@ -191,12 +191,12 @@ static struct pcl_value *make_secret(struct pcl_program *p, struct pcl_loc loc, 
 	const char *s = src->v_str.s;
 	if (env && !is_env_name(s)) {
 		struct pcl_diag *d =
-			pcl_error(p, src->v_loc, PCL_E6, "'%.80s' is not a valid environment variable name", s);
+			pcl_error(p, src->v_loc, PCL_E6, "%s is not a valid environment variable name", pcl_show(p, s));
 		pcl_diag_hint(d, "names are letters, digits and '_', not starting with a digit");
 		return error_value(p, loc);
 	}
 	if (!env && (s[0] != '/' || strpbrk(s, "\n\r") != NULL)) {
-		pcl_error(p, src->v_loc, PCL_E6, "'from_file' needs an absolute path, got '%.80s'", s);
+		pcl_error(p, src->v_loc, PCL_E6, "'from_file' needs an absolute path, got %s", pcl_show(p, s));
 		return error_value(p, loc);
 	}
 	struct pcl_value *v = new_value(p, PCL_V_SECRET, loc, &ty_secret);
@@ -465,7 +465,30 @@ static struct pcl_value *eval_ref(struct pcl_program *p, const struct pcl_node *
 	return at_use_site(p, v, n->loc);
 }
 
+static struct pcl_value *eval_node_inner(struct pcl_program *p, const struct pcl_node *n);
+
+/*
+ * Nesting is bounded where values are written (the parser) and again where
+ * references put values inside values: a chain of modules each nesting the
+ * next could otherwise build one value deep enough to exhaust the stack.
+ */
 static struct pcl_value *eval_node(struct pcl_program *p, const struct pcl_node *n)
+{
+	bool nests = n->kind == PCL_N_LIST || n->kind == PCL_N_REC;
+	if (nests && p->value_depth >= PCL_MAX_DEPTH) {
+		if (!p->deep_reported)
+			pcl_error(p, n->loc, PCL_E0,
+				  "values nested more than %d levels deep once references are followed", PCL_MAX_DEPTH);
+		p->deep_reported = true;
+		return error_value(p, n->loc);
+	}
+	p->value_depth += nests;
+	struct pcl_value *v = eval_node_inner(p, n);
+	p->value_depth -= nests;
+	return v;
+}
+
+static struct pcl_value *eval_node_inner(struct pcl_program *p, const struct pcl_node *n)
 {
 	struct pcl_value *v;
 	switch (n->kind) {

@@ -97,6 +97,8 @@ struct pcl_program {
 	/* evaluation stack, for cycle messages and the chain limit */
 	VEC(const struct pcl_field *) eval_stack;
 	VEC(const char *) eval_stack_mod;
+	int value_depth;     /* records and lists being evaluated, references followed */
+	bool deep_reported;  /* one error for values nested too deep through references */
 };
 
 /*
@@ -112,6 +114,9 @@ __attribute__((format(printf, 3, 4))) void pcl_diag_note(struct pcl_diag *d, str
 							 ...);
 void pcl_diags_sort(struct pcl_program *p);
 void pcl_diags_free(struct pcl_program *p);
+
+/* s as a message shows it: quoted, escaped to one line, cut at 80 characters (in the arena). */
+const char *pcl_show(struct pcl_program *p, const char *s);
 
 /* The closest candidate to word within a small edit distance, or NULL. */
 const char *pcl_suggest(const char *word, const char *const *cands, size_t n);

@@ -125,7 +125,7 @@ static bool all_chars(const char *s, const char *extra)
 
 static void shape_error(struct sctx *c, const struct pcl_value *v, const char *what, const char *hint)
 {
-	struct pcl_diag *d = pcl_error(c->p, v->v_loc, PCL_E6, "'%s' %s, got \"%.80s\"", path_str(c), what, v->v_str.s);
+	struct pcl_diag *d = pcl_error(c->p, v->v_loc, PCL_E6, "'%s' %s, got %s", path_str(c), what, pcl_show(c->p, v->v_str.s));
 	if (hint)
 		pcl_diag_hint(d, "%s", hint);
 }
@@ -263,7 +263,7 @@ static void ck_recipe(struct sctx *c, const struct pcl_value *v)
 	if (strcmp(v->v_str.s, "std.shell") == 0)
 		return;
 	struct pcl_diag *d =
-		pcl_error(c->p, v->v_loc, PCL_E6, "unknown recipe \"%.80s\"; supported: std.shell", v->v_str.s);
+		pcl_error(c->p, v->v_loc, PCL_E6, "unknown recipe %s; supported: std.shell", pcl_show(c->p, v->v_str.s));
 	const char *s = pcl_suggest(v->v_str.s, recipes, NELEM(recipes));
 	if (s)
 		pcl_diag_hint(d, "did you mean '%s'?", s);
@@ -277,7 +277,7 @@ static void ck_record(struct sctx *c, const struct pcl_value *v)
 static void ck_source_type(struct sctx *c, const struct pcl_value *v)
 {
 	if (want_str(c, v) && strcmp(v->v_str.s, "local") != 0)
-		pcl_error(c->p, v->v_loc, PCL_E6, "unknown source type \"%.80s\"; supported: local", v->v_str.s);
+		pcl_error(c->p, v->v_loc, PCL_E6, "unknown source type %s; supported: local", pcl_show(c->p, v->v_str.s));
 }
 
 static void ck_source_path(struct sctx *c, const struct pcl_value *v)
@@ -335,7 +335,7 @@ static const struct pcl_module *ref_module(struct sctx *c, const struct pcl_valu
 		return NULL;
 	const struct pcl_module *m = pcl_program_find(c->p, v->v_str.s);
 	if (!m) {
-		struct pcl_diag *d = pcl_error(c->p, v->v_loc, PCL_E2, "unknown %s module '%.80s'", what, v->v_str.s);
+		struct pcl_diag *d = pcl_error(c->p, v->v_loc, PCL_E2, "unknown %s module %s", what, pcl_show(c->p, v->v_str.s));
 		const char *s = suggest_module(c->p, v->v_str.s, (int)want);
 		if (s)
 			pcl_diag_hint(d, "did you mean '%s'?", s);
@@ -565,7 +565,7 @@ static void ck_backend(struct sctx *c, const struct pcl_value *v)
 	if (!want_str(c, v) || strcmp(v->v_str.s, "systemd") == 0)
 		return;
 	struct pcl_diag *d =
-		pcl_error(c->p, v->v_loc, PCL_E6, "unsupported backend \"%.80s\"; supported: systemd", v->v_str.s);
+		pcl_error(c->p, v->v_loc, PCL_E6, "unsupported backend %s; supported: systemd", pcl_show(c->p, v->v_str.s));
 	const char *s = pcl_suggest(v->v_str.s, backends, NELEM(backends));
 	if (s)
 		pcl_diag_hint(d, "did you mean '%s'?", s);
@@ -576,7 +576,7 @@ static void ck_service_item(struct sctx *c, const struct pcl_value *v)
 	if (v->v_kind == PCL_V_STR) {
 		const struct pcl_module *m = pcl_program_find(c->p, v->v_str.s);
 		if (!m) {
-			struct pcl_diag *d = pcl_error(c->p, v->v_loc, PCL_E2, "unknown service module '%.80s'", v->v_str.s);
+			struct pcl_diag *d = pcl_error(c->p, v->v_loc, PCL_E2, "unknown service module %s", pcl_show(c->p, v->v_str.s));
 			const char *s = suggest_module(c->p, v->v_str.s, PCL_KIND_SERVICE);
 			if (s)
 				pcl_diag_hint(d, "did you mean '%s'?", s);
@@ -768,8 +768,8 @@ static void check_unique(struct sctx *c, const struct pcl_value *const *items, s
 			continue;
 		const struct pcl_value *first = strmap_put(&seen, k->v_str.s, (void *)k);
 		if (first) {
-			struct pcl_diag *d = pcl_error(c->p, k->v_loc, PCL_E3, "%s \"%.80s\" is declared twice in module '%s'",
-						       what, k->v_str.s, c->mod->m_name);
+			struct pcl_diag *d = pcl_error(c->p, k->v_loc, PCL_E3, "%s %s is declared twice in module '%s'",
+						       what, pcl_show(c->p, k->v_str.s), c->mod->m_name);
 			pcl_diag_note(d, first->v_loc, "first declared here");
 		}
 	}
@@ -928,8 +928,8 @@ static void check_pnames(struct pcl_program *p)
 		if (first) {
 			const struct pcl_value *fpn = pcl_value_field(first->m_value, "pname");
 			struct pcl_diag *d = pcl_error(p, pn->v_loc, PCL_E15,
-						       "packages '%s' and '%s' both have pname \"%.80s\"", first->m_name,
-						       m->m_name, pn->v_str.s);
+						       "packages '%s' and '%s' both have pname %s", first->m_name,
+						       m->m_name, pcl_show(p, pn->v_str.s));
 			pcl_diag_note(d, fpn->v_loc, "'%s' sets it here", first->m_name);
 		}
 	}
@@ -984,8 +984,8 @@ static void check_stack_services(struct sctx *c, const struct pcl_value *stack)
 		const struct svc *first = strmap_put(&by, svcs[i].name, &svcs[i]);
 		if (first) {
 			struct pcl_diag *d = pcl_error(c->p, names[i]->v_loc, PCL_E3,
-						       "service \"%.80s\" is declared twice in stack '%s'", svcs[i].name,
-						       c->mod->m_name);
+						       "service %s is declared twice in stack '%s'",
+						       pcl_show(c->p, svcs[i].name), c->mod->m_name);
 			pcl_diag_note(d, names[first - svcs]->v_loc, "first declared here");
 		}
 	}
@@ -1006,8 +1006,9 @@ static void check_stack_services(struct sctx *c, const struct pcl_value *stack)
 			const struct svc *t = strmap_get(&by, d->v_str.s);
 			if (!t) {
 				struct pcl_diag *e = pcl_error(c->p, d->v_loc, PCL_E2,
-							       "service \"%s\" depends on \"%.80s\", which stack '%s' does not have",
-							       svcs[i].name, d->v_str.s, c->mod->m_name);
+							       "service %s depends on %s, which stack '%s' does not have",
+							       pcl_show(c->p, svcs[i].name), pcl_show(c->p, d->v_str.s),
+							       c->mod->m_name);
 				const char *s = pcl_suggest(d->v_str.s, cands, n);
 				if (s)
 					pcl_diag_hint(e, "did you mean '%s'?", s);
@@ -1015,8 +1016,8 @@ static void check_stack_services(struct sctx *c, const struct pcl_value *stack)
 			}
 			if (!t->enabled && svcs[i].enabled) {
 				pcl_error(c->p, d->v_loc, PCL_E6,
-					  "service \"%s\" depends on \"%s\", which is disabled (enable = false)",
-					  svcs[i].name, t->name);
+					  "service %s depends on %s, which is disabled (enable = false)",
+					  pcl_show(c->p, svcs[i].name), pcl_show(c->p, t->name));
 				continue;
 			}
 			struct edge e = {(size_t)(t - svcs), d};

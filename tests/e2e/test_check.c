@@ -341,7 +341,7 @@ static const char *const program_bad[3] = {
  */
 static const char program_bad_errors[] =
 	"a.pcl:10:13: error: [E1] type mismatch in 'version': expected Str, got Int\n"
-	"b.pcl:4:26: error: [E2] unknown package module 'Tols'\n"
+	"b.pcl:4:26: error: [E2] unknown package module \"Tols\"\n"
 	"hint: did you mean 'Tools'?\n"
 	"c.pcl:3:8: error: [E3] module 'Web' is declared twice\n"
 	"a.pcl:2:8: note: first declared here\n"
@@ -1003,7 +1003,7 @@ Test(check, json_reports_every_error_with_its_location_hint_and_note, .init = se
 	e = error_at(errs, "p/b.pcl", 4);
 	cr_expect_eq(json_integer_value(json_object_get(e, "col")), 26);
 	cr_expect_str_eq(json_string_value(json_object_get(e, "code")), "E2");
-	cr_expect_str_eq(json_string_value(json_object_get(e, "message")), "unknown package module 'Tols'");
+	cr_expect_str_eq(json_string_value(json_object_get(e, "message")), "unknown package module \"Tols\"");
 	cr_expect_str_eq(json_string_value(json_object_get(e, "hint")), "did you mean 'Tools'?");
 
 	e = error_at(errs, "p/c.pcl", 3);

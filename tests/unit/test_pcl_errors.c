@@ -237,7 +237,7 @@ Test(e2, unknown_member)
 Test(e2, unknown_package)
 {
 	expect(PKG "module S { backend = \"systemd\" storeModules = [\"Q\"] }",
-	       "t.pcl:2:48: error: [E2] unknown package module 'Q'\n");
+	       "t.pcl:2:48: error: [E2] unknown package module \"Q\"\n");
 }
 
 Test(e2, depends_on_missing_service)
@@ -305,7 +305,7 @@ Test(e6, directive_value_with_newline)
 	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"a\" package = \"P\" binary = \"b\" "
 		   "serviceConfig = { User = \"x\\nExecStartPre=/bin/evil\" } }] }",
 	       "t.pcl:2:109: error: [E6] 'services[0].serviceConfig.User' must be one line, got "
-	       "\"x\nExecStartPre=/bin/evil\"\n"
+	       "\"x\\nExecStartPre=/bin/evil\"\n"
 	       "hint: each directive renders as one Key=Value line\n");
 }
 
@@ -345,10 +345,10 @@ Test(e6, bad_unix_names)
 Test(e6, secrets_are_checked_where_written)
 {
 	expect("module A { s = { from_env = \"1X\" } }",
-	       "t.pcl:1:29: error: [E6] '1X' is not a valid environment variable name\n"
+	       "t.pcl:1:29: error: [E6] \"1X\" is not a valid environment variable name\n"
 	       "hint: names are letters, digits and '_', not starting with a digit\n");
 	expect("module A { s = { from_file = \"secrets/db\" } }",
-	       "t.pcl:1:30: error: [E6] 'from_file' needs an absolute path, got 'secrets/db'\n");
+	       "t.pcl:1:30: error: [E6] 'from_file' needs an absolute path, got \"secrets/db\"\n");
 }
 
 Test(e6, environment_variable_names)
@@ -459,7 +459,7 @@ Test(e6, a_tmpfiles_line_cannot_inject_a_second_line)
 {
 	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"a\" package = \"P\" binary = \"b\" "
 		   "tmpfiles = [\"d /x 0755 - - -\\nL /etc/shadow - - - - /tmp/x\"] }] }",
-	       "t.pcl:2:96: error: [E6] 'services[0].tmpfiles[0]' must be one line, got \"d /x 0755 - - -\n"
+	       "t.pcl:2:96: error: [E6] 'services[0].tmpfiles[0]' must be one line, got \"d /x 0755 - - -\\n"
 	       "L /etc/shadow - - - - /tmp/x\"\n"
 	       "hint: a newline here would inject a second directive\n");
 }
@@ -468,5 +468,5 @@ Test(e6, a_sysusers_name_cannot_inject_a_second_line)
 {
 	expect("module S { backend = \"systemd\" systemUsers = [{ name = \"git\\nu root 0\" }] }",
 	       "t.pcl:1:56: error: [E6] 'systemUsers[0].name' must be a unix name: [a-z_][a-z0-9_-]*, at most 32 "
-	       "characters, got \"git\nu root 0\"\n");
+	       "characters, got \"git\\nu root 0\"\n");
 }
