@@ -19,6 +19,7 @@
 #ifndef PUNIX_BASE_OPS_H
 #define PUNIX_BASE_OPS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -89,7 +90,10 @@ struct punix_ops {
 	int (*symlink)(struct punix_ops *o, const char *target, const char *path);
 	/* *target is malloc'd. */
 	int (*readlink)(struct punix_ops *o, const char *path, char **target);
+	/* Never through a symlink at path's last component (-ELOOP or -EOPNOTSUPP). */
 	int (*chmod)(struct punix_ops *o, const char *path, uint32_t mode);
+	/* The mode of an open file: what durable writes use, so no path can be swapped. */
+	int (*fchmod)(struct punix_ops *o, int h, uint32_t mode);
 	/* Gives path to user (and the user's primary group); -ENOENT: no such user. */
 	int (*chown_user)(struct punix_ops *o, const char *path, const char *user);
 	/* The canonical absolute path (symlinks resolved); *out is malloc'd. */
@@ -114,6 +118,22 @@ struct punix_ops {
 
 /* The local filesystem and processes, as this process sees them. */
 struct punix_ops *ops_local(void);
+
+struct sbuf;
+/*
+ * The local filesystem beneath root (ops_beneath.c): target paths are
+ * resolved under root's directory descriptor, opened now, and nothing
+ * outside it can be reached, by "..", by a symlink, or by a root swapped
+ * later. Writes, renames, removals, chmods and locks never follow a symlink
+ * at the last component. Rooted at "/", it also runs commands and chowns;
+ * rooted elsewhere those are -ENOTSUP. NULL with err set if root cannot be
+ * opened as a directory.
+ */
+struct punix_ops *ops_beneath(const char *root, struct sbuf *err);
+void ops_beneath_free(struct punix_ops *o);
+bool ops_is_beneath(const struct punix_ops *o);
+/* The root a beneath table was made with, or NULL for another table. */
+const char *ops_beneath_root(const struct punix_ops *o);
 
 void ops_free_names(char **names, size_t n);
 
@@ -151,6 +171,18 @@ int ops_fsync_tree(struct punix_ops *o, const char *path);
 int ops_copy_tree(struct punix_ops *o, const char *from, const char *to);
 /* The same from one table to another (the local store to a target, say). */
 int ops_copy_tree_to(struct punix_ops *src, const char *from, struct punix_ops *dst, const char *to);
+
+/*
+ * Temporaries: ".<name>.tmp-<16 random hex digits>" beside the file they
+ * become, created O_EXCL|O_NOFOLLOW. Unpredictable, so nobody can plant one
+ * first; recovery, holding the lock of what writes them, removes any it
+ * finds (docs/deploy.md).
+ */
+#define OPS_TMP_SUFFIX_LEN 16
+#define OPS_TMP_PREFIX_FMT ".%s.tmp-"
+void ops_tmp_suffix(char out[OPS_TMP_SUFFIX_LEN + 1]);
+/* The path of a fresh temporary for path; malloc'd. */
+char *ops_tmp_name(const char *path);
 
 /* The directory part of path ("." if none), malloc'd. */
 char *ops_dirname(const char *path);

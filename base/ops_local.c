@@ -19,10 +19,11 @@
 #include <unistd.h>
 
 #include "ops.h"
+#include "ops_local_internal.h"
 #include "vec.h"
 #include "xalloc.h"
 
-static enum ops_ftype ftype(mode_t m)
+enum ops_ftype local_ftype(mode_t m)
 {
 	if (S_ISREG(m))
 		return OPS_FT_REG;
@@ -33,24 +34,28 @@ static enum ops_ftype ftype(mode_t m)
 	return OPS_FT_OTHER;
 }
 
+void local_fill_stat(const struct stat *st, struct ops_stat *out)
+{
+	out->type = local_ftype(st->st_mode);
+	out->size = (uint64_t)st->st_size;
+	out->dev = (uint64_t)st->st_dev;
+	out->ino = (uint64_t)st->st_ino;
+	out->mode = (uint32_t)(st->st_mode & 07777);
+}
+
 static int local_stat(struct punix_ops *o, const char *path, int follow, struct ops_stat *out)
 {
 	(void)o;
 	struct stat st;
 	if ((follow ? stat(path, &st) : lstat(path, &st)) < 0)
 		return -errno;
-	out->type = ftype(st.st_mode);
-	out->size = (uint64_t)st.st_size;
-	out->dev = (uint64_t)st.st_dev;
-	out->ino = (uint64_t)st.st_ino;
-	out->mode = (uint32_t)(st.st_mode & 07777);
+	local_fill_stat(&st, out);
 	return 0;
 }
 
-static int local_open(struct punix_ops *o, const char *path, int flags, uint32_t mode, int *h)
+int local_open_flags(int flags)
 {
-	(void)o;
-	int f = O_CLOEXEC | O_NOCTTY;
+	int f = O_CLOEXEC;
 	f |= (flags & OPS_O_WRONLY) ? O_WRONLY : O_RDONLY;
 	if (flags & OPS_O_CREAT)
 		f |= O_CREAT;
@@ -62,7 +67,13 @@ static int local_open(struct punix_ops *o, const char *path, int flags, uint32_t
 		f |= O_DIRECTORY;
 	if (flags & OPS_O_NOFOLLOW)
 		f |= O_NOFOLLOW;
-	int fd = open(path, f, (mode_t)mode);
+	return f;
+}
+
+static int local_open(struct punix_ops *o, const char *path, int flags, uint32_t mode, int *h)
+{
+	(void)o;
+	int fd = open(path, local_open_flags(flags) | O_NOCTTY, (mode_t)mode);
 	if (fd < 0)
 		return -errno;
 	*h = fd;
@@ -113,6 +124,11 @@ static int local_read_file(struct punix_ops *o, const char *path, size_t max, ch
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
+	return local_read_fd(fd, max, bufp, lenp);
+}
+
+int local_read_fd(int fd, size_t max, char **bufp, size_t *lenp)
+{
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		int e = -errno;
@@ -168,9 +184,20 @@ static int name_cmp(const void *a, const void *b)
 static int local_list_dir(struct punix_ops *o, const char *path, char ***namesp, size_t *np)
 {
 	(void)o;
-	DIR *d = opendir(path);
-	if (!d)
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
+	return local_list_fd(fd, namesp, np);
+}
+
+int local_list_fd(int fd, char ***namesp, size_t *np)
+{
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
 	VEC(char *) names = {0};
 	struct dirent *e;
 	errno = 0;
@@ -232,10 +259,15 @@ static int local_symlink(struct punix_ops *o, const char *target, const char *pa
 static int local_readlink(struct punix_ops *o, const char *path, char **target)
 {
 	(void)o;
+	return local_readlinkat(AT_FDCWD, path, target);
+}
+
+int local_readlinkat(int dfd, const char *path, char **target)
+{
 	size_t cap = 256;
 	for (;;) {
 		char *buf = xmalloc(cap);
-		ssize_t n = readlink(path, buf, cap);
+		ssize_t n = readlinkat(dfd, path, buf, cap);
 		if (n < 0) {
 			int e = -errno;
 			free(buf);
@@ -255,6 +287,12 @@ static int local_chmod(struct punix_ops *o, const char *path, uint32_t mode)
 {
 	(void)o;
 	return chmod(path, (mode_t)mode) < 0 ? -errno : 0;
+}
+
+static int local_fchmod(struct punix_ops *o, int h, uint32_t mode)
+{
+	(void)o;
+	return fchmod(h, (mode_t)mode) < 0 ? -errno : 0;
 }
 
 static int local_chown_user(struct punix_ops *o, const char *path, const char *user)
@@ -290,9 +328,14 @@ static int local_fsync_path(struct punix_ops *o, const char *path)
 static int local_lock(struct punix_ops *o, const char *path, int exclusive, int wait, int *h)
 {
 	(void)o;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		return -errno;
+	return local_flock(fd, exclusive, wait, h);
+}
+
+int local_flock(int fd, int exclusive, int wait, int *h)
+{
 	int how = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
 	while (flock(fd, how) < 0) {
 		if (errno == EINTR)
@@ -386,7 +429,7 @@ static int local_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status
 	return 0;
 }
 
-static struct punix_ops local_ops = {
+static const struct punix_ops local_ops = {
 	.name = "local",
 	.ctx = NULL,
 	.stat = local_stat,
@@ -404,6 +447,7 @@ static struct punix_ops local_ops = {
 	.symlink = local_symlink,
 	.readlink = local_readlink,
 	.chmod = local_chmod,
+	.fchmod = local_fchmod,
 	.chown_user = local_chown_user,
 	.realpath = local_realpath,
 	.fsync_path = local_fsync_path,
@@ -414,5 +458,6 @@ static struct punix_ops local_ops = {
 
 struct punix_ops *ops_local(void)
 {
-	return &local_ops;
+	/* const data; the table's functions never write through it */
+	return (struct punix_ops *)&local_ops;
 }

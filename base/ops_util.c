@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "ops.h"
@@ -101,34 +102,66 @@ static int write_all(struct punix_ops *o, int h, const void *data, size_t len)
 	return 0;
 }
 
+void ops_tmp_suffix(char out[OPS_TMP_SUFFIX_LEN + 1])
+{
+	unsigned char b[OPS_TMP_SUFFIX_LEN / 2];
+	size_t got = 0;
+	while (got < sizeof(b)) {
+		ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			abort(); /* the kernel's random source cannot fail once booted */
+		got += (size_t)n;
+	}
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < sizeof(b); i++) {
+		out[2 * i] = hex[b[i] >> 4];
+		out[2 * i + 1] = hex[b[i] & 15];
+	}
+	out[OPS_TMP_SUFFIX_LEN] = '\0';
+}
+
+char *ops_tmp_name(const char *path)
+{
+	char *dir = ops_dirname(path);
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	char rnd[OPS_TMP_SUFFIX_LEN + 1];
+	ops_tmp_suffix(rnd);
+	struct sbuf tmp = SBUF_INIT;
+	sbuf_printf(&tmp, "%s/" OPS_TMP_PREFIX_FMT "%s", strcmp(dir, "/") ? dir : "", base, rnd);
+	free(dir);
+	return sbuf_detach(&tmp, NULL);
+}
+
 static int write_atomic(struct punix_ops *o, const char *path, const void *data, size_t len, uint32_t mode,
 			bool sync_dir)
 {
-	struct sbuf tmp = SBUF_INIT;
-	/* pid-unique, so two writers never share a temporary file */
+	/* An unpredictable name, created exclusively: nobody can plant it first,
+	 * or make it a symlink to somewhere else. */
+	char *tmp = ops_tmp_name(path);
 	char *dir = ops_dirname(path);
-	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	sbuf_printf(&tmp, "%s/.%s.tmp-%ld", dir, base, (long)getpid());
-	int h, r = o->open(o, tmp.sb_buf, OPS_O_WRONLY | OPS_O_CREAT | OPS_O_TRUNC, mode, &h);
+	int h, r = o->open(o, tmp, OPS_O_WRONLY | OPS_O_CREAT | OPS_O_EXCL | OPS_O_NOFOLLOW, mode & 0700, &h);
 	if (r < 0)
 		goto out;
 	r = write_all(o, h, data, len);
+	/* The mode given at creation is filtered by the umask; set it exactly,
+	 * on the open file, never by a path that could have been swapped. */
+	if (r == 0)
+		r = o->fchmod(o, h, mode);
 	if (r == 0)
 		r = o->fsync(o, h);
 	int rc = o->close(o, h);
 	if (r == 0)
 		r = rc;
-	/* The mode given at creation is filtered by the umask; set it exactly. */
 	if (r == 0)
-		r = o->chmod(o, tmp.sb_buf, mode);
-	if (r == 0)
-		r = o->rename(o, tmp.sb_buf, path);
+		r = o->rename(o, tmp, path);
 	if (r == 0 && sync_dir)
 		r = o->fsync_path(o, dir);
 	if (r < 0)
-		o->unlink(o, tmp.sb_buf);
+		o->unlink(o, tmp);
 out:
-	sbuf_free(&tmp);
+	free(tmp);
 	free(dir);
 	return r;
 }
@@ -186,7 +219,7 @@ static int copy_file(struct punix_ops *src, const char *from, struct punix_ops *
 	int in, out, r = src->open(src, from, OPS_O_RDONLY | OPS_O_NOFOLLOW, 0, &in);
 	if (r < 0)
 		return r;
-	r = dst->open(dst, to, OPS_O_WRONLY | OPS_O_CREAT | OPS_O_EXCL, mode, &out);
+	r = dst->open(dst, to, OPS_O_WRONLY | OPS_O_CREAT | OPS_O_EXCL | OPS_O_NOFOLLOW, mode & 0700, &out);
 	if (r < 0) {
 		src->close(src, in);
 		return r;
@@ -205,9 +238,9 @@ static int copy_file(struct punix_ops *src, const char *from, struct punix_ops *
 			break;
 	}
 	src->close(src, in);
+	if (r == 0)
+		r = dst->fchmod(dst, out, mode); /* exactly, whatever the umask */
 	int rc = dst->close(dst, out);
-	if (r == 0 && rc == 0)
-		rc = dst->chmod(dst, to, mode); /* exactly, whatever the umask */
 	return r < 0 ? r : rc;
 }
 

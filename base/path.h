@@ -14,4 +14,13 @@
  */
 bool path_is_normal_abs(const char *s);
 
+/*
+ * The canonical form of a directory the operator names (a root): absolute
+ * (a relative p is taken below cwd, which must be absolute), with "//",
+ * "." and a trailing '/' normalised away. A ".." component is refused, not
+ * resolved: lexically it can point somewhere the operator did not mean.
+ * malloc'd; NULL with *why set on refusal. "/" stays "/".
+ */
+char *path_canonical(const char *p, const char *cwd, const char **why);
+
 #endif

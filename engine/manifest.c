@@ -80,9 +80,19 @@ int manifest_read(struct punix_ops *o, const char *dep, const char *stack, long 
 		free(path);
 		return r;
 	}
+	r = manifest_parse(buf, len, path, stack, n, m, err);
+	free(buf);
+	free(path);
+	return r;
+}
+
+int manifest_parse(const char *buf, size_t len, const char *path, const char *stack, long n, struct manifest *m,
+		   struct sbuf *err)
+{
+	memset(m, 0, sizeof(*m));
+	int r = 0;
 	json_error_t je;
 	m->root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-	free(buf);
 	const char *why = NULL;
 	json_t *paths = NULL, *files = NULL;
 	json_int_t gen = 0, format = 0;
@@ -110,6 +120,8 @@ int manifest_read(struct punix_ops *o, const char *dep, const char *stack, long 
 			m->store_paths[i] = json_string_value(json_array_get(paths, i));
 			if (!m->store_paths[i] || !path_is_normal_abs(m->store_paths[i]))
 				why = "a store path is not an absolute path";
+			else if (!store_name_valid(strrchr(m->store_paths[i], '/') + 1))
+				why = "a store path's name is not a store name";
 		}
 		m->nfiles = json_array_size(files);
 		m->files = xcalloc(m->nfiles + 1, sizeof(*m->files));
@@ -156,7 +168,6 @@ int manifest_read(struct punix_ops *o, const char *dep, const char *stack, long 
 out:
 	if (r < 0)
 		manifest_free(m);
-	free(path);
 	return r;
 }
 

@@ -39,6 +39,12 @@ char *stack_dir(const char *deployments_root, const char *stack);
 /* Reads and validates gen-NNN.json of stack on a target. -ENOENT if absent. */
 int manifest_read(struct punix_ops *o, const char *deployments_root, const char *stack, long n, struct manifest *m,
 		  struct sbuf *err);
+/*
+ * Validates the bytes of a manifest (pure; fuzzed): path names the file in
+ * messages, stack and n are what its name says it is.
+ */
+int manifest_parse(const char *buf, size_t len, const char *path, const char *stack, long n, struct manifest *m,
+		   struct sbuf *err);
 void manifest_free(struct manifest *m);
 
 /*

@@ -100,25 +100,42 @@ struct punix_ops *engine_target_ops(const struct target_spec *t, struct sbuf *er
 		ssh_target_free(&st);
 		if (!base)
 			return NULL;
-	} else {
-		base = ops_faulty(ops_local());
+		if (t->transport_root && t->transport_root[0])
+			return ops_rebased(base, t->transport_root);
+		return base;
 	}
-	if (t->transport_root && t->transport_root[0])
-		return ops_rebased(base, t->transport_root);
-	return base;
+	/* This machine: every path beneath the transport root, or beneath "/". */
+	const char *root = t->transport_root && t->transport_root[0] ? t->transport_root : "/";
+	struct sbuf why = SBUF_INIT;
+	base = ops_beneath(root, &why);
+	if (!base) {
+		sbuf_printf(err, "the target's root %s cannot be used: %s", root, why.sb_buf);
+		sbuf_free(&why);
+		return NULL;
+	}
+	sbuf_free(&why);
+	return ops_faulty(base);
 }
 
 void engine_target_ops_free(struct punix_ops *o)
 {
+	struct punix_ops *f = ops_faulty_base(o);
+	if (f)
+		o = f;
+	if (ops_is_beneath(o)) {
+		ops_beneath_free(o);
+		return;
+	}
 	struct punix_ops *base = ops_rebased_base(o);
 	ops_rebased_free(o);
 	ops_ssh_close(base ? base : o);
 }
 
-/* The target is this machine itself (not rebased, not over SSH). */
-static bool target_is_here(struct punix_ops *o)
+/* The target is this machine itself (not rebased, not over SSH): its store is ours. */
+static bool target_is_here(struct op_ctx *c)
 {
-	return !strcmp(o->name, "local") || !strcmp(o->name, "faulty");
+	const char *ssh = plan_str(c, "ssh"), *root = plan_str(c, "transport_root");
+	return (!ssh || !*ssh) && (!root || !*root);
 }
 
 /* ---- locks ------------------------------------------------------------------------ */
@@ -210,25 +227,21 @@ static int step_verify(struct op_ctx *c)
 static int step_flip(struct op_ctx *c)
 {
 	char *dir = stack_dir(dep_root(c), c->stack);
-	struct sbuf tmp = SBUF_INIT, cur = SBUF_INIT, target = SBUF_INIT;
-	sbuf_printf(&tmp, "%s/.current.tmp-%ld", dir, (long)getpid());
+	struct sbuf cur = SBUF_INIT, target = SBUF_INIT;
 	sbuf_printf(&cur, "%s/current", dir);
+	char *tmp = ops_tmp_name(cur.sb_buf);
 	sbuf_printf(&target, "gen-%03ld.json", plan_long(c, "generation"));
 	struct punix_ops *o = c->tops;
-	int r = o->unlink(o, tmp.sb_buf);
-	if (r == -ENOENT)
-		r = 0;
+	int r = o->symlink(o, target.sb_buf, tmp);
 	if (r == 0)
-		r = o->symlink(o, target.sb_buf, tmp.sb_buf);
-	if (r == 0)
-		r = o->rename(o, tmp.sb_buf, cur.sb_buf);
+		r = o->rename(o, tmp, cur.sb_buf);
 	if (r == 0)
 		r = o->fsync_path(o, dir);
 	if (r < 0) {
-		o->unlink(o, tmp.sb_buf);
+		o->unlink(o, tmp);
 		op_fail(c, 3, "flipping %s to %s: %s", cur.sb_buf, target.sb_buf, strerror(-r));
 	}
-	sbuf_free(&tmp);
+	free(tmp);
 	sbuf_free(&cur);
 	sbuf_free(&target);
 	free(dir);
@@ -644,7 +657,7 @@ static int deploy_build(struct op_ctx *c)
 static int push_path(struct op_ctx *c, const char *path)
 {
 	struct punix_ops *o = c->tops, *local = c->e->local;
-	if (target_is_here(o))
+	if (target_is_here(c))
 		return 0; /* the local machine is the target: the path is already there */
 	struct sbuf meta = SBUF_INIT, tmp = SBUF_INIT;
 	sbuf_printf(&meta, "%s/%s.json", c->e->store->meta_dir, store_path_name(path));
@@ -936,7 +949,8 @@ static int step_activate(struct op_ctx *c)
 	sbuf_reset(&c->res->activation);
 	sbuf_reset(&c->res->failed);
 	c->res->failed_units = 0;
-	if (!strcmp(c->tops->name, "rebased")) {
+	const char *troot = plan_str(c, "transport_root");
+	if (troot && *troot) {
 		sbuf_puts(&c->res->activation, "activation skipped: the target is a rebased tree, with no systemd\n");
 		return 0;
 	}
@@ -1189,7 +1203,8 @@ static bool pid_alive(const char *s)
 }
 
 struct sweep {
-	const char *prefix; /* entries named <prefix><pid> are temporaries */
+	const char *prefix; /* entries named <prefix>... are temporaries */
+	bool by_pid;        /* <prefix><pid>: only those whose process is gone */
 	int removed;
 };
 
@@ -1197,28 +1212,32 @@ static int sweep_child(struct punix_ops *o, const char *child, const char *name,
 {
 	struct sweep *sw = arg;
 	size_t n = strlen(sw->prefix);
-	if (strncmp(name, sw->prefix, n) != 0 || pid_alive(name + n))
+	if (strncmp(name, sw->prefix, n) != 0 || (sw->by_pid && pid_alive(name + n)))
 		return 0;
 	if (ops_remove_tree(o, child) == 0)
 		sw->removed++;
 	return 0;
 }
 
-/* Removes <dir>/<prefix><pid> entries whose process is gone. */
-static void sweep_dir(struct punix_ops *o, const char *dir, const char *prefix)
+/*
+ * Removes <dir>/<prefix>... entries: all of them (the caller holds the
+ * lock of everything that writes them), or with by_pid only
+ * <prefix><pid> ones whose process is gone.
+ */
+static void sweep_dir(struct punix_ops *o, const char *dir, const char *prefix, bool by_pid)
 {
-	struct sweep sw = {prefix, 0};
+	struct sweep sw = {prefix, by_pid, 0};
 	ops_each_child(o, dir, sweep_child, &sw);
 }
 
-/* The temporary files an interrupted write of path may have left. */
+/* The temporary files an interrupted write of path may have left (ops_tmp_name). */
 static void sweep_beside(struct punix_ops *o, const char *path)
 {
 	char *dir = ops_dirname(path);
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	struct sbuf prefix = SBUF_INIT;
-	sbuf_printf(&prefix, ".%s.tmp-", base);
-	sweep_dir(o, dir, prefix.sb_buf);
+	sbuf_printf(&prefix, OPS_TMP_PREFIX_FMT, base);
+	sweep_dir(o, dir, prefix.sb_buf, false);
 	sbuf_free(&prefix);
 	free(dir);
 }
@@ -1233,7 +1252,7 @@ static void sweep_temps(struct op_ctx *c)
 {
 	struct punix_ops *o = c->tops;
 	char *dir = stack_dir(dep_root(c), c->stack);
-	sweep_dir(o, dir, ".current.tmp-");
+	sweep_dir(o, dir, ".current.tmp-", false);
 	char *m = gen_manifest_path(dep_root(c), c->stack, plan_long(c, "generation"));
 	sweep_beside(o, m);
 	free(m);
@@ -1250,7 +1269,7 @@ static void sweep_temps(struct op_ctx *c)
 		const char *p = json_string_value(json_array_get(pins, i));
 		struct sbuf push = SBUF_INIT, meta = SBUF_INIT;
 		sbuf_printf(&push, "%s.push-", store_path_name(p));
-		sweep_dir(o, store_root, push.sb_buf);
+		sweep_dir(o, store_root, push.sb_buf, true);
 		sbuf_printf(&meta, "%s/.meta/%s.json", store_root, store_path_name(p));
 		sweep_beside(o, meta.sb_buf);
 		sbuf_free(&push);

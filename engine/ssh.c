@@ -358,6 +358,14 @@ static int ssh_chmod(struct punix_ops *o, const char *path, uint32_t mode)
 		       : 0;
 }
 
+static int ssh_fchmod(struct punix_ops *o, int h, uint32_t mode)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a = {0};
+	a.flags = LIBSSH2_SFTP_ATTR_PERMISSIONS;
+	a.permissions = mode;
+	return libssh2_sftp_fsetstat(S(o)->handles[h], &a) < 0 ? sftp_err(S(o)) : 0;
+}
+
 static int ssh_chown_user(struct punix_ops *o, const char *path, const char *user)
 {
 	struct sbuf spec = SBUF_INIT;
@@ -554,6 +562,7 @@ struct punix_ops *ops_ssh_connect(const struct ssh_target *t, struct sbuf *err)
 		.symlink = ssh_symlink,
 		.readlink = ssh_readlink,
 		.chmod = ssh_chmod,
+		.fchmod = ssh_fchmod,
 		.chown_user = ssh_chown_user,
 		.realpath = ssh_realpath,
 		.fsync_path = ssh_fsync_path,

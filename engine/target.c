@@ -135,6 +135,11 @@ static int rb_readlink(struct punix_ops *o, const char *p, char **target)
 	return r;
 }
 
+static int rb_fchmod(struct punix_ops *o, int h, uint32_t mode)
+{
+	return BASE(o)->fchmod(BASE(o), h, mode);
+}
+
 static int rb_chown_user(struct punix_ops *o, const char *p, const char *user)
 {
 	(void)o;
@@ -198,6 +203,7 @@ struct punix_ops *ops_rebased(struct punix_ops *base, const char *root)
 		.symlink = rb_symlink,
 		.readlink = rb_readlink,
 		.chmod = rb_chmod,
+		.fchmod = rb_fchmod,
 		.chown_user = rb_chown_user,
 		.realpath = rb_realpath,
 		.fsync_path = rb_fsync_path,
@@ -356,6 +362,13 @@ static int f_chmod(struct punix_ops *o, const char *p, uint32_t mode)
 	return FB->chmod(FB, p, mode);
 }
 
+static int f_fchmod(struct punix_ops *o, int h, uint32_t mode)
+{
+	(void)o;
+	TICK();
+	return FB->fchmod(FB, h, mode);
+}
+
 static int f_chown_user(struct punix_ops *o, const char *p, const char *user)
 {
 	(void)o;
@@ -397,6 +410,11 @@ static int f_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status)
 	return FB->run(FB, cmd, status);
 }
 
+struct punix_ops *ops_faulty_base(struct punix_ops *o)
+{
+	return o && !strcmp(o->name, "faulty") ? fault.base : NULL;
+}
+
 struct punix_ops *ops_faulty(struct punix_ops *base)
 {
 	const char *eio = getenv("PUNIX_FAULT_EIO_AT"), *kill_at = getenv("PUNIX_FAULT_KILL_AT");
@@ -423,6 +441,7 @@ struct punix_ops *ops_faulty(struct punix_ops *base)
 		.symlink = f_symlink,
 		.readlink = f_readlink,
 		.chmod = f_chmod,
+		.fchmod = f_fchmod,
 		.chown_user = f_chown_user,
 		.realpath = f_realpath,
 		.fsync_path = f_fsync_path,

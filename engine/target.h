@@ -24,5 +24,7 @@ struct punix_ops *ops_rebased_base(struct punix_ops *o);
  * Returns base itself when none is set.
  */
 struct punix_ops *ops_faulty(struct punix_ops *base);
+/* The table a fault-injecting one wraps (NULL if o is not one). */
+struct punix_ops *ops_faulty_base(struct punix_ops *o);
 
 #endif

@@ -25,27 +25,124 @@ static char *join(const char *a, const char *b)
 	return sbuf_detach(&sb, NULL);
 }
 
-int store_open(struct store *s, struct punix_ops *ops, const char *root, const char *log_dir, struct sbuf *err)
+/* A directory that holds nothing, or only what an old punix's store held. */
+static int is_empty_or_legacy(struct punix_ops *o, const char *root, bool *legacy)
+{
+	char **names;
+	size_t n;
+	*legacy = false;
+	int r = o->list_dir(o, root, &names, &n);
+	if (r < 0)
+		return r;
+	bool empty = n == 0;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(names[i], ".meta"))
+			*legacy = true; /* made before stores had markers */
+	ops_free_names(names, n);
+	return empty || *legacy;
+}
+
+/* Checks (or, with create, writes) the marker that says root is a store. */
+static int check_marker(struct store *s, int flags, struct sbuf *err)
+{
+	struct punix_ops *o = s->ops;
+	char *marker = join(s->root, STORE_MARKER), *buf = NULL;
+	size_t len;
+	int r = o->read_file(o, marker, 4096, &buf, &len);
+	if (r == -ENOENT && (flags & STORE_CREATE)) {
+		bool legacy;
+		r = is_empty_or_legacy(o, s->root, &legacy);
+		if (r > 0) {
+			char *text = store_marker_encode(s->root, &len);
+			r = ops_write_atomic(o, marker, text, len, 0644);
+			free(text);
+			if (r < 0)
+				sbuf_printf(err, "cannot mark %s as a store: %s: %s", s->real, marker, strerror(-r));
+		} else if (r == 0) {
+			sbuf_printf(err, "%s is not empty and is not a Punix store (it has no %s); refusing to use it: "
+					 "choose another --store-root",
+				    s->real, STORE_MARKER);
+			r = -ENOTDIR;
+		} else {
+			sbuf_printf(err, "%s: %s", s->real, strerror(-r));
+		}
+		free(marker);
+		return r < 0 ? r : 0;
+	}
+	if (r == -ENOENT) {
+		sbuf_printf(err, "%s is not a Punix store (it has no %s marker); refusing to touch it", s->real,
+			    STORE_MARKER);
+		r = -ENOTDIR;
+	} else if (r < 0) {
+		sbuf_printf(err, "%s/%s: %s", s->real, STORE_MARKER, strerror(-r));
+	} else {
+		char *dir = NULL;
+		struct sbuf why = SBUF_INIT;
+		r = store_marker_parse(buf, len, &dir, &why);
+		if (r < 0)
+			sbuf_printf(err, "%s/%s: %s; refusing to touch the store", s->real, STORE_MARKER, why.sb_buf);
+		else if (strcmp(dir, s->root) != 0) {
+			sbuf_printf(err, "%s is the store of %s (its marker says so), not of %s: its paths would not "
+					 "match; refusing to touch it",
+				    s->real, dir, s->root);
+			r = -EXDEV;
+		}
+		free(dir);
+		sbuf_free(&why);
+	}
+	free(buf);
+	free(marker);
+	return r;
+}
+
+int store_open(struct store *s, struct punix_ops *ops, const char *root, const char *real_hint,
+	       const char *log_dir, int flags, struct sbuf *err)
 {
 	memset(s, 0, sizeof(*s));
 	s->ops = ops;
-	int r = ops_mkdir_p(ops, root, 0755);
+	int r;
+	if (flags & STORE_CREATE) {
+		r = ops_mkdir_p(ops, root, 0755);
+		if (r < 0) {
+			sbuf_printf(err, "cannot create the store at %s: %s", real_hint ? real_hint : root,
+				    strerror(-r));
+			return r;
+		}
+	}
+	/* The local store's root is resolved once: a symlinked --store-root names
+	 * its target. Through a rebased table, root is already canonical. */
+	r = ops->realpath(ops, root, &s->root);
+	if (r == -ENOTSUP)
+		s->root = xstrdup(root), r = 0;
 	if (r < 0) {
-		sbuf_printf(err, "cannot create the store at %s: %s", root, strerror(-r));
+		if (r == -ENOENT)
+			sbuf_printf(err, "there is no store at %s (nothing was built there)", real_hint ? real_hint : root);
+		else
+			sbuf_printf(err, "%s: %s", real_hint ? real_hint : root, strerror(-r));
 		return r;
 	}
-	r = ops->realpath(ops, root, &s->root);
+	s->real = xstrdup(real_hint ? real_hint : s->root);
+	struct ops_stat st;
+	r = ops->stat(ops, s->root, 0, &st);
+	if (r == 0 && st.type != OPS_FT_DIR)
+		r = -ENOTDIR;
 	if (r < 0) {
-		sbuf_printf(err, "%s: %s", root, strerror(-r));
+		sbuf_printf(err, "%s: %s", s->real, strerror(-r));
+		store_close(s);
+		return r;
+	}
+	r = check_marker(s, flags, err);
+	if (r < 0) {
+		store_close(s);
 		return r;
 	}
 	s->meta_dir = join(s->root, ".meta");
 	s->lock_dir = join(s->root, ".locks");
 	s->build_dir = join(s->root, ".build");
-	s->log_dir = xstrdup(log_dir);
+	s->log_dir = log_dir ? xstrdup(log_dir) : NULL;
 	const char *dirs[] = {s->meta_dir, s->lock_dir, s->build_dir, s->log_dir};
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		r = ops_mkdir_p(ops, dirs[i], 0755);
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]) && (flags & STORE_CREATE); i++) {
+		r = dirs[i] ? ops_mkdir_p(ops, dirs[i], 0755) : 0;
 		if (r < 0) {
 			sbuf_printf(err, "cannot create %s: %s", dirs[i], strerror(-r));
 			store_close(s);
@@ -55,9 +152,21 @@ int store_open(struct store *s, struct punix_ops *ops, const char *root, const c
 	return 0;
 }
 
+void store_view(struct store *s, struct punix_ops *ops, const char *root)
+{
+	memset(s, 0, sizeof(*s));
+	s->ops = ops;
+	s->root = xstrdup(root);
+	s->real = xstrdup(root);
+	s->meta_dir = join(root, ".meta");
+	s->lock_dir = join(root, ".locks");
+	s->build_dir = join(root, ".build");
+}
+
 void store_close(struct store *s)
 {
 	free(s->root);
+	free(s->real);
 	free(s->meta_dir);
 	free(s->lock_dir);
 	free(s->build_dir);
@@ -81,6 +190,8 @@ char *store_lock_path(const struct store *s, const char *path)
 
 bool store_is_valid(struct store *s, const char *path)
 {
+	if (!store_path_in(s->root, path))
+		return false;
 	char *meta = store_meta_path(s, path);
 	struct ops_stat st;
 	bool ok = s->ops->stat(s->ops, meta, 0, &st) == 0 && st.type == OPS_FT_REG &&
@@ -122,32 +233,31 @@ static int entry_cmp(const void *a, const void *b)
 	return strcmp(((const struct store_entry *)a)->path, ((const struct store_entry *)b)->path);
 }
 
-/* Reads one registration; a malformed one is reported, not trusted. */
-static int read_meta(struct store *s, const char *file, struct store_entry *e, struct sbuf *err)
+/*
+ * Reads and validates the registration of the path named name; a malformed
+ * one, or one that names a path outside this store, is reported, never
+ * trusted.
+ */
+static int read_registration(struct store *s, const char *name, struct store_registration *g, struct sbuf *err)
 {
+	struct sbuf file = SBUF_INIT;
+	sbuf_printf(&file, "%s/%s.json", s->meta_dir, name);
 	char *buf;
 	size_t len;
-	int r = s->ops->read_file(s->ops, file, 1 << 20, &buf, &len);
+	int r = s->ops->read_file(s->ops, file.sb_buf, 1 << 20, &buf, &len);
 	if (r < 0) {
-		sbuf_printf(err, "%s: %s", file, strerror(-r));
+		sbuf_printf(err, "%s: %s", file.sb_buf, strerror(-r));
+		sbuf_free(&file);
 		return r;
 	}
-	json_error_t je;
-	json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	struct sbuf why = SBUF_INIT;
+	r = store_registration_parse(buf, len, s->root, name, g, &why);
 	free(buf);
-	const char *path = NULL, *nar = NULL;
-	json_int_t bytes = -1;
-	if (!o || json_unpack(o, "{s:s, s:s, s:I}", "path", &path, "nar_sha256", &nar, "bytes", &bytes) != 0 ||
-	    strlen(nar) != 64 || bytes < 0) {
-		sbuf_printf(err, "%s: not a valid registration%s%s", file, o ? "" : ": ", o ? "" : je.text);
-		json_decref(o);
-		return -EINVAL;
-	}
-	e->path = xstrdup(path);
-	e->nar_sha256 = xstrdup(nar);
-	e->bytes = (uint64_t)bytes;
-	json_decref(o);
-	return 0;
+	if (r < 0)
+		sbuf_printf(err, "%s: %s", file.sb_buf, why.sb_buf);
+	sbuf_free(&why);
+	sbuf_free(&file);
+	return r;
 }
 
 int store_list(struct store *s, struct store_entry **out, size_t *n, struct sbuf *err)
@@ -164,15 +274,28 @@ int store_list(struct store *s, struct store_entry **out, size_t *n, struct sbuf
 		size_t l = strlen(names[i]);
 		if (names[i][0] == '.' || l < 6 || strcmp(names[i] + l - 5, ".json") != 0)
 			continue; /* temporary files of interrupted registrations */
-		char *file = join(s->meta_dir, names[i]);
+		char *name = xstrndup(names[i], l - 5);
+		struct store_registration g;
 		struct store_entry e = {0};
-		r = read_meta(s, file, &e, err);
-		free(file);
+		if (!store_name_valid(name)) {
+			sbuf_printf(err, "%s/%s: not the registration of a store path (bad name); the store is corrupt",
+				    s->meta_dir, names[i]);
+			r = -EBADMSG;
+		} else {
+			r = read_registration(s, name, &g, err);
+		}
 		if (r < 0) {
+			free(name);
 			ops_free_names(names, nn);
 			store_entries_free(v.v, v.n);
 			return r;
 		}
+		e.path = join(s->root, name);
+		e.nar_sha256 = g.nar_sha256;
+		g.nar_sha256 = NULL;
+		e.bytes = g.bytes;
+		store_registration_free(&g);
+		free(name);
 		VEC_PUSH(&v, e);
 	}
 	ops_free_names(names, nn);
@@ -250,8 +373,8 @@ int store_clean_leftovers(struct store *s, bool dry, void (*report)(void *arg, c
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n && r >= 0; i++) {
-		if (names[i][0] == '.')
-			continue;
+		if (!store_name_valid(names[i]))
+			continue; /* the marker, .meta, .locks, or nothing of ours: never removed */
 		char *path = join(s->root, names[i]);
 		int h;
 		if (!store_is_valid(s, path) && try_lock_name(s, names[i], &h) == 0) {
@@ -312,40 +435,30 @@ int store_path_deps(struct store *s, const char *path, char ***deps, size_t *n)
 {
 	*deps = NULL;
 	*n = 0;
-	char *meta = store_meta_path(s, path), *buf;
-	size_t len;
-	int r = s->ops->read_file(s->ops, meta, 1 << 20, &buf, &len);
-	free(meta);
+	const char *name = store_path_in(s->root, path);
+	if (!name)
+		return -EXDEV;
+	struct store_registration g;
+	struct sbuf err = SBUF_INIT;
+	int r = read_registration(s, name, &g, &err);
+	sbuf_free(&err);
 	if (r < 0)
 		return r;
-	json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
-	free(buf);
-	json_t *d = json_object_get(o, "deps");
-	if (!o || !json_is_array(d)) {
-		json_decref(o);
-		return -EBADMSG;
-	}
-	char **v = xcalloc(json_array_size(d) + 1, sizeof(*v));
-	for (size_t i = 0; i < json_array_size(d); i++) {
-		const char *x = json_string_value(json_array_get(d, i));
-		if (!x) {
-			for (size_t k = 0; k < i; k++)
-				free(v[k]);
-			free(v);
-			json_decref(o);
-			return -EBADMSG;
-		}
-		v[i] = xstrdup(x);
-	}
-	*n = json_array_size(d);
-	*deps = v;
-	json_decref(o);
+	*deps = g.deps;
+	*n = g.ndeps;
+	g.deps = NULL;
+	g.ndeps = 0;
+	store_registration_free(&g);
 	return 0;
 }
 
 int store_delete_many(struct store *s, const char *const *paths, size_t n, size_t *done)
 {
 	*done = 0;
+	/* Only paths of this store, by their name in it: never where a caller says. */
+	for (size_t i = 0; i < n; i++)
+		if (!store_path_in(s->root, paths[i]))
+			return -EXDEV;
 	/* 1: every registration, then one sync: from here the paths are merely unregistered */
 	for (size_t i = 0; i < n; i++) {
 		char *meta = store_meta_path(s, paths[i]);
@@ -362,14 +475,16 @@ int store_delete_many(struct store *s, const char *const *paths, size_t n, size_
 	r = ops_mkdir_p(s->ops, trash, 0700);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		struct sbuf to = SBUF_INIT;
+		char *from = join(s->root, store_path_name(paths[i]));
 		sbuf_printf(&to, "%s/%s", trash, store_path_name(paths[i]));
 		r = ops_remove_tree(s->ops, to.sb_buf);
 		if (r == 0) {
-			r = s->ops->rename(s->ops, paths[i], to.sb_buf);
+			r = s->ops->rename(s->ops, from, to.sb_buf);
 			if (r == -ENOENT)
 				r = 0;
 		}
 		sbuf_free(&to);
+		free(from);
 		if (r == 0)
 			(*done)++;
 	}

@@ -37,17 +37,51 @@
 /* Characters of the hash part of a store path name: 160 bits in base32. */
 #define STORE_HASH_CHARS 32
 
+/*
+ * The version of the store's layout, written into its marker
+ * (<root>/.punix-store) when the store is made. A directory without the
+ * marker is not a store: nothing that deletes (gc, recover) touches it.
+ */
+#define STORE_FORMAT 1
+#define STORE_MARKER ".punix-store"
+
+/*
+ * A store has two directories (docs/store.md): its logical one, `root`,
+ * which store paths, manifests and units name; and its real one, `real`,
+ * where its bytes are as this machine sees them. They are equal for the
+ * local store; a target's store opened through a rebased ops table has the
+ * logical root in the table's path space and the real one under the
+ * transport root. Effects use `root` through `ops`; messages name `real`.
+ */
 struct store {
 	struct punix_ops *ops;
-	char *root;     /* absolute, no trailing slash */
+	char *root;     /* logical: absolute, canonical, no trailing slash */
+	char *real;     /* real: for messages */
 	char *meta_dir;
 	char *lock_dir;
 	char *build_dir;
 	char *log_dir;
 };
 
-/* Opens (creating if needed) the store at root, with build logs in log_dir. */
-int store_open(struct store *s, struct punix_ops *ops, const char *root, const char *log_dir, struct sbuf *err);
+enum {
+	STORE_CREATE = 1 << 0, /* make the store (and its marker) if it does not exist */
+};
+
+/*
+ * Opens the store at root (absolute and canonical) with build logs in
+ * log_dir (NULL: none). Without STORE_CREATE nothing is created, and a
+ * directory without a valid marker is refused (-ENOENT: nothing there;
+ * -ENOTDIR/-EBADMSG/-EPROTO: not a store, or not this version's), with err
+ * naming it. real_hint, if not NULL, is where root really is, for messages.
+ */
+int store_open(struct store *s, struct punix_ops *ops, const char *root, const char *real_hint,
+	       const char *log_dir, int flags, struct sbuf *err);
+/*
+ * A store that does not exist (yet), for what only names paths or counts
+ * them (store path, store info, build --dry-run): it has no entries, and
+ * nothing is created. Closed with store_close.
+ */
+void store_view(struct store *s, struct punix_ops *ops, const char *root);
 void store_close(struct store *s);
 
 /* ---- hashing ------------------------------------------------------------- */
@@ -93,6 +127,34 @@ const char *store_system(void);
 
 /* The last component of a store path ("<hash>-<pname>-<version>"). */
 const char *store_path_name(const char *path);
+
+/* ---- the bytes on disk (store_format.c: pure, fuzzed) --------------------- */
+
+/* "<32 base32 chars>-<name>", with only safe file-name characters. */
+bool store_name_valid(const char *name);
+/* The name of path if it is <store_dir>/<a valid name>, else NULL. */
+const char *store_path_in(const char *store_dir, const char *path);
+
+/* The marker's bytes for a store whose logical directory is store_dir. */
+char *store_marker_encode(const char *store_dir, size_t *len);
+/* 0 with *store_dir malloc'd; -EBADMSG or -EPROTO with err saying why. */
+int store_marker_parse(const char *buf, size_t len, char **store_dir, struct sbuf *err);
+
+struct store_registration {
+	char *nar_sha256; /* hex */
+	uint64_t bytes;
+	char **deps;      /* store paths, each <store_dir>/<valid name> */
+	size_t ndeps;
+};
+
+/*
+ * Validates the registration of <store_dir>/<name>: its path must be
+ * exactly that, its dependencies paths of the same store. -EBADMSG with err
+ * saying why (without the file's name: the caller adds it).
+ */
+int store_registration_parse(const char *buf, size_t len, const char *store_dir, const char *name,
+			     struct store_registration *g, struct sbuf *err);
+void store_registration_free(struct store_registration *g);
 
 bool store_is_valid(struct store *s, const char *path);
 

@@ -62,12 +62,25 @@ struct cli_places {
 	char *state;       /* --state-dir, else $PUNIX_STATE_DIR, else <home>/journal */
 };
 
+/* Where root keeps everything unless PUNIX_HOME says otherwise. */
+#define PUNIX_SYSTEM_HOME "/var/lib/punix"
+
+/*
+ * Resolves the places from the environment and store_root (NULL: none);
+ * every one is canonical (base/path.h). On a path that cannot be used,
+ * prints why and returns EXIT_USAGE (pl is then freed by cli_places_free).
+ */
 int cli_places_init(struct cli_places *pl, const char *store_root);
-/* Overrides from options (NULL: keep); absolute paths are required for deployments. */
-void cli_places_set(struct cli_places *pl, const char *deployments, const char *state);
+/* Overrides from options (NULL: keep); the same rules. */
+int cli_places_set(struct cli_places *pl, const char *deployments, const char *state);
 void cli_places_free(struct cli_places *pl);
-/* Opens the store; on failure prints why and returns EXIT_FAILURE_. */
-int cli_open_store(struct store *s, const struct cli_places *pl);
+/*
+ * Opens the store (flags: STORE_CREATE to make it); on failure prints why
+ * and returns EXIT_ERROR (no store, not a store) or EXIT_FAILURE_.
+ */
+int cli_open_store(struct store *s, const struct cli_places *pl, int flags);
+/* A flag of cli_open_store: a store that does not exist is an empty one (store_view). */
+#define CLI_STORE_MAY_BE_ABSENT (1 << 16)
 
 struct build_located;
 /* Adds the located problems of a build plan to prog as [E6] and prints all. */

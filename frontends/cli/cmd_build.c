@@ -155,9 +155,9 @@ int cmd_build(int argc, char **argv)
 	}
 	char *root = cli_tree_root(ops_local(), args, nargs);
 	struct cli_places pl;
-	cli_places_init(&pl, store_root);
 	struct store st;
-	if (!root || (rc = cli_open_store(&st, &pl)) != EXIT_OK) {
+	if ((rc = cli_places_init(&pl, store_root)) != EXIT_OK || !root ||
+	    (rc = cli_open_store(&st, &pl, dry ? CLI_STORE_MAY_BE_ABSENT : STORE_CREATE)) != EXIT_OK) {
 		free(root);
 		cli_places_free(&pl);
 		pcl_program_free(prog);

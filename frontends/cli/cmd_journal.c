@@ -92,11 +92,15 @@ int cmd_journal(int argc, char **argv)
 			return cli_fail(EXIT_USAGE, "'%s' is not an op number", argv[1 + optind]);
 	}
 	struct cli_places pl;
-	cli_places_init(&pl, NULL);
-	cli_places_set(&pl, NULL, state);
 	struct journal *j;
 	struct journal_err je;
-	int rc = EXIT_OK;
+	int rc = cli_places_init(&pl, NULL);
+	if (rc == EXIT_OK)
+		rc = cli_places_set(&pl, NULL, state);
+	if (rc != EXIT_OK) {
+		cli_places_free(&pl);
+		return rc;
+	}
 	if (journal_open(&j, pl.state, &je) < 0) {
 		rc = cli_fail(EXIT_FAILURE_, "%s", je.msg);
 		cli_places_free(&pl);

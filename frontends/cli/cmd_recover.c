@@ -9,8 +9,10 @@
  * (its lock is held) is left alone. The journaled operations of the engine
  * will be recovered here too.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -96,10 +98,16 @@ int cmd_recover(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	struct cli_places pl;
-	cli_places_init(&pl, store_root);
-	cli_places_set(&pl, NULL, state);
-	struct store st;
-	int rc = cli_open_store(&st, &pl);
+	struct store st = {0};
+	int rc = cli_places_init(&pl, store_root);
+	if (rc == EXIT_OK)
+		rc = cli_places_set(&pl, NULL, state);
+	/* An explicit --store-root must be a store; the default one may not exist yet. */
+	struct ops_stat sst;
+	bool no_store = rc == EXIT_OK && !store_root && !getenv("PUNIX_STORE_DIR") &&
+			ops_local()->stat(ops_local(), pl.store, 0, &sst) == -ENOENT;
+	if (rc == EXIT_OK && !no_store)
+		rc = cli_open_store(&st, &pl, 0);
 	if (rc == EXIT_OK) {
 		struct journal *j;
 		struct journal_err je;
@@ -114,13 +122,13 @@ int cmd_recover(int argc, char **argv)
 			journal_close(j);
 		}
 	}
-	if (rc == EXIT_OK) {
+	if (rc == EXIT_OK && !no_store) {
 		int r = store_clean_leftovers(&st, out.list, on_item, &out);
 		if (r < 0)
 			rc = cli_fail(EXIT_FAILURE_, "store %s: %s", st.root, strerror(-r));
-		else if (out.n == 0 && !out.ops)
-			puts("nothing to recover");
 	}
+	if (rc == EXIT_OK && out.n == 0 && !out.ops)
+		puts("nothing to recover");
 	if (st.root)
 		store_close(&st);
 	if (out.ops) {

@@ -5,6 +5,7 @@
  * journal and the store, and hand the op to the engine; what they print is
  * the contract of docs/cli.md.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -12,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../base/path.h"
+#include "../../base/xalloc.h"
 #include "../../engine/engine.h"
 #include "cli.h"
 
@@ -166,22 +169,19 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 	const char *paths[] = {o->transport_root, o->deployments_root, o->unit_dir};
 	const char *names[] = {"--transport-root", "--deployments-root", "--unit-dir"};
 	for (int i = 0; i < 3; i++)
-		if (paths[i] && (paths[i][0] != '/' || strstr(paths[i], "/../") || strchr(paths[i], '\n')))
-			return cli_fail(EXIT_USAGE, "%s needs an absolute path without '..', got '%s'", names[i],
-					paths[i]);
+		if (paths[i] && paths[i][0] != '/')
+			return cli_fail(EXIT_USAGE, "%s needs an absolute path, got '%s'", names[i], paths[i]);
 	return EXIT_OK;
 }
 
-static char *absolute(const char *p)
+/* A root named on the command line, canonical (base/path.h); NULL after an error. */
+static char *canonical_root(const char *what, const char *p, int *rc)
 {
-	if (p[0] == '/')
-		return strdup(p);
-	char cwd[4096];
-	if (!getcwd(cwd, sizeof(cwd)))
-		return strdup(p);
-	struct sbuf sb = SBUF_INIT;
-	sbuf_printf(&sb, "%s/%s", cwd, p);
-	return sbuf_detach(&sb, NULL);
+	const char *why;
+	char *c = path_canonical(p, NULL, &why);
+	if (!c)
+		*rc = cli_fail(EXIT_USAGE, "%s '%s' cannot be used: %s", what, p, why);
+	return c;
 }
 
 static void print_status(const struct svc_opts *o, struct punix_ops *tops, const char *dep, int *rc)
@@ -373,17 +373,29 @@ int cmd_service(int argc, char **argv)
 		return rc < 0 ? EXIT_OK : rc;
 
 	struct cli_places pl;
-	cli_places_init(&pl, o.store_root);
-	cli_places_set(&pl, o.deployments_root, o.state_dir);
-	char *dep = absolute(pl.deployments);
-	char *scratch = NULL;
+	char *dep = NULL, *scratch = NULL, *troot = NULL, *udir = NULL;
+	rc = cli_places_init(&pl, o.store_root);
+	if (rc == EXIT_OK)
+		rc = cli_places_set(&pl, o.deployments_root, o.state_dir);
+	if (rc == EXIT_OK)
+		dep = xstrdup(pl.deployments);
+	if (rc == EXIT_OK && o.transport_root)
+		troot = canonical_root("--transport-root", o.transport_root, &rc);
+	if (rc == EXIT_OK)
+		udir = canonical_root("--unit-dir", o.unit_dir ? o.unit_dir : "/etc/systemd/system", &rc);
+	if (rc != EXIT_OK)
+		goto out;
+	if (troot && !strcmp(troot, "/")) {
+		free(troot); /* rebased under / is not rebased: one target, one lock */
+		troot = NULL;
+	}
 	struct target_spec t = {
 		.ssh = o.target,
 		.known_hosts = o.known_hosts,
 		.key = o.key,
-		.transport_root = o.transport_root,
+		.transport_root = troot,
 		.deployments_root = dep,
-		.unit_dir = o.unit_dir ? o.unit_dir : "/etc/systemd/system",
+		.unit_dir = udir,
 		.activate = o.activate,
 		.enable = o.enable,
 	};
@@ -391,7 +403,6 @@ int cmd_service(int argc, char **argv)
 		struct sbuf sb = SBUF_INIT;
 		sbuf_printf(&sb, "%s/.dry-run", dep);
 		scratch = sbuf_detach(&sb, NULL);
-		ops_mkdir_p(ops_local(), scratch, 0755);
 		t.transport_root = scratch;
 	}
 	if (!strcmp(o.sub, "status") || !strcmp(o.sub, "verify")) {
@@ -411,8 +422,16 @@ int cmd_service(int argc, char **argv)
 		goto out;
 	}
 
+	if (scratch) {
+		int r = ops_mkdir_p(ops_local(), scratch, 0755);
+		if (r < 0) {
+			rc = cli_fail(EXIT_FAILURE_, "cannot create the dry run's scratch directory %s: %s", scratch,
+				      strerror(-r));
+			goto out;
+		}
+	}
 	struct store st;
-	rc = cli_open_store(&st, &pl);
+	rc = cli_open_store(&st, &pl, STORE_CREATE);
 	if (rc != EXIT_OK)
 		goto out;
 	struct journal *j;
@@ -470,6 +489,8 @@ int cmd_service(int argc, char **argv)
 out:
 	free(scratch);
 	free(dep);
+	free(troot);
+	free(udir);
 	cli_places_free(&pl);
 	return rc;
 }

@@ -333,10 +333,13 @@ int cmd_store(int argc, char **argv)
 	if (gco.dep && gco.dep[0] != '/')
 		return cli_fail(EXIT_USAGE, "--deployments-root needs an absolute path, got '%s'", gco.dep);
 	struct cli_places pl;
-	cli_places_init(&pl, store_root);
-	cli_places_set(&pl, gco.dep, gco.state);
 	struct store st;
-	int rc = cli_open_store(&st, &pl);
+	int rc = cli_places_init(&pl, store_root);
+	if (rc == EXIT_OK)
+		rc = cli_places_set(&pl, gco.dep, gco.state);
+	/* nothing here creates a store; gc and verify refuse what is not one */
+	if (rc == EXIT_OK)
+		rc = cli_open_store(&st, &pl, gc || !strcmp(sub, "verify") ? 0 : CLI_STORE_MAY_BE_ABSENT);
 	if (rc == EXIT_OK) {
 		if (gc)
 			rc = store_gc(&st, &pl, &gco);

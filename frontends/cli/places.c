@@ -1,15 +1,18 @@
 /*
  * places.c - where punix keeps things (docs/cli.md, "Places").
  *
- *   home   ~/.punix, or $PUNIX_HOME
+ *   home   $PUNIX_HOME, else /var/lib/punix for root, else ~/.punix
  *   store  --store-root, else $PUNIX_STORE_DIR, else <home>/store
  *   logs   <home>/logs
  */
+#include <errno.h>
+#include <stdbool.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../../base/path.h"
 #include "../../base/sbuf.h"
 #include "../../base/xalloc.h"
 #include "cli.h"
@@ -23,53 +26,73 @@ static char *user_home(void)
 	return xstrdup(pw && pw->pw_dir ? pw->pw_dir : "/");
 }
 
+/* The canonical form of a root the operator named, or an error naming it. */
+static int canon(char **out, const char *what, const char *p)
+{
+	char cwd[4096];
+	const char *why;
+	char *c = path_canonical(p, getcwd(cwd, sizeof(cwd)) ? cwd : NULL, &why);
+	if (!c)
+		return cli_fail(EXIT_USAGE, "%s '%s' cannot be used: %s", what, p, why);
+	free(*out);
+	*out = c;
+	return EXIT_OK;
+}
+
 int cli_places_init(struct cli_places *pl, const char *store_root)
 {
 	memset(pl, 0, sizeof(*pl));
 	const char *env = getenv("PUNIX_HOME");
+	struct sbuf sb = SBUF_INIT;
 	if (env && env[0]) {
-		pl->home = xstrdup(env);
+		sbuf_puts(&sb, env);
+	} else if (geteuid() == 0) {
+		/*
+		 * root deploys for services that run as other users: the store
+		 * must be readable and executable by them, which root's 0700
+		 * home is not (docs/cli.md, "Places").
+		 */
+		sbuf_puts(&sb, PUNIX_SYSTEM_HOME);
 	} else {
 		char *h = user_home();
-		struct sbuf sb = SBUF_INIT;
 		sbuf_printf(&sb, "%s/.punix", h);
-		pl->home = sbuf_detach(&sb, NULL);
 		free(h);
 	}
+	int rc = canon(&pl->home, env && env[0] ? "PUNIX_HOME" : "the home", sb.sb_buf);
+	sbuf_free(&sb);
+	if (rc != EXIT_OK)
+		return rc;
 	const char *store_env = getenv("PUNIX_STORE_DIR");
-	struct sbuf sb = SBUF_INIT;
 	if (store_root && store_root[0])
-		pl->store = xstrdup(store_root);
+		rc = canon(&pl->store, "--store-root", store_root);
 	else if (store_env && store_env[0])
-		pl->store = xstrdup(store_env);
+		rc = canon(&pl->store, "PUNIX_STORE_DIR", store_env);
 	else {
-		sbuf_printf(&sb, "%s/store", pl->home);
+		sbuf_printf(&sb, "%s/store", strcmp(pl->home, "/") ? pl->home : "");
 		pl->store = sbuf_detach(&sb, NULL);
 	}
-	sbuf_printf(&sb, "%s/logs", pl->home);
+	if (rc != EXIT_OK)
+		return rc;
+	sbuf_printf(&sb, "%s/logs", strcmp(pl->home, "/") ? pl->home : "");
 	pl->logs = sbuf_detach(&sb, NULL);
-	sbuf_printf(&sb, "%s/deployments", pl->home);
+	sbuf_printf(&sb, "%s/deployments", strcmp(pl->home, "/") ? pl->home : "");
 	pl->deployments = sbuf_detach(&sb, NULL);
 	const char *state_env = getenv("PUNIX_STATE_DIR");
-	if (state_env && state_env[0]) {
-		pl->state = xstrdup(state_env);
-	} else {
-		sbuf_printf(&sb, "%s/journal", pl->home);
-		pl->state = sbuf_detach(&sb, NULL);
-	}
-	return 0;
+	if (state_env && state_env[0])
+		return canon(&pl->state, "PUNIX_STATE_DIR", state_env);
+	sbuf_printf(&sb, "%s/journal", strcmp(pl->home, "/") ? pl->home : "");
+	pl->state = sbuf_detach(&sb, NULL);
+	return EXIT_OK;
 }
 
-void cli_places_set(struct cli_places *pl, const char *deployments, const char *state)
+int cli_places_set(struct cli_places *pl, const char *deployments, const char *state)
 {
-	if (deployments) {
-		free(pl->deployments);
-		pl->deployments = xstrdup(deployments);
-	}
-	if (state) {
-		free(pl->state);
-		pl->state = xstrdup(state);
-	}
+	int rc = EXIT_OK;
+	if (deployments)
+		rc = canon(&pl->deployments, "--deployments-root", deployments);
+	if (rc == EXIT_OK && state)
+		rc = canon(&pl->state, "--state-dir", state);
+	return rc;
 }
 
 void cli_places_free(struct cli_places *pl)
@@ -79,14 +102,22 @@ void cli_places_free(struct cli_places *pl)
 	free(pl->logs);
 	free(pl->deployments);
 	free(pl->state);
+	memset(pl, 0, sizeof(*pl));
 }
 
-int cli_open_store(struct store *s, const struct cli_places *pl)
+int cli_open_store(struct store *s, const struct cli_places *pl, int flags)
 {
 	struct sbuf err = SBUF_INIT;
-	int r = store_open(s, ops_local(), pl->store, pl->logs, &err);
+	int r = store_open(s, ops_local(), pl->store, NULL, (flags & STORE_CREATE) ? pl->logs : NULL, flags, &err);
+	if (r == -ENOENT && (flags & CLI_STORE_MAY_BE_ABSENT)) {
+		store_view(s, ops_local(), pl->store);
+		r = 0;
+	}
+	/* no store there, or not one we may touch: the operator's to fix */
+	bool refused = r == -ENOENT || r == -ENOTDIR || r == -EXDEV || r == -EBADMSG || r == -EPROTO;
+	int rc = r >= 0 ? EXIT_OK : refused ? EXIT_ERROR : EXIT_FAILURE_;
 	if (r < 0)
-		cli_fail(EXIT_FAILURE_, "%s", sbuf_str(&err));
+		cli_fail(rc, "%s", sbuf_str(&err));
 	sbuf_free(&err);
-	return r < 0 ? EXIT_FAILURE_ : EXIT_OK;
+	return rc;
 }

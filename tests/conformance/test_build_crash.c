@@ -153,7 +153,7 @@ Test(build_crash, sigkill_at_random_moments_never_leaves_a_bad_valid_path, .init
 
 		struct store s;
 		struct sbuf err = SBUF_INIT;
-		cr_assert_eq(store_open(&s, o, at("home/store"), at("home/logs"), &err), 0);
+		cr_assert_eq(store_open(&s, o, at("home/store"), NULL, at("home/logs"), STORE_CREATE, &err), 0);
 		check_valid_paths_intact(&s);
 		cr_assert_eq(run("rec.txt", recover), 0);
 		cr_assert_eq(count_leftovers(&s), 0, "recover leaves nothing unregistered (round %d)", round);
@@ -169,7 +169,7 @@ Test(build_crash, sigkill_at_random_moments_never_leaves_a_bad_valid_path, .init
 	cr_assert_eq(run("out.txt", build), 0, "a build after all that succeeds");
 	struct store s;
 	struct sbuf err = SBUF_INIT;
-	cr_assert_eq(store_open(&s, o, at("home/store"), at("home/logs"), &err), 0);
+	cr_assert_eq(store_open(&s, o, at("home/store"), NULL, at("home/logs"), STORE_CREATE, &err), 0);
 	size_t nvalid = check_valid_paths_intact(&s);
 	cr_expect_eq(nvalid, 2, "valid paths: %zu", nvalid);
 	store_close(&s);

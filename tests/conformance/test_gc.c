@@ -99,7 +99,7 @@ static size_t check_pins(const char *when)
 	sbuf_printf(&st, "%s/store", home);
 	sbuf_printf(&logs, "%s/logs", home);
 	sbuf_printf(&dep, "%s/deployments/S", home);
-	cr_assert_eq(store_open(&s, ops_local(), st.sb_buf, logs.sb_buf, &err), 0);
+	cr_assert_eq(store_open(&s, ops_local(), st.sb_buf, NULL, logs.sb_buf, STORE_CREATE, &err), 0);
 	struct sbuf cmd = SBUF_INIT;
 	sbuf_printf(&cmd, "cat %s/gen-*.json 2>/dev/null | grep -o '\"/[^\"]*-[a-z]*-[0-9]*\"' | tr -d '\"' | sort -u",
 		    dep.sb_buf);

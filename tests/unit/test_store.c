@@ -176,7 +176,7 @@ Test(drv, canonical_args_ignore_field_order)
 static void open_store(struct store *s)
 {
 	struct sbuf err = SBUF_INIT;
-	cr_assert_eq(store_open(s, o, at("store"), at("logs"), &err), 0, "%s", sbuf_str(&err));
+	cr_assert_eq(store_open(s, o, at("store"), NULL, at("logs"), STORE_CREATE, &err), 0, "%s", sbuf_str(&err));
 	sbuf_free(&err);
 }
 
@@ -277,17 +277,20 @@ Test(recover, leftovers_are_removed_and_valid_paths_kept, .init = setup, .fini =
 	store_result_free(&r);
 	/* what a build killed at three different moments leaves */
 	cr_assert_eq(mkdir(at("store/.build/aaaa-dead-1-999999"), 0755), 0);
-	cr_assert_eq(mkdir(at("store/bbbb-unregistered-1"), 0755), 0);
+	cr_assert_eq(mkdir(at("store/0123456789abcdfghijklmnpqrsvwxyz-unregistered-1"), 0755), 0);
+	/* not a store path's name: nothing of ours, never removed */
+	cr_assert_eq(mkdir(at("store/bbbb-foreign"), 0755), 0);
 	write_file("store/.meta/.cccc-x-1.json.tmp-12345", "{", 0644);
 	int seen = 0;
 	cr_assert_eq(store_clean_leftovers(&s, true, count_report, &seen), 0);
 	cr_expect_eq(seen, 3);
 	struct stat st;
-	cr_expect_eq(stat(at("store/bbbb-unregistered-1"), &st), 0, "--list changes nothing");
+	cr_expect_eq(stat(at("store/0123456789abcdfghijklmnpqrsvwxyz-unregistered-1"), &st), 0, "--list changes nothing");
 	seen = 0;
 	cr_assert_eq(store_clean_leftovers(&s, false, count_report, &seen), 0);
 	cr_expect_eq(seen, 3);
-	cr_expect_neq(stat(at("store/bbbb-unregistered-1"), &st), 0);
+	cr_expect_neq(stat(at("store/0123456789abcdfghijklmnpqrsvwxyz-unregistered-1"), &st), 0);
+	cr_expect_eq(stat(at("store/bbbb-foreign"), &st), 0, "a name that is not a store path's stays");
 	cr_expect_neq(stat(at("store/.build/aaaa-dead-1-999999"), &st), 0);
 	cr_expect(store_is_valid(&s, path), "the valid path stays");
 	seen = 0;

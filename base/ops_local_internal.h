@@ -1,0 +1,24 @@
+/*
+ * ops_local_internal.h - the pieces of the local table (ops_local.c) that
+ * the confined table (ops_beneath.c) shares. Not for other layers.
+ */
+#ifndef PUNIX_BASE_OPS_LOCAL_INTERNAL_H
+#define PUNIX_BASE_OPS_LOCAL_INTERNAL_H
+
+#include <sys/stat.h>
+
+#include "ops.h"
+
+enum ops_ftype local_ftype(mode_t m);
+void local_fill_stat(const struct stat *st, struct ops_stat *out);
+/* OPS_O_* to open(2) flags, close-on-exec. */
+int local_open_flags(int flags);
+/* Reads the regular file open on fd (ops.h: read_file's contract); closes fd. */
+int local_read_fd(int fd, size_t max, char **buf, size_t *len);
+/* Lists the directory open on fd (ops.h: list_dir's contract); closes fd. */
+int local_list_fd(int fd, char ***names, size_t *n);
+int local_readlinkat(int dfd, const char *path, char **target);
+/* flock(2)s fd; on success *h = fd, on failure fd is closed. */
+int local_flock(int fd, int exclusive, int wait, int *h);
+
+#endif
