@@ -83,6 +83,7 @@ int engine_recover(struct engine *e, bool list_only, void (*report)(void *arg, c
 
 struct gc_scan {
 	size_t stacks, generations, inflight;
+	size_t foreign;     /* pins of another store, which are not roots of this one */
 	const char **roots; /* pinned paths, possibly repeated */
 	size_t nroots;
 	size_t keep;        /* paths in the keep-set (roots and their closure) */
@@ -91,8 +92,20 @@ struct gc_scan {
 	uint64_t dead_bytes;
 };
 
+/*
+ * What a collection works on. Without a transport root: the deployer's own
+ * store, whose roots are the generations under deployments_root, those of
+ * its dry-run scratch tree, and those of every rebased tree it deployed
+ * into. With one: the copy of the store under that root, whose roots are
+ * the generations under the deployments root there (docs/gc.md).
+ */
+struct gc_target {
+	const char *transport_root;
+	const char *deployments_root;
+};
+
 /* Finds roots and the dead without changing anything. */
-int engine_gc_scan(struct engine *e, const char *deployments_root, struct gc_scan *out, struct sbuf *err);
+int engine_gc_scan(struct engine *e, const struct gc_target *g, struct gc_scan *out, struct sbuf *err);
 void gc_scan_free(struct gc_scan *s);
 
 /*
@@ -100,7 +113,7 @@ void gc_scan_free(struct gc_scan *s);
  * number of paths removed, r->nfiles the bytes freed, r->npaths the size of
  * the keep-set.
  */
-int engine_gc(struct engine *e, const char *deployments_root, struct op_result *r);
+int engine_gc(struct engine *e, const struct gc_target *g, struct op_result *r);
 
 /* Deletes every generation of stack but the current one and the newest keep. */
 int engine_prune(struct engine *e, const struct target_spec *t, const char *stack, long keep, struct op_result *r);

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/path.h"
 #include "../base/strmap.h"
 #include "../base/vec.h"
 #include "../base/xalloc.h"
@@ -41,47 +42,173 @@ static void str_vec_free(str_vec *v)
 
 struct roots {
 	str_vec paths;
-	size_t stacks, generations, inflight;
+	size_t stacks, generations, inflight, foreign;
 };
 
-/* Pins of every generation of every stack under dep, then of in-flight ops. */
-static int find_roots(struct engine *e, const char *dep, struct roots *out, struct sbuf *err)
+/*
+ * Adds the pins of every generation of every stack under dep, as seen
+ * through tops. A manifest that cannot be read, or a current link naming a
+ * generation that is not there, stops the collection: its pins cannot be
+ * known, so nothing may be deleted. Pins of another store (a deploy made
+ * with another --store-root) are not roots of this one; they are counted.
+ */
+static int stack_roots(struct punix_ops *tops, const char *dep, const char *where, const struct store *s,
+		       struct roots *out, struct sbuf *err)
 {
-	memset(out, 0, sizeof(*out));
-	struct punix_ops *o = e->local;
 	char **names;
 	size_t n;
-	int r = o->list_dir(o, dep, &names, &n);
-	if (r == -ENOENT) {
-		names = NULL;
-		n = 0;
-		r = 0;
-	}
+	int r = tops->list_dir(tops, dep, &names, &n);
 	if (r < 0) {
-		sbuf_printf(err, "%s: %s", dep, strerror(-r));
+		sbuf_printf(err, "%s%s: %s", where, dep, strerror(-r));
 		return -1;
 	}
 	for (size_t i = 0; i < n && r == 0; i++) {
 		if (names[i][0] == '.')
-			continue; /* .dry-run: a scratch target with its own copies */
-		long *gens;
-		size_t ng;
-		if (list_generations(o, dep, names[i], &gens, &ng) < 0 || ng == 0)
-			continue;
-		out->stacks++;
+			continue; /* .dry-run: a scratch target, taken on its own */
+		struct sbuf cerr = SBUF_INIT;
+		long cur = current_generation(tops, dep, names[i], &cerr);
+		long *gens = NULL;
+		size_t ng = 0;
+		if (cur < 0 || list_generations(tops, dep, names[i], &gens, &ng) < 0) {
+			sbuf_printf(err, "%s%s; garbage collection deletes nothing until it is repaired",
+				    cur < 0 ? where : "", cur < 0 ? cerr.sb_buf : "cannot list a stack's generations");
+			sbuf_free(&cerr);
+			r = -1;
+			break;
+		}
+		sbuf_free(&cerr);
+		bool cur_found = cur == 0;
+		for (size_t g = 0; g < ng; g++)
+			cur_found |= gens[g] == cur;
+		if (!cur_found) {
+			sbuf_printf(err,
+				    "%sstack '%s' in %s: current names gen-%03ld, which does not exist; garbage collection "
+				    "deletes nothing until it is repaired ('punix service set-current %s N' with a kept "
+				    "generation)",
+				    where, names[i], dep, cur, names[i]);
+			free(gens);
+			r = -1;
+			break;
+		}
+		if (ng)
+			out->stacks++;
 		for (size_t g = 0; g < ng && r == 0; g++) {
 			struct manifest m;
-			r = manifest_read(o, dep, names[i], gens[g], &m, err);
-			if (r < 0)
-				break; /* a manifest we cannot read: we cannot know its pins */
+			struct sbuf merr = SBUF_INIT;
+			r = manifest_read(tops, dep, names[i], gens[g], &m, &merr);
+			if (r < 0) {
+				/* a manifest we cannot read: we cannot know its pins */
+				sbuf_printf(err, "%s%s; garbage collection deletes nothing while a generation's pins are unknown",
+					    where, merr.sb_len ? merr.sb_buf : strerror(-r));
+				sbuf_free(&merr);
+				break;
+			}
+			sbuf_free(&merr);
 			out->generations++;
-			for (size_t k = 0; k < m.npaths; k++)
-				VEC_PUSH(&out->paths, xstrdup(m.store_paths[k]));
+			for (size_t k = 0; k < m.npaths; k++) {
+				if (store_path_in(s->root, m.store_paths[k]))
+					VEC_PUSH(&out->paths, xstrdup(m.store_paths[k]));
+				else
+					out->foreign++;
+			}
 			manifest_free(&m);
 		}
 		free(gens);
 	}
 	ops_free_names(names, n);
+	return r < 0 ? -1 : 0;
+}
+
+/* The roots of a tree this deployer deployed into (a dry run's, a rebased one). */
+static int tree_roots(const char *troot, const char *dep, const struct store *s, struct roots *out, struct sbuf *err)
+{
+	struct sbuf why = SBUF_INIT, where = SBUF_INIT;
+	struct punix_ops *t = ops_beneath(troot, &why);
+	int r = 0;
+	struct ops_stat st;
+	if (t && t->stat(t, dep, 1, &st) == 0) {
+		sbuf_printf(&where, "(in the tree %s) ", troot);
+		r = stack_roots(t, dep, where.sb_buf, s, out, err);
+	}
+	if (t)
+		ops_beneath_free(t);
+	sbuf_free(&why);
+	sbuf_free(&where);
+	return r;
+}
+
+/* Every tree under a transport root this deployer deployed to (op.c records them). */
+static int registered_roots(struct engine *e, const char *scratch, const char *own_dep, const struct store *s,
+			    struct roots *out, struct sbuf *err)
+{
+	struct punix_ops *o = e->local;
+	struct sbuf dir = SBUF_INIT;
+	sbuf_printf(&dir, "%s/targets", e->state_dir);
+	char **names;
+	size_t n;
+	int r = o->list_dir(o, dir.sb_buf, &names, &n);
+	if (r == -ENOENT) {
+		sbuf_free(&dir);
+		return 0;
+	}
+	if (r < 0) {
+		sbuf_printf(err, "%s: %s", dir.sb_buf, strerror(-r));
+		sbuf_free(&dir);
+		return -1;
+	}
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct sbuf file = SBUF_INIT;
+		sbuf_printf(&file, "%s/%s", dir.sb_buf, names[i]);
+		char *buf = NULL;
+		size_t len;
+		json_t *j = NULL;
+		const char *troot = NULL, *dep = NULL, *sroot = NULL;
+		if (names[i][0] != '.' && o->read_file(o, file.sb_buf, 1 << 16, &buf, &len) == 0)
+			j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
+		if (j && json_unpack(j, "{s:s, s:s, s:s}", "transport_root", &troot, "deployments_root", &dep,
+				     "store_root", &sroot) == 0 &&
+		    !strcmp(sroot, s->root) && path_is_normal_abs(troot) && path_is_normal_abs(dep) &&
+		    (strcmp(troot, scratch) != 0 || strcmp(dep, own_dep) != 0)) /* the scratch tree: counted */
+			r = tree_roots(troot, dep, s, out, err);
+		json_decref(j);
+		free(buf);
+		sbuf_free(&file);
+	}
+	ops_free_names(names, n);
+	sbuf_free(&dir);
+	return r;
+}
+
+/*
+ * The roots of a collection of store s on the target seen through tops:
+ * the generations under dep there; for the deployer's own store also its
+ * dry run's scratch tree and every rebased tree it deployed into; and the
+ * pins of every op the journal shows in flight.
+ */
+static int find_roots(struct engine *e, struct punix_ops *tops, const char *dep, bool own, const struct store *s,
+		      struct roots *out, struct sbuf *err)
+{
+	memset(out, 0, sizeof(*out));
+	struct ops_stat st;
+	int r = tops->stat(tops, dep, 1, &st);
+	if (r < 0 || st.type != OPS_FT_DIR) {
+		/* no deployments root is not "no roots": that would delete everything */
+		sbuf_printf(err,
+			    "the deployments root %s cannot be read: %s; garbage collection needs its generations as roots "
+			    "and deletes nothing without them (is --deployments-root right?)",
+			    dep, r < 0 ? strerror(-r) : "is not a directory");
+		if (r == 0)
+			r = -ENOTDIR;
+		return -1;
+	}
+	r = stack_roots(tops, dep, "", s, out, err);
+	struct sbuf scratch = SBUF_INIT;
+	sbuf_printf(&scratch, "%s/.dry-run", dep);
+	if (r == 0 && own)
+		r = tree_roots(scratch.sb_buf, dep, s, out, err);
+	if (r == 0 && own)
+		r = registered_roots(e, scratch.sb_buf, dep, s, out, err);
+	sbuf_free(&scratch);
 	if (r < 0) {
 		str_vec_free(&out->paths);
 		return -1;
@@ -101,8 +228,11 @@ static int find_roots(struct engine *e, const char *dep, struct roots *out, stru
 		json_t *pins = json_object_get(plan, "store_paths");
 		if (json_array_size(pins))
 			out->inflight++;
-		for (size_t k = 0; k < json_array_size(pins); k++)
-			VEC_PUSH(&out->paths, xstrdup(json_string_value(json_array_get(pins, k))));
+		for (size_t k = 0; k < json_array_size(pins); k++) {
+			const char *p = json_string_value(json_array_get(pins, k));
+			if (p && store_path_in(s->root, p))
+				VEC_PUSH(&out->paths, xstrdup(p));
+		}
 		json_decref(plan);
 	}
 	journal_ops_free(ops, nops);
@@ -152,20 +282,22 @@ static int dead_paths(struct store *s, const struct strmap *keep, str_vec *dead,
 	return 0;
 }
 
-int engine_gc_scan(struct engine *e, const char *dep, struct gc_scan *out, struct sbuf *err)
+static int scan_roots_and_dead(struct engine *e, struct punix_ops *tops, const char *dep, bool own, struct store *s,
+		struct gc_scan *out, struct sbuf *err)
 {
 	memset(out, 0, sizeof(*out));
 	struct roots roots;
-	if (find_roots(e, dep, &roots, err) < 0)
+	if (find_roots(e, tops, dep, own, s, &roots, err) < 0)
 		return -1;
 	struct strmap keep;
 	strmap_init(&keep);
 	str_vec owned = {0}, dead = {0};
-	closure(e->store, &roots.paths, &keep, &owned);
-	int r = dead_paths(e->store, &keep, &dead, &out->dead_bytes, err);
+	closure(s, &roots.paths, &keep, &owned);
+	int r = dead_paths(s, &keep, &dead, &out->dead_bytes, err);
 	out->stacks = roots.stacks;
 	out->generations = roots.generations;
 	out->inflight = roots.inflight;
+	out->foreign = roots.foreign;
 	out->roots = (const char **)roots.paths.v;
 	out->nroots = roots.paths.n;
 	out->keep = owned.n;
@@ -173,6 +305,52 @@ int engine_gc_scan(struct engine *e, const char *dep, struct gc_scan *out, struc
 	out->ndead = dead.n;
 	strmap_free(&keep);
 	str_vec_free(&owned);
+	return r;
+}
+
+/*
+ * The store a collection works on: the deployer's own, or the copy of it
+ * under a target's transport root, opened through that target's table
+ * (logical directory: the deployer's; real one: under the root). A
+ * directory there that is not a store is refused.
+ */
+static int target_store(struct engine *e, struct punix_ops *tops, const char *troot, struct store *tmp,
+			struct store **out, struct sbuf *err)
+{
+	if (!troot || !*troot) {
+		*out = e->store;
+		return 0;
+	}
+	struct sbuf real = SBUF_INIT;
+	sbuf_printf(&real, "%s%s", troot, e->store->root);
+	int r = store_open(tmp, tops, e->store->root, real.sb_buf, NULL, 0, err);
+	sbuf_free(&real);
+	if (r < 0)
+		return -1;
+	*out = tmp;
+	return 0;
+}
+
+int engine_gc_scan(struct engine *e, const struct gc_target *g, struct gc_scan *out, struct sbuf *err)
+{
+	memset(out, 0, sizeof(*out));
+	bool own = !g->transport_root || !*g->transport_root;
+	struct sbuf why = SBUF_INIT;
+	struct punix_ops *tops = ops_beneath(own ? "/" : g->transport_root, &why);
+	if (!tops) {
+		sbuf_printf(err, "the target's root %s", why.sb_buf);
+		sbuf_free(&why);
+		return -1;
+	}
+	sbuf_free(&why);
+	struct store tmp, *s;
+	int r = target_store(e, tops, g->transport_root, &tmp, &s, err);
+	if (r == 0) {
+		r = scan_roots_and_dead(e, tops, g->deployments_root, own, s, out, err);
+		if (s == &tmp)
+			store_close(&tmp);
+	}
+	ops_beneath_free(tops);
 	return r;
 }
 
@@ -189,15 +367,30 @@ void gc_scan_free(struct gc_scan *s)
 
 /* ---- the gc op ---------------------------------------------------------------------- */
 
+/* The scan of the op's target, through its table, of the store the plan names. */
+static int op_scan(struct op_ctx *c, struct store *tmp, struct store **s, struct gc_scan *out, struct sbuf *err)
+{
+	const char *troot = plan_str(c, "transport_root");
+	if (target_store(c->e, c->tops, troot, tmp, s, err) < 0)
+		return -1;
+	int r = scan_roots_and_dead(c->e, c->tops, plan_str(c, "deployments_root"), !troot || !*troot, *s, out, err);
+	if (r < 0 && *s == tmp)
+		store_close(tmp);
+	return r;
+}
+
 static int gc_plan(struct op_ctx *c)
 {
 	struct gc_scan scan;
 	struct sbuf err = SBUF_INIT;
-	if (engine_gc_scan(c->e, plan_str(c, "deployments_root"), &scan, &err) < 0) {
+	struct store tmp, *s;
+	if (op_scan(c, &tmp, &s, &scan, &err) < 0) {
 		op_fail(c, 1, "%s", err.sb_buf);
 		sbuf_free(&err);
 		return 1;
 	}
+	if (s == &tmp)
+		store_close(&tmp);
 	json_object_set_new(c->plan, "roots", json_integer((json_int_t)scan.nroots));
 	json_object_set_new(c->plan, "keep", json_integer((json_int_t)scan.keep));
 	json_t *dead = json_array();
@@ -218,13 +411,26 @@ static int gc_mark(struct op_ctx *c)
 
 static int gc_sweep(struct op_ctx *c)
 {
-	int h, r = store_lock(c->e->store, true, &h);
-	if (r < 0)
-		return op_fail(c, 3, "cannot lock the store: %s", strerror(-r));
 	struct gc_scan scan;
 	struct sbuf err = SBUF_INIT;
-	if (engine_gc_scan(c->e, plan_str(c, "deployments_root"), &scan, &err) < 0) {
-		store_unlock(c->e->store, h);
+	struct store tmp, *s;
+	const char *troot = plan_str(c, "transport_root");
+	if (target_store(c->e, c->tops, troot, &tmp, &s, &err) < 0) {
+		op_fail(c, 1, "%s", err.sb_buf);
+		sbuf_free(&err);
+		return 1;
+	}
+	int h, r = store_lock(s, true, &h);
+	if (r < 0) {
+		if (s == &tmp)
+			store_close(&tmp);
+		sbuf_free(&err);
+		return op_fail(c, 3, "cannot lock the store %s: %s", s->real, strerror(-r));
+	}
+	if (scan_roots_and_dead(c->e, c->tops, plan_str(c, "deployments_root"), !troot || !*troot, s, &scan, &err) < 0) {
+		store_unlock(s, h);
+		if (s == &tmp)
+			store_close(&tmp);
 		op_fail(c, 1, "%s", err.sb_buf);
 		sbuf_free(&err);
 		return 1;
@@ -239,7 +445,7 @@ static int gc_sweep(struct op_ctx *c)
 	size_t nall = 0;
 	struct strmap size_of;
 	strmap_init(&size_of);
-	if (store_list(c->e->store, &all, &nall, &err) == 0)
+	if (store_list(s, &all, &nall, &err) == 0)
 		for (size_t k = 0; k < nall; k++)
 			strmap_put(&size_of, all[k].path, &all[k].bytes);
 	size_t removed = 0;
@@ -253,17 +459,19 @@ static int gc_sweep(struct op_ctx *c)
 		freed += bytes ? *bytes : 0;
 		VEC_PUSH(&doomed, p);
 	}
-	r = store_delete_many(c->e->store, doomed.v, doomed.n, &removed);
+	r = store_delete_many(s, doomed.v, doomed.n, &removed);
 	if (r < 0)
 		op_fail(c, 3, "deleting dead paths: %s", strerror(-r));
 	VEC_FREE(&doomed);
 	strmap_free(&size_of);
 	store_entries_free(all, nall);
 	if (r == 0)
-		r = store_empty_trash(c->e->store);
+		r = store_empty_trash(s);
 	strmap_free(&still_dead);
 	gc_scan_free(&scan);
-	store_unlock(c->e->store, h);
+	store_unlock(s, h);
+	if (s == &tmp)
+		store_close(&tmp);
 	sbuf_free(&err);
 	c->res->generation = (long)removed;
 	c->res->nfiles = (size_t)freed;
@@ -278,13 +486,16 @@ static const struct step gc_steps[] = {
 
 const struct op_kind gc_kind = {"gc", gc_steps, sizeof(gc_steps) / sizeof(gc_steps[0]), 2}; /* commit: sweep */
 
-int engine_gc(struct engine *e, const char *deployments_root, struct op_result *r)
+int engine_gc(struct engine *e, const struct gc_target *g, struct op_result *r)
 {
 	struct op_ctx c = {0};
 	int h = -1;
-	struct target_spec t = {.deployments_root = deployments_root, .unit_dir = "/etc/systemd/system"};
+	struct target_spec t = {.transport_root = g->transport_root,
+				.deployments_root = g->deployments_root,
+				.unit_dir = "/etc/systemd/system"};
 	struct sbuf scope = SBUF_INIT;
-	sbuf_printf(&scope, "store|%s", e->store->root);
+	/* one collection of one store at a time, wherever it is */
+	sbuf_printf(&scope, "store|%s%s", g->transport_root ? g->transport_root : "", e->store->root);
 	if (op_start(e, &t, "gc", "(store)", scope.sb_buf, &c, r, &h) == 0)
 		op_run(&c);
 	if (h >= 0)
@@ -311,6 +522,19 @@ static int prune_plan(struct op_ctx *c)
 	if (list_generations(c->tops, dep, c->stack, &gens, &n) < 0)
 		return op_fail(c, 3, "cannot list the generations of stack '%s'", c->stack);
 	long keep = plan_long(c, "keep");
+	bool cur_found = false;
+	for (size_t i = 0; i < n; i++)
+		cur_found |= gens[i] == current;
+	if (!cur_found) {
+		/* deleting by age with no live generation to anchor it could delete them all */
+		free(gens);
+		if (current == 0)
+			return op_fail(c, 1, "stack '%s' has no current generation; prune deletes nothing", c->stack);
+		return op_fail(c, 1,
+			       "stack '%s': current names gen-%03ld, which does not exist; prune deletes nothing until "
+			       "it is repaired ('punix service set-current %s N' with a kept generation)",
+			       c->stack, current, c->stack);
+	}
 	json_t *doomed = json_array();
 	/* the newest `keep` generations stay, and the current one whatever its age */
 	for (size_t i = 0; i + (size_t)keep < n; i++)

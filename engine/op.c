@@ -193,6 +193,43 @@ static char *make_scope(const struct target_spec *t, const char *stack)
 	return sbuf_detach(&sb, NULL);
 }
 
+/*
+ * Remembers a tree under a transport root on this machine that ops deploy
+ * into, so that collecting the deployer's store keeps what the generations
+ * there pin (gc.c: registered_roots). One small file per tree, written
+ * once; a tree that is gone later is skipped.
+ */
+static int remember_tree(struct engine *e, const struct target_spec *t, struct sbuf *err)
+{
+	if ((t->ssh && *t->ssh) || !t->transport_root || !*t->transport_root)
+		return 0;
+	struct punix_ops *o = e->local;
+	struct sbuf key = SBUF_INIT, path = SBUF_INIT;
+	sbuf_printf(&key, "%s|%s|%s", t->transport_root, t->deployments_root, e->store->root);
+	char hex[65];
+	sha256_hex(key.sb_buf, key.sb_len, hex);
+	sbuf_printf(&path, "%s/targets/%.20s.json", e->state_dir, hex);
+	struct ops_stat st;
+	int r = 0;
+	if (o->stat(o, path.sb_buf, 0, &st) < 0) {
+		char *dir = ops_dirname(path.sb_buf);
+		r = ops_mkdir_p(o, dir, 0700);
+		free(dir);
+		json_t *j = json_pack("{s:s, s:s, s:s}", "transport_root", t->transport_root, "deployments_root",
+				      t->deployments_root, "store_root", e->store->root);
+		char *text = json_dumps(j, JSON_SORT_KEYS);
+		json_decref(j);
+		if (r == 0)
+			r = ops_write_atomic(o, path.sb_buf, text, strlen(text), 0600);
+		free(text);
+		if (r < 0)
+			sbuf_printf(err, "cannot record the target tree in %s: %s", path.sb_buf, strerror(-r));
+	}
+	sbuf_free(&key);
+	sbuf_free(&path);
+	return r;
+}
+
 /* ---- common steps ------------------------------------------------------------------ */
 
 /* Every pin of the plan must be on the target, with its registration. */
@@ -726,6 +763,17 @@ static int deploy_stage(struct op_ctx *c)
 	char *files = gen_files_dir(dep_root(c), c->stack, gen);
 	json_t *pins = json_object_get(c->plan, "store_paths");
 	int r = 0;
+	if (!target_is_here(c) && json_array_size(pins)) {
+		/* the target's copy of the store is a store: its marker first */
+		struct store ts;
+		struct sbuf err = SBUF_INIT;
+		r = store_open(&ts, o, c->e->store->root, NULL, NULL, STORE_CREATE, &err);
+		if (r < 0)
+			op_fail(c, 3, "the target's store: %s", err.sb_buf);
+		else
+			store_close(&ts);
+		sbuf_free(&err);
+	}
 	for (size_t i = 0; i < json_array_size(pins) && r == 0; i++) {
 		r = push_path(c, json_string_value(json_array_get(pins, i)));
 		if (r < 0)
@@ -1524,6 +1572,13 @@ int op_start(struct engine *e, const struct target_spec *t, const char *kind, co
 		return r->exit;
 	}
 	struct sbuf terr = SBUF_INIT;
+	if (!scope_in && remember_tree(e, t, &terr) < 0) {
+		sbuf_printf(&r->error, "%s", terr.sb_buf);
+		r->exit = 3;
+		sbuf_free(&terr);
+		free(scope);
+		return r->exit;
+	}
 	c->tops = engine_target_ops(t, &terr);
 	if (!c->tops) {
 		sbuf_printf(&r->error, "%s", terr.sb_buf);

@@ -25,21 +25,28 @@ static char *join(const char *a, const char *b)
 	return sbuf_detach(&sb, NULL);
 }
 
-/* A directory that holds nothing, or only what an old punix's store held. */
-static int is_empty_or_legacy(struct punix_ops *o, const char *root, bool *legacy)
+/*
+ * A directory a store may be made in: it holds nothing but what a store
+ * holds (a store made before stores had markers, or one another process is
+ * making right now: both write the same marker, atomically).
+ */
+static int only_store_entries(struct punix_ops *o, const char *root)
 {
+	static const char *const ours[] = {".meta", ".locks", ".build", ".lock", ".trash"};
 	char **names;
 	size_t n;
-	*legacy = false;
 	int r = o->list_dir(o, root, &names, &n);
 	if (r < 0)
 		return r;
-	bool empty = n == 0;
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(names[i], ".meta"))
-			*legacy = true; /* made before stores had markers */
+	bool ok = true;
+	for (size_t i = 0; i < n && ok; i++) {
+		bool known = store_name_valid(names[i]) || !strncmp(names[i], "." STORE_MARKER ".tmp-", sizeof("." STORE_MARKER ".tmp-") - 1);
+		for (size_t k = 0; k < sizeof(ours) / sizeof(ours[0]) && !known; k++)
+			known = !strcmp(names[i], ours[k]);
+		ok = known;
+	}
 	ops_free_names(names, n);
-	return empty || *legacy;
+	return ok;
 }
 
 /* Checks (or, with create, writes) the marker that says root is a store. */
@@ -50,8 +57,7 @@ static int check_marker(struct store *s, int flags, struct sbuf *err)
 	size_t len;
 	int r = o->read_file(o, marker, 4096, &buf, &len);
 	if (r == -ENOENT && (flags & STORE_CREATE)) {
-		bool legacy;
-		r = is_empty_or_legacy(o, s->root, &legacy);
+		r = only_store_entries(o, s->root);
 		if (r > 0) {
 			char *text = store_marker_encode(s->root, &len);
 			r = ops_write_atomic(o, marker, text, len, 0644);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../../engine/build.h"
+#include "../../base/path.h"
 #include "../../engine/engine.h"
 #include "cli.h"
 
@@ -18,7 +19,7 @@
 	"       punix store info [--store-root DIR] [--json]\n"                                   \
 	"       punix store verify [--store-root DIR] [--json]\n"                                 \
 	"       punix store gc [--dry-run] [--print-roots] [--print-dead] [--json] [--store-root DIR]\n" \
-	"                      [--deployments-root DIR] [--state-dir DIR]\n"
+	"                      [--deployments-root DIR] [--state-dir DIR] [--transport-root DIR]\n"
 
 void cmd_store_help(void)
 {
@@ -38,7 +39,11 @@ void cmd_store_help(void)
 	      "  --print-roots     [gc] print every root (a pinned path)\n"
 	      "  --print-dead      [gc] print every path that is (or would be) deleted\n"
 	      "  --deployments-root DIR  [gc] where generations live (default $PUNIX_HOME/deployments)\n"
-	      "  --state-dir DIR   [gc] the journal (default $PUNIX_STATE_DIR, else $PUNIX_HOME/journal)\n",
+	      "  --state-dir DIR   [gc] the journal (default $PUNIX_STATE_DIR, else $PUNIX_HOME/journal)\n"
+	      "  --transport-root DIR  [gc] collect the copy of the store under DIR (a target\n"
+	      "                    deployed with --transport-root DIR), with the generations under\n"
+	      "                    DIR as its roots; without it, the deployer's own store, with\n"
+	      "                    every generation it deployed (dry runs and rebased trees too)\n",
 	      stdout);
 }
 
@@ -113,7 +118,7 @@ static void human(uint64_t b, char out[32])
 
 struct gc_opts {
 	bool dry, roots, dead, json;
-	const char *dep, *state;
+	const char *dep, *state, *troot;
 };
 
 static int store_gc(struct store *st, const struct cli_places *pl, const struct gc_opts *o)
@@ -123,10 +128,11 @@ static int store_gc(struct store *st, const struct cli_places *pl, const struct 
 	if (journal_open(&j, pl->state, &je) < 0)
 		return cli_fail(EXIT_FAILURE_, "%s", je.msg);
 	struct engine e = {j, st, ops_local(), pl->state};
+	struct gc_target g = {o->troot, pl->deployments};
 	struct gc_scan scan;
 	struct sbuf err = SBUF_INIT;
 	int rc = EXIT_OK;
-	if (engine_gc_scan(&e, pl->deployments, &scan, &err) < 0) {
+	if (engine_gc_scan(&e, &g, &scan, &err) < 0) {
 		rc = cli_fail(EXIT_ERROR, "%s", err.sb_buf);
 		goto out;
 	}
@@ -150,7 +156,7 @@ static int store_gc(struct store *st, const struct cli_places *pl, const struct 
 		gc_scan_free(&scan);
 		if (!o->dry) {
 			struct op_result r;
-			engine_gc(&e, pl->deployments, &r);
+			engine_gc(&e, &g, &r);
 			json_object_set_new(out_j, "ok", json_boolean(r.exit == 0));
 			json_object_set_new(out_j, "removed", json_integer(r.exit == 0 ? r.generation : 0));
 			json_object_set_new(out_j, "freed_bytes", json_integer(r.exit == 0 ? (json_int_t)r.nfiles : 0));
@@ -165,8 +171,10 @@ static int store_gc(struct store *st, const struct cli_places *pl, const struct 
 		json_decref(out_j);
 		goto out;
 	}
-	printf("scanning: %s: %zu stack(s), %zu generation(s); journal: %zu op(s) in flight\n", pl->deployments,
-	       scan.stacks, scan.generations, scan.inflight);
+	printf("scanning: %s%s: %zu stack(s), %zu generation(s); journal: %zu op(s) in flight\n",
+	       o->troot ? o->troot : "", pl->deployments, scan.stacks, scan.generations, scan.inflight);
+	if (scan.foreign)
+		printf("note: %zu pin(s) name paths of another store; they are not roots of this one\n", scan.foreign);
 	if (o->roots)
 		for (size_t i = 0; i < scan.nroots; i++)
 			printf("root: %s\n", scan.roots[i]);
@@ -186,7 +194,7 @@ static int store_gc(struct store *st, const struct cli_places *pl, const struct 
 			printf("dead: %s\n", scan.dead[i]);
 	gc_scan_free(&scan);
 	struct op_result r;
-	engine_gc(&e, pl->deployments, &r);
+	engine_gc(&e, &g, &r);
 	if (r.exit == 0) {
 		human((uint64_t)r.nfiles, h);
 		printf("removed: %ld paths, freed %s\n", r.generation, h);
@@ -287,6 +295,7 @@ int cmd_store(int argc, char **argv)
 		{"print-dead", no_argument, NULL, 'X'},
 		{"deployments-root", required_argument, NULL, 'D'},
 		{"state-dir", required_argument, NULL, 'J'},
+		{"transport-root", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -315,6 +324,7 @@ int cmd_store(int argc, char **argv)
 		case 'X': gco.dead = true; break;
 		case 'D': gco.dep = optarg; break;
 		case 'J': gco.state = optarg; break;
+		case 'T': gco.troot = optarg; break;
 		case 'h': cmd_store_help(); return EXIT_OK;
 		default: fputs(STORE_USAGE, stderr); return EXIT_USAGE;
 		}
@@ -326,7 +336,7 @@ int cmd_store(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	bool gc = !strcmp(sub, "gc");
-	if (!gc && (gco.dry || gco.roots || gco.dead || gco.dep || gco.state)) {
+	if (!gc && (gco.dry || gco.roots || gco.dead || gco.dep || gco.state || gco.troot)) {
 		fputs(STORE_USAGE, stderr);
 		return EXIT_USAGE;
 	}
@@ -337,9 +347,21 @@ int cmd_store(int argc, char **argv)
 	int rc = cli_places_init(&pl, store_root);
 	if (rc == EXIT_OK)
 		rc = cli_places_set(&pl, gco.dep, gco.state);
-	/* nothing here creates a store; gc and verify refuse what is not one */
+	char *troot = NULL;
+	if (rc == EXIT_OK && gco.troot) {
+		const char *why;
+		troot = path_canonical(gco.troot, NULL, &why);
+		if (!troot)
+			rc = cli_fail(EXIT_USAGE, "--transport-root '%s' cannot be used: %s", gco.troot, why);
+		else if (!strcmp(troot, "/"))
+			free(troot), troot = NULL;
+		gco.troot = troot;
+	}
+	/* nothing here creates a store; gc and verify refuse what is not one
+	 * (gc of a target needs only the deployer's store's name) */
 	if (rc == EXIT_OK)
-		rc = cli_open_store(&st, &pl, gc || !strcmp(sub, "verify") ? 0 : CLI_STORE_MAY_BE_ABSENT);
+		rc = cli_open_store(&st, &pl,
+				    (gc && !troot) || !strcmp(sub, "verify") ? 0 : CLI_STORE_MAY_BE_ABSENT);
 	if (rc == EXIT_OK) {
 		if (gc)
 			rc = store_gc(&st, &pl, &gco);
@@ -351,6 +373,7 @@ int cmd_store(int argc, char **argv)
 			rc = store_verify(&st, json);
 		store_close(&st);
 	}
+	free(troot);
 	cli_places_free(&pl);
 	return rc;
 }
