@@ -65,6 +65,8 @@ struct deploy_input {
 	const struct pkg_desc *pkgs;
 	size_t npkgs;
 	const char *tree_root;
+	const char *const *adopt; /* --adopt: existing files the stack takes over */
+	size_t nadopt;
 };
 
 int engine_deploy(struct engine *e, const struct target_spec *t, const struct deploy_input *in, struct op_result *r);

@@ -25,6 +25,7 @@
 #include "build.h"
 #include "engine.h"
 #include "manifest.h"
+#include "ownership.h"
 #include "systemd.h"
 #include "op_internal.h"
 #include "ssh.h"
@@ -342,7 +343,15 @@ static int remove_dropped(struct op_ctx *c, const struct manifest_file *old, siz
 			kept = strcmp(old[i].path, new[k].path) == 0;
 		if (kept)
 			continue;
-		int r = c->tops->unlink(c->tops, old[i].path);
+		bool restored;
+		int r = ownership_release(c->tops, dep_root(c), c->stack, old[i].path, &restored);
+		if (r < 0) {
+			op_fail(c, 3, "materialise: giving %s back its adopted original: %s", old[i].path, strerror(-r));
+			return r;
+		}
+		if (restored)
+			continue;
+		r = c->tops->unlink(c->tops, old[i].path);
 		if (r < 0 && r != -ENOENT) {
 			op_fail(c, 3, "materialise: removing %s: %s", old[i].path, strerror(-r));
 			return r;
@@ -611,6 +620,24 @@ static int deploy_plan(struct op_ctx *c)
 		sbuf_free(&err);
 		return 1;
 	}
+	struct ownership_scope own = {
+		.tops = c->tops,
+		.dep = dep_root(c),
+		.store_root = c->e->store->root,
+		.state_dir = target_is_here(c) ? c->e->state_dir : NULL,
+		.stack = c->stack,
+		.adopt = c->in->adopt,
+		.nadopt = c->in->nadopt,
+	};
+	if (ownership_check(&own, &c->rf, &err) < 0) {
+		op_fail(c, err.sb_len && err.sb_buf[0] == '[' ? 1 : 3, "%s", err.sb_buf);
+		sbuf_free(&err);
+		return c->res->exit;
+	}
+	json_t *adopt = json_array();
+	for (size_t i = 0; i < c->in->nadopt; i++)
+		json_array_append_new(adopt, json_string(c->in->adopt[i]));
+	json_object_set_new(c->plan, "adopt", adopt);
 	sbuf_free(&err);
 
 	long gen = next_generation(c, current);
@@ -784,6 +811,19 @@ static int deploy_stage(struct op_ctx *c)
 	if (r == 0)
 		r = ops_mkdir_p(o, sdir, 0755);
 	free(sdir);
+	json_t *adopt = json_object_get(c->plan, "adopt");
+	VEC(const char *) keep = {0};
+	for (size_t i = 0; i < json_array_size(adopt); i++)
+		if (json_string_value(json_array_get(adopt, i)))
+			VEC_PUSH(&keep, json_string_value(json_array_get(adopt, i)));
+	if (r == 0) {
+		struct sbuf err = SBUF_INIT;
+		r = ownership_keep_originals(o, dep_root(c), c->stack, keep.v, keep.n, &err);
+		if (r < 0)
+			op_fail(c, 3, "%s", err.sb_buf);
+		sbuf_free(&err);
+	}
+	VEC_FREE(&keep);
 	if (r == 0)
 		r = ops_remove_tree(o, files);
 	struct dirset written = {0};

@@ -19,7 +19,8 @@
 #include "cli.h"
 
 #define SERVICE_USAGE                                                                                  \
-	"usage: punix service deploy STACK --file F [--dry-run] [--activate [--enable]] [TARGET OPTIONS]\n" \
+	"usage: punix service deploy STACK --file F [--dry-run] [--adopt PATH]... [--activate [--enable]]\n" \
+	"                            [TARGET OPTIONS]\n"                                                 \
 	"       punix service rollback STACK [--activate [--enable]] [TARGET OPTIONS]\n"                \
 	"       punix service set-current STACK N [--activate [--enable]] [TARGET OPTIONS]\n"           \
 	"       punix service status STACK [--json] [TARGET OPTIONS]\n"                                 \
@@ -41,6 +42,9 @@ void cmd_service_help(void)
 	      "Options:\n"
 	      "  --file F               the program (a file or directory; repeatable) [deploy]\n"
 	      "  --dry-run              deploy into <deployments-root>/.dry-run/ as --transport-root would\n"
+	      "  --adopt PATH           [deploy] take over PATH, a file that exists and that no generation\n"
+	      "                         of the stack wrote (refused otherwise, [E13]); its original comes\n"
+	      "                         back when the stack stops declaring it (repeatable)\n"
 	      "  --activate             after the flip: systemctl daemon-reload, restart the units that\n"
 	      "                         changed, stop the ones that went (ignored on a rebased target)\n"
 	      "  --enable               with --activate: also systemctl enable, for boot\n"
@@ -70,6 +74,8 @@ struct svc_opts {
 	long gen;
 	long keep;
 	bool have_keep;
+	const char *adopt[64];
+	size_t nadopt;
 };
 
 static int parse(int argc, char **argv, struct svc_opts *o)
@@ -89,6 +95,7 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 		{"known-hosts", required_argument, NULL, 'k'},
 		{"key", required_argument, NULL, 'i'},
 		{"enable", no_argument, NULL, 'e'},
+		{"adopt", required_argument, NULL, 'A'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -103,6 +110,14 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 			files[o->nfiles++] = optarg;
 			break;
 		case 'n': o->dry_run = true; break;
+		case 'A':
+			if (o->nadopt == 64)
+				return cli_fail(EXIT_USAGE, "too many --adopt options (64 at most)");
+			if (!path_is_normal_abs(optarg))
+				return cli_fail(EXIT_USAGE, "--adopt needs an absolute path without '.', '..' or '//', got '%s'",
+						optarg);
+			o->adopt[o->nadopt++] = optarg;
+			break;
 		case 'a': o->activate = true; break;
 		case 't': o->target = optarg; break;
 		case 'k': o->known_hosts = optarg; break;
@@ -324,7 +339,7 @@ static int deploy(struct engine *e, const struct svc_opts *o, const struct targe
 		pcl_program_free(prog);
 		return EXIT_USAGE;
 	}
-	struct deploy_input in = {st, NULL, 0, root};
+	struct deploy_input in = {st, NULL, 0, root, o->adopt, o->nadopt};
 	in.npkgs = pcl_program_packages(prog, &in.pkgs);
 	struct op_result r;
 	engine_deploy(e, t, &in, &r);

@@ -1,0 +1,274 @@
+/*
+ * test_confinement.c - punix never touches anything outside its roots,
+ * tried the way an attacker or a careless operator would: symlinks planted
+ * in a transport root, a store that is not a store, a deployments root that
+ * does not exist, registrations and manifests that lie about where their
+ * paths are, files the stack does not own, roots named with '/.', '//' and
+ * a trailing '/'. Each case checks that nothing outside was changed.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/sbuf.h"
+#include "tests/support/proc.h"
+
+static struct tdir t;
+static char *home, *root, *prog, *outside;
+
+static const char program[] =
+	"module App { pname = \"app\" version = \"1\" recipe = \"std.shell\"\n"
+	"  recipeArgs = { command = \"mkdir -p $OUTPUT/bin && printf x > $OUTPUT/bin/app\" } }\n"
+	"module Web { backend = \"systemd\"\n"
+	"  services = [{ name = \"web\" package = \"App\" binary = \"app\" }]\n"
+	"  configFiles = [{ path = \"/etc/web/web.conf\" content = \"port = 80\\n\" }] }\n";
+
+static void setup(void)
+{
+	tdir_make(&t);
+	home = tdir_at(&t, "home");
+	root = tdir_at(&t, "root");
+	outside = tdir_at(&t, "outside");
+	mkdir(root, 0755);
+	mkdir(outside, 0755);
+	tdir_write(&t, "outside/keep", "precious\n");
+	tdir_write(&t, "p/prog.pcl", program);
+	prog = tdir_at(&t, "p/prog.pcl");
+}
+
+static void teardown(void)
+{
+	free(home);
+	free(root);
+	free(prog);
+	free(outside);
+	tdir_free(&t);
+}
+
+static void tdir_mkdir_p(const struct tdir *d, const char *rel)
+{
+	struct sbuf cmd = SBUF_INIT;
+	sbuf_printf(&cmd, "mkdir -p '%s/%s'", d->path, rel);
+	cr_assert_eq(system(cmd.sb_buf), 0);
+	sbuf_free(&cmd);
+}
+
+static struct proc_result deploy_to(const char *troot, const char *extra)
+{
+	const char *a[] = {"service", "deploy", "Web", "--file", prog, "--transport-root", troot, extra, NULL};
+	return punix_run(home, a);
+}
+
+/* outside/ holds exactly one file, "keep", with its original bytes. */
+static void outside_untouched(void)
+{
+	char *keep = tdir_read(&t, "outside/keep");
+	cr_assert_not_null(keep, "outside/keep is gone");
+	cr_expect_str_eq(keep, "precious\n");
+	free(keep);
+	struct sbuf cmd = SBUF_INIT;
+	sbuf_printf(&cmd, "test \"$(ls -A %s)\" = keep", outside);
+	cr_expect_eq(system(cmd.sb_buf), 0, "something was written into %s", outside);
+	sbuf_free(&cmd);
+}
+
+Test(confinement, a_symlinked_directory_in_the_root_cannot_redirect_a_write, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	/* <root>/etc/web -> the outside directory: the config file must not land there */
+	tdir_mkdir_p(&t, "root/etc");
+	char *link = tdir_at(&t, "root/etc/web");
+	cr_assert_eq(symlink(outside, link), 0);
+	struct proc_result r = deploy_to(root, NULL);
+	cr_expect_neq(r.status, 0, "the deploy followed a symlink out of its root:\n%s%s", r.out, r.err);
+	cr_expect(strstr(r.err, "error: ") != NULL, "%s", r.err);
+	outside_untouched();
+	proc_result_free(&r);
+	free(link);
+}
+
+Test(confinement, a_symlinked_config_file_is_replaced_not_written_through, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	/* <root>/etc/web/web.conf -> outside/keep, adopted: the link is replaced, keep is intact */
+	tdir_mkdir_p(&t, "root/etc/web");
+	char *link = tdir_at(&t, "root/etc/web/web.conf"), *keep = tdir_at(&t, "outside/keep");
+	cr_assert_eq(symlink(keep, link), 0);
+	struct proc_result r = deploy_to(root, NULL);
+	cr_expect_eq(r.status, 1, "a file nobody adopted must be refused:\n%s", r.err);
+	cr_expect(strstr(r.err, "[E13]") != NULL && strstr(r.err, "/etc/web/web.conf exists") != NULL, "%s", r.err);
+	proc_result_free(&r);
+	outside_untouched();
+	struct stat st;
+	cr_expect_eq(lstat(link, &st), 0);
+	cr_expect(S_ISLNK(st.st_mode), "the refused deploy changed nothing");
+	free(link);
+	free(keep);
+}
+
+Test(confinement, a_trailing_slash_names_the_same_target_and_lock, .init = setup, .fini = teardown, .timeout = 120)
+{
+	struct proc_result r = deploy_to(root, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	proc_result_free(&r);
+	struct sbuf alt = SBUF_INIT;
+	sbuf_printf(&alt, "%s//./", root);
+	const char *a[] = {"service", "status", "Web", "--transport-root", alt.sb_buf, NULL};
+	r = punix_run(home, a);
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	cr_expect(strstr(r.out, "gen-001") != NULL, "'%s' is the same target:\n%s", alt.sb_buf, r.out);
+	proc_result_free(&r);
+	sbuf_reset(&alt);
+	sbuf_printf(&alt, "%s/../root", root);
+	const char *b[] = {"service", "status", "Web", "--transport-root", alt.sb_buf, NULL};
+	r = punix_run(home, b);
+	cr_expect_eq(r.status, 2, "'..' in a root is refused:\n%s", r.err);
+	cr_expect(strstr(r.err, "'..'") != NULL, "%s", r.err);
+	proc_result_free(&r);
+	sbuf_free(&alt);
+}
+
+Test(confinement, gc_without_a_deployments_root_deletes_nothing, .init = setup, .fini = teardown, .timeout = 120)
+{
+	const char *b[] = {"build", prog, NULL};
+	struct proc_result r = punix_run(home, b);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	proc_result_free(&r);
+	char *none = tdir_at(&t, "nonexistent");
+	const char *g[] = {"store", "gc", "--deployments-root", none, NULL};
+	r = punix_run(home, g);
+	cr_expect_eq(r.status, 1, "%s", r.err);
+	cr_expect(strstr(r.err, "deletes nothing") != NULL && strstr(r.err, none) != NULL, "%s", r.err);
+	proc_result_free(&r);
+	const char *i[] = {"store", "info", NULL};
+	r = punix_run(home, i);
+	cr_expect(strstr(r.out, "paths: 1\n") != NULL, "the built path survived:\n%s", r.out);
+	proc_result_free(&r);
+	free(none);
+}
+
+Test(confinement, gc_verify_and_recover_refuse_a_directory_that_is_not_a_store, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	/* a directory full of things that look like leftovers */
+	tdir_write(&t, "outside/0123456789abcdfghijklmnpqrsvwxyz-looks-1/file", "x\n");
+	tdir_mkdir_p(&t, "outside/.meta");
+	const char *cmds[][6] = {
+		{"store", "gc", "--store-root", outside, NULL},
+		{"store", "verify", "--store-root", outside, NULL},
+		{"recover", "--store-root", outside, NULL},
+	};
+	for (size_t i = 0; i < 3; i++) {
+		struct proc_result r = punix_run(home, cmds[i]);
+		cr_expect_eq(r.status, 1, "%s %s: %s", cmds[i][0], cmds[i][1], r.err);
+		cr_expect(strstr(r.err, "is not a Punix store") != NULL, "%s", r.err);
+		proc_result_free(&r);
+	}
+	char *f = tdir_read(&t, "outside/0123456789abcdfghijklmnpqrsvwxyz-looks-1/file");
+	cr_expect_not_null(f, "recover deleted a 'leftover' from a directory that is not a store");
+	free(f);
+	char *keep = tdir_read(&t, "outside/keep");
+	cr_expect_str_eq(keep ? keep : "", "precious\n");
+	free(keep);
+}
+
+Test(confinement, a_registration_naming_a_path_outside_the_store_deletes_nothing, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	const char *b[] = {"build", prog, NULL};
+	struct proc_result r = punix_run(home, b);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	proc_result_free(&r);
+	/* a registration whose path is the outside directory, with a valid name */
+	struct sbuf reg = SBUF_INIT;
+	sbuf_printf(&reg,
+		    "{\"format\": 1, \"path\": \"%s\", \"nar_sha256\": "
+		    "\"0000000000000000000000000000000000000000000000000000000000000000\", \"bytes\": 1, \"deps\": []}\n",
+		    outside);
+	tdir_write(&t, "home/store/.meta/0123456789abcdfghijklmnpqrsvwxyz-evil-1.json", reg.sb_buf);
+	tdir_mkdir_p(&t, "home/deployments");
+	const char *g[] = {"store", "gc", NULL};
+	r = punix_run(home, g);
+	cr_expect_eq(r.status, 1, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.err, "corrupt registration") != NULL && strstr(r.err, outside) != NULL, "%s", r.err);
+	proc_result_free(&r);
+	outside_untouched();
+	sbuf_free(&reg);
+}
+
+Test(confinement, a_config_file_may_not_be_punix_state_or_another_stacks, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	struct proc_result r = deploy_to(root, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	proc_result_free(&r);
+	/* a second stack declaring the first one's file, and one writing into punix's state */
+	struct sbuf p = SBUF_INIT;
+	sbuf_printf(&p,
+		    "%s\nmodule Thief { backend = \"systemd\"\n"
+		    "  services = [{ name = \"thief\" package = \"App\" binary = \"app\" }]\n"
+		    "  configFiles = [{ path = \"/etc/web/web.conf\" content = \"mine\\n\" },\n"
+		    "                 { path = \"%s/deployments/Web/current\" content = \"x\" }] }\n",
+		    program, home);
+	tdir_write(&t, "p/prog.pcl", p.sb_buf);
+	const char *a[] = {"service", "deploy", "Thief", "--file", prog, "--transport-root", root, NULL};
+	r = punix_run(home, a);
+	cr_expect_eq(r.status, 1, "%s", r.err);
+	cr_expect(strstr(r.err, "/etc/web/web.conf belongs to stack 'Web'") != NULL, "%s", r.err);
+	cr_expect(strstr(r.err, "punix's own state") != NULL, "%s", r.err);
+	proc_result_free(&r);
+	char *conf = tdir_read(&t, "root/etc/web/web.conf");
+	cr_expect_str_eq(conf ? conf : "", "port = 80\n", "the other stack's file is intact");
+	free(conf);
+	sbuf_free(&p);
+}
+
+Test(confinement, an_adopted_file_comes_back_when_the_stack_lets_it_go, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	tdir_write(&t, "root/etc/web/web.conf", "the admin's own\n");
+	char *conf = tdir_at(&t, "root/etc/web/web.conf");
+	chmod(conf, 0640);
+	struct proc_result r = deploy_to(root, "--adopt=/etc/web/web.conf");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	proc_result_free(&r);
+	char *now = tdir_read(&t, "root/etc/web/web.conf");
+	cr_expect_str_eq(now ? now : "", "port = 80\n");
+	free(now);
+	/* the stack stops declaring it */
+	char *p = strdup(program);
+	char *cf = strstr(p, "  configFiles");
+	strcpy(cf, "  configFiles = [] }\n");
+	tdir_write(&t, "p/prog.pcl", p);
+	free(p);
+	r = deploy_to(root, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	proc_result_free(&r);
+	now = tdir_read(&t, "root/etc/web/web.conf");
+	cr_expect_str_eq(now ? now : "", "the admin's own\n", "the original bytes came back");
+	struct stat st;
+	cr_expect_eq(stat(conf, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0640, "with the original mode");
+	free(now);
+	free(conf);
+}
+
+Test(confinement, read_only_commands_create_nothing, .init = setup, .fini = teardown, .timeout = 120)
+{
+	const char *cmds[][6] = {
+		{"store", "info", NULL},
+		{"service", "status", "Web", NULL},
+		{"service", "verify", "Web", NULL},
+		{"service", "status", "Web", "--dry-run", NULL},
+	};
+	for (size_t i = 0; i < 4; i++) {
+		struct proc_result r = punix_run(home, cmds[i]);
+		cr_expect(r.status < 128, "%s %s crashed", cmds[i][0], cmds[i][1]);
+		proc_result_free(&r);
+		struct stat st;
+		cr_expect_neq(stat(home, &st), 0, "'%s %s' created %s", cmds[i][0], cmds[i][1], home);
+	}
+}
