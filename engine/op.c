@@ -453,33 +453,32 @@ static int resolve_secrets(struct op_ctx *c, const struct stack_desc *st)
 			if (e->kind == ENV_LITERAL)
 				continue;
 			char *value = NULL;
+			size_t len = 0;
 			const char *why = NULL;
 			char errbuf[128];
 			if (e->kind == ENV_FROM_ENV) {
 				const char *x = getenv(e->value);
-				if (x)
+				if (x) {
 					value = xstrdup(x);
-				else
+					len = strlen(x);
+				} else {
 					why = "not set";
+				}
 			} else {
-				size_t len;
 				int r = c->e->local->read_file(c->e->local, e->value, 1 << 16, &value, &len);
 				if (r < 0) {
 					snprintf(errbuf, sizeof(errbuf), "%s", r == -EFBIG ? "larger than 64 KiB" : strerror(-r));
 					why = errbuf;
 					value = NULL;
-				} else {
-					if (len && value[len - 1] == '\n')
-						value[--len] = '\0';
-					if (memchr(value, '\0', len)) {
-						why = "holds a NUL byte";
-						free(value);
-						value = NULL;
-					}
+				} else if (len && value[len - 1] == '\n') {
+					value[--len] = '\0';
 				}
 			}
-			if (value && strpbrk(value, "\n\r")) {
-				why = "holds a line break (an environment file value is one line)";
+			/* one line of the sidecar: no NUL, line break or other control
+			 * character but tab, valid UTF-8, no trailing backslash; why names
+			 * the byte class, never the value */
+			if (value && !systemd_value_ok(value, len, &why)) {
+				memset(value, 0, len); /* do not leave secret values in freed memory */
 				free(value);
 				value = NULL;
 			}
