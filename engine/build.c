@@ -266,8 +266,9 @@ void build_plan_run(struct build_plan *plan, struct store *s, bool dry_run,
 			if (progress)
 				progress(arg, it, i, plan->n);
 			int r = store_realise(s, &it->drv, it->path, &it->result);
-			if (r < 0 && !it->result.error.sb_len)
-				sbuf_printf(&it->result.error, "%s", strerror(-r));
+			if ((r < 0 || it->result.outcome == STORE_FAILED) && !it->result.error.sb_len)
+				sbuf_printf(&it->result.error, "cannot build %s: %s", it->path,
+					    r < 0 ? strerror(-r) : "the store gave no reason");
 			it->state = it->result.outcome == STORE_BUILT    ? BUILD_OK
 				    : it->result.outcome == STORE_CACHED ? BUILD_CACHED
 									 : BUILD_FAILED;

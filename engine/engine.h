@@ -149,6 +149,8 @@ void drifts_free(struct drift *d, size_t n);
  * NULL with err set when the host cannot be reached or trusted.
  */
 struct punix_ops *engine_target_ops(const struct target_spec *t, struct sbuf *err);
+/* This machine's table for the store (fault-wrapped from the environment, like a target's). */
+struct punix_ops *engine_store_ops(void);
 void engine_target_ops_free(struct punix_ops *o);
 
 #endif

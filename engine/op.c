@@ -83,7 +83,7 @@ static void maybe_crash(const char *kind, const char *step, const char *when)
 	char here[128];
 	snprintf(here, sizeof(here), "%s:%s:%s", kind, step, when);
 	if (strcmp(want, here) == 0)
-		raise(SIGKILL);
+		fault_crash();
 }
 
 struct punix_ops *engine_target_ops(const struct target_spec *t, struct sbuf *err)
@@ -118,11 +118,18 @@ struct punix_ops *engine_target_ops(const struct target_spec *t, struct sbuf *er
 	return ops_faulty(base);
 }
 
+struct punix_ops *engine_store_ops(void)
+{
+	return ops_faulty(ops_local());
+}
+
 void engine_target_ops_free(struct punix_ops *o)
 {
 	struct punix_ops *f = ops_faulty_base(o);
-	if (f)
+	if (f) {
+		ops_faulty_free(o);
 		o = f;
+	}
 	if (ops_is_beneath(o)) {
 		ops_beneath_free(o);
 		return;
@@ -383,6 +390,13 @@ static int step_materialise(struct op_ctx *c)
 	bool have_old = false;
 	if (prev > 0 && prev != gen) {
 		int ro = manifest_read(o, dep, c->stack, prev, &old, &err);
+		if (ro == -EBADMSG) {
+			/* a corrupt generation must not trap the stack on it: going away from
+			 * it works; the files only it declared cannot be known, and stay */
+			sbuf_printf(&c->res->activation, "\u26a0 %s; files only it declared were not removed\n", err.sb_buf);
+			sbuf_reset(&err);
+			ro = -ENOENT;
+		}
 		if (ro < 0 && ro != -ENOENT) {
 			op_fail(c, 3, "materialise: %s", err.sb_len ? err.sb_buf : strerror(-ro));
 			manifest_free(&m);
@@ -512,33 +526,32 @@ static int resolve_secrets(struct op_ctx *c, const struct stack_desc *st)
 			if (e->kind == ENV_LITERAL)
 				continue;
 			char *value = NULL;
+			size_t len = 0;
 			const char *why = NULL;
 			char errbuf[128];
 			if (e->kind == ENV_FROM_ENV) {
 				const char *x = getenv(e->value);
-				if (x)
+				if (x) {
 					value = xstrdup(x);
-				else
+					len = strlen(x);
+				} else {
 					why = "not set";
+				}
 			} else {
-				size_t len;
 				int r = c->e->local->read_file(c->e->local, e->value, 1 << 16, &value, &len);
 				if (r < 0) {
 					snprintf(errbuf, sizeof(errbuf), "%s", r == -EFBIG ? "larger than 64 KiB" : strerror(-r));
 					why = errbuf;
 					value = NULL;
-				} else {
-					if (len && value[len - 1] == '\n')
-						value[--len] = '\0';
-					if (memchr(value, '\0', len)) {
-						why = "holds a NUL byte";
-						free(value);
-						value = NULL;
-					}
+				} else if (len && value[len - 1] == '\n') {
+					value[--len] = '\0';
 				}
 			}
-			if (value && strpbrk(value, "\n\r")) {
-				why = "holds a line break (an environment file value is one line)";
+			/* one line of the sidecar: no NUL, line break or other control
+			 * character but tab, valid UTF-8, no trailing backslash; why names
+			 * the byte class, never the value */
+			if (value && !systemd_value_ok(value, len, &why)) {
+				memset(value, 0, len); /* do not leave secret values in freed memory */
 				free(value);
 				value = NULL;
 			}
@@ -1119,7 +1132,13 @@ static int plan_from_manifest(struct op_ctx *c, long gen, long current)
 	struct sbuf err = SBUF_INIT;
 	int r = manifest_read(c->tops, dep_root(c), c->stack, gen, &m, &err);
 	if (r < 0) {
-		op_fail(c, 1, "%s", err.sb_buf);
+		char *path = gen_manifest_path(dep_root(c), c->stack, gen);
+		if (err.sb_len)
+			op_fail(c, 1, "[E12] %s", err.sb_buf);
+		else
+			op_fail(c, 1, "[E12] stack '%s': gen-%03ld has no manifest (%s: %s)", c->stack, gen, path,
+				strerror(-r));
+		free(path);
 		sbuf_free(&err);
 		return 1;
 	}
@@ -1250,6 +1269,8 @@ static const struct op_kind *find_kind(const char *name)
 static int journal_step(struct op_ctx *c, size_t i, enum journal_step_state s)
 {
 	struct journal_err je;
+	if (fault_journal_tick() < 0)
+		return op_fail(c, 3, "journal %s: %s (injected)", c->e->state_dir, strerror(EIO)), -EIO;
 	int r = journal_step_write(c->e->journal, c->id, (uint32_t)i, c->kind->steps[i].name, s, NULL, &je);
 	if (r < 0)
 		op_fail(c, 3, "%s", je.msg);
@@ -1259,6 +1280,11 @@ static int journal_step(struct op_ctx *c, size_t i, enum journal_step_state s)
 static int journal_finish(struct op_ctx *c, enum journal_op_state s)
 {
 	struct journal_err je;
+	if (fault_journal_tick() < 0) {
+		if (!c->res->exit)
+			op_fail(c, 3, "journal %s: %s (injected)", c->e->state_dir, strerror(EIO));
+		return -EIO;
+	}
 	int r = journal_op_finish(c->e->journal, c->id, s, &je);
 	if (r < 0 && !c->res->exit)
 		op_fail(c, 3, "%s", je.msg);

@@ -99,21 +99,32 @@ static bool in_list(const char *path, const char *const *list, size_t n)
 	return false;
 }
 
+/* Which of punix's own places path is in (or above), or -1. */
+static int state_place(const struct ownership_scope *sc, const char *path, const char **dir)
+{
+	const char *state[] = {sc->dep, sc->store_root, sc->state_dir};
+	for (int k = 0; k < 3; k++)
+		if (state[k] && (within(path, state[k]) || within(state[k], path))) {
+			*dir = state[k];
+			return k;
+		}
+	return -1;
+}
+
 int ownership_check(const struct ownership_scope *sc, const struct rendered *rf, struct sbuf *err)
 {
 	struct punix_ops *o = sc->tops;
 	struct sbuf bad = SBUF_INIT;
 	size_t nbad = 0;
-	const char *state[] = {sc->dep, sc->store_root, sc->state_dir};
-	const char *what[] = {"the deployments root", "the store", "the journal's directory"};
-	for (size_t i = 0; i < rf->n; i++)
-		for (size_t k = 0; k < 3; k++)
-			if (state[k] && (within(rf->files[i].path, state[k]) || within(state[k], rf->files[i].path))) {
-				sbuf_printf(&bad, "\n  %s is in %s (%s): punix's own state", rf->files[i].path, what[k],
-					    state[k]);
-				nbad++;
-				break;
-			}
+	static const char *const what[] = {"the deployments root", "the store", "the journal's directory"};
+	for (size_t i = 0; i < rf->n; i++) {
+		const char *dir;
+		int k = state_place(sc, rf->files[i].path, &dir);
+		if (k >= 0) {
+			sbuf_printf(&bad, "\n  %s is in %s (%s): punix's own state", rf->files[i].path, what[k], dir);
+			nbad++;
+		}
+	}
 	for (size_t i = 0; i < sc->nadopt; i++) {
 		bool declared = false;
 		for (size_t k = 0; k < rf->n && !declared; k++)
@@ -123,12 +134,6 @@ int ownership_check(const struct ownership_scope *sc, const struct rendered *rf,
 			nbad++;
 		}
 	}
-	if (nbad) {
-		sbuf_printf(err, "[E13] stack '%s' may not write %zu file(s):%s", sc->stack, nbad, bad.sb_buf);
-		sbuf_free(&bad);
-		return -1;
-	}
-
 	/* every path every generation of every stack declares, by stack */
 	struct strmap owners;
 	strmap_init(&owners);
@@ -149,7 +154,9 @@ int ownership_check(const struct ownership_scope *sc, const struct rendered *rf,
 	}
 	ops_free_names(stacks, nstacks);
 	for (size_t i = 0; i < rf->n && r == 0; i++) {
-		const char *p = rf->files[i].path;
+		const char *p = rf->files[i].path, *sdir;
+		if (state_place(sc, p, &sdir) >= 0)
+			continue; /* listed above */
 		const char *owner = strmap_get(&owners, p);
 		if (owner && strcmp(owner, sc->stack) != 0) {
 			sbuf_printf(&bad, "\n  %s belongs to stack '%s'", p, owner);

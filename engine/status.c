@@ -11,6 +11,20 @@
 #include "engine.h"
 #include "manifest.h"
 
+/* manifest_read says nothing of a manifest that is not there: say which. */
+static int read_manifest(struct punix_ops *o, const char *dep, const char *stack, long n, struct manifest *m,
+			 struct sbuf *err)
+{
+	size_t had = err->sb_len;
+	int r = manifest_read(o, dep, stack, n, m, err);
+	if (r < 0 && err->sb_len == had) {
+		char *path = gen_manifest_path(dep, stack, n);
+		sbuf_printf(err, "%s: %s (the manifest of gen-%03ld of stack '%s')", path, strerror(-r), n, stack);
+		free(path);
+	}
+	return r;
+}
+
 int engine_generations(struct punix_ops *o, const char *dep, const char *stack, struct gen_info **out, size_t *n,
 		       long *current, struct sbuf *err)
 {
@@ -29,7 +43,7 @@ int engine_generations(struct punix_ops *o, const char *dep, const char *stack, 
 	struct gen_info *g = xcalloc(ng + 1, sizeof(*g));
 	for (size_t i = 0; i < ng; i++) {
 		struct manifest m;
-		if (manifest_read(o, dep, stack, gens[i], &m, err) < 0) {
+		if (read_manifest(o, dep, stack, gens[i], &m, err) < 0) {
 			gen_infos_free(g, i);
 			free(gens);
 			return -1;
@@ -65,7 +79,7 @@ int engine_verify(struct punix_ops *o, const char *dep, const char *stack, struc
 		return -1;
 	}
 	struct manifest m;
-	if (manifest_read(o, dep, stack, *current, &m, err) < 0)
+	if (read_manifest(o, dep, stack, *current, &m, err) < 0)
 		return -1;
 	VEC(struct drift) v = {0};
 	for (size_t i = 0; i < m.nfiles; i++) {

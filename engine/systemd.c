@@ -22,17 +22,49 @@
  * A service with a timer also gets <name>.timer ([Timer] directives sorted,
  * WantedBy=timers.target). Inputs arrive sorted, so permuted PCL renders
  * byte-identical files.
+ *
+ * Every value is checked before anything is rendered (systemd_value_ok): one
+ * that holds a line break or another control character, is not UTF-8, or
+ * ends in a backslash would make systemd read a line other than the one
+ * written, so the render fails naming the service and the directive.
  */
 #include "systemd.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../base/strmap.h"
+#include "../base/utf8.h"
 #include "../base/vec.h"
 #include "../base/xalloc.h"
+
+bool systemd_value_ok(const char *v, size_t len, const char **why)
+{
+	bool nul = false, brk = false, ctl = false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)v[i];
+		nul |= ch == 0;
+		brk |= ch == '\n' || ch == '\r';
+		ctl |= (ch < 0x20 && ch != '\t') || ch == 0x7f;
+	}
+	const char *w = NULL;
+	if (nul)
+		w = "holds a NUL byte";
+	else if (brk)
+		w = "holds a line break";
+	else if (ctl)
+		w = "holds a control character other than tab";
+	else if (!utf8_valid(v, len))
+		w = "is not valid UTF-8";
+	else if (len && v[len - 1] == '\\')
+		w = "ends in a backslash";
+	if (why)
+		*why = w;
+	return w == NULL;
+}
 
 /* systemd expands %specifiers everywhere in a unit; a literal % is %%. */
 static void put_escaped(struct sbuf *out, const char *s, bool in_quotes)
@@ -64,6 +96,25 @@ static void put_arg(struct sbuf *out, const char *a)
 	if (quote)
 		sbuf_putc(out, '"');
 	sbuf_free(&tmp);
+}
+
+/*
+ * The executable, <pkg_path>/bin/<binary>: double-quoted like an argument
+ * when the store path holds whitespace, a quote, '\' or ';' (a store under
+ * "/home/A B/"), so systemd does not split or unescape it. '$' is written as
+ * it is: systemd expands variables in arguments, not in the executable.
+ */
+static void put_exec(struct sbuf *out, const char *pkg_path, const char *binary)
+{
+	struct sbuf path = SBUF_INIT;
+	sbuf_printf(&path, "%s/bin/%s", pkg_path, binary);
+	bool quote = strpbrk(sbuf_str(&path), " \t\"'\\;") != NULL;
+	if (quote)
+		sbuf_putc(out, '"');
+	put_escaped(out, sbuf_str(&path), quote);
+	if (quote)
+		sbuf_putc(out, '"');
+	sbuf_free(&path);
 }
 
 static void put_directive(struct sbuf *out, const struct directive *d)
@@ -118,9 +169,7 @@ void systemd_unit(const struct stack_desc *st, const struct service_desc *s, con
 	for (size_t i = 0; i < s->ndepends_on; i++)
 		sbuf_printf(out, "Requires=%s.service\n", s->depends_on[i]);
 	sbuf_puts(out, "\n[Service]\nExecStart=");
-	put_escaped(out, pkg_path, false);
-	sbuf_puts(out, "/bin/");
-	put_escaped(out, s->binary, false);
+	put_exec(out, pkg_path, s->binary);
 	for (size_t i = 0; i < s->nargs; i++) {
 		sbuf_putc(out, ' ');
 		put_arg(out, s->args[i]);
@@ -271,14 +320,147 @@ static void render_sidecar(const struct stack_desc *st, const struct service_des
 		f->owner = xstrdup(user->s);
 }
 
+/* ---- values that cannot be rendered ------------------------------------ */
+
+/* s in a message, kept on one line: control bytes, '\' and bytes that are not UTF-8 escaped. */
+static void put_shown(struct sbuf *sb, const char *s)
+{
+	if (!s) {
+		sbuf_puts(sb, "(none)");
+		return;
+	}
+	const unsigned char *u = (const unsigned char *)s;
+	size_t len = strlen(s);
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		size_t n = u[i] < 0x80 ? 1 : utf8_decode(u + i, len - i, &cp);
+		if (u[i] == '\\') {
+			sbuf_puts(sb, "\\\\");
+			i++;
+		} else if (n == 0 || u[i] < 0x20 || u[i] == 0x7f) {
+			sbuf_printf(sb, "\\x%02X", u[i]);
+			i++;
+		} else {
+			sbuf_append(sb, u + i, n);
+			i += n;
+		}
+	}
+}
+
+/* The first value of a stack that cannot be rendered, reported in err. */
+struct vcheck {
+	const struct stack_desc *st;
+	const struct service_desc *s; /* NULL for the stack's own files */
+	struct sbuf *err;
+	bool bad;
+};
+
+/*
+ * Reports v (NULL: missing) unless systemd_value_ok takes it; what names
+ * the directive it would be written into. Names in what are checked before
+ * they are used there, so a message is always one line. Never quotes v.
+ */
+__attribute__((format(printf, 3, 4))) static bool refused(struct vcheck *vc, const char *v, const char *what, ...)
+{
+	const char *why = "is missing";
+	if (vc->bad || (v && systemd_value_ok(v, strlen(v), &why)))
+		return vc->bad;
+	sbuf_puts(vc->err, "stack '");
+	put_shown(vc->err, vc->st->name);
+	sbuf_putc(vc->err, '\'');
+	if (vc->s) {
+		sbuf_puts(vc->err, ": service '");
+		put_shown(vc->err, vc->s->name);
+		sbuf_putc(vc->err, '\'');
+	}
+	sbuf_puts(vc->err, ": cannot render ");
+	va_list ap;
+	va_start(ap, what);
+	sbuf_vprintf(vc->err, what, ap);
+	va_end(ap);
+	sbuf_printf(vc->err, ": the value %s", why);
+	vc->bad = true;
+	return true;
+}
+
+static void check_directives(struct vcheck *vc, const struct directive *d, size_t n, const char *field,
+			     const char *where)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (refused(vc, d[i].key, "a directive name in %s", field))
+			return;
+		if (d[i].kind == DIRECTIVE_STR && refused(vc, d[i].s, "%s=%s (%s.%s)", d[i].key, where, field, d[i].key))
+			return;
+	}
+}
+
+static void check_service(struct vcheck *vc, const struct service_desc *s, pkg_path_fn pkg_path, void *arg,
+			  const struct secret_value *secrets, size_t nsecrets)
+{
+	vc->s = s;
+	refused(vc, s->name, "its name (Description=, the unit file's name)");
+	for (size_t i = 0; i < s->ndepends_on; i++)
+		refused(vc, s->depends_on[i], "After= and Requires= (dependsOn[%zu])", i);
+	if (!refused(vc, s->package, "ExecStart= (its package's name)"))
+		refused(vc, pkg_path(arg, s->package), "ExecStart= (the store path of package '%s')", s->package);
+	refused(vc, s->binary, "ExecStart= (binary)");
+	for (size_t i = 0; i < s->nargs; i++)
+		refused(vc, s->args[i], "ExecStart= (args[%zu])", i);
+	check_directives(vc, s->config, s->nconfig, "serviceConfig", "");
+	for (size_t i = 0; i < s->nenv && !vc->bad; i++) {
+		const struct env_desc *e = &s->env[i];
+		if (refused(vc, e->key, "an environment variable's name"))
+			break;
+		if (e->kind == ENV_LITERAL) {
+			refused(vc, e->value, "Environment= (environment.%s)", e->key);
+			continue;
+		}
+		for (size_t k = 0; k < nsecrets; k++)
+			if (!strcmp(secrets[k].service, s->name) && !strcmp(secrets[k].key, e->key))
+				refused(vc, secrets[k].value, "EnvironmentFile= (the secret %s)", e->key);
+	}
+	check_directives(vc, s->timer, s->ntimer, "timer", " of its timer");
+	for (size_t i = 0; i < s->ntmpfiles; i++)
+		refused(vc, s->tmpfiles[i], "a tmpfiles.d line (tmpfiles[%zu])", i);
+}
+
+/* Every value that reaches a rendered line; 0, or -1 with err set. */
+static int check_stack(const struct stack_desc *st, pkg_path_fn pkg_path, void *arg,
+		       const struct secret_value *secrets, size_t nsecrets, struct sbuf *err)
+{
+	struct vcheck vc = {st, NULL, err, false};
+	refused(&vc, st->name, "its name (Description=, file names)");
+	for (size_t i = 0; i < st->nservices && !vc.bad; i++)
+		check_service(&vc, &st->services[i], pkg_path, arg, secrets, nsecrets);
+	vc.s = NULL;
+	for (size_t i = 0; i < st->nusers && !vc.bad; i++) {
+		const struct user_desc *u = &st->users[i];
+		if (refused(&vc, u->name, "a system user's name (sysusers.d)"))
+			break;
+		if (u->group)
+			refused(&vc, u->group, "the group of system user '%s' (sysusers.d)", u->name);
+		if (u->home)
+			refused(&vc, u->home, "the home of system user '%s' (sysusers.d)", u->name);
+	}
+	for (size_t i = 0; i < st->ngroups; i++)
+		refused(&vc, st->groups[i], "a system group's name (sysusers.d)");
+	return vc.bad ? -1 : 0;
+}
+
 int backend_render(const struct stack_desc *st, const char *unit_dir, pkg_path_fn pkg_path, void *arg,
 		   const struct secret_value *secrets, size_t nsecrets, struct rendered *out, struct sbuf *err)
 {
 	memset(out, 0, sizeof(*out));
-	if (strcmp(st->backend, "systemd") != 0) {
-		sbuf_printf(err, "stack '%s': unsupported backend \"%s\"; supported: systemd", st->name, st->backend);
+	if (!st->backend || strcmp(st->backend, "systemd") != 0) {
+		sbuf_puts(err, "stack '");
+		put_shown(err, st->name);
+		sbuf_puts(err, "': unsupported backend \"");
+		put_shown(err, st->backend);
+		sbuf_puts(err, "\"; supported: systemd");
 		return -1;
 	}
+	if (check_stack(st, pkg_path, arg, secrets, nsecrets, err) < 0)
+		return -1;
 	file_vec v = {0};
 	for (size_t i = 0; i < st->nfiles; i++) {
 		struct sbuf c = SBUF_INIT;
@@ -308,8 +490,11 @@ int backend_render(const struct stack_desc *st, const char *unit_dir, pkg_path_f
 		qsort(out->files, out->n, sizeof(out->files[0]), file_cmp);
 	for (size_t i = 1; i < out->n; i++) {
 		if (strcmp(out->files[i - 1].path, out->files[i].path) == 0) {
-			sbuf_printf(err, "stack '%s': two of its files would be %s (a config file over a generated one)",
-				    st->name, out->files[i].path);
+			sbuf_puts(err, "stack '");
+			put_shown(err, st->name);
+			sbuf_puts(err, "': two of its files would be ");
+			put_shown(err, out->files[i].path);
+			sbuf_puts(err, " (a config file over a generated one)");
 			rendered_free(out);
 			return -1;
 		}

@@ -36,13 +36,27 @@ struct rendered {
 typedef const char *(*pkg_path_fn)(void *arg, const char *module);
 
 /*
+ * Whether v[0..len) can be written as a value in a line of a rendered file
+ * (a unit, a tmpfiles.d or sysusers.d line, a KEY="value" line of a secrets
+ * sidecar): no NUL byte, no line break, no other control character (0x00 to
+ * 0x1f, 0x7f) but tab, valid UTF-8 (systemd refuses an environment file
+ * that is not), and no trailing backslash (a unit file line ending in one
+ * continues on the next). Returns true, or false with *why (when why is not
+ * NULL) naming the class of byte that is wrong, never quoting the value:
+ * "holds a NUL byte", "holds a line break", "holds a control character
+ * other than tab", "is not valid UTF-8" or "ends in a backslash".
+ */
+bool systemd_value_ok(const char *v, size_t len, const char **why);
+
+/*
  * Renders every file of a generation of st: its config files (mode 0644),
  * <unit_dir>/<name>.service per service (and <name>.timer for a timer),
  * /etc/tmpfiles.d/punix-<stack>.conf and /etc/sysusers.d/punix-<stack>.conf
  * when there is anything to put in them, and for a service with secrets
  * its EnvironmentFile sidecar (mode 0600, marked secret) with the values in
  * secrets. Returns 0, or -1 with err set (two files at one path, an unknown
- * backend).
+ * backend, or a value that systemd_value_ok refuses: the message names the
+ * stack, the service and the directive, never a secret's value).
  */
 int backend_render(const struct stack_desc *st, const char *unit_dir, pkg_path_fn pkg_path, void *arg,
 		   const struct secret_value *secrets, size_t nsecrets, struct rendered *out, struct sbuf *err);

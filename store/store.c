@@ -101,14 +101,48 @@ static int check_marker(struct store *s, int flags, struct sbuf *err)
 	return r;
 }
 
+/*
+ * Makes a new store at once: a directory with its marker is made under a
+ * temporary name beside root and renamed into place, so no moment shows a
+ * store directory without its marker (a crash leaves only the temporary
+ * sibling). If another process made root first, its store is used.
+ */
+static int create_store(struct punix_ops *o, const char *root)
+{
+	char *parent = ops_dirname(root), *tmp = ops_tmp_name(root), *marker = join(tmp, STORE_MARKER);
+	int r = ops_mkdir_p(o, parent, 0755);
+	if (r == 0)
+		r = o->mkdir(o, tmp, 0755);
+	if (r == 0) {
+		size_t len;
+		char *text = store_marker_encode(root, &len);
+		r = ops_write_atomic(o, marker, text, len, 0644);
+		free(text);
+		if (r == 0)
+			r = o->chmod(o, tmp, 0755); /* exactly, whatever the umask */
+		if (r == 0)
+			r = o->rename(o, tmp, root);
+		if (r == -EEXIST || r == -ENOTEMPTY)
+			r = 0; /* made by another process meanwhile */
+		if (r == 0)
+			r = o->fsync_path(o, parent);
+		ops_remove_tree(o, tmp); /* gone after a rename; ours otherwise */
+	}
+	free(parent);
+	free(tmp);
+	free(marker);
+	return r;
+}
+
 int store_open(struct store *s, struct punix_ops *ops, const char *root, const char *real_hint,
 	       const char *log_dir, int flags, struct sbuf *err)
 {
 	memset(s, 0, sizeof(*s));
 	s->ops = ops;
 	int r;
-	if (flags & STORE_CREATE) {
-		r = ops_mkdir_p(ops, root, 0755);
+	struct ops_stat st;
+	if ((flags & STORE_CREATE) && ops->stat(ops, root, 0, &st) == -ENOENT) {
+		r = create_store(ops, root);
 		if (r < 0) {
 			sbuf_printf(err, "cannot create the store at %s: %s", real_hint ? real_hint : root,
 				    strerror(-r));
@@ -128,7 +162,6 @@ int store_open(struct store *s, struct punix_ops *ops, const char *root, const c
 		return r;
 	}
 	s->real = xstrdup(real_hint ? real_hint : s->root);
-	struct ops_stat st;
 	r = ops->stat(ops, s->root, 0, &st);
 	if (r == 0 && st.type != OPS_FT_DIR)
 		r = -ENOTDIR;

@@ -34,6 +34,12 @@ struct cli_cmd {
 __attribute__((format(printf, 2, 3))) int cli_fail(int code, const char *fmt, ...);
 
 /*
+ * s, or fallback when s is NULL or empty: a reason from below is printed
+ * through this, so no message reads "(null)" or ends in nothing.
+ */
+const char *cli_reason(const char *s, const char *fallback);
+
+/*
  * Expands FILE|DIR arguments into one program: directories contribute every
  * *.pcl below them (hidden entries and symlinked directories skipped), each
  * file once however often named, in path order. Reading happens through

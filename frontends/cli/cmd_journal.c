@@ -93,7 +93,7 @@ int cmd_journal(int argc, char **argv)
 	}
 	struct cli_places pl;
 	struct journal *j;
-	struct journal_err je;
+	struct journal_err je = {0};
 	int rc = cli_places_init(&pl, NULL);
 	if (rc == EXIT_OK)
 		rc = cli_places_set(&pl, NULL, state);
@@ -102,7 +102,8 @@ int cmd_journal(int argc, char **argv)
 		return rc;
 	}
 	if (journal_open(&j, pl.state, &je) < 0) {
-		rc = cli_fail(EXIT_FAILURE_, "%s", je.msg);
+		rc = je.msg[0] ? cli_fail(EXIT_FAILURE_, "%s", je.msg)
+			       : cli_fail(EXIT_FAILURE_, "journal: cannot open %s", pl.state);
 		cli_places_free(&pl);
 		return rc;
 	}
@@ -111,7 +112,7 @@ int cmd_journal(int argc, char **argv)
 		struct journal_op *ops;
 		size_t n;
 		if (journal_op_list(j, &ops, &n, &je) < 0) {
-			rc = cli_fail(EXIT_ERROR, "%s", je.msg);
+			rc = cli_fail(EXIT_ERROR, "%s", cli_reason(je.msg, "journal: cannot read it"));
 		} else if (json) {
 			json_t *arr = json_array();
 			for (size_t i = 0; i < n; i++)
@@ -133,7 +134,7 @@ int cmd_journal(int argc, char **argv)
 		struct journal_step *steps;
 		size_t n;
 		if (journal_op_get(j, id, &op, &steps, &n, &je) < 0) {
-			rc = cli_fail(EXIT_ERROR, "%s", je.msg);
+			rc = cli_fail(EXIT_ERROR, "%s", cli_reason(je.msg, "journal: cannot read it"));
 		} else if (json) {
 			json_t *o = op_json(&op);
 			json_t *arr = json_array();

@@ -110,14 +110,17 @@ int cmd_recover(int argc, char **argv)
 		rc = cli_open_store(&st, &pl, 0);
 	if (rc == EXIT_OK) {
 		struct journal *j;
-		struct journal_err je;
+		struct journal_err je = {0};
 		if (journal_open(&j, pl.state, &je) < 0) {
-			rc = cli_fail(EXIT_FAILURE_, "%s", je.msg);
+			rc = je.msg[0] ? cli_fail(EXIT_FAILURE_, "%s", je.msg)
+				       : cli_fail(EXIT_FAILURE_, "journal: cannot open %s", pl.state);
 		} else {
 			struct engine e = {j, &st, ops_local(), pl.state};
 			struct sbuf err = SBUF_INIT;
 			if (engine_recover(&e, out.list, on_op, &out, &err) < 0)
-				rc = cli_fail(EXIT_FAILURE_, "%s", sbuf_str(&err));
+				rc = cli_fail(EXIT_FAILURE_, "%s",
+					      cli_reason(err.sb_buf, "an interrupted op could not be finished or undone "
+								     "(its report line says why); it stays in the journal"));
 			sbuf_free(&err);
 			journal_close(j);
 		}

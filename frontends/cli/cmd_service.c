@@ -18,6 +18,9 @@
 #include "../../engine/engine.h"
 #include "cli.h"
 
+/* What to say of an op that failed without a reason (none should). */
+#define OP_NO_REASON "the operation failed without giving a reason (see punix journal show)"
+
 #define SERVICE_USAGE                                                                                  \
 	"usage: punix service deploy STACK --file F [--dry-run] [--adopt PATH]... [--activate [--enable]]\n" \
 	"                            [TARGET OPTIONS]\n"                                                 \
@@ -206,7 +209,7 @@ static void print_status(const struct svc_opts *o, struct punix_ops *tops, const
 	long cur;
 	struct sbuf err = SBUF_INIT;
 	if (engine_generations(tops, dep, o->stack, &g, &n, &cur, &err) < 0) {
-		*rc = cli_fail(EXIT_ERROR, "%s", err.sb_buf);
+		*rc = cli_fail(EXIT_ERROR, "%s", cli_reason(err.sb_buf, "cannot read the stack's generations"));
 		sbuf_free(&err);
 		return;
 	}
@@ -242,7 +245,7 @@ static void print_verify(const struct svc_opts *o, struct punix_ops *tops, const
 	long cur;
 	struct sbuf err = SBUF_INIT;
 	if (engine_verify(tops, dep, o->stack, &d, &n, &cur, &err) < 0) {
-		*rc = cli_fail(EXIT_ERROR, "%s", err.sb_buf);
+		*rc = cli_fail(EXIT_ERROR, "%s", cli_reason(err.sb_buf, "cannot read the stack's current generation"));
 		sbuf_free(&err);
 		return;
 	}
@@ -291,7 +294,7 @@ static void op_json(const char *stack, const struct op_result *r, const char *sc
 		}
 	} else {
 		json_object_set_new(o, "exit", json_integer(r->exit));
-		json_object_set_new(o, "error", json_string(sbuf_str(&r->error)));
+		json_object_set_new(o, "error", json_string(cli_reason(r->error.sb_buf, OP_NO_REASON)));
 	}
 	char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
 	puts(s);
@@ -346,14 +349,14 @@ static int deploy(struct engine *e, const struct svc_opts *o, const struct targe
 	if (o->json) {
 		op_json(o->stack, &r, scratch, true);
 		if (r.exit)
-			fprintf(stderr, "error: %s\n", r.error.sb_buf);
+			fprintf(stderr, "error: %s\n", cli_reason(r.error.sb_buf, OP_NO_REASON));
 	} else if (r.exit == 0) {
 		printf("deployed: stack %s \u2192 gen-%03ld (%zu config file(s), %zu store path(s) pinned)\n", o->stack,
 		       r.generation, r.nfiles, r.npaths);
 		if (scratch)
 			printf("scratch: %s/\n", scratch);
 	} else {
-		cli_fail(r.exit, "%s", r.error.sb_buf);
+		cli_fail(r.exit, "%s", cli_reason(r.error.sb_buf, OP_NO_REASON));
 	}
 	rc = r.exit;
 	if (rc == 0 && !o->json)
@@ -424,7 +427,7 @@ int cmd_service(int argc, char **argv)
 		struct sbuf terr = SBUF_INIT;
 		struct punix_ops *tops = engine_target_ops(&t, &terr);
 		if (!tops) {
-			rc = cli_fail(EXIT_FAILURE_, "%s", terr.sb_buf);
+			rc = cli_fail(EXIT_FAILURE_, "%s", cli_reason(terr.sb_buf, "cannot reach the target"));
 			sbuf_free(&terr);
 			goto out;
 		}
@@ -450,9 +453,10 @@ int cmd_service(int argc, char **argv)
 	if (rc != EXIT_OK)
 		goto out;
 	struct journal *j;
-	struct journal_err je;
+	struct journal_err je = {0};
 	if (journal_open(&j, pl.state, &je) < 0) {
-		rc = cli_fail(EXIT_FAILURE_, "%s", je.msg);
+		rc = je.msg[0] ? cli_fail(EXIT_FAILURE_, "%s", je.msg)
+			       : cli_fail(EXIT_FAILURE_, "journal: cannot open %s", pl.state);
 		store_close(&st);
 		goto out;
 	}
@@ -470,12 +474,12 @@ int cmd_service(int argc, char **argv)
 			free(txt);
 			json_decref(out_j);
 			if (r.exit)
-				fprintf(stderr, "error: %s\n", r.error.sb_buf);
+				fprintf(stderr, "error: %s\n", cli_reason(r.error.sb_buf, OP_NO_REASON));
 		} else if (r.exit == 0)
 			printf("pruned: stack %s: %zu generation(s) deleted; current is gen-%03ld\n", o.stack, r.npaths,
 			       r.generation);
 		else
-			cli_fail(r.exit, "%s", r.error.sb_buf);
+			cli_fail(r.exit, "%s", cli_reason(r.error.sb_buf, OP_NO_REASON));
 		rc = r.exit;
 		op_result_free(&r);
 	} else {
@@ -487,13 +491,13 @@ int cmd_service(int argc, char **argv)
 		if (o.json) {
 			op_json(o.stack, &r, NULL, false);
 			if (r.exit)
-				fprintf(stderr, "error: %s\n", r.error.sb_buf);
+				fprintf(stderr, "error: %s\n", cli_reason(r.error.sb_buf, OP_NO_REASON));
 		} else if (r.exit == 0 && !strcmp(o.sub, "rollback"))
 			printf("rolled back: stack %s \u2192 gen-%03ld (was gen-%03ld)\n", o.stack, r.generation, r.previous);
 		else if (r.exit == 0)
 			printf("current: stack %s \u2192 gen-%03ld (was gen-%03ld)\n", o.stack, r.generation, r.previous);
 		else
-			cli_fail(r.exit, "%s", r.error.sb_buf);
+			cli_fail(r.exit, "%s", cli_reason(r.error.sb_buf, OP_NO_REASON));
 		rc = r.exit;
 		if (rc == 0 && !o.json)
 			rc = report_activation(o.stack, strcmp(o.sub, "rollback") ? "switched" : "rolled back", &r);

@@ -124,9 +124,10 @@ struct gc_opts {
 static int store_gc(struct store *st, const struct cli_places *pl, const struct gc_opts *o)
 {
 	struct journal *j;
-	struct journal_err je;
+	struct journal_err je = {0};
 	if (journal_open(&j, pl->state, &je) < 0)
-		return cli_fail(EXIT_FAILURE_, "%s", je.msg);
+		return je.msg[0] ? cli_fail(EXIT_FAILURE_, "%s", je.msg)
+				 : cli_fail(EXIT_FAILURE_, "journal: cannot open %s", pl->state);
 	struct engine e = {j, st, ops_local(), pl->state};
 	struct gc_target g = {o->troot, pl->deployments};
 	struct gc_scan scan;
@@ -161,7 +162,7 @@ static int store_gc(struct store *st, const struct cli_places *pl, const struct 
 			json_object_set_new(out_j, "removed", json_integer(r.exit == 0 ? r.generation : 0));
 			json_object_set_new(out_j, "freed_bytes", json_integer(r.exit == 0 ? (json_int_t)r.nfiles : 0));
 			if (r.exit)
-				fprintf(stderr, "error: %s\n", r.error.sb_buf);
+				fprintf(stderr, "error: %s\n", cli_reason(r.error.sb_buf, "the collection failed without giving a reason (see punix journal show)"));
 			rc = r.exit;
 			op_result_free(&r);
 		}
@@ -199,7 +200,7 @@ static int store_gc(struct store *st, const struct cli_places *pl, const struct 
 		human((uint64_t)r.nfiles, h);
 		printf("removed: %ld paths, freed %s\n", r.generation, h);
 	} else {
-		cli_fail(r.exit, "%s", r.error.sb_buf);
+		cli_fail(r.exit, "%s", cli_reason(r.error.sb_buf, "the collection failed without giving a reason (see punix journal show)"));
 	}
 	rc = r.exit;
 	op_result_free(&r);

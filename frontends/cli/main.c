@@ -32,6 +32,11 @@ int cli_fail(int code, const char *fmt, ...)
 	return code;
 }
 
+const char *cli_reason(const char *s, const char *fallback)
+{
+	return s && *s ? s : fallback;
+}
+
 static void usage(FILE *f)
 {
 	fputs("usage: punix COMMAND [ARGS...]\n"

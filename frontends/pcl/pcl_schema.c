@@ -111,6 +111,23 @@ static bool has_line_break(const char *s)
 	return strpbrk(s, "\n\r") != NULL;
 }
 
+/* A control character other than tab and the line breaks (only DEL can be written raw). */
+static bool has_control(const char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if ((ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') || ch == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+static bool ends_in_backslash(const char *s)
+{
+	size_t n = strlen(s);
+	return n && s[n - 1] == '\\';
+}
+
 static bool all_chars(const char *s, const char *extra)
 {
 	for (; *s; s++) {
@@ -236,10 +253,27 @@ static void ck_bool(struct sctx *c, const struct pcl_value *v)
 		mismatch(c, v, "Bool");
 }
 
+/*
+ * A Str written into a line of a rendered file (a unit, tmpfiles.d,
+ * sysusers.d): one line (break_hint says why), no other control character
+ * but tab, and no trailing '\', which systemd reads as a line continuation.
+ */
+static void ck_rendered(struct sctx *c, const struct pcl_value *v, const char *break_hint)
+{
+	if (has_line_break(v->v_str.s))
+		shape_error(c, v, "must be one line", break_hint);
+	else if (has_control(v->v_str.s))
+		shape_error(c, v, "must not hold control characters other than tab",
+			    "systemd would not read the line as it is written");
+	else if (ends_in_backslash(v->v_str.s))
+		shape_error(c, v, "must not end in a backslash",
+			    "a line ending in '\\' continues on the next one; no rendered value may end in one");
+}
+
 static void ck_line(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_str(c, v) && has_line_break(v->v_str.s))
-		shape_error(c, v, "must be one line", "a newline here would inject a second directive");
+	if (want_str(c, v))
+		ck_rendered(c, v, "a newline here would inject a second directive");
 }
 
 static void ck_lines(struct sctx *c, const struct pcl_value *v)
@@ -421,8 +455,7 @@ static void ck_env_entry(struct sctx *c, const struct pcl_value *v)
 		mismatch(c, v, "Str or a secret ({ from_env = \"NAME\" } or { from_file = \"/path\" })");
 		return;
 	}
-	if (has_line_break(v->v_str.s))
-		shape_error(c, v, "must be one line", NULL);
+	ck_rendered(c, v, NULL);
 }
 
 static bool is_env_key(const char *s)
@@ -459,8 +492,7 @@ static void ck_directive_value(struct sctx *c, const struct pcl_value *v)
 		mismatch(c, v, "Str, Bool or Int");
 		return;
 	}
-	if (has_line_break(v->v_str.s))
-		shape_error(c, v, "must be one line", "each directive renders as one Key=Value line");
+	ck_rendered(c, v, "each directive renders as one Key=Value line");
 }
 
 static bool is_directive_key(const char *s)
@@ -632,8 +664,12 @@ static void ck_unix_name(struct sctx *c, const struct pcl_value *v)
 
 static void ck_home(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_str(c, v) && (v->v_str.s[0] != '/' || strpbrk(v->v_str.s, " \t\n\r\"'") != NULL))
+	if (!want_str(c, v))
+		return;
+	if (v->v_str.s[0] != '/' || strpbrk(v->v_str.s, " \t\n\r\"'") != NULL)
 		shape_error(c, v, "must be an absolute path without whitespace or quotes", NULL);
+	else
+		ck_rendered(c, v, NULL);
 }
 
 static const struct fspec user_fields[] = {

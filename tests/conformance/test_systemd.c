@@ -338,3 +338,146 @@ Test(systemd, unit_dir_is_honoured, .init = setup, .fini = teardown, .timeout = 
 	sbuf_free(&prog);
 	proc_result_free(&r);
 }
+
+/* ---- values that cannot be one line ------------------------------------------- */
+
+static struct proc_result deploy_dry(const char *prog_rel, const char *stack)
+{
+	char *prog = tdir_at(&t, prog_rel);
+	const char *a[] = {"service", "deploy", stack, "--file", prog, "--dry-run", NULL};
+	struct proc_result r = punix_run(home, a);
+	free(prog);
+	return r;
+}
+
+/* needle is nowhere in the run's output nor under PUNIX_HOME (journal, logs, the dry run's scratch). */
+static void expect_nowhere(const struct proc_result *r, const char *needle)
+{
+	cr_expect(strstr(r->out, needle) == NULL, "%s is on standard output:\n%s", needle, r->out);
+	cr_expect(strstr(r->err, needle) == NULL, "%s is on standard error:\n%s", needle, r->err);
+	cr_expect_neq(grep_tree(home, needle), 0, "%s is under PUNIX_HOME", needle);
+}
+
+/*
+ * A secret that holds a control character (tab aside), a line break or bytes
+ * that are not UTF-8, or that ends in a backslash, cannot be one KEY="value"
+ * line of the sidecar: the dry-run deploy fails with [E11] naming the
+ * service, the variable and the class of byte, never the value, and
+ * deploys nothing.
+ */
+Test(secrets, a_value_with_a_control_byte_or_a_trailing_backslash_is_refused_unquoted, .init = setup,
+     .fini = teardown, .timeout = 120)
+{
+	char *key = tdir_at(&t, "api.key");
+	write_secret_prog(key);
+	tdir_write(&t, "api.key", "key-ends-in-9b1\\\n"); /* the newline is stripped: it ends in '\' */
+	setenv("DB_PWD", "pw-\x01-7d3e", 1);
+	struct proc_result r = deploy_dry("p.pcl", "S");
+	cr_expect_eq(r.status, 1, "%s", r.err);
+	struct sbuf want = SBUF_INIT;
+	sbuf_printf(&want,
+		    "error: [E11] stack 'S': 2 secret(s) cannot be resolved:\n"
+		    "  API_KEY of service 'db' (from_file %s): ends in a backslash\n"
+		    "  DB_PASSWORD of service 'db' (from_env DB_PWD): holds a control character other than tab\n",
+		    key);
+	cr_expect_str_eq(r.err, want.sb_buf);
+	cr_expect_str_eq(r.out, "");
+	expect_nowhere(&r, "7d3e");
+	expect_nowhere(&r, "key-ends-in-9b1");
+	char *side = tdir_read(&t, "home/deployments/.dry-run/etc/punix/secrets/S/db.env");
+	cr_expect_null(side, "nothing deployed");
+	free(side);
+	proc_result_free(&r);
+
+	/* DEL, a carriage return, bytes that are not UTF-8 */
+	tdir_write(&t, "api.key", "key\r-5c2a\n");
+	setenv("DB_PWD", "pw-\xff-7d3e", 1);
+	r = deploy_dry("p.pcl", "S");
+	cr_expect_eq(r.status, 1, "%s", r.err);
+	cr_expect(strstr(r.err, "  API_KEY of service 'db' (from_file ") &&
+			  strstr(r.err, "): holds a line break\n") &&
+			  strstr(r.err, "  DB_PASSWORD of service 'db' (from_env DB_PWD): is not valid UTF-8\n"),
+		  "%s", r.err);
+	expect_nowhere(&r, "7d3e");
+	expect_nowhere(&r, "5c2a");
+	proc_result_free(&r);
+	setenv("DB_PWD", "pw-\x7f-7d3e", 1);
+	tdir_write(&t, "api.key", "ok\n");
+	r = deploy_dry("p.pcl", "S");
+	cr_expect_eq(r.status, 1, "%s", r.err);
+	cr_expect(strstr(r.err, "  DB_PASSWORD of service 'db' (from_env DB_PWD): holds a control character other "
+				"than tab\n") != NULL,
+		  "%s", r.err);
+	expect_nowhere(&r, "7d3e");
+	proc_result_free(&r);
+
+	/* a tab, and a backslash inside the value, are kept (escaped in the sidecar) */
+	tdir_write(&t, "api.key", "a\\b\n");
+	setenv("DB_PWD", "pw\twith-tab", 1);
+	r = deploy_dry("p.pcl", "S");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	side = tdir_read(&t, "home/deployments/.dry-run/etc/punix/secrets/S/db.env");
+	cr_expect_str_eq(side, "API_KEY=\"a\\\\b\"\nDB_PASSWORD=\"pw\twith-tab\"\n");
+	free(side);
+	proc_result_free(&r);
+	sbuf_free(&want);
+	free(key);
+}
+
+static const char plain_stack[] =
+	"module S { backend = \"systemd\" services = [{ name = \"web\" package = \"Appview\" binary = \"appview\" }] }\n";
+
+/*
+ * What the checker cannot see is refused by the renderer: a store root
+ * holding a control character would put it into ExecStart=. The deploy
+ * fails naming the stack, the service and the directive, and writes no
+ * unit.
+ */
+Test(systemd, a_store_path_with_a_control_byte_is_refused_by_the_renderer, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	struct sbuf prog = SBUF_INIT;
+	sbuf_printf(&prog, "%s%s", pkgs, plain_stack);
+	tdir_write(&t, "p.pcl", prog.sb_buf);
+	char *p = tdir_at(&t, "p.pcl"), *store = tdir_at(&t, "st\x01re");
+	const char *a[] = {"service", "deploy", "S", "--file", p, "--dry-run", "--store-root", store, NULL};
+	struct proc_result r = punix_run(home, a);
+	cr_expect_eq(r.status, 1, "%s", r.err);
+	cr_expect_str_eq(r.err, "error: stack 'S': service 'web': cannot render ExecStart= (the store path of package "
+				"'Appview'): the value holds a control character other than tab\n");
+	char *unit = tdir_read(&t, "home/deployments/.dry-run/etc/systemd/system/web.service");
+	cr_expect_null(unit, "no unit written");
+	free(unit);
+	free(store);
+	free(p);
+	sbuf_free(&prog);
+	proc_result_free(&r);
+}
+
+/* A store under a directory with a space: ExecStart's executable is quoted, so systemd does not split it. */
+Test(systemd, a_store_path_with_a_space_is_quoted_in_exec_start, .init = setup, .fini = teardown, .timeout = 120)
+{
+	static const char pkg[] =
+		"module Appview { pname = \"appview\" version = \"1\" recipe = \"std.shell\"\n"
+		"  recipeArgs = { command = \"mkdir -p \\\"$OUTPUT/bin\\\" && printf '#!/bin/sh\\\\n' > "
+		"\\\"$OUTPUT/bin/appview\\\" && chmod +x \\\"$OUTPUT/bin/appview\\\"\" } }\n";
+	struct sbuf prog = SBUF_INIT;
+	sbuf_printf(&prog, "%s%s", pkg, plain_stack);
+	tdir_write(&t, "p.pcl", prog.sb_buf);
+	char *p = tdir_at(&t, "p.pcl"), *store = tdir_at(&t, "my store");
+	const char *a[] = {"service", "deploy", "S", "--file", p, "--transport-root", target, "--store-root", store, NULL};
+	struct proc_result r = punix_run(home, a);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	char *unit = target_file("/etc/systemd/system/web.service");
+	struct sbuf want = SBUF_INIT;
+	sbuf_printf(&want, "\nExecStart=\"%s/", store);
+	cr_expect(strstr(unit, want.sb_buf) && strstr(unit, "-appview-1/bin/appview\"\n"), "%s", unit);
+	const char *units[] = {"web.service", NULL};
+	analyze(units);
+	free(unit);
+	free(store);
+	free(p);
+	sbuf_free(&want);
+	sbuf_free(&prog);
+	proc_result_free(&r);
+}

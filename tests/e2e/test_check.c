@@ -943,6 +943,49 @@ Test(check, a_message_cutting_a_long_value_is_valid_utf8, .init = setup, .fini =
 	sbuf_free(&longval);
 }
 
+/*
+ * A value that reaches a line of a rendered file may not end in '\' (systemd
+ * would continue the line onto the next) nor hold a control character other
+ * than tab (DEL is the one a string can hold raw): each is a located [E6]
+ * naming the field. A '\' inside a value and tabs are fine.
+ */
+Test(check, a_rendered_value_cannot_end_in_a_backslash_or_hold_a_control_character, .init = setup,
+     .fini = teardown)
+{
+	tmpdir_write(&t, "bs.pcl",
+		     "module P { pname = \"p\" version = \"1\" recipe = \"std.shell\" recipeArgs = { command = \"x\" } }\n"
+		     "module S {\n"
+		     "  backend = \"systemd\"\n"
+		     "  systemUsers = [{ name = \"git\" home = \"/var/git\\\\\" }]\n"
+		     "  services = [{ name = \"a\" package = \"P\" binary = \"b\"\n"
+		     "    args = [\"--root\", \"C:\\\\\"]\n"
+		     "    serviceConfig = { User = \"nobody\\\\\" Group = \"no\x7f" "body\" WorkingDirectory = \"/a\\\\b\" }\n"
+		     "    environment = { A = \"v\\\\\" B = \"tab\\tok\" }\n"
+		     "    timer = { OnCalendar = \"daily\\\\\" }\n"
+		     "    tmpfiles = [\"d\\t/run/a\\t0755 - - -\", \"d /run/b 0755 - - - \\\\\"] }]\n"
+		     "}\n");
+	struct run_result r = CHECK_IN_TMP("bs.pcl");
+	const char *hint = "hint: a line ending in '\\' continues on the next one; no rendered value may end in one\n";
+	struct sbuf want = SBUF_INIT;
+	sbuf_printf(&want,
+		    "bs.pcl:4:40: error: [E6] 'systemUsers[0].home' must not end in a backslash, got \"/var/git\\\\\"\n%s"
+		    "bs.pcl:6:23: error: [E6] 'services[0].args[1]' must not end in a backslash, got \"C:\\\\\"\n%s"
+		    "bs.pcl:7:30: error: [E6] 'services[0].serviceConfig.User' must not end in a backslash, got "
+		    "\"nobody\\\\\"\n%s"
+		    "bs.pcl:7:49: error: [E6] 'services[0].serviceConfig.Group' must not hold control characters other "
+		    "than tab, got \"no\\x7Fbody\"\n"
+		    "hint: systemd would not read the line as it is written\n"
+		    "bs.pcl:8:25: error: [E6] 'services[0].environment.A' must not end in a backslash, got \"v\\\\\"\n%s"
+		    "bs.pcl:9:28: error: [E6] 'services[0].timer.OnCalendar' must not end in a backslash, got "
+		    "\"daily\\\\\"\n%s"
+		    "bs.pcl:10:42: error: [E6] 'services[0].tmpfiles[1]' must not end in a backslash, got "
+		    "\"d /run/b 0755 - - - \\\\\"\n%s",
+		    hint, hint, hint, hint, hint, hint);
+	expect_errors(&r, sbuf_str(&want));
+	sbuf_free(&want);
+	run_result_free(&r);
+}
+
 /* ---- --json ------------------------------------------------------------------------------ */
 
 Test(check, json_reports_a_clean_program, .init = setup, .fini = teardown)

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/ops.h"
 #include "base/sbuf.h"
 #include "tests/support/proc.h"
 
@@ -211,4 +212,57 @@ Test(service, permuted_programs_render_byte_identical_generations, .init = setup
 	sbuf_free(&cmd);
 	free(q);
 	free(target2);
+}
+
+/*
+ * A current link naming a manifest that is not there (or a listed
+ * generation whose manifest is a dangling link) is reported with the path
+ * that is missing, never as "(null)" or an empty reason.
+ */
+Test(service, a_missing_manifest_is_named_by_status_and_verify, .init = setup, .fini = teardown, .timeout = 120)
+{
+	struct proc_result r = svc("deploy", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	proc_result_free(&r);
+	struct sbuf cur = SBUF_INIT, dangling = SBUF_INIT, want = SBUF_INIT;
+	sbuf_printf(&cur, "%s%s/deployments/Web/current", target, home);
+	cr_assert_eq(unlink(cur.sb_buf), 0);
+	cr_assert_eq(symlink("gen-009.json", cur.sb_buf), 0);
+	r = svc("verify", NULL);
+	cr_expect_eq(r.status, 1);
+	sbuf_printf(&want, "error: %s/deployments/Web/gen-009.json: No such file or directory (the manifest of gen-009 "
+			   "of stack 'Web')\n",
+		    home);
+	cr_expect_str_eq(r.err, want.sb_buf);
+	proc_result_free(&r);
+
+	sbuf_printf(&dangling, "%s%s/deployments/Web/gen-005.json", target, home);
+	cr_assert_eq(symlink("gen-404.json", dangling.sb_buf), 0);
+	r = svc("status", NULL);
+	cr_expect_eq(r.status, 1);
+	sbuf_reset(&want);
+	sbuf_printf(&want, "error: %s/deployments/Web/gen-005.json: No such file or directory (the manifest of gen-005 "
+			   "of stack 'Web')\n",
+		    home);
+	cr_expect_str_eq(r.err, want.sb_buf);
+	proc_result_free(&r);
+
+	/* the collector's scan of this machine's deployments says where it looked */
+	sbuf_reset(&dangling);
+	sbuf_printf(&dangling, "%s/deployments/Web", home);
+	cr_assert_eq(ops_mkdir_p(ops_local(), dangling.sb_buf, 0755), 0);
+	sbuf_puts(&dangling, "/gen-001.json");
+	cr_assert_eq(symlink("gen-404.json", dangling.sb_buf), 0);
+	const char *gc[] = {"store", "gc", "--dry-run", NULL};
+	r = punix_run(home, gc);
+	cr_expect_eq(r.status, 1);
+	sbuf_reset(&want);
+	sbuf_printf(&want, "error: cannot scan the generations under %s/deployments: a manifest listed there cannot be "
+			   "read\n",
+		    home);
+	cr_expect_str_eq(r.err, want.sb_buf);
+	proc_result_free(&r);
+	sbuf_free(&cur);
+	sbuf_free(&dangling);
+	sbuf_free(&want);
 }

@@ -470,3 +470,55 @@ Test(e6, a_sysusers_name_cannot_inject_a_second_line)
 	       "t.pcl:1:56: error: [E6] 'systemUsers[0].name' must be a unix name: [a-z_][a-z0-9_-]*, at most 32 "
 	       "characters, got \"git\\nu root 0\"\n");
 }
+
+/* ---- values that reach a rendered line ----------------------------------- */
+
+#define SVC(fields) \
+	PKG "module S { backend = \"systemd\" services = [{ name = \"a\" package = \"P\" binary = \"b\" " fields " }] }"
+
+Test(e6, a_directive_value_cannot_end_in_a_backslash)
+{
+	expect(SVC("serviceConfig = { User = \"nobody\\\\\" }"),
+	       "t.pcl:2:109: error: [E6] 'services[0].serviceConfig.User' must not end in a backslash, got \"nobody\\\\\"\n"
+	       "hint: a line ending in '\\' continues on the next one; no rendered value may end in one\n");
+}
+
+Test(e6, no_rendered_value_can_end_in_a_backslash)
+{
+	expect(SVC("args = [\"C:\\\\\"]"),
+	       "t.pcl:2:92: error: [E6] 'services[0].args[0]' must not end in a backslash, got \"C:\\\\\"\n"
+	       "hint: a line ending in '\\' continues on the next one; no rendered value may end in one\n");
+	expect(SVC("environment = { A = \"v\\\\\" }"),
+	       "t.pcl:2:104: error: [E6] 'services[0].environment.A' must not end in a backslash, got \"v\\\\\"\n"
+	       "hint: a line ending in '\\' continues on the next one; no rendered value may end in one\n");
+	expect(SVC("timer = { OnCalendar = \"daily\\\\\" }"),
+	       "t.pcl:2:107: error: [E6] 'services[0].timer.OnCalendar' must not end in a backslash, got \"daily\\\\\"\n"
+	       "hint: a line ending in '\\' continues on the next one; no rendered value may end in one\n");
+	expect(SVC("tmpfiles = [\"d /x 0755 - - -\\\\\"]"),
+	       "t.pcl:2:96: error: [E6] 'services[0].tmpfiles[0]' must not end in a backslash, got \"d /x 0755 - - -\\\\\"\n"
+	       "hint: a line ending in '\\' continues on the next one; no rendered value may end in one\n");
+	expect("module S { backend = \"systemd\" systemUsers = [{ name = \"git\" home = \"/var/git\\\\\" }] }",
+	       "t.pcl:1:69: error: [E6] 'systemUsers[0].home' must not end in a backslash, got \"/var/git\\\\\"\n"
+	       "hint: a line ending in '\\' continues on the next one; no rendered value may end in one\n");
+}
+
+/* DEL is the one control character a PCL string can hold raw (besides tab). */
+Test(e6, a_rendered_value_cannot_hold_a_control_character)
+{
+	expect(SVC("serviceConfig = { User = \"no\x7f" "body\" }"),
+	       "t.pcl:2:109: error: [E6] 'services[0].serviceConfig.User' must not hold control characters other than "
+	       "tab, got \"no\\x7Fbody\"\n"
+	       "hint: systemd would not read the line as it is written\n");
+	expect(SVC("args = [\"a\x7f\"]"),
+	       "t.pcl:2:92: error: [E6] 'services[0].args[0]' must not hold control characters other than tab, got "
+	       "\"a\\x7F\"\n"
+	       "hint: systemd would not read the line as it is written\n");
+}
+
+/* A backslash inside a value, and tabs (tmpfiles.d separates fields with them), are fine. */
+Test(ok, backslashes_inside_and_tabs_are_rendered_values)
+{
+	expect(SVC("args = [\"a\\\\b\"] serviceConfig = { WorkingDirectory = \"/a\\\\b\" Description = \"x\\ty\" } "
+		   "environment = { A = \"tab\\there\" } tmpfiles = [\"d\\t/run/a\\t0755\\t-\\t-\\t-\"]"),
+	       "ok");
+}

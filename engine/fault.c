@@ -1,0 +1,482 @@
+/*
+ * fault.c - the fault-injecting ops tables the conformance tests drive
+ * (target.h, docs/testing.md).
+ *
+ * Any number of tables (the target's, the store's) can be wrapped; they
+ * share one plan, read once from the environment, so "the Nth effect"
+ * counts every effect of the process on any of them, and the journal's
+ * commits too (fault_journal_tick). What a wrapper can do at an effect:
+ *
+ *   fail it with EIO (PUNIX_FAULT_EIO_AT, once or FOREVER after);
+ *   kill the process there (PUNIX_FAULT_KILL_AT);
+ *   and, with PUNIX_FAULT_LOSSY=1, lose at a crash whatever was not synced:
+ *   the wrapper logs every change to a directory entry (create, rename,
+ *   unlink, rmdir, symlink) until that directory is fsynced, and every file
+ *   written through a handle until the handle is fsynced; at a crash it
+ *   undoes the unsynced directory changes, newest first, and empties the
+ *   unsynced files, then dies. What survives is what a power cut would
+ *   leave on a filesystem that keeps only what was synced (a strict model:
+ *   real filesystems often keep more). Entries removed or replaced before
+ *   their directory was synced are kept aside beside them
+ *   (.punix-lossy-N, hidden from listings) until then, so they can come
+ *   back.
+ *
+ * The plan is the process's one piece of mutable global state: it belongs
+ * to the tests' environment, not to any op. (Moving it into the engine is
+ * the engine issue's business.)
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../base/sbuf.h"
+#include "../base/vec.h"
+#include "../base/xalloc.h"
+#include "target.h"
+
+enum lossy_kind { L_CREATE, L_RENAME, L_REMOVE };
+
+struct lossy_rec {
+	enum lossy_kind kind;
+	struct punix_ops *base;
+	char *dir;    /* the directory whose sync makes it durable */
+	char *path;   /* created / removed / renamed-to path */
+	char *from;   /* rename: where it came from */
+	char *aside;  /* what was at path before (moved aside), or NULL */
+	bool durable;
+};
+
+struct lossy_file {
+	struct punix_ops *base;
+	int h;
+	char *path;
+	bool open;
+};
+
+static struct {
+	bool read;
+	long count, eio_at, kill_at;
+	bool forever, lossy;
+	long aside_seq;
+	VEC(struct lossy_rec) recs;
+	VEC(struct lossy_file) files;
+} plan;
+
+struct faulty {
+	struct punix_ops ops;
+	struct punix_ops *base;
+};
+
+#define FB(o) (((struct faulty *)(o))->base)
+
+static void read_plan(void)
+{
+	if (plan.read)
+		return;
+	plan.read = true;
+	const char *eio = getenv("PUNIX_FAULT_EIO_AT"), *kill_at = getenv("PUNIX_FAULT_KILL_AT");
+	const char *forever = getenv("PUNIX_FAULT_EIO_FOREVER"), *lossy = getenv("PUNIX_FAULT_LOSSY");
+	plan.eio_at = eio ? atol(eio) : 0;
+	plan.kill_at = kill_at ? atol(kill_at) : 0;
+	plan.forever = forever && atoi(forever);
+	plan.lossy = lossy && atoi(lossy);
+}
+
+static bool plan_active(void)
+{
+	read_plan();
+	return plan.eio_at || plan.kill_at || plan.lossy;
+}
+
+/* ---- the lossy model ------------------------------------------------------------ */
+
+static char *parent_of(const char *path)
+{
+	return ops_dirname(path);
+}
+
+#define ASIDE_PREFIX ".punix-lossy-"
+
+/* Moves what is at path aside, beside it (if anything), for a crash to bring back. */
+static char *put_aside(struct punix_ops *b, const char *path)
+{
+	struct ops_stat st;
+	if (b->stat(b, path, 0, &st) < 0)
+		return NULL;
+	struct sbuf sb = SBUF_INIT;
+	char *dir = ops_dirname(path);
+	sbuf_printf(&sb, "%s/" ASIDE_PREFIX "%ld", strcmp(dir, "/") ? dir : "", ++plan.aside_seq);
+	free(dir);
+	if (b->rename(b, path, sb.sb_buf) < 0) {
+		sbuf_free(&sb);
+		return NULL;
+	}
+	return sbuf_detach(&sb, NULL);
+}
+
+static void record(enum lossy_kind k, struct punix_ops *b, const char *path, const char *from, char *aside)
+{
+	struct lossy_rec r = {k, b, parent_of(path), xstrdup(path), from ? xstrdup(from) : NULL, aside, false};
+	VEC_PUSH(&plan.recs, r);
+}
+
+static void synced_dir(struct punix_ops *b, const char *dir)
+{
+	for (size_t i = 0; i < plan.recs.n; i++) {
+		struct lossy_rec *r = &plan.recs.v[i];
+		if (!r->durable && r->base == b && !strcmp(r->dir, dir)) {
+			r->durable = true;
+			if (r->aside)
+				ops_remove_tree(b, r->aside);
+		}
+	}
+}
+
+static void synced_file(struct punix_ops *b, int h)
+{
+	for (size_t i = 0; i < plan.files.n; i++)
+		if (plan.files.v[i].base == b && plan.files.v[i].h == h && plan.files.v[i].open)
+			plan.files.v[i].path[0] = '\0'; /* its data is durable */
+}
+
+static void renamed_file(struct punix_ops *b, const char *from, const char *to)
+{
+	for (size_t i = 0; i < plan.files.n; i++)
+		if (plan.files.v[i].base == b && !strcmp(plan.files.v[i].path, from)) {
+			free(plan.files.v[i].path);
+			plan.files.v[i].path = xstrdup(to);
+		}
+}
+
+/* Undoes what was not synced, newest first; then the process dies. */
+static void lose_unsynced(void)
+{
+	for (size_t i = 0; i < plan.files.n; i++) {
+		struct lossy_file *f = &plan.files.v[i];
+		int h;
+		if (f->path[0] && f->base->open(f->base, f->path, OPS_O_WRONLY | OPS_O_TRUNC | OPS_O_NOFOLLOW, 0, &h) == 0)
+			f->base->close(f->base, h);
+	}
+	for (size_t i = plan.recs.n; i-- > 0;) {
+		struct lossy_rec *r = &plan.recs.v[i];
+		if (r->durable)
+			continue;
+		struct punix_ops *b = r->base;
+		switch (r->kind) {
+		case L_CREATE:
+			ops_remove_tree(b, r->path);
+			break;
+		case L_RENAME:
+			b->rename(b, r->path, r->from);
+			if (r->aside)
+				b->rename(b, r->aside, r->path);
+			break;
+		case L_REMOVE:
+			if (r->aside)
+				b->rename(b, r->aside, r->path);
+			break;
+		}
+	}
+}
+
+void fault_crash(void)
+{
+	read_plan();
+	if (plan.lossy)
+		lose_unsynced();
+	raise(SIGKILL);
+}
+
+/* ---- counting ------------------------------------------------------------------- */
+
+/* Counts one effect; returns -EIO when this one is to fail. */
+static int tick(void)
+{
+	plan.count++;
+	if (plan.kill_at && plan.count == plan.kill_at)
+		fault_crash();
+	if (plan.eio_at && (plan.count == plan.eio_at || (plan.forever && plan.count > plan.eio_at)))
+		return -EIO;
+	return 0;
+}
+
+int fault_journal_tick(void)
+{
+	return plan_active() ? tick() : 0;
+}
+
+#define TICK()                     \
+	do {                       \
+		int t_ = tick();   \
+		if (t_)            \
+			return t_; \
+	} while (0)
+
+static int f_stat(struct punix_ops *o, const char *p, int follow, struct ops_stat *st)
+{
+	TICK();
+	return FB(o)->stat(FB(o), p, follow, st);
+}
+
+static int f_open(struct punix_ops *o, const char *p, int flags, uint32_t mode, int *h)
+{
+	TICK();
+	struct punix_ops *b = FB(o);
+	struct ops_stat st;
+	bool existed = !plan.lossy || b->stat(b, p, 0, &st) == 0;
+	int r = b->open(b, p, flags, mode, h);
+	if (r == 0 && plan.lossy && (flags & OPS_O_WRONLY)) {
+		if (!existed)
+			record(L_CREATE, b, p, NULL, NULL);
+		struct lossy_file f = {b, *h, xstrdup(p), true};
+		VEC_PUSH(&plan.files, f);
+	}
+	return r;
+}
+
+static ssize_t f_read(struct punix_ops *o, int h, void *buf, size_t n)
+{
+	TICK();
+	return FB(o)->read(FB(o), h, buf, n);
+}
+
+static ssize_t f_write(struct punix_ops *o, int h, const void *buf, size_t n)
+{
+	TICK();
+	return FB(o)->write(FB(o), h, buf, n);
+}
+
+static int f_fsync(struct punix_ops *o, int h)
+{
+	TICK();
+	int r = FB(o)->fsync(FB(o), h);
+	if (r == 0 && plan.lossy)
+		synced_file(FB(o), h);
+	return r;
+}
+
+static int f_close(struct punix_ops *o, int h)
+{
+	int t = tick();
+	int r = FB(o)->close(FB(o), h); /* a handle is released whatever happens */
+	for (size_t i = 0; i < plan.files.n; i++)
+		if (plan.files.v[i].base == FB(o) && plan.files.v[i].h == h)
+			plan.files.v[i].open = false;
+	return t ? t : r;
+}
+
+static int f_read_file(struct punix_ops *o, const char *p, size_t max, char **buf, size_t *len)
+{
+	TICK();
+	return FB(o)->read_file(FB(o), p, max, buf, len);
+}
+
+/* Listings never show what the lossy model keeps aside. */
+static size_t hide_aside(char **names, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!strncmp(names[i], ASIDE_PREFIX, sizeof(ASIDE_PREFIX) - 1))
+			free(names[i]);
+		else
+			names[k++] = names[i];
+	}
+	return k;
+}
+
+static int f_list_dir(struct punix_ops *o, const char *p, char ***names, size_t *n)
+{
+	TICK();
+	int r = FB(o)->list_dir(FB(o), p, names, n);
+	if (r == 0 && plan.lossy)
+		*n = hide_aside(*names, *n);
+	return r;
+}
+
+static int f_mkdir(struct punix_ops *o, const char *p, uint32_t mode)
+{
+	TICK();
+	int r = FB(o)->mkdir(FB(o), p, mode);
+	if (r == 0 && plan.lossy)
+		record(L_CREATE, FB(o), p, NULL, NULL);
+	return r;
+}
+
+static int f_rename(struct punix_ops *o, const char *a, const char *b)
+{
+	TICK();
+	struct punix_ops *base = FB(o);
+	char *aside = plan.lossy ? put_aside(base, b) : NULL;
+	int r = base->rename(base, a, b);
+	if (r < 0) {
+		if (aside)
+			base->rename(base, aside, b);
+		free(aside);
+		return r;
+	}
+	if (plan.lossy) {
+		record(L_RENAME, base, b, a, aside);
+		renamed_file(base, a, b);
+	}
+	return r;
+}
+
+static int remove_entry(struct punix_ops *o, const char *p, bool dir)
+{
+	TICK();
+	struct punix_ops *b = FB(o);
+	if (!plan.lossy)
+		return dir ? b->rmdir(b, p) : b->unlink(b, p);
+	struct ops_stat st;
+	int r = b->stat(b, p, 0, &st);
+	if (r < 0)
+		return r;
+	if (dir != (st.type == OPS_FT_DIR))
+		return dir ? -ENOTDIR : -EISDIR;
+	if (dir) {
+		char **names;
+		size_t n;
+		r = b->list_dir(b, p, &names, &n);
+		if (r < 0)
+			return r;
+		n = hide_aside(names, n);
+		ops_free_names(names, n);
+		if (n)
+			return -ENOTEMPTY;
+	}
+	char *aside = put_aside(b, p);
+	if (!aside)
+		return dir ? b->rmdir(b, p) : b->unlink(b, p);
+	record(L_REMOVE, b, p, NULL, aside);
+	return 0;
+}
+
+static int f_unlink(struct punix_ops *o, const char *p)
+{
+	return remove_entry(o, p, false);
+}
+
+static int f_rmdir(struct punix_ops *o, const char *p)
+{
+	return remove_entry(o, p, true);
+}
+
+static int f_symlink(struct punix_ops *o, const char *t, const char *p)
+{
+	TICK();
+	int r = FB(o)->symlink(FB(o), t, p);
+	if (r == 0 && plan.lossy)
+		record(L_CREATE, FB(o), p, NULL, NULL);
+	return r;
+}
+
+static int f_readlink(struct punix_ops *o, const char *p, char **t)
+{
+	TICK();
+	return FB(o)->readlink(FB(o), p, t);
+}
+
+static int f_chmod(struct punix_ops *o, const char *p, uint32_t mode)
+{
+	TICK();
+	return FB(o)->chmod(FB(o), p, mode);
+}
+
+static int f_fchmod(struct punix_ops *o, int h, uint32_t mode)
+{
+	TICK();
+	return FB(o)->fchmod(FB(o), h, mode);
+}
+
+static int f_chown_user(struct punix_ops *o, const char *p, const char *user)
+{
+	TICK();
+	return FB(o)->chown_user(FB(o), p, user);
+}
+
+static int f_realpath(struct punix_ops *o, const char *p, char **out)
+{
+	TICK();
+	return FB(o)->realpath(FB(o), p, out);
+}
+
+static int f_fsync_path(struct punix_ops *o, const char *p)
+{
+	TICK();
+	int r = FB(o)->fsync_path(FB(o), p);
+	if (r == 0 && plan.lossy) {
+		struct ops_stat st;
+		if (FB(o)->stat(FB(o), p, 0, &st) == 0 && st.type == OPS_FT_DIR)
+			synced_dir(FB(o), p);
+	}
+	return r;
+}
+
+static int f_lock(struct punix_ops *o, const char *p, int excl, int wait, int *h)
+{
+	TICK();
+	return FB(o)->lock(FB(o), p, excl, wait, h);
+}
+
+static int f_unlock(struct punix_ops *o, int h)
+{
+	return FB(o)->unlock(FB(o), h);
+}
+
+static int f_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status)
+{
+	TICK();
+	return FB(o)->run(FB(o), cmd, status);
+}
+
+struct punix_ops *ops_faulty(struct punix_ops *base)
+{
+	/* the local machine's wrapper is made once: it outlives every store */
+	static struct faulty local;
+	if (!plan_active())
+		return base;
+	struct faulty *f = base == ops_local() ? &local : xcalloc(1, sizeof(*f));
+	f->base = base;
+	f->ops = (struct punix_ops){
+		.name = "faulty",
+		.ctx = f,
+		.stat = f_stat,
+		.open = f_open,
+		.read = f_read,
+		.write = f_write,
+		.fsync = f_fsync,
+		.close = f_close,
+		.read_file = f_read_file,
+		.list_dir = f_list_dir,
+		.mkdir = f_mkdir,
+		.rename = f_rename,
+		.unlink = f_unlink,
+		.rmdir = f_rmdir,
+		.symlink = f_symlink,
+		.readlink = f_readlink,
+		.chmod = f_chmod,
+		.fchmod = f_fchmod,
+		.chown_user = f_chown_user,
+		.realpath = f_realpath,
+		.fsync_path = f_fsync_path,
+		.lock = f_lock,
+		.unlock = f_unlock,
+		.run = f_run,
+	};
+	return &f->ops;
+}
+
+struct punix_ops *ops_faulty_base(struct punix_ops *o)
+{
+	return o && !strcmp(o->name, "faulty") ? FB(o) : NULL;
+}
+
+void ops_faulty_free(struct punix_ops *o)
+{
+	if (ops_faulty_base(o) && ops_faulty_base(o) != ops_local())
+		free(o);
+}

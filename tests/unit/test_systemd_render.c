@@ -1,0 +1,188 @@
+/*
+ * test_systemd_render.c - the renderer's own guard, for descriptions the
+ * PCL checker never sees (another front end, a store path, a secret): every
+ * value that reaches a rendered line is checked first, and one that would
+ * make systemd read another line fails the render naming the stack, the
+ * service and the directive, never quoting a secret.
+ */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/systemd.h"
+
+static const char *path_of(void *arg, const char *module)
+{
+	(void)module;
+	return arg;
+}
+
+/* A stack of one service "web" of package "App"; tests change what they need. */
+struct fixture {
+	struct stack_desc st;
+	struct service_desc s;
+	const char *args[2];
+	struct directive config[1], timer[1];
+	struct env_desc env[2];
+	const char *tmpfiles[1];
+	struct user_desc users[1];
+	const char *groups[1];
+	struct secret_value secret;
+};
+
+static void fixture(struct fixture *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->args[0] = "--port";
+	f->args[1] = "80";
+	f->config[0] = (struct directive){"User", DIRECTIVE_STR, "web", false, 0};
+	f->timer[0] = (struct directive){"OnCalendar", DIRECTIVE_STR, "daily", false, 0};
+	f->env[0] = (struct env_desc){"MODE", ENV_LITERAL, "prod"};
+	f->env[1] = (struct env_desc){"TOKEN", ENV_FROM_ENV, "TOKEN"};
+	f->tmpfiles[0] = "d /run/web 0755 web web -";
+	f->users[0] = (struct user_desc){"web", "web", "/var/lib/web"};
+	f->groups[0] = "web";
+	f->secret = (struct secret_value){"web", "TOKEN", "t-0k3n"};
+	f->s = (struct service_desc){.name = "web", .package = "App", .binary = "app", .args = f->args, .nargs = 2,
+				     .env = f->env, .nenv = 2, .config = f->config, .nconfig = 1, .timer = f->timer,
+				     .ntimer = 1, .has_timer = true, .tmpfiles = f->tmpfiles, .ntmpfiles = 1};
+	f->st = (struct stack_desc){.name = "S", .backend = "systemd", .services = &f->s, .nservices = 1,
+				    .users = f->users, .nusers = 1, .groups = f->groups, .ngroups = 1};
+}
+
+/* Renders f with pkg as the store path; returns the error, or "" when it rendered. */
+static char *render(struct fixture *f, const char *pkg)
+{
+	struct rendered out;
+	struct sbuf err = SBUF_INIT;
+	int r = backend_render(&f->st, "/etc/systemd/system", path_of, (void *)pkg, &f->secret, 1, &out, &err);
+	cr_expect_eq(r < 0, err.sb_len > 0, "an error exactly when the render fails");
+	if (r == 0)
+		rendered_free(&out);
+	else
+		cr_expect_eq(out.n, 0, "a failed render leaves nothing");
+	char *msg = strdup(sbuf_str(&err));
+	sbuf_free(&err);
+	return msg;
+}
+
+static void expect_refused(struct fixture *f, const char *pkg, const char *want)
+{
+	char *got = render(f, pkg);
+	cr_expect_str_eq(got, want);
+	cr_expect(strstr(got, "t-0k3n") == NULL, "the secret is never quoted");
+	free(got);
+}
+
+Test(render, the_fixture_renders)
+{
+	struct fixture f;
+	fixture(&f);
+	char *got = render(&f, "/store/abc-app-1");
+	cr_expect_str_eq(got, "");
+	free(got);
+}
+
+Test(render, a_trailing_backslash_is_refused_in_every_directive)
+{
+	struct fixture f;
+	fixture(&f);
+	f.config[0].s = "web\\";
+	expect_refused(&f, "/store/abc-app-1",
+		       "stack 'S': service 'web': cannot render User= (serviceConfig.User): the value ends in a backslash");
+	fixture(&f);
+	f.timer[0].s = "daily\\";
+	expect_refused(&f, "/store/abc-app-1",
+		       "stack 'S': service 'web': cannot render OnCalendar= of its timer (timer.OnCalendar): the value "
+		       "ends in a backslash");
+	fixture(&f);
+	f.args[1] = "80\\";
+	expect_refused(&f, "/store/abc-app-1",
+		       "stack 'S': service 'web': cannot render ExecStart= (args[1]): the value ends in a backslash");
+	fixture(&f);
+	f.env[0].value = "prod\\";
+	expect_refused(&f, "/store/abc-app-1",
+		       "stack 'S': service 'web': cannot render Environment= (environment.MODE): the value ends in a "
+		       "backslash");
+	fixture(&f);
+	f.tmpfiles[0] = "d /run/web 0755 web web -\\";
+	expect_refused(&f, "/store/abc-app-1",
+		       "stack 'S': service 'web': cannot render a tmpfiles.d line (tmpfiles[0]): the value ends in a "
+		       "backslash");
+	fixture(&f);
+	f.users[0].home = "/var/lib/web\\";
+	expect_refused(&f, "/store/abc-app-1",
+		       "stack 'S': cannot render the home of system user 'web' (sysusers.d): the value ends in a backslash");
+}
+
+Test(render, control_bytes_line_breaks_and_bad_utf8_are_refused)
+{
+	struct fixture f;
+	fixture(&f);
+	expect_refused(&f, "/store/abc\x01-app-1",
+		       "stack 'S': service 'web': cannot render ExecStart= (the store path of package 'App'): the value "
+		       "holds a control character other than tab");
+	fixture(&f);
+	f.config[0].s = "web\nExecStartPre=/bin/evil";
+	expect_refused(&f, "/store/abc-app-1",
+		       "stack 'S': service 'web': cannot render User= (serviceConfig.User): the value holds a line break");
+	fixture(&f);
+	f.timer[0].s = "daily\x7f";
+	expect_refused(&f, "/store/abc-app-1",
+		       "stack 'S': service 'web': cannot render OnCalendar= of its timer (timer.OnCalendar): the value "
+		       "holds a control character other than tab");
+	fixture(&f);
+	f.groups[0] = "w\xff";
+	expect_refused(&f, "/store/abc-app-1",
+		       "stack 'S': cannot render a system group's name (sysusers.d): the value is not valid UTF-8");
+	/* a bad name is shown escaped, so the message stays one line */
+	fixture(&f);
+	f.s.name = "we\nb";
+	expect_refused(&f, "/store/abc-app-1",
+		       "stack 'S': service 'we\\x0Ab': cannot render its name (Description=, the unit file's name): the "
+		       "value holds a line break");
+}
+
+Test(render, a_secret_is_refused_without_being_quoted)
+{
+	struct fixture f;
+	fixture(&f);
+	f.secret.value = "t-0k3n\x1b";
+	expect_refused(&f, "/store/abc-app-1",
+		       "stack 'S': service 'web': cannot render EnvironmentFile= (the secret TOKEN): the value holds a "
+		       "control character other than tab");
+	f.secret.value = "t-0k3n\\";
+	expect_refused(&f, "/store/abc-app-1",
+		       "stack 'S': service 'web': cannot render EnvironmentFile= (the secret TOKEN): the value ends in a "
+		       "backslash");
+}
+
+Test(render, tabs_and_inner_backslashes_render)
+{
+	struct fixture f;
+	fixture(&f);
+	f.tmpfiles[0] = "d\t/run/web\t0755 web web -";
+	f.config[0].s = "a\\b";
+	f.secret.value = "t-0k3n\twith\\tab";
+	char *got = render(&f, "/store/abc-app-1");
+	cr_expect_str_eq(got, "");
+	free(got);
+}
+
+Test(render, the_value_check_names_each_class)
+{
+	const char *why = NULL;
+	cr_expect(systemd_value_ok("a\tb\\c", 5, &why));
+	cr_expect_null(why);
+	cr_expect_not(systemd_value_ok("a\0b", 3, &why));
+	cr_expect_str_eq(why, "holds a NUL byte");
+	cr_expect_not(systemd_value_ok("a\rb", 3, &why));
+	cr_expect_str_eq(why, "holds a line break");
+	cr_expect_not(systemd_value_ok("a\x1f", 2, &why));
+	cr_expect_str_eq(why, "holds a control character other than tab");
+	cr_expect_not(systemd_value_ok("\xc3", 1, &why));
+	cr_expect_str_eq(why, "is not valid UTF-8");
+	cr_expect_not(systemd_value_ok("a\\", 2, &why));
+	cr_expect_str_eq(why, "ends in a backslash");
+	cr_expect(systemd_value_ok("", 0, NULL));
+}
