@@ -57,6 +57,15 @@ struct ops_cmd {
 	const char *cwd;      /* NULL: inherit */
 	const char *log_path; /* stdout and stderr appended here; NULL: /dev/null */
 	int new_session;      /* run in its own session, so the whole group can be killed */
+	/*
+	 * has_ids: run as uid/gid with no supplementary groups (setgroups,
+	 * setgid, setuid, in that order, before cwd is entered; if any fails,
+	 * so does the run). With new_session too, what the command leaves
+	 * running in its process group is killed when it exits. 0: as we are.
+	 */
+	int has_ids;
+	uid_t uid;
+	gid_t gid;
 };
 
 struct punix_ops {

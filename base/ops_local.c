@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -400,6 +401,15 @@ static int local_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status
 		signal(SIGPIPE, SIG_DFL);
 		if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
 			goto fail;
+		if (cmd->has_ids) {
+			if (setgroups(0, NULL) < 0 || setgid(cmd->gid) < 0 || setuid(cmd->uid) < 0)
+				goto fail;
+			/* A change of identity clears the parent-death signal: arm it again. */
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != parent)
+				_exit(127);
+		}
+		/* After the change of identity: the directory is entered with its rights. */
 		if (cmd->cwd && chdir(cmd->cwd) < 0)
 			goto fail;
 		execve(cmd->argv[0], (char *const *)cmd->argv, (char *const *)cmd->env);
@@ -418,6 +428,17 @@ static int local_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status
 	while ((r = read(errpipe[0], &child_err, sizeof(child_err))) < 0 && errno == EINTR)
 		;
 	close(errpipe[0]);
+	if (cmd->has_ids && cmd->new_session) {
+		/*
+		 * What the command left running in its group goes with it. Waited
+		 * for without reaping: while the leader is a zombie its id cannot
+		 * name another process group.
+		 */
+		siginfo_t si;
+		while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+			;
+		kill(-pid, SIGKILL);
+	}
 	int st;
 	while (waitpid(pid, &st, 0) < 0) {
 		if (errno != EINTR)

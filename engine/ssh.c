@@ -409,6 +409,8 @@ static int ssh_unlock(struct punix_ops *o, int h)
 /* env -i with the command's environment, then the command; output to the local log. */
 static int ssh_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status)
 {
+	if (cmd->has_ids)
+		return -ENOTSUP; /* running as another user is the local table's alone */
 	struct sbuf line = SBUF_INIT, out = SBUF_INIT;
 	if (cmd->cwd) {
 		sbuf_puts(&line, "cd ");

@@ -3,8 +3,8 @@
  * verification, and cleaning up after interrupted builds.
  *
  * A registration is a small JSON file in .meta/, written with a durable
- * atomic write after the output is complete, fsynced and renamed into
- * place. It records the output's tree hash, so `store verify` can tell an
+ * atomic write after the output, built in place, is complete, read-only and
+ * fsynced. It records the output's tree hash, so `store verify` can tell an
  * intact path from a tampered one.
  */
 #include <errno.h>
@@ -385,7 +385,7 @@ int store_clean_leftovers(struct store *s, bool dry, void (*report)(void *arg, c
 {
 	char **names;
 	size_t n;
-	/* Build directories: "<name>-<pid>"; their derivation lock tells if live. */
+	/* Build directories: "<name>-<random>"; their derivation lock tells if live. */
 	int r = s->ops->list_dir(s->ops, s->build_dir, &names, &n);
 	if (r < 0)
 		return r;
@@ -407,7 +407,10 @@ int store_clean_leftovers(struct store *s, bool dry, void (*report)(void *arg, c
 	if (r < 0)
 		return r;
 
-	/* Outputs renamed into place whose registration never got written. */
+	/*
+	 * Outputs whose registration never got written: a build killed while
+	 * its command wrote the path, or before it was registered.
+	 */
 	r = s->ops->list_dir(s->ops, s->root, &names, &n);
 	if (r < 0)
 		return r;

@@ -8,7 +8,8 @@
  *   .meta/<name>.json           its registration: written last, so a path
  *                               is valid exactly when its registration exists
  *   .locks/<name>.lock          one builder per derivation at a time
- *   .build/<name>-<pid>/        a build in progress (src/, home/, tmp/, out)
+ *   .build/<name>-<random>/     a build in progress: src/, home/, tmp/ (its
+ *                               output is written straight to <name>/)
  *
  * A package's store path is named by the SHA-256 of its canonical
  * derivation: the recipe and the builder's version, the evaluated recipe
@@ -32,7 +33,15 @@
  * environment, working directory, normalisation of outputs) must change
  * this string, which changes every store path built with it.
  */
-#define STORE_SHELL_BUILDER "std.shell/1"
+#define STORE_SHELL_BUILDER "std.shell/2"
+
+/*
+ * The user a build runs as when punix runs as root; when /etc/passwd has no
+ * such user, builds run as nobody (uid 65534). Not root: as punix itself.
+ * (`useradd --system --no-create-home --home-dir /nonexistent
+ * --shell /usr/sbin/nologin punixbld` creates it; docs/store.md.)
+ */
+#define STORE_BUILD_USER "punixbld"
 
 /* Characters of the hash part of a store path name: 160 bits in base32. */
 #define STORE_HASH_CHARS 32
@@ -176,7 +185,9 @@ void store_result_free(struct store_result *r);
  * Makes path valid by building d, unless it already is. Concurrent callers
  * for one derivation serialise on its lock; the later ones find it valid.
  * Leftovers of an interrupted build of the same derivation are removed
- * first. Returns 0 with r->outcome set, or a negative errno for an effect
+ * first. The command writes path itself ($OUTPUT), as STORE_BUILD_USER (or
+ * nobody) when punix is root; path is registered only once it is complete,
+ * root's (when punix is root), read-only and on disk. Returns 0 with r->outcome set, or a negative errno for an effect
  * that failed outside the build itself.
  */
 int store_realise(struct store *s, const struct store_drv *d, const char *path, struct store_result *r);

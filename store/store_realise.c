@@ -1,28 +1,36 @@
 /*
  * store_realise.c - building a derivation with std.shell.
  *
- * The steps, each safe to repeat after a crash at any point:
+ * The build writes straight into its final store path, as Nix does, so what
+ * it records of $OUTPUT (a wrapper script, a shebang, an rpath) stays true.
+ * A path is valid exactly when its registration exists, and the
+ * registration is written last. The steps, each safe to repeat after a crash
+ * at any point:
  *
  *   1. lock the derivation (flock: the kernel drops it if we die);
  *   2. if the path is valid, done (a concurrent builder got there first);
  *   3. remove what an interrupted build of it left: .build/<name>-*, and
- *      the path itself if it exists without a registration;
- *   4. build in .build/<name>-<pid>/: a fresh copy of the source as the
- *      working directory, private HOME and TMPDIR, OUTPUT a fresh directory,
- *      /bin/sh -c COMMAND in a clean environment, output to the log;
- *   5. make the output read-only, hash it, fsync it;
- *   6. rename it to the store path, fsync the store directory;
+ *      the path itself, which exists only unregistered (step 2);
+ *   4. make .build/<name>-<random>/ with a fresh copy of the source as the
+ *      working directory (src/), private HOME and TMPDIR (home/, tmp/), and
+ *      the empty store path; when punix is root, give all four to the build
+ *      user (STORE_BUILD_USER, else nobody);
+ *   5. /bin/sh -c COMMAND as that user, in a clean environment with
+ *      OUTPUT=<the store path>, output to the log;
+ *   6. on success take the output back (root's), make it read-only, hash
+ *      it, fsync every file and directory in it, fsync the store directory;
  *   7. register it (durable atomic write): from here on it is valid.
  *
- * A crash before 7 leaves nothing that is valid; the next build of the same
- * derivation, or `punix recover`, removes the leftovers.
+ * A crash before 7 leaves nothing that is valid, only a build directory and
+ * an unregistered path; the next build of the same derivation (step 3), or
+ * `punix recover` (store_clean_leftovers, once the lock is free), removes
+ * them. On failure both are removed at once; the log stays.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include "../base/vec.h"
 #include "../base/xalloc.h"
@@ -87,6 +95,200 @@ static int make_read_only(struct punix_ops *o, const char *path)
 	return o->chmod(o, path, (st.mode & 0111) ? 0555 : 0444);
 }
 
+/* ---- who runs a build ------------------------------------------------------ */
+
+struct build_user {
+	int drop;         /* punix is root: the command runs as name, uid, gid */
+	const char *name; /* STORE_BUILD_USER or "nobody" */
+	uid_t uid;
+	gid_t gid;
+};
+
+/* Our effective uid, from /proc/self/status (read through the seam). */
+static int effective_uid(struct punix_ops *o, unsigned long *uid)
+{
+	char *buf;
+	size_t len;
+	int r = o->read_file(o, "/proc/self/status", 1 << 16, &buf, &len);
+	if (r < 0)
+		return r;
+	const char *line = strstr(buf, "\nUid:");
+	unsigned long real, eff;
+	r = line && sscanf(line + 5, "%lu %lu", &real, &eff) == 2 ? 0 : -EBADMSG;
+	if (r == 0)
+		*uid = eff;
+	free(buf);
+	return r;
+}
+
+/* Parses a decimal uid or gid (below 2^32 - 1, which means "none"); 0 on success. */
+static int parse_id(const char *p, const char *end, unsigned long *v)
+{
+	if (p == end || end - p > 10)
+		return -1;
+	unsigned long long x = 0;
+	for (; p < end; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		x = x * 10 + (unsigned long long)(*p - '0');
+	}
+	if (x >= 0xffffffffULL)
+		return -1;
+	*v = (unsigned long)x;
+	return 0;
+}
+
+/* user's uid and gid from /etc/passwd; -ENOENT if it has no line there. */
+static int passwd_ids(struct punix_ops *o, const char *user, uid_t *uid, gid_t *gid)
+{
+	char *buf;
+	size_t len;
+	int r = o->read_file(o, "/etc/passwd", 16 << 20, &buf, &len);
+	if (r < 0)
+		return r;
+	r = -ENOENT;
+	size_t ulen = strlen(user);
+	for (const char *line = buf; *line && r == -ENOENT;) {
+		const char *nl = strchr(line, '\n');
+		const char *end = nl ? nl : line + strlen(line);
+		/* name:password:uid:gid:... */
+		const char *f[4] = {line, NULL, NULL, NULL};
+		const char *p = line;
+		for (int i = 1; i < 4 && p; i++) {
+			p = memchr(p, ':', (size_t)(end - p));
+			f[i] = p ? ++p : NULL;
+		}
+		const char *gend = f[3] ? memchr(f[3], ':', (size_t)(end - f[3])) : NULL;
+		unsigned long u, g;
+		if (gend && (size_t)(f[1] - 1 - f[0]) == ulen && memcmp(f[0], user, ulen) == 0) {
+			r = parse_id(f[2], f[3] - 1, &u) == 0 && parse_id(f[3], gend, &g) == 0 ? 0 : -EBADMSG;
+			if (r == 0) {
+				*uid = (uid_t)u;
+				*gid = (gid_t)g;
+			}
+		}
+		line = nl ? nl + 1 : end;
+	}
+	free(buf);
+	return r;
+}
+
+/*
+ * Who runs the build. Not root: punix itself, as it is. Root: the dedicated
+ * user STORE_BUILD_USER if /etc/passwd has it, else nobody (65534 if even
+ * that line is missing); never root.
+ */
+static int build_user(struct punix_ops *o, struct build_user *u, struct sbuf *err)
+{
+	memset(u, 0, sizeof(*u));
+	unsigned long euid;
+	int r = effective_uid(o, &euid);
+	if (r < 0) {
+		sbuf_printf(err, "cannot tell which user punix runs as (/proc/self/status): %s", strerror(-r));
+		return r;
+	}
+	if (euid != 0)
+		return 0;
+	u->drop = 1;
+	u->name = STORE_BUILD_USER;
+	r = passwd_ids(o, u->name, &u->uid, &u->gid);
+	if (r == -ENOENT) {
+		u->name = "nobody";
+		r = passwd_ids(o, u->name, &u->uid, &u->gid);
+		if (r == -ENOENT) {
+			u->uid = 65534;
+			u->gid = 65534;
+			r = 0;
+		}
+	}
+	if (r < 0) {
+		sbuf_printf(err, "cannot look up the build user %s in /etc/passwd: %s", u->name, strerror(-r));
+		return r;
+	}
+	if (u->uid == 0 || u->gid == 0) {
+		sbuf_printf(err, "the build user %s has uid or gid 0: builds never run as root", u->name);
+		return -EPERM;
+	}
+	return 0;
+}
+
+static int give_tree(struct punix_ops *o, const char *path, const char *user);
+
+static int give_child(struct punix_ops *o, const char *child, const char *name, void *arg)
+{
+	(void)name;
+	return give_tree(o, child, arg);
+}
+
+/*
+ * Gives a tree we just made to the build user: what a directory holds
+ * before the directory. While a directory is still ours nobody else can
+ * swap an entry in it for a link, so chown never follows one planted there.
+ * Links themselves are left alone.
+ */
+static int give_tree(struct punix_ops *o, const char *path, const char *user)
+{
+	struct ops_stat st;
+	int r = o->stat(o, path, 0, &st);
+	if (r < 0 || st.type == OPS_FT_LINK)
+		return r;
+	if (st.type == OPS_FT_DIR && (r = ops_each_child(o, path, give_child, (void *)user)) < 0)
+		return r;
+	return o->chown_user(o, path, user);
+}
+
+static int take_back(struct punix_ops *o, const char *path, const char *owner);
+
+static int take_child(struct punix_ops *o, const char *child, const char *name, void *arg)
+{
+	(void)name;
+	return take_back(o, child, arg);
+}
+
+/*
+ * Takes a built output back from the build user, top-down: each directory
+ * becomes owner's and closed to others before what it holds is looked at,
+ * so nothing the build left running can swap an entry for a link between
+ * our look and our chown. Links are never followed; their owner is moot.
+ */
+static int take_back(struct punix_ops *o, const char *path, const char *owner)
+{
+	struct ops_stat st;
+	int r = o->stat(o, path, 0, &st);
+	if (r < 0 || st.type == OPS_FT_LINK)
+		return r;
+	r = o->chown_user(o, path, owner);
+	if (r == 0 && st.type == OPS_FT_DIR) {
+		r = o->chmod(o, path, 0755);
+		if (r == 0)
+			r = ops_each_child(o, path, take_child, (void *)owner);
+	}
+	return r;
+}
+
+/* The first of path and the directories above it that others may not search, malloc'd, or NULL. */
+static char *unsearchable_above(struct punix_ops *o, const char *path, uint32_t *mode)
+{
+	char *dir = xstrdup(path);
+	for (;;) {
+		struct ops_stat st;
+		if (o->stat(o, dir, 1, &st) == 0 && st.type == OPS_FT_DIR && !(st.mode & 0001)) {
+			*mode = st.mode;
+			return dir;
+		}
+		char *up = ops_dirname(dir);
+		bool top = strcmp(up, dir) == 0 || strcmp(up, ".") == 0;
+		free(dir);
+		dir = up;
+		if (top) {
+			free(dir);
+			return NULL;
+		}
+	}
+}
+
+/* ---- the build ------------------------------------------------------------- */
+
 /* PATH: the dependencies' bin/ directories, then a minimal system path. */
 static char *build_path_var(const struct store_drv *d)
 {
@@ -98,8 +300,9 @@ static char *build_path_var(const struct store_drv *d)
 	return sbuf_detach(&sb, NULL);
 }
 
+/* Prepares dir and the empty output, runs the command; 0, 1 (it failed) or <0. */
 static int run_build(struct store *s, const struct store_drv *d, const char *dir, const char *out,
-		     struct store_result *res)
+		     const struct build_user *u, struct store_result *res)
 {
 	struct punix_ops *o = s->ops;
 	char *src = fmt("%s/%s", dir, "src");
@@ -114,11 +317,24 @@ static int run_build(struct store *s, const struct store_drv *d, const char *dir
 		r = o->mkdir(o, home, 0700);
 	if (r == 0)
 		r = o->mkdir(o, tmp, 0700);
-	if (r == 0)
-		r = o->mkdir(o, out, 0755);
 	if (r < 0) {
 		sbuf_printf(&res->error, "cannot prepare the build directory %s: %s", dir, strerror(-r));
 		goto done;
+	}
+	r = o->mkdir(o, out, 0755);
+	if (r < 0) {
+		sbuf_printf(&res->error, "cannot create %s: %s", out, strerror(-r));
+		goto done;
+	}
+	if (u->drop) {
+		const char *mine[] = {src, home, tmp, out};
+		for (size_t i = 0; i < 4 && r == 0; i++)
+			r = give_tree(o, mine[i], u->name);
+		if (r < 0) {
+			sbuf_printf(&res->error, "cannot give the build directories to the build user %s: %s", u->name,
+				    r == -ENOENT ? "no such user" : strerror(-r));
+			goto done;
+		}
 	}
 
 	char *env_out = fmt("OUTPUT=%s%s", out, "");
@@ -130,7 +346,7 @@ static int run_build(struct store *s, const struct store_drv *d, const char *dir
 		NULL,
 	};
 	const char *argv[] = {"/bin/sh", "-c", d->command, NULL};
-	struct ops_cmd cmd = {argv, env, src, res->log_path, 1};
+	struct ops_cmd cmd = {argv, env, src, res->log_path, 1, u->drop, u->uid, u->gid};
 	int status = 0;
 	/* A fresh log per attempt: the log of a failure is the failure's alone. */
 	r = ops_write_atomic(o, res->log_path, "", 0, 0644);
@@ -140,6 +356,17 @@ static int run_build(struct store *s, const struct store_drv *d, const char *dir
 	free(env_home);
 	free(env_tmp);
 	free(env_path);
+	if (r < 0 && u->drop) {
+		sbuf_printf(&res->error, "cannot run /bin/sh as the build user %s (uid %lu): %s", u->name,
+			    (unsigned long)u->uid, strerror(-r));
+		uint32_t mode;
+		char *shut = r == -EACCES ? unsearchable_above(o, dir, &mode) : NULL;
+		if (shut)
+			sbuf_printf(&res->error, " (%s, mode %04o, is closed to it: chmod o+x, or a store elsewhere)",
+				    shut, (unsigned)mode);
+		free(shut);
+		goto done;
+	}
 	if (r < 0) {
 		sbuf_printf(&res->error, "cannot run /bin/sh: %s", strerror(-r));
 		goto done;
@@ -164,6 +391,34 @@ done:
 	return r;
 }
 
+/* Creates .build/<name>-<12 random hex digits>/; *dir is malloc'd. */
+static int make_build_dir(struct store *s, const char *name, char **dir)
+{
+	struct punix_ops *o = s->ops;
+	int r = -EEXIST;
+	for (int attempt = 0; attempt < 8 && r == -EEXIST; attempt++) {
+		unsigned char b[6];
+		int h;
+		r = o->open(o, "/dev/urandom", OPS_O_RDONLY, 0, &h);
+		if (r < 0)
+			return r;
+		ssize_t n = o->read(o, h, b, sizeof(b));
+		o->close(o, h);
+		if (n != (ssize_t)sizeof(b))
+			return n < 0 ? (int)n : -EIO;
+		char hex[2 * sizeof(b) + 1];
+		store_hex(b, sizeof(b), hex);
+		struct sbuf sb = SBUF_INIT;
+		sbuf_printf(&sb, "%s/%s-%s", s->build_dir, name, hex);
+		r = o->mkdir(o, sb.sb_buf, 0755);
+		if (r == 0)
+			*dir = sbuf_detach(&sb, NULL);
+		else
+			sbuf_free(&sb);
+	}
+	return r;
+}
+
 int store_realise(struct store *s, const struct store_drv *d, const char *path, struct store_result *res)
 {
 	struct punix_ops *o = s->ops;
@@ -185,9 +440,8 @@ int store_realise(struct store *s, const struct store_drv *d, const char *path, 
 		return 0;
 	}
 
-	char pid[32];
-	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-	char *dir = NULL, *out = NULL;
+	char *dir = NULL;
+	struct build_user u;
 	r = remove_stale_builds(s, name);
 	if (r == 0)
 		r = ops_remove_tree(o, path); /* unregistered, so never valid */
@@ -195,52 +449,48 @@ int store_realise(struct store *s, const struct store_drv *d, const char *path, 
 		sbuf_printf(&res->error, "cannot remove leftovers of %s: %s", name, strerror(-r));
 		goto fail;
 	}
-	dir = fmt("%s/%s", s->build_dir, name);
-	{
-		char *d2 = fmt("%s-%s", dir, pid);
-		free(dir);
-		dir = d2;
-	}
-	out = fmt("%s/%s", dir, "out");
-	r = o->mkdir(o, dir, 0755);
+	r = build_user(o, &u, &res->error);
+	if (r < 0)
+		goto fail;
+	r = make_build_dir(s, name, &dir);
 	if (r < 0) {
-		sbuf_printf(&res->error, "cannot create %s: %s", dir, strerror(-r));
+		sbuf_printf(&res->error, "cannot create a build directory in %s: %s", s->build_dir, strerror(-r));
 		goto fail;
 	}
-	r = run_build(s, d, dir, out, res);
+	r = run_build(s, d, dir, path, &u, res);
 	if (r != 0)
 		goto fail;
 
+	/* Ownership final first, then read-only, then what is hashed is what stays. */
 	unsigned char nar[32];
 	uint64_t bytes = 0;
-	r = make_read_only(o, out);
+	r = u.drop ? take_back(o, path, "root") : 0;
 	if (r == 0)
-		r = store_hash_tree(o, out, nar, &bytes);
+		r = make_read_only(o, path);
 	if (r == 0)
-		r = ops_fsync_tree(o, out);
+		r = store_hash_tree(o, path, nar, &bytes);
 	if (r == 0)
-		r = o->rename(o, out, path);
+		r = ops_fsync_tree(o, path);
 	if (r == 0)
 		r = o->fsync_path(o, s->root);
 	if (r == 0)
 		r = store_register(s, path, nar, bytes, d->deps, d->ndeps);
 	if (r < 0) {
 		sbuf_printf(&res->error, "cannot install %s: %s", name, strerror(-r));
-		ops_remove_tree(o, path);
 		goto fail;
 	}
 	ops_remove_tree(o, dir);
 	free(dir);
-	free(out);
 	o->unlock(o, lh);
 	res->outcome = STORE_BUILT;
 	return 0;
 
 fail:
+	/* Not registered, so not valid: nothing of this attempt stays but its log. */
+	ops_remove_tree(o, path);
 	if (dir)
 		ops_remove_tree(o, dir);
 	free(dir);
-	free(out);
 	o->unlock(o, lh);
 	res->outcome = STORE_FAILED;
 	return r < 0 && !res->error.sb_len ? r : 0;

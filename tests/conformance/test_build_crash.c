@@ -5,12 +5,16 @@
  *     path that is registered (valid) but incomplete or altered, and after
  *     `punix recover` nothing unregistered is left at all;
  *   - two `punix build` processes building one package at once produce one
- *     correct path, and the build command runs once.
+ *     correct path, and the build command runs once;
+ *   - a build killed while it writes its final store path leaves that path
+ *     unregistered, takes its command down with it, and `punix recover` or
+ *     the next build removes what it wrote.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +34,8 @@ static void setup(void)
 {
 	strcpy(dir, "/tmp/punix-crash-XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
+	/* as root, builds run as another user, who must reach the store */
+	cr_assert_eq(chmod(dir, 0755), 0);
 	o = ops_local();
 }
 
@@ -186,6 +192,8 @@ Test(build_crash, two_builds_of_one_package_build_it_once, .init = setup, .fini 
 		    dir);
 	write_text("prog.pcl", prog.sb_buf);
 	sbuf_free(&prog);
+	write_text("count", "");
+	cr_assert_eq(chmod(at("count"), 0666), 0, "the build user appends to it");
 	char prog_path[512];
 	snprintf(prog_path, sizeof(prog_path), "%s/prog.pcl", dir);
 	const char *build[] = {"build", prog_path, NULL};
@@ -204,4 +212,105 @@ Test(build_crash, two_builds_of_one_package_build_it_once, .init = setup, .fini 
 	free(ta);
 	free(tb);
 	free(count);
+}
+
+/* Is process pid gone, or a zombie (dead, not yet reaped by whoever adopted it)? */
+static bool gone(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return true;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *rp = strrchr(buf, ')');
+	return !rp || (rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+Test(build_crash, a_build_killed_midway_leaves_an_unregistered_final_path_that_is_cleaned, .init = setup,
+     .fini = teardown, .timeout = 120)
+{
+	/* With the flag file, the command writes part of its output, then waits to be killed. */
+	struct sbuf prog = SBUF_INIT;
+	sbuf_printf(&prog,
+		    "module Half { pname = \"half\" version = \"1\" recipe = \"std.shell\"\n"
+		    "  recipeArgs = { command = \"mkdir -p $OUTPUT && if [ -e %s/slow ]; then echo partial > "
+		    "$OUTPUT/junk && echo $$ > $OUTPUT/pid.tmp && mv $OUTPUT/pid.tmp $OUTPUT/pid && exec sleep 60; fi; "
+		    "echo whole > $OUTPUT/data\" } }\n",
+		    dir);
+	write_text("prog.pcl", prog.sb_buf);
+	sbuf_free(&prog);
+	char prog_path[512];
+	snprintf(prog_path, sizeof(prog_path), "%s/prog.pcl", dir);
+	const char *build[] = {"build", prog_path, NULL};
+	const char *recover[] = {"recover", NULL};
+	const char *store_path[] = {"store", "path", prog_path, "Half", NULL};
+	cr_assert_eq(run("path.txt", store_path), 0);
+	char *path, *pidfile_path;
+	size_t len;
+	cr_assert_eq(o->read_file(o, at("path.txt"), 4096, &path, &len), 0);
+	path[strcspn(path, "\n")] = '\0';
+	struct sbuf pf = SBUF_INIT;
+	sbuf_printf(&pf, "%s/pid", path);
+	pidfile_path = sbuf_detach(&pf, NULL);
+
+	for (int round = 0; round < 2; round++) {
+		write_text("slow", "");
+		pid_t punix = start("out.txt", build);
+		/* the command writes straight into the final path: wait until it has */
+		char *text = NULL;
+		for (int i = 0; i < 3000 && o->read_file(o, pidfile_path, 64, &text, &len) < 0; i++)
+			sleep_ms(10);
+		cr_assert_not_null(text, "the build never wrote %s (round %d)", pidfile_path, round);
+		pid_t builder = (pid_t)atol(text);
+		free(text);
+		cr_assert_gt(builder, 0);
+		kill(punix, SIGKILL);
+		cr_assert_eq(finish(punix), 128 + SIGKILL);
+		for (int i = 0; i < 500 && !gone(builder); i++)
+			sleep_ms(10);
+		cr_expect(gone(builder), "the build command dies with punix (round %d)", round);
+
+		struct store s;
+		struct sbuf err = SBUF_INIT;
+		cr_assert_eq(store_open(&s, o, at("home/store"), at("home/logs"), &err), 0);
+		struct stat st;
+		cr_expect_eq(stat(path, &st), 0, "the half-written path is there");
+		cr_expect(!store_is_valid(&s, path), "but not valid");
+		cr_expect_eq(check_valid_paths_intact(&s), 0, "nothing is registered");
+
+		if (round == 0) {
+			cr_assert_eq(run("rec.txt", recover), 0);
+			char *rec;
+			cr_assert_eq(o->read_file(o, at("rec.txt"), 4096, &rec, &len), 0);
+			cr_expect(strstr(rec, path) != NULL, "recover reports the path:\n%s", rec);
+			free(rec);
+			cr_expect_neq(stat(path, &st), 0, "recover removed it");
+			cr_expect_eq(count_leftovers(&s), 0);
+		} else {
+			cr_assert_eq(unlink(at("slow")), 0);
+			cr_assert_eq(run("out.txt", build), 0, "the next build succeeds");
+			cr_expect(store_is_valid(&s, path));
+			char **names;
+			size_t n;
+			cr_assert_eq(o->list_dir(o, path, &names, &n), 0);
+			cr_expect(n == 1 && strcmp(names[0], "data") == 0, "nothing of the killed build stays (%zu entries)",
+				  n);
+			ops_free_names(names, n);
+			cr_expect_eq(check_valid_paths_intact(&s), 1);
+			cr_expect_eq(count_leftovers(&s), 0);
+		}
+		store_close(&s);
+		sbuf_free(&err);
+	}
+	free(pidfile_path);
+	free(path);
 }

@@ -1,7 +1,8 @@
 /*
  * test_build.c - `punix build`, `punix store ...` and `punix recover` driven
  * as a user would: caching, what changes a path and what does not, failures,
- * hostile source paths, tampering.
+ * hostile source paths, tampering; a build writes its final path, as an
+ * unprivileged user when punix is root.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -111,6 +112,8 @@ Test(build, the_tutorial_package_builds_and_its_binary_runs, .init = setup, .fin
 Test(build, a_rebuild_is_a_cache_hit_with_the_same_path, .init = setup, .fini = teardown)
 {
 	char *count = tdir_at(&t, "count");
+	tdir_write(&t, "count", "");
+	cr_assert_eq(chmod(count, 0666), 0, "the build user appends to it");
 	struct sbuf c = SBUF_INIT;
 	sbuf_printf(&c, "echo run >> %s && mkdir -p $OUTPUT", count);
 	char *p = pkg("A", "a", c.sb_buf, NULL);
@@ -332,4 +335,69 @@ Test(build, only_builds_what_is_named_and_its_dependencies, .init = setup, .fini
 	free(a);
 	free(b);
 	free(c);
+}
+
+Test(build, a_package_knows_its_final_path_and_is_built_by_an_unprivileged_user, .init = setup, .fini = teardown)
+{
+	/* the printf's \\n reach the shell as \n: PCL unescapes one level */
+	char *p = pkg("Who", "who",
+		      "mkdir -p $OUTPUT/bin; printf '#!/bin/sh\\\\necho %s\\\\n' \\\"$OUTPUT\\\" > $OUTPUT/bin/whoami-path; "
+		      "chmod +x $OUTPUT/bin/whoami-path; id -u > $OUTPUT/uid",
+		      NULL);
+	write_prog("p.pcl", p, NULL, NULL);
+	char *prog = tdir_at(&t, "p.pcl");
+	struct proc_result r = run2("build", prog);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	char *path = path_of(r.out, "Who");
+
+	struct sbuf cmd = SBUF_INIT;
+	sbuf_printf(&cmd, "%s/bin/whoami-path", path);
+	FILE *f = popen(cmd.sb_buf, "r");
+	char line[1024] = "";
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	pclose(f);
+	line[strcspn(line, "\n")] = '\0';
+	cr_expect_str_eq(line, path, "the script names the package's own store path");
+	struct stat st;
+	cr_expect_eq(stat(line, &st), 0);
+
+	sbuf_reset(&cmd);
+	sbuf_printf(&cmd, "%s/uid", path);
+	char *uid = NULL;
+	size_t len;
+	cr_assert_eq(ops_local()->read_file(ops_local(), cmd.sb_buf, 64, &uid, &len), 0);
+	if (geteuid() == 0)
+		cr_expect_str_neq(uid, "0\n", "as root, punix builds as an unprivileged user");
+	cr_expect_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_uid, geteuid(), "the output is punix's user's again");
+	cr_expect_eq(st.st_mode & 0222, 0, "and read-only");
+	free(uid);
+	sbuf_free(&cmd);
+	free(path);
+	free(prog);
+	free(p);
+	proc_result_free(&r);
+}
+
+Test(build, as_root_a_store_the_build_user_cannot_reach_is_a_clear_failure, .init = setup, .fini = teardown)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root");
+	char *p = pkg("A", "a", "mkdir -p $OUTPUT", NULL);
+	write_prog("p.pcl", p, NULL, NULL);
+	char *prog = tdir_at(&t, "p.pcl"), *shut = tdir_at(&t, "shut"), *shut_home = tdir_at(&t, "shut/home");
+	cr_assert_eq(mkdir(shut, 0700), 0, "like /root");
+	const char *args[] = {"build", prog, NULL};
+	struct proc_result r = punix_run(shut_home, args);
+	cr_expect_eq(r.status, 3, "%s%s", r.out, r.err);
+	struct sbuf want = SBUF_INIT;
+	sbuf_printf(&want, "Permission denied (%s, mode 0700, is closed to it: chmod o+x, or a store elsewhere)", shut);
+	cr_expect(strstr(r.out, "FAIL\tA\tcannot run /bin/sh as the build user ") && strstr(r.out, want.sb_buf),
+		  "%s", r.out);
+	sbuf_free(&want);
+	proc_result_free(&r);
+	free(prog);
+	free(shut);
+	free(shut_home);
+	free(p);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,8 @@ void tdir_make(struct tdir *t)
 {
 	strcpy(t->path, "/tmp/punix-test-XXXXXX");
 	cr_assert_not_null(mkdtemp(t->path));
+	/* searchable by others: as root, punix builds as an unprivileged user */
+	cr_assert_eq(chmod(t->path, 0755), 0);
 }
 
 void tdir_free(struct tdir *t)

@@ -8,7 +8,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* A fresh directory under /tmp; removed (read-only parts too) by tdir_free. */
+/*
+ * A fresh directory under /tmp, mode 0755 (as root, punix builds as another
+ * user, who must reach the store); removed (read-only parts too) by tdir_free.
+ */
 struct tdir {
 	char path[64];
 };

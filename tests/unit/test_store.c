@@ -1,15 +1,18 @@
 /*
  * test_store.c - the store's pure parts and its effects on a temporary
  * directory: hashes, the tree hash, derivation encoding and paths,
- * realisation, validity, verification and cleanup of leftovers.
+ * realisation (at the final path, as the build user when root), validity,
+ * verification and cleanup of leftovers.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/ops.h"
@@ -25,6 +28,8 @@ static void setup(void)
 {
 	strcpy(tmp, "/tmp/punix-store-XXXXXX");
 	cr_assert_not_null(mkdtemp(tmp));
+	/* as root, builds run as another user, who must reach the store */
+	cr_assert_eq(chmod(tmp, 0755), 0);
 	o = ops_local();
 }
 
@@ -189,6 +194,8 @@ Test(realise, builds_registers_and_caches, .init = setup, .fini = teardown)
 		    "&& echo built >> ../../../../count";
 	char *path = store_drv_path(&s, &d);
 	cr_expect(!store_is_valid(&s, path));
+	write_file("count", "", 0666);
+	cr_assert_eq(chmod(at("count"), 0666), 0, "the build user appends to it");
 	struct store_result r;
 	cr_assert_eq(store_realise(&s, &d, path, &r), 0);
 	cr_assert_eq(r.outcome, STORE_BUILT, "%s", sbuf_str(&r.error));
@@ -296,6 +303,257 @@ Test(recover, leftovers_are_removed_and_valid_paths_kept, .init = setup, .fini =
 	seen = 0;
 	cr_assert_eq(store_clean_leftovers(&s, false, count_report, &seen), 0);
 	cr_expect_eq(seen, 0, "a second run finds nothing");
+	free(path);
+	store_close(&s);
+}
+
+/* ---- how a build runs: at its final path, as whom, with which home ------- */
+
+/* The uid builds run as: ours unless we are root, then punixbld's or nobody's. */
+static uid_t expected_build_uid(void)
+{
+	if (geteuid() != 0)
+		return geteuid();
+	struct passwd *pw = getpwnam(STORE_BUILD_USER);
+	return pw ? pw->pw_uid : 65534;
+}
+
+/* Builds command into a fresh store; returns the path (malloc'd), valid. */
+static char *build_ok(struct store *s, const char *command)
+{
+	open_store(s);
+	struct store_drv d = base_drv();
+	d.command = command;
+	char *path = store_drv_path(s, &d);
+	struct store_result r;
+	cr_assert_eq(store_realise(s, &d, path, &r), 0);
+	char *log = NULL;
+	size_t len;
+	o->read_file(o, r.log_path, 4096, &log, &len);
+	cr_assert_eq(r.outcome, STORE_BUILT, "%s\n%s", sbuf_str(&r.error), log ? log : "");
+	free(log);
+	store_result_free(&r);
+	cr_assert(store_is_valid(s, path));
+	return path;
+}
+
+/* The text of <path>/<rel> without its trailing newline, malloc'd. */
+static char *out_text(const char *path, const char *rel)
+{
+	char file[1024], *text;
+	size_t len;
+	snprintf(file, sizeof(file), "%s/%s", path, rel);
+	cr_assert_eq(o->read_file(o, file, 4096, &text, &len), 0, "%s", file);
+	while (len && text[len - 1] == '\n')
+		text[--len] = '\0';
+	return text;
+}
+
+Test(realise, output_is_the_final_store_path, .init = setup, .fini = teardown)
+{
+	struct store s;
+	char *path = build_ok(&s, "mkdir -p $OUTPUT/bin; printf '#!/bin/sh\\necho %s\\n' \"$OUTPUT\" > "
+				  "$OUTPUT/bin/whoami-path; chmod +x $OUTPUT/bin/whoami-path");
+	char cmd[1024], line[1024] = "";
+	snprintf(cmd, sizeof(cmd), "%s/bin/whoami-path", path);
+	FILE *f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	cr_expect_eq(pclose(f), 0);
+	line[strcspn(line, "\n")] = '\0';
+	cr_expect_str_eq(line, path, "what the build recorded of $OUTPUT is where the package is");
+	struct stat st;
+	cr_expect_eq(stat(line, &st), 0, "and it exists");
+	char **names;
+	size_t n;
+	cr_assert_eq(o->list_dir(o, s.build_dir, &names, &n), 0);
+	cr_expect_eq(n, 0, "no build directory left");
+	ops_free_names(names, n);
+	free(path);
+	store_close(&s);
+}
+
+Test(realise, runs_as_the_build_user_when_root, .init = setup, .fini = teardown)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root");
+	struct store s;
+	char *path = build_ok(&s, "id -u > $OUTPUT/uid; id -G > $OUTPUT/groups; id -g > $OUTPUT/gid");
+	char *uid = out_text(path, "uid"), *groups = out_text(path, "groups"), *gid = out_text(path, "gid");
+	char want[32];
+	snprintf(want, sizeof(want), "%lu", (unsigned long)expected_build_uid());
+	cr_expect_str_neq(uid, "0", "never root");
+	cr_expect_str_eq(uid, want, "%s, else nobody", STORE_BUILD_USER);
+	cr_expect_str_eq(groups, gid, "no supplementary groups (root's are dropped)");
+	cr_expect_str_neq(gid, "0");
+	free(uid);
+	free(groups);
+	free(gid);
+	free(path);
+	store_close(&s);
+}
+
+Test(realise, home_tmpdir_and_cwd_are_private_and_the_builders, .init = setup, .fini = teardown)
+{
+	struct store s;
+	char *path = build_ok(&s, "echo note > $HOME/note && cp $HOME/note $OUTPUT/note && echo t > $TMPDIR/t && "
+				  "echo w > ./w && echo $HOME > $OUTPUT/home && "
+				  "stat -c %u $HOME $TMPDIR . $OUTPUT | sort -u > $OUTPUT/owners && id -u > $OUTPUT/uid");
+	char *note = out_text(path, "note"), *home = out_text(path, "home"), *owners = out_text(path, "owners"),
+	     *uid = out_text(path, "uid");
+	cr_expect_str_eq(note, "note", "writing to $HOME works");
+	const char *real = getenv("HOME");
+	cr_expect(!real || strcmp(home, real) != 0, "HOME is not the real home: %s", home);
+	cr_expect(strncmp(home, s.build_dir, strlen(s.build_dir)) == 0, "HOME is in the build directory: %s", home);
+	char want[32];
+	snprintf(want, sizeof(want), "%lu", (unsigned long)expected_build_uid());
+	cr_expect_str_eq(uid, want);
+	cr_expect_str_eq(owners, uid, "HOME, TMPDIR, the working directory and $OUTPUT are the builder's");
+	struct stat st;
+	cr_expect_neq(stat(home, &st), 0, "HOME goes with the build");
+	free(note);
+	free(home);
+	free(owners);
+	free(uid);
+	free(path);
+	store_close(&s);
+}
+
+static void expect_read_only_and_ours(const char *path)
+{
+	struct stat st;
+	cr_assert_eq(lstat(path, &st), 0, "%s", path);
+	if (S_ISLNK(st.st_mode))
+		return;
+	cr_expect_eq(st.st_uid, geteuid(), "%s is owned by punix's user (root when root)", path);
+	cr_expect_eq(st.st_gid, getegid(), "%s: group", path);
+	cr_expect_eq(st.st_mode & 07222, 0, "%s is read-only, no set-id bits (mode %o)", path, st.st_mode & 07777);
+	if (!S_ISDIR(st.st_mode))
+		return;
+	char **names;
+	size_t n;
+	cr_assert_eq(o->list_dir(o, path, &names, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		char child[1024];
+		snprintf(child, sizeof(child), "%s/%s", path, names[i]);
+		expect_read_only_and_ours(child);
+	}
+	ops_free_names(names, n);
+}
+
+Test(realise, output_is_taken_back_and_read_only, .init = setup, .fini = teardown)
+{
+	struct store s;
+	char *path = build_ok(&s, "stat -c %u $OUTPUT > $OUTPUT/owner-during-build && mkdir -p $OUTPUT/a/b && "
+				  "echo x > $OUTPUT/a/b/f && chmod 777 $OUTPUT/a $OUTPUT/a/b && chmod 6777 $OUTPUT/a/b/f "
+				  "&& echo y > $OUTPUT/g && chmod 666 $OUTPUT/g && ln -s a/b/f $OUTPUT/link");
+	char *during = out_text(path, "owner-during-build");
+	char want[32];
+	snprintf(want, sizeof(want), "%lu", (unsigned long)expected_build_uid());
+	cr_expect_str_eq(during, want, "the builder owned $OUTPUT while it built");
+	expect_read_only_and_ours(path);
+	struct stat st;
+	cr_assert_eq(stat(at("store"), &st), 0);
+	cr_expect_eq(st.st_uid, geteuid(), "the store directory stays ours");
+	free(during);
+	free(path);
+	store_close(&s);
+}
+
+Test(realise, ownership_changes_never_follow_links, .init = setup, .fini = teardown)
+{
+	/* files a link in the source or the output points at must keep their owner and mode */
+	write_file("victim-src", "mine\n", 0600);
+	write_file("victim-out", "mine\n", 0640);
+	cr_assert_eq(chmod(at("victim-src"), 0600), 0);
+	cr_assert_eq(chmod(at("victim-out"), 0640), 0);
+	write_file("src/README", "source\n", 0644);
+	cr_assert_eq(symlink(at("victim-src"), at("src/link")), 0);
+	struct store s;
+	open_store(&s);
+	struct store_drv d = base_drv();
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "mkdir -p $OUTPUT && ln -s %s $OUTPUT/link && cp -P link $OUTPUT/srclink",
+		 at("victim-out"));
+	d.command = cmd;
+	d.source_dir = at("src");
+	char *path = store_drv_path(&s, &d);
+	struct store_result r;
+	cr_assert_eq(store_realise(&s, &d, path, &r), 0);
+	cr_assert_eq(r.outcome, STORE_BUILT, "%s", sbuf_str(&r.error));
+	store_result_free(&r);
+	struct stat st;
+	cr_assert_eq(stat(at("victim-src"), &st), 0);
+	cr_expect_eq(st.st_uid, geteuid());
+	cr_expect_eq(st.st_mode & 07777, 0600);
+	cr_assert_eq(stat(at("victim-out"), &st), 0);
+	cr_expect_eq(st.st_uid, geteuid());
+	cr_expect_eq(st.st_mode & 07777, 0640);
+	free(path);
+	store_close(&s);
+}
+
+Test(realise, a_half_written_final_path_is_replaced, .init = setup, .fini = teardown)
+{
+	struct store s;
+	open_store(&s);
+	struct store_drv d = base_drv();
+	d.command = "mkdir -p $OUTPUT && echo whole > $OUTPUT/data";
+	char *path = store_drv_path(&s, &d);
+	/* what a build killed while writing leaves: its output, unregistered, partly read-only */
+	char file[1024];
+	snprintf(file, sizeof(file), "%s/sub/partial", path);
+	cr_assert_eq(ops_mkdir_p(o, file, 0755), 0);
+	cr_assert_eq(chmod(file, 0555), 0);
+	cr_expect(!store_is_valid(&s, path));
+	struct store_result r;
+	cr_assert_eq(store_realise(&s, &d, path, &r), 0);
+	cr_assert_eq(r.outcome, STORE_BUILT, "%s", sbuf_str(&r.error));
+	store_result_free(&r);
+	char **names;
+	size_t n;
+	cr_assert_eq(o->list_dir(o, path, &names, &n), 0);
+	cr_expect_eq(n, 1, "only what this build wrote");
+	cr_expect_str_eq(names[0], "data");
+	ops_free_names(names, n);
+	free(path);
+	store_close(&s);
+}
+
+Test(recover, a_half_written_final_path_is_removed, .init = setup, .fini = teardown)
+{
+	struct store s;
+	open_store(&s);
+	struct store_drv d = base_drv();
+	char *path = store_drv_path(&s, &d);
+	char file[1024], dir[1024];
+	snprintf(file, sizeof(file), "%s/bin/partial", path);
+	cr_assert_eq(ops_mkdir_p(o, file, 0755), 0);
+	snprintf(dir, sizeof(dir), "%s/%s-0123456789ab", s.build_dir, store_path_name(path));
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	/* while its build holds the lock, it is left alone */
+	char lock[1024];
+	snprintf(lock, sizeof(lock), "%s/%s.lock", s.lock_dir, store_path_name(path));
+	int h;
+	cr_assert_eq(o->lock(o, lock, 1, 1, &h), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* flock is per open file: another process sees the lock taken */
+		int seen = 0;
+		int rc = store_clean_leftovers(&s, false, count_report, &seen);
+		_exit(rc == 0 && seen == 0 ? 0 : 1);
+	}
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a locked build is not a leftover");
+	struct stat sb;
+	cr_expect_eq(stat(path, &sb), 0);
+	o->unlock(o, h);
+	int seen = 0;
+	cr_assert_eq(store_clean_leftovers(&s, false, count_report, &seen), 0);
+	cr_expect_eq(seen, 2, "the build directory and the unregistered path");
+	cr_expect_neq(stat(path, &sb), 0, "the half-written path is gone");
+	cr_expect_neq(stat(dir, &sb), 0);
 	free(path);
 	store_close(&s);
 }
