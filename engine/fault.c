@@ -73,6 +73,8 @@ struct faulty {
 
 #define FB(o) (((struct faulty *)(o))->base)
 
+static void drop_asides(void);
+
 static void read_plan(void)
 {
 	if (plan.read)
@@ -84,6 +86,8 @@ static void read_plan(void)
 	plan.kill_at = kill_at ? atol(kill_at) : 0;
 	plan.forever = forever && atoi(forever);
 	plan.lossy = lossy && atoi(lossy);
+	if (plan.lossy)
+		atexit(drop_asides); /* no crash came: every removal happened */
 }
 
 static bool plan_active(void)
@@ -183,12 +187,30 @@ static void lose_unsynced(void)
 	}
 }
 
+static void drop_asides(void)
+{
+	for (size_t i = 0; i < plan.recs.n; i++) {
+		struct lossy_rec *r = &plan.recs.v[i];
+		if (!r->durable && r->aside)
+			ops_remove_tree(r->base, r->aside);
+		free(r->dir);
+		free(r->path);
+		free(r->from);
+		free(r->aside);
+	}
+	VEC_FREE(&plan.recs);
+	for (size_t i = 0; i < plan.files.n; i++)
+		free(plan.files.v[i].path);
+	VEC_FREE(&plan.files);
+}
+
 void fault_crash(void)
 {
 	read_plan();
 	if (plan.lossy)
 		lose_unsynced();
 	raise(SIGKILL);
+	abort(); /* not reached: SIGKILL cannot be caught */
 }
 
 /* ---- counting ------------------------------------------------------------------- */
@@ -325,32 +347,38 @@ static int f_rename(struct punix_ops *o, const char *a, const char *b)
 	return r;
 }
 
+/*
+ * A removal before its directory is synced can be lost: a file is moved
+ * aside, to come back at a crash. Removing a directory is taken as durable
+ * at once, with the removals inside it (a simplification: what it held is
+ * gone for good once the directory itself is).
+ */
 static int remove_entry(struct punix_ops *o, const char *p, bool dir)
 {
 	TICK();
 	struct punix_ops *b = FB(o);
 	if (!plan.lossy)
 		return dir ? b->rmdir(b, p) : b->unlink(b, p);
+	if (dir) {
+		for (size_t i = 0; i < plan.recs.n; i++) {
+			struct lossy_rec *r = &plan.recs.v[i];
+			if (!r->durable && r->base == b && !strcmp(r->dir, p)) {
+				r->durable = true;
+				if (r->aside)
+					ops_remove_tree(b, r->aside);
+			}
+		}
+		return b->rmdir(b, p);
+	}
 	struct ops_stat st;
 	int r = b->stat(b, p, 0, &st);
 	if (r < 0)
 		return r;
-	if (dir != (st.type == OPS_FT_DIR))
-		return dir ? -ENOTDIR : -EISDIR;
-	if (dir) {
-		char **names;
-		size_t n;
-		r = b->list_dir(b, p, &names, &n);
-		if (r < 0)
-			return r;
-		n = hide_aside(names, n);
-		ops_free_names(names, n);
-		if (n)
-			return -ENOTEMPTY;
-	}
+	if (st.type == OPS_FT_DIR)
+		return -EISDIR;
 	char *aside = put_aside(b, p);
 	if (!aside)
-		return dir ? b->rmdir(b, p) : b->unlink(b, p);
+		return b->unlink(b, p);
 	record(L_REMOVE, b, p, NULL, aside);
 	return 0;
 }
@@ -412,6 +440,10 @@ static int f_fsync_path(struct punix_ops *o, const char *p)
 		struct ops_stat st;
 		if (FB(o)->stat(FB(o), p, 0, &st) == 0 && st.type == OPS_FT_DIR)
 			synced_dir(FB(o), p);
+		else /* a file synced by its path: its data is durable */
+			for (size_t i = 0; i < plan.files.n; i++)
+				if (plan.files.v[i].base == FB(o) && !strcmp(plan.files.v[i].path, p))
+					plan.files.v[i].path[0] = '\0';
 	}
 	return r;
 }

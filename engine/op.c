@@ -344,6 +344,8 @@ static bool same_file(struct punix_ops *o, const char *path, const char *content
 static int remove_dropped(struct op_ctx *c, const struct manifest_file *old, size_t nold,
 			  const struct manifest_file *new, size_t nnew)
 {
+	struct dirset touched = {0};
+	int rc = 0;
 	for (size_t i = 0; i < nold; i++) {
 		bool kept = false;
 		for (size_t k = 0; k < nnew && !kept; k++)
@@ -354,17 +356,27 @@ static int remove_dropped(struct op_ctx *c, const struct manifest_file *old, siz
 		int r = ownership_release(c->tops, dep_root(c), c->stack, old[i].path, &restored);
 		if (r < 0) {
 			op_fail(c, 3, "materialise: giving %s back its adopted original: %s", old[i].path, strerror(-r));
-			return r;
+			rc = r;
+			break;
 		}
 		if (restored)
 			continue;
 		r = c->tops->unlink(c->tops, old[i].path);
 		if (r < 0 && r != -ENOENT) {
 			op_fail(c, 3, "materialise: removing %s: %s", old[i].path, strerror(-r));
-			return r;
+			rc = r;
+			break;
 		}
+		dirset_add(&touched, old[i].path);
 	}
-	return 0;
+	/* a removal is done when its directory says so */
+	if (rc == 0) {
+		rc = dirset_sync(&touched, c->tops);
+		if (rc < 0)
+			op_fail(c, 3, "materialise: syncing a directory after removing files: %s", strerror(-rc));
+	}
+	dirset_free(&touched);
+	return rc;
 }
 
 /*
@@ -759,6 +771,12 @@ static int push_path(struct op_ctx *c, const char *path)
 		r = ops_fsync_tree(o, tmp.sb_buf);
 	if (r == 0)
 		r = o->rename(o, tmp.sb_buf, path);
+	/* the path durably in place before the registration that makes it valid */
+	if (r == 0) {
+		char *store_dir = ops_dirname(path);
+		r = o->fsync_path(o, store_dir);
+		free(store_dir);
+	}
 	char *buf = NULL;
 	size_t len;
 	if (r == 0)

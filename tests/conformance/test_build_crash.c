@@ -281,7 +281,7 @@ Test(build_crash, a_build_killed_midway_leaves_an_unregistered_final_path_that_i
 
 		struct store s;
 		struct sbuf err = SBUF_INIT;
-		cr_assert_eq(store_open(&s, o, at("home/store"), at("home/logs"), &err), 0);
+		cr_assert_eq(store_open(&s, o, at("home/store"), NULL, at("home/logs"), STORE_CREATE, &err), 0);
 		struct stat st;
 		cr_expect_eq(stat(path, &st), 0, "the half-written path is there");
 		cr_expect(!store_is_valid(&s, path), "but not valid");

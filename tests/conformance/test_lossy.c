@@ -90,9 +90,10 @@ static int rollback(void)
 	return run(a);
 }
 
+/* Collects the target's copy of the store (the deploys went there). */
 static int gc(void)
 {
-	const char *a[] = {"store", "gc", NULL};
+	const char *a[] = {"store", "gc", "--transport-root", target, NULL};
 	return run(a);
 }
 
@@ -177,8 +178,14 @@ static void check(const char *label)
 	free(text);
 	sbuf_free(&mp);
 	struct sbuf cmd = SBUF_INIT;
-	sbuf_printf(&cmd, "test -z \"$(find %s %s -name '*.tmp-*' -o -name '.punix-lossy-*')\"", target, home);
-	cr_assert_eq(system(cmd.sb_buf), 0, "%s: a temporary survived recovery", label);
+	sbuf_printf(&cmd, "find %s %s -name '*.tmp-*' -o -name '.punix-lossy-*'", target, home);
+	FILE *f = popen(cmd.sb_buf, "r");
+	char left[512] = "";
+	size_t got = f ? fread(left, 1, sizeof(left) - 1, f) : 0;
+	left[got] = '\0';
+	if (f)
+		pclose(f);
+	cr_assert_eq(got, 0, "%s: a temporary survived recovery:\n%s", label, left);
 	sbuf_free(&cmd);
 	/* the local store is whole (invariant 3 for gc) */
 	const char *v[] = {"store", "verify", NULL};
@@ -253,10 +260,15 @@ Test(lossy, gc_crashes_lose_only_what_was_never_promised, .init = setup, .fini =
 {
 	cr_assert_eq(deploy(prog1), 0);
 	cr_assert_eq(deploy(prog2), 0);
-	/* gen-001 goes: its package becomes dead in the local store */
+	/* gen-001 goes: its package becomes dead in the target's store */
 	const char *p[] = {"service", "prune", "Web", "--keep", "1", "--transport-root", target, NULL};
 	cr_assert_eq(run(p), 0);
 	lossy_at_effects("gc", gc, 2);
+	/* and the collection did collect: app-1 is gone from the target's store */
+	struct sbuf cmd = SBUF_INIT;
+	sbuf_printf(&cmd, "test -z \"$(find %s -maxdepth 6 -name '*-app-1')\"", target);
+	cr_expect_eq(system(cmd.sb_buf), 0, "gc removed the dead path on the target");
+	sbuf_free(&cmd);
 }
 
 Test(lossy, crash_points_of_every_step_with_lossy_sync, .init = setup, .fini = teardown, .timeout = 900)
