@@ -98,8 +98,13 @@ static int stack_roots(struct punix_ops *tops, const char *dep, const char *wher
 			r = manifest_read(tops, dep, names[i], gens[g], &m, &merr);
 			if (r < 0) {
 				/* a manifest we cannot read: we cannot know its pins */
+				if (!merr.sb_len) {
+					char *mp = gen_manifest_path(dep, names[i], gens[g]);
+					sbuf_printf(&merr, "%s: %s", mp, strerror(-r));
+					free(mp);
+				}
 				sbuf_printf(err, "%s%s; garbage collection deletes nothing while a generation's pins are unknown",
-					    where, merr.sb_len ? merr.sb_buf : strerror(-r));
+					    where, merr.sb_buf);
 				sbuf_free(&merr);
 				break;
 			}
@@ -222,6 +227,17 @@ static int find_roots(struct engine *e, struct punix_ops *tops, const char *dep,
 		return -1;
 	}
 	for (size_t i = 0; i < nops; i++) {
+		if (ops[i].state == JOURNAL_OP_CORRUPT) {
+			/* an op we cannot read may be in flight: its pins are unknown */
+			sbuf_printf(err,
+				    "%s; garbage collection deletes nothing while an op's pins cannot be known "
+				    "('punix journal show %llu', then 'punix journal set-aside %llu --yes')",
+				    ops[i].corrupt ? ops[i].corrupt : "an op record is corrupt", (unsigned long long)ops[i].id,
+				    (unsigned long long)ops[i].id);
+			journal_ops_free(ops, nops);
+			str_vec_free(&out->paths);
+			return -1;
+		}
 		if (ops[i].state != JOURNAL_OP_RUNNING || !ops[i].plan)
 			continue;
 		json_t *plan = json_loads(ops[i].plan, 0, NULL);

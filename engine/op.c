@@ -1787,7 +1787,21 @@ int engine_recover(struct engine *e, bool list_only, void (*report)(void *arg, c
 		return -1;
 	}
 	int rc = 0;
+	size_t ncorrupt = 0;
 	for (size_t i = 0; i < n; i++) {
+		if (ops[i].state == JOURNAL_OP_CORRUPT) {
+			/* only this op stops: its scope cannot be trusted, the others go on */
+			struct sbuf line = SBUF_INIT;
+			sbuf_printf(&line,
+				    "%s; left alone (see it with 'punix journal show %llu'; once what it did is "
+				    "checked, 'punix journal set-aside %llu --yes')",
+				    ops[i].corrupt ? ops[i].corrupt : "an op record is corrupt", (unsigned long long)ops[i].id,
+				    (unsigned long long)ops[i].id);
+			report(arg, line.sb_buf);
+			sbuf_free(&line);
+			ncorrupt++;
+			continue;
+		}
 		if (ops[i].state != JOURNAL_OP_RUNNING)
 			continue;
 		struct sbuf line = SBUF_INIT;
@@ -1822,5 +1836,9 @@ int engine_recover(struct engine *e, bool list_only, void (*report)(void *arg, c
 		sbuf_free(&line);
 	}
 	journal_ops_free(ops, n);
+	if (ncorrupt && !list_only) {
+		sbuf_printf(err, "%zu op(s) in the journal are corrupt and were left alone (above)", ncorrupt);
+		rc = -1;
+	}
 	return rc;
 }

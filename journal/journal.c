@@ -4,7 +4,9 @@
  * Three named databases in one environment:
  *   ops    u64 id (big-endian, so keys sort by id)      -> op record
  *   steps  u64 id, u32 step index (big-endian)          -> step record
- *   meta   "next_id" -> u64, "format" -> u32
+ *   meta   "next_id" -> u64, "format" -> u32, and the original bytes of
+ *          damaged records of ops set aside: "corrupt/<id>" (op record),
+ *          "corrupt/<id>/step/<index>" (step record), "~2"... if taken
  *
  * LMDB serialises writers across processes and makes each committed
  * transaction durable before mdb_txn_commit returns (we never pass
@@ -13,6 +15,7 @@
 #include "journal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Room for a great many ops; LMDB reserves address space, not disk. */
 #define JOURNAL_MAP_SIZE ((size_t)1 << 30)
@@ -48,6 +52,19 @@ static int fail(struct journal_err *e, int code, const char *fmt, ...)
 		e->code = code;
 	}
 	return code;
+}
+
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s;
+	if (vasprintf(&s, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	return s;
 }
 
 static int lmdb_fail(struct journal_err *e, int rc, const char *what)
@@ -155,7 +172,8 @@ static unsigned char *seal(unsigned char type, struct buf *payload, size_t *len)
 	return r.p;
 }
 
-enum { T_ID = 1, T_KIND, T_SCOPE, T_STACK, T_PLAN, T_STATE, T_STARTED, T_ENDED };
+enum { T_ID = 1, T_KIND, T_SCOPE, T_STACK, T_PLAN, T_STATE, T_STARTED, T_ENDED, T_CORRUPT };
+#define OP_FIELDS 9
 enum { S_INDEX = 1, S_NAME, S_STATE, S_RESULT };
 
 unsigned char *journal_encode_op(const struct journal_op *op, size_t *len)
@@ -169,6 +187,7 @@ unsigned char *journal_encode_op(const struct journal_op *op, size_t *len)
 	tlv_u64(&b, T_STATE, (uint64_t)op->state);
 	tlv_u64(&b, T_STARTED, op->started);
 	tlv_u64(&b, T_ENDED, op->ended);
+	tlv_str(&b, T_CORRUPT, op->corrupt);
 	return seal(REC_OP, &b, len);
 }
 
@@ -258,16 +277,17 @@ int journal_decode_op(const unsigned char *p, size_t len, struct journal_op *op,
 	memset(op, 0, sizeof(*op));
 	const unsigned char *pl;
 	size_t plen = 0, nf = 0;
-	struct field f[8];
+	struct field f[OP_FIELDS];
 	int r = unseal(p, len, REC_OP, &pl, &plen, e);
 	if (r == 0)
-		r = fields(pl, plen, f, 8, &nf, e);
+		r = fields(pl, plen, f, OP_FIELDS, &nf, e);
 	if (r < 0)
 		return r;
 	unsigned seen = 0;
 	uint64_t state = 0;
 	for (size_t i = 0; i < nf && r == 0; i++) {
-		seen |= 1u << f[i].tag;
+		if (f[i].tag < 32)
+			seen |= 1u << f[i].tag;
 		switch (f[i].tag) {
 		case T_ID: r = field_u64(&f[i], &op->id, e); break;
 		case T_KIND: r = field_str(&f[i], &op->kind, e); break;
@@ -277,14 +297,22 @@ int journal_decode_op(const unsigned char *p, size_t len, struct journal_op *op,
 		case T_STATE: r = field_u64(&f[i], &state, e); break;
 		case T_STARTED: r = field_u64(&f[i], &op->started, e); break;
 		case T_ENDED: r = field_u64(&f[i], &op->ended, e); break;
+		case T_CORRUPT: r = field_str(&f[i], &op->corrupt, e); break;
 		default: r = fail(e, -EBADMSG, "unknown op record field %u", f[i].tag);
 		}
 	}
-	unsigned need = 1u << T_ID | 1u << T_KIND | 1u << T_SCOPE | 1u << T_STACK | 1u << T_STATE | 1u << T_STARTED;
+	/* CORRUPT is never stored; an op set aside may have lost its fields. */
+	bool aside = state == JOURNAL_OP_SET_ASIDE;
+	unsigned need = 1u << T_ID | 1u << T_STATE;
+	if (!aside)
+		need |= 1u << T_KIND | 1u << T_SCOPE | 1u << T_STACK | 1u << T_STARTED;
 	if (r == 0 && (seen & need) != need)
 		r = fail(e, -EBADMSG, "op record lacks required fields");
-	if (r == 0 && (state < JOURNAL_OP_RUNNING || state > JOURNAL_OP_FAILED))
+	if (r == 0 && (state < JOURNAL_OP_RUNNING || state > JOURNAL_OP_FAILED) && !aside)
 		r = fail(e, -EBADMSG, "op record has an unknown state %llu", (unsigned long long)state);
+	if (r == 0 && op->corrupt && !aside)
+		r = fail(e, -EBADMSG, "op record of a %s op carries a corruption note",
+			 journal_op_state_name((enum journal_op_state)state));
 	op->state = (enum journal_op_state)state;
 	if (r < 0)
 		journal_op_free(op);
@@ -305,7 +333,8 @@ int journal_decode_step(const unsigned char *p, size_t len, struct journal_step 
 	unsigned seen = 0;
 	uint64_t index = 0, state = 0;
 	for (size_t i = 0; i < nf && r == 0; i++) {
-		seen |= 1u << f[i].tag;
+		if (f[i].tag < 32)
+			seen |= 1u << f[i].tag;
 		switch (f[i].tag) {
 		case S_INDEX: r = field_u64(&f[i], &index, e); break;
 		case S_NAME: r = field_str(&f[i], &s->name, e); break;
@@ -329,12 +358,99 @@ int journal_decode_step(const unsigned char *p, size_t len, struct journal_step 
 	return r;
 }
 
+/* ---- salvage: what can still be read of a record that fails its checks --------- */
+
+/*
+ * Printable UTF-8 (no NUL, no C0 control but, when ws, tab and newline, no
+ * DEL, no overlong forms or surrogates): what a salvaged string must be to
+ * be handed to a caller at all.
+ */
+static bool clean_text(const unsigned char *p, size_t n, bool ws)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned char c = p[i];
+		if (c < 0x80) {
+			if ((c < 0x20 && !(ws && (c == '\t' || c == '\n'))) || c == 0x7f)
+				return false;
+			i++;
+			continue;
+		}
+		size_t k;
+		uint32_t cp;
+		if (c >= 0xc2 && c <= 0xdf) {
+			k = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			k = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			k = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (n - i - 1 < k)
+			return false;
+		for (size_t m = 1; m <= k; m++) {
+			if ((p[i + m] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i + m] & 0x3f);
+		}
+		if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return false;
+		i += k + 1;
+	}
+	return true;
+}
+
+static char *salvage_str(const unsigned char *p, size_t n, bool ws)
+{
+	if (!clean_text(p, n, ws))
+		return NULL;
+	char *s = malloc(n + 1);
+	if (!s)
+		abort();
+	memcpy(s, p, n);
+	s[n] = '\0';
+	return s;
+}
+
+/*
+ * Fills kind, scope, stack, plan and started from the fields of a damaged
+ * op record whose framing still holds together, without trusting its
+ * envelope or checksum: every string taken is clean text, the rest NULL.
+ */
+static void salvage_op(const unsigned char *p, size_t len, struct journal_op *op)
+{
+	if (len < 9 || len > REC_MAX)
+		return;
+	size_t end = len >= 13 ? len - 4 : len;
+	uint32_t declared = get_u32(p + 5);
+	if (declared <= end - 9)
+		end = 9 + (size_t)declared;
+	for (size_t i = 9; end - i >= 5;) {
+		unsigned char tag = p[i];
+		uint32_t n = get_u32(p + i + 1);
+		if (n > end - i - 5)
+			break;
+		const unsigned char *v = p + i + 5;
+		char **slot = tag == T_KIND ? &op->kind : tag == T_SCOPE ? &op->scope : tag == T_STACK ? &op->stack
+			      : tag == T_PLAN ? &op->plan : NULL;
+		if (slot && !*slot)
+			*slot = salvage_str(v, n, tag == T_PLAN);
+		else if (tag == T_STARTED && n == 8 && !op->started)
+			op->started = get_u64(v);
+		i += 5 + (size_t)n;
+	}
+}
+
 void journal_op_free(struct journal_op *op)
 {
 	free(op->kind);
 	free(op->scope);
 	free(op->stack);
 	free(op->plan);
+	free(op->corrupt);
 	memset(op, 0, sizeof(*op));
 }
 
@@ -361,6 +477,8 @@ const char *journal_op_state_name(enum journal_op_state s)
 	case JOURNAL_OP_DONE: return "done";
 	case JOURNAL_OP_ABORTED: return "aborted";
 	case JOURNAL_OP_FAILED: return "failed";
+	case JOURNAL_OP_CORRUPT: return "corrupt";
+	case JOURNAL_OP_SET_ASIDE: return "set-aside";
 	}
 	return "?";
 }
@@ -390,11 +508,223 @@ static void key_step(unsigned char k[12], uint64_t id, uint32_t index)
 		k[8 + i] = (unsigned char)(index >> (24 - 8 * i));
 }
 
+/* The op id of an ops or steps key (its first 8 bytes); 0 if it is shorter. */
+static uint64_t key_id(const MDB_val *k)
+{
+	uint64_t id = 0;
+	if (k->mv_size >= 8)
+		for (int i = 0; i < 8; i++)
+			id = id << 8 | ((const unsigned char *)k->mv_data)[i];
+	return id;
+}
+
+static uint32_t key_index(const MDB_val *k)
+{
+	uint32_t index = 0;
+	for (int i = 8; i < 12; i++)
+		index = index << 8 | ((const unsigned char *)k->mv_data)[i];
+	return index;
+}
+
+/* ---- the data file, looked at before LMDB maps it --------------------------------
+ *
+ * LMDB maps data.mdb whole and trusts its meta pages: pages past the end of
+ * a truncated file are touched as memory, and the process dies of SIGBUS.
+ * So the two meta pages are read first, with plain reads, and the file's
+ * size compared with what the current one (the larger txnid) says is used.
+ *
+ * Their layout (LMDB 0.9 mdb.c: MDB_page, MDB_meta, MDB_db; pgno_t and
+ * txnid_t are size_t): page 0 at offset 0, page 1 at offset page size;
+ * each a page header, then the meta. The page size is dbs[0].pad.
+ *
+ *   header: pgno(8) pad(2) flags(2, P_META = 0x08) lower(2) upper(2)
+ *   meta:   magic(4, 0xBEEFC0DE) version(4) address(8) mapsize(8)
+ *           dbs[2] { pad(4) flags(2) depth(2) branch leaf overflow entries root (8 each) }
+ *           last_pg(8) txnid(8)
+ */
+struct lmdb_page_hdr {
+	size_t pgno;
+	uint16_t pad, flags, lower, upper;
+};
+
+struct lmdb_db {
+	uint32_t pad;
+	uint16_t flags, depth;
+	size_t branch_pages, leaf_pages, overflow_pages, entries, root;
+};
+
+struct lmdb_meta {
+	uint32_t magic, version;
+	void *address;
+	size_t mapsize;
+	struct lmdb_db dbs[2];
+	size_t last_pg;
+	size_t txnid;
+};
+
+#define LMDB_MAGIC 0xBEEFC0DEu
+#define LMDB_P_META 0x08
+#define LMDB_PAGE_MIN 512
+#define LMDB_PAGE_MAX 65536
+
+enum meta_read { META_OK, META_SHORT, META_BAD };
+
+/* Reads the meta page at off: META_OK, META_SHORT (the file ends first), META_BAD, or -errno. */
+static int read_meta(int fd, off_t off, struct lmdb_meta *m)
+{
+	unsigned char b[sizeof(struct lmdb_page_hdr) + sizeof(struct lmdb_meta)];
+	size_t got = 0;
+	while (got < sizeof(b)) {
+		ssize_t n = pread(fd, b + got, sizeof(b) - got, off + (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return META_SHORT;
+		got += (size_t)n;
+	}
+	struct lmdb_page_hdr h;
+	memcpy(&h, b, sizeof(h));
+	memcpy(m, b + sizeof(h), sizeof(*m));
+	return (h.flags & LMDB_P_META) && m->magic == LMDB_MAGIC ? META_OK : META_BAD;
+}
+
+static int truncated(struct journal_err *e, const char *path, long long size, const char *why)
+{
+	return fail(e, -EBADMSG,
+		    "journal: %s is truncated: it holds %lld bytes, %s; it cannot be read safely (restore it from a "
+		    "backup, or move it away to start a new journal)",
+		    path, size, why);
+}
+
+/*
+ * 0 if path is missing (a new journal) or looks whole, else an error: empty,
+ * truncated, or not an LMDB file at all.
+ */
+static int check_data(const char *path, struct journal_err *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : fail(e, -errno, "journal: cannot read %s: %s", path, strerror(errno));
+	struct stat st;
+	struct lmdb_meta m[2];
+	int r = 0, k;
+	char why[160];
+	if (fstat(fd, &st) < 0) {
+		r = fail(e, -errno, "journal: cannot read %s: %s", path, strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		r = fail(e, -EINVAL, "journal: %s is not a regular file", path);
+	} else if (st.st_size == 0) {
+		r = fail(e, -ENODATA,
+			 "journal: %s is empty: the journal was lost or emptied; punix will not start a new journal "
+			 "over it, which would forget any op in flight (move the file away to start a new journal)",
+			 path);
+	} else if ((k = read_meta(fd, 0, &m[0])) < 0) {
+		r = fail(e, k, "journal: cannot read %s: %s", path, strerror(-k));
+	} else if (k == META_SHORT) {
+		r = truncated(e, path, (long long)st.st_size, "less than its first meta page");
+	} else if (k == META_BAD) {
+		r = fail(e, -EBADMSG, "journal: %s is not an LMDB database (its first page is not a meta page)", path);
+	} else {
+		size_t psize = m[0].dbs[0].pad;
+		const struct lmdb_meta *cur = &m[0];
+		if (psize < LMDB_PAGE_MIN || psize > LMDB_PAGE_MAX || (psize & (psize - 1)))
+			r = fail(e, -EBADMSG, "journal: %s has a damaged meta page (page size %zu)", path, psize);
+		else if ((k = read_meta(fd, (off_t)psize, &m[1])) < 0)
+			r = fail(e, k, "journal: cannot read %s: %s", path, strerror(-k));
+		else if (k == META_SHORT)
+			r = truncated(e, path, (long long)st.st_size, "less than its two meta pages");
+		else if (k == META_BAD)
+			r = fail(e, -EBADMSG, "journal: %s has a damaged meta page (page 1)", path);
+		else if (m[1].txnid > m[0].txnid)
+			cur = &m[1];
+		/*
+		 * The size is taken after the metas are read: a writer writes its
+		 * pages before the meta that names them, so a meta read first is
+		 * never newer than the file it is compared with.
+		 */
+		if (r == 0 && fstat(fd, &st) < 0)
+			r = fail(e, -errno, "journal: cannot read %s: %s", path, strerror(errno));
+		if (r == 0 && cur->last_pg >= (size_t)INT64_MAX / psize) {
+			r = fail(e, -EBADMSG, "journal: %s has a damaged meta page (last page %zu)", path, cur->last_pg);
+		} else if (r == 0 && (unsigned long long)st.st_size < (unsigned long long)(cur->last_pg + 1) * psize) {
+			snprintf(why, sizeof(why), "but its meta page says it extends to %llu bytes (%zu pages of %zu)",
+				 (unsigned long long)(cur->last_pg + 1) * psize, cur->last_pg + 1, psize);
+			r = truncated(e, path, (long long)st.st_size, why);
+		}
+	}
+	close(fd);
+	return r;
+}
+
+/*
+ * LMDB keeps byte 0 of lock.mdb write-locked while it creates a data.mdb
+ * and writes its meta pages: waits (a bounded while) for any such creation
+ * by another process to end, so that it is not mistaken for damage. An
+ * open file description lock: closing it releases no lock LMDB holds in
+ * this process.
+ */
+static void wait_for_creation(const char *dir)
+{
+	char *lp = xasprintf("%s/lock.mdb", dir);
+	int fd = open(lp, O_RDONLY | O_CLOEXEC);
+	free(lp);
+	if (fd < 0)
+		return;
+	struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+	for (int i = 0; i < 300; i++) {
+		if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+			break;
+		if (errno != EAGAIN && errno != EACCES && errno != EINTR)
+			break;
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	close(fd);
+}
+
+/* mkdir -p: the journal's directory mode 0700, missing parents 0755. */
+static int make_dirs(const char *dir, struct journal_err *e)
+{
+	if (!dir[0])
+		return fail(e, -EINVAL, "journal: no directory given");
+	char *p = strdup(dir);
+	if (!p)
+		abort();
+	int r = 0;
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, c ? 0755 : 0700) < 0 && errno != EEXIST) {
+			r = fail(e, -errno, "journal: cannot create %s: %s", p, strerror(errno));
+			break;
+		}
+		*s = c;
+		if (!c)
+			break;
+	}
+	free(p);
+	return r;
+}
+
 int journal_open(struct journal **jp, const char *dir, struct journal_err *e)
 {
 	*jp = NULL;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return fail(e, -errno, "journal: cannot create %s: %s", dir, strerror(errno));
+	int r = make_dirs(dir, e);
+	if (r < 0)
+		return r;
+	char *data = xasprintf("%s/data.mdb", dir);
+	r = check_data(data, e);
+	if (r < 0) {
+		wait_for_creation(dir);
+		r = check_data(data, e);
+	}
+	free(data);
+	if (r < 0)
+		return r;
 	struct journal *j = calloc(1, sizeof(*j));
 	if (!j)
 		abort();
@@ -407,7 +737,7 @@ int journal_open(struct journal **jp, const char *dir, struct journal_err *e)
 	if (rc == 0)
 		rc = mdb_env_open(j->env, dir, 0, 0600);
 	if (rc != 0) {
-		int r = fail(e, rc > 0 ? -EIO : rc, "journal: cannot open %s: %s", dir, mdb_strerror(rc));
+		r = fail(e, rc > 0 ? -EIO : rc, "journal: cannot open %s: %s", dir, mdb_strerror(rc));
 		journal_close(j);
 		return r;
 	}
@@ -448,7 +778,7 @@ int journal_open(struct journal **jp, const char *dir, struct journal_err *e)
 	else
 		mdb_txn_abort(txn);
 	if (rc != 0) {
-		int r = lmdb_fail(e, rc, dir);
+		r = lmdb_fail(e, rc, dir);
 		journal_close(j);
 		return r;
 	}
@@ -530,7 +860,13 @@ static int update_op(struct journal *j, uint64_t id, const char *plan, int state
 		mdb_txn_abort(txn);
 		char why[400];
 		snprintf(why, sizeof(why), "%.399s", e->msg);
-		return fail(e, r, "journal: op %llu: %s", (unsigned long long)id, why);
+		return fail(e, r, "journal: op %llu is corrupt: %s", (unsigned long long)id, why);
+	}
+	if (op.state == JOURNAL_OP_SET_ASIDE) {
+		mdb_txn_abort(txn);
+		journal_op_free(&op);
+		return fail(e, -EALREADY, "journal: op %llu was set aside; it is no longer recorded",
+			    (unsigned long long)id);
 	}
 	if (plan) {
 		free(op.plan);
@@ -581,76 +917,189 @@ int journal_step_write(struct journal *j, uint64_t id, uint32_t index, const cha
 	return rc ? lmdb_fail(e, rc, "recording a step") : 0;
 }
 
-int journal_op_get(struct journal *j, uint64_t id, struct journal_op *op, struct journal_step **steps,
-		   size_t *nsteps, struct journal_err *e)
+
+/* ---- reading ops, damaged ones included ---------------------------------------- */
+
+/*
+ * Decodes the record found under op id's key into op. If it does not
+ * decode (or names another op), op is instead what could be salvaged of it,
+ * with state CORRUPT and op->corrupt saying why; returns -EBADMSG then.
+ */
+static int read_op_record(const MDB_val *val, uint64_t id, struct journal_op *op)
+{
+	struct journal_err e;
+	int r = journal_decode_op(val->mv_data, val->mv_size, op, &e);
+	if (r == 0 && op->id != id) {
+		r = fail(&e, -EBADMSG, "the record names op %llu", (unsigned long long)op->id);
+		journal_op_free(op);
+	}
+	if (r == 0)
+		return 0;
+	memset(op, 0, sizeof(*op));
+	op->id = id;
+	salvage_op(val->mv_data, val->mv_size, op);
+	op->state = JOURNAL_OP_CORRUPT;
+	op->corrupt = xasprintf("op %llu is corrupt: %s", (unsigned long long)id, e.msg);
+	return r;
+}
+
+/* Marks a decoded op corrupt for a step record that does not decode. */
+static void step_corrupt(struct journal_op *op, uint32_t index, const char *why)
+{
+	if (op->state == JOURNAL_OP_CORRUPT || op->state == JOURNAL_OP_SET_ASIDE)
+		return;
+	op->state = JOURNAL_OP_CORRUPT;
+	free(op->corrupt);
+	op->corrupt = xasprintf("op %llu is corrupt: its step %u record: %s", (unsigned long long)op->id, index, why);
+}
+
+static unsigned char *dup_bytes(const MDB_val *v)
+{
+	unsigned char *p = malloc(v->mv_size ? v->mv_size : 1);
+	if (!p)
+		abort();
+	memcpy(p, v->mv_data, v->mv_size);
+	return p;
+}
+
+struct bad_step {
+	uint32_t index;
+	unsigned char *raw;
+	size_t len;
+};
+
+/* One op as found: decoded, or salvaged and CORRUPT; its steps that decode. */
+struct op_view {
+	struct journal_op op;
+	struct journal_step *steps;
+	size_t nsteps;
+	unsigned char *raw; /* with keep: the op record's bytes, if it does not decode */
+	size_t rawlen;
+	struct bad_step *bad; /* with keep: the step records that do not decode */
+	size_t nbad;
+};
+
+static void view_free(struct op_view *v)
+{
+	journal_op_free(&v->op);
+	journal_steps_free(v->steps, v->nsteps);
+	free(v->raw);
+	for (size_t i = 0; i < v->nbad; i++)
+		free(v->bad[i].raw);
+	free(v->bad);
+	memset(v, 0, sizeof(*v));
+}
+
+static int view_op(struct journal *j, MDB_txn *txn, uint64_t id, bool keep, struct op_view *v, struct journal_err *e)
+{
+	memset(v, 0, sizeof(*v));
+	unsigned char k[12];
+	key_op(k, id);
+	MDB_val key = {8, k}, val;
+	int rc = mdb_get(txn, j->ops, &key, &val);
+	if (rc != 0)
+		return rc == MDB_NOTFOUND ? fail(e, -ENOENT, "journal: no op %llu", (unsigned long long)id)
+					  : lmdb_fail(e, rc, "reading an op");
+	if (read_op_record(&val, id, &v->op) < 0 && keep) {
+		v->raw = dup_bytes(&val);
+		v->rawlen = val.mv_size;
+	}
+	MDB_cursor *cur;
+	rc = mdb_cursor_open(txn, j->steps, &cur);
+	if (rc != 0) {
+		view_free(v);
+		return lmdb_fail(e, rc, "reading steps");
+	}
+	key_step(k, id, 0);
+	key.mv_size = 12;
+	key.mv_data = k;
+	size_t cap = 0, badcap = 0;
+	for (MDB_cursor_op c = MDB_SET_RANGE; (rc = mdb_cursor_get(cur, &key, &val, c)) == 0; c = MDB_NEXT) {
+		if (key.mv_size != 12 || memcmp(key.mv_data, k, 8) != 0)
+			break;
+		uint32_t index = key_index(&key);
+		struct journal_step s;
+		struct journal_err se;
+		int r = journal_decode_step(val.mv_data, val.mv_size, &s, &se);
+		if (r == 0 && s.index != index) {
+			r = fail(&se, -EBADMSG, "the record names step %u", s.index);
+			free(s.name);
+			free(s.result);
+		}
+		if (r < 0) {
+			step_corrupt(&v->op, index, se.msg);
+			if (keep) {
+				if (v->nbad == badcap) {
+					badcap = badcap ? badcap * 2 : 4;
+					v->bad = realloc(v->bad, badcap * sizeof(*v->bad));
+					if (!v->bad)
+						abort();
+				}
+				v->bad[v->nbad++] = (struct bad_step){index, dup_bytes(&val), val.mv_size};
+			}
+			continue;
+		}
+		if (v->nsteps == cap) {
+			cap = cap ? cap * 2 : 16;
+			v->steps = realloc(v->steps, cap * sizeof(*v->steps));
+			if (!v->steps)
+				abort();
+		}
+		v->steps[v->nsteps++] = s;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		view_free(v);
+		return lmdb_fail(e, rc, "reading steps");
+	}
+	return 0;
+}
+
+static int get_op(struct journal *j, uint64_t id, bool corrupt_ok, struct journal_op *op, struct journal_step **steps,
+		  size_t *nsteps, struct journal_err *e)
 {
 	memset(op, 0, sizeof(*op));
+	if (steps) {
+		*steps = NULL;
+		*nsteps = 0;
+	}
 	MDB_txn *txn;
 	int rc = mdb_txn_begin(j->env, NULL, MDB_RDONLY, &txn);
 	if (rc != 0)
 		return lmdb_fail(e, rc, "begin");
-	unsigned char k[12];
-	key_op(k, id);
-	MDB_val key = {8, k}, val;
-	rc = mdb_get(txn, j->ops, &key, &val);
-	if (rc != 0) {
-		mdb_txn_abort(txn);
-		return rc == MDB_NOTFOUND ? fail(e, -ENOENT, "journal: no op %llu", (unsigned long long)id)
-					  : lmdb_fail(e, rc, "reading an op");
-	}
-	int r = journal_decode_op(val.mv_data, val.mv_size, op, e);
-	if (r == 0 && op->id != id)
-		r = fail(e, -EBADMSG, "record names op %llu", (unsigned long long)op->id);
-	if (r < 0) {
-		mdb_txn_abort(txn);
-		char why[400];
-		snprintf(why, sizeof(why), "%.399s", e->msg);
-		journal_op_free(op);
-		return fail(e, r, "journal: op %llu is corrupt: %s", (unsigned long long)id, why);
-	}
-	if (steps) {
-		*steps = NULL;
-		*nsteps = 0;
-		size_t cap = 0;
-		MDB_cursor *cur;
-		rc = mdb_cursor_open(txn, j->steps, &cur);
-		key_step(k, id, 0);
-		key.mv_size = 12;
-		key.mv_data = k;
-		int op_c = MDB_SET_RANGE;
-		while (rc == 0 && (rc = mdb_cursor_get(cur, &key, &val, op_c)) == 0) {
-			op_c = MDB_NEXT;
-			if (key.mv_size != 12 || memcmp(key.mv_data, k, 8) != 0)
-				break;
-			struct journal_step s;
-			r = journal_decode_step(val.mv_data, val.mv_size, &s, e);
-			if (r < 0) {
-				char why[400];
-				snprintf(why, sizeof(why), "%.399s", e->msg);
-				fail(e, r, "journal: a step of op %llu is corrupt: %s", (unsigned long long)id, why);
-				break;
-			}
-			if (*nsteps == cap) {
-				cap = cap ? cap * 2 : 16;
-				*steps = realloc(*steps, cap * sizeof(**steps));
-			}
-			(*steps)[(*nsteps)++] = s;
-		}
-		if (rc == MDB_NOTFOUND)
-			rc = 0;
-		mdb_cursor_close(cur);
-		if (r < 0 || rc != 0) {
-			journal_steps_free(*steps, *nsteps);
-			*steps = NULL;
-			*nsteps = 0;
-			journal_op_free(op);
-			mdb_txn_abort(txn);
-			return r < 0 ? r : lmdb_fail(e, rc, "reading steps");
-		}
-	}
+	struct op_view v;
+	int r = view_op(j, txn, id, false, &v, e);
 	mdb_txn_abort(txn);
+	if (r < 0)
+		return r;
+	if (v.op.state == JOURNAL_OP_CORRUPT && !corrupt_ok) {
+		r = fail(e, -EBADMSG, "journal: %s", v.op.corrupt);
+		view_free(&v);
+		return r;
+	}
+	*op = v.op;
+	if (steps) {
+		*steps = v.steps;
+		*nsteps = v.nsteps;
+	} else {
+		journal_steps_free(v.steps, v.nsteps);
+	}
 	return 0;
 }
+
+int journal_op_get(struct journal *j, uint64_t id, struct journal_op *op, struct journal_step **steps,
+		   size_t *nsteps, struct journal_err *e)
+{
+	return get_op(j, id, false, op, steps, nsteps, e);
+}
+
+int journal_op_inspect(struct journal *j, uint64_t id, struct journal_op *op, struct journal_step **steps,
+		       size_t *nsteps, struct journal_err *e)
+{
+	return get_op(j, id, true, op, steps, nsteps, e);
+}
+
+static int list_step_damage(MDB_cursor *cur, struct journal_op *ops, size_t n);
 
 int journal_op_list(struct journal *j, struct journal_op **ops, size_t *n, struct journal_err *e)
 {
@@ -661,38 +1110,139 @@ int journal_op_list(struct journal *j, struct journal_op **ops, size_t *n, struc
 	if (rc != 0)
 		return lmdb_fail(e, rc, "begin");
 	MDB_cursor *cur;
-	rc = mdb_cursor_open(txn, j->ops, &cur);
 	MDB_val key, val;
 	size_t cap = 0;
-	int r = 0;
-	while (rc == 0 && (rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
-		struct journal_op op;
-		uint64_t kid = 0;
-		if (key.mv_size == 8)
-			for (int i = 0; i < 8; i++)
-				kid = kid << 8 | ((unsigned char *)key.mv_data)[i];
-		r = journal_decode_op(val.mv_data, val.mv_size, &op, e);
-		if (r < 0) {
-			char why[400];
-			snprintf(why, sizeof(why), "%.399s", e->msg);
-			fail(e, r, "journal: op %llu is corrupt: %s", (unsigned long long)kid, why);
-			break;
+	rc = mdb_cursor_open(txn, j->ops, &cur);
+	if (rc == 0) {
+		while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 16;
+				*ops = realloc(*ops, cap * sizeof(**ops));
+				if (!*ops)
+					abort();
+			}
+			read_op_record(&val, key_id(&key), &(*ops)[(*n)++]);
 		}
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 16;
-			*ops = realloc(*ops, cap * sizeof(**ops));
-		}
-		(*ops)[(*n)++] = op;
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+		mdb_cursor_close(cur);
 	}
-	if (rc == MDB_NOTFOUND)
-		rc = 0;
-	mdb_cursor_close(cur);
+	/* A step record that does not decode makes its op corrupt. */
+	if (rc == 0 && (rc = mdb_cursor_open(txn, j->steps, &cur)) == 0) {
+		rc = list_step_damage(cur, *ops, *n);
+		mdb_cursor_close(cur);
+	}
 	mdb_txn_abort(txn);
-	if (r < 0 || rc != 0) {
+	if (rc != 0) {
 		journal_ops_free(*ops, *n);
 		*ops = NULL;
 		*n = 0;
-		return r < 0 ? r : lmdb_fail(e, rc, "listing ops");
+		return lmdb_fail(e, rc, "listing ops");
 	}
 	return 0;
+}
+
+/* Marks the ops (sorted by id) whose step records do not decode; 0 or an LMDB error. */
+static int list_step_damage(MDB_cursor *cur, struct journal_op *ops, size_t n)
+{
+	MDB_val key, val;
+	size_t at = 0;
+	int rc;
+	while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
+		if (key.mv_size != 12)
+			continue;
+		struct journal_step s;
+		struct journal_err se;
+		uint32_t index = key_index(&key);
+		int r = journal_decode_step(val.mv_data, val.mv_size, &s, &se);
+		if (r == 0) {
+			bool other = s.index != index;
+			free(s.name);
+			free(s.result);
+			if (!other)
+				continue;
+			fail(&se, -EBADMSG, "the record names step %u", s.index);
+		}
+		/* steps come in op order, as the ops do */
+		uint64_t id = key_id(&key);
+		if (at >= n || ops[at].id > id)
+			at = 0;
+		while (at < n && ops[at].id < id)
+			at++;
+		if (at < n && ops[at].id == id)
+			step_corrupt(&ops[at], index, se.msg);
+	}
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* ---- setting an op aside ------------------------------------------------------- */
+
+/* Puts bytes under key in the meta table, or under key~2, key~3, ... if it is taken. */
+static int keep_bytes(struct journal *j, MDB_txn *txn, const char *name, const unsigned char *p, size_t len)
+{
+	int rc = MDB_KEYEXIST;
+	for (int i = 1; i < 1000 && rc == MDB_KEYEXIST; i++) {
+		char *k = i == 1 ? xasprintf("%s", name) : xasprintf("%s~%d", name, i);
+		MDB_val key = {strlen(k), k}, val = {len, (void *)p};
+		rc = mdb_put(txn, j->meta, &key, &val, MDB_NOOVERWRITE);
+		free(k);
+	}
+	return rc;
+}
+
+int journal_op_set_aside(struct journal *j, uint64_t id, struct journal_err *e)
+{
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
+	if (rc != 0)
+		return lmdb_fail(e, rc, "begin");
+	struct op_view v;
+	int r = view_op(j, txn, id, true, &v, e);
+	if (r < 0) {
+		mdb_txn_abort(txn);
+		return r;
+	}
+	switch (v.op.state) {
+	case JOURNAL_OP_RUNNING:
+	case JOURNAL_OP_CORRUPT: break;
+	case JOURNAL_OP_SET_ASIDE: r = fail(e, -EALREADY, "journal: op %llu is already set aside", (unsigned long long)id); break;
+	case JOURNAL_OP_DONE:
+	case JOURNAL_OP_ABORTED:
+	case JOURNAL_OP_FAILED:
+		r = fail(e, -EINVAL, "journal: op %llu is %s: a finished op cannot be set aside", (unsigned long long)id,
+			 journal_op_state_name(v.op.state));
+		break;
+	}
+	if (r < 0) {
+		view_free(&v);
+		mdb_txn_abort(txn);
+		return r;
+	}
+	char *name;
+	if (v.raw) {
+		name = xasprintf("corrupt/%llu", (unsigned long long)id);
+		rc = keep_bytes(j, txn, name, v.raw, v.rawlen);
+		free(name);
+	}
+	for (size_t i = 0; i < v.nbad && rc == 0; i++) {
+		name = xasprintf("corrupt/%llu/step/%u", (unsigned long long)id, v.bad[i].index);
+		rc = keep_bytes(j, txn, name, v.bad[i].raw, v.bad[i].len);
+		free(name);
+		unsigned char k[12];
+		key_step(k, id, v.bad[i].index);
+		MDB_val key = {12, k};
+		if (rc == 0)
+			rc = mdb_del(txn, j->steps, &key, NULL);
+	}
+	if (rc == 0) {
+		v.op.state = JOURNAL_OP_SET_ASIDE;
+		v.op.ended = (uint64_t)time(NULL);
+		rc = put_op(txn, j, &v.op);
+	}
+	view_free(&v);
+	if (rc == 0)
+		rc = mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+	return rc ? lmdb_fail(e, rc, "setting an op aside") : 0;
 }

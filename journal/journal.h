@@ -29,6 +29,17 @@ enum journal_op_state {
 	JOURNAL_OP_DONE = 2,      /* finished (rolled forward, if it was recovered) */
 	JOURNAL_OP_ABORTED = 3,   /* undone before its commit point */
 	JOURNAL_OP_FAILED = 4,    /* failed after its commit point, then rolled forward */
+	/*
+	 * Never stored: what journal_op_list reports for an op whose record, or
+	 * one of whose step records, does not decode. Nothing about it can be
+	 * trusted; it is not recovered and stays so until it is set aside.
+	 */
+	JOURNAL_OP_CORRUPT = 5,
+	/*
+	 * Set aside by hand (`punix journal set-aside`): a running or corrupt op
+	 * that is never recovered again and never blocks anything.
+	 */
+	JOURNAL_OP_SET_ASIDE = 6,
 };
 
 enum journal_step_state {
@@ -37,6 +48,19 @@ enum journal_step_state {
 	JOURNAL_STEP_UNDONE = 3,
 };
 
+/*
+ * Which strings are set. RUNNING, DONE, ABORTED, FAILED: kind, scope and
+ * stack always, from a record that passed every check; plan may be NULL.
+ * CORRUPT: each of kind, scope, stack and plan may be NULL; one that is set
+ * was salvaged from the damaged record's framing, holds only printable
+ * UTF-8 (plan may also hold tabs and newlines), and is UNVERIFIED (it may
+ * itself be damaged) unless the op record was intact and only one of its
+ * step records is corrupt. A caller that acts on ops by scope must not act
+ * on a CORRUPT op's scope. SET_ASIDE: each of kind, scope, stack and plan
+ * may be NULL (an op set aside while its record was corrupt keeps only what
+ * could be salvaged, unverified). Every string that is set is
+ * NUL-terminated and owned by the op (journal_op_free).
+ */
 struct journal_op {
 	uint64_t id;
 	char *kind;    /* "deploy", "rollback", "set-current" */
@@ -44,8 +68,14 @@ struct journal_op {
 	char *stack;
 	char *plan;    /* the op's parameters and plan (JSON text) */
 	enum journal_op_state state;
-	uint64_t started; /* unix seconds */
+	uint64_t started; /* unix seconds; 0 if unknown (CORRUPT, SET_ASIDE) */
 	uint64_t ended;
+	/*
+	 * CORRUPT: why, naming the op ("op 3 is corrupt: record checksum
+	 * mismatch ..."). SET_ASIDE: the same message if the op was corrupt
+	 * when it was set aside, else NULL. NULL for every other state.
+	 */
+	char *corrupt;
 };
 
 struct journal_step {
@@ -61,6 +91,14 @@ struct journal_err {
 	char msg[512];
 };
 
+/*
+ * Opens the journal in dir, creating dir (and its parents) and a fresh
+ * journal if there is no dir/data.mdb. Before LMDB maps the file, its two
+ * meta pages are read: a data.mdb of 0 bytes is an error (-ENODATA, "is
+ * empty"), never silently a new journal; one shorter than its meta pages
+ * say it extends is an error (-EBADMSG, "is truncated") instead of a
+ * SIGBUS when the missing pages would be touched.
+ */
 int journal_open(struct journal **j, const char *dir, struct journal_err *e);
 void journal_close(struct journal *j);
 
@@ -71,11 +109,41 @@ int journal_op_finish(struct journal *j, uint64_t id, enum journal_op_state stat
 int journal_step_write(struct journal *j, uint64_t id, uint32_t index, const char *name,
 		       enum journal_step_state state, const char *result, struct journal_err *e);
 
-/* One op and its steps (sorted by index); free with journal_op_free. */
+/*
+ * One op and its steps (sorted by index); free with journal_op_free. An op
+ * whose record or one of whose step records does not decode: -EBADMSG,
+ * e->msg "journal: op N is corrupt: ...".
+ */
 int journal_op_get(struct journal *j, uint64_t id, struct journal_op *op, struct journal_step **steps,
 		   size_t *nsteps, struct journal_err *e);
-/* Every op, oldest first (no steps). */
+/*
+ * Like journal_op_get, but a corrupt op is returned too (0, state CORRUPT,
+ * op->corrupt saying why, what could be salvaged of its fields, and the
+ * steps that do decode): for showing a damaged op to a person.
+ */
+int journal_op_inspect(struct journal *j, uint64_t id, struct journal_op *op, struct journal_step **steps,
+		       size_t *nsteps, struct journal_err *e);
+/*
+ * Every op, oldest first (no steps). An op whose record, or one of whose
+ * step records, does not decode is listed with state JOURNAL_OP_CORRUPT,
+ * its id (from its key) and op->corrupt; the listing itself fails only
+ * when LMDB does.
+ */
 int journal_op_list(struct journal *j, struct journal_op **ops, size_t *n, struct journal_err *e);
+/*
+ * Sets a RUNNING or CORRUPT op aside (state SET_ASIDE, ended now): it is
+ * never recovered and blocks nothing. For a corrupt op, the op record is
+ * rewritten as a valid record from what could be salvaged, with op->corrupt
+ * kept; the original bytes of every corrupt record of the op are kept in
+ * the meta table, under "corrupt/<id>" (the op record) and
+ * "corrupt/<id>/step/<index>" (a step record; removed from the steps), with
+ * "~2", "~3", ... appended should the key be taken. Errors: -ENOENT (no
+ * such op), -EINVAL (the op is finished: done, aborted or failed),
+ * -EALREADY (already set aside). An op set aside stays so:
+ * journal_op_set_plan and journal_op_finish on it fail with -EALREADY (so
+ * never set aside an op whose punix is still running).
+ */
+int journal_op_set_aside(struct journal *j, uint64_t id, struct journal_err *e);
 
 void journal_op_free(struct journal_op *op);
 void journal_ops_free(struct journal_op *ops, size_t n);

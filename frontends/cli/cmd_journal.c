@@ -1,7 +1,12 @@
 /*
  * cmd_journal.c - `punix journal show [OP]`: the ops in the journal, or one
- * op's steps with their state.
+ * op's steps with their state; `punix journal set-aside OP`: a running or
+ * corrupt op is never recovered again and blocks nothing.
+ *
+ * A corrupt op is listed (state "corrupt", with why) among the others, and
+ * `show` then exits 1 after listing everything, naming it on standard error.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -10,19 +15,32 @@
 #include <string.h>
 #include <time.h>
 
+#include "../../base/sbuf.h"
+#include "../../base/utf8.h"
 #include "../../journal/journal.h"
 #include "cli.h"
 
-#define JOURNAL_USAGE "usage: punix journal show [OP] [--json] [--state-dir DIR]\n"
+#define JOURNAL_USAGE                                                                                                  \
+	"usage: punix journal show [OP] [--json] [--state-dir DIR]\n"                                                  \
+	"       punix journal set-aside OP [--yes] [--state-dir DIR]\n"
 
 void cmd_journal_help(void)
 {
 	fputs(JOURNAL_USAGE
 	      "\n"
-	      "Without OP: one line per op (id, state, kind, stack, start time).\n"
-	      "With OP: its plan and each step with its state (intent, done, undone).\n"
+	      "show without OP: one line per op (id, state, kind, stack, start time; a corrupt\n"
+	      "op: id, \"corrupt\", what could be read of kind, stack and start, and why).\n"
+	      "show OP: its kind, stack, scope, plan and each step with its state (intent,\n"
+	      "done, undone); for a corrupt op, what can still be read of it and why.\n"
+	      "Exit 1 if the journal holds a corrupt op (after showing everything).\n"
 	      "\n"
-	      "  --json           one JSON object: {\"ops\": [...]} or one op with its \"steps\"\n"
+	      "set-aside OP: shows a running or corrupt op, then, with --yes, sets it aside:\n"
+	      "it is never recovered again and blocks nothing; whatever it did or half did\n"
+	      "stays as it is. Finished ops (done, aborted, failed) cannot be set aside.\n"
+	      "Never set aside an op whose punix is still running.\n"
+	      "\n"
+	      "  --json           show: one JSON object: {\"ops\": [...]} or one op with its \"steps\"\n"
+	      "  --yes            set-aside: do it (without it: show the op and exit 2)\n"
 	      "  --state-dir DIR  the journal (default $PUNIX_STATE_DIR, else $PUNIX_HOME/journal)\n",
 	      stdout);
 }
@@ -35,12 +53,44 @@ static void when(uint64_t t, char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* A JSON string of s (each byte that is not UTF-8 shown as U+FFFD), or null. */
+static json_t *text(const char *s)
+{
+	if (!s)
+		return json_null();
+	if (utf8_valid(s, strlen(s)))
+		return json_string(s);
+	struct sbuf sb = SBUF_INIT;
+	const unsigned char *u = (const unsigned char *)s;
+	while (*u) {
+		uint32_t cp;
+		size_t n = utf8_decode(u, strlen((const char *)u), &cp);
+		if (n) {
+			sbuf_append(&sb, u, n);
+			u += n;
+		} else {
+			sbuf_puts(&sb, "\xef\xbf\xbd");
+			u++;
+		}
+	}
+	json_t *j = json_string(sbuf_str(&sb));
+	sbuf_free(&sb);
+	return j;
+}
+
 static json_t *op_json(const struct journal_op *op)
 {
 	char t[32];
 	when(op->started, t);
-	return json_pack("{s:I, s:s, s:s, s:s, s:s}", "id", (json_int_t)op->id, "state", journal_op_state_name(op->state),
-			 "kind", op->kind, "stack", op->stack, "started", t);
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_integer((json_int_t)op->id));
+	json_object_set_new(o, "state", json_string(journal_op_state_name(op->state)));
+	json_object_set_new(o, "kind", text(op->kind));
+	json_object_set_new(o, "stack", text(op->stack));
+	json_object_set_new(o, "started", op->started ? json_string(t) : json_null());
+	if (op->corrupt)
+		json_object_set_new(o, "corrupt", text(op->corrupt));
+	return o;
 }
 
 static void print_json(json_t *o)
@@ -51,11 +101,163 @@ static void print_json(json_t *o)
 	json_decref(o);
 }
 
+static const char *or_unknown(const char *s)
+{
+	return s ? s : "?";
+}
+
+/* One op as `show OP` prints it (set-aside prints the same before asking). */
+static void print_op(const struct journal_op *op, const struct journal_step *steps, size_t n)
+{
+	char t[32] = "?";
+	if (op->started)
+		when(op->started, t);
+	bool damaged = op->state == JOURNAL_OP_CORRUPT;
+	printf("op %llu: %s %s, %s, started %s\n", (unsigned long long)op->id, or_unknown(op->kind),
+	       or_unknown(op->stack), journal_op_state_name(op->state), t);
+	printf("scope: %s\n", or_unknown(op->scope));
+	printf("plan: %s\n", op->plan ? op->plan : damaged || op->corrupt ? "?" : "(none recorded)");
+	for (size_t i = 0; i < n; i++)
+		printf("  step %u %-12s %s\n", steps[i].index, steps[i].name, journal_step_state_name(steps[i].state));
+	if (damaged)
+		printf("corrupt: %s\n"
+		       "(read from a damaged journal: what is shown may be wrong or incomplete; '?' could not be read)\n",
+		       op->corrupt);
+	else if (op->corrupt)
+		printf("set aside while corrupt: %s\n", op->corrupt);
+}
+
+/* The standard error line for a corrupt op; returns EXIT_ERROR. */
+static int report_corrupt(const struct journal_op *op, bool shown)
+{
+	unsigned long long id = op->id;
+	if (shown)
+		return cli_fail(EXIT_ERROR, "journal: %s (`punix journal set-aside %llu` sets it aside)", op->corrupt, id);
+	return cli_fail(EXIT_ERROR,
+			"journal: %s (`punix journal show %llu` shows what can be read of it; "
+			"`punix journal set-aside %llu` sets it aside)",
+			op->corrupt, id, id);
+}
+
+static int show_all(struct journal *j, bool json)
+{
+	struct journal_op *ops;
+	size_t n;
+	struct journal_err je;
+	if (journal_op_list(j, &ops, &n, &je) < 0)
+		return cli_fail(EXIT_ERROR, "%s", je.msg);
+	if (json) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, op_json(&ops[i]));
+		print_json(json_pack("{s:o}", "ops", arr));
+	} else {
+		char t[32];
+		for (size_t i = 0; i < n; i++) {
+			const struct journal_op *op = &ops[i];
+			if (op->started)
+				when(op->started, t);
+			else
+				strcpy(t, "-");
+			printf("%llu\t%s\t%s\t%s\t%s", (unsigned long long)op->id, journal_op_state_name(op->state),
+			       op->kind ? op->kind : "-", op->stack ? op->stack : "-", t);
+			if (op->state == JOURNAL_OP_CORRUPT)
+				printf("\t%s", op->corrupt);
+			putchar('\n');
+		}
+		if (n == 0)
+			puts("the journal is empty");
+	}
+	fflush(stdout);
+	int rc = EXIT_OK;
+	for (size_t i = 0; i < n; i++)
+		if (ops[i].state == JOURNAL_OP_CORRUPT)
+			rc = report_corrupt(&ops[i], false);
+	journal_ops_free(ops, n);
+	return rc;
+}
+
+static int show_one(struct journal *j, uint64_t id, bool json)
+{
+	struct journal_op op;
+	struct journal_step *steps;
+	size_t n;
+	struct journal_err je;
+	if (journal_op_inspect(j, id, &op, &steps, &n, &je) < 0)
+		return cli_fail(EXIT_ERROR, "%s", je.msg);
+	if (json) {
+		json_t *o = op_json(&op);
+		json_object_set_new(o, "scope", text(op.scope));
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++) {
+			json_t *s = json_object();
+			json_object_set_new(s, "index", json_integer(steps[i].index));
+			json_object_set_new(s, "name", text(steps[i].name));
+			json_object_set_new(s, "state", json_string(journal_step_state_name(steps[i].state)));
+			json_array_append_new(arr, s);
+		}
+		json_object_set_new(o, "steps", arr);
+		json_error_t je2;
+		json_t *plan = op.plan ? json_loads(op.plan, 0, &je2) : NULL;
+		json_object_set_new(o, "plan", plan ? plan : json_null());
+		print_json(o);
+	} else {
+		print_op(&op, steps, n);
+	}
+	fflush(stdout);
+	int rc = op.state == JOURNAL_OP_CORRUPT ? report_corrupt(&op, true) : EXIT_OK;
+	journal_steps_free(steps, n);
+	journal_op_free(&op);
+	return rc;
+}
+
+static int set_aside(struct journal *j, uint64_t id, bool yes)
+{
+	struct journal_op op;
+	struct journal_step *steps;
+	size_t n;
+	struct journal_err je;
+	if (journal_op_inspect(j, id, &op, &steps, &n, &je) < 0)
+		return cli_fail(EXIT_ERROR, "%s", je.msg);
+	int rc = EXIT_OK;
+	switch (op.state) {
+	case JOURNAL_OP_DONE:
+	case JOURNAL_OP_ABORTED:
+	case JOURNAL_OP_FAILED:
+		rc = cli_fail(EXIT_ERROR, "journal: op %llu is %s: a finished op cannot be set aside",
+			      (unsigned long long)id, journal_op_state_name(op.state));
+		break;
+	case JOURNAL_OP_SET_ASIDE:
+		rc = cli_fail(EXIT_ERROR, "journal: op %llu is already set aside", (unsigned long long)id);
+		break;
+	case JOURNAL_OP_RUNNING:
+	case JOURNAL_OP_CORRUPT:
+		print_op(&op, steps, n);
+		printf("Set aside, op %llu is never recovered again and blocks nothing: whatever it did or half "
+		       "did stays as it is.\n",
+		       (unsigned long long)id);
+		fflush(stdout);
+		if (!yes) {
+			rc = cli_fail(EXIT_USAGE, "add --yes to set op %llu aside", (unsigned long long)id);
+		} else if (journal_op_set_aside(j, id, &je) < 0) {
+			rc = cli_fail(EXIT_ERROR, "%s", je.msg);
+		} else {
+			printf("set aside: op %llu%s\n", (unsigned long long)id,
+			       op.state == JOURNAL_OP_CORRUPT ? " (its damaged records are kept in the journal)" : "");
+		}
+		break;
+	}
+	journal_steps_free(steps, n);
+	journal_op_free(&op);
+	return rc;
+}
+
 int cmd_journal(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"state-dir", required_argument, NULL, 'J'},
 		{"json", no_argument, NULL, 'j'},
+		{"yes", no_argument, NULL, 'y'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -63,33 +265,37 @@ int cmd_journal(int argc, char **argv)
 		cmd_journal_help();
 		return EXIT_OK;
 	}
-	if (argc < 2 || strcmp(argv[1], "show") != 0) {
+	bool show = argc >= 2 && !strcmp(argv[1], "show");
+	if (argc < 2 || (!show && strcmp(argv[1], "set-aside") != 0)) {
 		fputs(JOURNAL_USAGE, stderr);
 		return EXIT_USAGE;
 	}
 	const char *state = NULL;
-	bool json = false;
+	bool json = false, yes = false;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc - 1, argv + 1, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'J': state = optarg; break;
 		case 'j': json = true; break;
+		case 'y': yes = true; break;
 		case 'h': cmd_journal_help(); return EXIT_OK;
 		default: fputs(JOURNAL_USAGE, stderr); return EXIT_USAGE;
 		}
 	}
 	int nrest = argc - 1 - optind;
-	if (nrest > 1) {
+	if (nrest > 1 || (show && yes) || (!show && (json || nrest != 1))) {
 		fputs(JOURNAL_USAGE, stderr);
 		return EXIT_USAGE;
 	}
 	uint64_t id = 0;
 	if (nrest == 1) {
 		char *end;
-		id = strtoull(argv[1 + optind], &end, 10);
-		if (*end || id == 0)
-			return cli_fail(EXIT_USAGE, "'%s' is not an op number", argv[1 + optind]);
+		const char *arg = argv[1 + optind];
+		errno = 0;
+		id = strtoull(arg, &end, 10);
+		if (*end || id == 0 || errno || arg[0] < '0' || arg[0] > '9')
+			return cli_fail(EXIT_USAGE, "'%s' is not an op number", arg);
 	}
 	struct cli_places pl;
 	struct journal *j;
@@ -107,60 +313,12 @@ int cmd_journal(int argc, char **argv)
 		cli_places_free(&pl);
 		return rc;
 	}
-	char t[32];
-	if (id == 0) {
-		struct journal_op *ops;
-		size_t n;
-		if (journal_op_list(j, &ops, &n, &je) < 0) {
-			rc = cli_fail(EXIT_ERROR, "%s", cli_reason(je.msg, "journal: cannot read it"));
-		} else if (json) {
-			json_t *arr = json_array();
-			for (size_t i = 0; i < n; i++)
-				json_array_append_new(arr, op_json(&ops[i]));
-			print_json(json_pack("{s:o}", "ops", arr));
-			journal_ops_free(ops, n);
-		} else {
-			for (size_t i = 0; i < n; i++) {
-				when(ops[i].started, t);
-				printf("%llu\t%s\t%s\t%s\t%s\n", (unsigned long long)ops[i].id,
-				       journal_op_state_name(ops[i].state), ops[i].kind, ops[i].stack, t);
-			}
-			if (n == 0)
-				puts("the journal is empty");
-			journal_ops_free(ops, n);
-		}
-	} else {
-		struct journal_op op;
-		struct journal_step *steps;
-		size_t n;
-		if (journal_op_get(j, id, &op, &steps, &n, &je) < 0) {
-			rc = cli_fail(EXIT_ERROR, "%s", cli_reason(je.msg, "journal: cannot read it"));
-		} else if (json) {
-			json_t *o = op_json(&op);
-			json_t *arr = json_array();
-			for (size_t i = 0; i < n; i++)
-				json_array_append_new(arr, json_pack("{s:I, s:s, s:s}", "index", (json_int_t)steps[i].index,
-								     "name", steps[i].name, "state",
-								     journal_step_state_name(steps[i].state)));
-			json_object_set_new(o, "steps", arr);
-			json_error_t je2;
-			json_t *plan = op.plan ? json_loads(op.plan, 0, &je2) : NULL;
-			json_object_set_new(o, "plan", plan ? plan : json_null());
-			print_json(o);
-			journal_steps_free(steps, n);
-			journal_op_free(&op);
-		} else {
-			when(op.started, t);
-			printf("op %llu: %s %s, %s, started %s\n", (unsigned long long)op.id, op.kind, op.stack,
-			       journal_op_state_name(op.state), t);
-			printf("plan: %s\n", op.plan ? op.plan : "(none recorded)");
-			for (size_t i = 0; i < n; i++)
-				printf("  step %u %-12s %s\n", steps[i].index, steps[i].name,
-				       journal_step_state_name(steps[i].state));
-			journal_steps_free(steps, n);
-			journal_op_free(&op);
-		}
-	}
+	if (!show)
+		rc = set_aside(j, id, yes);
+	else if (id == 0)
+		rc = show_all(j, json);
+	else
+		rc = show_one(j, id, json);
 	journal_close(j);
 	cli_places_free(&pl);
 	return rc;

@@ -121,3 +121,600 @@ Test(env, ops_and_steps_persist)
 	journal_close(j);
 	ops_remove_tree(ops_local(), dir);
 }
+
+/* ---- damaged state ------------------------------------------------------------ */
+
+#include <fcntl.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+static char *path_in(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(n);
+	cr_assert_not_null(p);
+	snprintf(p, n, "%s/%s", dir, name);
+	return p;
+}
+
+static unsigned char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f, "%s", path);
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	unsigned char *p = malloc((size_t)n + 1);
+	cr_assert_not_null(p);
+	cr_assert_eq(fread(p, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return p;
+}
+
+static void spill(const char *path, const unsigned char *p, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	cr_assert_not_null(f, "%s", path);
+	cr_assert_eq(fwrite(p, 1, len, f), len);
+	cr_assert_eq(fclose(f), 0);
+}
+
+/* A journal in a fresh directory with n ops (op 2 and every fourth running), each with steps. */
+static char *journal_with_ops(int n)
+{
+	char *dir = strdup("/tmp/punix-journal-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	struct journal *j;
+	struct journal_err e;
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	static const char *stacks[] = {"Web", "Api", "Db", "Cache"};
+	for (int i = 0; i < n; i++) {
+		struct journal_op op = sample_op();
+		char scope[64];
+		snprintf(scope, sizeof(scope), "local|/d|%s", stacks[i % 4]);
+		op.scope = scope;
+		op.stack = (char *)stacks[i % 4];
+		cr_assert_eq(journal_op_begin(j, &op, &e), 0, "%s", e.msg);
+		cr_assert_eq(journal_step_write(j, op.id, 0, "plan", JOURNAL_STEP_DONE, "gen 3", &e), 0);
+		cr_assert_eq(journal_step_write(j, op.id, 1, "build", JOURNAL_STEP_DONE, NULL, &e), 0);
+		cr_assert_eq(journal_step_write(j, op.id, 2, "flip", JOURNAL_STEP_INTENT, NULL, &e), 0);
+		if (op.id != 2 && op.id % 4 != 0)
+			cr_assert_eq(journal_op_finish(j, op.id, JOURNAL_OP_DONE, &e), 0);
+	}
+	journal_close(j);
+	return dir;
+}
+
+/* The journal's LMDB environment opened directly, as damage (or a tool) would reach it. */
+struct raw {
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+};
+
+static void raw_begin(struct raw *r, const char *dir, const char *db)
+{
+	cr_assert_eq(mdb_env_create(&r->env), 0);
+	mdb_env_set_maxdbs(r->env, 4);
+	mdb_env_set_mapsize(r->env, (size_t)1 << 30);
+	cr_assert_eq(mdb_env_open(r->env, dir, MDB_NOSYNC, 0600), 0);
+	cr_assert_eq(mdb_txn_begin(r->env, NULL, 0, &r->txn), 0);
+	cr_assert_eq(mdb_dbi_open(r->txn, db, 0, &r->dbi), 0);
+}
+
+static void raw_end(struct raw *r)
+{
+	cr_assert_eq(mdb_txn_commit(r->txn), 0);
+	mdb_env_sync(r->env, 1);
+	mdb_env_close(r->env);
+}
+
+static void op_key(unsigned char k[8], uint64_t id)
+{
+	for (int i = 0; i < 8; i++)
+		k[i] = (unsigned char)(id >> (56 - 8 * i));
+}
+
+static void step_key(unsigned char k[12], uint64_t id, uint32_t index)
+{
+	op_key(k, id);
+	for (int i = 0; i < 4; i++)
+		k[8 + i] = (unsigned char)(index >> (24 - 8 * i));
+}
+
+/* Replaces the record under key in db with len bytes. */
+static void raw_put(const char *dir, const char *db, const unsigned char *key, size_t klen, const void *val, size_t len)
+{
+	struct raw r;
+	raw_begin(&r, dir, db);
+	MDB_val k = {klen, (void *)key}, v = {len, (void *)val};
+	cr_assert_eq(mdb_put(r.txn, r.dbi, &k, &v, 0), 0);
+	raw_end(&r);
+}
+
+/* A malloc'd copy of the record under key in db, or NULL. */
+static unsigned char *raw_get(const char *dir, const char *db, const void *key, size_t klen, size_t *len)
+{
+	struct raw r;
+	raw_begin(&r, dir, db);
+	MDB_val k = {klen, (void *)key}, v;
+	unsigned char *p = NULL;
+	if (mdb_get(r.txn, r.dbi, &k, &v) == 0) {
+		p = malloc(v.mv_size + 1);
+		cr_assert_not_null(p);
+		memcpy(p, v.mv_data, v.mv_size);
+		*len = v.mv_size;
+	}
+	raw_end(&r);
+	return p;
+}
+
+/* Flips one bit of op id's record (found through LMDB, written back). */
+static void flip_op_record(const char *dir, uint64_t id, size_t byte, int bit)
+{
+	unsigned char k[8];
+	op_key(k, id);
+	size_t len;
+	unsigned char *rec = raw_get(dir, "ops", k, 8, &len);
+	cr_assert_not_null(rec);
+	cr_assert_lt(byte, len);
+	rec[byte] ^= (unsigned char)(1 << bit);
+	raw_put(dir, "ops", k, 8, rec, len);
+	free(rec);
+}
+
+static bool printable(const char *s, bool ws)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if ((*p < 0x20 && !(ws && (*p == '\t' || *p == '\n'))) || *p == 0x7f)
+			return false;
+	return true;
+}
+
+Test(records, set_aside_and_corrupt_states)
+{
+	cr_expect_str_eq(journal_op_state_name(JOURNAL_OP_CORRUPT), "corrupt");
+	cr_expect_str_eq(journal_op_state_name(JOURNAL_OP_SET_ASIDE), "set-aside");
+	struct journal_op op = {0}, back;
+	struct journal_err e;
+	size_t len;
+	/* an op set aside while corrupt may have lost kind, scope and stack */
+	op.id = 7;
+	op.state = JOURNAL_OP_SET_ASIDE;
+	op.corrupt = "op 7 is corrupt: record checksum mismatch (corrupted or edited)";
+	unsigned char *rec = journal_encode_op(&op, &len);
+	cr_assert_eq(journal_decode_op(rec, len, &back, &e), 0, "%s", e.msg);
+	cr_expect_eq(back.state, JOURNAL_OP_SET_ASIDE);
+	cr_expect_null(back.kind);
+	cr_expect_null(back.scope);
+	cr_expect_null(back.stack);
+	cr_expect_str_eq(back.corrupt, op.corrupt);
+	journal_op_free(&back);
+	free(rec);
+	/* CORRUPT is never stored */
+	op.state = JOURNAL_OP_CORRUPT;
+	rec = journal_encode_op(&op, &len);
+	cr_expect_eq(journal_decode_op(rec, len, &back, &e), -EBADMSG);
+	free(rec);
+	/* nor is a corruption note on any other state, nor a running op without its fields */
+	struct journal_op run = sample_op();
+	run.corrupt = "op 42 is corrupt: x";
+	rec = journal_encode_op(&run, &len);
+	cr_expect_eq(journal_decode_op(rec, len, &back, &e), -EBADMSG);
+	free(rec);
+	op.state = JOURNAL_OP_RUNNING;
+	op.corrupt = NULL;
+	rec = journal_encode_op(&op, &len);
+	cr_expect_eq(journal_decode_op(rec, len, &back, &e), -EBADMSG);
+	free(rec);
+	/* and a plain running op still round-trips, with no note */
+	run.corrupt = NULL;
+	rec = journal_encode_op(&run, &len);
+	cr_assert_eq(journal_decode_op(rec, len, &back, &e), 0, "%s", e.msg);
+	cr_expect_null(back.corrupt);
+	journal_op_free(&back);
+	free(rec);
+}
+
+Test(damage, a_truncated_journal_is_an_error_naming_the_file_never_a_crash, .timeout = 120)
+{
+	char *dir = journal_with_ops(12);
+	char *data = path_in(dir, "data.mdb");
+	size_t full;
+	unsigned char *bytes = slurp(data, &full);
+	long psize = sysconf(_SC_PAGESIZE);
+	cr_assert_gt(full, (size_t)psize * 4, "the journal has data pages past its meta pages (%zu bytes)", full);
+	/* every page boundary, a byte either side, and a few odd sizes */
+	size_t sizes[512];
+	size_t ns = 0;
+	size_t odd[] = {1, 16, 100, 151, 152, 153, 1000, (size_t)psize + 16 + 136, full / 2, full - 1};
+	for (size_t i = 0; i < sizeof(odd) / sizeof(*odd); i++)
+		sizes[ns++] = odd[i];
+	for (size_t at = (size_t)psize; at < full && ns + 3 <= sizeof(sizes) / sizeof(*sizes); at += (size_t)psize) {
+		sizes[ns++] = at - 1;
+		sizes[ns++] = at;
+		sizes[ns++] = at + 1;
+	}
+	for (size_t i = 0; i < ns; i++) {
+		if (sizes[i] == 0 || sizes[i] >= full)
+			continue;
+		spill(data, bytes, sizes[i]);
+		struct journal *j = NULL;
+		struct journal_err e = {0};
+		int r = journal_open(&j, dir, &e);
+		cr_assert_lt(r, 0, "a journal truncated to %zu of %zu bytes opened", sizes[i], full);
+		cr_expect_null(j);
+		cr_expect(strstr(e.msg, data) != NULL, "the message names %s: %s", data, e.msg);
+		cr_expect(strstr(e.msg, "is truncated") != NULL, "truncated to %zu: %s", sizes[i], e.msg);
+		cr_expect_eq(r, -EBADMSG, "truncated to %zu: %s", sizes[i], e.msg);
+		cr_expect_eq(e.code, r);
+	}
+	/* whole again, it opens and every op is there */
+	spill(data, bytes, full);
+	struct journal *j;
+	struct journal_err e;
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	struct journal_op *ops;
+	size_t n;
+	cr_assert_eq(journal_op_list(j, &ops, &n, &e), 0, "%s", e.msg);
+	cr_expect_eq(n, 12);
+	journal_ops_free(ops, n);
+	journal_close(j);
+	free(bytes);
+	free(data);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
+
+Test(damage, a_healthy_journal_is_never_taken_for_a_truncated_one, .timeout = 120)
+{
+	char dir[] = "/tmp/punix-journal-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	struct journal *j;
+	struct journal_err e;
+	char plan[6000];
+	unsigned seed = 1;
+	for (int round = 0; round < 12; round++) {
+		cr_assert_eq(journal_open(&j, dir, &e), 0, "round %d: %s", round, e.msg);
+		for (int i = 0; i < 8; i++) {
+			struct journal_op op = sample_op();
+			cr_assert_eq(journal_op_begin(j, &op, &e), 0, "%s", e.msg);
+			seed = seed * 1103515245u + 12345u;
+			size_t len = (seed >> 8) % (sizeof(plan) - 1);
+			memset(plan, 'p', len);
+			plan[len] = '\0';
+			cr_assert_eq(journal_op_set_plan(j, op.id, plan, &e), 0, "%s", e.msg);
+			for (uint32_t s = 0; s < 4; s++) {
+				cr_assert_eq(journal_step_write(j, op.id, s, "s", JOURNAL_STEP_INTENT, NULL, &e), 0);
+				cr_assert_eq(
+				    journal_step_write(j, op.id, s, "s", JOURNAL_STEP_DONE, s % 2 ? plan : NULL, &e),
+				    0);
+			}
+			cr_assert_eq(journal_op_finish(j, op.id, JOURNAL_OP_DONE, &e), 0);
+		}
+		journal_close(j);
+	}
+	ops_remove_tree(ops_local(), dir);
+}
+
+Test(damage, an_emptied_journal_is_an_error_a_missing_one_is_created)
+{
+	char *dir = journal_with_ops(3);
+	char *data = path_in(dir, "data.mdb");
+	cr_assert_eq(truncate(data, 0), 0);
+	struct journal *j = NULL;
+	struct journal_err e = {0};
+	int r = journal_open(&j, dir, &e);
+	cr_expect_eq(r, -ENODATA, "%s", e.msg);
+	cr_expect_null(j);
+	cr_expect(strstr(e.msg, data) != NULL, "%s", e.msg);
+	cr_expect(strstr(e.msg, " is empty: the journal was lost or emptied; ") != NULL, "%s", e.msg);
+	struct stat st;
+	cr_assert_eq(stat(data, &st), 0);
+	cr_expect_eq(st.st_size, 0, "the emptied file is left as it was");
+
+	/* no data.mdb at all: a new journal, in directories made as needed */
+	unlink(data);
+	char *deep = path_in(dir, "a/b/journal");
+	cr_assert_eq(journal_open(&j, deep, &e), 0, "%s", e.msg);
+	struct journal_op *ops;
+	size_t n;
+	cr_assert_eq(journal_op_list(j, &ops, &n, &e), 0);
+	cr_expect_eq(n, 0);
+	journal_ops_free(ops, n);
+	journal_close(j);
+	cr_assert_eq(stat(deep, &st), 0);
+	cr_expect(S_ISDIR(st.st_mode));
+	cr_expect_eq(st.st_mode & 0777, 0700);
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	journal_close(j);
+	free(deep);
+	free(data);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
+
+Test(damage, a_corrupt_op_record_stops_only_its_op)
+{
+	char *dir = journal_with_ops(4);
+	/* op 2 (running): one bit of its stack flipped; op 3 (done): not a record at all */
+	flip_op_record(dir, 2, 56, 0);
+	unsigned char k[8];
+	op_key(k, 3);
+	raw_put(dir, "ops", k, 8, "PJR\x01Ohand-edited junk", 21);
+
+	struct journal *j;
+	struct journal_err e;
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	struct journal_op *ops;
+	size_t n;
+	cr_assert_eq(journal_op_list(j, &ops, &n, &e), 0, "%s", e.msg);
+	cr_assert_eq(n, 4);
+	cr_expect_eq(ops[0].id, 1);
+	cr_expect_eq(ops[0].state, JOURNAL_OP_DONE);
+	cr_expect_null(ops[0].corrupt);
+	cr_expect_eq(ops[1].id, 2);
+	cr_expect_eq(ops[1].state, JOURNAL_OP_CORRUPT);
+	cr_assert_not_null(ops[1].corrupt);
+	cr_expect(strncmp(ops[1].corrupt, "op 2 is corrupt: ", 17) == 0, "%s", ops[1].corrupt);
+	/* what could be salvaged: clean text or NULL */
+	cr_expect_str_eq(ops[1].kind, "deploy");
+	cr_expect_str_eq(ops[1].stack, "Aqi", "salvaged, and as damaged as the record");
+	cr_expect_eq(ops[2].id, 3);
+	cr_expect_eq(ops[2].state, JOURNAL_OP_CORRUPT);
+	cr_expect(strncmp(ops[2].corrupt, "op 3 is corrupt: ", 17) == 0, "%s", ops[2].corrupt);
+	cr_expect_null(ops[2].kind);
+	cr_expect_null(ops[2].scope);
+	cr_expect_null(ops[2].stack);
+	cr_expect_null(ops[2].plan);
+	cr_expect_eq(ops[3].id, 4);
+	cr_expect_eq(ops[3].state, JOURNAL_OP_RUNNING);
+	cr_expect_str_eq(ops[3].stack, "Cache");
+	journal_ops_free(ops, n);
+
+	struct journal_op op;
+	struct journal_step *steps;
+	cr_expect_eq(journal_op_get(j, 2, &op, &steps, &n, &e), -EBADMSG);
+	cr_expect(strncmp(e.msg, "journal: op 2 is corrupt: ", 26) == 0, "%s", e.msg);
+	cr_expect_eq(journal_op_get(j, 3, &op, NULL, NULL, &e), -EBADMSG);
+	cr_expect(strncmp(e.msg, "journal: op 3 is corrupt: ", 26) == 0, "%s", e.msg);
+	cr_assert_eq(journal_op_get(j, 4, &op, &steps, &n, &e), 0, "%s", e.msg);
+	cr_expect_eq(n, 3);
+	journal_steps_free(steps, n);
+	journal_op_free(&op);
+	/* inspecting shows what can be read of it */
+	cr_assert_eq(journal_op_inspect(j, 2, &op, &steps, &n, &e), 0, "%s", e.msg);
+	cr_expect_eq(op.state, JOURNAL_OP_CORRUPT);
+	cr_expect_eq(op.id, 2);
+	cr_expect_not_null(op.corrupt);
+	cr_expect_eq(n, 3, "its steps still decode");
+	journal_steps_free(steps, n);
+	journal_op_free(&op);
+	/* updating a corrupt op is refused, not trusted */
+	cr_expect_eq(journal_op_finish(j, 2, JOURNAL_OP_DONE, &e), -EBADMSG);
+	journal_close(j);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
+
+Test(damage, a_corrupt_step_record_stops_only_its_op)
+{
+	char *dir = journal_with_ops(4);
+	unsigned char k[12];
+	step_key(k, 2, 1);
+	raw_put(dir, "steps", k, 12, "not a step", 10);
+	struct journal *j;
+	struct journal_err e;
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	struct journal_op *ops;
+	size_t n;
+	cr_assert_eq(journal_op_list(j, &ops, &n, &e), 0, "%s", e.msg);
+	cr_assert_eq(n, 4);
+	cr_expect_eq(ops[0].state, JOURNAL_OP_DONE);
+	cr_expect_eq(ops[1].state, JOURNAL_OP_CORRUPT);
+	cr_expect_str_eq(ops[1].corrupt,
+	                 "op 2 is corrupt: its step 1 record: record of 10 bytes is truncated or too large");
+	/* the op record itself is intact: its fields are the real ones */
+	cr_expect_str_eq(ops[1].kind, "deploy");
+	cr_expect_str_eq(ops[1].scope, "local|/d|Api");
+	cr_expect_str_eq(ops[1].stack, "Api");
+	cr_expect_eq(ops[2].state, JOURNAL_OP_DONE);
+	cr_expect_eq(ops[3].state, JOURNAL_OP_RUNNING);
+	journal_ops_free(ops, n);
+	struct journal_op op;
+	struct journal_step *steps;
+	cr_expect_eq(journal_op_get(j, 2, &op, &steps, &n, &e), -EBADMSG);
+	cr_expect_str_eq(e.msg,
+	                 "journal: op 2 is corrupt: its step 1 record: record of 10 bytes is truncated or too large");
+	cr_assert_eq(journal_op_inspect(j, 2, &op, &steps, &n, &e), 0);
+	cr_expect_eq(n, 2, "steps 0 and 2 decode");
+	journal_steps_free(steps, n);
+	journal_op_free(&op);
+	journal_close(j);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
+
+Test(damage, any_flipped_bit_of_a_stored_record_lists_as_corrupt_with_clean_salvage, .timeout = 120)
+{
+	char *dir = journal_with_ops(2);
+	unsigned char k[8];
+	op_key(k, 2);
+	size_t len;
+	unsigned char *good = raw_get(dir, "ops", k, 8, &len);
+	cr_assert_not_null(good);
+	for (size_t byte = 0; byte < len; byte++) {
+		int bit = (int)(byte % 8);
+		good[byte] ^= (unsigned char)(1 << bit);
+		raw_put(dir, "ops", k, 8, good, len);
+		good[byte] ^= (unsigned char)(1 << bit);
+		struct journal *j;
+		struct journal_err e;
+		cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+		struct journal_op *ops;
+		size_t n;
+		cr_assert_eq(journal_op_list(j, &ops, &n, &e), 0, "byte %zu: %s", byte, e.msg);
+		cr_assert_eq(n, 2);
+		cr_expect_eq(ops[0].state, JOURNAL_OP_DONE);
+		cr_expect_eq(ops[1].state, JOURNAL_OP_CORRUPT, "byte %zu", byte);
+		cr_expect_eq(ops[1].id, 2);
+		const struct journal_op *c = &ops[1];
+		cr_expect(!c->kind || printable(c->kind, false), "byte %zu", byte);
+		cr_expect(!c->scope || printable(c->scope, false), "byte %zu", byte);
+		cr_expect(!c->stack || printable(c->stack, false), "byte %zu", byte);
+		cr_expect(!c->plan || printable(c->plan, true), "byte %zu", byte);
+		journal_ops_free(ops, n);
+		journal_close(j);
+	}
+	free(good);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
+
+Test(damage, set_aside_a_running_op)
+{
+	char *dir = journal_with_ops(4);
+	struct journal *j;
+	struct journal_err e;
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_op_set_aside(j, 2, &e), 0, "%s", e.msg);
+	struct journal_op op;
+	struct journal_step *steps;
+	size_t n;
+	cr_assert_eq(journal_op_get(j, 2, &op, &steps, &n, &e), 0, "%s", e.msg);
+	cr_expect_eq(op.state, JOURNAL_OP_SET_ASIDE);
+	cr_expect_str_eq(op.stack, "Api");
+	cr_expect_null(op.corrupt);
+	cr_expect_neq(op.ended, 0);
+	cr_expect_eq(n, 3, "its steps are kept");
+	journal_steps_free(steps, n);
+	journal_op_free(&op);
+	/* never again: not set aside twice, not finished behind our back */
+	cr_expect_eq(journal_op_set_aside(j, 2, &e), -EALREADY);
+	cr_expect_str_eq(e.msg, "journal: op 2 is already set aside");
+	cr_expect_eq(journal_op_finish(j, 2, JOURNAL_OP_DONE, &e), -EALREADY);
+	cr_expect_eq(journal_op_set_plan(j, 2, "{}", &e), -EALREADY);
+	/* finished ops and missing ones cannot be set aside */
+	cr_expect_eq(journal_op_set_aside(j, 1, &e), -EINVAL);
+	cr_expect_str_eq(e.msg, "journal: op 1 is done: a finished op cannot be set aside");
+	cr_expect_eq(journal_op_set_aside(j, 99, &e), -ENOENT);
+	cr_expect_str_eq(e.msg, "journal: no op 99");
+	struct journal_op *ops;
+	cr_assert_eq(journal_op_list(j, &ops, &n, &e), 0);
+	cr_expect_eq(ops[1].state, JOURNAL_OP_SET_ASIDE);
+	cr_expect_eq(ops[3].state, JOURNAL_OP_RUNNING);
+	journal_ops_free(ops, n);
+	journal_close(j);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
+
+Test(damage, set_aside_a_corrupt_op_keeps_its_bytes)
+{
+	char *dir = journal_with_ops(4);
+	unsigned char k[8], sk[12];
+	op_key(k, 3);
+	raw_put(dir, "ops", k, 8, "PJR\x01Ohand-edited junk", 21);
+	flip_op_record(dir, 2, 56, 0);
+	step_key(sk, 4, 1);
+	raw_put(dir, "steps", sk, 12, "not a step", 10);
+
+	struct journal *j;
+	struct journal_err e;
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_op_set_aside(j, 3, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_op_set_aside(j, 4, &e), 0, "%s", e.msg);
+	struct journal_op op;
+	struct journal_step *steps;
+	size_t n;
+	cr_assert_eq(journal_op_get(j, 3, &op, &steps, &n, &e), 0, "%s", e.msg);
+	cr_expect_eq(op.state, JOURNAL_OP_SET_ASIDE);
+	cr_expect_null(op.kind, "nothing could be salvaged");
+	cr_expect_null(op.stack);
+	cr_expect(op.corrupt && strncmp(op.corrupt, "op 3 is corrupt: ", 17) == 0, "%s", op.corrupt);
+	cr_expect_eq(n, 3);
+	journal_steps_free(steps, n);
+	journal_op_free(&op);
+	cr_assert_eq(journal_op_get(j, 4, &op, &steps, &n, &e), 0, "%s", e.msg);
+	cr_expect_eq(op.state, JOURNAL_OP_SET_ASIDE);
+	cr_expect_str_eq(op.stack, "Cache");
+	cr_expect_str_eq(op.corrupt,
+	                 "op 4 is corrupt: its step 1 record: record of 10 bytes is truncated or too large");
+	cr_expect_eq(n, 2, "the corrupt step record moved away");
+	journal_steps_free(steps, n);
+	journal_op_free(&op);
+	struct journal_op *ops;
+	cr_assert_eq(journal_op_list(j, &ops, &n, &e), 0);
+	cr_assert_eq(n, 4);
+	cr_expect_eq(ops[1].state, JOURNAL_OP_CORRUPT, "op 2 is still corrupt");
+	cr_expect_eq(ops[2].state, JOURNAL_OP_SET_ASIDE);
+	cr_expect_eq(ops[3].state, JOURNAL_OP_SET_ASIDE);
+	journal_ops_free(ops, n);
+	journal_close(j);
+
+	/* nothing is lost: the original bytes are under corrupt/<id>[/step/<index>] in the meta table */
+	size_t len;
+	unsigned char *kept = raw_get(dir, "meta", "corrupt/3", 9, &len);
+	cr_assert_not_null(kept);
+	cr_expect_eq(len, 21);
+	cr_expect(memcmp(kept, "PJR\x01Ohand-edited junk", 21) == 0);
+	free(kept);
+	kept = raw_get(dir, "meta", "corrupt/4/step/1", 16, &len);
+	cr_assert_not_null(kept);
+	cr_expect_eq(len, 10);
+	cr_expect(memcmp(kept, "not a step", 10) == 0);
+	free(kept);
+	cr_expect_null(raw_get(dir, "steps", sk, 12, &len));
+
+	/* the same op damaged again and set aside again: the first bytes stay, the new go to ~2 */
+	raw_put(dir, "ops", k, 8, "PJR\x01Oagain", 10);
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_op_set_aside(j, 3, &e), 0, "%s", e.msg);
+	journal_close(j);
+	kept = raw_get(dir, "meta", "corrupt/3~2", 11, &len);
+	cr_assert_not_null(kept);
+	cr_expect_eq(len, 10);
+	free(kept);
+	kept = raw_get(dir, "meta", "corrupt/3", 9, &len);
+	cr_assert_not_null(kept);
+	cr_expect_eq(len, 21);
+	free(kept);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
+
+Test(damage, a_journal_being_created_by_another_process_is_not_taken_for_an_empty_one, .timeout = 120)
+{
+	/* LMDB creates data.mdb empty, then writes its meta pages: opening in between must wait, not refuse */
+	for (int round = 0; round < 15; round++) {
+		char dir[] = "/tmp/punix-journal-XXXXXX";
+		cr_assert_not_null(mkdtemp(dir));
+		char *jdir = path_in(dir, "j");
+		pid_t kids[6];
+		for (int i = 0; i < 6; i++) {
+			kids[i] = fork();
+			cr_assert_neq(kids[i], -1);
+			if (kids[i] == 0) {
+				struct journal *j;
+				struct journal_err e;
+				int r = journal_open(&j, jdir, &e);
+				if (r < 0) {
+					fprintf(stderr, "round %d: %s\n", round, e.msg);
+					_exit(1);
+				}
+				journal_close(j);
+				_exit(0);
+			}
+		}
+		for (int i = 0; i < 6; i++) {
+			int st;
+			cr_assert_eq(waitpid(kids[i], &st, 0), kids[i]);
+			cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "round %d: an open failed", round);
+		}
+		free(jdir);
+		ops_remove_tree(ops_local(), dir);
+	}
+}
