@@ -440,11 +440,12 @@ int cmd_service(int argc, char **argv)
 		goto out;
 	}
 
-	if (scratch) {
-		int r = ops_mkdir_p(ops_local(), scratch, 0755);
+	/* a deploy makes its target's root; nothing else creates one */
+	const char *mkroot = scratch ? scratch : !strcmp(o.sub, "deploy") && !o.target ? troot : NULL;
+	if (mkroot) {
+		int r = ops_mkdir_p(ops_local(), mkroot, 0755);
 		if (r < 0) {
-			rc = cli_fail(EXIT_FAILURE_, "cannot create the dry run's scratch directory %s: %s", scratch,
-				      strerror(-r));
+			rc = cli_fail(EXIT_FAILURE_, "cannot create the target's root %s: %s", mkroot, strerror(-r));
 			goto out;
 		}
 	}

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/sbuf.h"
@@ -271,4 +272,154 @@ Test(confinement, read_only_commands_create_nothing, .init = setup, .fini = tear
 		struct stat st;
 		cr_expect_neq(stat(home, &st), 0, "'%s %s' created %s", cmds[i][0], cmds[i][1], home);
 	}
+}
+
+/* ---- state that is not what it should be ------------------------------------------ */
+
+Test(state, generation_numbers_past_999_keep_working, .init = setup, .fini = teardown, .timeout = 120)
+{
+	struct proc_result r = deploy_to(root, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	proc_result_free(&r);
+	/* make gen-001 into gen-999, as 998 deploys later */
+	struct sbuf cmd = SBUF_INIT;
+	sbuf_printf(&cmd,
+		    "cd '%s%s/deployments/Web' && sed -i 's/\"generation\": 1,/\"generation\": 999,/' gen-001.json && "
+		    "mv gen-001.json gen-999.json && mv gen-001.files gen-999.files && ln -sfn gen-999.json current",
+		    root, home);
+	cr_assert_eq(system(cmd.sb_buf), 0);
+	sbuf_free(&cmd);
+	r = deploy_to(root, NULL);
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	cr_expect(strstr(r.out, "gen-1000") != NULL, "%s", r.out);
+	proc_result_free(&r);
+	const char *rb[] = {"service", "rollback", "Web", "--transport-root", root, NULL};
+	r = punix_run(home, rb);
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	cr_expect(strstr(r.out, "gen-999 (was gen-1000)") != NULL, "%s", r.out);
+	proc_result_free(&r);
+	const char *sc[] = {"service", "set-current", "Web", "1000", "--transport-root", root, NULL};
+	r = punix_run(home, sc);
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	proc_result_free(&r);
+	const char *st[] = {"service", "status", "Web", "--transport-root", root, NULL};
+	r = punix_run(home, st);
+	char *p999 = strstr(r.out, "  gen-999 "), *p1000 = strstr(r.out, "* gen-1000 ");
+	cr_expect(p999 && p1000 && p999 < p1000, "generations in number order:\n%s", r.out);
+	proc_result_free(&r);
+}
+
+Test(state, an_effect_failing_after_the_flip_is_finished_by_recover_once_fixed, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	/* the deploy stops right after its flip; then /etc/web becomes a file */
+	setenv("PUNIX_CRASH_AT", "deploy:flip:after", 1);
+	struct proc_result r = deploy_to(root, NULL);
+	unsetenv("PUNIX_CRASH_AT");
+	cr_assert_eq(r.status, 128 + 9, "%s", r.err);
+	proc_result_free(&r);
+	char *etc_web = tdir_at(&t, "root/etc/web");
+	struct sbuf cmd = SBUF_INIT;
+	sbuf_printf(&cmd, "rm -rf '%s' && mkdir -p \"$(dirname '%s')\" && echo 'in the way' > '%s'", etc_web, etc_web,
+		    etc_web);
+	cr_assert_eq(system(cmd.sb_buf), 0);
+	/* materialise cannot finish (ENOTDIR): recover says so, and keeps the op */
+	const char *rec[] = {"recover", NULL};
+	r = punix_run(home, rec);
+	cr_expect_neq(r.status, 0, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "rolling forward failed") != NULL && strstr(r.out, "/etc/web/web.conf") != NULL,
+		  "the report names the op and the path:\n%s%s", r.out, r.err);
+	proc_result_free(&r);
+	/* the cause goes; recover finishes the op */
+	cr_assert_eq(unlink(etc_web), 0);
+	r = punix_run(home, rec);
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "rolled forward; current is gen-001") != NULL, "%s", r.out);
+	proc_result_free(&r);
+	char *conf = tdir_read(&t, "root/etc/web/web.conf");
+	cr_expect_str_eq(conf ? conf : "", "port = 80\n");
+	free(conf);
+	free(etc_web);
+	sbuf_free(&cmd);
+}
+
+Test(state, rolling_back_away_from_a_corrupt_generation_works, .init = setup, .fini = teardown, .timeout = 120)
+{
+	struct proc_result r = deploy_to(root, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	proc_result_free(&r);
+	r = deploy_to(root, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	proc_result_free(&r);
+	char *m = tdir_at(&t, "root");
+	struct sbuf path = SBUF_INIT;
+	sbuf_printf(&path, "%s%s/deployments/Web/gen-002.json", m, home);
+	FILE *f = fopen(path.sb_buf, "w");
+	cr_assert_not_null(f);
+	fputs("{ not a manifest", f);
+	fclose(f);
+	const char *rb[] = {"service", "rollback", "Web", "--transport-root", root, NULL};
+	r = punix_run(home, rb);
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	cr_expect(strstr(r.out, "gen-001 (was gen-002)") != NULL, "%s", r.out);
+	proc_result_free(&r);
+	sbuf_free(&path);
+	free(m);
+}
+
+Test(state, prune_and_gc_refuse_a_current_that_names_a_missing_generation, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	/* locally (no transport root), so the deployer's own gc sees it */
+	char *dep = tdir_at(&t, "dep");
+	const char *d[] = {"service", "deploy", "Web", "--file", prog, "--transport-root", root, "--deployments-root",
+			   dep, NULL};
+	struct proc_result r = punix_run(home, d);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	proc_result_free(&r);
+	struct sbuf cur = SBUF_INIT;
+	sbuf_printf(&cur, "%s%s/Web/current", root, dep);
+	cr_assert_eq(unlink(cur.sb_buf), 0);
+	cr_assert_eq(symlink("gen-042.json", cur.sb_buf), 0);
+	const char *p[] = {"service", "prune", "Web", "--keep", "0", "--transport-root", root, "--deployments-root", dep,
+			   NULL};
+	r = punix_run(home, p);
+	cr_expect_eq(r.status, 1, "%s", r.err);
+	cr_expect(strstr(r.err, "current names gen-042, which does not exist") != NULL, "%s", r.err);
+	proc_result_free(&r);
+	struct sbuf m = SBUF_INIT;
+	sbuf_printf(&m, "%s%s/Web/gen-001.json", root, dep);
+	struct stat st;
+	cr_expect_eq(stat(m.sb_buf, &st), 0, "prune deleted nothing");
+	const char *g[] = {"store", "gc", "--transport-root", root, "--deployments-root", dep, NULL};
+	r = punix_run(home, g);
+	cr_expect_eq(r.status, 1, "%s", r.err);
+	cr_expect(strstr(r.err, "gen-042, which does not exist") != NULL, "%s", r.err);
+	proc_result_free(&r);
+	sbuf_free(&cur);
+	sbuf_free(&m);
+	free(dep);
+}
+
+Test(confinement, as_a_non_root_user_a_planted_symlink_reaches_nothing, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root to become nobody");
+	/* nobody owns the scratch tree and the outside directory too: only
+	 * confinement, not permissions, keeps the write inside the root */
+	struct sbuf cmd = SBUF_INIT;
+	sbuf_printf(&cmd, "mkdir -p %s/root/etc && ln -s %s %s/root/etc/web && chown -R nobody %s/root %s/p %s && "
+			  "mkdir -p %s/home && chown nobody %s/home && chmod 0755 %s",
+		    t.path, outside, t.path, t.path, t.path, outside, t.path, t.path, t.path);
+	cr_assert_eq(system(cmd.sb_buf), 0);
+	sbuf_reset(&cmd);
+	sbuf_printf(&cmd,
+		    "su -s /bin/sh nobody -c 'ASAN_OPTIONS=detect_leaks=0 PUNIX_HOME=%s/home %s service deploy Web "
+		    "--file %s --transport-root %s/root' >/dev/null 2>&1",
+		    t.path, PUNIX_BIN, prog, t.path);
+	int st = system(cmd.sb_buf);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) != 0, "the deploy through the symlink must fail");
+	outside_untouched();
+	sbuf_free(&cmd);
 }
