@@ -477,7 +477,7 @@ static int gc_sweep(struct op_ctx *c)
 	}
 	r = store_delete_many(s, doomed.v, doomed.n, &removed);
 	if (r < 0)
-		op_fail(c, 3, "deleting dead paths: %s", strerror(-r));
+		op_fail(c, 3, "deleting dead paths of the store %s: %s", s->real, strerror(-r));
 	VEC_FREE(&doomed);
 	strmap_free(&size_of);
 	store_entries_free(all, nall);
@@ -591,7 +591,7 @@ static int prune_remove(struct op_ctx *c)
 		if (r == 0)
 			r = ops_remove_tree(c->tops, s);
 		if (r < 0)
-			op_fail(c, 3, "pruning gen-%03ld: %s", g, strerror(-r));
+			op_fail(c, 3, "pruning gen-%03ld of %s/%s: %s", g, dep, c->stack, strerror(-r));
 		else
 			removed++;
 		free(m);

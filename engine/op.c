@@ -238,6 +238,17 @@ static int remember_tree(struct engine *e, const struct target_spec *t, struct s
 	return r;
 }
 
+/* Why the manifest of gen could not be read: manifest_read's words, else its path and errno. */
+static const char *manifest_why(struct op_ctx *c, long gen, int r, struct sbuf *err)
+{
+	if (!err->sb_len) {
+		char *path = gen_manifest_path(dep_root(c), c->stack, gen);
+		sbuf_printf(err, "%s: %s", path, strerror(-r));
+		free(path);
+	}
+	return err->sb_buf;
+}
+
 /* ---- common steps ------------------------------------------------------------------ */
 
 /* Every pin of the plan must be on the target, with its registration. */
@@ -310,11 +321,15 @@ static void dirset_add(struct dirset *d, const char *path)
 	VEC_PUSH(&d->dirs, dir);
 }
 
-static int dirset_sync(struct dirset *d, struct punix_ops *o)
+/* Syncs each directory once; on failure *failed names the directory. */
+static int dirset_sync(struct dirset *d, struct punix_ops *o, const char **failed)
 {
 	int r = 0;
-	for (size_t i = 0; i < d->dirs.n && r == 0; i++)
+	for (size_t i = 0; i < d->dirs.n && r == 0; i++) {
 		r = o->fsync_path(o, d->dirs.v[i]);
+		if (r < 0 && failed)
+			*failed = d->dirs.v[i];
+	}
 	return r;
 }
 
@@ -371,9 +386,10 @@ static int remove_dropped(struct op_ctx *c, const struct manifest_file *old, siz
 	}
 	/* a removal is done when its directory says so */
 	if (rc == 0) {
-		rc = dirset_sync(&touched, c->tops);
+		const char *bad = "?";
+		rc = dirset_sync(&touched, c->tops, &bad);
 		if (rc < 0)
-			op_fail(c, 3, "materialise: syncing a directory after removing files: %s", strerror(-rc));
+			op_fail(c, 3, "materialise: syncing %s after removing files: %s", bad, strerror(-rc));
 	}
 	dirset_free(&touched);
 	return rc;
@@ -392,7 +408,7 @@ static int step_materialise(struct op_ctx *c)
 	struct sbuf err = SBUF_INIT;
 	int r = manifest_read(o, dep, c->stack, gen, &m, &err);
 	if (r < 0) {
-		op_fail(c, 3, "materialise: %s", err.sb_len ? err.sb_buf : strerror(-r));
+		op_fail(c, 3, "materialise: %s", manifest_why(c, gen, r, &err));
 		sbuf_free(&err);
 		return 3;
 	}
@@ -410,7 +426,7 @@ static int step_materialise(struct op_ctx *c)
 			ro = -ENOENT;
 		}
 		if (ro < 0 && ro != -ENOENT) {
-			op_fail(c, 3, "materialise: %s", err.sb_len ? err.sb_buf : strerror(-ro));
+			op_fail(c, 3, "materialise: %s", manifest_why(c, prev, ro, &err));
 			manifest_free(&m);
 			sbuf_free(&err);
 			return 3;
@@ -478,9 +494,10 @@ static int step_materialise(struct op_ctx *c)
 	}
 	free(kept_dir);
 	if (r == 0) {
-		r = dirset_sync(&written, o);
+		const char *bad = "?";
+		r = dirset_sync(&written, o, &bad);
 		if (r < 0)
-			op_fail(c, 3, "materialise: syncing a directory: %s", strerror(-r));
+			op_fail(c, 3, "materialise: syncing %s: %s", bad, strerror(-r));
 	}
 	dirset_free(&written);
 	if (have_old && r == 0)
@@ -895,13 +912,16 @@ static int deploy_stage(struct op_ctx *c)
 	}
 	free(secrets);
 	/* every file durable before the manifest that names them */
+	const char *bad = NULL;
 	if (r == 0)
-		r = dirset_sync(&written, o);
+		r = dirset_sync(&written, o, &bad);
+	if (r < 0 && bad && !c->res->error.sb_len)
+		op_fail(c, 3, "staging gen-%03ld: syncing %s: %s", gen, bad, strerror(-r));
 	dirset_free(&written);
 	if (r == 0)
 		r = write_manifest(c, gen);
 	if (r < 0 && !c->res->error.sb_len)
-		op_fail(c, 3, "staging gen-%03ld: %s", gen, strerror(-r));
+		op_fail(c, 3, "staging gen-%03ld in %s/%s: %s", gen, dep_root(c), c->stack, strerror(-r));
 	free(files);
 	return r < 0 ? 3 : 0;
 }
@@ -1036,7 +1056,7 @@ static int systemctl(struct op_ctx *c, bool user, const char *a1, const char *a2
 	sbuf_free(&log);
 	if (r < 0) {
 		if (!why[0])
-			snprintf(why, nwhy, "%s", strerror(-r));
+			snprintf(why, nwhy, "cannot run %s %s: %s", bin, a1, strerror(-r));
 		return r;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -1078,8 +1098,9 @@ static int step_activate(struct op_ctx *c)
 	long gen = plan_long(c, "generation"), prev = plan_long(c, "previous");
 	struct manifest m, old = {0};
 	struct sbuf err = SBUF_INIT;
-	if (manifest_read(c->tops, dep, c->stack, gen, &m, &err) < 0) {
-		sbuf_printf(&c->res->activation, "activation skipped: %s\n", err.sb_buf);
+	int mr = manifest_read(c->tops, dep, c->stack, gen, &m, &err);
+	if (mr < 0) {
+		sbuf_printf(&c->res->activation, "activation skipped: %s\n", manifest_why(c, gen, mr, &err));
 		sbuf_free(&err);
 		return 0;
 	}
@@ -1541,7 +1562,7 @@ static int recover_op(struct engine *e, const struct journal_op *op, const struc
 	c.tops = engine_target_ops(&t, &terr);
 	if (!c.tops) {
 		sbuf_printf(line, "op %llu (%s %s): cannot reach its target yet: %s", (unsigned long long)op->id,
-			    op->kind, op->stack, terr.sb_buf);
+			    op->kind, op->stack, terr.sb_len ? terr.sb_buf : "no reason was given");
 		sbuf_free(&terr);
 		json_decref(c.plan);
 		op_result_free(&res);
@@ -1565,7 +1586,7 @@ static int recover_op(struct engine *e, const struct journal_op *op, const struc
 				    (unsigned long long)op->id, op->kind, op->stack, gen);
 		else
 			sbuf_printf(line, "op %llu (%s %s): rolling forward failed: %s", (unsigned long long)op->id,
-				    op->kind, op->stack, res.error.sb_buf);
+				    op->kind, op->stack, res.error.sb_len ? res.error.sb_buf : "no reason was given");
 	} else if (undo_from(&c, last) < 0) {
 		rc = 1;
 		sbuf_printf(line, "op %llu (%s %s): undoing it failed; it stays in the journal for the next recover",

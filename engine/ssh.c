@@ -453,17 +453,20 @@ static int connect_tcp(const char *host, int port, struct sbuf *err)
 		sbuf_printf(err, "cannot resolve %s: %s", host, gai_strerror(r));
 		return -1;
 	}
-	int fd = -1;
+	int fd = -1, why = EADDRNOTAVAIL; /* no address at all: nothing to connect to */
 	for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
 		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+		if (fd < 0)
+			why = errno;
 		if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
+			why = errno; /* before close() can change it */
 			close(fd);
 			fd = -1;
 		}
 	}
 	freeaddrinfo(res);
 	if (fd < 0)
-		sbuf_printf(err, "cannot connect to %s port %d: %s", host, port, strerror(errno));
+		sbuf_printf(err, "cannot connect to %s port %d: %s", host, port, strerror(why));
 	return fd;
 }
 
