@@ -321,6 +321,8 @@ static int scan_roots_and_dead(struct engine *e, struct punix_ops *tops, const c
 	out->ndead = dead.n;
 	strmap_free(&keep);
 	str_vec_free(&owned);
+	if (r < 0)
+		gc_scan_free(out); /* a failed scan hands nothing back */
 	return r;
 }
 

@@ -251,9 +251,30 @@ static const char *manifest_why(struct op_ctx *c, long gen, int r, struct sbuf *
 
 /* ---- common steps ------------------------------------------------------------------ */
 
+/*
+ * Every pin of the plan is a path of the store the plan names: a plan read
+ * back from the journal that says otherwise is corrupt, and nothing is
+ * pushed, checked or swept because of it.
+ */
+static int plan_pins_in_store(struct op_ctx *c)
+{
+	json_t *pins = json_object_get(c->plan, "store_paths");
+	const char *store_root = plan_str(c, "store_root");
+	for (size_t i = 0; i < json_array_size(pins); i++) {
+		const char *p = json_string_value(json_array_get(pins, i));
+		if (!p || !store_root || !store_path_in(store_root, p))
+			return op_fail(c, 1, "op %llu: its plan pins %s, which is not a path of the store %s: the journal "
+					     "record is corrupt; nothing was pushed or removed for it",
+				       (unsigned long long)c->id, p ? p : "(not a string)", store_root ? store_root : "(none)");
+	}
+	return 0;
+}
+
 /* Every pin of the plan must be on the target, with its registration. */
 static int step_verify(struct op_ctx *c)
 {
+	if (plan_pins_in_store(c))
+		return c->res->exit;
 	json_t *pins = json_object_get(c->plan, "store_paths");
 	const char *store_root = plan_str(c, "store_root");
 	struct sbuf missing = SBUF_INIT;
@@ -838,6 +859,10 @@ static int deploy_stage(struct op_ctx *c)
 	char *files = gen_files_dir(dep_root(c), c->stack, gen);
 	json_t *pins = json_object_get(c->plan, "store_paths");
 	int r = 0;
+	if (plan_pins_in_store(c)) {
+		free(files);
+		return c->res->exit;
+	}
 	if (!target_is_here(c) && json_array_size(pins)) {
 		/* the target's copy of the store is a store: its marker first */
 		struct store ts;
@@ -1420,6 +1445,8 @@ static void sweep_temps(struct op_ctx *c)
 	const char *store_root = plan_str(c, "store_root");
 	for (size_t i = 0; i < json_array_size(pins) && store_root; i++) {
 		const char *p = json_string_value(json_array_get(pins, i));
+		if (!p || !store_path_in(store_root, p))
+			continue; /* a corrupt plan: nothing is swept because of it */
 		struct sbuf push = SBUF_INIT, meta = SBUF_INIT;
 		sbuf_printf(&push, "%s.push-", store_path_name(p));
 		sweep_dir(o, store_root, push.sb_buf, true);

@@ -288,3 +288,35 @@ Test(lossy, crash_points_of_every_step_with_lossy_sync, .init = setup, .fini = t
 		check(points[i]);
 	}
 }
+
+/* An I/O error at every effect of a collection (the store's effects and the journal's commits count): it fails cleanly or finishes, and recovery leaves every pin in place. */
+Test(faults, gc_with_io_errors_from_every_effect_on, .init = setup, .fini = teardown, .timeout = 900)
+{
+	cr_assert_eq(deploy(prog1), 0);
+	cr_assert_eq(deploy(prog2), 0);
+	const char *p[] = {"service", "prune", "Web", "--keep", "1", "--transport-root", target, NULL};
+	cr_assert_eq(run(p), 0);
+	save();
+	int failed = 0;
+	long n;
+	for (n = 1; n < 1000; n++) {
+		restore();
+		char num[32];
+		snprintf(num, sizeof(num), "%ld", n);
+		setenv("PUNIX_FAULT_EIO_AT", num, 1);
+		setenv("PUNIX_FAULT_EIO_FOREVER", "1", 1);
+		int st = gc();
+		unsetenv("PUNIX_FAULT_EIO_AT");
+		unsetenv("PUNIX_FAULT_EIO_FOREVER");
+		char label[64];
+		snprintf(label, sizeof(label), "gc with EIO from effect %ld on", n);
+		cr_assert(st == 0 || st == 1 || st == 3, "%s: a clean failure, not a crash (%d)", label, st);
+		failed += st != 0;
+		cr_assert_eq(recover(), 0, "%s: recover", label);
+		check(label);
+		if (st == 0)
+			break; /* n is past the collection's last effect */
+	}
+	cr_log_info("gc: %ld effects tried, %d collections failed", n, failed);
+	cr_expect_gt(failed, 10, "the errors landed in the collection");
+}

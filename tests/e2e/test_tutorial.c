@@ -24,6 +24,15 @@ static char *fmt(const char *f, const char *a)
 	return sbuf_detach(&sb, NULL);
 }
 
+/* Lines of text that contain needle. */
+static int count_lines_with(const char *text, const char *needle)
+{
+	int n = 0;
+	for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	return n;
+}
+
 Test(tutorial, first_deploy_deploy_twice_roll_back, .timeout = 120)
 {
 	tdir_make(&t);
@@ -111,6 +120,20 @@ Test(tutorial, first_deploy_deploy_twice_roll_back, .timeout = 120)
 		sbuf_free(&g2);
 		sbuf_free(&c);
 	}
+	/* "the next punix store gc will see both gen-001 AND gen-002 in the
+	 * keep-set; the Hello store path survives both": run as written */
+	const char *gc[] = {"store", "gc", "--store-root", store, "--deployments-root", deploys, "--print-roots", NULL};
+	r = punix_run(home, gc);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_expect(strstr(r.out, "2 generation(s)") != NULL, "both generations are roots:\n%s", r.out);
+	cr_expect_eq(count_lines_with(r.out, "-hello-1.0\n"), 2, "gen-001 and gen-002 each pin Hello:\n%s", r.out);
+	cr_expect(strstr(r.out, "removed: 0 paths") != NULL, "%s", r.out);
+	proc_result_free(&r);
+	const char *info[] = {"store", "info", "--store-root", store, NULL};
+	r = punix_run(home, info);
+	cr_expect(strstr(r.out, "paths: 1\n") != NULL, "the Hello store path survived:\n%s", r.out);
+	proc_result_free(&r);
+
 	free(exec_line);
 	sbuf_free(&want_unit);
 	free(store_prefix);
