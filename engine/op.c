@@ -1443,6 +1443,8 @@ static void sweep_temps(struct op_ctx *c)
 	}
 	json_t *pins = json_object_get(c->plan, "store_paths");
 	const char *store_root = plan_str(c, "store_root");
+	if (store_root && *store_root && !target_is_here(c))
+		store_sweep_creation(o, store_root);
 	for (size_t i = 0; i < json_array_size(pins) && store_root; i++) {
 		const char *p = json_string_value(json_array_get(pins, i));
 		if (!p || !store_path_in(store_root, p))

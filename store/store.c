@@ -134,6 +134,47 @@ static int create_store(struct punix_ops *o, const char *root)
 	return r;
 }
 
+/* A directory holding nothing but a marker or a marker's temporary: a store's creation cut short. */
+static bool creation_leftover(struct punix_ops *o, const char *dir)
+{
+	char **names;
+	size_t n;
+	if (o->list_dir(o, dir, &names, &n) < 0)
+		return false;
+	bool ours = true;
+	for (size_t i = 0; i < n && ours; i++)
+		ours = !strcmp(names[i], STORE_MARKER) ||
+		       !strncmp(names[i], "." STORE_MARKER ".tmp-", sizeof("." STORE_MARKER ".tmp-") - 1);
+	ops_free_names(names, n);
+	return ours;
+}
+
+int store_sweep_creation(struct punix_ops *o, const char *root)
+{
+	char *parent = ops_dirname(root);
+	const char *base = strrchr(root, '/') ? strrchr(root, '/') + 1 : root;
+	struct sbuf prefix = SBUF_INIT;
+	sbuf_printf(&prefix, OPS_TMP_PREFIX_FMT, base);
+	char **names;
+	size_t n;
+	int r = o->list_dir(o, parent, &names, &n);
+	if (r == -ENOENT)
+		r = 0, n = 0, names = NULL;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (strncmp(names[i], prefix.sb_buf, prefix.sb_len) != 0 ||
+		    strlen(names[i]) != prefix.sb_len + OPS_TMP_SUFFIX_LEN)
+			continue;
+		char *dir = join(parent, names[i]);
+		if (creation_leftover(o, dir))
+			r = ops_remove_tree(o, dir);
+		free(dir);
+	}
+	ops_free_names(names, n);
+	sbuf_free(&prefix);
+	free(parent);
+	return r;
+}
+
 int store_open(struct store *s, struct punix_ops *ops, const char *root, const char *real_hint,
 	       const char *log_dir, int flags, struct sbuf *err)
 {
@@ -299,11 +340,23 @@ static int read_registration(struct store *s, const char *name, struct store_reg
 	return r;
 }
 
+/* A store directory not made yet (a store whose creation was cut short) lists as empty. */
+static int list_or_empty(struct store *s, const char *dir, char ***names, size_t *n)
+{
+	int r = s->ops->list_dir(s->ops, dir, names, n);
+	if (r == -ENOENT) {
+		*names = NULL;
+		*n = 0;
+		return 0;
+	}
+	return r;
+}
+
 int store_list(struct store *s, struct store_entry **out, size_t *n, struct sbuf *err)
 {
 	char **names;
 	size_t nn;
-	int r = s->ops->list_dir(s->ops, s->meta_dir, &names, &nn);
+	int r = list_or_empty(s, s->meta_dir, &names, &nn);
 	if (r < 0) {
 		sbuf_printf(err, "%s: %s", s->meta_dir, strerror(-r));
 		return r;
@@ -383,10 +436,15 @@ static int try_lock_name(struct store *s, const char *name, int *h)
 int store_clean_leftovers(struct store *s, bool dry, void (*report)(void *arg, const char *what, const char *path),
 			  void *arg)
 {
+	if (!dry) {
+		int sr = store_sweep_creation(s->ops, s->root);
+		if (sr < 0)
+			return sr;
+	}
 	char **names;
 	size_t n;
 	/* Build directories: "<name>-<random>"; their derivation lock tells if live. */
-	int r = s->ops->list_dir(s->ops, s->build_dir, &names, &n);
+	int r = list_or_empty(s, s->build_dir, &names, &n);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n && r >= 0; i++) {
@@ -433,8 +491,34 @@ int store_clean_leftovers(struct store *s, bool dry, void (*report)(void *arg, c
 	if (r < 0)
 		return r;
 
+	/* Temporary files of build logs cut short: ".<name>.log.tmp-<random>" */
+	r = s->log_dir ? s->ops->list_dir(s->ops, s->log_dir, &names, &n) : -ENOENT;
+	if (r == -ENOENT)
+		r = 0, n = 0, names = NULL;
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		const char *tmp = strstr(names[i], ".log.tmp-");
+		if (names[i][0] != '.' || !tmp)
+			continue;
+		char *name = xstrndup(names[i] + 1, (size_t)(tmp - names[i] - 1));
+		int h;
+		if (store_name_valid(name) && try_lock_name(s, name, &h) == 0) {
+			char *file = join(s->log_dir, names[i]);
+			r = dry ? 0 : s->ops->unlink(s->ops, file);
+			if (r == -ENOENT)
+				r = 0;
+			else if (r == 0 && report)
+				report(arg, "temporary build log", file);
+			free(file);
+			s->ops->unlock(s->ops, h);
+		}
+		free(name);
+	}
+	ops_free_names(names, n);
+	if (r < 0)
+		return r;
+
 	/* Temporary files of registrations cut short. */
-	r = s->ops->list_dir(s->ops, s->meta_dir, &names, &n);
+	r = list_or_empty(s, s->meta_dir, &names, &n);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n && r >= 0; i++) {

@@ -219,6 +219,13 @@ int store_path_deps(struct store *s, const char *path, char ***deps, size_t *n);
  * counts the paths deleted.
  */
 int store_delete_many(struct store *s, const char *const *paths, size_t n, size_t *done);
+/*
+ * Removes what a creation of the store at root that was cut short left
+ * beside it: directories named like its temporary (ops_tmp_name) holding
+ * nothing but a marker. Run by recovery; a creation still in progress
+ * elsewhere would fail cleanly (its rename finds nothing) and can be retried.
+ */
+int store_sweep_creation(struct punix_ops *o, const char *root);
 /* Empties .trash/ (what an interrupted deletion left). */
 int store_empty_trash(struct store *s);
 

@@ -106,6 +106,9 @@ int cmd_recover(int argc, char **argv)
 	struct ops_stat sst;
 	bool no_store = rc == EXIT_OK && !store_root && !getenv("PUNIX_STORE_DIR") &&
 			ops_local()->stat(ops_local(), pl.store, 0, &sst) == -ENOENT;
+	if (rc == EXIT_OK && no_store && store_sweep_creation(ops_local(), pl.store) < 0)
+		rc = cli_fail(EXIT_FAILURE_, "cannot remove what a cut-short creation of the store %s left beside it",
+			      pl.store);
 	if (rc == EXIT_OK && !no_store)
 		rc = cli_open_store(&st, &pl, 0);
 	if (rc == EXIT_OK) {

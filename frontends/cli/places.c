@@ -109,7 +109,7 @@ void cli_places_free(struct cli_places *pl)
 int cli_open_store(struct store *s, const struct cli_places *pl, int flags)
 {
 	struct sbuf err = SBUF_INIT;
-	int r = store_open(s, engine_store_ops(), pl->store, NULL, (flags & STORE_CREATE) ? pl->logs : NULL, flags,
+	int r = store_open(s, engine_store_ops(), pl->store, NULL, pl->logs, flags,
 			   &err);
 	if (r == -ENOENT && (flags & CLI_STORE_MAY_BE_ABSENT)) {
 		store_view(s, ops_local(), pl->store);
