@@ -193,6 +193,13 @@ void ops_tmp_suffix(char out[OPS_TMP_SUFFIX_LEN + 1]);
 /* The path of a fresh temporary for path; malloc'd. */
 char *ops_tmp_name(const char *path);
 
+/*
+ * strerror for an effect under a root: -EXDEV from a confined table means
+ * the path leads out of its root (a symlink or ".." on the way), which
+ * strerror would call a "cross-device link".
+ */
+const char *ops_strerror(int neg_errno);
+
 /* The directory part of path ("." if none), malloc'd. */
 char *ops_dirname(const char *path);
 

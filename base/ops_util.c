@@ -14,6 +14,13 @@
 #include "sbuf.h"
 #include "xalloc.h"
 
+const char *ops_strerror(int neg_errno)
+{
+	if (neg_errno == -EXDEV)
+		return "it leads out of the target's root (a symlink or '..' on the way); nothing was written there";
+	return strerror(-neg_errno);
+}
+
 char *ops_dirname(const char *path)
 {
 	const char *slash = strrchr(path, '/');

@@ -316,7 +316,7 @@ static int step_flip(struct op_ctx *c)
 		r = o->fsync_path(o, dir);
 	if (r < 0) {
 		o->unlink(o, tmp);
-		op_fail(c, 3, "flipping %s to %s: %s", cur.sb_buf, target.sb_buf, strerror(-r));
+		op_fail(c, 3, "flipping %s to %s: %s", cur.sb_buf, target.sb_buf, ops_strerror(r));
 	}
 	free(tmp);
 	sbuf_free(&cur);
@@ -391,7 +391,7 @@ static int remove_dropped(struct op_ctx *c, const struct manifest_file *old, siz
 		bool restored;
 		int r = ownership_release(c->tops, dep_root(c), c->stack, old[i].path, &restored);
 		if (r < 0) {
-			op_fail(c, 3, "materialise: giving %s back its adopted original: %s", old[i].path, strerror(-r));
+			op_fail(c, 3, "materialise: giving %s back its adopted original: %s", old[i].path, ops_strerror(r));
 			rc = r;
 			break;
 		}
@@ -399,7 +399,7 @@ static int remove_dropped(struct op_ctx *c, const struct manifest_file *old, siz
 			continue;
 		r = c->tops->unlink(c->tops, old[i].path);
 		if (r < 0 && r != -ENOENT) {
-			op_fail(c, 3, "materialise: removing %s: %s", old[i].path, strerror(-r));
+			op_fail(c, 3, "materialise: removing %s: %s", old[i].path, ops_strerror(r));
 			rc = r;
 			break;
 		}
@@ -480,7 +480,7 @@ static int step_materialise(struct op_ctx *c)
 			free(buf);
 		}
 		if (r < 0 && !c->res->error.sb_len)
-			op_fail(c, 3, "materialise %s: %s", m.files[i].path, strerror(-r));
+			op_fail(c, 3, "materialise %s: %s", m.files[i].path, ops_strerror(r));
 		sbuf_free(&src);
 	}
 	char *kept_dir = gen_secrets_dir(dep, c->stack, gen);
@@ -510,7 +510,7 @@ static int step_materialise(struct op_ctx *c)
 			memset(buf, 0, len); /* do not leave secret values in freed memory */
 		free(buf);
 		if (r < 0)
-			op_fail(c, 3, "materialise %s: %s", f->path, strerror(-r));
+			op_fail(c, 3, "materialise %s: %s", f->path, ops_strerror(r));
 		sbuf_free(&src);
 	}
 	free(kept_dir);
@@ -518,7 +518,7 @@ static int step_materialise(struct op_ctx *c)
 		const char *bad = "?";
 		r = dirset_sync(&written, o, &bad);
 		if (r < 0)
-			op_fail(c, 3, "materialise: syncing %s: %s", bad, strerror(-r));
+			op_fail(c, 3, "materialise: syncing %s: %s", bad, ops_strerror(r));
 	}
 	dirset_free(&written);
 	if (have_old && r == 0)
@@ -941,12 +941,12 @@ static int deploy_stage(struct op_ctx *c)
 	if (r == 0)
 		r = dirset_sync(&written, o, &bad);
 	if (r < 0 && bad && !c->res->error.sb_len)
-		op_fail(c, 3, "staging gen-%03ld: syncing %s: %s", gen, bad, strerror(-r));
+		op_fail(c, 3, "staging gen-%03ld: syncing %s: %s", gen, bad, ops_strerror(r));
 	dirset_free(&written);
 	if (r == 0)
 		r = write_manifest(c, gen);
 	if (r < 0 && !c->res->error.sb_len)
-		op_fail(c, 3, "staging gen-%03ld in %s/%s: %s", gen, dep_root(c), c->stack, strerror(-r));
+		op_fail(c, 3, "staging gen-%03ld in %s/%s: %s", gen, dep_root(c), c->stack, ops_strerror(r));
 	free(files);
 	return r < 0 ? 3 : 0;
 }

@@ -170,7 +170,7 @@ int ownership_check(const struct ownership_scope *sc, const struct rendered *rf,
 		if (sr == -ENOENT || is_adopted(o, sc->dep, sc->stack, p))
 			continue;
 		if (sr < 0) {
-			sbuf_printf(&bad, "\n  %s: %s", p, strerror(-sr));
+			sbuf_printf(&bad, "\n  %s: %s", p, ops_strerror(sr));
 			nbad++;
 		} else if (!in_list(p, sc->adopt, sc->nadopt)) {
 			sbuf_printf(&bad, "\n  %s exists and no generation of this stack wrote it (adopt it with --adopt %s)",
