@@ -267,7 +267,7 @@ int journal_decode_op(const unsigned char *p, size_t len, struct journal_op *op,
 	unsigned seen = 0;
 	uint64_t state = 0;
 	for (size_t i = 0; i < nf && r == 0; i++) {
-		seen |= 1u << f[i].tag;
+		seen |= f[i].tag < 32 ? 1u << f[i].tag : 0; /* a larger tag is unknown: refused below */
 		switch (f[i].tag) {
 		case T_ID: r = field_u64(&f[i], &op->id, e); break;
 		case T_KIND: r = field_str(&f[i], &op->kind, e); break;
@@ -305,7 +305,7 @@ int journal_decode_step(const unsigned char *p, size_t len, struct journal_step 
 	unsigned seen = 0;
 	uint64_t index = 0, state = 0;
 	for (size_t i = 0; i < nf && r == 0; i++) {
-		seen |= 1u << f[i].tag;
+		seen |= f[i].tag < 32 ? 1u << f[i].tag : 0; /* a larger tag is unknown: refused below */
 		switch (f[i].tag) {
 		case S_INDEX: r = field_u64(&f[i], &index, e); break;
 		case S_NAME: r = field_str(&f[i], &s->name, e); break;
