@@ -1,33 +1,71 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target with clang and fuzzes the PCL front end for
-# SECONDS (default 60), starting from a copy of the seed corpus.
+# Builds the libFuzzer targets with clang and fuzzes each of them in turn,
+# starting from a copy of its seed corpus, for SECONDS in all (default 60):
 #   bash fuzz/run.sh [SECONDS]
-# A crash, leak, timeout or out-of-memory is a finding: the reproducer is
-# kept in fuzz/findings/ and the script fails.
+#
+# The time is split: the PCL front end (the largest surface, and the one
+# that reads what people write) gets half, rounded up; the three decoders of
+# bytes read back from disk (journal records, generation manifests, store
+# registrations and marker) share the other half equally. Each target gets
+# at least 1 s. With the default 60 s: pcl 30 s, journal, manifest and
+# registration 10 s each.
+#
+# A crash, leak, failed invariant, timeout or out-of-memory is a finding:
+# the run stops there, the reproducer is kept in fuzz/findings/ (its name
+# starts with the target's), and the script prints "0 passed, 1 failed" and
+# fails. Otherwise it prints one line per target and "N passed, 0 failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 
+#        name         binary             seed corpus                dictionary          max_len
+targets=(
+  "pcl          fuzz_pcl_check     fuzz/corpus                fuzz/pcl.dict       65536"
+  "journal      fuzz_journal       fuzz/corpus-journal        -                   4096"
+  "manifest     fuzz_manifest      fuzz/corpus-manifest       fuzz/json.dict      16384"
+  "registration fuzz_registration  fuzz/corpus-registration   fuzz/json.dict      16384"
+)
+ntargets=${#targets[@]}
+pcl_seconds=$(((seconds + 1) / 2))
+rest_seconds=$(((seconds - pcl_seconds) / (ntargets - 1)))
+[ "$pcl_seconds" -ge 1 ] || pcl_seconds=1
+[ "$rest_seconds" -ge 1 ] || rest_seconds=1
+
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DPUNIX_FUZZ=ON -DPUNIX_TESTS=OFF >/dev/null
-cmake --build build-fuzz --target fuzz_pcl_check -j"$(nproc)" >/dev/null
+binaries=()
+for t in "${targets[@]}"; do
+  read -r _ bin _ _ _ <<<"$t"
+  binaries+=("$bin")
+done
+cmake --build build-fuzz --target "${binaries[@]}" -j"$(nproc)" >/dev/null
 
-work=fuzz/corpus-work
-mkdir -p "$work" fuzz/findings
-cp -n fuzz/corpus/* "$work"/ 2>/dev/null || true
-
-set +e
-build-fuzz/fuzz/fuzz_pcl_check "$work" \
-  -dict=fuzz/pcl.dict -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-  -max_len=65536 -print_final_stats=1 -artifact_prefix=fuzz/findings/ 2>fuzz/corpus-work.log
-rc=$?
-set -e
-grep -E '^(stat::number_of_executed_units|stat::new_units_added|stat::peak_rss_mb)' fuzz/corpus-work.log || true
-if [ "$rc" -ne 0 ]; then
-  tail -n 60 fuzz/corpus-work.log
-  echo "fuzz: finding after a run of at most ${seconds}s; reproducer in fuzz/findings/"
-  echo "0 passed, 1 failed"
-  exit 1
-fi
-echo "fuzz: ${seconds}s without a finding"
-echo "1 passed, 0 failed"
+mkdir -p fuzz/work fuzz/findings
+passed=0
+for t in "${targets[@]}"; do
+  read -r name bin seeds dict max_len <<<"$t"
+  secs=$rest_seconds
+  [ "$name" = pcl ] && secs=$pcl_seconds
+  work=fuzz/work/$name
+  log=fuzz/work/$name.log
+  mkdir -p "$work"
+  cp -n "$seeds"/* "$work"/ 2>/dev/null || true
+  opts=(-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len="$max_len"
+        -print_final_stats=1 -artifact_prefix="fuzz/findings/$name-")
+  [ "$dict" = - ] || opts+=(-dict="$dict")
+  set +e
+  "build-fuzz/fuzz/$bin" "$work" "${opts[@]}" 2>"$log"
+  rc=$?
+  set -e
+  stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -n 1; }
+  if [ "$rc" -ne 0 ]; then
+    tail -n 60 "$log"
+    echo "fuzz: $name: finding after a run of at most ${secs}s; reproducer in fuzz/findings/"
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+  echo "fuzz: $name: ${secs}s without a finding ($(stat number_of_executed_units) executions," \
+       "$(stat new_units_added) new units, peak $(stat peak_rss_mb) MB)"
+  passed=$((passed + 1))
+done
+echo "$passed passed, 0 failed"
