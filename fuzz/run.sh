@@ -57,15 +57,15 @@ for t in "${targets[@]}"; do
   "build-fuzz/fuzz/$bin" "$work" "${opts[@]}" 2>"$log"
   rc=$?
   set -e
-  stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -n 1; }
+  stat_of() { sed -n "s/^stat::$1: *//p" "$log" | tail -n 1; }
   if [ "$rc" -ne 0 ]; then
     tail -n 60 "$log"
     echo "fuzz: $name: finding after a run of at most ${secs}s; reproducer in fuzz/findings/"
     echo "0 passed, 1 failed"
     exit 1
   fi
-  echo "fuzz: $name: ${secs}s without a finding ($(stat number_of_executed_units) executions," \
-       "$(stat new_units_added) new units, peak $(stat peak_rss_mb) MB)"
+  echo "fuzz: $name: ${secs}s without a finding ($(stat_of number_of_executed_units) executions," \
+       "$(stat_of new_units_added) new units, peak $(stat_of peak_rss_mb) MB)"
   passed=$((passed + 1))
 done
 echo "$passed passed, 0 failed"
