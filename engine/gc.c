@@ -242,11 +242,28 @@ static int find_roots(struct engine *e, struct punix_ops *tops, const char *dep,
 			continue;
 		json_t *plan = json_loads(ops[i].plan, 0, NULL);
 		json_t *pins = json_object_get(plan, "store_paths");
+		bool bad = !json_is_object(plan) || (pins && !json_is_array(pins));
+		for (size_t k = 0; !bad && k < json_array_size(pins); k++)
+			bad = !json_is_string(json_array_get(pins, k));
+		if (bad) {
+			/* a running op whose pins cannot be read may need anything */
+			sbuf_printf(err,
+				    "op %llu (running) has a plan whose store paths cannot be read: garbage collection "
+				    "deletes nothing while an op's pins cannot be known ('punix journal show %llu', then "
+				    "'punix recover' or 'punix journal set-aside %llu --yes')",
+				    (unsigned long long)ops[i].id, (unsigned long long)ops[i].id,
+				    (unsigned long long)ops[i].id);
+			json_decref(plan);
+			journal_ops_free(ops, nops);
+			str_vec_free(&out->paths);
+			return -1;
+		}
 		if (json_array_size(pins))
 			out->inflight++;
 		for (size_t k = 0; k < json_array_size(pins); k++) {
 			const char *p = json_string_value(json_array_get(pins, k));
-			if (p && store_path_in(s->root, p))
+			/* a pin of another store (a rebased target's) is not ours to keep */
+			if (store_path_in(s->root, p))
 				VEC_PUSH(&out->paths, xstrdup(p));
 		}
 		json_decref(plan);

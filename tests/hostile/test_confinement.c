@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/sbuf.h"
+#include "journal/journal.h"
 #include "tests/support/proc.h"
 
 static struct tdir t;
@@ -422,4 +423,49 @@ Test(confinement, as_a_non_root_user_a_planted_symlink_reaches_nothing, .init = 
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) != 0, "the deploy through the symlink must fail");
 	outside_untouched();
 	sbuf_free(&cmd);
+}
+
+/*
+ * A running op's plan pins what it needs; a plan whose pins cannot be read
+ * (here: a number among the store paths) could need anything, so GC deletes
+ * nothing and says which op and what to do.
+ */
+Test(confinement, gc_refuses_a_running_op_whose_pins_cannot_be_read, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	const char *b[] = {"build", prog, NULL};
+	struct proc_result r = punix_run(home, b);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	proc_result_free(&r);
+	tdir_mkdir_p(&t, "home/deployments");
+	char *jdir = tdir_at(&t, "home/journal");
+	struct journal *j;
+	struct journal_err je;
+	cr_assert_eq(journal_open(&j, jdir, &je), 0, "%s", je.msg);
+	struct journal_op op = {.kind = "deploy", .scope = "x|y|Web", .stack = "Web",
+				.plan = "{\"store_paths\": [42]}", .state = JOURNAL_OP_RUNNING, .started = 1};
+	cr_assert_eq(journal_op_begin(j, &op, &je), 0, "%s", je.msg);
+	journal_close(j);
+	free(jdir);
+	char *before = NULL;
+	struct sbuf ls = SBUF_INIT;
+	sbuf_printf(&ls, "ls %s/home/store", t.path);
+	FILE *f = popen(ls.sb_buf, "r");
+	size_t cap = 0;
+	cr_assert(getdelim(&before, &cap, '\0', f) > 0);
+	pclose(f);
+	const char *g[] = {"store", "gc", NULL};
+	r = punix_run(home, g);
+	cr_expect_eq(r.status, 1, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.err, "cannot be read") != NULL && strstr(r.err, "set-aside") != NULL, "%s", r.err);
+	proc_result_free(&r);
+	f = popen(ls.sb_buf, "r");
+	char *after = NULL;
+	cap = 0;
+	cr_assert(getdelim(&after, &cap, '\0', f) > 0);
+	pclose(f);
+	cr_expect_str_eq(after, before, "gc deleted something");
+	free(before);
+	free(after);
+	sbuf_free(&ls);
 }
