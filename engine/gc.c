@@ -514,12 +514,12 @@ static int gc_sweep(struct op_ctx *c)
 }
 
 static const struct step gc_steps[] = {
-	{"plan", gc_plan, NULL},
-	{"mark", gc_mark, NULL},
-	{"sweep", gc_sweep, NULL},
+	{"plan", gc_plan, NULL, false},
+	{"mark", gc_mark, NULL, false},
+	{"sweep", gc_sweep, NULL, true}, /* the commit point: deleting */
 };
 
-const struct op_kind gc_kind = {"gc", gc_steps, sizeof(gc_steps) / sizeof(gc_steps[0]), 2}; /* commit: sweep */
+const struct op_kind gc_kind = {"gc", gc_steps, NSTEPS(gc_steps)};
 
 int engine_gc(struct engine *e, const struct gc_target *g, struct op_result *r)
 {
@@ -622,11 +622,11 @@ static int prune_remove(struct op_ctx *c)
 }
 
 static const struct step prune_steps[] = {
-	{"plan", prune_plan, NULL},
-	{"remove", prune_remove, NULL},
+	{"plan", prune_plan, NULL, false},
+	{"remove", prune_remove, NULL, true}, /* the commit point: deleting */
 };
 
-const struct op_kind prune_kind = {"prune", prune_steps, sizeof(prune_steps) / sizeof(prune_steps[0]), 1};
+const struct op_kind prune_kind = {"prune", prune_steps, NSTEPS(prune_steps)};
 
 int engine_prune(struct engine *e, const struct target_spec *t, const char *stack, long keep, struct op_result *r)
 {

@@ -1,0 +1,419 @@
+/*
+ * deploy.c - the deploy op: plan (compose, render, resolve secrets, choose
+ * the generation), build, stage (push missing store paths, write the
+ * manifest and rendered files), then the shared verify, flip, materialise
+ * and activate steps.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "../base/strmap.h"
+#include "../base/vec.h"
+#include "../base/xalloc.h"
+#include "build.h"
+#include "engine.h"
+#include "manifest.h"
+#include "ownership.h"
+#include "systemd.h"
+#include "op_internal.h"
+#include "ssh.h"
+#include "target.h"
+
+/* ---- deploy ----------------------------------------------------------------------- */
+
+static const char *plan_pkg_path(void *arg, const char *module)
+{
+	struct build_plan *bp = arg;
+	long i = build_plan_find(bp, module);
+	return i >= 0 ? bp->items[i].path : "/nonexistent";
+}
+
+/* The next generation number: past every one present and the current one. */
+static long next_generation(struct op_ctx *c, long current)
+{
+	long *gens;
+	size_t n;
+	long next = current + 1;
+	if (list_generations(c->tops, dep_root(c), c->stack, &gens, &n) == 0) {
+		if (n && gens[n - 1] >= next)
+			next = gens[n - 1] + 1;
+		free(gens);
+	}
+	return next;
+}
+
+static int deploy_plan(struct op_ctx *c)
+{
+	const struct stack_desc *st = c->in->stack;
+	struct sbuf err = SBUF_INIT;
+	long current = current_generation(c->tops, dep_root(c), c->stack, &err);
+	if (current < 0) {
+		op_fail(c, 1, "%s", err.sb_buf);
+		sbuf_free(&err);
+		return 1;
+	}
+	/* What to build: the stack's storeModules and its services' packages. */
+	VEC(const char *) roots = {0};
+	for (size_t i = 0; i < st->nstore_modules; i++)
+		VEC_PUSH(&roots, st->store_modules[i]);
+	for (size_t i = 0; i < st->nservices; i++)
+		VEC_PUSH(&roots, st->services[i].package);
+	struct build_located *loc = NULL;
+	size_t nloc = 0;
+	const char *bad = NULL;
+	int r = build_plan_make(&c->bp, c->e->store, c->in->pkgs, c->in->npkgs, c->in->tree_root, roots.v, roots.n,
+				&loc, &nloc, &bad, &err);
+	VEC_FREE(&roots);
+	if (r == 1) {
+		op_fail(c, 1, "%s:%u:%u: [E6] %s", loc[0].loc.file, loc[0].loc.line, loc[0].loc.col, loc[0].message);
+		build_located_free(loc, nloc);
+		sbuf_free(&err);
+		return 1;
+	}
+	build_located_free(loc, nloc);
+	if (r < 0) {
+		op_fail(c, r == -ENOENT ? 1 : 3, "%s", r == -ENOENT ? "a service names an unknown package" : err.sb_buf);
+		sbuf_free(&err);
+		return c->res->exit;
+	}
+	c->have_bp = true;
+	if (resolve_secrets(c, st) != 0) {
+		sbuf_free(&err);
+		return 1;
+	}
+	if (backend_render(st, plan_str(c, "unit_dir"), plan_pkg_path, &c->bp, c->secrets, c->nsecrets, &c->rf,
+			   &err) < 0) {
+		op_fail(c, 1, "%s", err.sb_buf);
+		sbuf_free(&err);
+		return 1;
+	}
+	struct ownership_scope own = {
+		.tops = c->tops,
+		.dep = dep_root(c),
+		.store_root = c->e->store->root,
+		.state_dir = target_is_here(c) ? c->e->state_dir : NULL,
+		.stack = c->stack,
+		.adopt = c->in->adopt,
+		.nadopt = c->in->nadopt,
+	};
+	if (ownership_check(&own, &c->rf, &err) < 0) {
+		op_fail(c, err.sb_len && err.sb_buf[0] == '[' ? 1 : 3, "%s", err.sb_buf);
+		sbuf_free(&err);
+		return c->res->exit;
+	}
+	json_t *adopt = json_array();
+	for (size_t i = 0; i < c->in->nadopt; i++)
+		json_array_append_new(adopt, json_string(c->in->adopt[i]));
+	json_object_set_new(c->plan, "adopt", adopt);
+	sbuf_free(&err);
+
+	long gen = next_generation(c, current);
+	json_object_set_new(c->plan, "generation", json_integer(gen));
+	json_object_set_new(c->plan, "previous", json_integer(current));
+	char iso[32];
+	now_iso(iso);
+	json_object_set_new(c->plan, "deployed_at", json_string(iso));
+	char src[65];
+	sha256_hex(st->source, st->source_len, src);
+	json_object_set_new(c->plan, "source_hash", json_string(src));
+	json_t *pins = json_array();
+	for (size_t i = 0; i < c->bp.n; i++)
+		json_array_append_new(pins, json_string(c->bp.items[i].path));
+	json_object_set_new(c->plan, "store_paths", pins);
+	json_t *files = json_array(), *secret = json_array();
+	for (size_t i = 0; i < c->rf.n; i++) {
+		const struct rendered_file *f = &c->rf.files[i];
+		if (f->secret) {
+			/* by path only: a secret's content is never hashed or recorded */
+			json_t *e = json_pack("{s:s, s:s}", "path", f->path, "mode", "0600");
+			if (f->owner)
+				json_object_set_new(e, "owner", json_string(f->owner));
+			json_array_append_new(secret, e);
+			continue;
+		}
+		char hex[65], mode[8];
+		sha256_hex(f->content, f->len, hex);
+		snprintf(mode, sizeof(mode), "%04o", f->mode);
+		json_array_append_new(files, json_pack("{s:s, s:s, s:s}", "path", f->path, "sha256", hex, "mode", mode));
+	}
+	json_object_set_new(c->plan, "config_files", files);
+	json_object_set_new(c->plan, "secret_files", secret);
+	json_t *svcs = json_array();
+	for (size_t i = 0; i < st->nservices; i++) {
+		const struct service_desc *s = &st->services[i];
+		json_array_append_new(svcs, json_pack("{s:s, s:s, s:s, s:s}", "name", s->name, "unit", "", "package",
+						      plan_pkg_path(&c->bp, s->package), "binary", s->binary));
+		struct sbuf unit = SBUF_INIT;
+		sbuf_printf(&unit, "%s.service", s->name);
+		json_object_set_new(json_array_get(svcs, i), "unit", json_string(unit.sb_buf));
+		sbuf_free(&unit);
+		json_t *env = json_array();
+		static const char *const kinds[] = {"literal", "from_env", "from_file"};
+		for (size_t k = 0; k < s->nenv; k++) {
+			json_t *e = json_pack("{s:s, s:s}", "key", s->env[k].key, "kind", kinds[s->env[k].kind]);
+			/* a literal by value; a secret by the name of where it comes from */
+			json_object_set_new(e, s->env[k].kind == ENV_LITERAL ? "value" : "from",
+					    json_string(s->env[k].value));
+			json_array_append_new(env, e);
+		}
+		json_object_set_new(json_array_get(svcs, i), "environment", env);
+		json_object_set_new(json_array_get(svcs, i), "timer", json_boolean(s->has_timer));
+	}
+	json_object_set_new(c->plan, "services", svcs);
+	c->res->generation = gen;
+	c->res->previous = current;
+	return 0;
+}
+
+static int deploy_build(struct op_ctx *c)
+{
+	build_plan_run(&c->bp, c->e->store, false, NULL, NULL, NULL);
+	for (size_t i = 0; i < c->bp.n; i++) {
+		const struct build_item *it = &c->bp.items[i];
+		if (it->state == BUILD_FAILED)
+			return op_fail(c, 3, "building %s failed: %s (log: %s)", it->pkg->module,
+				       sbuf_str(&it->result.error), it->result.log_path);
+		if (it->state == BUILD_BLOCKED)
+			return op_fail(c, 3, "building %s failed: its dependency %s failed", it->pkg->module,
+				       it->blocked_by);
+	}
+	return 0;
+}
+
+/*
+ * Copies a store path and then its registration to a rebased target, unless
+ * both are there. The tree lands under a temporary name and is renamed into
+ * place, and the registration is written last, as in the store itself.
+ */
+static int push_path(struct op_ctx *c, const char *path)
+{
+	struct punix_ops *o = c->tops, *local = c->e->local;
+	if (target_is_here(c))
+		return 0; /* the local machine is the target: the path is already there */
+	struct sbuf meta = SBUF_INIT, tmp = SBUF_INIT;
+	sbuf_printf(&meta, "%s/%s.json", c->e->store->meta_dir, store_path_name(path));
+	sbuf_printf(&tmp, "%s.push-%ld", path, (long)getpid());
+	struct ops_stat st;
+	int r = 0;
+	if (o->stat(o, meta.sb_buf, 0, &st) == 0 && o->stat(o, path, 0, &st) == 0)
+		goto out;
+	char *parent = ops_dirname(path), *mparent = ops_dirname(meta.sb_buf);
+	r = ops_mkdir_p(o, parent, 0755);
+	if (r == 0)
+		r = ops_mkdir_p(o, mparent, 0755);
+	free(parent);
+	free(mparent);
+	if (r == 0)
+		r = ops_remove_tree(o, tmp.sb_buf);
+	if (r == 0)
+		r = ops_remove_tree(o, path);
+	if (r == 0)
+		r = ops_copy_tree_to(local, path, o, tmp.sb_buf);
+	if (r == 0)
+		r = ops_fsync_tree(o, tmp.sb_buf);
+	if (r == 0)
+		r = o->rename(o, tmp.sb_buf, path);
+	/* the path durably in place before the registration that makes it valid */
+	if (r == 0) {
+		char *store_dir = ops_dirname(path);
+		r = o->fsync_path(o, store_dir);
+		free(store_dir);
+	}
+	char *buf = NULL;
+	size_t len;
+	if (r == 0)
+		r = local->read_file(local, meta.sb_buf, 1 << 20, &buf, &len);
+	if (r == 0)
+		r = ops_write_atomic(o, meta.sb_buf, buf, len, 0644);
+	free(buf);
+	if (r < 0)
+		ops_remove_tree(o, tmp.sb_buf);
+out:
+	sbuf_free(&meta);
+	sbuf_free(&tmp);
+	return r;
+}
+
+static int write_manifest(struct op_ctx *c, long gen)
+{
+	json_t *m = json_object();
+	json_object_set_new(m, "format", json_integer(1));
+	json_object_set_new(m, "generation", json_integer(gen));
+	json_object_set_new(m, "stack", json_string(c->stack));
+	json_object_set_new(m, "backend", json_string("systemd"));
+	const char *keys[] = {"deployed_at", "source_hash", "store_paths", "services", "config_files", "secret_files"};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		json_object_set(m, keys[i], json_object_get(c->plan, keys[i]));
+	char *text = json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(m);
+	char *path = gen_manifest_path(dep_root(c), c->stack, gen);
+	size_t len = strlen(text);
+	text[len] = '\n';
+	int r = ops_write_atomic(c->tops, path, text, len + 1, 0644);
+	free(text);
+	free(path);
+	return r;
+}
+
+/* Pushes pins, writes the generation's files, then its manifest (last). */
+static int deploy_stage(struct op_ctx *c)
+{
+	struct punix_ops *o = c->tops;
+	long gen = plan_long(c, "generation");
+	char *files = gen_files_dir(dep_root(c), c->stack, gen);
+	json_t *pins = json_object_get(c->plan, "store_paths");
+	int r = 0;
+	if (plan_pins_in_store(c)) {
+		free(files);
+		return c->res->exit;
+	}
+	if (!target_is_here(c) && json_array_size(pins)) {
+		/* the target's copy of the store is a store: its marker first */
+		struct store ts;
+		struct sbuf err = SBUF_INIT;
+		r = store_open(&ts, o, c->e->store->root, NULL, NULL, STORE_CREATE, &err);
+		if (r < 0)
+			op_fail(c, 3, "the target's store: %s", err.sb_buf);
+		else
+			store_close(&ts);
+		sbuf_free(&err);
+	}
+	for (size_t i = 0; i < json_array_size(pins) && r == 0; i++) {
+		r = push_path(c, json_string_value(json_array_get(pins, i)));
+		if (r < 0)
+			op_fail(c, 3, "pushing %s to the target: %s", json_string_value(json_array_get(pins, i)),
+				strerror(-r));
+	}
+	char *sdir = stack_dir(dep_root(c), c->stack);
+	if (r == 0)
+		r = ops_mkdir_p(o, sdir, 0755);
+	free(sdir);
+	json_t *adopt = json_object_get(c->plan, "adopt");
+	VEC(const char *) keep = {0};
+	for (size_t i = 0; i < json_array_size(adopt); i++)
+		if (json_string_value(json_array_get(adopt, i)))
+			VEC_PUSH(&keep, json_string_value(json_array_get(adopt, i)));
+	if (r == 0) {
+		struct sbuf err = SBUF_INIT;
+		r = ownership_keep_originals(o, dep_root(c), c->stack, keep.v, keep.n, &err);
+		if (r < 0)
+			op_fail(c, 3, "%s", err.sb_buf);
+		sbuf_free(&err);
+	}
+	VEC_FREE(&keep);
+	if (r == 0)
+		r = ops_remove_tree(o, files);
+	struct dirset written = {0};
+	for (size_t i = 0; i < c->rf.n && r == 0; i++) {
+		if (c->rf.files[i].secret)
+			continue;
+		struct sbuf dst = SBUF_INIT;
+		sbuf_printf(&dst, "%s%s", files, c->rf.files[i].path);
+		char *dir = ops_dirname(dst.sb_buf);
+		r = ops_mkdir_p(o, dir, 0755);
+		if (r == 0)
+			r = ops_write_atomic_nodirsync(o, dst.sb_buf, c->rf.files[i].content, c->rf.files[i].len,
+						       c->rf.files[i].mode);
+		if (r == 0)
+			dirset_add(&written, dst.sb_buf);
+		free(dir);
+		sbuf_free(&dst);
+	}
+	/* secret files, kept apart: a 0700 directory, 0600 files */
+	char *secrets = gen_secrets_dir(dep_root(c), c->stack, gen);
+	if (r == 0)
+		r = ops_remove_tree(o, secrets);
+	for (size_t i = 0; i < c->rf.n && r == 0; i++) {
+		if (!c->rf.files[i].secret)
+			continue;
+		struct sbuf dst = SBUF_INIT;
+		sbuf_printf(&dst, "%s%s", secrets, c->rf.files[i].path);
+		char *dir = ops_dirname(dst.sb_buf);
+		r = ops_mkdir_p(o, dir, 0700);
+		if (r == 0)
+			r = o->chmod(o, secrets, 0700);
+		if (r == 0)
+			r = ops_write_atomic_nodirsync(o, dst.sb_buf, c->rf.files[i].content, c->rf.files[i].len, 0600);
+		if (r == 0)
+			dirset_add(&written, dst.sb_buf);
+		free(dir);
+		sbuf_free(&dst);
+	}
+	free(secrets);
+	/* every file durable before the manifest that names them */
+	const char *bad = NULL;
+	if (r == 0)
+		r = dirset_sync(&written, o, &bad);
+	if (r < 0 && bad && !c->res->error.sb_len)
+		op_fail(c, 3, "staging gen-%03ld: syncing %s: %s", gen, bad, ops_strerror(r));
+	dirset_free(&written);
+	if (r == 0)
+		r = write_manifest(c, gen);
+	if (r < 0 && !c->res->error.sb_len)
+		op_fail(c, 3, "staging gen-%03ld in %s/%s: %s", gen, dep_root(c), c->stack, ops_strerror(r));
+	free(files);
+	return r < 0 ? 3 : 0;
+}
+
+/* Before the flip nothing points at the staged generation: remove it. */
+static int deploy_unstage(struct op_ctx *c)
+{
+	long gen = plan_long(c, "generation");
+	if (gen <= 0)
+		return 0;
+	struct sbuf err = SBUF_INIT;
+	long cur = current_generation(c->tops, dep_root(c), c->stack, &err);
+	sbuf_free(&err);
+	if (cur == gen)
+		return 0; /* cannot happen before the flip; never remove the live one */
+	char *m = gen_manifest_path(dep_root(c), c->stack, gen), *f = gen_files_dir(dep_root(c), c->stack, gen);
+	char *sec = gen_secrets_dir(dep_root(c), c->stack, gen);
+	int r = c->tops->unlink(c->tops, m);
+	if (r == -ENOENT)
+		r = 0;
+	if (r == 0)
+		r = ops_remove_tree(c->tops, f);
+	if (r == 0)
+		r = ops_remove_tree(c->tops, sec);
+	free(m);
+	free(f);
+	free(sec);
+	return r < 0 ? 3 : 0;
+}
+
+/* ---- the tables ---------------------------------------------------------------------- */
+
+static const struct step deploy_steps[] = {
+	{"plan", deploy_plan, NULL, false},
+	{"build", deploy_build, NULL, false},
+	{"stage", deploy_stage, deploy_unstage, false},
+	{"verify", step_verify, NULL, false},
+	{"flip", step_flip, NULL, true}, /* the commit point */
+	{"materialise", step_materialise, NULL, false},
+	{"activate", step_activate, NULL, false},
+};
+
+const struct op_kind deploy_kind = {"deploy", deploy_steps, NSTEPS(deploy_steps)};
+
+int engine_deploy(struct engine *e, const struct target_spec *t, const struct deploy_input *in, struct op_result *r)
+{
+	struct op_ctx c = {0};
+	int h = -1, sh = store_shared(e, r);
+	if (sh < 0)
+		return r->exit;
+	if (op_start(e, t, "deploy", in->stack->name, NULL, &c, r, &h) == 0) {
+		c.in = in;
+		run_steps(&c, 0);
+	}
+	if (h >= 0)
+		op_end(&c, h);
+	store_unlock(e->store, sh);
+	return r->exit;
+}

@@ -1,0 +1,134 @@
+/*
+ * lock.c - per-stack locks (one lock file per canonical target identity
+ * and stack, under the state directory), the store's shared lock held by
+ * every op, and the record of rebased trees the deployer's GC reads.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "../base/strmap.h"
+#include "../base/vec.h"
+#include "../base/xalloc.h"
+#include "build.h"
+#include "engine.h"
+#include "manifest.h"
+#include "ownership.h"
+#include "systemd.h"
+#include "op_internal.h"
+#include "ssh.h"
+#include "target.h"
+
+/* ---- locks ------------------------------------------------------------------------ */
+
+static char *lock_path(struct engine *e, const char *scope)
+{
+	char hex[65];
+	sha256_hex(scope, strlen(scope), hex);
+	struct sbuf sb = SBUF_INIT;
+	sbuf_printf(&sb, "%s/locks/%.20s.lock", e->state_dir, hex);
+	return sbuf_detach(&sb, NULL);
+}
+
+/* Takes the stack's lock without waiting; on conflict says who holds it. */
+int lock_scope(struct engine *e, const char *scope, const char *what, int *h, struct sbuf *err)
+{
+	struct punix_ops *o = e->local;
+	char *path = lock_path(e, scope);
+	char *dir = ops_dirname(path);
+	ops_mkdir_p(o, dir, 0700);
+	free(dir);
+	int r = o->lock(o, path, 1, 0, h);
+	if (r == -EWOULDBLOCK) {
+		char *holder = NULL;
+		size_t len;
+		if (o->read_file(o, path, 4096, &holder, &len) == 0)
+			holder[strcspn(holder, "\n")] = '\0';
+		sbuf_printf(err, "%s is busy: %s", what, holder && *holder ? holder : "another punix holds it");
+		free(holder);
+	} else if (r < 0) {
+		sbuf_printf(err, "cannot lock %s (%s): %s", what, path, strerror(-r));
+	} else {
+		/* Who holds it, for the next one to be told. */
+		struct sbuf who = SBUF_INIT;
+		sbuf_printf(&who, "held by pid %ld (%s)\n", (long)getpid(), what);
+		ssize_t w = 0;
+		int fh;
+		if (o->open(o, path, OPS_O_WRONLY | OPS_O_TRUNC, 0644, &fh) == 0) {
+			w = o->write(o, fh, who.sb_buf, who.sb_len);
+			o->close(o, fh);
+		}
+		(void)w;
+		sbuf_free(&who);
+	}
+	free(path);
+	return r;
+}
+
+char *make_scope(const struct target_spec *t, const char *stack)
+{
+	struct sbuf sb = SBUF_INIT;
+	sbuf_printf(&sb, "%s|%s%s|%s|%s", t->ssh && *t->ssh ? t->ssh : "local",
+		    t->transport_root && *t->transport_root ? "root:" : "",
+		    t->transport_root && *t->transport_root ? t->transport_root : "", t->deployments_root, stack);
+	return sbuf_detach(&sb, NULL);
+}
+
+/*
+ * Remembers a tree under a transport root on this machine that ops deploy
+ * into, so that collecting the deployer's store keeps what the generations
+ * there pin (gc.c: registered_roots). One small file per tree, written
+ * once; a tree that is gone later is skipped.
+ */
+int remember_tree(struct engine *e, const struct target_spec *t, struct sbuf *err)
+{
+	if ((t->ssh && *t->ssh) || !t->transport_root || !*t->transport_root)
+		return 0;
+	struct punix_ops *o = e->local;
+	struct sbuf key = SBUF_INIT, path = SBUF_INIT;
+	sbuf_printf(&key, "%s|%s|%s", t->transport_root, t->deployments_root, e->store->root);
+	char hex[65];
+	sha256_hex(key.sb_buf, key.sb_len, hex);
+	sbuf_printf(&path, "%s/targets/%.20s.json", e->state_dir, hex);
+	struct ops_stat st;
+	int r = 0;
+	if (o->stat(o, path.sb_buf, 0, &st) < 0) {
+		char *dir = ops_dirname(path.sb_buf);
+		r = ops_mkdir_p(o, dir, 0700);
+		free(dir);
+		json_t *j = json_pack("{s:s, s:s, s:s}", "transport_root", t->transport_root, "deployments_root",
+				      t->deployments_root, "store_root", e->store->root);
+		char *text = json_dumps(j, JSON_SORT_KEYS);
+		json_decref(j);
+		if (r == 0)
+			r = ops_write_atomic(o, path.sb_buf, text, strlen(text), 0600);
+		free(text);
+		if (r < 0)
+			sbuf_printf(err, "cannot record the target tree in %s: %s", path.sb_buf, strerror(-r));
+	}
+	sbuf_free(&key);
+	sbuf_free(&path);
+	return r;
+}
+
+/*
+ * Deploys, rollbacks and set-currents hold the store lock shared from start
+ * to end: the paths they build and pin cannot be collected under them.
+ */
+int store_shared(struct engine *e, struct op_result *r)
+{
+	int h, rc = store_lock(e->store, false, &h);
+	if (rc < 0) {
+		memset(r, 0, sizeof(*r));
+		sbuf_printf(&r->error, "cannot lock the store %s: %s", e->store->root, strerror(-rc));
+		r->exit = 3;
+		return -1;
+	}
+	return h;
+}

@@ -1,0 +1,159 @@
+/*
+ * switch.c - rollback and set-current: plan from the manifest of the
+ * generation to go live, then the shared verify, flip, materialise and
+ * activate steps.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "../base/strmap.h"
+#include "../base/vec.h"
+#include "../base/xalloc.h"
+#include "build.h"
+#include "engine.h"
+#include "manifest.h"
+#include "ownership.h"
+#include "systemd.h"
+#include "op_internal.h"
+#include "ssh.h"
+#include "target.h"
+
+/* ---- rollback and set-current ------------------------------------------------------ */
+
+/* Fills the plan from the manifest of the generation to flip to. */
+static int plan_from_manifest(struct op_ctx *c, long gen, long current)
+{
+	struct manifest m;
+	struct sbuf err = SBUF_INIT;
+	int r = manifest_read(c->tops, dep_root(c), c->stack, gen, &m, &err);
+	if (r < 0) {
+		char *path = gen_manifest_path(dep_root(c), c->stack, gen);
+		if (err.sb_len)
+			op_fail(c, 1, "[E12] %s", err.sb_buf);
+		else
+			op_fail(c, 1, "[E12] stack '%s': gen-%03ld has no manifest (%s: %s)", c->stack, gen, path,
+				strerror(-r));
+		free(path);
+		sbuf_free(&err);
+		return 1;
+	}
+	sbuf_free(&err);
+	json_object_set_new(c->plan, "generation", json_integer(gen));
+	json_object_set_new(c->plan, "previous", json_integer(current));
+	json_object_set(c->plan, "store_paths", json_object_get(m.root, "store_paths"));
+	json_object_set(c->plan, "config_files", json_object_get(m.root, "config_files"));
+	json_t *secret = json_object_get(m.root, "secret_files");
+	json_object_set_new(c->plan, "secret_files", secret ? json_incref(secret) : json_array());
+	c->res->generation = gen;
+	c->res->previous = current;
+	manifest_free(&m);
+	return 0;
+}
+
+static int rollback_plan(struct op_ctx *c)
+{
+	struct sbuf err = SBUF_INIT;
+	long current = current_generation(c->tops, dep_root(c), c->stack, &err);
+	if (current < 0) {
+		op_fail(c, 1, "%s", err.sb_buf);
+		sbuf_free(&err);
+		return 1;
+	}
+	sbuf_free(&err);
+	if (current == 0)
+		return op_fail(c, 1, "[E12] stack '%s' has no current generation on this target", c->stack);
+	long *gens, prev = 0;
+	size_t n;
+	if (list_generations(c->tops, dep_root(c), c->stack, &gens, &n) == 0) {
+		for (size_t i = 0; i < n; i++)
+			if (gens[i] < current)
+				prev = gens[i];
+		free(gens);
+	}
+	if (prev == 0)
+		return op_fail(c, 1, "[E12] stack '%s': no previous generation (current is gen-%03ld)", c->stack,
+			       current);
+	return plan_from_manifest(c, prev, current);
+}
+
+static int set_current_plan(struct op_ctx *c)
+{
+	struct sbuf err = SBUF_INIT;
+	long current = current_generation(c->tops, dep_root(c), c->stack, &err);
+	if (current < 0) {
+		op_fail(c, 1, "%s", err.sb_buf);
+		sbuf_free(&err);
+		return 1;
+	}
+	char *m = gen_manifest_path(dep_root(c), c->stack, c->want);
+	struct ops_stat st;
+	bool exists = c->want > 0 && c->tops->stat(c->tops, m, 0, &st) == 0;
+	free(m);
+	if (!exists) {
+		struct sbuf have = SBUF_INIT;
+		list_gens_text(c, &have);
+		op_fail(c, 1, "[E12] stack '%s' has no generation %ld (it has: %s)", c->stack, c->want, have.sb_buf);
+		sbuf_free(&have);
+		sbuf_free(&err);
+		return 1;
+	}
+	sbuf_free(&err);
+	return plan_from_manifest(c, c->want, current);
+}
+
+static const struct step rollback_steps[] = {
+	{"plan", rollback_plan, NULL, false},
+	{"verify", step_verify, NULL, false},
+	{"flip", step_flip, NULL, true}, /* the commit point */
+	{"materialise", step_materialise, NULL, false},
+	{"activate", step_activate, NULL, false},
+};
+
+const struct op_kind rollback_kind = {"rollback", rollback_steps, NSTEPS(rollback_steps)};
+
+static const struct step set_current_steps[] = {
+	{"plan", set_current_plan, NULL, false},
+	{"verify", step_verify, NULL, false},
+	{"flip", step_flip, NULL, true}, /* the commit point */
+	{"materialise", step_materialise, NULL, false},
+	{"activate", step_activate, NULL, false},
+};
+
+const struct op_kind set_current_kind = {"set-current", set_current_steps, NSTEPS(set_current_steps)};
+
+int engine_rollback(struct engine *e, const struct target_spec *t, const char *stack, struct op_result *r)
+{
+	struct op_ctx c = {0};
+	int h = -1, sh = store_shared(e, r);
+	if (sh < 0)
+		return r->exit;
+	if (op_start(e, t, "rollback", stack, NULL, &c, r, &h) == 0)
+		run_steps(&c, 0);
+	if (h >= 0)
+		op_end(&c, h);
+	store_unlock(e->store, sh);
+	return r->exit;
+}
+
+int engine_set_current(struct engine *e, const struct target_spec *t, const char *stack, long gen,
+		       struct op_result *r)
+{
+	struct op_ctx c = {0};
+	int h = -1, sh = store_shared(e, r);
+	if (sh < 0)
+		return r->exit;
+	c.want = gen;
+	if (op_start(e, t, "set-current", stack, NULL, &c, r, &h) == 0)
+		run_steps(&c, 0);
+	if (h >= 0)
+		op_end(&c, h);
+	store_unlock(e->store, sh);
+	return r->exit;
+}
