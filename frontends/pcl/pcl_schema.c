@@ -13,96 +13,11 @@
  * a package), dependency cycles ([E7]), one pname per package ([E15]), and
  * per stack: unique service names, dependsOn targets, dependsOn cycles.
  */
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../base/path.h"
-#include "pcl_internal.h"
-
-struct sctx {
-	struct pcl_program *p;
-	const struct pcl_module *mod;
-	struct sbuf path; /* "services[0].serviceConfig" */
-};
-
-typedef void (*check_fn)(struct sctx *c, const struct pcl_value *v);
-
-struct fspec {
-	const char *name;
-	bool required;
-	check_fn check;
-};
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
-/* ---- paths and messages ------------------------------------------------ */
-
-static size_t path_push_field(struct sctx *c, const char *name)
-{
-	size_t saved = c->path.sb_len;
-	if (c->path.sb_len)
-		sbuf_putc(&c->path, '.');
-	sbuf_puts(&c->path, name);
-	return saved;
-}
-
-static size_t path_push_index(struct sctx *c, size_t i)
-{
-	size_t saved = c->path.sb_len;
-	sbuf_printf(&c->path, "[%zu]", i);
-	return saved;
-}
-
-static void path_pop(struct sctx *c, size_t saved)
-{
-	c->path.sb_len = saved;
-	if (c->path.sb_buf)
-		c->path.sb_buf[saved] = '\0';
-}
-
-static const char *path_str(const struct sctx *c)
-{
-	return sbuf_str(&c->path);
-}
-
-/* Reports [E1] unless v is the poison of an earlier error. */
-static void mismatch(struct sctx *c, const struct pcl_value *v, const char *want)
-{
-	if (v->v_kind == PCL_V_ERROR)
-		return;
-	struct sbuf got = SBUF_INIT;
-	pcl_type_name(v, &got);
-	struct pcl_diag *d = pcl_error(c->p, v->v_loc, PCL_E1, "type mismatch in '%s': expected %s, got %s",
-				       path_str(c), want, sbuf_str(&got));
-	if (v->v_kind == PCL_V_SECRET)
-		pcl_diag_hint(d, "secrets are resolved at deploy time and are allowed only in a service's 'environment'");
-	sbuf_free(&got);
-}
-
-static bool want_str(struct sctx *c, const struct pcl_value *v)
-{
-	if (v->v_kind == PCL_V_STR)
-		return true;
-	mismatch(c, v, "Str");
-	return false;
-}
-
-static bool want_list(struct sctx *c, const struct pcl_value *v, const char *want)
-{
-	if (v->v_kind == PCL_V_LIST)
-		return true;
-	mismatch(c, v, want);
-	return false;
-}
-
-static bool want_rec(struct sctx *c, const struct pcl_value *v)
-{
-	if (v->v_kind == PCL_V_REC)
-		return true;
-	mismatch(c, v, "a record");
-	return false;
-}
+#include "pcl_schema.h"
 
 /* ---- shapes of strings ------------------------------------------------- */
 
@@ -142,7 +57,8 @@ static bool all_chars(const char *s, const char *extra)
 
 static void shape_error(struct sctx *c, const struct pcl_value *v, const char *what, const char *hint)
 {
-	struct pcl_diag *d = pcl_error(c->p, v->v_loc, PCL_E6, "'%s' %s, got %s", path_str(c), what, pcl_show(c->p, v->v_str.s));
+	struct pcl_diag *d = pcl_error(c->p, v->v_loc, PCL_E6, "'%s' %s, got %s", pcl_path_str(c), what,
+				       pcl_show(c->p, v->v_str.s));
 	if (hint)
 		pcl_diag_hint(d, "%s", hint);
 }
@@ -166,91 +82,17 @@ static bool is_unix_name(const char *s)
 	return true;
 }
 
-/* ---- generic record checking ------------------------------------------- */
-
-/*
- * Checks v against a field table: unknown fields, missing required ones,
- * then each present field's check. 'skip' names fields handled elsewhere.
- */
-static void check_fields(struct sctx *c, const struct pcl_value *v, const struct fspec *spec, size_t nspec,
-			 const char *const *skip)
-{
-	const char *names[32];
-	assert(nspec <= sizeof(names) / sizeof(names[0]));
-	for (size_t i = 0; i < nspec; i++)
-		names[i] = spec[i].name;
-	/* A misspelt required field is reported once, as unknown with a hint. */
-	const char *hinted[8];
-	size_t nhinted = 0;
-	for (size_t i = 0; i < v->v_rec.n; i++) {
-		const struct pcl_vfield *f = &v->v_rec.fields[i];
-		const struct fspec *s = NULL;
-		for (size_t j = 0; j < nspec && !s; j++)
-			if (strcmp(spec[j].name, f->f_name) == 0)
-				s = &spec[j];
-		if (s) {
-			size_t saved = path_push_field(c, f->f_name);
-			if (s->check)
-				s->check(c, f->f_value);
-			path_pop(c, saved);
-			continue;
-		}
-		bool skipped = false;
-		for (const char *const *k = skip; k && *k; k++)
-			skipped |= strcmp(*k, f->f_name) == 0;
-		if (skipped)
-			continue;
-		struct pcl_diag *d;
-		if (c->path.sb_len)
-			d = pcl_error(c->p, f->f_loc, PCL_E2, "unknown field '%s' in '%s' of module '%s'", f->f_name,
-				      path_str(c), c->mod->m_name);
-		else
-			d = pcl_error(c->p, f->f_loc, PCL_E2, "unknown field '%s' on module '%s'", f->f_name,
-				      c->mod->m_name);
-		const char *sug = pcl_suggest(f->f_name, names, nspec);
-		if (sug) {
-			pcl_diag_hint(d, "did you mean '%s'?", sug);
-			if (nhinted < NELEM(hinted))
-				hinted[nhinted++] = sug;
-		}
-	}
-	for (size_t j = 0; j < nspec; j++) {
-		if (!spec[j].required || pcl_value_field(v, spec[j].name))
-			continue;
-		bool was_hinted = false;
-		for (size_t k = 0; k < nhinted; k++)
-			was_hinted |= strcmp(hinted[k], spec[j].name) == 0;
-		if (was_hinted)
-			continue;
-		if (c->path.sb_len)
-			pcl_error(c->p, v->v_loc, PCL_E3, "missing required field '%s' in '%s' of module '%s'", spec[j].name,
-				  path_str(c), c->mod->m_name);
-		else
-			pcl_error(c->p, v->v_loc, PCL_E3, "missing required field '%s' in module '%s'", spec[j].name,
-				  c->mod->m_name);
-	}
-}
-
-static void each_item(struct sctx *c, const struct pcl_value *v, check_fn fn)
-{
-	for (size_t i = 0; i < v->v_list.n; i++) {
-		size_t saved = path_push_index(c, i);
-		fn(c, v->v_list.items[i]);
-		path_pop(c, saved);
-	}
-}
-
 /* ---- field checks ------------------------------------------------------ */
 
 static void ck_str(struct sctx *c, const struct pcl_value *v)
 {
-	want_str(c, v);
+	pcl_want_str(c, v);
 }
 
 static void ck_bool(struct sctx *c, const struct pcl_value *v)
 {
 	if (v->v_kind != PCL_V_BOOL)
-		mismatch(c, v, "Bool");
+		pcl_mismatch(c, v, "Bool");
 }
 
 /*
@@ -272,19 +114,19 @@ static void ck_rendered(struct sctx *c, const struct pcl_value *v, const char *b
 
 static void ck_line(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_str(c, v))
+	if (pcl_want_str(c, v))
 		ck_rendered(c, v, "a newline here would inject a second directive");
 }
 
 static void ck_lines(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_list(c, v, "List<Str>"))
-		each_item(c, v, ck_line);
+	if (pcl_want_list(c, v, "List<Str>"))
+		pcl_each_item(c, v, ck_line);
 }
 
 static void ck_store_word(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_str(c, v) && !is_store_word(v->v_str.s))
+	if (pcl_want_str(c, v) && !is_store_word(v->v_str.s))
 		shape_error(c, v, "must be 1 to 100 letters, digits or '._+-', not starting with '.' or '-'",
 			    "it becomes part of a store path");
 }
@@ -292,7 +134,7 @@ static void ck_store_word(struct sctx *c, const struct pcl_value *v)
 static void ck_recipe(struct sctx *c, const struct pcl_value *v)
 {
 	static const char *const recipes[] = {"std.shell"};
-	if (!want_str(c, v))
+	if (!pcl_want_str(c, v))
 		return;
 	if (strcmp(v->v_str.s, "std.shell") == 0)
 		return;
@@ -305,18 +147,18 @@ static void ck_recipe(struct sctx *c, const struct pcl_value *v)
 
 static void ck_record(struct sctx *c, const struct pcl_value *v)
 {
-	want_rec(c, v);
+	pcl_want_rec(c, v);
 }
 
 static void ck_source_type(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_str(c, v) && strcmp(v->v_str.s, "local") != 0)
+	if (pcl_want_str(c, v) && strcmp(v->v_str.s, "local") != 0)
 		pcl_error(c->p, v->v_loc, PCL_E6, "unknown source type %s; supported: local", pcl_show(c->p, v->v_str.s));
 }
 
 static void ck_source_path(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_str(c, v) && (v->v_str.len == 0 || has_line_break(v->v_str.s)))
+	if (pcl_want_str(c, v) && (v->v_str.len == 0 || has_line_break(v->v_str.s)))
 		shape_error(c, v, "must be a non-empty path on one line", NULL);
 }
 
@@ -327,20 +169,8 @@ static const struct fspec source_fields[] = {
 
 static void ck_source(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_rec(c, v))
-		check_fields(c, v, source_fields, NELEM(source_fields), NULL);
-}
-
-static const char *kind_article(enum pcl_kind k)
-{
-	switch (k) {
-	case PCL_KIND_PACKAGE: return "a package";
-	case PCL_KIND_STACK: return "a stack";
-	case PCL_KIND_SERVICE: return "a service";
-	case PCL_KIND_FLEET: return "a fleet";
-	case PCL_KIND_DATA: break;
-	}
-	return "a data";
+	if (pcl_want_rec(c, v))
+		pcl_check_fields(c, v, source_fields, NELEM(source_fields), NULL);
 }
 
 /* Candidates of one kind for a suggestion, or every module when kind < 0. */
@@ -365,7 +195,7 @@ static const struct pcl_module *ref_module(struct sctx *c, const struct pcl_valu
 {
 	if (v->v_kind == PCL_V_OUT && want == PCL_KIND_PACKAGE)
 		return pcl_program_find(c->p, v->v_out.module);
-	if (!want_str(c, v))
+	if (!pcl_want_str(c, v))
 		return NULL;
 	const struct pcl_module *m = pcl_program_find(c->p, v->v_str.s);
 	if (!m) {
@@ -377,7 +207,7 @@ static const struct pcl_module *ref_module(struct sctx *c, const struct pcl_valu
 	}
 	if (m->m_kind != want) {
 		pcl_error(c->p, v->v_loc, not_code, "'%s' is %s module, not a %s module", m->m_name,
-			  kind_article(m->m_kind), what);
+			  pcl_kind_article(m->m_kind), what);
 		return NULL;
 	}
 	return m;
@@ -390,8 +220,8 @@ static void ck_pkgref(struct sctx *c, const struct pcl_value *v)
 
 static void ck_pkgrefs(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_list(c, v, "List<Str>"))
-		each_item(c, v, ck_pkgref);
+	if (pcl_want_list(c, v, "List<Str>"))
+		pcl_each_item(c, v, ck_pkgref);
 }
 
 /* ---- packages ------------------------------------------------------------ */
@@ -411,14 +241,14 @@ static const struct fspec package_fields[] = {
 
 static void check_package(struct sctx *c, const struct pcl_value *v)
 {
-	check_fields(c, v, package_fields, NELEM(package_fields), NULL);
+	pcl_check_fields(c, v, package_fields, NELEM(package_fields), NULL);
 	const struct pcl_value *recipe = pcl_value_field(v, "recipe");
 	const struct pcl_value *args = pcl_value_field(v, "recipeArgs");
 	if (recipe && args && recipe->v_kind == PCL_V_STR && args->v_kind == PCL_V_REC &&
 	    strcmp(recipe->v_str.s, "std.shell") == 0) {
-		size_t saved = path_push_field(c, "recipeArgs");
-		check_fields(c, args, shell_args_fields, NELEM(shell_args_fields), NULL);
-		path_pop(c, saved);
+		size_t saved = pcl_path_push_field(c, "recipeArgs");
+		pcl_check_fields(c, args, shell_args_fields, NELEM(shell_args_fields), NULL);
+		pcl_path_pop(c, saved);
 	}
 }
 
@@ -426,7 +256,7 @@ static void check_package(struct sctx *c, const struct pcl_value *v)
 
 static void ck_service_name(struct sctx *c, const struct pcl_value *v)
 {
-	if (!want_str(c, v))
+	if (!pcl_want_str(c, v))
 		return;
 	const char *s = v->v_str.s;
 	size_t n = strlen(s);
@@ -440,7 +270,7 @@ static void ck_service_name(struct sctx *c, const struct pcl_value *v)
 
 static void ck_binary(struct sctx *c, const struct pcl_value *v)
 {
-	if (!want_str(c, v))
+	if (!pcl_want_str(c, v))
 		return;
 	const char *s = v->v_str.s;
 	if (!s[0] || !strcmp(s, ".") || !strcmp(s, "..") || !all_chars(s, "._+-"))
@@ -452,7 +282,7 @@ static void ck_env_entry(struct sctx *c, const struct pcl_value *v)
 	if (v->v_kind == PCL_V_SECRET)
 		return;
 	if (v->v_kind != PCL_V_STR) {
-		mismatch(c, v, "Str or a secret ({ from_env = \"NAME\" } or { from_file = \"/path\" })");
+		pcl_mismatch(c, v, "Str or a secret ({ from_env = \"NAME\" } or { from_file = \"/path\" })");
 		return;
 	}
 	ck_rendered(c, v, NULL);
@@ -467,7 +297,7 @@ static bool is_env_key(const char *s)
 
 static void ck_environment(struct sctx *c, const struct pcl_value *v)
 {
-	if (!want_rec(c, v))
+	if (!pcl_want_rec(c, v))
 		return;
 	for (size_t i = 0; i < v->v_rec.n; i++) {
 		const struct pcl_vfield *f = &v->v_rec.fields[i];
@@ -477,9 +307,9 @@ static void ck_environment(struct sctx *c, const struct pcl_value *v)
 			pcl_diag_hint(d, "names are letters, digits and '_', not starting with a digit");
 			continue;
 		}
-		size_t saved = path_push_field(c, f->f_name);
+		size_t saved = pcl_path_push_field(c, f->f_name);
 		ck_env_entry(c, f->f_value);
-		path_pop(c, saved);
+		pcl_path_pop(c, saved);
 	}
 }
 
@@ -489,7 +319,7 @@ static void ck_directive_value(struct sctx *c, const struct pcl_value *v)
 	if (v->v_kind == PCL_V_BOOL || v->v_kind == PCL_V_INT)
 		return;
 	if (v->v_kind != PCL_V_STR) {
-		mismatch(c, v, "Str, Bool or Int");
+		pcl_mismatch(c, v, "Str, Bool or Int");
 		return;
 	}
 	ck_rendered(c, v, "each directive renders as one Key=Value line");
@@ -503,7 +333,7 @@ static bool is_directive_key(const char *s)
 static void check_directives(struct sctx *c, const struct pcl_value *v, const char *const *reserved,
 			     const char *const *why)
 {
-	if (!want_rec(c, v))
+	if (!pcl_want_rec(c, v))
 		return;
 	for (size_t i = 0; i < v->v_rec.n; i++) {
 		const struct pcl_vfield *f = &v->v_rec.fields[i];
@@ -511,7 +341,7 @@ static void check_directives(struct sctx *c, const struct pcl_value *v, const ch
 		for (size_t r = 0; reserved[r]; r++) {
 			if (strcmp(f->f_name, reserved[r]) == 0) {
 				struct pcl_diag *d = pcl_error(c->p, f->f_loc, PCL_E6, "'%s' is reserved in '%s'",
-							       f->f_name, path_str(c));
+							       f->f_name, pcl_path_str(c));
 				pcl_diag_hint(d, "%s", why[r]);
 				bad = true;
 			}
@@ -523,9 +353,9 @@ static void check_directives(struct sctx *c, const struct pcl_value *v, const ch
 		}
 		if (bad)
 			continue;
-		size_t saved = path_push_field(c, f->f_name);
+		size_t saved = pcl_path_push_field(c, f->f_name);
 		ck_directive_value(c, f->f_value);
-		path_pop(c, saved);
+		pcl_path_pop(c, saved);
 	}
 }
 
@@ -548,8 +378,8 @@ static void ck_timer(struct sctx *c, const struct pcl_value *v)
 
 static void ck_dependson(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_list(c, v, "List<Str>"))
-		each_item(c, v, ck_str);
+	if (pcl_want_list(c, v, "List<Str>"))
+		pcl_each_item(c, v, ck_str);
 }
 
 static void ck_args(struct sctx *c, const struct pcl_value *v)
@@ -586,7 +416,7 @@ static const struct fspec service_module_fields[] = {
 
 static void check_service_module(struct sctx *c, const struct pcl_value *v)
 {
-	check_fields(c, v, service_module_fields, NELEM(service_module_fields), NULL);
+	pcl_check_fields(c, v, service_module_fields, NELEM(service_module_fields), NULL);
 }
 
 /* ---- stacks -------------------------------------------------------------- */
@@ -594,7 +424,7 @@ static void check_service_module(struct sctx *c, const struct pcl_value *v)
 static void ck_backend(struct sctx *c, const struct pcl_value *v)
 {
 	static const char *const backends[] = {"systemd"};
-	if (!want_str(c, v) || strcmp(v->v_str.s, "systemd") == 0)
+	if (!pcl_want_str(c, v) || strcmp(v->v_str.s, "systemd") == 0)
 		return;
 	struct pcl_diag *d =
 		pcl_error(c->p, v->v_loc, PCL_E6, "unsupported backend %s; supported: systemd", pcl_show(c->p, v->v_str.s));
@@ -614,27 +444,27 @@ static void ck_service_item(struct sctx *c, const struct pcl_value *v)
 				pcl_diag_hint(d, "did you mean '%s'?", s);
 		} else if (m->m_kind != PCL_KIND_SERVICE) {
 			struct pcl_diag *d = pcl_error(c->p, v->v_loc, PCL_E6, "'%s' is %s module, not a service module",
-						       m->m_name, kind_article(m->m_kind));
+						       m->m_name, pcl_kind_article(m->m_kind));
 			pcl_diag_hint(d, "a service module has the fields 'binary' and 'package'");
 		}
 		return;
 	}
 	if (v->v_kind == PCL_V_REC) {
-		check_fields(c, v, service_fields, NELEM(service_fields), NULL);
+		pcl_check_fields(c, v, service_fields, NELEM(service_fields), NULL);
 		return;
 	}
-	mismatch(c, v, "a service record or a service module name");
+	pcl_mismatch(c, v, "a service record or a service module name");
 }
 
 static void ck_services(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_list(c, v, "a list of service records or of service module names"))
-		each_item(c, v, ck_service_item);
+	if (pcl_want_list(c, v, "a list of service records or of service module names"))
+		pcl_each_item(c, v, ck_service_item);
 }
 
 static void ck_config_path(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_str(c, v) && !path_is_normal_abs(v->v_str.s))
+	if (pcl_want_str(c, v) && !path_is_normal_abs(v->v_str.s))
 		shape_error(c, v, "must be an absolute path without '.', '..' or empty components",
 			    "config files are written at this path on the target");
 }
@@ -646,25 +476,25 @@ static const struct fspec config_file_fields[] = {
 
 static void ck_config_file(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_rec(c, v))
-		check_fields(c, v, config_file_fields, NELEM(config_file_fields), NULL);
+	if (pcl_want_rec(c, v))
+		pcl_check_fields(c, v, config_file_fields, NELEM(config_file_fields), NULL);
 }
 
 static void ck_config_files(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_list(c, v, "List<Rec{content: Str, path: Str}>"))
-		each_item(c, v, ck_config_file);
+	if (pcl_want_list(c, v, "List<Rec{content: Str, path: Str}>"))
+		pcl_each_item(c, v, ck_config_file);
 }
 
 static void ck_unix_name(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_str(c, v) && !is_unix_name(v->v_str.s))
+	if (pcl_want_str(c, v) && !is_unix_name(v->v_str.s))
 		shape_error(c, v, "must be a unix name: [a-z_][a-z0-9_-]*, at most 32 characters", NULL);
 }
 
 static void ck_home(struct sctx *c, const struct pcl_value *v)
 {
-	if (!want_str(c, v))
+	if (!pcl_want_str(c, v))
 		return;
 	if (v->v_str.s[0] != '/' || strpbrk(v->v_str.s, " \t\n\r\"'") != NULL)
 		shape_error(c, v, "must be an absolute path without whitespace or quotes", NULL);
@@ -680,20 +510,20 @@ static const struct fspec user_fields[] = {
 
 static void ck_user(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_rec(c, v))
-		check_fields(c, v, user_fields, NELEM(user_fields), NULL);
+	if (pcl_want_rec(c, v))
+		pcl_check_fields(c, v, user_fields, NELEM(user_fields), NULL);
 }
 
 static void ck_users(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_list(c, v, "a list of user records"))
-		each_item(c, v, ck_user);
+	if (pcl_want_list(c, v, "a list of user records"))
+		pcl_each_item(c, v, ck_user);
 }
 
 static void ck_groups(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_list(c, v, "List<Str>"))
-		each_item(c, v, ck_unix_name);
+	if (pcl_want_list(c, v, "List<Str>"))
+		pcl_each_item(c, v, ck_unix_name);
 }
 
 static const struct fspec stack_fields[] = {
@@ -709,8 +539,9 @@ static const struct fspec stack_fields[] = {
 
 static void ck_host_name(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_str(c, v) && !(v->v_str.len && v->v_str.len <= 64 && v->v_str.s[0] != '.' && v->v_str.s[0] != '-' &&
-				all_chars(v->v_str.s, "._-")))
+	if (pcl_want_str(c, v) &&
+	    !(v->v_str.len && v->v_str.len <= 64 && v->v_str.s[0] != '.' && v->v_str.s[0] != '-' &&
+	      all_chars(v->v_str.s, "._-")))
 		shape_error(c, v, "must be 1 to 64 letters, digits or '._-'", NULL);
 }
 
@@ -750,7 +581,7 @@ static bool is_target(const char *s)
 
 static void ck_target(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_str(c, v) && !is_target(v->v_str.s))
+	if (pcl_want_str(c, v) && !is_target(v->v_str.s))
 		shape_error(c, v, "must be \"local\" or \"ssh://USER@HOST[:PORT]\"", NULL);
 }
 
@@ -761,8 +592,8 @@ static void ck_stackref(struct sctx *c, const struct pcl_value *v)
 
 static void ck_stackrefs(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_list(c, v, "List<Str>"))
-		each_item(c, v, ck_stackref);
+	if (pcl_want_list(c, v, "List<Str>"))
+		pcl_each_item(c, v, ck_stackref);
 }
 
 static const struct fspec host_fields[] = {
@@ -773,14 +604,14 @@ static const struct fspec host_fields[] = {
 
 static void ck_host(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_rec(c, v))
-		check_fields(c, v, host_fields, NELEM(host_fields), NULL);
+	if (pcl_want_rec(c, v))
+		pcl_check_fields(c, v, host_fields, NELEM(host_fields), NULL);
 }
 
 static void ck_hosts(struct sctx *c, const struct pcl_value *v)
 {
-	if (want_list(c, v, "a list of host records"))
-		each_item(c, v, ck_host);
+	if (pcl_want_list(c, v, "a list of host records"))
+		pcl_each_item(c, v, ck_host);
 }
 
 static const struct fspec fleet_fields[] = {
@@ -1070,7 +901,7 @@ static void check_stack_services(struct sctx *c, const struct pcl_value *stack)
 
 static void check_stack(struct sctx *c, const struct pcl_value *v)
 {
-	check_fields(c, v, stack_fields, NELEM(stack_fields), NULL);
+	pcl_check_fields(c, v, stack_fields, NELEM(stack_fields), NULL);
 	unique_in_list(c, v, "configFiles", key_path, "config file");
 	unique_in_list(c, v, "systemUsers", key_name, "system user");
 	unique_in_list(c, v, "systemGroups", key_self, "system group");
@@ -1079,7 +910,7 @@ static void check_stack(struct sctx *c, const struct pcl_value *v)
 
 static void check_fleet(struct sctx *c, const struct pcl_value *v)
 {
-	check_fields(c, v, fleet_fields, NELEM(fleet_fields), NULL);
+	pcl_check_fields(c, v, fleet_fields, NELEM(fleet_fields), NULL);
 	unique_in_list(c, v, "hosts", key_name, "host");
 }
 
@@ -1107,8 +938,8 @@ static enum pcl_kind classify(struct pcl_program *p, const struct pcl_module *m)
 			continue;
 		if (found >= 0) {
 			pcl_error(p, m->m_loc, PCL_E6, "module '%s' has the fields of %s module (%s) and of %s module (%s)",
-				  m->m_name, kind_article(kinds[found].k), kinds[found].why, kind_article(kinds[i].k),
-				  kinds[i].why);
+				  m->m_name, pcl_kind_article(kinds[found].k), kinds[found].why,
+				  pcl_kind_article(kinds[i].k), kinds[i].why);
 			return PCL_KIND_DATA;
 		}
 		found = i;
