@@ -1,8 +1,16 @@
 /*
  * pcl_schema.h - what the schema checks share (pcl_schema*.c only).
  *
- * pcl_schema.c calls down into pcl_schema_core.c (the check context, type
- * errors, checking a record against a field table) and never the reverse.
+ * The schema is checked in three files, each calling only the ones below it:
+ *
+ *   pcl_schema.c         module kinds, each kind's module, cross-module rules
+ *   pcl_schema_fields.c  the field tables of each kind and each field's check
+ *   pcl_schema_core.c    the check context, type errors, checking a record
+ *                        against a field table
+ *
+ * A field table points at field checks, and the check of a nested record
+ * points back at a table: both stay inside pcl_schema_fields.c, so that
+ * knot never becomes a cycle between files.
  */
 #ifndef PUNIX_PCL_SCHEMA_H
 #define PUNIX_PCL_SCHEMA_H
@@ -21,6 +29,12 @@ struct fspec {
 	const char *name;
 	bool required;
 	check_fn check;
+};
+
+/* A field table with its length, for the tables one file exports to another. */
+struct ftable {
+	const struct fspec *spec;
+	size_t n;
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -45,5 +59,13 @@ void pcl_each_item(struct sctx *c, const struct pcl_value *v, check_fn fn);
 
 /* "a package", "a stack", ... for messages. */
 const char *pcl_kind_article(enum pcl_kind k);
+
+/* ---- pcl_schema_fields.c: each kind's top-level field table ------------ */
+
+extern const struct ftable pcl_package_fields;
+extern const struct ftable pcl_shell_args_fields; /* recipeArgs of recipe std.shell */
+extern const struct ftable pcl_service_module_fields;
+extern const struct ftable pcl_stack_fields;
+extern const struct ftable pcl_fleet_fields;
 
 #endif
