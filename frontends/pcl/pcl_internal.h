@@ -5,6 +5,27 @@
  * Pipeline: pcl_lex -> pcl_parse (syntax tree per source) -> pcl_eval
  * (references resolved, values built, list types unified) -> pcl_schema
  * (module kinds and their fields checked).
+ *
+ * Layering: which file may call which (functions, and the exported const
+ * tables). Every file calls only files listed below it, so the calls between
+ * files form a DAG: the pipeline is driven from the top by pcl_program.c
+ * rather than each stage calling the next, and no stage calls back up.
+ *
+ *   pcl_program        pcl_parse, pcl_eval, pcl_schema, pcl_diag
+ *   pcl_lower          pcl_lookup
+ *   pcl_parse          pcl_lex, pcl_diag
+ *   pcl_lex            pcl_diag
+ *   pcl_schema         pcl_schema_fields, pcl_schema_core, pcl_lookup, pcl_diag
+ *   pcl_schema_fields  pcl_schema_core, pcl_lookup, pcl_diag
+ *   pcl_schema_core    pcl_eval (pcl_type_name only), pcl_lookup, pcl_diag
+ *   pcl_eval           pcl_lookup, pcl_diag
+ *   pcl_lookup         nothing (pcl_program_find, pcl_value_field)
+ *   pcl_diag           nothing (pcl_error, hints, notes, pcl_show, pcl_suggest)
+ *
+ * The three pcl_schema files share pcl_schema.h; the rest share this
+ * header. A lower file that needs something of a higher one gets it moved
+ * down (as the lookups were, out of pcl_program.c) or passed in as a table
+ * or callback, never by calling up.
  */
 #ifndef PUNIX_PCL_INTERNAL_H
 #define PUNIX_PCL_INTERNAL_H

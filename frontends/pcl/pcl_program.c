@@ -1,5 +1,10 @@
 /*
  * pcl_program.c - the front end's public entry points (see pcl.h).
+ *
+ * This file drives the pipeline, so it sits on top: it calls the parser,
+ * the evaluator and the schema checks, and none of them calls back into it.
+ * The public lookups they need too (pcl_program_find, pcl_value_field) are
+ * in pcl_lookup.c, below them all.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,30 +149,6 @@ size_t pcl_program_nmodules(const struct pcl_program *p)
 const struct pcl_module *pcl_program_module(const struct pcl_program *p, size_t i)
 {
 	return i < p->modules.n ? p->modules.v[i] : NULL;
-}
-
-const struct pcl_module *pcl_program_find(const struct pcl_program *p, const char *name)
-{
-	struct pcl_decl *d = strmap_get(&p->by_name, name);
-	return d ? &d->module : NULL;
-}
-
-const struct pcl_value *pcl_value_field(const struct pcl_value *v, const char *name)
-{
-	if (!v || v->v_kind != PCL_V_REC)
-		return NULL;
-	size_t lo = 0, hi = v->v_rec.n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(v->v_rec.fields[mid].f_name, name);
-		if (c == 0)
-			return v->v_rec.fields[mid].f_value;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
 }
 
 const char *pcl_kind_name(enum pcl_kind k)
