@@ -1,14 +1,21 @@
 /*
- * journal.c - the LMDB journal (see journal.h): the environment, writes,
- * reads and setting an op aside. The records are in journal_codec.c, the
- * look at data.mdb before it is mapped in journal_meta.c.
+ * journal.c - the LMDB journal (see journal.h): the environment, its format,
+ * batches, writes and setting an op aside. Reading ops is in
+ * journal_read.c, retention in journal_prune.c, the records in
+ * journal_codec.c, the look at data.mdb before it is mapped in
+ * journal_meta.c.
  *
- * Three named databases in one environment:
- *   ops    u64 id (big-endian, so keys sort by id)      -> op record
- *   steps  u64 id, u32 step index (big-endian)          -> step record
- *   meta   "next_id" -> u64, "format" -> u32, and the original bytes of
- *          damaged records of ops set aside: "corrupt/<id>" (op record),
- *          "corrupt/<id>/step/<index>" (step record), "~2"... if taken
+ * Four named databases in one environment:
+ *   ops     u64 id (big-endian, so keys sort by id)      -> op record
+ *   steps   u64 id, u32 step index (big-endian)          -> step record
+ *   running u64 id, as in ops                            -> empty
+ *           the index of unfinished ops (format 2): every op whose stored
+ *           state is not finished, written in the transaction that writes
+ *           that state, so that recovery reads what is running, not the
+ *           history
+ *   meta    "next_id" -> u64, "format" -> u32, and the original bytes of
+ *           damaged records of ops set aside: "corrupt/<id>" (op record),
+ *           "corrupt/<id>/step/<index>" (step record), "~2"... if taken
  *
  * LMDB serialises writers across processes and makes each committed
  * transaction durable before mdb_txn_commit returns (we never pass
@@ -24,7 +31,8 @@
 
 /* Room for a great many ops; LMDB reserves address space, not disk. */
 #define JOURNAL_MAP_SIZE ((size_t)1 << 30)
-#define JOURNAL_FORMAT 1
+/* The layout of the databases (journal.h says what each format added). */
+#define JOURNAL_FORMAT 2
 
 int jr_lmdb_fail(struct journal_err *e, int rc, const char *what)
 {
@@ -32,6 +40,93 @@ int jr_lmdb_fail(struct journal_err *e, int rc, const char *what)
 }
 
 /* ---- the environment --------------------------------------------------------- */
+
+/*
+ * Fills the index of running ops from the ops themselves: every op that
+ * journal_op_list lists as running or corrupt (its record is RUNNING, or it
+ * or one of its step records does not decode). Once, in the transaction that
+ * bumps a journal of format 1 (which had no index) to this format; one pass
+ * over the ops and steps, nothing kept in memory.
+ */
+static int build_running(struct journal *j, MDB_txn *txn)
+{
+	MDB_cursor *oc = NULL, *sc = NULL;
+	int rc = mdb_drop(txn, j->running, 0);
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, j->ops, &oc);
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, j->steps, &sc);
+	MDB_val key, val, none = {0, ""};
+	while (rc == 0 && (rc = mdb_cursor_get(oc, &key, &val, MDB_NEXT)) == 0) {
+		uint64_t id = key_id(&key);
+		struct journal_op op;
+		bool in = jr_read_op_record(&val, id, &op) < 0 || op.state == JOURNAL_OP_RUNNING;
+		journal_op_free(&op);
+		if (!in)
+			rc = jr_steps_damaged(sc, id, &in);
+		if (rc == 0 && in) {
+			unsigned char k[8];
+			key_op(k, id);
+			MDB_val rk = {8, k};
+			rc = mdb_put(txn, j->running, &rk, &none, 0);
+		}
+	}
+	if (oc)
+		mdb_cursor_close(oc);
+	if (sc)
+		mdb_cursor_close(sc);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/*
+ * Checks the journal's format and brings it to this one (see journal.h):
+ * creates a new journal's databases, builds the index of a format 1
+ * journal. 0, an LMDB error (> 0 or < 0 from LMDB), or -EBADMSG with e set.
+ */
+static int open_format(struct journal *j, MDB_txn *txn, const char *dir, struct journal_err *e)
+{
+	int rc = mdb_dbi_open(txn, "ops", MDB_CREATE, &j->ops);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "steps", MDB_CREATE, &j->steps);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &j->meta);
+	if (rc != 0)
+		return rc;
+	MDB_val k = {6, "format"}, v;
+	uint32_t fmt = 0;
+	rc = mdb_get(txn, j->meta, &k, &v);
+	if (rc == 0) {
+		if (v.mv_size != sizeof(fmt))
+			return jr_fail(e, -EBADMSG, "journal: %s is not a punix journal", dir);
+		memcpy(&fmt, v.mv_data, sizeof(fmt));
+		if (fmt > JOURNAL_FORMAT)
+			return jr_fail(e, -EBADMSG,
+				       "journal: %s has format %u; this punix reads format %u (a newer punix wrote it: "
+				       "use that punix, which knows what this one would not keep up to date)",
+				       dir, fmt, JOURNAL_FORMAT);
+		if (fmt < 1)
+			return jr_fail(e, -EBADMSG, "journal: %s has format %u; this punix reads format %u", dir, fmt,
+				       JOURNAL_FORMAT);
+	} else if (rc != MDB_NOTFOUND) {
+		return rc;
+	}
+	/* A current journal without its index (dropped by hand) has it rebuilt, as a format 1 one. */
+	bool build = fmt != JOURNAL_FORMAT;
+	rc = mdb_dbi_open(txn, "running", build ? MDB_CREATE : 0, &j->running);
+	if (rc == MDB_NOTFOUND) {
+		build = true;
+		rc = mdb_dbi_open(txn, "running", MDB_CREATE, &j->running);
+	}
+	if (rc == 0 && build)
+		rc = build_running(j, txn);
+	if (rc == 0 && fmt != JOURNAL_FORMAT) {
+		fmt = JOURNAL_FORMAT;
+		v.mv_size = sizeof(fmt);
+		v.mv_data = &fmt;
+		rc = mdb_put(txn, j->meta, &k, &v, 0);
+	}
+	return rc;
+}
 
 int journal_open(struct journal **jp, const char *dir, struct journal_err *e)
 {
@@ -54,7 +149,7 @@ int journal_open(struct journal **jp, const char *dir, struct journal_err *e)
 	j->dir = strdup(dir);
 	int rc = mdb_env_create(&j->env);
 	if (rc == 0)
-		rc = mdb_env_set_maxdbs(j->env, 4);
+		rc = mdb_env_set_maxdbs(j->env, 8);
 	if (rc == 0)
 		rc = mdb_env_set_mapsize(j->env, JOURNAL_MAP_SIZE);
 	if (rc == 0)
@@ -66,40 +161,15 @@ int journal_open(struct journal **jp, const char *dir, struct journal_err *e)
 	}
 	MDB_txn *txn;
 	rc = mdb_txn_begin(j->env, NULL, 0, &txn);
-	if (rc == 0)
-		rc = mdb_dbi_open(txn, "ops", MDB_CREATE, &j->ops);
-	if (rc == 0)
-		rc = mdb_dbi_open(txn, "steps", MDB_CREATE, &j->steps);
-	if (rc == 0)
-		rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &j->meta);
 	if (rc == 0) {
-		MDB_val k = {6, "format"}, v;
-		rc = mdb_get(txn, j->meta, &k, &v);
-		if (rc == MDB_NOTFOUND) {
-			uint32_t fmt = JOURNAL_FORMAT;
-			v.mv_size = sizeof(fmt);
-			v.mv_data = &fmt;
-			rc = mdb_put(txn, j->meta, &k, &v, 0);
-		} else if (rc == 0) {
-			uint32_t fmt;
-			if (v.mv_size != sizeof(fmt)) {
-				mdb_txn_abort(txn);
-				journal_close(j);
-				return jr_fail(e, -EBADMSG, "journal: %s is not a punix journal", dir);
-			}
-			memcpy(&fmt, v.mv_data, sizeof(fmt));
-			if (fmt != JOURNAL_FORMAT) {
-				mdb_txn_abort(txn);
-				journal_close(j);
-				return jr_fail(e, -EBADMSG, "journal: %s has format %u; this punix reads format %u", dir, fmt,
-					    JOURNAL_FORMAT);
-			}
+		rc = open_format(j, txn, dir, e);
+		if (rc == -EBADMSG) {
+			mdb_txn_abort(txn);
+			journal_close(j);
+			return rc;
 		}
+		rc = jr_commit(j, txn, rc);
 	}
-	if (rc == 0)
-		rc = mdb_txn_commit(txn);
-	else
-		mdb_txn_abort(txn);
 	if (rc != 0) {
 		r = jr_lmdb_fail(e, rc, dir);
 		journal_close(j);
@@ -113,11 +183,85 @@ void journal_close(struct journal *j)
 {
 	if (!j)
 		return;
+	journal_batch_abort(j);
 	if (j->env)
 		mdb_env_close(j->env);
 	free(j->dir);
 	free(j);
 }
+
+/* ---- transactions and batches ------------------------------------------------- */
+
+int jr_wbegin(struct journal *j, MDB_txn **txn)
+{
+	return mdb_txn_begin(j->env, j->batch, 0, txn);
+}
+
+int jr_commit(struct journal *j, MDB_txn *txn, int rc)
+{
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	/* A child of the batch commits into it: nothing is durable until the batch is. */
+	bool top = !j->batch || txn == j->batch;
+	rc = mdb_txn_commit(txn);
+	if (rc == 0 && top)
+		j->commits++;
+	return rc;
+}
+
+int jr_rbegin(struct journal *j, MDB_txn **txn)
+{
+	if (j->batch) {
+		*txn = j->batch;
+		return 0;
+	}
+	return mdb_txn_begin(j->env, NULL, MDB_RDONLY, txn);
+}
+
+void jr_rend(struct journal *j, MDB_txn *txn)
+{
+	if (txn != j->batch)
+		mdb_txn_abort(txn);
+}
+
+int journal_batch_begin(struct journal *j, struct journal_err *e)
+{
+	if (j->batch)
+		return jr_fail(e, -EBUSY, "journal: %s: a batch is already open", j->dir);
+	int rc = mdb_txn_begin(j->env, NULL, 0, &j->batch);
+	if (rc != 0) {
+		j->batch = NULL;
+		return jr_lmdb_fail(e, rc, "beginning a batch");
+	}
+	return 0;
+}
+
+int journal_batch_commit(struct journal *j, struct journal_err *e)
+{
+	if (!j->batch)
+		return jr_fail(e, -EINVAL, "journal: %s: no batch is open", j->dir);
+	MDB_txn *txn = j->batch;
+	int rc = jr_commit(j, txn, 0);
+	j->batch = NULL;
+	return rc ? jr_lmdb_fail(e, rc, "committing a batch (none of its writes was recorded)") : 0;
+}
+
+void journal_batch_abort(struct journal *j)
+{
+	if (j && j->batch) {
+		mdb_txn_abort(j->batch);
+		j->batch = NULL;
+	}
+}
+
+uint64_t journal_commit_count(const struct journal *j)
+{
+	return j->commits;
+}
+
+/* ---- writes --------------------------------------------------------------------- */
 
 static int put_op(MDB_txn *txn, struct journal *j, const struct journal_op *op)
 {
@@ -131,10 +275,30 @@ static int put_op(MDB_txn *txn, struct journal *j, const struct journal_op *op)
 	return rc;
 }
 
+/*
+ * Puts op id in the index of running ops (running), or takes it out: in the
+ * transaction that writes the op's state, so the two never disagree.
+ */
+static int index_running(struct journal *j, MDB_txn *txn, uint64_t id, bool running)
+{
+	unsigned char k[8];
+	key_op(k, id);
+	MDB_val key = {8, k}, none = {0, ""};
+	if (running)
+		return mdb_put(txn, j->running, &key, &none, 0);
+	int rc = mdb_del(txn, j->running, &key, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+bool jr_finished(enum journal_op_state s)
+{
+	return s == JOURNAL_OP_DONE || s == JOURNAL_OP_ABORTED || s == JOURNAL_OP_FAILED || s == JOURNAL_OP_SET_ASIDE;
+}
+
 int journal_op_begin(struct journal *j, struct journal_op *op, struct journal_err *e)
 {
 	MDB_txn *txn;
-	int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
+	int rc = jr_wbegin(j, &txn);
 	if (rc != 0)
 		return jr_lmdb_fail(e, rc, "begin");
 	MDB_val k = {7, "next_id"}, v;
@@ -153,11 +317,10 @@ int journal_op_begin(struct journal *j, struct journal_op *op, struct journal_er
 	rc = mdb_put(txn, j->meta, &k, &v, 0);
 	if (rc == 0)
 		rc = put_op(txn, j, op);
-out:
 	if (rc == 0)
-		rc = mdb_txn_commit(txn);
-	else
-		mdb_txn_abort(txn);
+		rc = index_running(j, txn, op->id, true);
+out:
+	rc = jr_commit(j, txn, rc);
 	return rc ? jr_lmdb_fail(e, rc, "recording an op") : 0;
 }
 
@@ -165,7 +328,7 @@ out:
 static int update_op(struct journal *j, uint64_t id, const char *plan, int state, struct journal_err *e)
 {
 	MDB_txn *txn;
-	int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
+	int rc = jr_wbegin(j, &txn);
 	if (rc != 0)
 		return jr_lmdb_fail(e, rc, "begin");
 	unsigned char k[8];
@@ -200,11 +363,10 @@ static int update_op(struct journal *j, uint64_t id, const char *plan, int state
 		op.ended = (uint64_t)time(NULL);
 	}
 	rc = put_op(txn, j, &op);
+	if (rc == 0 && state)
+		rc = index_running(j, txn, id, !jr_finished(op.state));
 	journal_op_free(&op);
-	if (rc == 0)
-		rc = mdb_txn_commit(txn);
-	else
-		mdb_txn_abort(txn);
+	rc = jr_commit(j, txn, rc);
 	return rc ? jr_lmdb_fail(e, rc, "updating an op") : 0;
 }
 
@@ -228,274 +390,11 @@ int journal_step_write(struct journal *j, uint64_t id, uint32_t index, const cha
 	key_step(k, id, index);
 	MDB_val key = {12, k}, val = {len, rec};
 	MDB_txn *txn;
-	int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
-	if (rc == 0) {
-		rc = mdb_put(txn, j->steps, &key, &val, 0);
-		if (rc == 0)
-			rc = mdb_txn_commit(txn);
-		else
-			mdb_txn_abort(txn);
-	}
+	int rc = jr_wbegin(j, &txn);
+	if (rc == 0)
+		rc = jr_commit(j, txn, mdb_put(txn, j->steps, &key, &val, 0));
 	free(rec);
 	return rc ? jr_lmdb_fail(e, rc, "recording a step") : 0;
-}
-
-
-/* ---- reading ops, damaged ones included ---------------------------------------- */
-
-/*
- * Decodes the record found under op id's key into op. If it does not
- * decode (or names another op), op is instead what could be salvaged of it,
- * with state CORRUPT and op->corrupt saying why; returns -EBADMSG then.
- */
-static int read_op_record(const MDB_val *val, uint64_t id, struct journal_op *op)
-{
-	struct journal_err e;
-	int r = journal_decode_op(val->mv_data, val->mv_size, op, &e);
-	if (r == 0 && op->id != id) {
-		r = jr_fail(&e, -EBADMSG, "the record names op %llu", (unsigned long long)op->id);
-		journal_op_free(op);
-	}
-	if (r == 0)
-		return 0;
-	memset(op, 0, sizeof(*op));
-	op->id = id;
-	jr_salvage_op(val->mv_data, val->mv_size, op);
-	op->state = JOURNAL_OP_CORRUPT;
-	op->corrupt = jr_xasprintf("op %llu is corrupt: %s", (unsigned long long)id, e.msg);
-	return r;
-}
-
-/* Marks a decoded op corrupt for a step record that does not decode. */
-static void step_corrupt(struct journal_op *op, uint32_t index, const char *why)
-{
-	if (op->state == JOURNAL_OP_CORRUPT || op->state == JOURNAL_OP_SET_ASIDE)
-		return;
-	op->state = JOURNAL_OP_CORRUPT;
-	free(op->corrupt);
-	op->corrupt = jr_xasprintf("op %llu is corrupt: its step %u record: %s", (unsigned long long)op->id, index, why);
-}
-
-static unsigned char *dup_bytes(const MDB_val *v)
-{
-	unsigned char *p = malloc(v->mv_size ? v->mv_size : 1);
-	if (!p)
-		abort();
-	memcpy(p, v->mv_data, v->mv_size);
-	return p;
-}
-
-struct bad_step {
-	uint32_t index;
-	unsigned char *raw;
-	size_t len;
-};
-
-/* One op as found: decoded, or salvaged and CORRUPT; its steps that decode. */
-struct op_view {
-	struct journal_op op;
-	struct journal_step *steps;
-	size_t nsteps;
-	unsigned char *raw; /* with keep: the op record's bytes, if it does not decode */
-	size_t rawlen;
-	struct bad_step *bad; /* with keep: the step records that do not decode */
-	size_t nbad;
-};
-
-static void view_free(struct op_view *v)
-{
-	journal_op_free(&v->op);
-	journal_steps_free(v->steps, v->nsteps);
-	free(v->raw);
-	for (size_t i = 0; i < v->nbad; i++)
-		free(v->bad[i].raw);
-	free(v->bad);
-	memset(v, 0, sizeof(*v));
-}
-
-static int view_op(struct journal *j, MDB_txn *txn, uint64_t id, bool keep, struct op_view *v, struct journal_err *e)
-{
-	memset(v, 0, sizeof(*v));
-	unsigned char k[12];
-	key_op(k, id);
-	MDB_val key = {8, k}, val;
-	int rc = mdb_get(txn, j->ops, &key, &val);
-	if (rc != 0)
-		return rc == MDB_NOTFOUND ? jr_fail(e, -ENOENT, "journal: no op %llu", (unsigned long long)id)
-					  : jr_lmdb_fail(e, rc, "reading an op");
-	if (read_op_record(&val, id, &v->op) < 0 && keep) {
-		v->raw = dup_bytes(&val);
-		v->rawlen = val.mv_size;
-	}
-	MDB_cursor *cur;
-	rc = mdb_cursor_open(txn, j->steps, &cur);
-	if (rc != 0) {
-		view_free(v);
-		return jr_lmdb_fail(e, rc, "reading steps");
-	}
-	key_step(k, id, 0);
-	key.mv_size = 12;
-	key.mv_data = k;
-	size_t cap = 0, badcap = 0;
-	for (MDB_cursor_op c = MDB_SET_RANGE; (rc = mdb_cursor_get(cur, &key, &val, c)) == 0; c = MDB_NEXT) {
-		if (key.mv_size != 12 || memcmp(key.mv_data, k, 8) != 0)
-			break;
-		uint32_t index = key_index(&key);
-		struct journal_step s;
-		struct journal_err se;
-		int r = journal_decode_step(val.mv_data, val.mv_size, &s, &se);
-		if (r == 0 && s.index != index) {
-			r = jr_fail(&se, -EBADMSG, "the record names step %u", s.index);
-			free(s.name);
-			free(s.result);
-		}
-		if (r < 0) {
-			step_corrupt(&v->op, index, se.msg);
-			if (keep) {
-				if (v->nbad == badcap) {
-					badcap = badcap ? badcap * 2 : 4;
-					v->bad = realloc(v->bad, badcap * sizeof(*v->bad));
-					if (!v->bad)
-						abort();
-				}
-				v->bad[v->nbad++] = (struct bad_step){index, dup_bytes(&val), val.mv_size};
-			}
-			continue;
-		}
-		if (v->nsteps == cap) {
-			cap = cap ? cap * 2 : 16;
-			v->steps = realloc(v->steps, cap * sizeof(*v->steps));
-			if (!v->steps)
-				abort();
-		}
-		v->steps[v->nsteps++] = s;
-	}
-	mdb_cursor_close(cur);
-	if (rc != 0 && rc != MDB_NOTFOUND) {
-		view_free(v);
-		return jr_lmdb_fail(e, rc, "reading steps");
-	}
-	return 0;
-}
-
-static int get_op(struct journal *j, uint64_t id, bool corrupt_ok, struct journal_op *op, struct journal_step **steps,
-		  size_t *nsteps, struct journal_err *e)
-{
-	memset(op, 0, sizeof(*op));
-	if (steps) {
-		*steps = NULL;
-		*nsteps = 0;
-	}
-	MDB_txn *txn;
-	int rc = mdb_txn_begin(j->env, NULL, MDB_RDONLY, &txn);
-	if (rc != 0)
-		return jr_lmdb_fail(e, rc, "begin");
-	struct op_view v;
-	int r = view_op(j, txn, id, false, &v, e);
-	mdb_txn_abort(txn);
-	if (r < 0)
-		return r;
-	if (v.op.state == JOURNAL_OP_CORRUPT && !corrupt_ok) {
-		r = jr_fail(e, -EBADMSG, "journal: %s", v.op.corrupt);
-		view_free(&v);
-		return r;
-	}
-	*op = v.op;
-	if (steps) {
-		*steps = v.steps;
-		*nsteps = v.nsteps;
-	} else {
-		journal_steps_free(v.steps, v.nsteps);
-	}
-	return 0;
-}
-
-int journal_op_get(struct journal *j, uint64_t id, struct journal_op *op, struct journal_step **steps,
-		   size_t *nsteps, struct journal_err *e)
-{
-	return get_op(j, id, false, op, steps, nsteps, e);
-}
-
-int journal_op_inspect(struct journal *j, uint64_t id, struct journal_op *op, struct journal_step **steps,
-		       size_t *nsteps, struct journal_err *e)
-{
-	return get_op(j, id, true, op, steps, nsteps, e);
-}
-
-static int list_step_damage(MDB_cursor *cur, struct journal_op *ops, size_t n);
-
-int journal_op_list(struct journal *j, struct journal_op **ops, size_t *n, struct journal_err *e)
-{
-	*ops = NULL;
-	*n = 0;
-	MDB_txn *txn;
-	int rc = mdb_txn_begin(j->env, NULL, MDB_RDONLY, &txn);
-	if (rc != 0)
-		return jr_lmdb_fail(e, rc, "begin");
-	MDB_cursor *cur;
-	MDB_val key, val;
-	size_t cap = 0;
-	rc = mdb_cursor_open(txn, j->ops, &cur);
-	if (rc == 0) {
-		while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
-			if (*n == cap) {
-				cap = cap ? cap * 2 : 16;
-				*ops = realloc(*ops, cap * sizeof(**ops));
-				if (!*ops)
-					abort();
-			}
-			read_op_record(&val, key_id(&key), &(*ops)[(*n)++]);
-		}
-		if (rc == MDB_NOTFOUND)
-			rc = 0;
-		mdb_cursor_close(cur);
-	}
-	/* A step record that does not decode makes its op corrupt. */
-	if (rc == 0 && (rc = mdb_cursor_open(txn, j->steps, &cur)) == 0) {
-		rc = list_step_damage(cur, *ops, *n);
-		mdb_cursor_close(cur);
-	}
-	mdb_txn_abort(txn);
-	if (rc != 0) {
-		journal_ops_free(*ops, *n);
-		*ops = NULL;
-		*n = 0;
-		return jr_lmdb_fail(e, rc, "listing ops");
-	}
-	return 0;
-}
-
-/* Marks the ops (sorted by id) whose step records do not decode; 0 or an LMDB error. */
-static int list_step_damage(MDB_cursor *cur, struct journal_op *ops, size_t n)
-{
-	MDB_val key, val;
-	size_t at = 0;
-	int rc;
-	while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
-		if (key.mv_size != 12)
-			continue;
-		struct journal_step s;
-		struct journal_err se;
-		uint32_t index = key_index(&key);
-		int r = journal_decode_step(val.mv_data, val.mv_size, &s, &se);
-		if (r == 0) {
-			bool other = s.index != index;
-			free(s.name);
-			free(s.result);
-			if (!other)
-				continue;
-			jr_fail(&se, -EBADMSG, "the record names step %u", s.index);
-		}
-		/* steps come in op order, as the ops do */
-		uint64_t id = key_id(&key);
-		if (at >= n || ops[at].id > id)
-			at = 0;
-		while (at < n && ops[at].id < id)
-			at++;
-		if (at < n && ops[at].id == id)
-			step_corrupt(&ops[at], index, se.msg);
-	}
-	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 /* ---- setting an op aside ------------------------------------------------------- */
@@ -516,11 +415,11 @@ static int keep_bytes(struct journal *j, MDB_txn *txn, const char *name, const u
 int journal_op_set_aside(struct journal *j, uint64_t id, struct journal_err *e)
 {
 	MDB_txn *txn;
-	int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
+	int rc = jr_wbegin(j, &txn);
 	if (rc != 0)
 		return jr_lmdb_fail(e, rc, "begin");
 	struct op_view v;
-	int r = view_op(j, txn, id, true, &v, e);
+	int r = jr_view_op(j, txn, id, true, &v, e);
 	if (r < 0) {
 		mdb_txn_abort(txn);
 		return r;
@@ -537,7 +436,7 @@ int journal_op_set_aside(struct journal *j, uint64_t id, struct journal_err *e)
 		break;
 	}
 	if (r < 0) {
-		view_free(&v);
+		jr_view_free(&v);
 		mdb_txn_abort(txn);
 		return r;
 	}
@@ -562,10 +461,9 @@ int journal_op_set_aside(struct journal *j, uint64_t id, struct journal_err *e)
 		v.op.ended = (uint64_t)time(NULL);
 		rc = put_op(txn, j, &v.op);
 	}
-	view_free(&v);
 	if (rc == 0)
-		rc = mdb_txn_commit(txn);
-	else
-		mdb_txn_abort(txn);
+		rc = index_running(j, txn, id, false);
+	jr_view_free(&v);
+	rc = jr_commit(j, txn, rc);
 	return rc ? jr_lmdb_fail(e, rc, "setting an op aside") : 0;
 }

@@ -4,7 +4,8 @@
  *
  *   journal_codec.c  the records: encoding, decoding, salvage (pure: no LMDB)
  *   journal_meta.c   the directory and data.mdb, looked at before LMDB maps it
- *   journal.c        the environment: open, writes, reads, set-aside
+ *   journal.c        the environment: open, batches, writes, set-aside
+ *   journal_read.c   reading ops, damaged ones included
  */
 #ifndef PUNIX_JOURNAL_INTERNAL_H
 #define PUNIX_JOURNAL_INTERNAL_H
@@ -18,8 +19,16 @@
 
 struct journal {
 	MDB_env *env;
-	MDB_dbi ops, steps, meta;
+	MDB_dbi ops, steps, meta, running;
 	char *dir;
+	/*
+	 * The open batch's write transaction (journal_batch_begin), or NULL.
+	 * Every write while it is open is a child transaction of it, so that
+	 * each call stays all or nothing inside the batch.
+	 */
+	MDB_txn *batch;
+	/* Write transactions committed durably (journal_commit_count). */
+	uint64_t commits;
 };
 
 /* Sets e (if any) to code and the message; returns code. */
@@ -46,6 +55,59 @@ int jr_check_data(const char *path, struct journal_err *e);
 /* Waits (a bounded while) for another process creating dir's data.mdb. */
 void jr_wait_for_creation(const char *dir);
 
+/* ---- transactions (journal.c) -------------------------------------------------- */
+
+/* A write transaction: a child of the open batch, else one of its own. */
+int jr_wbegin(struct journal *j, MDB_txn **txn);
+/*
+ * Ends a write transaction: commits it if rc is 0 (counting a commit that is
+ * durable: not a batch's child's), else aborts it. Returns rc or the
+ * commit's error.
+ */
+int jr_commit(struct journal *j, MDB_txn *txn, int rc);
+/* A transaction to read in: the open batch's (which sees its writes), else a read-only one. */
+int jr_rbegin(struct journal *j, MDB_txn **txn);
+void jr_rend(struct journal *j, MDB_txn *txn);
+
+/*
+ * (journal_read.c) Decodes the record found under op id's key into op. If it does not
+ * decode (or names another op), op is instead what could be salvaged of it,
+ * with state CORRUPT and op->corrupt saying why; returns -EBADMSG then.
+ */
+int jr_read_op_record(const MDB_val *val, uint64_t id, struct journal_op *op);
+struct bad_step {
+	uint32_t index;
+	unsigned char *raw;
+	size_t len;
+};
+
+/* One op as found: decoded, or salvaged and CORRUPT; its steps that decode. */
+struct op_view {
+	struct journal_op op;
+	struct journal_step *steps;
+	size_t nsteps;
+	unsigned char *raw; /* with keep: the op record's bytes, if it does not decode */
+	size_t rawlen;
+	struct bad_step *bad; /* with keep: the step records that do not decode */
+	size_t nbad;
+};
+
+/*
+ * Reads op id and its steps in txn into v (free with jr_view_free). A
+ * record that does not decode makes v->op CORRUPT (a step's is left out of
+ * v->steps); with keep, the bytes of each such record are kept in v.
+ * -ENOENT if there is no such op; an LMDB error with e set.
+ */
+int jr_view_op(struct journal *j, MDB_txn *txn, uint64_t id, bool keep, struct op_view *v, struct journal_err *e);
+void jr_view_free(struct op_view *v);
+/*
+ * Walks op id's step records with cur (of the steps table), from the first:
+ * sets *bad if one does not decode or names another step. 0 or an LMDB error.
+ */
+int jr_steps_damaged(MDB_cursor *cur, uint64_t id, bool *bad);
+/* Whether an op in state s is finished: out of the index, never recovered, prunable. */
+bool jr_finished(enum journal_op_state s);
+
 /* ---- keys ---------------------------------------------------------------------- */
 
 static inline void key_op(unsigned char k[8], uint64_t id)
@@ -61,7 +123,7 @@ static inline void key_step(unsigned char k[12], uint64_t id, uint32_t index)
 		k[8 + i] = (unsigned char)(index >> (24 - 8 * i));
 }
 
-/* The op id of an ops or steps key (its first 8 bytes); 0 if it is shorter. */
+/* The op id of an ops, steps or running key (its first 8 bytes); 0 if it is shorter. */
 static inline uint64_t key_id(const MDB_val *k)
 {
 	uint64_t id = 0;

@@ -113,7 +113,8 @@ int jr_check_data(const char *path, struct journal_err *e)
 	} else if (k == META_SHORT) {
 		r = truncated(e, path, (long long)st.st_size, "less than its first meta page");
 	} else if (k == META_BAD) {
-		r = jr_fail(e, -EBADMSG, "journal: %s is not an LMDB database (its first page is not a meta page)", path);
+		r = jr_fail(e, -EBADMSG, "journal: %s is not an LMDB database (its first page is not a meta page)",
+			    path);
 	} else {
 		size_t psize = m[0].dbs[0].pad;
 		const struct lmdb_meta *cur = &m[0];
