@@ -11,6 +11,7 @@
  * Unfinished ops are also kept in an index, written in the same transaction
  * as the op's state, so that recovery and each new op read what is running
  * (journal_running_list) at a cost that does not grow with the history.
+ * The history itself is bounded by journal_prune and journal_compact.
  *
  * Records are binary and versioned, and carry a CRC-32: a record that is
  * truncated, foreign or edited is reported as corrupt, naming the op,
@@ -47,6 +48,14 @@
 #include <stdint.h>
 
 struct journal;
+
+/*
+ * Retention (journal_compact): when more than JOURNAL_COMPACT_AT finished
+ * ops (done, aborted, failed, set aside) are stored, prune to the newest
+ * JOURNAL_KEEP_FINISHED of them. Also the default of `punix journal prune`.
+ */
+#define JOURNAL_KEEP_FINISHED 1000
+#define JOURNAL_COMPACT_AT 10000
 
 enum journal_op_state {
 	JOURNAL_OP_RUNNING = 1,   /* started, not finished: recovery's business */
@@ -140,8 +149,10 @@ void journal_close(struct journal *j);
  * Inside a batch each write call is still all or nothing (a nested
  * transaction): one that fails leaves the batch as it was, and the caller
  * chooses to commit the rest or abort. Reads (journal_op_get,
- * journal_op_inspect, journal_op_list, journal_running_list) read in the
- * batch's transaction and so see its writes. The batch holds LMDB's write lock: every other writer, in
+ * journal_op_inspect, journal_op_list, journal_running_list,
+ * journal_finished_count) read in the batch's transaction and so see its
+ * writes. journal_prune and journal_compact are refused (-EBUSY) while a
+ * batch is open. The batch holds LMDB's write lock: every other writer, in
  * any process, waits until it is committed or aborted, so keep it short.
  * Use a batch from one thread only, the one that began it.
  *
@@ -212,6 +223,35 @@ int journal_running_list(struct journal *j, struct journal_op **ops, size_t *n, 
  * never set aside an op whose punix is still running).
  */
 int journal_op_set_aside(struct journal *j, uint64_t id, struct journal_err *e);
+
+/*
+ * Deletes the oldest finished ops (done, aborted, failed, set aside), each
+ * with all its step records, keeping the newest keep of them; *removed says
+ * how many went. Never a running op, nor a corrupt one (its record or one of
+ * its step records does not decode): those stay, and are not counted among
+ * the kept. For an op set aside, the original bytes of its damaged records
+ * kept under "corrupt/<id>..." in the meta table go with it: they only
+ * explained an op that is no longer there.
+ *
+ * Works in transactions of at most 1,000 ops each, so that memory and
+ * LMDB's dirty pages stay bounded however much there is to delete: on an
+ * error, the ops removed by the transactions already committed stay removed
+ * (*removed counts them) and running it again carries on. Pages freed are
+ * reused by later writes; data.mdb does not shrink. -EBUSY during a batch.
+ */
+int journal_prune(struct journal *j, size_t keep, size_t *removed, struct journal_err *e);
+/*
+ * Retention by threshold: if more than JOURNAL_COMPACT_AT finished ops are
+ * stored, journal_prune(j, JOURNAL_KEEP_FINISHED). The check is O(1) (two
+ * LMDB entry counts), so it can follow every op. 0 or an error of
+ * journal_prune.
+ */
+int journal_compact(struct journal *j, struct journal_err *e);
+/*
+ * The number of finished ops stored, in O(1): the ops that are not in the
+ * index of unfinished ops (so an op damaged after it finished counts too).
+ */
+int journal_finished_count(struct journal *j, size_t *n, struct journal_err *e);
 
 void journal_op_free(struct journal_op *op);
 void journal_ops_free(struct journal_op *ops, size_t n);

@@ -6,6 +6,7 @@
  *   journal_meta.c   the directory and data.mdb, looked at before LMDB maps it
  *   journal.c        the environment: open, batches, writes, set-aside
  *   journal_read.c   reading ops, damaged ones included
+ *   journal_prune.c  retention: prune and compact
  */
 #ifndef PUNIX_JOURNAL_INTERNAL_H
 #define PUNIX_JOURNAL_INTERNAL_H

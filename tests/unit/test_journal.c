@@ -1007,6 +1007,9 @@ Test(batch, writes_in_a_batch_are_one_commit_and_seen_by_reads_in_it)
 	cr_assert_eq(journal_op_list(j, &ops, &n, &e), 0, "%s", e.msg);
 	cr_expect_eq(n, 3);
 	journal_ops_free(ops, n);
+	size_t fin;
+	cr_assert_eq(journal_finished_count(j, &fin, &e), 0, "%s", e.msg);
+	cr_expect_eq(fin, 2);
 	cr_assert_eq(journal_op_set_aside(j, b, &e), 0, "%s", e.msg);
 	cr_assert_eq(journal_batch_commit(j, &e), 0, "%s", e.msg);
 	cr_expect_eq(journal_commit_count(j) - c0, 1, "2 ops, 28 writes: one commit");
@@ -1078,6 +1081,11 @@ Test(batch, a_failed_write_leaves_the_batch_as_it_was_and_misuse_is_refused)
 	cr_expect_eq(journal_op_finish(j, 99, JOURNAL_OP_DONE, &e), -ENOENT);
 	cr_expect_eq(journal_op_set_aside(j, a, &e), -EINVAL);
 	cr_expect_str_eq(e.msg, "journal: op 1 is done: a finished op cannot be set aside");
+	size_t removed = 7;
+	cr_expect_eq(journal_prune(j, 0, &removed, &e), -EBUSY);
+	cr_expect_eq(removed, 0);
+	cr_expect(strstr(e.msg, "a batch is open; commit or abort it before pruning") != NULL, "%s", e.msg);
+	cr_expect_eq(journal_compact(j, &e), -EBUSY);
 	uint64_t b = whole_op(j, 1, 0);
 	cr_assert_eq(journal_batch_commit(j, &e), 0, "%s", e.msg);
 	expect_running(j, "2:running");
@@ -1089,6 +1097,214 @@ Test(batch, a_failed_write_leaves_the_batch_as_it_was_and_misuse_is_refused)
 	/* and a new batch can begin */
 	cr_assert_eq(journal_batch_begin(j, &e), 0, "%s", e.msg);
 	cr_assert_eq(journal_batch_commit(j, &e), 0, "%s", e.msg);
+	journal_close(j);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
+
+/* ---- retention ---------------------------------------------------------------- */
+
+/* n ops, committed 500 to a batch; each with nsteps steps, finished in state. */
+static void fill(struct journal *j, int n, int nsteps, enum journal_op_state state)
+{
+	struct journal_err e;
+	for (int i = 0; i < n; i += 500) {
+		cr_assert_eq(journal_batch_begin(j, &e), 0, "%s", e.msg);
+		for (int k = i; k < n && k < i + 500; k++)
+			whole_op(j, nsteps, state);
+		cr_assert_eq(journal_batch_commit(j, &e), 0, "%s", e.msg);
+	}
+}
+
+/* The ids and states of every op, as "1:done 2:running". */
+static char *all_ids(struct journal *j)
+{
+	struct journal_op *ops;
+	size_t n;
+	struct journal_err e;
+	cr_assert_eq(journal_op_list(j, &ops, &n, &e), 0, "%s", e.msg);
+	char *s = calloc(1, 16 + n * 32);
+	cr_assert_not_null(s);
+	for (size_t i = 0; i < n; i++)
+		sprintf(s + strlen(s), "%s%llu:%s", i ? " " : "", (unsigned long long)ops[i].id,
+			journal_op_state_name(ops[i].state));
+	journal_ops_free(ops, n);
+	return s;
+}
+
+static void expect_all(struct journal *j, const char *want)
+{
+	char *got = all_ids(j);
+	cr_expect_str_eq(got, want);
+	free(got);
+}
+
+static size_t entries(const char *dir, const char *db)
+{
+	struct raw r;
+	raw_begin(&r, dir, db);
+	MDB_stat st;
+	cr_assert_eq(mdb_stat(r.txn, r.dbi, &st), 0);
+	raw_end(&r);
+	return st.ms_entries;
+}
+
+Test(prune, keeps_the_newest_finished_and_every_running_or_corrupt_op)
+{
+	char *dir = fresh_dir();
+	struct journal *j;
+	struct journal_err e;
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	/* 1 done, 2 running, 3 aborted, 4 failed, 5 set aside, 6 done (a step damaged below), 7 and 8 done, 9 running */
+	whole_op(j, 2, JOURNAL_OP_DONE);
+	whole_op(j, 2, 0);
+	whole_op(j, 2, JOURNAL_OP_ABORTED);
+	whole_op(j, 2, JOURNAL_OP_FAILED);
+	uint64_t aside = whole_op(j, 2, 0);
+	cr_assert_eq(journal_op_set_aside(j, aside, &e), 0, "%s", e.msg);
+	whole_op(j, 2, JOURNAL_OP_DONE);
+	whole_op(j, 2, JOURNAL_OP_DONE);
+	whole_op(j, 2, JOURNAL_OP_DONE);
+	whole_op(j, 2, 0);
+	journal_close(j);
+	unsigned char sk[12];
+	step_key(sk, 6, 1);
+	raw_put(dir, "steps", sk, 12, "not a step", 10);
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+
+	size_t removed = 99, fin;
+	cr_assert_eq(journal_finished_count(j, &fin, &e), 0, "%s", e.msg);
+	cr_expect_eq(fin, 7, "1, 3, 4, 5, 7, 8, and 6 whose damage came after it finished");
+	/* as many kept as there are whole finished ops (6 is not one): nothing to do */
+	cr_assert_eq(journal_prune(j, 6, &removed, &e), 0, "%s", e.msg);
+	cr_expect_eq(removed, 0);
+	/* keep 2: 7 and 8 stay; 1, 3, 4, 5 go; 6 (corrupt) and the running 2 and 9 stay */
+	cr_assert_eq(journal_prune(j, 2, &removed, &e), 0, "%s", e.msg);
+	cr_expect_eq(removed, 4);
+	expect_all(j, "2:running 6:corrupt 7:done 8:done 9:running");
+	expect_running(j, "2:running 9:running");
+	cr_expect_eq(entries(dir, "steps"), 10, "the steps of the ops removed went with them");
+	cr_assert_eq(journal_finished_count(j, &fin, &e), 0, "%s", e.msg);
+	cr_expect_eq(fin, 3);
+	/* the kept ones are whole */
+	struct journal_op op;
+	struct journal_step *steps;
+	size_t n;
+	cr_assert_eq(journal_op_get(j, 7, &op, &steps, &n, &e), 0, "%s", e.msg);
+	cr_expect_eq(n, 2);
+	journal_steps_free(steps, n);
+	journal_op_free(&op);
+	/* keep 0: every finished op that is whole */
+	cr_assert_eq(journal_prune(j, 0, &removed, &e), 0, "%s", e.msg);
+	cr_expect_eq(removed, 2);
+	expect_all(j, "2:running 6:corrupt 9:running");
+	/* ids go on from where they were */
+	cr_expect_eq(whole_op(j, 0, JOURNAL_OP_DONE), 10);
+	journal_close(j);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
+
+Test(prune, the_bytes_kept_of_a_pruned_set_aside_op_go_with_it_and_no_others)
+{
+	char *dir = fresh_dir();
+	struct journal *j;
+	struct journal_err e;
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	fill(j, 10, 1, 0);
+	journal_close(j);
+	/* op 1: its record damaged twice (corrupt/1 and corrupt/1~2) and a step; op 10: its record */
+	unsigned char k[8], sk[12];
+	op_key(k, 1);
+	raw_put(dir, "ops", k, 8, "PJR\x01Ojunk", 9);
+	step_key(sk, 1, 0);
+	raw_put(dir, "steps", sk, 12, "not a step", 10);
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_op_set_aside(j, 1, &e), 0, "%s", e.msg);
+	journal_close(j);
+	raw_put(dir, "ops", k, 8, "PJR\x01Oagain", 10);
+	op_key(k, 10);
+	raw_put(dir, "ops", k, 8, "PJR\x01Oten", 8);
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_op_set_aside(j, 1, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_op_set_aside(j, 10, &e), 0, "%s", e.msg);
+	journal_close(j);
+	size_t len;
+	unsigned char *kept;
+	const char *keys[] = {"corrupt/1", "corrupt/1~2", "corrupt/1/step/0", "corrupt/10"};
+	for (int i = 0; i < 4; i++) {
+		kept = raw_get(dir, "meta", keys[i], strlen(keys[i]), &len);
+		cr_expect_not_null(kept, "%s", keys[i]);
+		free(kept);
+	}
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	size_t removed;
+	cr_assert_eq(journal_prune(j, 1, &removed, &e), 0, "%s", e.msg);
+	cr_expect_eq(removed, 1, "op 1; op 10 is the one kept");
+	journal_close(j);
+	for (int i = 0; i < 3; i++)
+		cr_expect_null(raw_get(dir, "meta", keys[i], strlen(keys[i]), &len), "%s", keys[i]);
+	kept = raw_get(dir, "meta", "corrupt/10", 10, &len);
+	cr_expect_not_null(kept, "op 10's bytes are op 10's");
+	free(kept);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
+
+Test(prune, works_in_bounded_transactions, .timeout = 300)
+{
+	char *dir = fresh_dir();
+	struct journal *j;
+	struct journal_err e;
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	fill(j, 1200, 1, JOURNAL_OP_DONE);
+	whole_op(j, 1, 0);
+	fill(j, 1300, 1, JOURNAL_OP_DONE);
+	uint64_t c0 = journal_commit_count(j);
+	size_t removed;
+	cr_assert_eq(journal_prune(j, 100, &removed, &e), 0, "%s", e.msg);
+	cr_expect_eq(removed, 2400);
+	/* 2,401 ops looked at (2,400 and the running one), at most 1,000 a transaction */
+	cr_expect_eq(journal_commit_count(j) - c0, 3);
+	size_t fin;
+	cr_assert_eq(journal_finished_count(j, &fin, &e), 0, "%s", e.msg);
+	cr_expect_eq(fin, 100);
+	expect_running(j, "1201:running");
+	struct journal_op *ops;
+	size_t n;
+	cr_assert_eq(journal_op_list(j, &ops, &n, &e), 0, "%s", e.msg);
+	cr_assert_eq(n, 101);
+	cr_expect_eq(ops[0].id, 1201);
+	cr_expect_eq(ops[1].id, 2402);
+	cr_expect_eq(ops[100].id, 2501);
+	journal_ops_free(ops, n);
+	journal_close(j);
+	cr_expect_eq(entries(dir, "steps"), 101);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
+
+Test(prune, compact_prunes_only_past_its_threshold, .timeout = 300)
+{
+	char *dir = fresh_dir();
+	struct journal *j;
+	struct journal_err e;
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	fill(j, JOURNAL_COMPACT_AT, 0, JOURNAL_OP_DONE);
+	whole_op(j, 0, 0);
+	size_t fin;
+	uint64_t c0 = journal_commit_count(j);
+	cr_assert_eq(journal_compact(j, &e), 0, "%s", e.msg);
+	cr_expect_eq(journal_commit_count(j), c0, "at the threshold, nothing to do");
+	cr_assert_eq(journal_finished_count(j, &fin, &e), 0, "%s", e.msg);
+	cr_expect_eq(fin, JOURNAL_COMPACT_AT);
+	whole_op(j, 0, JOURNAL_OP_DONE);
+	cr_assert_eq(journal_compact(j, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_finished_count(j, &fin, &e), 0, "%s", e.msg);
+	cr_expect_eq(fin, JOURNAL_KEEP_FINISHED);
+	char want[32];
+	snprintf(want, sizeof(want), "%d:running", JOURNAL_COMPACT_AT + 1);
+	expect_running(j, want);
 	journal_close(j);
 	ops_remove_tree(ops_local(), dir);
 	free(dir);
