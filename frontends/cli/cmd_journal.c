@@ -1,7 +1,8 @@
 /*
  * cmd_journal.c - `punix journal show [OP]`: the ops in the journal, or one
  * op's steps with their state; `punix journal set-aside OP`: a running or
- * corrupt op is never recovered again and blocks nothing.
+ * corrupt op is never recovered again and blocks nothing; `punix journal
+ * prune [--keep N]`: the oldest finished ops are deleted.
  *
  * A corrupt op is listed (state "corrupt", with why) among the others, and
  * `show` then exits 1 after listing everything, naming it on standard error.
@@ -10,6 +11,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +24,8 @@
 
 #define JOURNAL_USAGE                                                                                                  \
 	"usage: punix journal show [OP] [--json] [--state-dir DIR]\n"                                                  \
-	"       punix journal set-aside OP [--yes] [--state-dir DIR]\n"
+	"       punix journal set-aside OP [--yes] [--state-dir DIR]\n"                                                \
+	"       punix journal prune [--keep N] [--state-dir DIR]\n"
 
 void cmd_journal_help(void)
 {
@@ -39,8 +42,13 @@ void cmd_journal_help(void)
 	      "stays as it is. Finished ops (done, aborted, failed) cannot be set aside.\n"
 	      "Never set aside an op whose punix is still running.\n"
 	      "\n"
+	      "prune: deletes the oldest finished ops (done, aborted, failed, set aside) and\n"
+	      "their steps, keeping the newest N; never a running or corrupt op. Prints how\n"
+	      "many it removed.\n"
+	      "\n"
 	      "  --json           show: one JSON object: {\"ops\": [...]} or one op with its \"steps\"\n"
 	      "  --yes            set-aside: do it (without it: show the op and exit 2)\n"
+	      "  --keep N         prune: the finished ops kept (default 1000)\n"
 	      "  --state-dir DIR  the journal (default $PUNIX_STATE_DIR, else $PUNIX_HOME/journal)\n",
 	      stdout);
 }
@@ -252,12 +260,35 @@ static int set_aside(struct journal *j, uint64_t id, bool yes)
 	return rc;
 }
 
+static int prune(struct journal *j, const char *state, size_t keep)
+{
+	size_t removed;
+	struct journal_err je;
+	if (journal_prune(j, keep, &removed, &je) < 0)
+		return cli_fail(EXIT_ERROR, "%s; run `punix journal prune` again once that is fixed", je.msg);
+	printf("pruned %s/data.mdb: removed %zu finished op(s), keeping the newest %zu\n", state, removed, keep);
+	return EXIT_OK;
+}
+
+/* The number of --keep: digits only. */
+static int parse_keep(const char *arg, size_t *keep)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(arg, &end, 10);
+	if (*end || errno || arg[0] < '0' || arg[0] > '9' || v > SIZE_MAX)
+		return cli_fail(EXIT_USAGE, "'%s' is not a number of ops (--keep N)", arg);
+	*keep = (size_t)v;
+	return EXIT_OK;
+}
+
 int cmd_journal(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"state-dir", required_argument, NULL, 'J'},
 		{"json", no_argument, NULL, 'j'},
 		{"yes", no_argument, NULL, 'y'},
+		{"keep", required_argument, NULL, 'k'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -266,11 +297,12 @@ int cmd_journal(int argc, char **argv)
 		return EXIT_OK;
 	}
 	bool show = argc >= 2 && !strcmp(argv[1], "show");
-	if (argc < 2 || (!show && strcmp(argv[1], "set-aside") != 0)) {
+	bool pruning = argc >= 2 && !strcmp(argv[1], "prune");
+	if (argc < 2 || (!show && !pruning && strcmp(argv[1], "set-aside") != 0)) {
 		fputs(JOURNAL_USAGE, stderr);
 		return EXIT_USAGE;
 	}
-	const char *state = NULL;
+	const char *state = NULL, *keep_arg = NULL;
 	bool json = false, yes = false;
 	int c;
 	optind = 1;
@@ -279,15 +311,21 @@ int cmd_journal(int argc, char **argv)
 		case 'J': state = optarg; break;
 		case 'j': json = true; break;
 		case 'y': yes = true; break;
+		case 'k': keep_arg = optarg; break;
 		case 'h': cmd_journal_help(); return EXIT_OK;
 		default: fputs(JOURNAL_USAGE, stderr); return EXIT_USAGE;
 		}
 	}
 	int nrest = argc - 1 - optind;
-	if (nrest > 1 || (show && yes) || (!show && (json || nrest != 1))) {
+	bool aside = !show && !pruning;
+	if (nrest > 1 || (show && yes) || (aside && (json || nrest != 1)) || (pruning && (json || yes || nrest)) ||
+	    (keep_arg && !pruning)) {
 		fputs(JOURNAL_USAGE, stderr);
 		return EXIT_USAGE;
 	}
+	size_t keep = JOURNAL_KEEP_FINISHED;
+	if (keep_arg && parse_keep(keep_arg, &keep) != EXIT_OK)
+		return EXIT_USAGE;
 	uint64_t id = 0;
 	if (nrest == 1) {
 		char *end;
@@ -313,7 +351,9 @@ int cmd_journal(int argc, char **argv)
 		cli_places_free(&pl);
 		return rc;
 	}
-	if (!show)
+	if (pruning)
+		rc = prune(j, pl.state, keep);
+	else if (!show)
 		rc = set_aside(j, id, yes);
 	else if (id == 0)
 		rc = show_all(j, json);

@@ -718,3 +718,594 @@ Test(damage, a_journal_being_created_by_another_process_is_not_taken_for_an_empt
 		ops_remove_tree(ops_local(), dir);
 	}
 }
+
+/* ---- the index of running ops --------------------------------------------------- */
+
+/* The ids of the ops journal_running_list lists, with their states, as "1:running 4:corrupt". */
+static char *running_ids(struct journal *j)
+{
+	struct journal_op *ops;
+	size_t n;
+	struct journal_err e;
+	cr_assert_eq(journal_running_list(j, &ops, &n, &e), 0, "%s", e.msg);
+	char *s = calloc(1, 16 + n * 32);
+	cr_assert_not_null(s);
+	for (size_t i = 0; i < n; i++) {
+		cr_expect_eq(ops[i].state == JOURNAL_OP_CORRUPT, ops[i].corrupt != NULL, "op %llu",
+			     (unsigned long long)ops[i].id);
+		if (i)
+			strcat(s, " ");
+		sprintf(s + strlen(s), "%llu:%s", (unsigned long long)ops[i].id, journal_op_state_name(ops[i].state));
+	}
+	journal_ops_free(ops, n);
+	return s;
+}
+
+static void expect_running(struct journal *j, const char *want)
+{
+	char *got = running_ids(j);
+	cr_expect_str_eq(got, want);
+	free(got);
+}
+
+/* The value of the meta table's "format" key, read directly. */
+static uint32_t stored_format(const char *dir)
+{
+	size_t len = 0;
+	unsigned char *v = raw_get(dir, "meta", "format", 6, &len);
+	cr_assert_not_null(v);
+	cr_assert_eq(len, 4);
+	uint32_t f;
+	memcpy(&f, v, 4);
+	free(v);
+	return f;
+}
+
+static void set_format(const char *dir, uint32_t f)
+{
+	raw_put(dir, "meta", (const unsigned char *)"format", 6, &f, sizeof(f));
+}
+
+/* Deletes a named database of the journal, as a journal of format 1 never had it. */
+static void raw_drop(const char *dir, const char *db)
+{
+	struct raw r;
+	raw_begin(&r, dir, db);
+	cr_assert_eq(mdb_drop(r.txn, r.dbi, 1), 0);
+	raw_end(&r);
+}
+
+Test(running, the_index_follows_begin_finish_and_set_aside)
+{
+	char *dir = journal_with_ops(0);
+	struct journal *j;
+	struct journal_err e;
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	expect_running(j, "");
+	uint64_t id[5];
+	for (int i = 0; i < 5; i++) {
+		struct journal_op op = sample_op();
+		cr_assert_eq(journal_op_begin(j, &op, &e), 0, "%s", e.msg);
+		id[i] = op.id;
+	}
+	expect_running(j, "1:running 2:running 3:running 4:running 5:running");
+	cr_assert_eq(journal_op_finish(j, id[0], JOURNAL_OP_DONE, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_op_finish(j, id[2], JOURNAL_OP_ABORTED, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_op_finish(j, id[3], JOURNAL_OP_FAILED, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_op_set_plan(j, id[1], "{\"x\": 1}", &e), 0, "%s", e.msg);
+	expect_running(j, "2:running 5:running");
+	cr_assert_eq(journal_op_set_aside(j, id[4], &e), 0, "%s", e.msg);
+	expect_running(j, "2:running");
+	/* a refused write changes nothing, the index included */
+	cr_expect_eq(journal_op_set_aside(j, id[0], &e), -EINVAL);
+	cr_expect_eq(journal_op_finish(j, id[4], JOURNAL_OP_DONE, &e), -EALREADY);
+	expect_running(j, "2:running");
+	/* what it lists is what journal_op_get says, plan included */
+	struct journal_op *ops;
+	size_t n;
+	cr_assert_eq(journal_running_list(j, &ops, &n, &e), 0, "%s", e.msg);
+	cr_assert_eq(n, 1);
+	cr_expect_str_eq(ops[0].plan, "{\"x\": 1}");
+	cr_expect_str_eq(ops[0].scope, "local|/d|HelloStack");
+	cr_expect_eq(ops[0].started != 0, true);
+	journal_ops_free(ops, n);
+	journal_close(j);
+	/* it is stored, not rebuilt: a reopened journal has the same index */
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	expect_running(j, "2:running");
+	journal_close(j);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
+
+Test(running, corrupt_running_ops_are_listed_corrupt_and_finished_ones_are_never_read)
+{
+	/* ops 2 and 4 are running, 1 and 3 done */
+	char *dir = journal_with_ops(4);
+	flip_op_record(dir, 2, 56, 0);
+	unsigned char sk[12];
+	step_key(sk, 4, 1);
+	raw_put(dir, "steps", sk, 12, "not a step", 10);
+	/* a finished op's record damaged: the index never leads there */
+	unsigned char k[8];
+	op_key(k, 3);
+	raw_put(dir, "ops", k, 8, "PJR\x01Ohand-edited junk", 21);
+	struct journal *j;
+	struct journal_err e;
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	struct journal_op *ops;
+	size_t n;
+	cr_assert_eq(journal_running_list(j, &ops, &n, &e), 0, "%s", e.msg);
+	cr_assert_eq(n, 2);
+	cr_expect_eq(ops[0].id, 2);
+	cr_expect_eq(ops[0].state, JOURNAL_OP_CORRUPT);
+	cr_expect(ops[0].corrupt && strncmp(ops[0].corrupt, "op 2 is corrupt: ", 17) == 0, "%s", ops[0].corrupt);
+	cr_expect_str_eq(ops[0].kind, "deploy", "salvaged, as journal_op_list does");
+	cr_expect_eq(ops[1].id, 4);
+	cr_expect_eq(ops[1].state, JOURNAL_OP_CORRUPT);
+	cr_expect_str_eq(ops[1].corrupt,
+			 "op 4 is corrupt: its step 1 record: record of 10 bytes is truncated or too large");
+	cr_expect_str_eq(ops[1].stack, "Cache");
+	journal_ops_free(ops, n);
+	/* journal_op_list still shows all four, op 3 corrupt */
+	cr_assert_eq(journal_op_list(j, &ops, &n, &e), 0, "%s", e.msg);
+	cr_assert_eq(n, 4);
+	cr_expect_eq(ops[2].state, JOURNAL_OP_CORRUPT);
+	journal_ops_free(ops, n);
+	/* set aside, a corrupt op leaves the index */
+	cr_assert_eq(journal_op_set_aside(j, 2, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_op_set_aside(j, 3, &e), 0, "%s", e.msg);
+	expect_running(j, "4:corrupt");
+	journal_close(j);
+	/* an index entry whose op record is gone: corrupt, not silently dropped */
+	struct raw r;
+	raw_begin(&r, dir, "ops");
+	op_key(k, 4);
+	MDB_val key = {8, k};
+	cr_assert_eq(mdb_del(r.txn, r.dbi, &key, NULL), 0);
+	raw_end(&r);
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_running_list(j, &ops, &n, &e), 0, "%s", e.msg);
+	cr_assert_eq(n, 1);
+	cr_expect_eq(ops[0].id, 4);
+	cr_expect_eq(ops[0].state, JOURNAL_OP_CORRUPT);
+	cr_expect_str_eq(ops[0].corrupt, "op 4 is corrupt: it is in the index of running ops but has no record");
+	cr_expect_null(ops[0].kind);
+	journal_ops_free(ops, n);
+	journal_close(j);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
+
+Test(running, a_format_1_journal_gets_its_index_once)
+{
+	/* ops 1..8: 2, 4 and 8 running (8 is aborted below), the rest done */
+	char *dir = journal_with_ops(8);
+	struct journal *j;
+	struct journal_err e;
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_op_finish(j, 8, JOURNAL_OP_ABORTED, &e), 0, "%s", e.msg);
+	journal_close(j);
+	cr_expect_eq(stored_format(dir), 2, "a new journal is of format 2");
+	/* back to what format 1 code wrote: no index, format 1; then damage to done ops 3 and 5 */
+	raw_drop(dir, "running");
+	set_format(dir, 1);
+	unsigned char k[8], sk[12];
+	op_key(k, 3);
+	raw_put(dir, "ops", k, 8, "PJR\x01Ohand-edited junk", 21);
+	step_key(sk, 5, 2);
+	raw_put(dir, "steps", sk, 12, "not a step", 10);
+
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	cr_expect_eq(stored_format(dir), 2, "bumped");
+	/* every op journal_op_list lists as running or corrupt, and only those */
+	expect_running(j, "2:running 3:corrupt 4:running 5:corrupt");
+	struct journal_op *ops;
+	size_t n;
+	cr_assert_eq(journal_op_list(j, &ops, &n, &e), 0, "%s", e.msg);
+	cr_assert_eq(n, 8);
+	size_t want = 0;
+	for (size_t i = 0; i < n; i++)
+		want += ops[i].state == JOURNAL_OP_RUNNING || ops[i].state == JOURNAL_OP_CORRUPT;
+	cr_expect_eq(want, 4);
+	journal_ops_free(ops, n);
+	/* once: the bump is in the same transaction, so the next open finds format 2 and keeps the index */
+	cr_assert_eq(journal_op_finish(j, 2, JOURNAL_OP_DONE, &e), 0, "%s", e.msg);
+	journal_close(j);
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	expect_running(j, "3:corrupt 4:running 5:corrupt");
+	journal_close(j);
+	/* a format 2 journal whose index was dropped by hand has it rebuilt */
+	raw_drop(dir, "running");
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	expect_running(j, "3:corrupt 4:running 5:corrupt");
+	journal_close(j);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
+
+Test(running, a_journal_of_a_newer_format_is_refused_and_left_alone)
+{
+	char *dir = journal_with_ops(2);
+	set_format(dir, 3);
+	struct journal *j = NULL;
+	struct journal_err e = {0};
+	int r = journal_open(&j, dir, &e);
+	cr_expect_eq(r, -EBADMSG, "%s", e.msg);
+	cr_expect_null(j);
+	char want[512];
+	snprintf(want, sizeof(want), "journal: %s has format 3; this punix reads format 2 (a newer punix wrote it: ",
+		 dir);
+	cr_expect(strncmp(e.msg, want, strlen(want)) == 0, "%s", e.msg);
+	cr_expect_eq(stored_format(dir), 3, "never changed");
+	/* nor is one of format 0 taken for one to bump */
+	set_format(dir, 0);
+	cr_expect_eq(journal_open(&j, dir, &e), -EBADMSG);
+	snprintf(want, sizeof(want), "journal: %s has format 0; this punix reads format 2", dir);
+	cr_expect_str_eq(e.msg, want);
+	cr_expect_eq(stored_format(dir), 0);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
+
+/* ---- batches ------------------------------------------------------------------ */
+
+static char *fresh_dir(void)
+{
+	char *dir = strdup("/tmp/punix-journal-XXXXXX");
+	cr_assert_not_null(dir);
+	cr_assert_not_null(mkdtemp(dir));
+	return dir;
+}
+
+/* One op as an engine writes it: begin, plan, steps INTENT then DONE, finish in state (0: left running). */
+static uint64_t whole_op(struct journal *j, int nsteps, enum journal_op_state state)
+{
+	struct journal_err e;
+	struct journal_op op = sample_op();
+	cr_assert_eq(journal_op_begin(j, &op, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_op_set_plan(j, op.id, "{\"generation\": 4}", &e), 0, "%s", e.msg);
+	for (int s = 0; s < nsteps; s++) {
+		cr_assert_eq(journal_step_write(j, op.id, (uint32_t)s, "step", JOURNAL_STEP_INTENT, NULL, &e), 0, "%s",
+			     e.msg);
+		cr_assert_eq(journal_step_write(j, op.id, (uint32_t)s, "step", JOURNAL_STEP_DONE, "ok", &e), 0, "%s",
+			     e.msg);
+	}
+	if (state)
+		cr_assert_eq(journal_op_finish(j, op.id, state, &e), 0, "%s", e.msg);
+	return op.id;
+}
+
+Test(batch, writes_in_a_batch_are_one_commit_and_seen_by_reads_in_it)
+{
+	char *dir = fresh_dir();
+	struct journal *j;
+	struct journal_err e;
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	/* outside a batch, each write is a commit of its own: begin, plan, 2 x 3 steps, finish */
+	uint64_t c0 = journal_commit_count(j);
+	whole_op(j, 3, JOURNAL_OP_DONE);
+	cr_expect_eq(journal_commit_count(j) - c0, 9);
+
+	c0 = journal_commit_count(j);
+	cr_assert_eq(journal_batch_begin(j, &e), 0, "%s", e.msg);
+	uint64_t a = whole_op(j, 3, JOURNAL_OP_DONE);
+	uint64_t b = whole_op(j, 6, 0);
+	cr_expect_eq(journal_commit_count(j), c0, "nothing is committed before the batch is");
+	/* reads see the batch's writes */
+	struct journal_op op;
+	struct journal_step *steps;
+	size_t n;
+	cr_assert_eq(journal_op_get(j, b, &op, &steps, &n, &e), 0, "%s", e.msg);
+	cr_expect_eq(op.state, JOURNAL_OP_RUNNING);
+	cr_expect_str_eq(op.plan, "{\"generation\": 4}");
+	cr_expect_eq(n, 6);
+	journal_steps_free(steps, n);
+	journal_op_free(&op);
+	expect_running(j, "3:running");
+	struct journal_op *ops;
+	cr_assert_eq(journal_op_list(j, &ops, &n, &e), 0, "%s", e.msg);
+	cr_expect_eq(n, 3);
+	journal_ops_free(ops, n);
+	size_t fin;
+	cr_assert_eq(journal_finished_count(j, &fin, &e), 0, "%s", e.msg);
+	cr_expect_eq(fin, 2);
+	cr_assert_eq(journal_op_set_aside(j, b, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_batch_commit(j, &e), 0, "%s", e.msg);
+	cr_expect_eq(journal_commit_count(j) - c0, 1, "2 ops, 28 writes: one commit");
+	journal_close(j);
+
+	/* durable: another handle sees it all */
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_op_get(j, a, &op, &steps, &n, &e), 0, "%s", e.msg);
+	cr_expect_eq(op.state, JOURNAL_OP_DONE);
+	cr_expect_eq(n, 3);
+	journal_steps_free(steps, n);
+	journal_op_free(&op);
+	cr_assert_eq(journal_op_get(j, b, &op, NULL, NULL, &e), 0, "%s", e.msg);
+	cr_expect_eq(op.state, JOURNAL_OP_SET_ASIDE);
+	journal_op_free(&op);
+	expect_running(j, "");
+	journal_close(j);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
+
+Test(batch, an_aborted_or_unclosed_batch_records_nothing)
+{
+	char *dir = fresh_dir();
+	struct journal *j;
+	struct journal_err e;
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	uint64_t first = whole_op(j, 1, JOURNAL_OP_DONE);
+	uint64_t c0 = journal_commit_count(j);
+	cr_assert_eq(journal_batch_begin(j, &e), 0, "%s", e.msg);
+	whole_op(j, 2, 0);
+	cr_assert_eq(journal_op_finish(j, first, JOURNAL_OP_FAILED, &e), 0, "%s", e.msg);
+	journal_batch_abort(j);
+	cr_expect_eq(journal_commit_count(j), c0);
+	expect_running(j, "");
+	struct journal_op op;
+	cr_assert_eq(journal_op_get(j, first, &op, NULL, NULL, &e), 0, "%s", e.msg);
+	cr_expect_eq(op.state, JOURNAL_OP_DONE, "the finish in the aborted batch is gone");
+	journal_op_free(&op);
+	cr_expect_eq(journal_op_get(j, 2, &op, NULL, NULL, &e), -ENOENT);
+	/* the id is not burnt either: it was never recorded */
+	cr_expect_eq(whole_op(j, 0, 0), 2);
+	/* closed with a batch open: aborted */
+	cr_assert_eq(journal_batch_begin(j, &e), 0, "%s", e.msg);
+	whole_op(j, 1, JOURNAL_OP_DONE);
+	journal_close(j);
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	cr_expect_eq(journal_op_get(j, 3, &op, NULL, NULL, &e), -ENOENT);
+	expect_running(j, "2:running");
+	journal_close(j);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
+
+Test(batch, a_failed_write_leaves_the_batch_as_it_was_and_misuse_is_refused)
+{
+	char *dir = fresh_dir();
+	struct journal *j;
+	struct journal_err e;
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	cr_expect_eq(journal_batch_commit(j, &e), -EINVAL);
+	cr_expect(strstr(e.msg, "no batch is open") != NULL, "%s", e.msg);
+	journal_batch_abort(j); /* nothing open: nothing happens */
+	cr_assert_eq(journal_batch_begin(j, &e), 0, "%s", e.msg);
+	cr_expect_eq(journal_batch_begin(j, &e), -EBUSY);
+	cr_expect(strstr(e.msg, "a batch is already open") != NULL, "%s", e.msg);
+	uint64_t a = whole_op(j, 2, JOURNAL_OP_DONE);
+	/* refused writes inside the batch: the batch goes on, with everything before them */
+	cr_expect_eq(journal_op_finish(j, 99, JOURNAL_OP_DONE, &e), -ENOENT);
+	cr_expect_eq(journal_op_set_aside(j, a, &e), -EINVAL);
+	cr_expect_str_eq(e.msg, "journal: op 1 is done: a finished op cannot be set aside");
+	size_t removed = 7;
+	cr_expect_eq(journal_prune(j, 0, &removed, &e), -EBUSY);
+	cr_expect_eq(removed, 0);
+	cr_expect(strstr(e.msg, "a batch is open; commit or abort it before pruning") != NULL, "%s", e.msg);
+	cr_expect_eq(journal_compact(j, &e), -EBUSY);
+	uint64_t b = whole_op(j, 1, 0);
+	cr_assert_eq(journal_batch_commit(j, &e), 0, "%s", e.msg);
+	expect_running(j, "2:running");
+	struct journal_op op;
+	cr_assert_eq(journal_op_get(j, a, &op, NULL, NULL, &e), 0, "%s", e.msg);
+	cr_expect_eq(op.state, JOURNAL_OP_DONE);
+	journal_op_free(&op);
+	cr_expect_eq(b, 2);
+	/* and a new batch can begin */
+	cr_assert_eq(journal_batch_begin(j, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_batch_commit(j, &e), 0, "%s", e.msg);
+	journal_close(j);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
+
+/* ---- retention ---------------------------------------------------------------- */
+
+/* n ops, committed 500 to a batch; each with nsteps steps, finished in state. */
+static void fill(struct journal *j, int n, int nsteps, enum journal_op_state state)
+{
+	struct journal_err e;
+	for (int i = 0; i < n; i += 500) {
+		cr_assert_eq(journal_batch_begin(j, &e), 0, "%s", e.msg);
+		for (int k = i; k < n && k < i + 500; k++)
+			whole_op(j, nsteps, state);
+		cr_assert_eq(journal_batch_commit(j, &e), 0, "%s", e.msg);
+	}
+}
+
+/* The ids and states of every op, as "1:done 2:running". */
+static char *all_ids(struct journal *j)
+{
+	struct journal_op *ops;
+	size_t n;
+	struct journal_err e;
+	cr_assert_eq(journal_op_list(j, &ops, &n, &e), 0, "%s", e.msg);
+	char *s = calloc(1, 16 + n * 32);
+	cr_assert_not_null(s);
+	for (size_t i = 0; i < n; i++)
+		sprintf(s + strlen(s), "%s%llu:%s", i ? " " : "", (unsigned long long)ops[i].id,
+			journal_op_state_name(ops[i].state));
+	journal_ops_free(ops, n);
+	return s;
+}
+
+static void expect_all(struct journal *j, const char *want)
+{
+	char *got = all_ids(j);
+	cr_expect_str_eq(got, want);
+	free(got);
+}
+
+static size_t entries(const char *dir, const char *db)
+{
+	struct raw r;
+	raw_begin(&r, dir, db);
+	MDB_stat st;
+	cr_assert_eq(mdb_stat(r.txn, r.dbi, &st), 0);
+	raw_end(&r);
+	return st.ms_entries;
+}
+
+Test(prune, keeps_the_newest_finished_and_every_running_or_corrupt_op)
+{
+	char *dir = fresh_dir();
+	struct journal *j;
+	struct journal_err e;
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	/* 1 done, 2 running, 3 aborted, 4 failed, 5 set aside, 6 done (a step damaged below), 7 and 8 done, 9 running */
+	whole_op(j, 2, JOURNAL_OP_DONE);
+	whole_op(j, 2, 0);
+	whole_op(j, 2, JOURNAL_OP_ABORTED);
+	whole_op(j, 2, JOURNAL_OP_FAILED);
+	uint64_t aside = whole_op(j, 2, 0);
+	cr_assert_eq(journal_op_set_aside(j, aside, &e), 0, "%s", e.msg);
+	whole_op(j, 2, JOURNAL_OP_DONE);
+	whole_op(j, 2, JOURNAL_OP_DONE);
+	whole_op(j, 2, JOURNAL_OP_DONE);
+	whole_op(j, 2, 0);
+	journal_close(j);
+	unsigned char sk[12];
+	step_key(sk, 6, 1);
+	raw_put(dir, "steps", sk, 12, "not a step", 10);
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+
+	size_t removed = 99, fin;
+	cr_assert_eq(journal_finished_count(j, &fin, &e), 0, "%s", e.msg);
+	cr_expect_eq(fin, 7, "1, 3, 4, 5, 7, 8, and 6 whose damage came after it finished");
+	/* as many kept as there are whole finished ops (6 is not one): nothing to do */
+	cr_assert_eq(journal_prune(j, 6, &removed, &e), 0, "%s", e.msg);
+	cr_expect_eq(removed, 0);
+	/* keep 2: 7 and 8 stay; 1, 3, 4, 5 go; 6 (corrupt) and the running 2 and 9 stay */
+	cr_assert_eq(journal_prune(j, 2, &removed, &e), 0, "%s", e.msg);
+	cr_expect_eq(removed, 4);
+	expect_all(j, "2:running 6:corrupt 7:done 8:done 9:running");
+	expect_running(j, "2:running 9:running");
+	cr_expect_eq(entries(dir, "steps"), 10, "the steps of the ops removed went with them");
+	cr_assert_eq(journal_finished_count(j, &fin, &e), 0, "%s", e.msg);
+	cr_expect_eq(fin, 3);
+	/* the kept ones are whole */
+	struct journal_op op;
+	struct journal_step *steps;
+	size_t n;
+	cr_assert_eq(journal_op_get(j, 7, &op, &steps, &n, &e), 0, "%s", e.msg);
+	cr_expect_eq(n, 2);
+	journal_steps_free(steps, n);
+	journal_op_free(&op);
+	/* keep 0: every finished op that is whole */
+	cr_assert_eq(journal_prune(j, 0, &removed, &e), 0, "%s", e.msg);
+	cr_expect_eq(removed, 2);
+	expect_all(j, "2:running 6:corrupt 9:running");
+	/* ids go on from where they were */
+	cr_expect_eq(whole_op(j, 0, JOURNAL_OP_DONE), 10);
+	journal_close(j);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
+
+Test(prune, the_bytes_kept_of_a_pruned_set_aside_op_go_with_it_and_no_others)
+{
+	char *dir = fresh_dir();
+	struct journal *j;
+	struct journal_err e;
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	fill(j, 10, 1, 0);
+	journal_close(j);
+	/* op 1: its record damaged twice (corrupt/1 and corrupt/1~2) and a step; op 10: its record */
+	unsigned char k[8], sk[12];
+	op_key(k, 1);
+	raw_put(dir, "ops", k, 8, "PJR\x01Ojunk", 9);
+	step_key(sk, 1, 0);
+	raw_put(dir, "steps", sk, 12, "not a step", 10);
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_op_set_aside(j, 1, &e), 0, "%s", e.msg);
+	journal_close(j);
+	raw_put(dir, "ops", k, 8, "PJR\x01Oagain", 10);
+	op_key(k, 10);
+	raw_put(dir, "ops", k, 8, "PJR\x01Oten", 8);
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_op_set_aside(j, 1, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_op_set_aside(j, 10, &e), 0, "%s", e.msg);
+	journal_close(j);
+	size_t len;
+	unsigned char *kept;
+	const char *keys[] = {"corrupt/1", "corrupt/1~2", "corrupt/1/step/0", "corrupt/10"};
+	for (int i = 0; i < 4; i++) {
+		kept = raw_get(dir, "meta", keys[i], strlen(keys[i]), &len);
+		cr_expect_not_null(kept, "%s", keys[i]);
+		free(kept);
+	}
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	size_t removed;
+	cr_assert_eq(journal_prune(j, 1, &removed, &e), 0, "%s", e.msg);
+	cr_expect_eq(removed, 1, "op 1; op 10 is the one kept");
+	journal_close(j);
+	for (int i = 0; i < 3; i++)
+		cr_expect_null(raw_get(dir, "meta", keys[i], strlen(keys[i]), &len), "%s", keys[i]);
+	kept = raw_get(dir, "meta", "corrupt/10", 10, &len);
+	cr_expect_not_null(kept, "op 10's bytes are op 10's");
+	free(kept);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
+
+Test(prune, works_in_bounded_transactions, .timeout = 300)
+{
+	char *dir = fresh_dir();
+	struct journal *j;
+	struct journal_err e;
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	fill(j, 1200, 1, JOURNAL_OP_DONE);
+	whole_op(j, 1, 0);
+	fill(j, 1300, 1, JOURNAL_OP_DONE);
+	uint64_t c0 = journal_commit_count(j);
+	size_t removed;
+	cr_assert_eq(journal_prune(j, 100, &removed, &e), 0, "%s", e.msg);
+	cr_expect_eq(removed, 2400);
+	/* 2,401 ops looked at (2,400 and the running one), at most 1,000 a transaction */
+	cr_expect_eq(journal_commit_count(j) - c0, 3);
+	size_t fin;
+	cr_assert_eq(journal_finished_count(j, &fin, &e), 0, "%s", e.msg);
+	cr_expect_eq(fin, 100);
+	expect_running(j, "1201:running");
+	struct journal_op *ops;
+	size_t n;
+	cr_assert_eq(journal_op_list(j, &ops, &n, &e), 0, "%s", e.msg);
+	cr_assert_eq(n, 101);
+	cr_expect_eq(ops[0].id, 1201);
+	cr_expect_eq(ops[1].id, 2402);
+	cr_expect_eq(ops[100].id, 2501);
+	journal_ops_free(ops, n);
+	journal_close(j);
+	cr_expect_eq(entries(dir, "steps"), 101);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
+
+Test(prune, compact_prunes_only_past_its_threshold, .timeout = 300)
+{
+	char *dir = fresh_dir();
+	struct journal *j;
+	struct journal_err e;
+	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
+	fill(j, JOURNAL_COMPACT_AT, 0, JOURNAL_OP_DONE);
+	whole_op(j, 0, 0);
+	size_t fin;
+	uint64_t c0 = journal_commit_count(j);
+	cr_assert_eq(journal_compact(j, &e), 0, "%s", e.msg);
+	cr_expect_eq(journal_commit_count(j), c0, "at the threshold, nothing to do");
+	cr_assert_eq(journal_finished_count(j, &fin, &e), 0, "%s", e.msg);
+	cr_expect_eq(fin, JOURNAL_COMPACT_AT);
+	whole_op(j, 0, JOURNAL_OP_DONE);
+	cr_assert_eq(journal_compact(j, &e), 0, "%s", e.msg);
+	cr_assert_eq(journal_finished_count(j, &fin, &e), 0, "%s", e.msg);
+	cr_expect_eq(fin, JOURNAL_KEEP_FINISHED);
+	char want[32];
+	snprintf(want, sizeof(want), "%d:running", JOURNAL_COMPACT_AT + 1);
+	expect_running(j, want);
+	journal_close(j);
+	ops_remove_tree(ops_local(), dir);
+	free(dir);
+}
