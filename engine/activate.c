@@ -112,7 +112,7 @@ static int systemctl(struct op_ctx *c, bool user, const char *a1, const char *a2
 		argv[k++] = a2;
 	argv[k] = NULL;
 	struct sbuf log = SBUF_INIT;
-	sbuf_printf(&log, "%s/activate-%ld.log", c->e->state_dir, (long)getpid());
+	sbuf_printf(&log, "%s/activate-%llu.log", c->e->state_dir, (unsigned long long)c->id);
 	c->e->local->unlink(c->e->local, log.sb_buf);
 	const char *env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL};
 	struct ops_cmd cmd = {argv, env, NULL, log.sb_buf, 0};

@@ -199,9 +199,24 @@ static int push_path(struct op_ctx *c, const char *path)
 		return 0; /* the local machine is the target: the path is already there */
 	struct sbuf meta = SBUF_INIT, tmp = SBUF_INIT;
 	sbuf_printf(&meta, "%s/%s.json", c->e->store->meta_dir, store_path_name(path));
-	sbuf_printf(&tmp, "%s.push-%ld", path, (long)getpid());
+	/* whose push it is (recovery keeps the pushes of running ops), unpredictable */
+	char rnd[OPS_TMP_SUFFIX_LEN + 1];
+	ops_tmp_suffix(rnd);
+	sbuf_printf(&tmp, "%s.push-%llu-%s", path, (unsigned long long)c->id, rnd);
 	struct ops_stat st;
-	int r = 0;
+	int r = 0, lh = -1;
+	/*
+	 * Ops on other stacks push into the same store at once: one push of a
+	 * path at a time (the store's lock of that name, as its builders use;
+	 * an SSH target has no locks, and its pushes rely on the checks).
+	 */
+	struct sbuf lock = SBUF_INIT;
+	sbuf_printf(&lock, "%s/.locks/%s.lock", plan_str(c, "store_root"), store_path_name(path));
+	char *ldir = ops_dirname(lock.sb_buf);
+	if (ops_mkdir_p(o, ldir, 0755) == 0 && o->lock(o, lock.sb_buf, 1, 1, &lh) < 0)
+		lh = -1;
+	free(ldir);
+	sbuf_free(&lock);
 	if (o->stat(o, meta.sb_buf, 0, &st) == 0 && o->stat(o, path, 0, &st) == 0)
 		goto out;
 	char *parent = ops_dirname(path), *mparent = ops_dirname(meta.sb_buf);
@@ -236,6 +251,8 @@ static int push_path(struct op_ctx *c, const char *path)
 	if (r < 0)
 		ops_remove_tree(o, tmp.sb_buf);
 out:
+	if (lh >= 0)
+		o->unlock(o, lh);
 	sbuf_free(&meta);
 	sbuf_free(&tmp);
 	return r;
@@ -401,19 +418,3 @@ static const struct step deploy_steps[] = {
 };
 
 const struct op_kind deploy_kind = {"deploy", deploy_steps, NSTEPS(deploy_steps)};
-
-int engine_deploy(struct engine *e, const struct target_spec *t, const struct deploy_input *in, struct op_result *r)
-{
-	struct op_ctx c = {0};
-	int h = -1, sh = store_shared(e, r);
-	if (sh < 0)
-		return r->exit;
-	if (op_start(e, t, "deploy", in->stack->name, NULL, &c, r, &h) == 0) {
-		c.in = in;
-		run_steps(&c, 0);
-	}
-	if (h >= 0)
-		op_end(&c, h);
-	store_unlock(e->store, sh);
-	return r->exit;
-}

@@ -1,30 +1,122 @@
 /*
- * engine.c - the ops tables the engine works through: a target's (this
- * machine beneath its root, or an SSH connection) and the store's.
+ * engine.c - the engine object (engine.h): built in one place, from a
+ * config the CLI (or a test) fills once; and the ops tables it works
+ * through: a target's (this machine beneath its root, or an SSH
+ * connection) and the local machine's.
  */
 #include <errno.h>
-#include <signal.h>
-#include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <uv.h>
 
-#include "../base/strmap.h"
-#include "../base/vec.h"
 #include "../base/xalloc.h"
-#include "build.h"
 #include "engine.h"
-#include "manifest.h"
-#include "ownership.h"
-#include "systemd.h"
 #include "op_internal.h"
 #include "ssh.h"
 #include "target.h"
 
-struct punix_ops *engine_target_ops(const struct target_spec *t, struct sbuf *err)
+/*
+ * Journal reads from worker threads (GC's roots) and the loop's batched
+ * writes never overlap: both hold this. A mutex per engine, not a global.
+ */
+struct engine_priv {
+	struct engine e;
+	pthread_mutex_t journal_mu;
+};
+
+#define PRIV(e) ((struct engine_priv *)(e))
+
+void engine_journal_lock(struct engine *e)
+{
+	pthread_mutex_lock(&PRIV(e)->journal_mu);
+}
+
+void engine_journal_unlock(struct engine *e)
+{
+	pthread_mutex_unlock(&PRIV(e)->journal_mu);
+}
+
+struct engine *engine_open(const struct engine_config *cfg, struct sbuf *err)
+{
+	struct engine_priv *p = xcalloc(1, sizeof(*p));
+	struct engine *e = &p->e;
+	pthread_mutex_init(&p->journal_mu, NULL);
+	e->store = cfg->store;
+	e->fault = cfg->fault;
+	e->local = ops_faulty(cfg->fault, ops_local());
+	e->state_dir = xstrdup(cfg->state_dir);
+	e->crash_at = cfg->crash_at && *cfg->crash_at ? xstrdup(cfg->crash_at) : NULL;
+	e->env = cfg->env;
+	int r = uv_loop_init(&e->loop);
+	if (r < 0) {
+		sbuf_printf(err, "cannot start the event loop: %s", uv_strerror(r));
+		goto fail_loop;
+	}
+	uv_idle_init(&e->loop, &e->flush);
+	e->flush.data = e;
+	/* the journal's directory is made through the seam, like every other effect */
+	r = ops_mkdir_p(e->local, e->state_dir, 0700);
+	if (r < 0) {
+		sbuf_printf(err, "journal: cannot make %s: %s", e->state_dir, ops_strerror(r));
+		goto fail;
+	}
+	struct journal_err je = {0};
+	if (journal_open(&e->journal, e->state_dir, &je) < 0) {
+		sbuf_printf(err, "%s", je.msg[0] ? je.msg : "journal: cannot open it");
+		goto fail;
+	}
+	if (ssh_library_init() < 0) {
+		sbuf_puts(err, "cannot initialise libssh2");
+		journal_close(e->journal);
+		goto fail;
+	}
+	return e;
+fail:
+	uv_close((uv_handle_t *)&e->flush, NULL);
+	uv_run(&e->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&e->loop);
+fail_loop:
+	free(e->state_dir);
+	free(e->crash_at);
+	pthread_mutex_destroy(&p->journal_mu);
+	free(p);
+	return NULL;
+}
+
+void engine_close(struct engine *e)
+{
+	if (!e)
+		return;
+	engine_run(e);
+	if (e->batch_open) {
+		struct journal_err je;
+		journal_batch_commit(e->journal, &je);
+		e->batch_open = false;
+		engine_journal_unlock(e);
+	}
+	uv_close((uv_handle_t *)&e->flush, NULL);
+	uv_run(&e->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&e->loop);
+	journal_close(e->journal);
+	ssh_library_exit();
+	free(e->state_dir);
+	free(e->crash_at);
+	pthread_mutex_destroy(&PRIV(e)->journal_mu);
+	free(PRIV(e));
+}
+
+struct store *engine_store(struct engine *e)
+{
+	return e->store;
+}
+
+struct punix_ops *engine_local(struct engine *e)
+{
+	return e->local;
+}
+
+struct punix_ops *engine_target_ops(struct engine *e, const struct target_spec *t, struct sbuf *err)
 {
 	struct punix_ops *base;
 	if (t->ssh && t->ssh[0]) {
@@ -53,12 +145,7 @@ struct punix_ops *engine_target_ops(const struct target_spec *t, struct sbuf *er
 		return NULL;
 	}
 	sbuf_free(&why);
-	return ops_faulty(base);
-}
-
-struct punix_ops *engine_store_ops(void)
-{
-	return ops_faulty(ops_local());
+	return ops_faulty(e ? e->fault : NULL, base);
 }
 
 void engine_target_ops_free(struct punix_ops *o)

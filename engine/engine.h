@@ -26,12 +26,31 @@
 #include "../store/store.h"
 #include "desc.h"
 
-struct engine {
-	struct journal *journal;
-	struct store *store;      /* the local store builds go into */
-	struct punix_ops *local;  /* the local machine (state, locks) */
-	const char *state_dir;    /* the journal's directory; locks live below it */
+/*
+ * One engine per process (or per test): it owns one libuv loop, the
+ * journal, the fault plan, the registry of running ops and their
+ * executors. Ops are submitted with engine_submit and run concurrently on
+ * the loop; their blocking effects run on libuv's bounded thread pool, so
+ * the loop thread only schedules and writes the journal (docs/design.md).
+ */
+struct engine;
+struct fault_plan;
+
+struct engine_config {
+	const char *state_dir;   /* the journal and the locks; made if missing */
+	struct store *store;     /* the local store (the caller's, open for the engine's life) */
+	struct fault_plan *fault; /* the tests' fault plan, or NULL; owned by the caller */
+	const char *crash_at;    /* "<kind>:<step>:<before|after>": die there (tests), or NULL */
+	char *const *env;        /* where from_env secrets are read: NAME=VALUE, NULL-terminated */
 };
+
+/* Opens the journal in state_dir; NULL with err saying why. */
+struct engine *engine_open(const struct engine_config *cfg, struct sbuf *err);
+/* Runs what is still submitted to the end, then frees the engine. */
+void engine_close(struct engine *e);
+/* The store and the local machine's table the engine works with. */
+struct store *engine_store(struct engine *e);
+struct punix_ops *engine_local(struct engine *e);
 
 /* Where an op lands. Paths are target paths. */
 struct target_spec {
@@ -47,6 +66,7 @@ struct target_spec {
 
 struct op_result {
 	int exit;          /* 0, 1 (coded error), 3 (failure), 4 (stack busy) */
+	struct sbuf recovered; /* lines about interrupted ops on the stack finished or undone first */
 	struct sbuf error; /* what went wrong, without "error: " */
 	uint64_t op_id;
 	long generation;   /* the generation now current (or planned) */
@@ -68,6 +88,49 @@ struct deploy_input {
 	const char *const *adopt; /* --adopt: existing files the stack takes over */
 	size_t nadopt;
 };
+
+/* What a collection works on (engine_gc below). */
+struct gc_target {
+	const char *transport_root;
+	const char *deployments_root;
+};
+
+/* ---- submitting ops ------------------------------------------------------------ */
+
+enum op_type { OP_DEPLOY, OP_ROLLBACK, OP_SET_CURRENT, OP_GC, OP_PRUNE };
+
+/*
+ * An op to run. Everything it points to stays valid until its completion
+ * callback has run.
+ */
+struct op_request {
+	enum op_type type;
+	struct target_spec target; /* deploy, rollback, set-current, prune */
+	const char *stack;
+	const struct deploy_input *deploy; /* OP_DEPLOY */
+	long generation;                   /* OP_SET_CURRENT: the one to make current */
+	long keep;                         /* OP_PRUNE: how many older generations stay */
+	struct gc_target gc;               /* OP_GC */
+	bool wait; /* the stack is busy with an op of this engine: wait for it, instead of exit 4 */
+};
+
+typedef void (*op_done_fn)(void *arg, struct op_result *r);
+
+/*
+ * Submits an op; done(arg, r) runs on the loop thread when it has finished
+ * (r is the engine's: valid during the call; take what you need, the
+ * engine frees it). Returns the submission's number (1, 2, ...); the
+ * journal's op id is r->op_id. Two ops on one stack: the later one ends
+ * with exit 4 (the stack is busy), as two processes would; with wait, it
+ * runs when the op of this engine before it on that stack has finished
+ * (in the order submitted). Another process's op still means exit 4.
+ */
+uint64_t engine_submit(struct engine *e, const struct op_request *req, op_done_fn done, void *arg);
+/* Runs the loop until every submitted op has finished. */
+int engine_run(struct engine *e);
+
+/* One op, submitted and run to its end: the CLI's way. */
+int engine_run_one(struct engine *e, const struct op_request *req, struct op_result *r);
 
 int engine_deploy(struct engine *e, const struct target_spec *t, const struct deploy_input *in, struct op_result *r);
 int engine_rollback(struct engine *e, const struct target_spec *t, const char *stack, struct op_result *r);
@@ -95,18 +158,13 @@ struct gc_scan {
 };
 
 /*
- * What a collection works on. Without a transport root: the deployer's own
- * store, whose roots are the generations under deployments_root, those of
- * its dry-run scratch tree, and those of every rebased tree it deployed
- * into. With one: the copy of the store under that root, whose roots are
- * the generations under the deployments root there (docs/gc.md).
- */
-struct gc_target {
-	const char *transport_root;
-	const char *deployments_root;
-};
-
-/* Finds roots and the dead without changing anything. */
+ * A collection without a transport root works on the deployer's own store,
+ * whose roots are the generations under deployments_root, those of its
+ * dry-run scratch tree, and those of every rebased tree it deployed into.
+ * With one: the copy of the store under that root, whose roots are the
+ * generations under the deployments root there (docs/gc.md).
+ *
+ * Finds roots and the dead without changing anything. */
 int engine_gc_scan(struct engine *e, const struct gc_target *g, struct gc_scan *out, struct sbuf *err);
 void gc_scan_free(struct gc_scan *s);
 
@@ -144,13 +202,12 @@ int engine_verify(struct punix_ops *tops, const char *deployments_root, const ch
 void drifts_free(struct drift *d, size_t n);
 
 /*
- * The ops table for a target spec: this machine (fault-wrapped from the
- * environment) or an SSH connection, rebased under transport_root if set.
- * NULL with err set when the host cannot be reached or trusted.
+ * The ops table for a target spec: this machine (wrapped with the engine's
+ * fault plan, if any) or an SSH connection, rebased under transport_root if set.
+ * NULL with err set when the host cannot be reached or trusted. e may be
+ * NULL (a read-only look at a target: no fault plan).
  */
-struct punix_ops *engine_target_ops(const struct target_spec *t, struct sbuf *err);
-/* This machine's table for the store (fault-wrapped from the environment, like a target's). */
-struct punix_ops *engine_store_ops(void);
+struct punix_ops *engine_target_ops(struct engine *e, const struct target_spec *t, struct sbuf *err);
 void engine_target_ops_free(struct punix_ops *o);
 
 #endif

@@ -21,11 +21,13 @@
  *   (.punix-lossy-N, hidden from listings) until then, so they can come
  *   back.
  *
- * The plan is the process's one piece of mutable global state: it belongs
- * to the tests' environment, not to any op. (Moving it into the engine is
- * the engine issue's business.)
+ * A plan belongs to whoever made it (the CLI, from the environment, once;
+ * the engine it is given to): two engines in one process have two plans,
+ * or none. Effects of many ops run on worker threads at once, so a plan's
+ * counting and its lossy log are kept under its (recursive) mutex.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -57,44 +59,25 @@ struct lossy_file {
 	bool open;
 };
 
-static struct {
-	bool read;
-	long count, eio_at, kill_at;
-	bool forever, lossy;
+struct fault_plan {
+	pthread_mutex_t mu;
+	struct fault_config cfg;
+	long count;
 	long aside_seq;
 	VEC(struct lossy_rec) recs;
 	VEC(struct lossy_file) files;
-} plan;
+	struct faulty *local; /* the wrapper of ops_local(), made once */
+};
 
 struct faulty {
 	struct punix_ops ops;
 	struct punix_ops *base;
+	struct fault_plan *fp;
 };
 
 #define FB(o) (((struct faulty *)(o))->base)
+#define FP(o) (((struct faulty *)(o))->fp)
 
-static void drop_asides(void);
-
-static void read_plan(void)
-{
-	if (plan.read)
-		return;
-	plan.read = true;
-	const char *eio = getenv("PUNIX_FAULT_EIO_AT"), *kill_at = getenv("PUNIX_FAULT_KILL_AT");
-	const char *forever = getenv("PUNIX_FAULT_EIO_FOREVER"), *lossy = getenv("PUNIX_FAULT_LOSSY");
-	plan.eio_at = eio ? atol(eio) : 0;
-	plan.kill_at = kill_at ? atol(kill_at) : 0;
-	plan.forever = forever && atoi(forever);
-	plan.lossy = lossy && atoi(lossy);
-	if (plan.lossy)
-		atexit(drop_asides); /* no crash came: every removal happened */
-}
-
-static bool plan_active(void)
-{
-	read_plan();
-	return plan.eio_at || plan.kill_at || plan.lossy;
-}
 
 /* ---- the lossy model ------------------------------------------------------------ */
 
@@ -106,14 +89,14 @@ static char *parent_of(const char *path)
 #define ASIDE_PREFIX ".punix-lossy-"
 
 /* Moves what is at path aside, beside it (if anything), for a crash to bring back. */
-static char *put_aside(struct punix_ops *b, const char *path)
+static char *put_aside(struct fault_plan *fp, struct punix_ops *b, const char *path)
 {
 	struct ops_stat st;
 	if (b->stat(b, path, 0, &st) < 0)
 		return NULL;
 	struct sbuf sb = SBUF_INIT;
 	char *dir = ops_dirname(path);
-	sbuf_printf(&sb, "%s/" ASIDE_PREFIX "%ld", strcmp(dir, "/") ? dir : "", ++plan.aside_seq);
+	sbuf_printf(&sb, "%s/" ASIDE_PREFIX "%ld", strcmp(dir, "/") ? dir : "", ++fp->aside_seq);
 	free(dir);
 	if (b->rename(b, path, sb.sb_buf) < 0) {
 		sbuf_free(&sb);
@@ -122,16 +105,16 @@ static char *put_aside(struct punix_ops *b, const char *path)
 	return sbuf_detach(&sb, NULL);
 }
 
-static void record(enum lossy_kind k, struct punix_ops *b, const char *path, const char *from, char *aside)
+static void record(struct fault_plan *fp, enum lossy_kind k, struct punix_ops *b, const char *path, const char *from, char *aside)
 {
 	struct lossy_rec r = {k, b, parent_of(path), xstrdup(path), from ? xstrdup(from) : NULL, aside, false};
-	VEC_PUSH(&plan.recs, r);
+	VEC_PUSH(&fp->recs, r);
 }
 
-static void synced_dir(struct punix_ops *b, const char *dir)
+static void synced_dir(struct fault_plan *fp, struct punix_ops *b, const char *dir)
 {
-	for (size_t i = 0; i < plan.recs.n; i++) {
-		struct lossy_rec *r = &plan.recs.v[i];
+	for (size_t i = 0; i < fp->recs.n; i++) {
+		struct lossy_rec *r = &fp->recs.v[i];
 		if (!r->durable && r->base == b && !strcmp(r->dir, dir)) {
 			r->durable = true;
 			if (r->aside)
@@ -140,33 +123,33 @@ static void synced_dir(struct punix_ops *b, const char *dir)
 	}
 }
 
-static void synced_file(struct punix_ops *b, int h)
+static void synced_file(struct fault_plan *fp, struct punix_ops *b, int h)
 {
-	for (size_t i = 0; i < plan.files.n; i++)
-		if (plan.files.v[i].base == b && plan.files.v[i].h == h && plan.files.v[i].open)
-			plan.files.v[i].path[0] = '\0'; /* its data is durable */
+	for (size_t i = 0; i < fp->files.n; i++)
+		if (fp->files.v[i].base == b && fp->files.v[i].h == h && fp->files.v[i].open)
+			fp->files.v[i].path[0] = '\0'; /* its data is durable */
 }
 
-static void renamed_file(struct punix_ops *b, const char *from, const char *to)
+static void renamed_file(struct fault_plan *fp, struct punix_ops *b, const char *from, const char *to)
 {
-	for (size_t i = 0; i < plan.files.n; i++)
-		if (plan.files.v[i].base == b && !strcmp(plan.files.v[i].path, from)) {
-			free(plan.files.v[i].path);
-			plan.files.v[i].path = xstrdup(to);
+	for (size_t i = 0; i < fp->files.n; i++)
+		if (fp->files.v[i].base == b && !strcmp(fp->files.v[i].path, from)) {
+			free(fp->files.v[i].path);
+			fp->files.v[i].path = xstrdup(to);
 		}
 }
 
 /* Undoes what was not synced, newest first; then the process dies. */
-static void lose_unsynced(void)
+static void lose_unsynced(struct fault_plan *fp)
 {
-	for (size_t i = 0; i < plan.files.n; i++) {
-		struct lossy_file *f = &plan.files.v[i];
+	for (size_t i = 0; i < fp->files.n; i++) {
+		struct lossy_file *f = &fp->files.v[i];
 		int h;
 		if (f->path[0] && f->base->open(f->base, f->path, OPS_O_WRONLY | OPS_O_TRUNC | OPS_O_NOFOLLOW, 0, &h) == 0)
 			f->base->close(f->base, h);
 	}
-	for (size_t i = plan.recs.n; i-- > 0;) {
-		struct lossy_rec *r = &plan.recs.v[i];
+	for (size_t i = fp->recs.n; i-- > 0;) {
+		struct lossy_rec *r = &fp->recs.v[i];
 		if (r->durable)
 			continue;
 		struct punix_ops *b = r->base;
@@ -187,10 +170,10 @@ static void lose_unsynced(void)
 	}
 }
 
-static void drop_asides(void)
+static void drop_asides(struct fault_plan *fp)
 {
-	for (size_t i = 0; i < plan.recs.n; i++) {
-		struct lossy_rec *r = &plan.recs.v[i];
+	for (size_t i = 0; i < fp->recs.n; i++) {
+		struct lossy_rec *r = &fp->recs.v[i];
 		if (!r->durable && r->aside)
 			ops_remove_tree(r->base, r->aside);
 		free(r->dir);
@@ -198,17 +181,19 @@ static void drop_asides(void)
 		free(r->from);
 		free(r->aside);
 	}
-	VEC_FREE(&plan.recs);
-	for (size_t i = 0; i < plan.files.n; i++)
-		free(plan.files.v[i].path);
-	VEC_FREE(&plan.files);
+	VEC_FREE(&fp->recs);
+	for (size_t i = 0; i < fp->files.n; i++)
+		free(fp->files.v[i].path);
+	VEC_FREE(&fp->files);
 }
 
-void fault_crash(void)
+void fault_crash(struct fault_plan *fp)
 {
-	read_plan();
-	if (plan.lossy)
-		lose_unsynced();
+	if (fp) {
+		pthread_mutex_lock(&fp->mu); /* no other thread changes anything after this */
+		if (fp->cfg.lossy)
+			lose_unsynced(fp);
+	}
 	raise(SIGKILL);
 	abort(); /* not reached: SIGKILL cannot be caught */
 }
@@ -216,26 +201,49 @@ void fault_crash(void)
 /* ---- counting ------------------------------------------------------------------- */
 
 /* Counts one effect; returns -EIO when this one is to fail. */
-static int tick(void)
+static int tick(struct fault_plan *fp)
 {
-	plan.count++;
-	if (plan.kill_at && plan.count == plan.kill_at)
-		fault_crash();
-	if (plan.eio_at && (plan.count == plan.eio_at || (plan.forever && plan.count > plan.eio_at)))
+	pthread_mutex_lock(&fp->mu);
+	long n = ++fp->count;
+	pthread_mutex_unlock(&fp->mu);
+	if (fp->cfg.kill_at && n == fp->cfg.kill_at)
+		fault_crash(fp);
+	if (fp->cfg.eio_at && (n == fp->cfg.eio_at || (fp->cfg.forever && n > fp->cfg.eio_at)))
 		return -EIO;
 	return 0;
 }
 
-int fault_journal_tick(void)
+int fault_journal_tick(struct fault_plan *fp)
 {
-	return plan_active() ? tick() : 0;
+	return fp ? tick(fp) : 0;
 }
 
-#define TICK()                     \
-	do {                       \
-		int t_ = tick();   \
-		if (t_)            \
-			return t_; \
+static struct fault_plan *plan_lock(struct fault_plan *fp)
+{
+	pthread_mutex_lock(&fp->mu);
+	return fp;
+}
+
+static void plan_unlock(struct fault_plan **fp)
+{
+	pthread_mutex_unlock(&(*fp)->mu);
+}
+
+/* Counts the effect (failing it if planned) and keeps the plan's lossy log to this thread until return. */
+#define TICK()                                                                                 \
+	struct fault_plan *guard_ __attribute__((cleanup(plan_unlock))) = plan_lock(FP(o)); \
+	do {                                                                                   \
+		int t_ = tick(guard_);                                                         \
+		if (t_)                                                                        \
+			return t_;                                                             \
+	} while (0)
+
+/* Counts the effect without holding the plan across it (a lock may wait). */
+#define TICK_UNGUARDED()                    \
+	do {                                \
+		int t_ = tick(FP(o));       \
+		if (t_)                     \
+			return t_;          \
 	} while (0)
 
 static int f_stat(struct punix_ops *o, const char *p, int follow, struct ops_stat *st)
@@ -249,13 +257,13 @@ static int f_open(struct punix_ops *o, const char *p, int flags, uint32_t mode, 
 	TICK();
 	struct punix_ops *b = FB(o);
 	struct ops_stat st;
-	bool existed = !plan.lossy || b->stat(b, p, 0, &st) == 0;
+	bool existed = !FP(o)->cfg.lossy || b->stat(b, p, 0, &st) == 0;
 	int r = b->open(b, p, flags, mode, h);
-	if (r == 0 && plan.lossy && (flags & OPS_O_WRONLY)) {
+	if (r == 0 && FP(o)->cfg.lossy && (flags & OPS_O_WRONLY)) {
 		if (!existed)
-			record(L_CREATE, b, p, NULL, NULL);
+			record(FP(o), L_CREATE, b, p, NULL, NULL);
 		struct lossy_file f = {b, *h, xstrdup(p), true};
-		VEC_PUSH(&plan.files, f);
+		VEC_PUSH(&FP(o)->files, f);
 	}
 	return r;
 }
@@ -276,18 +284,19 @@ static int f_fsync(struct punix_ops *o, int h)
 {
 	TICK();
 	int r = FB(o)->fsync(FB(o), h);
-	if (r == 0 && plan.lossy)
-		synced_file(FB(o), h);
+	if (r == 0 && FP(o)->cfg.lossy)
+		synced_file(FP(o), FB(o), h);
 	return r;
 }
 
 static int f_close(struct punix_ops *o, int h)
 {
-	int t = tick();
+	struct fault_plan *guard_ __attribute__((cleanup(plan_unlock))) = plan_lock(FP(o));
+	int t = tick(guard_);
 	int r = FB(o)->close(FB(o), h); /* a handle is released whatever happens */
-	for (size_t i = 0; i < plan.files.n; i++)
-		if (plan.files.v[i].base == FB(o) && plan.files.v[i].h == h)
-			plan.files.v[i].open = false;
+	for (size_t i = 0; i < FP(o)->files.n; i++)
+		if (FP(o)->files.v[i].base == FB(o) && FP(o)->files.v[i].h == h)
+			FP(o)->files.v[i].open = false;
 	return t ? t : r;
 }
 
@@ -314,7 +323,7 @@ static int f_list_dir(struct punix_ops *o, const char *p, char ***names, size_t 
 {
 	TICK();
 	int r = FB(o)->list_dir(FB(o), p, names, n);
-	if (r == 0 && plan.lossy)
+	if (r == 0 && FP(o)->cfg.lossy)
 		*n = hide_aside(*names, *n);
 	return r;
 }
@@ -323,8 +332,8 @@ static int f_mkdir(struct punix_ops *o, const char *p, uint32_t mode)
 {
 	TICK();
 	int r = FB(o)->mkdir(FB(o), p, mode);
-	if (r == 0 && plan.lossy)
-		record(L_CREATE, FB(o), p, NULL, NULL);
+	if (r == 0 && FP(o)->cfg.lossy)
+		record(FP(o), L_CREATE, FB(o), p, NULL, NULL);
 	return r;
 }
 
@@ -332,7 +341,7 @@ static int f_rename(struct punix_ops *o, const char *a, const char *b)
 {
 	TICK();
 	struct punix_ops *base = FB(o);
-	char *aside = plan.lossy ? put_aside(base, b) : NULL;
+	char *aside = FP(o)->cfg.lossy ? put_aside(FP(o), base, b) : NULL;
 	int r = base->rename(base, a, b);
 	if (r < 0) {
 		if (aside)
@@ -340,9 +349,9 @@ static int f_rename(struct punix_ops *o, const char *a, const char *b)
 		free(aside);
 		return r;
 	}
-	if (plan.lossy) {
-		record(L_RENAME, base, b, a, aside);
-		renamed_file(base, a, b);
+	if (FP(o)->cfg.lossy) {
+		record(FP(o), L_RENAME, base, b, a, aside);
+		renamed_file(FP(o), base, a, b);
 	}
 	return r;
 }
@@ -357,11 +366,11 @@ static int remove_entry(struct punix_ops *o, const char *p, bool dir)
 {
 	TICK();
 	struct punix_ops *b = FB(o);
-	if (!plan.lossy)
+	if (!FP(o)->cfg.lossy)
 		return dir ? b->rmdir(b, p) : b->unlink(b, p);
 	if (dir) {
-		for (size_t i = 0; i < plan.recs.n; i++) {
-			struct lossy_rec *r = &plan.recs.v[i];
+		for (size_t i = 0; i < FP(o)->recs.n; i++) {
+			struct lossy_rec *r = &FP(o)->recs.v[i];
 			if (!r->durable && r->base == b && !strcmp(r->dir, p)) {
 				r->durable = true;
 				if (r->aside)
@@ -376,10 +385,10 @@ static int remove_entry(struct punix_ops *o, const char *p, bool dir)
 		return r;
 	if (st.type == OPS_FT_DIR)
 		return -EISDIR;
-	char *aside = put_aside(b, p);
+	char *aside = put_aside(FP(o), b, p);
 	if (!aside)
 		return b->unlink(b, p);
-	record(L_REMOVE, b, p, NULL, aside);
+	record(FP(o), L_REMOVE, b, p, NULL, aside);
 	return 0;
 }
 
@@ -397,8 +406,8 @@ static int f_symlink(struct punix_ops *o, const char *t, const char *p)
 {
 	TICK();
 	int r = FB(o)->symlink(FB(o), t, p);
-	if (r == 0 && plan.lossy)
-		record(L_CREATE, FB(o), p, NULL, NULL);
+	if (r == 0 && FP(o)->cfg.lossy)
+		record(FP(o), L_CREATE, FB(o), p, NULL, NULL);
 	return r;
 }
 
@@ -436,21 +445,21 @@ static int f_fsync_path(struct punix_ops *o, const char *p)
 {
 	TICK();
 	int r = FB(o)->fsync_path(FB(o), p);
-	if (r == 0 && plan.lossy) {
+	if (r == 0 && FP(o)->cfg.lossy) {
 		struct ops_stat st;
 		if (FB(o)->stat(FB(o), p, 0, &st) == 0 && st.type == OPS_FT_DIR)
-			synced_dir(FB(o), p);
+			synced_dir(FP(o), FB(o), p);
 		else /* a file synced by its path: its data is durable */
-			for (size_t i = 0; i < plan.files.n; i++)
-				if (plan.files.v[i].base == FB(o) && !strcmp(plan.files.v[i].path, p))
-					plan.files.v[i].path[0] = '\0';
+			for (size_t i = 0; i < FP(o)->files.n; i++)
+				if (FP(o)->files.v[i].base == FB(o) && !strcmp(FP(o)->files.v[i].path, p))
+					FP(o)->files.v[i].path[0] = '\0';
 	}
 	return r;
 }
 
 static int f_lock(struct punix_ops *o, const char *p, int excl, int wait, int *h)
 {
-	TICK();
+	TICK_UNGUARDED();
 	return FB(o)->lock(FB(o), p, excl, wait, h);
 }
 
@@ -461,18 +470,15 @@ static int f_unlock(struct punix_ops *o, int h)
 
 static int f_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status)
 {
-	TICK();
+	TICK_UNGUARDED();
 	return FB(o)->run(FB(o), cmd, status);
 }
 
-struct punix_ops *ops_faulty(struct punix_ops *base)
+static struct faulty *faulty_new(struct fault_plan *fp, struct punix_ops *base)
 {
-	/* the local machine's wrapper is made once: it outlives every store */
-	static struct faulty local;
-	if (!plan_active())
-		return base;
-	struct faulty *f = base == ops_local() ? &local : xcalloc(1, sizeof(*f));
+	struct faulty *f = xcalloc(1, sizeof(*f));
 	f->base = base;
+	f->fp = fp;
 	f->ops = (struct punix_ops){
 		.name = "faulty",
 		.ctx = f,
@@ -499,7 +505,51 @@ struct punix_ops *ops_faulty(struct punix_ops *base)
 		.unlock = f_unlock,
 		.run = f_run,
 	};
-	return &f->ops;
+	return f;
+}
+
+struct fault_plan *fault_plan_new(const struct fault_config *cfg)
+{
+	if (!cfg || !(cfg->eio_at || cfg->kill_at || cfg->lossy))
+		return NULL;
+	struct fault_plan *fp = xcalloc(1, sizeof(*fp));
+	pthread_mutexattr_t a;
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&fp->mu, &a);
+	pthread_mutexattr_destroy(&a);
+	fp->cfg = *cfg;
+	fp->local = faulty_new(fp, ops_local());
+	return fp;
+}
+
+long fault_plan_count(struct fault_plan *fp)
+{
+	if (!fp)
+		return 0;
+	pthread_mutex_lock(&fp->mu);
+	long n = fp->count;
+	pthread_mutex_unlock(&fp->mu);
+	return n;
+}
+
+void fault_plan_free(struct fault_plan *fp)
+{
+	if (!fp)
+		return;
+	drop_asides(fp); /* no crash came: every removal happened */
+	free(fp->local);
+	pthread_mutex_destroy(&fp->mu);
+	free(fp);
+}
+
+struct punix_ops *ops_faulty(struct fault_plan *fp, struct punix_ops *base)
+{
+	if (!fp)
+		return base;
+	if (base == ops_local())
+		return &fp->local->ops;
+	return &faulty_new(fp, base)->ops;
 }
 
 struct punix_ops *ops_faulty_base(struct punix_ops *o)
@@ -509,6 +559,6 @@ struct punix_ops *ops_faulty_base(struct punix_ops *o)
 
 void ops_faulty_free(struct punix_ops *o)
 {
-	if (ops_faulty_base(o) && ops_faulty_base(o) != ops_local())
-		free(o);
+	if (ops_faulty_base(o) && o != &FP(o)->local->ops)
+		free(o->ctx);
 }

@@ -221,7 +221,11 @@ static int find_roots(struct engine *e, struct punix_ops *tops, const char *dep,
 	struct journal_op *ops;
 	size_t nops;
 	struct journal_err je;
-	if (journal_op_list(e->journal, &ops, &nops, &je) < 0) {
+	/* from a worker thread: the loop's batched writes are not under way meanwhile */
+	engine_journal_lock(e);
+	int lr = journal_running_list(e->journal, &ops, &nops, &je);
+	engine_journal_unlock(e);
+	if (lr < 0) {
 		sbuf_printf(err, "%s", je.msg);
 		str_vec_free(&out->paths);
 		return -1;
@@ -521,23 +525,6 @@ static const struct step gc_steps[] = {
 
 const struct op_kind gc_kind = {"gc", gc_steps, NSTEPS(gc_steps)};
 
-int engine_gc(struct engine *e, const struct gc_target *g, struct op_result *r)
-{
-	struct op_ctx c = {0};
-	int h = -1;
-	struct target_spec t = {.transport_root = g->transport_root,
-				.deployments_root = g->deployments_root,
-				.unit_dir = "/etc/systemd/system"};
-	struct sbuf scope = SBUF_INIT;
-	/* one collection of one store at a time, wherever it is */
-	sbuf_printf(&scope, "store|%s%s", g->transport_root ? g->transport_root : "", e->store->root);
-	if (op_start(e, &t, "gc", "(store)", scope.sb_buf, &c, r, &h) == 0)
-		op_run(&c);
-	if (h >= 0)
-		op_end(&c, h);
-	sbuf_free(&scope);
-	return r->exit;
-}
 
 /* ---- the prune op -------------------------------------------------------------------- */
 
@@ -628,15 +615,3 @@ static const struct step prune_steps[] = {
 
 const struct op_kind prune_kind = {"prune", prune_steps, NSTEPS(prune_steps)};
 
-int engine_prune(struct engine *e, const struct target_spec *t, const char *stack, long keep, struct op_result *r)
-{
-	struct op_ctx c = {0};
-	int h = -1;
-	if (op_start(e, t, "prune", stack, NULL, &c, r, &h) == 0) {
-		json_object_set_new(c.plan, "keep", json_integer(keep));
-		op_run(&c);
-	}
-	if (h >= 0)
-		op_end(&c, h);
-	return r->exit;
-}

@@ -7,6 +7,7 @@
 #define PUNIX_ENGINE_OP_INTERNAL_H
 
 #include <jansson.h>
+#include <uv.h>
 
 #include "../base/strmap.h"
 #include "../base/vec.h"
@@ -14,6 +15,30 @@
 #include "build.h"
 #include "engine.h"
 #include "systemd.h"
+
+struct op_ctx;
+
+/* The engine (engine.h): built only by engine_open. */
+struct engine {
+	struct journal *journal;
+	struct store *store;     /* the local store builds go into */
+	struct punix_ops *local; /* the local machine (state, locks), fault-wrapped */
+	char *state_dir;         /* the journal's directory; locks live below it */
+	struct fault_plan *fault;
+	char *crash_at;
+	char *const *env;
+	uv_loop_t loop;
+	uv_idle_t flush;         /* runs once per loop iteration while records wait to be made durable */
+	bool batch_open;         /* journal records written since the last durable commit */
+	bool finished;           /* an op finished in the batch: the history may want compacting */
+	struct op_ctx *waiting;  /* ops whose next step waits for that commit */
+	struct op_ctx *running;  /* every op in flight (the registry) */
+	uint64_t submitted;
+	size_t inflight;
+};
+
+/* What an op does next once its journal records are durable, or its work is back. */
+typedef void (*op_cont_fn)(struct op_ctx *c);
 
 struct op_ctx {
 	struct engine *e;
@@ -31,6 +56,42 @@ struct op_ctx {
 	struct secret_value *secrets; /* resolved at plan time, in memory only */
 	size_t nsecrets;
 	const char *stack;
+	long keep; /* prune */
+
+	/* ---- the runner's ---- */
+	struct op_request req;   /* as submitted (borrowed) */
+	uint64_t seq;            /* the submission's number */
+	char *scope;             /* the lock key */
+	int lock_h, store_h;     /* -1 when not held */
+	uv_work_t work;
+	void (*work_fn)(struct op_ctx *c); /* runs on a worker thread */
+	op_cont_fn after;        /* then this, on the loop */
+	op_cont_fn on_end;       /* when the steps (or the undo) have ended */
+	size_t i;                /* the step running */
+	long u;                  /* the step being undone */
+	int rc, undo_rc;
+	struct op_ctx *next_running, *next_waiting;
+	op_done_fn done;
+	void *done_arg;
+	/* recovery: the interrupted ops of the scope, finished or undone before this one runs */
+	struct journal_op *rops;
+	size_t nrops, ri;
+	struct op_ctx *parent;   /* a recovery's: the op it runs for */
+	op_cont_fn after_recovery; /* what the op does once its scope is recovered */
+	bool committed;          /* a recovery's: the op had reached its commit point */
+	long last;               /* a recovery's: the last step the journal shows */
+	struct journal_op rop;   /* a recovery's: the op being recovered */
+	struct journal_step *rsteps;
+	uint64_t *live;          /* a recovery's: the other ops running (their pushes are left alone) */
+	size_t nlive;
+	size_t nrsteps;
+	struct op_result own_res;
+	struct sbuf line;        /* a recovery's report line */
+	bool recover_only;       /* engine_recover's: lock, recover the scope, nothing else */
+	bool queued;             /* waits for an op of this engine on its scope to finish */
+	void (*report)(void *arg, const char *line);
+	void *report_arg;
+	int *recover_rc;
 };
 
 struct step {
@@ -51,11 +112,6 @@ __attribute__((format(printf, 3, 4))) int op_fail(struct op_ctx *c, int exit, co
 const char *plan_str(struct op_ctx *c, const char *key);
 long plan_long(struct op_ctx *c, const char *key);
 
-/* Runs an op of kind k on the scope's lock, first recovering that scope. */
-int op_start(struct engine *e, const struct target_spec *t, const char *kind, const char *stack, const char *scope,
-	     struct op_ctx *c, struct op_result *r, int *lock_h);
-int op_run(struct op_ctx *c);
-void op_end(struct op_ctx *c, int lock_h);
 
 /* ---- the runner (runner.c) ---- */
 
@@ -70,10 +126,16 @@ const struct op_kind *find_kind(const char *name);
 size_t kind_commit(const struct op_kind *k);
 int journal_step(struct op_ctx *c, size_t i, enum journal_step_state s);
 int journal_finish(struct op_ctx *c, enum journal_op_state s);
-/* Undoes steps [0, upto], newest first; -1 if an undo failed (the op stays running). */
-int undo_from(struct op_ctx *c, long upto);
-/* Runs steps [from, n); the op's exit code. */
-int run_steps(struct op_ctx *c, size_t from);
+/* Runs fn on a worker thread, then after on the loop. */
+void op_exec(struct op_ctx *c, void (*fn)(struct op_ctx *c), op_cont_fn after);
+/* Runs after on the loop once every journal record written so far is durable. */
+void op_when_durable(struct op_ctx *c, op_cont_fn after);
+/* Runs steps [c->i, n) on the loop, then c->on_end; res->exit says how it went. */
+void op_steps(struct op_ctx *c);
+/* Undoes steps [0, c->u], newest first, then c->on_end; c->undo_rc < 0 if an undo failed. */
+void op_undo(struct op_ctx *c);
+/* A crash asked for by a test at kind:step:when. */
+void op_maybe_crash(struct op_ctx *c, const char *step, const char *when);
 
 /* ---- locks (lock.c) ---- */
 
@@ -116,8 +178,17 @@ void free_secrets(struct op_ctx *c);
 
 /* Removes the temporaries an interrupted op may have left on its target. */
 void sweep_temps(struct op_ctx *c);
-/* Recovers the running ops of one scope (whose lock the caller holds). */
-int recover_scope(struct engine *e, const char *scope, struct sbuf *report);
+/*
+ * Finishes or undoes the interrupted ops of c's scope (whose lock c holds),
+ * one after another, each line reported to c; then runs next(c).
+ */
+void recover_scope(struct op_ctx *c, op_cont_fn next);
+/* engine_recover's: lock scope, recover it (lines to report), let it go; *rc = -1 if something failed. */
+void op_submit_recovery(struct engine *e, const struct journal_op *first, void (*report)(void *arg, const char *line),
+			void *arg, int *rc);
+/* Journal reads from a worker thread hold this (the loop writes it in batches). */
+void engine_journal_lock(struct engine *e);
+void engine_journal_unlock(struct engine *e);
 
 /* ---- the kinds ---- */
 

@@ -4,12 +4,10 @@
  * an interrupted op may have left are swept first.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -25,23 +23,38 @@
 #include "ssh.h"
 #include "target.h"
 
-static bool pid_alive(const char *s)
-{
-	long pid = strtol(s, NULL, 10);
-	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
-}
+/* The op ids the journal shows as running: their push temporaries are in use. */
+struct live_ops {
+	uint64_t *ids;
+	size_t n;
+};
 
 struct sweep {
-	const char *prefix; /* entries named <prefix>... are temporaries */
-	bool by_pid;        /* <prefix><pid>: only those whose process is gone */
+	const char *prefix;          /* entries named <prefix>... are temporaries */
+	const struct live_ops *live; /* <prefix><op id>-...: only those of no running op but self */
+	uint64_t self;
 	int removed;
 };
+
+static bool op_live(const struct sweep *sw, const char *rest)
+{
+	char *end;
+	unsigned long long id = strtoull(rest, &end, 10);
+	if (end == rest || *end != '-')
+		return false; /* not ours to keep: an older punix's, or garbage */
+	if (id == sw->self)
+		return false;
+	for (size_t i = 0; i < sw->live->n; i++)
+		if (sw->live->ids[i] == id)
+			return true;
+	return false;
+}
 
 static int sweep_child(struct punix_ops *o, const char *child, const char *name, void *arg)
 {
 	struct sweep *sw = arg;
 	size_t n = strlen(sw->prefix);
-	if (strncmp(name, sw->prefix, n) != 0 || (sw->by_pid && pid_alive(name + n)))
+	if (strncmp(name, sw->prefix, n) != 0 || (sw->live && op_live(sw, name + n)))
 		return 0;
 	if (ops_remove_tree(o, child) == 0)
 		sw->removed++;
@@ -50,12 +63,13 @@ static int sweep_child(struct punix_ops *o, const char *child, const char *name,
 
 /*
  * Removes <dir>/<prefix>... entries: all of them (the caller holds the
- * lock of everything that writes them), or with by_pid only
- * <prefix><pid> ones whose process is gone.
+ * lock of everything that writes them), or with live only those whose op
+ * is not running (a push of another stack's op may be under way).
  */
-static void sweep_dir(struct punix_ops *o, const char *dir, const char *prefix, bool by_pid)
+static void sweep_dir(struct punix_ops *o, const char *dir, const char *prefix, const struct live_ops *live,
+		      uint64_t self)
 {
-	struct sweep sw = {prefix, by_pid, 0};
+	struct sweep sw = {prefix, live, self, 0};
 	ops_each_child(o, dir, sweep_child, &sw);
 }
 
@@ -66,7 +80,7 @@ static void sweep_beside(struct punix_ops *o, const char *path)
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	struct sbuf prefix = SBUF_INIT;
 	sbuf_printf(&prefix, OPS_TMP_PREFIX_FMT, base);
-	sweep_dir(o, dir, prefix.sb_buf, false);
+	sweep_dir(o, dir, prefix.sb_buf, NULL, 0);
 	sbuf_free(&prefix);
 	free(dir);
 }
@@ -75,13 +89,14 @@ static void sweep_beside(struct punix_ops *o, const char *path)
  * What an op interrupted anywhere may leave on the target besides what its
  * undo or redo handles: temporary files of durable writes, a temporary
  * link for the flip, half-pushed store paths. Recovery holds the stack's
- * lock; temporaries of processes still alive are left alone.
+ * lock; pushes of ops still running (into a store other stacks share) are
+ * left alone.
  */
-void sweep_temps(struct op_ctx *c)
+static void sweep_temps_live(struct op_ctx *c, const struct live_ops *live)
 {
 	struct punix_ops *o = c->tops;
 	char *dir = stack_dir(dep_root(c), c->stack);
-	sweep_dir(o, dir, ".current.tmp-", false);
+	sweep_dir(o, dir, ".current.tmp-", NULL, 0);
 	char *m = gen_manifest_path(dep_root(c), c->stack, plan_long(c, "generation"));
 	sweep_beside(o, m);
 	free(m);
@@ -102,7 +117,7 @@ void sweep_temps(struct op_ctx *c)
 			continue; /* a corrupt plan: nothing is swept because of it */
 		struct sbuf push = SBUF_INIT, meta = SBUF_INIT;
 		sbuf_printf(&push, "%s.push-", store_path_name(p));
-		sweep_dir(o, store_root, push.sb_buf, true);
+		sweep_dir(o, store_root, push.sb_buf, live, c->id);
 		sbuf_printf(&meta, "%s/.meta/%s.json", store_root, store_path_name(p));
 		sweep_beside(o, meta.sb_buf);
 		sbuf_free(&push);
@@ -110,131 +125,236 @@ void sweep_temps(struct op_ctx *c)
 	}
 }
 
-/* Finishes or undoes one interrupted op from its journal record. */
-static int recover_op(struct engine *e, const struct journal_op *op, const struct journal_step *steps, size_t n,
-		      struct sbuf *line)
+void sweep_temps(struct op_ctx *c)
 {
-	struct op_ctx c = {0};
-	struct op_result res = {0};
-	c.e = e;
-	c.id = op->id;
-	c.res = &res;
-	c.stack = op->stack;
-	c.kind = find_kind(op->kind);
-	if (!c.kind) {
-		sbuf_printf(line, "op %llu: unknown kind '%s'; left as it is", (unsigned long long)op->id, op->kind);
-		return 1;
-	}
-	json_error_t je;
-	c.plan = op->plan ? json_loads(op->plan, JSON_REJECT_DUPLICATES, &je) : NULL;
-	long last = -1;
-	bool committed = false;
-	for (size_t i = 0; i < n; i++) {
-		if (steps[i].index >= c.kind->nsteps)
-			continue;
-		if ((long)steps[i].index > last)
-			last = (long)steps[i].index;
-		if (steps[i].index >= kind_commit(c.kind) && steps[i].state != JOURNAL_STEP_UNDONE)
-			committed = true;
-	}
-	struct journal_err jerr;
-	if (!c.plan) {
-		/* interrupted while planning: nothing on the target was touched */
-		journal_op_finish(e->journal, op->id, JOURNAL_OP_ABORTED, &jerr);
-		sbuf_printf(line, "op %llu (%s %s): interrupted while planning; nothing to undo",
-			    (unsigned long long)op->id, op->kind, op->stack);
-		return 0;
-	}
-	struct target_spec t = {0};
-	t.ssh = plan_str(&c, "ssh");
-	t.known_hosts = plan_str(&c, "known_hosts");
-	t.key = plan_str(&c, "key");
-	t.transport_root = plan_str(&c, "transport_root");
-	t.deployments_root = plan_str(&c, "deployments_root");
-	t.unit_dir = plan_str(&c, "unit_dir");
-	struct sbuf terr = SBUF_INIT;
-	c.tops = engine_target_ops(&t, &terr);
-	if (!c.tops) {
-		sbuf_printf(line, "op %llu (%s %s): cannot reach its target yet: %s", (unsigned long long)op->id,
-			    op->kind, op->stack, terr.sb_len ? terr.sb_buf : "no reason was given");
-		sbuf_free(&terr);
-		json_decref(c.plan);
-		op_result_free(&res);
-		return 1;
-	}
-	sbuf_free(&terr);
-	long gen = plan_long(&c, "generation"), prev = plan_long(&c, "previous");
-	int rc = 0;
-	sweep_temps(&c);
-	if (committed) {
-		size_t from = kind_commit(c.kind);
-		for (size_t i = 0; i < n; i++)
-			if (steps[i].index >= from && steps[i].state == JOURNAL_STEP_DONE && steps[i].index + 1 > from)
-				from = steps[i].index + 1;
-		rc = run_steps(&c, from);
-		if (rc == 0 && (c.kind == &gc_kind || c.kind == &prune_kind))
-			sbuf_printf(line, "op %llu (%s %s): rolled forward; its %s finished", (unsigned long long)op->id,
-				    op->kind, op->stack, c.kind->steps[kind_commit(c.kind)].name);
-		else if (rc == 0)
-			sbuf_printf(line, "op %llu (%s %s): rolled forward; current is gen-%03ld",
-				    (unsigned long long)op->id, op->kind, op->stack, gen);
-		else
-			sbuf_printf(line, "op %llu (%s %s): rolling forward failed: %s", (unsigned long long)op->id,
-				    op->kind, op->stack, res.error.sb_len ? res.error.sb_buf : "no reason was given");
-	} else if (undo_from(&c, last) < 0) {
-		rc = 1;
-		sbuf_printf(line, "op %llu (%s %s): undoing it failed; it stays in the journal for the next recover",
-			    (unsigned long long)op->id, op->kind, op->stack);
-	} else {
-		journal_finish(&c, JOURNAL_OP_ABORTED);
-		if (c.kind == &gc_kind || c.kind == &prune_kind)
-			sbuf_printf(line, "op %llu (%s %s): stopped before deleting anything; nothing to undo",
-				    (unsigned long long)op->id, op->kind, op->stack);
-		else if (prev > 0)
-			sbuf_printf(line, "op %llu (%s %s): undone before the flip; gen-%03ld stays current",
-				    (unsigned long long)op->id, op->kind, op->stack, prev);
-		else
-			sbuf_printf(line, "op %llu (%s %s): undone before the flip; nothing was live",
-				    (unsigned long long)op->id, op->kind, op->stack);
-	}
-	engine_target_ops_free(c.tops);
-	json_decref(c.plan);
-	op_result_free(&res);
-	return rc;
+	struct live_ops none = {NULL, 0};
+	sweep_temps_live(c, &none);
 }
 
-/* Recovers the running ops of one scope (whose lock the caller holds). */
-int recover_scope(struct engine *e, const char *scope, struct sbuf *report)
+/* ---- one interrupted op ------------------------------------------------------------------ */
+
+static void rec_next(struct op_ctx *c);
+
+/* On a worker: the recovery's connection to its target is closed. */
+static void rec_close_work(struct op_ctx *r)
 {
-	struct journal_op *ops;
-	size_t n;
-	struct journal_err je;
-	if (journal_op_list(e->journal, &ops, &n, &je) < 0) {
-		sbuf_printf(report, "%s", je.msg);
-		return -1;
-	}
-	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		if (ops[i].state != JOURNAL_OP_RUNNING || strcmp(ops[i].scope, scope) != 0)
-			continue;
-		struct journal_op op;
-		struct journal_step *steps;
-		size_t ns;
-		if (journal_op_get(e->journal, ops[i].id, &op, &steps, &ns, &je) < 0) {
-			sbuf_printf(report, "%s\n", je.msg);
-			rc = -1;
-			break;
-		}
-		struct sbuf line = SBUF_INIT;
-		rc = recover_op(e, &op, steps, ns, &line) ? -1 : 0;
-		sbuf_printf(report, "%s\n", line.sb_buf);
-		sbuf_free(&line);
-		journal_steps_free(steps, ns);
-		journal_op_free(&op);
-	}
-	journal_ops_free(ops, n);
-	return rc;
+	if (r->tops)
+		engine_target_ops_free(r->tops);
+	r->tops = NULL;
 }
+
+static void rec_freed(struct op_ctx *r)
+{
+	struct op_ctx *c = r->parent;
+	json_decref(r->plan);
+	journal_steps_free(r->rsteps, r->nrsteps);
+	journal_op_free(&r->rop);
+	free(r->live);
+	sbuf_free(&r->line);
+	op_result_free(&r->own_res);
+	free(r);
+	c->ri++;
+	rec_next(c);
+}
+
+/* A recovery context for the op c->rops[c->ri]; its lines go to c. */
+static void rec_end(struct op_ctx *r)
+{
+	struct op_ctx *c = r->parent;
+	long gen = r->plan ? plan_long(r, "generation") : 0, prev = r->plan ? plan_long(r, "previous") : 0;
+	const struct journal_op *op = &r->rop;
+	bool store_op = r->kind == &gc_kind || r->kind == &prune_kind;
+	if (r->committed) {
+		if (r->res->exit == 0 && store_op)
+			sbuf_printf(&r->line, "op %llu (%s %s): rolled forward; its %s finished", (unsigned long long)op->id,
+				    op->kind, op->stack, r->kind->steps[kind_commit(r->kind)].name);
+		else if (r->res->exit == 0)
+			sbuf_printf(&r->line, "op %llu (%s %s): rolled forward; current is gen-%03ld",
+				    (unsigned long long)op->id, op->kind, op->stack, gen);
+		else
+			sbuf_printf(&r->line, "op %llu (%s %s): rolling forward failed: %s", (unsigned long long)op->id,
+				    op->kind, op->stack, r->res->error.sb_len ? r->res->error.sb_buf : "no reason was given");
+	} else if (r->undo_rc < 0) {
+		sbuf_printf(&r->line, "op %llu (%s %s): undoing it failed; it stays in the journal for the next recover",
+			    (unsigned long long)op->id, op->kind, op->stack);
+	} else if (store_op) {
+		sbuf_printf(&r->line, "op %llu (%s %s): stopped before deleting anything; nothing to undo",
+			    (unsigned long long)op->id, op->kind, op->stack);
+	} else if (prev > 0) {
+		sbuf_printf(&r->line, "op %llu (%s %s): undone before the flip; gen-%03ld stays current",
+			    (unsigned long long)op->id, op->kind, op->stack, prev);
+	} else {
+		sbuf_printf(&r->line, "op %llu (%s %s): undone before the flip; nothing was live",
+			    (unsigned long long)op->id, op->kind, op->stack);
+	}
+	bool failed = r->committed ? r->res->exit != 0 : r->undo_rc < 0;
+	/* the op keeps running in the journal after a failure: the next recover tries again */
+	if (failed && !c->res->exit) {
+		c->res->exit = 3;
+		sbuf_printf(&c->res->error, "%s", r->line.sb_buf);
+	}
+	if (c->report)
+		c->report(c->report_arg, r->line.sb_buf);
+	else
+		sbuf_printf(&c->res->recovered, "%s\n", r->line.sb_buf);
+	if (failed && c->recover_rc)
+		*c->recover_rc = -1;
+	op_exec(r, rec_close_work, rec_freed);
+}
+
+/* The op could not be recovered: its line says why, and the scope stops there. */
+static void rec_fail(struct op_ctx *r)
+{
+	struct op_ctx *c = r->parent;
+	if (!c->res->exit) {
+		c->res->exit = 3;
+		sbuf_printf(&c->res->error, "%s", r->line.sb_buf);
+	}
+	if (c->report)
+		c->report(c->report_arg, r->line.sb_buf);
+	if (c->recover_rc)
+		*c->recover_rc = -1;
+	sbuf_reset(&r->line);
+	rec_freed(r);
+}
+
+/* On a worker: reach the target and sweep what the op may have left half-made. */
+static void rec_prepare_work(struct op_ctx *r)
+{
+	struct target_spec t = {0};
+	t.ssh = plan_str(r, "ssh");
+	t.known_hosts = plan_str(r, "known_hosts");
+	t.key = plan_str(r, "key");
+	t.transport_root = plan_str(r, "transport_root");
+	t.deployments_root = plan_str(r, "deployments_root");
+	t.unit_dir = plan_str(r, "unit_dir");
+	struct sbuf terr = SBUF_INIT;
+	r->tops = engine_target_ops(r->e, &t, &terr);
+	if (!r->tops) {
+		sbuf_printf(&r->line, "op %llu (%s %s): cannot reach its target yet: %s", (unsigned long long)r->rop.id,
+			    r->rop.kind, r->rop.stack, terr.sb_len ? terr.sb_buf : "no reason was given");
+		sbuf_free(&terr);
+		return;
+	}
+	sbuf_free(&terr);
+	struct live_ops live = {r->live, r->nlive};
+	sweep_temps_live(r, &live);
+}
+
+static void rec_prepared(struct op_ctx *r)
+{
+	if (!r->tops) {
+		rec_fail(r);
+		return;
+	}
+	r->on_end = rec_end;
+	if (r->committed) {
+		size_t from = kind_commit(r->kind);
+		for (size_t i = 0; i < r->nrsteps; i++)
+			if (r->rsteps[i].index >= from && r->rsteps[i].state == JOURNAL_STEP_DONE)
+				from = r->rsteps[i].index + 1;
+		r->i = from;
+		op_steps(r);
+	} else {
+		r->u = r->last;
+		op_undo(r);
+	}
+}
+
+/* Starts recovering c->rops[c->ri] (loop thread). */
+static void rec_start(struct op_ctx *c, const struct journal_op *op)
+{
+	struct engine *e = c->e;
+	struct op_ctx *r = xcalloc(1, sizeof(*r));
+	r->e = e;
+	r->parent = c;
+	r->res = &r->own_res;
+	r->lock_h = r->store_h = -1;
+	r->id = op->id;
+	struct journal_err je;
+	if (journal_op_get(e->journal, op->id, &r->rop, &r->rsteps, &r->nrsteps, &je) < 0) {
+		sbuf_printf(&r->line, "%s", je.msg);
+		goto fail;
+	}
+	r->stack = r->rop.stack;
+	r->kind = find_kind(r->rop.kind);
+	if (!r->kind) {
+		sbuf_printf(&r->line, "op %llu: unknown kind '%s'; left as it is", (unsigned long long)op->id, r->rop.kind);
+		goto fail;
+	}
+	json_error_t jerr;
+	r->plan = r->rop.plan ? json_loads(r->rop.plan, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+	r->last = -1;
+	for (size_t i = 0; i < r->nrsteps; i++) {
+		if (r->rsteps[i].index >= r->kind->nsteps)
+			continue;
+		if ((long)r->rsteps[i].index > r->last)
+			r->last = (long)r->rsteps[i].index;
+		if (r->rsteps[i].index >= kind_commit(r->kind) && r->rsteps[i].state != JOURNAL_STEP_UNDONE)
+			r->committed = true;
+	}
+	if (!r->plan) {
+		/* interrupted while planning: nothing on the target was touched */
+		journal_finish(r, JOURNAL_OP_ABORTED);
+		sbuf_printf(&r->line, "op %llu (%s %s): interrupted while planning; nothing to undo",
+			    (unsigned long long)op->id, r->rop.kind, r->rop.stack);
+		if (c->report)
+			c->report(c->report_arg, r->line.sb_buf);
+		else
+			sbuf_printf(&c->res->recovered, "%s\n", r->line.sb_buf);
+		rec_freed(r);
+		return;
+	}
+	/* the ops running now, whose pushes are left alone (all of the journal's, not only this scope's) */
+	struct journal_op *all;
+	size_t nall;
+	uint64_t *ids = NULL;
+	size_t nids = 0;
+	if (journal_running_list(e->journal, &all, &nall, &je) == 0) {
+		ids = xcalloc(nall + 1, sizeof(*ids));
+		for (size_t i = 0; i < nall; i++)
+			if (all[i].state == JOURNAL_OP_RUNNING && all[i].id != op->id)
+				ids[nids++] = all[i].id;
+		journal_ops_free(all, nall);
+	}
+	r->live = ids;
+	r->nlive = nids;
+	op_exec(r, rec_prepare_work, rec_prepared);
+	return;
+fail:
+	rec_fail(r);
+}
+
+static void rec_next(struct op_ctx *c)
+{
+	/* one failure stops the scope: its later ops may depend on the earlier */
+	while (c->ri < c->nrops && !c->res->exit) {
+		const struct journal_op *op = &c->rops[c->ri];
+		if (op->state == JOURNAL_OP_RUNNING && op->scope && strcmp(op->scope, c->scope) == 0) {
+			rec_start(c, op);
+			return;
+		}
+		c->ri++;
+	}
+	op_cont_fn next = c->after_recovery;
+	c->after_recovery = NULL;
+	next(c);
+}
+
+void recover_scope(struct op_ctx *c, op_cont_fn next)
+{
+	struct journal_err je;
+	c->after_recovery = next;
+	if (journal_running_list(c->e->journal, &c->rops, &c->nrops, &je) < 0) {
+		op_fail(c, 3, "%s", je.msg);
+		c->rops = NULL;
+		c->nrops = 0;
+	}
+	c->ri = 0;
+	rec_next(c);
+}
+
+/* ---- punix recover ----------------------------------------------------------------------- */
 
 int engine_recover(struct engine *e, bool list_only, void (*report)(void *arg, const char *line), void *arg,
 		   struct sbuf *err)
@@ -242,12 +362,13 @@ int engine_recover(struct engine *e, bool list_only, void (*report)(void *arg, c
 	struct journal_op *ops;
 	size_t n;
 	struct journal_err je;
-	if (journal_op_list(e->journal, &ops, &n, &je) < 0) {
+	if (journal_running_list(e->journal, &ops, &n, &je) < 0) {
 		sbuf_printf(err, "%s", je.msg);
 		return -1;
 	}
 	int rc = 0;
 	size_t ncorrupt = 0;
+	struct strmap seen = {0};
 	for (size_t i = 0; i < n; i++) {
 		if (ops[i].state == JOURNAL_OP_CORRUPT) {
 			/* only this op stops: its scope cannot be trusted, the others go on */
@@ -264,37 +385,22 @@ int engine_recover(struct engine *e, bool list_only, void (*report)(void *arg, c
 		}
 		if (ops[i].state != JOURNAL_OP_RUNNING)
 			continue;
-		struct sbuf line = SBUF_INIT;
 		if (list_only) {
+			struct sbuf line = SBUF_INIT;
 			sbuf_printf(&line, "op %llu (%s %s) was interrupted", (unsigned long long)ops[i].id, ops[i].kind,
 				    ops[i].stack);
 			report(arg, line.sb_buf);
 			sbuf_free(&line);
 			continue;
 		}
-		int h;
-		struct sbuf what = SBUF_INIT, lerr = SBUF_INIT;
-		sbuf_printf(&what, "stack '%s'", ops[i].stack);
-		int lr = lock_scope(e, ops[i].scope, what.sb_buf, &h, &lerr);
-		if (lr == 0) {
-			struct sbuf rep = SBUF_INIT;
-			if (recover_scope(e, ops[i].scope, &rep) < 0)
-				rc = -1;
-			if (rep.sb_len) {
-				rep.sb_buf[rep.sb_len - 1] = '\0';
-				report(arg, rep.sb_buf);
-			}
-			sbuf_free(&rep);
-			e->local->unlock(e->local, h);
-		} else {
-			sbuf_printf(&line, "op %llu (%s %s): left alone: %s", (unsigned long long)ops[i].id, ops[i].kind,
-				    ops[i].stack, lerr.sb_buf);
-			report(arg, line.sb_buf);
-		}
-		sbuf_free(&what);
-		sbuf_free(&lerr);
-		sbuf_free(&line);
+		/* each scope once: its recovery takes its ops in order */
+		if (strmap_get(&seen, ops[i].scope))
+			continue;
+		strmap_put(&seen, ops[i].scope, &seen);
+		op_submit_recovery(e, &ops[i], report, arg, &rc);
 	}
+	engine_run(e);
+	strmap_free(&seen);
 	journal_ops_free(ops, n);
 	if (ncorrupt && !list_only) {
 		sbuf_printf(err, "%zu op(s) in the journal are corrupt and were left alone (above)", ncorrupt);

@@ -35,6 +35,7 @@
 void op_result_free(struct op_result *r)
 {
 	sbuf_free(&r->error);
+	sbuf_free(&r->recovered);
 	sbuf_free(&r->activation);
 	sbuf_free(&r->failed);
 }
@@ -75,16 +76,16 @@ void now_iso(char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* A crash requested by a test: PUNIX_CRASH_AT=<kind>:<step>:<before|after>. */
-static void maybe_crash(const char *kind, const char *step, const char *when)
+/* A crash requested by a test (the engine's crash_at, "<kind>:<step>:<before|after>"). */
+void op_maybe_crash(struct op_ctx *c, const char *step, const char *when)
 {
-	const char *want = getenv("PUNIX_CRASH_AT");
+	const char *want = c->e->crash_at;
 	if (!want || !*want)
 		return;
 	char here[128];
-	snprintf(here, sizeof(here), "%s:%s:%s", kind, step, when);
+	snprintf(here, sizeof(here), "%s:%s:%s", c->kind->name, step, when);
 	if (strcmp(want, here) == 0)
-		fault_crash();
+		fault_crash(c->e->fault);
 }
 
 /* The target is this machine itself (not rebased, not over SSH): its store is ours. */
@@ -115,13 +116,43 @@ size_t kind_commit(const struct op_kind *k)
 
 /* ---- the runner ------------------------------------------------------------------------ */
 
+
+/* ---- the journal, in group commits ------------------------------------------------------ */
+
+/*
+ * Every journal write of the loop goes into one open batch; the idle
+ * handle commits it once per loop iteration, so the records of every op
+ * that finished a step in that iteration share one durable commit. A step
+ * whose INTENT is in the batch waits (op_when_durable) for that commit
+ * before its effect runs.
+ */
+static void flush_cb(uv_idle_t *h);
+
+static int batch_open(struct op_ctx *c)
+{
+	struct engine *e = c->e;
+	if (e->batch_open)
+		return 0;
+	struct journal_err je;
+	engine_journal_lock(e);
+	if (journal_batch_begin(e->journal, &je) < 0) {
+		engine_journal_unlock(e);
+		return op_fail(c, 3, "%s", je.msg), -EIO;
+	}
+	e->batch_open = true;
+	uv_idle_start(&e->flush, flush_cb);
+	return 0;
+}
+
 int journal_step(struct op_ctx *c, size_t i, enum journal_step_state s)
 {
 	struct journal_err je;
-	if (fault_journal_tick() < 0)
+	if (fault_journal_tick(c->e->fault) < 0)
 		return op_fail(c, 3, "journal %s: %s (injected)", c->e->state_dir, strerror(EIO)), -EIO;
-	int r = journal_step_write(c->e->journal, c->id, (uint32_t)i, c->kind->steps[i].name, s, NULL, &je);
-	if (r < 0)
+	int r = batch_open(c);
+	if (r == 0)
+		r = journal_step_write(c->e->journal, c->id, (uint32_t)i, c->kind->steps[i].name, s, NULL, &je);
+	if (r < 0 && !c->res->exit)
 		op_fail(c, 3, "%s", je.msg);
 	return r;
 }
@@ -129,211 +160,508 @@ int journal_step(struct op_ctx *c, size_t i, enum journal_step_state s)
 int journal_finish(struct op_ctx *c, enum journal_op_state s)
 {
 	struct journal_err je;
-	if (fault_journal_tick() < 0) {
+	if (fault_journal_tick(c->e->fault) < 0) {
 		if (!c->res->exit)
 			op_fail(c, 3, "journal %s: %s (injected)", c->e->state_dir, strerror(EIO));
 		return -EIO;
 	}
-	int r = journal_op_finish(c->e->journal, c->id, s, &je);
+	int r = batch_open(c);
+	if (r == 0)
+		r = journal_op_finish(c->e->journal, c->id, s, &je);
+	if (r == 0)
+		c->e->finished = true;
 	if (r < 0 && !c->res->exit)
 		op_fail(c, 3, "%s", je.msg);
 	return r;
 }
 
-/*
- * Undoes steps [0, upto] that ran or may have run, newest first. Returns
- * -1 if an undo failed: the op must then stay running, for recovery to
- * undo it again (every undo is safe to repeat).
- */
-int undo_from(struct op_ctx *c, long upto)
+void op_when_durable(struct op_ctx *c, op_cont_fn after)
 {
-	int rc = 0;
-	for (long i = upto; i >= 0; i--) {
-		const struct step *s = &c->kind->steps[i];
-		if (s->undo && s->undo(c) != 0) {
-			rc = -1;
-			continue;
-		}
-		journal_step(c, (size_t)i, JOURNAL_STEP_UNDONE);
+	struct engine *e = c->e;
+	if (!e->batch_open) {
+		after(c);
+		return;
 	}
-	return rc;
+	c->after = after;
+	c->next_waiting = e->waiting;
+	e->waiting = c;
 }
 
-/*
- * Runs steps [from, n) on a libuv loop. Each step's work runs off the loop
- * thread (uv_queue_work); the journal records around it are written on the
- * loop thread, one at a time, which is what LMDB's single writer wants and
- * what lets a fleet run many ops on one loop. A failure before the commit
- * point undoes what ran and aborts the op; after it, the op stays running
- * for recovery to finish.
- */
-struct step_req {
-	uv_work_t work;
-	struct op_ctx *c;
-	size_t i;
-	int rc;
-};
-
-static void step_work(uv_work_t *w)
+/* The idle handle: commits the batch, then lets every op waiting on it go on. */
+static void flush_cb(uv_idle_t *h)
 {
-	struct step_req *q = w->data;
-	q->rc = q->c->kind->steps[q->i].run(q->c);
+	struct engine *e = h->data;
+	uv_idle_stop(h);
+	struct op_ctx *w = e->waiting;
+	e->waiting = NULL;
+	struct journal_err je = {0};
+	int r = 0;
+	if (e->batch_open) {
+		e->batch_open = false;
+		r = journal_batch_commit(e->journal, &je);
+		if (r == 0 && e->finished) {
+			/*
+			 * The history stays bounded (journal.h: JOURNAL_COMPACT_AT); the
+			 * check is O(1). A compaction that fails changes nothing and is
+			 * tried again after the next op: it never fails an op.
+			 */
+			struct journal_err ce;
+			e->finished = journal_compact(e->journal, &ce) < 0;
+		}
+		engine_journal_unlock(e);
+	}
+	/* oldest first, as they were written */
+	struct op_ctx *rev = NULL;
+	while (w) {
+		struct op_ctx *n = w->next_waiting;
+		w->next_waiting = rev;
+		rev = w;
+		w = n;
+	}
+	while (rev) {
+		struct op_ctx *n = rev->next_waiting;
+		rev->next_waiting = NULL;
+		if (r < 0 && !rev->res->exit)
+			op_fail(rev, 3, "%s", je.msg[0] ? je.msg : "the journal could not commit");
+		op_cont_fn after = rev->after;
+		rev->after = NULL;
+		after(rev);
+		rev = n;
+	}
 }
 
-static void step_start(uv_loop_t *loop, struct step_req *q);
+/* ---- work off the loop ------------------------------------------------------------------- */
 
-static void step_after(uv_work_t *w, int status)
+static void work_cb(uv_work_t *w)
 {
-	struct step_req *q = w->data;
-	struct op_ctx *c = q->c;
-	const struct step *s = &c->kind->steps[q->i];
-	int r = status < 0 ? op_fail(c, 3, "step %s could not run: %s", s->name, uv_strerror(status)) : q->rc;
-	if (r == 0 && q->i == 0) {
+	struct op_ctx *c = w->data;
+	c->work_fn(c);
+}
+
+static void after_work_cb(uv_work_t *w, int status)
+{
+	struct op_ctx *c = w->data;
+	if (status < 0 && !c->res->exit)
+		op_fail(c, 3, "work of op %llu could not run: %s", (unsigned long long)c->id, uv_strerror(status));
+	op_cont_fn after = c->after;
+	c->after = NULL;
+	after(c);
+}
+
+void op_exec(struct op_ctx *c, void (*fn)(struct op_ctx *c), op_cont_fn after)
+{
+	c->work_fn = fn;
+	c->after = after;
+	c->work.data = c;
+	int r = uv_queue_work(&c->e->loop, &c->work, work_cb, after_work_cb);
+	if (r < 0) {
+		/* cannot happen with a live loop; run it here rather than lose the op */
+		fn(c);
+		c->after = NULL;
+		after(c);
+	}
+}
+
+/* ---- steps and undo ---------------------------------------------------------------------- */
+
+static void step_go(struct op_ctx *c);
+
+static void step_work(struct op_ctx *c)
+{
+	c->rc = c->kind->steps[c->i].run(c);
+}
+
+static void step_done(struct op_ctx *c)
+{
+	const struct step *s = &c->kind->steps[c->i];
+	int r = c->rc ? c->rc : c->res->exit;
+	if (r == 0 && c->i == 0 && c->plan) {
 		/* the plan is what recovery works from: record it before going on */
 		char *text = json_dumps(c->plan, JSON_COMPACT | JSON_SORT_KEYS);
 		struct journal_err je;
-		if (journal_op_set_plan(c->e->journal, c->id, text, &je) < 0)
-			r = op_fail(c, 3, "%s", je.msg);
+		if (batch_open(c) < 0 || journal_op_set_plan(c->e->journal, c->id, text, &je) < 0)
+			r = c->res->exit ? c->res->exit : op_fail(c, 3, "%s", je.msg);
 		free(text);
 	}
 	if (r != 0) {
-		if (q->i < kind_commit(c->kind)) {
-			if (undo_from(c, (long)q->i) == 0)
-				journal_finish(c, JOURNAL_OP_ABORTED);
-			else
-				sbuf_printf(&c->res->error, "\n(undoing it failed too: run 'punix recover')");
-		} else {
-			sbuf_printf(&c->res->error, "\n(the flip happened: 'punix recover' finishes the op)");
-		}
 		if (!c->res->exit)
 			c->res->exit = 3;
+		if (c->i < kind_commit(c->kind)) {
+			c->u = (long)c->i;
+			op_undo(c);
+		} else {
+			sbuf_printf(&c->res->error, "\n(the flip happened: 'punix recover' finishes the op)");
+			c->on_end(c);
+		}
 		return;
 	}
-	if (journal_step(c, q->i, JOURNAL_STEP_DONE) < 0)
+	if (journal_step(c, c->i, JOURNAL_STEP_DONE) < 0) {
+		c->on_end(c);
 		return;
-	maybe_crash(c->kind->name, s->name, "after");
-	q->i++;
-	step_start(w->loop, q);
+	}
+	op_maybe_crash(c, s->name, "after");
+	c->i++;
+	op_steps(c);
 }
 
-static void step_start(uv_loop_t *loop, struct step_req *q)
+void op_steps(struct op_ctx *c)
 {
-	struct op_ctx *c = q->c;
-	if (q->i == c->kind->nsteps) {
+	if (c->i == c->kind->nsteps) {
 		journal_finish(c, JOURNAL_OP_DONE);
+		c->on_end(c);
 		return;
 	}
-	maybe_crash(c->kind->name, c->kind->steps[q->i].name, "before");
-	if (journal_step(c, q->i, JOURNAL_STEP_INTENT) < 0)
+	op_maybe_crash(c, c->kind->steps[c->i].name, "before");
+	if (journal_step(c, c->i, JOURNAL_STEP_INTENT) < 0) {
+		c->on_end(c);
 		return;
-	q->work.data = q;
-	int r = uv_queue_work(loop, &q->work, step_work, step_after);
-	if (r < 0)
-		op_fail(c, 3, "cannot schedule step %s: %s", c->kind->steps[q->i].name, uv_strerror(r));
+	}
+	/* the INTENT is durable before the step's effect runs */
+	op_when_durable(c, step_go);
 }
 
-int run_steps(struct op_ctx *c, size_t from)
+static void step_go(struct op_ctx *c)
 {
-	uv_loop_t loop;
-	int r = uv_loop_init(&loop);
-	if (r < 0)
-		return op_fail(c, 3, "cannot start the event loop: %s", uv_strerror(r));
-	struct step_req q = {.c = c, .i = from};
-	step_start(&loop, &q);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_loop_close(&loop);
-	return c->res->exit;
+	if (c->res->exit) { /* the commit of its INTENT failed */
+		c->on_end(c);
+		return;
+	}
+	op_exec(c, step_work, step_done);
 }
 
-int op_start(struct engine *e, const struct target_spec *t, const char *kind, const char *stack, const char *scope_in,
-	     struct op_ctx *c, struct op_result *r, int *lock_h)
+static void undo_work(struct op_ctx *c)
 {
-	memset(r, 0, sizeof(*r));
-	c->e = e;
-	c->res = r;
-	c->stack = stack;
-	c->kind = find_kind(kind);
-	char *scope = scope_in ? xstrdup(scope_in) : make_scope(t, stack);
+	c->rc = c->kind->steps[c->u].undo(c);
+}
+
+static void undo_done(struct op_ctx *c)
+{
+	if (c->rc != 0)
+		c->undo_rc = -1; /* the op stays running: every undo is safe to repeat */
+	else
+		journal_step(c, (size_t)c->u, JOURNAL_STEP_UNDONE);
+	c->u--;
+	op_undo(c);
+}
+
+void op_undo(struct op_ctx *c)
+{
+	while (c->u >= 0 && !c->kind->steps[c->u].undo) {
+		journal_step(c, (size_t)c->u, JOURNAL_STEP_UNDONE);
+		c->u--;
+	}
+	if (c->u >= 0) {
+		op_exec(c, undo_work, undo_done);
+		return;
+	}
+	if (c->undo_rc == 0)
+		journal_finish(c, JOURNAL_OP_ABORTED);
+	else if (!c->parent)
+		sbuf_printf(&c->res->error, "\n(undoing it failed too: run 'punix recover')");
+	c->on_end(c);
+}
+
+/* ---- an op's life ------------------------------------------------------------------------ */
+
+static const struct op_kind *kind_of(enum op_type t)
+{
+	switch (t) {
+	case OP_DEPLOY: return &deploy_kind;
+	case OP_ROLLBACK: return &rollback_kind;
+	case OP_SET_CURRENT: return &set_current_kind;
+	case OP_GC: return &gc_kind;
+	case OP_PRUNE: return &prune_kind;
+	}
+	return NULL;
+}
+
+/* Deploys, rollbacks and set-currents hold the store lock shared: what they pin is not collected under them. */
+static bool holds_store_shared(const struct op_ctx *c)
+{
+	return !c->recover_only && (c->req.type == OP_DEPLOY || c->req.type == OP_ROLLBACK ||
+				    c->req.type == OP_SET_CURRENT);
+}
+
+/* On a worker: the locks, the record of a rebased tree, the target's table. */
+static void open_work(struct op_ctx *c)
+{
+	struct engine *e = c->e;
+	if (holds_store_shared(c)) {
+		int rc = store_lock(e->store, false, &c->store_h);
+		if (rc < 0) {
+			c->store_h = -1;
+			op_fail(c, 3, "cannot lock the store %s: %s", e->store->root, strerror(-rc));
+			return;
+		}
+	}
 	struct sbuf what = SBUF_INIT;
-	if (scope_in)
+	if (c->req.type == OP_GC && !c->recover_only)
 		sbuf_printf(&what, "the store");
 	else
-		sbuf_printf(&what, "stack '%s'", stack);
-	int rc = lock_scope(e, scope, what.sb_buf, lock_h, &r->error);
+		sbuf_printf(&what, "stack '%s'", c->stack);
+	int rc = lock_scope(e, c->scope, what.sb_buf, &c->lock_h, &c->res->error);
 	sbuf_free(&what);
 	if (rc < 0) {
-		r->exit = rc == -EWOULDBLOCK ? 4 : 3;
-		free(scope);
-		return r->exit;
+		c->lock_h = -1;
+		c->res->exit = rc == -EWOULDBLOCK ? 4 : 3;
+		return;
 	}
-	/* An op interrupted on this stack is finished or undone first. */
-	struct sbuf rep = SBUF_INIT;
-	if (recover_scope(e, scope, &rep) < 0) {
-		sbuf_printf(&r->error, "recovering an interrupted op on stack '%s' failed: %s", stack, rep.sb_buf);
-		r->exit = 3;
-	} else if (rep.sb_len) {
-		fputs(rep.sb_buf, stderr);
-	}
-	sbuf_free(&rep);
-	if (r->exit) {
-		free(scope);
-		return r->exit;
-	}
+	if (c->recover_only)
+		return;
 	struct sbuf terr = SBUF_INIT;
-	if (!scope_in && remember_tree(e, t, &terr) < 0) {
-		sbuf_printf(&r->error, "%s", terr.sb_buf);
-		r->exit = 3;
+	if (c->req.type != OP_GC && remember_tree(e, &c->req.target, &terr) < 0) {
+		op_fail(c, 3, "%s", terr.sb_buf);
 		sbuf_free(&terr);
-		free(scope);
-		return r->exit;
+		return;
 	}
-	c->tops = engine_target_ops(t, &terr);
-	if (!c->tops) {
-		sbuf_printf(&r->error, "%s", terr.sb_buf);
-		r->exit = 3;
-		sbuf_free(&terr);
-		free(scope);
-		return r->exit;
-	}
+	c->tops = engine_target_ops(e, &c->req.target, &terr);
+	if (!c->tops)
+		op_fail(c, 3, "%s", terr.sb_buf);
 	sbuf_free(&terr);
+}
+
+static void begin(struct op_ctx *c);
+static void close_op(struct op_ctx *c);
+
+static void opened(struct op_ctx *c)
+{
+	if (c->res->exit) {
+		if (c->recover_only && c->report) {
+			/* busy: another punix holds the stack, and finishes what it finds */
+			struct sbuf line = SBUF_INIT;
+			sbuf_printf(&line, "%s: left alone: %s", c->line.sb_buf, c->res->error.sb_buf);
+			c->report(c->report_arg, line.sb_buf);
+			sbuf_free(&line);
+		}
+		close_op(c);
+		return;
+	}
+	/* an op interrupted on this stack is finished or undone first */
+	recover_scope(c, begin);
+}
+
+static void begin(struct op_ctx *c)
+{
+	if (c->res->exit || c->recover_only) {
+		if (c->res->exit && !c->recover_only) {
+			struct sbuf why = SBUF_INIT;
+			sbuf_printf(&why, "recovering an interrupted op on stack '%s' failed: %s", c->stack,
+				    c->res->error.sb_buf);
+			sbuf_reset(&c->res->error);
+			sbuf_puts(&c->res->error, why.sb_buf);
+			sbuf_free(&why);
+		}
+		close_op(c);
+		return;
+	}
+	const struct target_spec *t = &c->req.target;
 	c->plan = json_object();
 	json_object_set_new(c->plan, "ssh", json_string(t->ssh ? t->ssh : ""));
 	json_object_set_new(c->plan, "known_hosts", json_string(t->known_hosts ? t->known_hosts : ""));
 	json_object_set_new(c->plan, "key", json_string(t->key ? t->key : ""));
-	json_object_set_new(c->plan, "stack", json_string(stack));
+	json_object_set_new(c->plan, "stack", json_string(c->stack));
 	json_object_set_new(c->plan, "transport_root", json_string(t->transport_root ? t->transport_root : ""));
-	json_object_set_new(c->plan, "deployments_root", json_string(t->deployments_root));
-	json_object_set_new(c->plan, "unit_dir", json_string(t->unit_dir));
+	json_object_set_new(c->plan, "deployments_root", json_string(t->deployments_root ? t->deployments_root : ""));
+	json_object_set_new(c->plan, "unit_dir", json_string(t->unit_dir ? t->unit_dir : ""));
 	json_object_set_new(c->plan, "activate", json_boolean(t->activate));
 	json_object_set_new(c->plan, "enable", json_boolean(t->enable));
-	json_object_set_new(c->plan, "store_root", json_string(e->store->root));
+	json_object_set_new(c->plan, "store_root", json_string(c->e->store->root));
+	if (c->req.type == OP_PRUNE)
+		json_object_set_new(c->plan, "keep", json_integer(c->keep));
 	struct journal_op op = {0};
-	op.kind = (char *)kind;
-	op.scope = scope;
-	op.stack = (char *)stack;
+	op.kind = (char *)c->kind->name;
+	op.scope = c->scope;
+	op.stack = (char *)c->stack;
 	struct journal_err je;
-	if (journal_op_begin(e->journal, &op, &je) < 0) {
-		sbuf_printf(&r->error, "%s", je.msg);
-		r->exit = 3;
+	if (fault_journal_tick(c->e->fault) < 0) {
+		op_fail(c, 3, "journal %s: %s (injected)", c->e->state_dir, strerror(EIO));
+		close_op(c);
+		return;
+	}
+	if (batch_open(c) < 0 || journal_op_begin(c->e->journal, &op, &je) < 0) {
+		if (!c->res->exit)
+			op_fail(c, 3, "%s", je.msg);
+		close_op(c);
+		return;
 	}
 	c->id = op.id;
-	r->op_id = op.id;
-	free(scope);
-	return r->exit;
+	c->res->op_id = op.id;
+	c->i = 0;
+	c->on_end = close_op;
+	op_steps(c);
 }
 
-int op_run(struct op_ctx *c)
-{
-	return run_steps(c, 0);
-}
-
-void op_end(struct op_ctx *c, int lock_h)
+/* On a worker: what the op holds is let go (an SSH connection is closed here). */
+static void close_work(struct op_ctx *c)
 {
 	if (c->have_bp)
 		build_plan_free(&c->bp);
+	c->have_bp = false;
 	rendered_free(&c->rf);
 	free_secrets(c);
+	if (c->tops)
+		engine_target_ops_free(c->tops);
+	c->tops = NULL;
+	if (c->lock_h >= 0)
+		c->e->local->unlock(c->e->local, c->lock_h);
+	c->lock_h = -1;
+	if (c->store_h >= 0)
+		store_unlock(c->e->store, c->store_h);
+	c->store_h = -1;
+}
+
+static void open_work(struct op_ctx *c);
+static void opened(struct op_ctx *c);
+
+static void report_done(struct op_ctx *c)
+{
+	struct engine *e = c->e;
+	for (struct op_ctx **p = &e->running; *p; p = &(*p)->next_running)
+		if (*p == c) {
+			*p = c->next_running;
+			break;
+		}
+	e->inflight--;
+	/* the oldest op waiting for this scope goes next (the registry is newest first) */
+	struct op_ctx *next = NULL;
+	for (struct op_ctx *o = e->running; o; o = o->next_running)
+		if (o->queued && !strcmp(o->scope, c->scope))
+			next = o;
+	if (next) {
+		next->queued = false;
+		op_exec(next, open_work, opened);
+	}
+	if (c->done)
+		c->done(c->done_arg, c->res);
 	json_decref(c->plan);
-	engine_target_ops_free(c->tops);
-	c->e->local->unlock(c->e->local, lock_h);
+	free(c->scope);
+	journal_ops_free(c->rops, c->nrops);
+	op_result_free(&c->own_res);
+	sbuf_free(&c->line);
+	free(c);
+}
+
+static void closed(struct op_ctx *c)
+{
+	/* what the op recorded is durable before anyone is told how it ended */
+	op_when_durable(c, report_done);
+}
+
+static void close_op(struct op_ctx *c)
+{
+	op_exec(c, close_work, closed);
+}
+
+uint64_t engine_submit(struct engine *e, const struct op_request *req, op_done_fn done, void *arg)
+{
+	struct op_ctx *c = xcalloc(1, sizeof(*c));
+	c->e = e;
+	c->req = *req;
+	c->seq = ++e->submitted;
+	c->res = &c->own_res;
+	c->lock_h = c->store_h = -1;
+	c->done = done;
+	c->done_arg = arg;
+	c->kind = kind_of(req->type);
+	c->in = req->deploy;
+	c->want = req->generation;
+	c->keep = req->keep;
+	if (req->type == OP_GC) {
+		/* one collection of one store at a time, wherever it is */
+		struct sbuf scope = SBUF_INIT;
+		sbuf_printf(&scope, "store|%s%s", req->gc.transport_root ? req->gc.transport_root : "", e->store->root);
+		c->scope = sbuf_detach(&scope, NULL);
+		c->stack = "(store)";
+		c->req.target.transport_root = req->gc.transport_root;
+		c->req.target.deployments_root = req->gc.deployments_root;
+	} else {
+		c->stack = req->deploy ? req->deploy->stack->name : req->stack;
+		c->scope = make_scope(&req->target, c->stack);
+	}
+	for (struct op_ctx *o = e->running; o && req->wait; o = o->next_running)
+		if (!strcmp(o->scope, c->scope))
+			c->queued = true;
+	c->next_running = e->running;
+	e->running = c;
+	e->inflight++;
+	if (!c->queued)
+		op_exec(c, open_work, opened);
+	return c->seq;
+}
+
+/* Starts engine_recover's work on one scope: lock it, recover it, let it go. */
+void op_submit_recovery(struct engine *e, const struct journal_op *first, void (*report)(void *arg, const char *line),
+			void *arg, int *rc)
+{
+	const char *scope = first->scope, *stack = first->stack;
+	struct op_ctx *c = xcalloc(1, sizeof(*c));
+	c->e = e;
+	c->seq = ++e->submitted;
+	c->res = &c->own_res;
+	c->lock_h = c->store_h = -1;
+	c->recover_only = true;
+	c->scope = xstrdup(scope);
+	c->stack = stack;
+	c->report = report;
+	c->report_arg = arg;
+	c->recover_rc = rc;
+	sbuf_printf(&c->line, "op %llu (%s %s)", (unsigned long long)first->id, first->kind, stack);
+	c->next_running = e->running;
+	e->running = c;
+	e->inflight++;
+	op_exec(c, open_work, opened);
+}
+
+int engine_run(struct engine *e)
+{
+	/* every op in flight keeps a work request or the idle handle active */
+	uv_run(&e->loop, UV_RUN_DEFAULT);
+	return e->inflight ? -EDEADLK : 0;
+}
+
+static void copy_result(void *arg, struct op_result *r)
+{
+	struct op_result *out = arg;
+	*out = *r;
+	/* the buffers move to the caller */
+	memset(r, 0, sizeof(*r));
+}
+
+int engine_run_one(struct engine *e, const struct op_request *req, struct op_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	engine_submit(e, req, copy_result, r);
+	engine_run(e);
+	return r->exit;
+}
+
+int engine_deploy(struct engine *e, const struct target_spec *t, const struct deploy_input *in, struct op_result *r)
+{
+	struct op_request q = {.type = OP_DEPLOY, .target = *t, .deploy = in};
+	return engine_run_one(e, &q, r);
+}
+
+int engine_rollback(struct engine *e, const struct target_spec *t, const char *stack, struct op_result *r)
+{
+	struct op_request q = {.type = OP_ROLLBACK, .target = *t, .stack = stack};
+	return engine_run_one(e, &q, r);
+}
+
+int engine_set_current(struct engine *e, const struct target_spec *t, const char *stack, long gen,
+		       struct op_result *r)
+{
+	struct op_request q = {.type = OP_SET_CURRENT, .target = *t, .stack = stack, .generation = gen};
+	return engine_run_one(e, &q, r);
+}
+
+int engine_gc(struct engine *e, const struct gc_target *g, struct op_result *r)
+{
+	struct op_request q = {.type = OP_GC, .gc = *g};
+	return engine_run_one(e, &q, r);
+}
+
+int engine_prune(struct engine *e, const struct target_spec *t, const char *stack, long keep, struct op_result *r)
+{
+	struct op_request q = {.type = OP_PRUNE, .target = *t, .stack = stack, .keep = keep};
+	return engine_run_one(e, &q, r);
 }

@@ -24,9 +24,19 @@
 #include "ssh.h"
 #include "target.h"
 
+/* NAME's value in env (NAME=VALUE entries, NULL-terminated), or NULL. */
+static const char *env_lookup(char *const *env, const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; env && env[i]; i++)
+		if (strncmp(env[i], name, n) == 0 && env[i][n] == '=')
+			return env[i] + n + 1;
+	return NULL;
+}
+
 /*
  * Resolves every secret of the stack on this machine: from_env from the
- * environment punix runs in, from_file from the file (one trailing newline
+ * environment the engine was given (the CLI's, read once), from_file from the file (one trailing newline
  * stripped). Every one that cannot be had is listed in one [E11] error.
  * The values stay in memory: they reach only the sidecar files.
  */
@@ -46,7 +56,7 @@ int resolve_secrets(struct op_ctx *c, const struct stack_desc *st)
 			const char *why = NULL;
 			char errbuf[128];
 			if (e->kind == ENV_FROM_ENV) {
-				const char *x = getenv(e->value);
+				const char *x = env_lookup(c->e->env, e->value);
 				if (x) {
 					value = xstrdup(x);
 					len = strlen(x);

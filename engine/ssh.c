@@ -505,22 +505,12 @@ static int check_host_key(struct ssh *s, const struct ssh_target *t, struct sbuf
 	return -1;
 }
 
-/* Open sessions; libssh2's global state (OpenSSL's) is released with the last. */
-static int sessions;
-
 struct punix_ops *ops_ssh_connect(const struct ssh_target *t, struct sbuf *err)
 {
-	if (sessions++ == 0 && libssh2_init(0) != 0) {
-		sessions--;
-		sbuf_puts(err, "cannot initialise libssh2");
-		return NULL;
-	}
 	struct ssh *s = xcalloc(1, sizeof(*s));
 	s->sock = connect_tcp(t->host, t->port, err);
 	if (s->sock < 0) {
 		free(s);
-		if (--sessions == 0)
-			libssh2_exit();
 		return NULL;
 	}
 	s->session = libssh2_session_init();
@@ -581,8 +571,6 @@ fail:
 	libssh2_session_free(s->session);
 	close(s->sock);
 	free(s);
-	if (--sessions == 0)
-		libssh2_exit();
 	return NULL;
 }
 
@@ -599,6 +587,18 @@ void ops_ssh_close(struct punix_ops *o)
 	libssh2_session_free(s->session);
 	close(s->sock);
 	free(s);
-	if (--sessions == 0)
-		libssh2_exit();
+}
+
+/*
+ * libssh2's own state (and OpenSSL's under it) is set up by each engine
+ * and released with it: libssh2 counts its initialisations.
+ */
+int ssh_library_init(void)
+{
+	return libssh2_init(0) == 0 ? 0 : -EIO;
+}
+
+void ssh_library_exit(void)
+{
+	libssh2_exit();
 }

@@ -31,4 +31,8 @@ void ssh_target_free(struct ssh_target *t);
 struct punix_ops *ops_ssh_connect(const struct ssh_target *t, struct sbuf *err);
 void ops_ssh_close(struct punix_ops *o);
 
+/* Per engine: before its first connection, after its last. */
+int ssh_library_init(void);
+void ssh_library_exit(void);
+
 #endif

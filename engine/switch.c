@@ -127,33 +127,3 @@ static const struct step set_current_steps[] = {
 };
 
 const struct op_kind set_current_kind = {"set-current", set_current_steps, NSTEPS(set_current_steps)};
-
-int engine_rollback(struct engine *e, const struct target_spec *t, const char *stack, struct op_result *r)
-{
-	struct op_ctx c = {0};
-	int h = -1, sh = store_shared(e, r);
-	if (sh < 0)
-		return r->exit;
-	if (op_start(e, t, "rollback", stack, NULL, &c, r, &h) == 0)
-		run_steps(&c, 0);
-	if (h >= 0)
-		op_end(&c, h);
-	store_unlock(e->store, sh);
-	return r->exit;
-}
-
-int engine_set_current(struct engine *e, const struct target_spec *t, const char *stack, long gen,
-		       struct op_result *r)
-{
-	struct op_ctx c = {0};
-	int h = -1, sh = store_shared(e, r);
-	if (sh < 0)
-		return r->exit;
-	c.want = gen;
-	if (op_start(e, t, "set-current", stack, NULL, &c, r, &h) == 0)
-		run_steps(&c, 0);
-	if (h >= 0)
-		op_end(&c, h);
-	store_unlock(e->store, sh);
-	return r->exit;
-}

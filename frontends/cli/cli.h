@@ -66,6 +66,8 @@ struct cli_places {
 	char *logs;
 	char *deployments; /* --deployments-root, else <home>/deployments */
 	char *state;       /* --state-dir, else $PUNIX_STATE_DIR, else <home>/journal */
+	struct fault_plan *fault; /* the tests' fault injection, from PUNIX_FAULT_* (docs/testing.md) */
+	char *crash_at;           /* PUNIX_CRASH_AT */
 };
 
 /* Where root keeps everything unless PUNIX_HOME says otherwise. */
@@ -87,6 +89,13 @@ void cli_places_free(struct cli_places *pl);
 int cli_open_store(struct store *s, const struct cli_places *pl, int flags);
 /* A flag of cli_open_store: a store that does not exist is an empty one (store_view). */
 #define CLI_STORE_MAY_BE_ABSENT (1 << 16)
+
+struct engine;
+/* The engine over st and the journal in pl->state; NULL after printing why. */
+struct engine *cli_engine(const struct cli_places *pl, struct store *st);
+struct op_result;
+/* What the engine finished or undid on the stack before the op, on standard error. */
+void cli_print_recovered(const struct op_result *r);
 
 struct build_located;
 /* Adds the located problems of a build plan to prog as [E6] and prints all. */

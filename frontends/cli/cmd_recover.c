@@ -112,20 +112,17 @@ int cmd_recover(int argc, char **argv)
 	if (rc == EXIT_OK && !no_store)
 		rc = cli_open_store(&st, &pl, 0);
 	if (rc == EXIT_OK) {
-		struct journal *j;
-		struct journal_err je = {0};
-		if (journal_open(&j, pl.state, &je) < 0) {
-			rc = je.msg[0] ? cli_fail(EXIT_FAILURE_, "%s", je.msg)
-				       : cli_fail(EXIT_FAILURE_, "journal: cannot open %s", pl.state);
+		struct engine *e = cli_engine(&pl, &st);
+		if (!e) {
+			rc = EXIT_FAILURE_;
 		} else {
-			struct engine e = {j, &st, ops_local(), pl.state};
 			struct sbuf err = SBUF_INIT;
-			if (engine_recover(&e, out.list, on_op, &out, &err) < 0)
+			if (engine_recover(e, out.list, on_op, &out, &err) < 0)
 				rc = cli_fail(EXIT_FAILURE_, "%s",
 					      cli_reason(err.sb_buf, "an interrupted op could not be finished or undone "
 								     "(its report line says why); it stays in the journal"));
 			sbuf_free(&err);
-			journal_close(j);
+			engine_close(e);
 		}
 	}
 	if (rc == EXIT_OK && !no_store) {

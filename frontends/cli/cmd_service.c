@@ -22,7 +22,7 @@
 #define OP_NO_REASON "the operation failed without giving a reason (see punix journal show)"
 
 #define SERVICE_USAGE                                                                                  \
-	"usage: punix service deploy STACK --file F [--dry-run] [--adopt PATH]... [--activate [--enable]]\n" \
+	"usage: punix service deploy STACK[,STACK...] --file F [--dry-run] [--adopt PATH]... [--activate [--enable]]\n" \
 	"                            [TARGET OPTIONS]\n"                                                 \
 	"       punix service rollback STACK [--activate [--enable]] [TARGET OPTIONS]\n"                \
 	"       punix service set-current STACK N [--activate [--enable]] [TARGET OPTIONS]\n"           \
@@ -35,7 +35,8 @@ void cmd_service_help(void)
 	fputs(SERVICE_USAGE
 	      "\n"
 	      "  deploy       build what the stack needs, stage a new generation, flip current to it,\n"
-	      "               and make the live files equal its files\n"
+	      "               and make the live files equal its files; STACK,STACK,... deploys each\n"
+	      "               of them at once (one op each, reported in the order named)\n"
 	      "  rollback     flip to the newest generation older than the current one\n"
 	      "  set-current  flip to generation N (any kept generation, older or newer)\n"
 	      "  status       the stack's generations and which one is current\n"
@@ -175,15 +176,31 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 		return cli_fail(EXIT_USAGE, "prune needs --keep N (the newest generations to keep besides the current one)");
 	if (!strcmp(o->sub, "deploy") && o->nfiles == 0)
 		return cli_fail(EXIT_USAGE, "deploy needs --file F (the program that defines %s)", o->stack);
-	/* A stack name becomes a directory name on the target. */
-	const char *s = o->stack;
-	bool ok = s[0] && s[0] != '.' && s[0] != '-' && strlen(s) <= 128;
-	for (; *s && ok; s++)
-		ok = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
-		     *s == '-';
-	if (!ok)
-		return cli_fail(EXIT_USAGE, "'%s' is not a stack name (a module name: letters, digits, '_' and '-')",
-				o->stack);
+	/* A stack name becomes a directory name on the target; deploy takes several, comma-separated. */
+	size_t nnames;
+	char **names_ = cli_split_commas(o->stack, &nnames);
+	if (nnames > 1 && strcmp(o->sub, "deploy")) {
+		cli_free_strings(names_, nnames);
+		return cli_fail(EXIT_USAGE, "only deploy takes several stacks (STACK,STACK,...); %s takes one", o->sub);
+	}
+	for (size_t k = 0; k < nnames || k == 0; k++) {
+		const char *s = nnames ? names_[k] : "";
+		const char *name = s;
+		bool ok = s[0] && s[0] != '.' && s[0] != '-' && strlen(s) <= 128;
+		for (; *s && ok; s++)
+			ok = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+			     *s == '_' || *s == '-';
+		if (!ok) {
+			int rc = cli_fail(EXIT_USAGE,
+					  "'%s' is not a stack name (a module name: letters, digits, '_' and '-')",
+					  nnames > 1 ? name : o->stack);
+			cli_free_strings(names_, nnames);
+			return rc;
+		}
+		if (!nnames)
+			break;
+	}
+	cli_free_strings(names_, nnames);
 	const char *paths[] = {o->transport_root, o->deployments_root, o->unit_dir};
 	const char *names[] = {"--transport-root", "--deployments-root", "--unit-dir"};
 	for (int i = 0; i < 3; i++)
@@ -318,6 +335,48 @@ static int report_activation(const char *stack, const char *done, const struct o
 			stack, done, r->generation, r->failed_units, sbuf_str(&r->failed));
 }
 
+/* One deploy's result as the CLI reports it; its exit code after activation. */
+static int report_deploy(const char *stack, struct op_result *r, const char *scratch, bool json, bool several)
+{
+	cli_print_recovered(r);
+	if (json) {
+		op_json(stack, r, scratch, true);
+		if (r->exit)
+			fprintf(stderr, "error: %s\n", cli_reason(r->error.sb_buf, OP_NO_REASON));
+	} else if (r->exit == 0) {
+		printf("deployed: stack %s \u2192 gen-%03ld (%zu config file(s), %zu store path(s) pinned)\n", stack,
+		       r->generation, r->nfiles, r->npaths);
+		if (scratch)
+			printf("scratch: %s/\n", scratch);
+	} else {
+		cli_fail(r->exit, "%s%s%s%s", several ? "stack " : "", several ? stack : "", several ? ": " : "",
+			 cli_reason(r->error.sb_buf, OP_NO_REASON));
+	}
+	int rc = r->exit;
+	if (rc == 0 && !json)
+		rc = report_activation(stack, "deployed", r);
+	return rc;
+}
+
+struct deploy_slot {
+	struct deploy_input in;
+	struct op_result r;
+	bool done;
+};
+
+static void deploy_done(void *arg, struct op_result *r)
+{
+	struct deploy_slot *d = arg;
+	d->r = *r;
+	memset(r, 0, sizeof(*r)); /* the buffers are the slot's now */
+	d->done = true;
+}
+
+/*
+ * Deploys STACK, or every stack of STACK,STACK,...: all submitted to the
+ * one engine at once, each its own op on its own lock; reported in the
+ * order named, and the exit code is the worst of theirs.
+ */
 static int deploy(struct engine *e, const struct svc_opts *o, const struct target_spec *t, const char *scratch)
 {
 	struct pcl_program *prog;
@@ -329,39 +388,48 @@ static int deploy(struct engine *e, const struct svc_opts *o, const struct targe
 		pcl_program_free(prog);
 		return EXIT_ERROR;
 	}
-	const struct stack_desc *st = pcl_program_stack(prog, o->stack);
-	if (!st) {
-		const struct pcl_module *m = pcl_program_find(prog, o->stack);
-		rc = m ? cli_fail(EXIT_ERROR, "[E2] '%s' is a %s module, not a stack", o->stack, pcl_kind_name(m->m_kind))
-		       : cli_fail(EXIT_ERROR, "[E2] the program has no stack module '%s'", o->stack);
-		pcl_program_free(prog);
-		return rc;
+	size_t n;
+	char **names = cli_split_commas(o->stack, &n);
+	struct deploy_slot *slots = xcalloc(n ? n : 1, sizeof(*slots));
+	char *root = NULL;
+	for (size_t i = 0; i < n && rc == EXIT_OK; i++) {
+		const struct stack_desc *st = pcl_program_stack(prog, names[i]);
+		if (!st) {
+			const struct pcl_module *m = pcl_program_find(prog, names[i]);
+			rc = m ? cli_fail(EXIT_ERROR, "[E2] '%s' is a %s module, not a stack", names[i],
+					  pcl_kind_name(m->m_kind))
+			       : cli_fail(EXIT_ERROR, "[E2] the program has no stack module '%s'", names[i]);
+			break;
+		}
+		for (size_t k = 0; k < i; k++)
+			if (!strcmp(names[k], names[i]))
+				rc = cli_fail(EXIT_USAGE, "stack '%s' is named twice", names[i]);
+		slots[i].in = (struct deploy_input){st, NULL, 0, NULL, o->adopt, o->nadopt};
 	}
-	char *root = cli_tree_root(ops_local(), o->files, o->nfiles);
-	if (!root) {
-		pcl_program_free(prog);
-		return EXIT_USAGE;
+	if (rc == EXIT_OK && n == 0)
+		rc = cli_fail(EXIT_USAGE, "no stack named");
+	if (rc == EXIT_OK) {
+		root = cli_tree_root(ops_local(), o->files, o->nfiles);
+		if (!root)
+			rc = EXIT_USAGE;
 	}
-	struct deploy_input in = {st, NULL, 0, root, o->adopt, o->nadopt};
-	in.npkgs = pcl_program_packages(prog, &in.pkgs);
-	struct op_result r;
-	engine_deploy(e, t, &in, &r);
-	if (o->json) {
-		op_json(o->stack, &r, scratch, true);
-		if (r.exit)
-			fprintf(stderr, "error: %s\n", cli_reason(r.error.sb_buf, OP_NO_REASON));
-	} else if (r.exit == 0) {
-		printf("deployed: stack %s \u2192 gen-%03ld (%zu config file(s), %zu store path(s) pinned)\n", o->stack,
-		       r.generation, r.nfiles, r.npaths);
-		if (scratch)
-			printf("scratch: %s/\n", scratch);
-	} else {
-		cli_fail(r.exit, "%s", cli_reason(r.error.sb_buf, OP_NO_REASON));
+	if (rc == EXIT_OK) {
+		for (size_t i = 0; i < n; i++) {
+			slots[i].in.tree_root = root;
+			slots[i].in.npkgs = pcl_program_packages(prog, &slots[i].in.pkgs);
+			struct op_request q = {.type = OP_DEPLOY, .target = *t, .deploy = &slots[i].in};
+			engine_submit(e, &q, deploy_done, &slots[i]);
+		}
+		engine_run(e);
+		for (size_t i = 0; i < n; i++) {
+			int r = report_deploy(names[i], &slots[i].r, scratch, o->json, n > 1);
+			if (r > rc)
+				rc = r;
+			op_result_free(&slots[i].r);
+		}
 	}
-	rc = r.exit;
-	if (rc == 0 && !o->json)
-		rc = report_activation(o->stack, "deployed", &r);
-	op_result_free(&r);
+	free(slots);
+	cli_free_strings(names, n);
 	free(root);
 	pcl_program_free(prog);
 	return rc;
@@ -425,7 +493,7 @@ int cmd_service(int argc, char **argv)
 	}
 	if (!strcmp(o.sub, "status") || !strcmp(o.sub, "verify")) {
 		struct sbuf terr = SBUF_INIT;
-		struct punix_ops *tops = engine_target_ops(&t, &terr);
+		struct punix_ops *tops = engine_target_ops(NULL, &t, &terr); /* reads only: no engine, no journal */
 		if (!tops) {
 			rc = cli_fail(EXIT_FAILURE_, "%s", cli_reason(terr.sb_buf, "cannot reach the target"));
 			sbuf_free(&terr);
@@ -453,20 +521,18 @@ int cmd_service(int argc, char **argv)
 	rc = cli_open_store(&st, &pl, STORE_CREATE);
 	if (rc != EXIT_OK)
 		goto out;
-	struct journal *j;
-	struct journal_err je = {0};
-	if (journal_open(&j, pl.state, &je) < 0) {
-		rc = je.msg[0] ? cli_fail(EXIT_FAILURE_, "%s", je.msg)
-			       : cli_fail(EXIT_FAILURE_, "journal: cannot open %s", pl.state);
+	struct engine *e = cli_engine(&pl, &st);
+	if (!e) {
+		rc = EXIT_FAILURE_;
 		store_close(&st);
 		goto out;
 	}
-	struct engine e = {j, &st, ops_local(), pl.state};
 	if (!strcmp(o.sub, "deploy")) {
-		rc = deploy(&e, &o, &t, scratch);
+		rc = deploy(e, &o, &t, scratch);
 	} else if (!strcmp(o.sub, "prune")) {
 		struct op_result r;
-		engine_prune(&e, &t, o.stack, o.keep, &r);
+		engine_prune(e, &t, o.stack, o.keep, &r);
+		cli_print_recovered(&r);
 		if (o.json) {
 			json_t *out_j = json_pack("{s:b, s:s, s:I, s:I}", "ok", r.exit == 0, "stack", o.stack, "deleted",
 					      (json_int_t)r.npaths, "current", (json_int_t)r.generation);
@@ -486,9 +552,10 @@ int cmd_service(int argc, char **argv)
 	} else {
 		struct op_result r;
 		if (!strcmp(o.sub, "rollback"))
-			engine_rollback(&e, &t, o.stack, &r);
+			engine_rollback(e, &t, o.stack, &r);
 		else
-			engine_set_current(&e, &t, o.stack, o.gen, &r);
+			engine_set_current(e, &t, o.stack, o.gen, &r);
+		cli_print_recovered(&r);
 		if (o.json) {
 			op_json(o.stack, &r, NULL, false);
 			if (r.exit)
@@ -504,7 +571,7 @@ int cmd_service(int argc, char **argv)
 			rc = report_activation(o.stack, strcmp(o.sub, "rollback") ? "switched" : "rolled back", &r);
 		op_result_free(&r);
 	}
-	journal_close(j);
+	engine_close(e);
 	store_close(&st);
 out:
 	free(scratch);

@@ -123,17 +123,14 @@ struct gc_opts {
 
 static int store_gc(struct store *st, const struct cli_places *pl, const struct gc_opts *o)
 {
-	struct journal *j;
-	struct journal_err je = {0};
-	if (journal_open(&j, pl->state, &je) < 0)
-		return je.msg[0] ? cli_fail(EXIT_FAILURE_, "%s", je.msg)
-				 : cli_fail(EXIT_FAILURE_, "journal: cannot open %s", pl->state);
-	struct engine e = {j, st, ops_local(), pl->state};
+	struct engine *e = cli_engine(pl, st);
+	if (!e)
+		return EXIT_FAILURE_;
 	struct gc_target g = {o->troot, pl->deployments};
 	struct gc_scan scan;
 	struct sbuf err = SBUF_INIT;
 	int rc = EXIT_OK;
-	if (engine_gc_scan(&e, &g, &scan, &err) < 0) {
+	if (engine_gc_scan(e, &g, &scan, &err) < 0) {
 		rc = cli_fail(EXIT_ERROR, "%s", err.sb_buf);
 		goto out;
 	}
@@ -157,7 +154,8 @@ static int store_gc(struct store *st, const struct cli_places *pl, const struct 
 		gc_scan_free(&scan);
 		if (!o->dry) {
 			struct op_result r;
-			engine_gc(&e, &g, &r);
+			engine_gc(e, &g, &r);
+	cli_print_recovered(&r);
 			json_object_set_new(out_j, "ok", json_boolean(r.exit == 0));
 			json_object_set_new(out_j, "removed", json_integer(r.exit == 0 ? r.generation : 0));
 			json_object_set_new(out_j, "freed_bytes", json_integer(r.exit == 0 ? (json_int_t)r.nfiles : 0));
@@ -195,7 +193,8 @@ static int store_gc(struct store *st, const struct cli_places *pl, const struct 
 			printf("dead: %s\n", scan.dead[i]);
 	gc_scan_free(&scan);
 	struct op_result r;
-	engine_gc(&e, &g, &r);
+	engine_gc(e, &g, &r);
+	cli_print_recovered(&r);
 	if (r.exit == 0) {
 		human((uint64_t)r.nfiles, h);
 		printf("removed: %ld paths, freed %s\n", r.generation, h);
@@ -206,7 +205,7 @@ static int store_gc(struct store *st, const struct cli_places *pl, const struct 
 	op_result_free(&r);
 out:
 	sbuf_free(&err);
-	journal_close(j);
+	engine_close(e);
 	return rc;
 }
 

@@ -6,6 +6,7 @@
  *   logs   <home>/logs
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "../../base/sbuf.h"
 #include "../../base/xalloc.h"
 #include "../../engine/engine.h"
+#include "../../engine/target.h"
 #include "cli.h"
 
 static char *user_home(void)
@@ -78,12 +80,42 @@ int cli_places_init(struct cli_places *pl, const char *store_root)
 	pl->logs = sbuf_detach(&sb, NULL);
 	sbuf_printf(&sb, "%s/deployments", strcmp(pl->home, "/") ? pl->home : "");
 	pl->deployments = sbuf_detach(&sb, NULL);
+	/* the tests' fault injection and crash points: read here, once, and handed down */
+	const char *eio = getenv("PUNIX_FAULT_EIO_AT"), *kill_at = getenv("PUNIX_FAULT_KILL_AT");
+	const char *forever = getenv("PUNIX_FAULT_EIO_FOREVER"), *lossy = getenv("PUNIX_FAULT_LOSSY");
+	struct fault_config fc = {
+		.eio_at = eio ? atol(eio) : 0,
+		.kill_at = kill_at ? atol(kill_at) : 0,
+		.forever = forever && atoi(forever),
+		.lossy = lossy && atoi(lossy),
+	};
+	pl->fault = fault_plan_new(&fc);
+	const char *crash = getenv("PUNIX_CRASH_AT");
+	pl->crash_at = crash && *crash ? xstrdup(crash) : NULL;
 	const char *state_env = getenv("PUNIX_STATE_DIR");
 	if (state_env && state_env[0])
 		return canon(&pl->state, "PUNIX_STATE_DIR", state_env);
 	sbuf_printf(&sb, "%s/journal", strcmp(pl->home, "/") ? pl->home : "");
 	pl->state = sbuf_detach(&sb, NULL);
 	return EXIT_OK;
+}
+
+struct engine *cli_engine(const struct cli_places *pl, struct store *st)
+{
+	extern char **environ;
+	struct engine_config cfg = {
+		.state_dir = pl->state,
+		.store = st,
+		.fault = pl->fault,
+		.crash_at = pl->crash_at,
+		.env = environ,
+	};
+	struct sbuf err = SBUF_INIT;
+	struct engine *e = engine_open(&cfg, &err);
+	if (!e)
+		cli_fail(EXIT_FAILURE_, "%s", cli_reason(err.sb_buf, "the engine could not start"));
+	sbuf_free(&err);
+	return e;
 }
 
 int cli_places_set(struct cli_places *pl, const char *deployments, const char *state)
@@ -103,13 +135,15 @@ void cli_places_free(struct cli_places *pl)
 	free(pl->logs);
 	free(pl->deployments);
 	free(pl->state);
+	free(pl->crash_at);
+	fault_plan_free(pl->fault);
 	memset(pl, 0, sizeof(*pl));
 }
 
 int cli_open_store(struct store *s, const struct cli_places *pl, int flags)
 {
 	struct sbuf err = SBUF_INIT;
-	int r = store_open(s, engine_store_ops(), pl->store, NULL, pl->logs, flags,
+	int r = store_open(s, ops_faulty(pl->fault, ops_local()), pl->store, NULL, pl->logs, flags,
 			   &err);
 	if (r == -ENOENT && (flags & CLI_STORE_MAY_BE_ABSENT)) {
 		store_view(s, ops_local(), pl->store);
@@ -122,4 +156,10 @@ int cli_open_store(struct store *s, const struct cli_places *pl, int flags)
 		cli_fail(rc, "%s", sbuf_str(&err));
 	sbuf_free(&err);
 	return rc;
+}
+
+void cli_print_recovered(const struct op_result *r)
+{
+	if (r->recovered.sb_len)
+		fputs(r->recovered.sb_buf, stderr);
 }

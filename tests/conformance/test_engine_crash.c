@@ -223,8 +223,8 @@ static void check_invariants(const char *when)
 	sbuf_free(&cmd);
 }
 
-static const char *const deploy_steps[] = {"plan", "build", "stage", "verify", "flip", "materialise"};
-static const char *const switch_steps[] = {"plan", "verify", "flip", "materialise"};
+static const char *const deploy_steps[] = {"plan", "build", "stage", "verify", "flip", "materialise", "activate"};
+static const char *const switch_steps[] = {"plan", "verify", "flip", "materialise", "activate"};
 
 Test(crash, deploy_at_every_step_then_recover, .init = setup, .fini = teardown, .timeout = 600)
 {

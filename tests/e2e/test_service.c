@@ -129,18 +129,24 @@ Test(service, a_corrupted_journal_record_is_named_not_trusted, .init = setup, .f
 {
 	struct proc_result r = svc("deploy", NULL);
 	proc_result_free(&r);
-	/* overwrite op 1's record with bytes that are not a record */
+	/* op 2: a deploy that died after staging, so it is running in the journal */
+	setenv("PUNIX_CRASH_AT", "deploy:stage:after", 1);
+	r = svc("deploy", NULL);
+	unsetenv("PUNIX_CRASH_AT");
+	cr_assert_eq(r.status, 128 + 9, "the deploy was killed: %s", r.err);
+	proc_result_free(&r);
+	/* overwrite op 2's record with bytes that are not a record */
 	char *dir = tdir_at(&t, "home/journal");
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
 	cr_assert_eq(mdb_env_create(&env), 0);
-	mdb_env_set_maxdbs(env, 4);
+	mdb_env_set_maxdbs(env, 8);
 	mdb_env_set_mapsize(env, (size_t)1 << 30);
 	cr_assert_eq(mdb_env_open(env, dir, 0, 0600), 0);
 	cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
 	cr_assert_eq(mdb_dbi_open(txn, "ops", 0, &dbi), 0);
-	unsigned char key[8] = {0, 0, 0, 0, 0, 0, 0, 1};
+	unsigned char key[8] = {0, 0, 0, 0, 0, 0, 0, 2};
 	MDB_val k = {8, key}, v = {21, "PJR\x01Ohand-edited junk"};
 	cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
 	cr_assert_eq(mdb_txn_commit(txn), 0);
@@ -149,12 +155,12 @@ Test(service, a_corrupted_journal_record_is_named_not_trusted, .init = setup, .f
 	const char *show[] = {"journal", "show", NULL};
 	r = punix_run(home, show);
 	cr_expect_eq(r.status, 1);
-	cr_expect(strncmp(r.err, "error: journal: op 1 is corrupt: ", 33) == 0, "%s", r.err);
+	cr_expect(strncmp(r.err, "error: journal: op 2 is corrupt: ", 33) == 0, "%s", r.err);
 	proc_result_free(&r);
 	const char *rec[] = {"recover", NULL};
 	r = punix_run(home, rec);
 	cr_expect_eq(r.status, 3);
-	cr_expect(strstr(r.out, "op 1 is corrupt") != NULL && strstr(r.out, "journal set-aside 1 --yes") != NULL,
+	cr_expect(strstr(r.out, "op 2 is corrupt") != NULL && strstr(r.out, "journal set-aside 2 --yes") != NULL,
 		  "recover names the corrupt op and the way out:\n%s", r.out);
 	cr_expect(strstr(r.err, "1 op(s) in the journal are corrupt and were left alone") != NULL, "%s", r.err);
 	proc_result_free(&r);
@@ -162,12 +168,29 @@ Test(service, a_corrupted_journal_record_is_named_not_trusted, .init = setup, .f
 	r = svc("deploy", NULL);
 	cr_expect_eq(r.status, 0, "%s", r.err);
 	proc_result_free(&r);
-	const char *aside[] = {"journal", "set-aside", "1", "--yes", NULL};
+	const char *aside[] = {"journal", "set-aside", "2", "--yes", NULL};
 	r = punix_run(home, aside);
 	cr_expect_eq(r.status, 0, "%s", r.err);
 	proc_result_free(&r);
 	r = punix_run(home, rec);
 	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	proc_result_free(&r);
+	/* a finished op's record gone bad stops nothing: recovery reads only what is running */
+	cr_assert_eq(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 8);
+	mdb_env_set_mapsize(env, (size_t)1 << 30);
+	cr_assert_eq(mdb_env_open(env, dir, 0, 0600), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	cr_assert_eq(mdb_dbi_open(txn, "ops", 0, &dbi), 0);
+	key[7] = 1;
+	cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+	cr_assert_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	r = punix_run(home, rec);
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	proc_result_free(&r);
+	r = svc("deploy", NULL);
+	cr_expect_eq(r.status, 0, "%s", r.err);
 	proc_result_free(&r);
 	free(dir);
 }
