@@ -71,7 +71,7 @@ static void make_plan(char *p)
 	snprintf(p + n, (size_t)(PLAN_BYTES + 1 - n), "]}");
 }
 
-static const char *step_names[NSTEPS] = {"plan", "build", "stage", "flip", "materialise", "activate"};
+static const char *const step_names[NSTEPS] = {"plan", "build", "stage", "flip", "materialise", "activate"};
 
 /* One op as the engine writes it; with list, preceded by what a new op reads. */
 static void one_op(struct journal *j, const struct bench *b, int list_all)
