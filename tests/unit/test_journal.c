@@ -909,16 +909,22 @@ Test(running, a_format_1_journal_gets_its_index_once)
 		want += ops[i].state == JOURNAL_OP_RUNNING || ops[i].state == JOURNAL_OP_CORRUPT;
 	cr_expect_eq(want, 4);
 	journal_ops_free(ops, n);
-	/* once: the bump is in the same transaction, so the next open finds format 2 and keeps the index */
+	/*
+	 * once: the bump is in the same transaction, so the next open finds
+	 * format 2 and keeps the index as it is; a rebuild would now also find
+	 * done op 1, damaged after the bump
+	 */
 	cr_assert_eq(journal_op_finish(j, 2, JOURNAL_OP_DONE, &e), 0, "%s", e.msg);
 	journal_close(j);
+	op_key(k, 1);
+	raw_put(dir, "ops", k, 8, "PJR\x01Ojunk", 9);
 	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
 	expect_running(j, "3:corrupt 4:running 5:corrupt");
 	journal_close(j);
 	/* a format 2 journal whose index was dropped by hand has it rebuilt */
 	raw_drop(dir, "running");
 	cr_assert_eq(journal_open(&j, dir, &e), 0, "%s", e.msg);
-	expect_running(j, "3:corrupt 4:running 5:corrupt");
+	expect_running(j, "1:corrupt 3:corrupt 4:running 5:corrupt");
 	journal_close(j);
 	ops_remove_tree(ops_local(), dir);
 	free(dir);
