@@ -156,19 +156,19 @@ static void unit_failed(struct op_ctx *c, const char *unit, const char *why)
  */
 int step_activate(struct op_ctx *c)
 {
-	if (!json_is_true(json_object_get(c->plan, "activate")))
+	if (!c->plan.activate)
 		return 0;
 	sbuf_reset(&c->res->activation);
 	sbuf_reset(&c->res->failed);
 	c->res->failed_units = 0;
-	const char *troot = plan_str(c, "transport_root");
+	const char *troot = c->plan.transport_root;
 	if (troot && *troot) {
 		sbuf_puts(&c->res->activation, "activation skipped: the target is a rebased tree, with no systemd\n");
 		return 0;
 	}
-	const char *dep = dep_root(c), *unit_dir = plan_str(c, "unit_dir");
-	bool user = strstr(unit_dir, "/systemd/user") != NULL, enable = json_is_true(json_object_get(c->plan, "enable"));
-	long gen = plan_long(c, "generation"), prev = plan_long(c, "previous");
+	const char *dep = dep_root(c), *unit_dir = c->plan.unit_dir ? c->plan.unit_dir : "";
+	bool user = strstr(unit_dir, "/systemd/user") != NULL, enable = c->plan.enable;
+	long gen = c->plan.generation, prev = c->plan.previous;
 	struct manifest m, old = {0};
 	struct sbuf err = SBUF_INIT;
 	int mr = manifest_read(c->tops, dep, c->stack, gen, &m, &err);

@@ -88,7 +88,7 @@ static int deploy_plan(struct op_ctx *c)
 		sbuf_free(&err);
 		return 1;
 	}
-	if (backend_render(st, plan_str(c, "unit_dir"), plan_pkg_path, &c->bp, c->secrets, c->nsecrets, &c->rf,
+	if (backend_render(st, c->plan.unit_dir, plan_pkg_path, &c->bp, c->secrets, c->nsecrets, &c->rf,
 			   &err) < 0) {
 		op_fail(c, 1, "%s", err.sb_buf);
 		sbuf_free(&err);
@@ -108,43 +108,35 @@ static int deploy_plan(struct op_ctx *c)
 		sbuf_free(&err);
 		return c->res->exit;
 	}
-	json_t *adopt = json_array();
+	struct op_plan *p = &c->plan;
 	for (size_t i = 0; i < c->in->nadopt; i++)
-		json_array_append_new(adopt, json_string(c->in->adopt[i]));
-	json_object_set_new(c->plan, "adopt", adopt);
+		plan_list_add(&p->adopt, &p->nadopt, c->in->adopt[i]);
 	sbuf_free(&err);
 
 	long gen = next_generation(c, current);
-	json_object_set_new(c->plan, "generation", json_integer(gen));
-	json_object_set_new(c->plan, "previous", json_integer(current));
+	p->generation = gen;
+	p->previous = current;
 	char iso[32];
 	now_iso(iso);
-	json_object_set_new(c->plan, "deployed_at", json_string(iso));
+	p->deployed_at = xstrdup(iso);
 	char src[65];
 	sha256_hex(st->source, st->source_len, src);
-	json_object_set_new(c->plan, "source_hash", json_string(src));
-	json_t *pins = json_array();
+	p->source_hash = xstrdup(src);
 	for (size_t i = 0; i < c->bp.n; i++)
-		json_array_append_new(pins, json_string(c->bp.items[i].path));
-	json_object_set_new(c->plan, "store_paths", pins);
-	json_t *files = json_array(), *secret = json_array();
+		plan_list_add(&p->store_paths, &p->npaths, c->bp.items[i].path);
+	p->config_files = xcalloc(c->rf.n + 1, sizeof(*p->config_files));
+	p->secret_files = xcalloc(c->rf.n + 1, sizeof(*p->secret_files));
 	for (size_t i = 0; i < c->rf.n; i++) {
 		const struct rendered_file *f = &c->rf.files[i];
 		if (f->secret) {
 			/* by path only: a secret's content is never hashed or recorded */
-			json_t *e = json_pack("{s:s, s:s}", "path", f->path, "mode", "0600");
-			if (f->owner)
-				json_object_set_new(e, "owner", json_string(f->owner));
-			json_array_append_new(secret, e);
+			p->secret_files[p->nsecret++] = (struct plan_file){xstrdup(f->path), NULL, 0600, plan_strdup(f->owner)};
 			continue;
 		}
-		char hex[65], mode[8];
+		char hex[65];
 		sha256_hex(f->content, f->len, hex);
-		snprintf(mode, sizeof(mode), "%04o", f->mode);
-		json_array_append_new(files, json_pack("{s:s, s:s, s:s}", "path", f->path, "sha256", hex, "mode", mode));
+		p->config_files[p->nconfig++] = (struct plan_file){xstrdup(f->path), xstrdup(hex), f->mode, NULL};
 	}
-	json_object_set_new(c->plan, "config_files", files);
-	json_object_set_new(c->plan, "secret_files", secret);
 	json_t *svcs = json_array();
 	for (size_t i = 0; i < st->nservices; i++) {
 		const struct service_desc *s = &st->services[i];
@@ -166,7 +158,8 @@ static int deploy_plan(struct op_ctx *c)
 		json_object_set_new(json_array_get(svcs, i), "environment", env);
 		json_object_set_new(json_array_get(svcs, i), "timer", json_boolean(s->has_timer));
 	}
-	json_object_set_new(c->plan, "services", svcs);
+	p->services = json_dumps(svcs, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(svcs);
 	c->res->generation = gen;
 	c->res->previous = current;
 	return 0;
@@ -211,7 +204,7 @@ static int push_path(struct op_ctx *c, const char *path)
 	 * an SSH target has no locks, and its pushes rely on the checks).
 	 */
 	struct sbuf lock = SBUF_INIT;
-	sbuf_printf(&lock, "%s/.locks/%s.lock", plan_str(c, "store_root"), store_path_name(path));
+	sbuf_printf(&lock, "%s/.locks/%s.lock", c->plan.store_root, store_path_name(path));
 	char *ldir = ops_dirname(lock.sb_buf);
 	if (ops_mkdir_p(o, ldir, 0755) == 0 && o->lock(o, lock.sb_buf, 1, 1, &lh) < 0)
 		lh = -1;
@@ -265,9 +258,14 @@ static int write_manifest(struct op_ctx *c, long gen)
 	json_object_set_new(m, "generation", json_integer(gen));
 	json_object_set_new(m, "stack", json_string(c->stack));
 	json_object_set_new(m, "backend", json_string("systemd"));
-	const char *keys[] = {"deployed_at", "source_hash", "store_paths", "services", "config_files", "secret_files"};
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		json_object_set(m, keys[i], json_object_get(c->plan, keys[i]));
+	const struct op_plan *p = &c->plan;
+	json_object_set_new(m, "deployed_at", json_string(p->deployed_at));
+	json_object_set_new(m, "source_hash", json_string(p->source_hash));
+	json_object_set_new(m, "store_paths", plan_texts_json(p->store_paths, p->npaths));
+	json_t *svcs = p->services ? json_loads(p->services, 0, NULL) : NULL;
+	json_object_set_new(m, "services", svcs ? svcs : json_array());
+	json_object_set_new(m, "config_files", plan_files_json(p->config_files, p->nconfig));
+	json_object_set_new(m, "secret_files", plan_files_json(p->secret_files, p->nsecret));
 	char *text = json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(m);
 	char *path = gen_manifest_path(dep_root(c), c->stack, gen);
@@ -283,15 +281,14 @@ static int write_manifest(struct op_ctx *c, long gen)
 static int deploy_stage(struct op_ctx *c)
 {
 	struct punix_ops *o = c->tops;
-	long gen = plan_long(c, "generation");
+	long gen = c->plan.generation;
 	char *files = gen_files_dir(dep_root(c), c->stack, gen);
-	json_t *pins = json_object_get(c->plan, "store_paths");
 	int r = 0;
 	if (plan_pins_in_store(c)) {
 		free(files);
 		return c->res->exit;
 	}
-	if (!target_is_here(c) && json_array_size(pins)) {
+	if (!target_is_here(c) && c->plan.npaths) {
 		/* the target's copy of the store is a store: its marker first */
 		struct store ts;
 		struct sbuf err = SBUF_INIT;
@@ -302,29 +299,23 @@ static int deploy_stage(struct op_ctx *c)
 			store_close(&ts);
 		sbuf_free(&err);
 	}
-	for (size_t i = 0; i < json_array_size(pins) && r == 0; i++) {
-		r = push_path(c, json_string_value(json_array_get(pins, i)));
+	for (size_t i = 0; i < c->plan.npaths && r == 0; i++) {
+		r = push_path(c, c->plan.store_paths[i]);
 		if (r < 0)
-			op_fail(c, 3, "pushing %s to the target: %s", json_string_value(json_array_get(pins, i)),
-				strerror(-r));
+			op_fail(c, 3, "pushing %s to the target: %s", c->plan.store_paths[i], strerror(-r));
 	}
 	char *sdir = stack_dir(dep_root(c), c->stack);
 	if (r == 0)
 		r = ops_mkdir_p(o, sdir, 0755);
 	free(sdir);
-	json_t *adopt = json_object_get(c->plan, "adopt");
-	VEC(const char *) keep = {0};
-	for (size_t i = 0; i < json_array_size(adopt); i++)
-		if (json_string_value(json_array_get(adopt, i)))
-			VEC_PUSH(&keep, json_string_value(json_array_get(adopt, i)));
 	if (r == 0) {
 		struct sbuf err = SBUF_INIT;
-		r = ownership_keep_originals(o, dep_root(c), c->stack, keep.v, keep.n, &err);
+		r = ownership_keep_originals(o, dep_root(c), c->stack, (const char *const *)c->plan.adopt, c->plan.nadopt,
+					     &err);
 		if (r < 0)
 			op_fail(c, 3, "%s", err.sb_buf);
 		sbuf_free(&err);
 	}
-	VEC_FREE(&keep);
 	if (r == 0)
 		r = ops_remove_tree(o, files);
 	struct dirset written = {0};
@@ -382,7 +373,7 @@ static int deploy_stage(struct op_ctx *c)
 /* Before the flip nothing points at the staged generation: remove it. */
 static int deploy_unstage(struct op_ctx *c)
 {
-	long gen = plan_long(c, "generation");
+	long gen = c->plan.generation;
 	if (gen <= 0)
 		return 0;
 	struct sbuf err = SBUF_INIT;

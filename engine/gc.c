@@ -244,33 +244,31 @@ static int find_roots(struct engine *e, struct punix_ops *tops, const char *dep,
 		}
 		if (ops[i].state != JOURNAL_OP_RUNNING || !ops[i].plan)
 			continue;
-		json_t *plan = json_loads(ops[i].plan, 0, NULL);
-		json_t *pins = json_object_get(plan, "store_paths");
-		bool bad = !json_is_object(plan) || (pins && !json_is_array(pins));
-		for (size_t k = 0; !bad && k < json_array_size(pins); k++)
-			bad = !json_is_string(json_array_get(pins, k));
-		if (bad) {
+		struct op_plan plan;
+		struct sbuf why = SBUF_INIT;
+		size_t plen = ops[i].plan_len ? ops[i].plan_len : strlen(ops[i].plan);
+		if (plan_decode(ops[i].plan, plen, &plan, &why) < 0) {
 			/* a running op whose pins cannot be read may need anything */
 			sbuf_printf(err,
-				    "op %llu (running) has a plan whose store paths cannot be read: garbage collection "
-				    "deletes nothing while an op's pins cannot be known ('punix journal show %llu', then "
-				    "'punix recover' or 'punix journal set-aside %llu --yes')",
-				    (unsigned long long)ops[i].id, (unsigned long long)ops[i].id,
+				    "op %llu (running) has a plan that cannot be read (%s): garbage collection deletes "
+				    "nothing while an op's pins cannot be known ('punix journal show %llu', then 'punix "
+				    "recover' or 'punix journal set-aside %llu --yes')",
+				    (unsigned long long)ops[i].id, why.sb_buf, (unsigned long long)ops[i].id,
 				    (unsigned long long)ops[i].id);
-			json_decref(plan);
+			sbuf_free(&why);
 			journal_ops_free(ops, nops);
 			str_vec_free(&out->paths);
 			return -1;
 		}
-		if (json_array_size(pins))
+		sbuf_free(&why);
+		if (plan.npaths)
 			out->inflight++;
-		for (size_t k = 0; k < json_array_size(pins); k++) {
-			const char *p = json_string_value(json_array_get(pins, k));
+		for (size_t k = 0; k < plan.npaths; k++) {
 			/* a pin of another store (a rebased target's) is not ours to keep */
-			if (store_path_in(s->root, p))
-				VEC_PUSH(&out->paths, xstrdup(p));
+			if (store_path_in(s->root, plan.store_paths[k]))
+				VEC_PUSH(&out->paths, xstrdup(plan.store_paths[k]));
 		}
-		json_decref(plan);
+		plan_free(&plan);
 	}
 	journal_ops_free(ops, nops);
 	return 0;
@@ -409,10 +407,10 @@ void gc_scan_free(struct gc_scan *s)
 /* The scan of the op's target, through its table, of the store the plan names. */
 static int op_scan(struct op_ctx *c, struct store *tmp, struct store **s, struct gc_scan *out, struct sbuf *err)
 {
-	const char *troot = plan_str(c, "transport_root");
+	const char *troot = c->plan.transport_root;
 	if (target_store(c->e, c->tops, troot, tmp, s, err) < 0)
 		return -1;
-	int r = scan_roots_and_dead(c->e, c->tops, plan_str(c, "deployments_root"), !troot || !*troot, *s, out, err);
+	int r = scan_roots_and_dead(c->e, c->tops, c->plan.deployments_root, !troot || !*troot, *s, out, err);
 	if (r < 0 && *s == tmp)
 		store_close(tmp);
 	return r;
@@ -430,12 +428,10 @@ static int gc_plan(struct op_ctx *c)
 	}
 	if (s == &tmp)
 		store_close(&tmp);
-	json_object_set_new(c->plan, "roots", json_integer((json_int_t)scan.nroots));
-	json_object_set_new(c->plan, "keep", json_integer((json_int_t)scan.keep));
-	json_t *dead = json_array();
+	c->plan.roots = (long)scan.nroots;
+	c->plan.keep_set = (long)scan.keep;
 	for (size_t i = 0; i < scan.ndead; i++)
-		json_array_append_new(dead, json_string(scan.dead[i]));
-	json_object_set_new(c->plan, "dead", dead);
+		plan_list_add(&c->plan.dead, &c->plan.ndead, scan.dead[i]);
 	c->res->npaths = scan.keep;
 	gc_scan_free(&scan);
 	sbuf_free(&err);
@@ -453,7 +449,7 @@ static int gc_sweep(struct op_ctx *c)
 	struct gc_scan scan;
 	struct sbuf err = SBUF_INIT;
 	struct store tmp, *s;
-	const char *troot = plan_str(c, "transport_root");
+	const char *troot = c->plan.transport_root;
 	if (target_store(c->e, c->tops, troot, &tmp, &s, &err) < 0) {
 		op_fail(c, 1, "%s", err.sb_buf);
 		sbuf_free(&err);
@@ -466,7 +462,7 @@ static int gc_sweep(struct op_ctx *c)
 		sbuf_free(&err);
 		return op_fail(c, 3, "cannot lock the store %s: %s", s->real, strerror(-r));
 	}
-	if (scan_roots_and_dead(c->e, c->tops, plan_str(c, "deployments_root"), !troot || !*troot, s, &scan, &err) < 0) {
+	if (scan_roots_and_dead(c->e, c->tops, c->plan.deployments_root, !troot || !*troot, s, &scan, &err) < 0) {
 		store_unlock(s, h);
 		if (s == &tmp)
 			store_close(&tmp);
@@ -478,7 +474,6 @@ static int gc_sweep(struct op_ctx *c)
 	strmap_init(&still_dead);
 	for (size_t i = 0; i < scan.ndead; i++)
 		strmap_put(&still_dead, scan.dead[i], (void *)scan.dead[i]);
-	json_t *planned = json_object_get(c->plan, "dead");
 	/* sizes, for the report, from one listing */
 	struct store_entry *all = NULL;
 	size_t nall = 0;
@@ -490,9 +485,9 @@ static int gc_sweep(struct op_ctx *c)
 	size_t removed = 0;
 	uint64_t freed = 0;
 	VEC(const char *) doomed = {0};
-	for (size_t i = 0; i < json_array_size(planned); i++) {
-		const char *p = json_string_value(json_array_get(planned, i));
-		if (!p || !strmap_get(&still_dead, p))
+	for (size_t i = 0; i < c->plan.ndead; i++) {
+		const char *p = c->plan.dead[i];
+		if (!strmap_get(&still_dead, p))
 			continue; /* pinned since the plan: keep it */
 		const uint64_t *bytes = strmap_get(&size_of, p);
 		freed += bytes ? *bytes : 0;
@@ -530,7 +525,7 @@ const struct op_kind gc_kind = {"gc", gc_steps, NSTEPS(gc_steps)};
 
 static int prune_plan(struct op_ctx *c)
 {
-	const char *dep = plan_str(c, "deployments_root");
+	const char *dep = c->plan.deployments_root;
 	struct sbuf err = SBUF_INIT;
 	long current = current_generation(c->tops, dep, c->stack, &err);
 	if (current < 0) {
@@ -543,7 +538,7 @@ static int prune_plan(struct op_ctx *c)
 	size_t n;
 	if (list_generations(c->tops, dep, c->stack, &gens, &n) < 0)
 		return op_fail(c, 3, "cannot list the generations of stack '%s'", c->stack);
-	long keep = plan_long(c, "keep");
+	long keep = c->plan.keep;
 	bool cur_found = false;
 	for (size_t i = 0; i < n; i++)
 		cur_found |= gens[i] == current;
@@ -557,29 +552,27 @@ static int prune_plan(struct op_ctx *c)
 			       "it is repaired ('punix service set-current %s N' with a kept generation)",
 			       c->stack, current, c->stack);
 	}
-	json_t *doomed = json_array();
 	/* the newest `keep` generations stay, and the current one whatever its age */
+	c->plan.prune = xcalloc(n + 1, sizeof(*c->plan.prune));
 	for (size_t i = 0; i + (size_t)keep < n; i++)
 		if (gens[i] != current)
-			json_array_append_new(doomed, json_integer(gens[i]));
+			c->plan.prune[c->plan.nprune++] = gens[i];
 	free(gens);
-	json_object_set_new(c->plan, "prune", doomed);
-	json_object_set_new(c->plan, "generation", json_integer(current));
+	c->plan.generation = current;
 	c->res->generation = current;
 	return 0;
 }
 
 static int prune_remove(struct op_ctx *c)
 {
-	const char *dep = plan_str(c, "deployments_root");
-	json_t *doomed = json_object_get(c->plan, "prune");
+	const char *dep = c->plan.deployments_root;
 	struct sbuf err = SBUF_INIT;
 	long current = current_generation(c->tops, dep, c->stack, &err);
 	sbuf_free(&err);
 	int r = 0;
 	size_t removed = 0;
-	for (size_t i = 0; i < json_array_size(doomed) && r == 0; i++) {
-		long g = (long)json_integer_value(json_array_get(doomed, i));
+	for (size_t i = 0; i < c->plan.nprune && r == 0; i++) {
+		long g = c->plan.prune[i];
 		if (g == current)
 			continue; /* never the live one */
 		char *m = gen_manifest_path(dep, c->stack, g), *f = gen_files_dir(dep, c->stack, g);

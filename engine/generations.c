@@ -46,10 +46,9 @@ const char *manifest_why(struct op_ctx *c, long gen, int r, struct sbuf *err)
  */
 int plan_pins_in_store(struct op_ctx *c)
 {
-	json_t *pins = json_object_get(c->plan, "store_paths");
-	const char *store_root = plan_str(c, "store_root");
-	for (size_t i = 0; i < json_array_size(pins); i++) {
-		const char *p = json_string_value(json_array_get(pins, i));
+	const char *store_root = c->plan.store_root;
+	for (size_t i = 0; i < c->plan.npaths; i++) {
+		const char *p = c->plan.store_paths[i];
 		if (!p || !store_root || !store_path_in(store_root, p))
 			return op_fail(c, 1, "op %llu: its plan pins %s, which is not a path of the store %s: the journal "
 					     "record is corrupt; nothing was pushed or removed for it",
@@ -63,12 +62,11 @@ int step_verify(struct op_ctx *c)
 {
 	if (plan_pins_in_store(c))
 		return c->res->exit;
-	json_t *pins = json_object_get(c->plan, "store_paths");
-	const char *store_root = plan_str(c, "store_root");
+	const char *store_root = c->plan.store_root;
 	struct sbuf missing = SBUF_INIT;
 	size_t nmissing = 0;
-	for (size_t i = 0; i < json_array_size(pins); i++) {
-		const char *p = json_string_value(json_array_get(pins, i));
+	for (size_t i = 0; i < c->plan.npaths; i++) {
+		const char *p = c->plan.store_paths[i];
 		struct ops_stat st;
 		struct sbuf meta = SBUF_INIT;
 		sbuf_printf(&meta, "%s/.meta/%s.json", store_root, store_path_name(p));
@@ -83,7 +81,7 @@ int step_verify(struct op_ctx *c)
 		r = op_fail(c, 1,
 			    "[E12] stack '%s' gen-%03ld: pinned store path missing:%s\nThis usually means GC ran with "
 			    "the wrong root set. Recover by\nre-realising: punix build <the program's files>",
-			    c->stack, plan_long(c, "generation"), missing.sb_buf);
+			    c->stack, c->plan.generation, missing.sb_buf);
 	sbuf_free(&missing);
 	return r;
 }
@@ -95,7 +93,7 @@ int step_flip(struct op_ctx *c)
 	struct sbuf cur = SBUF_INIT, target = SBUF_INIT;
 	sbuf_printf(&cur, "%s/current", dir);
 	char *tmp = ops_tmp_name(cur.sb_buf);
-	sbuf_printf(&target, "gen-%03ld.json", plan_long(c, "generation"));
+	sbuf_printf(&target, "gen-%03ld.json", c->plan.generation);
 	struct punix_ops *o = c->tops;
 	int r = o->symlink(o, target.sb_buf, tmp);
 	if (r == 0)
@@ -206,7 +204,7 @@ int step_materialise(struct op_ctx *c)
 {
 	struct punix_ops *o = c->tops;
 	const char *dep = dep_root(c);
-	long gen = plan_long(c, "generation"), prev = plan_long(c, "previous");
+	long gen = c->plan.generation, prev = c->plan.previous;
 	struct manifest m, old = {0};
 	struct sbuf err = SBUF_INIT;
 	int r = manifest_read(o, dep, c->stack, gen, &m, &err);

@@ -13,6 +13,7 @@
 #include "../base/vec.h"
 
 #include "build.h"
+#include "plan.h"
 #include "engine.h"
 #include "systemd.h"
 
@@ -45,7 +46,8 @@ struct op_ctx {
 	struct punix_ops *tops;
 	uint64_t id;
 	const struct op_kind *kind;
-	json_t *plan;
+	struct op_plan plan; /* typed (plan.h); recorded after the plan step */
+	bool have_plan;      /* a recovery's: its record had a plan */
 	struct op_result *res;
 	/* in memory, for the steps before the commit point of a deploy */
 	const struct deploy_input *in;
@@ -109,8 +111,6 @@ struct op_kind {
 
 
 __attribute__((format(printf, 3, 4))) int op_fail(struct op_ctx *c, int exit, const char *fmt, ...);
-const char *plan_str(struct op_ctx *c, const char *key);
-long plan_long(struct op_ctx *c, const char *key);
 
 
 /* ---- the runner (runner.c) ---- */

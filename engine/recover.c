@@ -97,23 +97,20 @@ static void sweep_temps_live(struct op_ctx *c, const struct live_ops *live)
 	struct punix_ops *o = c->tops;
 	char *dir = stack_dir(dep_root(c), c->stack);
 	sweep_dir(o, dir, ".current.tmp-", NULL, 0);
-	char *m = gen_manifest_path(dep_root(c), c->stack, plan_long(c, "generation"));
+	char *m = gen_manifest_path(dep_root(c), c->stack, c->plan.generation);
 	sweep_beside(o, m);
 	free(m);
 	free(dir);
-	const char *lists[] = {"config_files", "secret_files"};
-	for (size_t l = 0; l < 2; l++) {
-		json_t *files = json_object_get(c->plan, lists[l]);
-		for (size_t i = 0; i < json_array_size(files); i++)
-			sweep_beside(o, json_string_value(json_object_get(json_array_get(files, i), "path")));
-	}
-	json_t *pins = json_object_get(c->plan, "store_paths");
-	const char *store_root = plan_str(c, "store_root");
+	for (size_t i = 0; i < c->plan.nconfig; i++)
+		sweep_beside(o, c->plan.config_files[i].path);
+	for (size_t i = 0; i < c->plan.nsecret; i++)
+		sweep_beside(o, c->plan.secret_files[i].path);
+	const char *store_root = c->plan.store_root;
 	if (store_root && *store_root && !target_is_here(c))
 		store_sweep_creation(o, store_root);
-	for (size_t i = 0; i < json_array_size(pins) && store_root; i++) {
-		const char *p = json_string_value(json_array_get(pins, i));
-		if (!p || !store_path_in(store_root, p))
+	for (size_t i = 0; i < c->plan.npaths && store_root; i++) {
+		const char *p = c->plan.store_paths[i];
+		if (!store_path_in(store_root, p))
 			continue; /* a corrupt plan: nothing is swept because of it */
 		struct sbuf push = SBUF_INIT, meta = SBUF_INIT;
 		sbuf_printf(&push, "%s.push-", store_path_name(p));
@@ -146,7 +143,7 @@ static void rec_close_work(struct op_ctx *r)
 static void rec_freed(struct op_ctx *r)
 {
 	struct op_ctx *c = r->parent;
-	json_decref(r->plan);
+	plan_free(&r->plan);
 	journal_steps_free(r->rsteps, r->nrsteps);
 	journal_op_free(&r->rop);
 	free(r->live);
@@ -161,7 +158,7 @@ static void rec_freed(struct op_ctx *r)
 static void rec_end(struct op_ctx *r)
 {
 	struct op_ctx *c = r->parent;
-	long gen = r->plan ? plan_long(r, "generation") : 0, prev = r->plan ? plan_long(r, "previous") : 0;
+	long gen = r->plan.generation, prev = r->plan.previous;
 	const struct journal_op *op = &r->rop;
 	bool store_op = r->kind == &gc_kind || r->kind == &prune_kind;
 	if (r->committed) {
@@ -222,12 +219,12 @@ static void rec_fail(struct op_ctx *r)
 static void rec_prepare_work(struct op_ctx *r)
 {
 	struct target_spec t = {0};
-	t.ssh = plan_str(r, "ssh");
-	t.known_hosts = plan_str(r, "known_hosts");
-	t.key = plan_str(r, "key");
-	t.transport_root = plan_str(r, "transport_root");
-	t.deployments_root = plan_str(r, "deployments_root");
-	t.unit_dir = plan_str(r, "unit_dir");
+	t.ssh = r->plan.ssh;
+	t.known_hosts = r->plan.known_hosts;
+	t.key = r->plan.key;
+	t.transport_root = r->plan.transport_root;
+	t.deployments_root = r->plan.deployments_root;
+	t.unit_dir = r->plan.unit_dir;
 	struct sbuf terr = SBUF_INIT;
 	r->tops = engine_target_ops(r->e, &t, &terr);
 	if (!r->tops) {
@@ -282,8 +279,22 @@ static void rec_start(struct op_ctx *c, const struct journal_op *op)
 		sbuf_printf(&r->line, "op %llu: unknown kind '%s'; left as it is", (unsigned long long)op->id, r->rop.kind);
 		goto fail;
 	}
-	json_error_t jerr;
-	r->plan = r->rop.plan ? json_loads(r->rop.plan, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+	if (r->rop.plan) {
+		/* a plan that does not decode is never taken for none: the op stays for a person to look at */
+		struct sbuf perr = SBUF_INIT;
+		size_t plen = r->rop.plan_len ? r->rop.plan_len : strlen(r->rop.plan);
+		if (plan_decode(r->rop.plan, plen, &r->plan, &perr) < 0) {
+			sbuf_printf(&r->line,
+				    "op %llu (%s %s): its plan cannot be read (%s); left alone (see it with 'punix "
+				    "journal show %llu'; once what it did is checked, 'punix journal set-aside %llu --yes')",
+				    (unsigned long long)op->id, r->rop.kind, r->rop.stack, perr.sb_buf,
+				    (unsigned long long)op->id, (unsigned long long)op->id);
+			sbuf_free(&perr);
+			goto fail;
+		}
+		sbuf_free(&perr);
+		r->have_plan = true;
+	}
 	r->last = -1;
 	for (size_t i = 0; i < r->nrsteps; i++) {
 		if (r->rsteps[i].index >= r->kind->nsteps)
@@ -293,7 +304,7 @@ static void rec_start(struct op_ctx *c, const struct journal_op *op)
 		if (r->rsteps[i].index >= kind_commit(r->kind) && r->rsteps[i].state != JOURNAL_STEP_UNDONE)
 			r->committed = true;
 	}
-	if (!r->plan) {
+	if (!r->have_plan) {
 		/* interrupted while planning: nothing on the target was touched */
 		journal_finish(r, JOURNAL_OP_ABORTED);
 		sbuf_printf(&r->line, "op %llu (%s %s): interrupted while planning; nothing to undo",

@@ -3,7 +3,7 @@
  * step table with INTENT before and DONE after each step, undoing what ran
  * when a step before the commit point fails (see engine.h).
  *
- * An op's plan (a JSON object in its journal record) holds everything the
+ * An op's plan (plan.h, recorded in its journal record) holds everything the
  * steps after it need: where the target is, the generation, its pins and
  * files. So recovery, in another process, can finish or undo an op from the
  * journal alone. Steps before the commit point may keep in-memory state
@@ -53,19 +53,9 @@ int op_fail(struct op_ctx *c, int exit, const char *fmt, ...)
 	return exit;
 }
 
-const char *plan_str(struct op_ctx *c, const char *key)
-{
-	return json_string_value(json_object_get(c->plan, key));
-}
-
-long plan_long(struct op_ctx *c, const char *key)
-{
-	return (long)json_integer_value(json_object_get(c->plan, key));
-}
-
 const char *dep_root(struct op_ctx *c)
 {
-	return plan_str(c, "deployments_root");
+	return c->plan.deployments_root;
 }
 
 void now_iso(char out[32])
@@ -91,7 +81,7 @@ void op_maybe_crash(struct op_ctx *c, const char *step, const char *when)
 /* The target is this machine itself (not rebased, not over SSH): its store is ours. */
 bool target_is_here(struct op_ctx *c)
 {
-	const char *ssh = plan_str(c, "ssh"), *root = plan_str(c, "transport_root");
+	const char *ssh = c->plan.ssh, *root = c->plan.transport_root;
 	return (!ssh || !*ssh) && (!root || !*root);
 }
 
@@ -275,13 +265,15 @@ static void step_done(struct op_ctx *c)
 {
 	const struct step *s = &c->kind->steps[c->i];
 	int r = c->rc ? c->rc : c->res->exit;
-	if (r == 0 && c->i == 0 && c->plan) {
+	if (r == 0 && c->i == 0) {
 		/* the plan is what recovery works from: record it before going on */
-		char *text = json_dumps(c->plan, JSON_COMPACT | JSON_SORT_KEYS);
+		unsigned char *bytes;
+		size_t len;
+		plan_encode(&c->plan, &bytes, &len);
 		struct journal_err je;
-		if (batch_open(c) < 0 || journal_op_set_plan(c->e->journal, c->id, text, &je) < 0)
+		if (batch_open(c) < 0 || journal_op_set_plan_bytes(c->e->journal, c->id, bytes, len, &je) < 0)
 			r = c->res->exit ? c->res->exit : op_fail(c, 3, "%s", je.msg);
-		free(text);
+		free(bytes);
 	}
 	if (r != 0) {
 		if (!c->res->exit)
@@ -455,19 +447,20 @@ static void begin(struct op_ctx *c)
 		return;
 	}
 	const struct target_spec *t = &c->req.target;
-	c->plan = json_object();
-	json_object_set_new(c->plan, "ssh", json_string(t->ssh ? t->ssh : ""));
-	json_object_set_new(c->plan, "known_hosts", json_string(t->known_hosts ? t->known_hosts : ""));
-	json_object_set_new(c->plan, "key", json_string(t->key ? t->key : ""));
-	json_object_set_new(c->plan, "stack", json_string(c->stack));
-	json_object_set_new(c->plan, "transport_root", json_string(t->transport_root ? t->transport_root : ""));
-	json_object_set_new(c->plan, "deployments_root", json_string(t->deployments_root ? t->deployments_root : ""));
-	json_object_set_new(c->plan, "unit_dir", json_string(t->unit_dir ? t->unit_dir : ""));
-	json_object_set_new(c->plan, "activate", json_boolean(t->activate));
-	json_object_set_new(c->plan, "enable", json_boolean(t->enable));
-	json_object_set_new(c->plan, "store_root", json_string(c->e->store->root));
+	struct op_plan *p = &c->plan;
+	/* "" for what is not set, as recovery reads it back */
+	p->ssh = xstrdup(t->ssh ? t->ssh : "");
+	p->known_hosts = xstrdup(t->known_hosts ? t->known_hosts : "");
+	p->key = xstrdup(t->key ? t->key : "");
+	p->stack = xstrdup(c->stack);
+	p->transport_root = xstrdup(t->transport_root ? t->transport_root : "");
+	p->deployments_root = xstrdup(t->deployments_root ? t->deployments_root : "");
+	p->unit_dir = xstrdup(t->unit_dir ? t->unit_dir : "");
+	p->activate = t->activate;
+	p->enable = t->enable;
+	p->store_root = plan_strdup(c->e->store->root);
 	if (c->req.type == OP_PRUNE)
-		json_object_set_new(c->plan, "keep", json_integer(c->keep));
+		p->keep = c->keep;
 	struct journal_op op = {0};
 	op.kind = (char *)c->kind->name;
 	op.scope = c->scope;
@@ -533,7 +526,7 @@ static void report_done(struct op_ctx *c)
 	}
 	if (c->done)
 		c->done(c->done_arg, c->res);
-	json_decref(c->plan);
+	plan_free(&c->plan);
 	free(c->scope);
 	journal_ops_free(c->rops, c->nrops);
 	op_result_free(&c->own_res);

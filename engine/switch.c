@@ -45,12 +45,20 @@ static int plan_from_manifest(struct op_ctx *c, long gen, long current)
 		return 1;
 	}
 	sbuf_free(&err);
-	json_object_set_new(c->plan, "generation", json_integer(gen));
-	json_object_set_new(c->plan, "previous", json_integer(current));
-	json_object_set(c->plan, "store_paths", json_object_get(m.root, "store_paths"));
-	json_object_set(c->plan, "config_files", json_object_get(m.root, "config_files"));
-	json_t *secret = json_object_get(m.root, "secret_files");
-	json_object_set_new(c->plan, "secret_files", secret ? json_incref(secret) : json_array());
+	struct op_plan *p = &c->plan;
+	p->generation = gen;
+	p->previous = current;
+	for (size_t i = 0; i < m.npaths; i++)
+		plan_list_add(&p->store_paths, &p->npaths, m.store_paths[i]);
+	p->config_files = xcalloc(m.nfiles + 1, sizeof(*p->config_files));
+	for (size_t i = 0; i < m.nfiles; i++, p->nconfig++)
+		p->config_files[i] = (struct plan_file){xstrdup(m.files[i].path), plan_strdup(m.files[i].sha256),
+							m.files[i].mode, plan_strdup(m.files[i].owner)};
+	p->secret_files = xcalloc(m.nsecret + 1, sizeof(*p->secret_files));
+	for (size_t i = 0; i < m.nsecret; i++, p->nsecret++)
+		p->secret_files[i] = (struct plan_file){xstrdup(m.secret_files[i].path),
+							plan_strdup(m.secret_files[i].sha256), m.secret_files[i].mode,
+							plan_strdup(m.secret_files[i].owner)};
 	c->res->generation = gen;
 	c->res->previous = current;
 	manifest_free(&m);

@@ -4,11 +4,11 @@
 #   bash fuzz/run.sh [SECONDS]
 #
 # The time is split: the PCL front end (the largest surface, and the one
-# that reads what people write) gets half, rounded up; the three decoders of
+# that reads what people write) gets half, rounded up; the four decoders of
 # bytes read back from disk (journal records, generation manifests, store
-# registrations and marker) share the other half equally. Each target gets
-# at least 1 s. With the default 60 s: pcl 30 s, journal, manifest and
-# registration 10 s each.
+# registrations and marker, op plans) share the other half equally. Each
+# target gets at least 1 s. With the default 60 s: pcl 30 s, journal,
+# manifest, registration and plan 7 s each.
 #
 # A crash, leak, failed invariant, timeout or out-of-memory is a finding:
 # the run stops there, the reproducer is kept in fuzz/findings/ (its name
@@ -24,6 +24,7 @@ targets=(
   "journal      fuzz_journal       fuzz/corpus-journal        -                   4096"
   "manifest     fuzz_manifest      fuzz/corpus-manifest       fuzz/json.dict      16384"
   "registration fuzz_registration  fuzz/corpus-registration   fuzz/json.dict      16384"
+  "plan         fuzz_plan          fuzz/corpus-plan           fuzz/json.dict      16384"
 )
 ntargets=${#targets[@]}
 pcl_seconds=$(((seconds + 1) / 2))

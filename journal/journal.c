@@ -32,7 +32,7 @@
 /* Room for a great many ops; LMDB reserves address space, not disk. */
 #define JOURNAL_MAP_SIZE ((size_t)1 << 30)
 /* The layout of the databases (journal.h says what each format added). */
-#define JOURNAL_FORMAT 2
+#define JOURNAL_FORMAT 3
 
 int jr_lmdb_fail(struct journal_err *e, int rc, const char *what)
 {
@@ -325,7 +325,8 @@ out:
 }
 
 /* Read-modify-write of one op record in one transaction. */
-static int update_op(struct journal *j, uint64_t id, const char *plan, int state, struct journal_err *e)
+static int update_op(struct journal *j, uint64_t id, const char *plan, size_t plan_len, int state,
+		     struct journal_err *e)
 {
 	MDB_txn *txn;
 	int rc = jr_wbegin(j, &txn);
@@ -356,7 +357,12 @@ static int update_op(struct journal *j, uint64_t id, const char *plan, int state
 	}
 	if (plan) {
 		free(op.plan);
-		op.plan = strdup(plan);
+		op.plan = malloc(plan_len + 1);
+		if (!op.plan)
+			abort();
+		memcpy(op.plan, plan, plan_len);
+		op.plan[plan_len] = '\0';
+		op.plan_len = plan_len;
 	}
 	if (state) {
 		op.state = (enum journal_op_state)state;
@@ -372,12 +378,17 @@ static int update_op(struct journal *j, uint64_t id, const char *plan, int state
 
 int journal_op_set_plan(struct journal *j, uint64_t id, const char *plan, struct journal_err *e)
 {
-	return update_op(j, id, plan, 0, e);
+	return update_op(j, id, plan, strlen(plan), 0, e);
+}
+
+int journal_op_set_plan_bytes(struct journal *j, uint64_t id, const void *plan, size_t len, struct journal_err *e)
+{
+	return update_op(j, id, plan, len, 0, e);
 }
 
 int journal_op_finish(struct journal *j, uint64_t id, enum journal_op_state state, struct journal_err *e)
 {
-	return update_op(j, id, NULL, (int)state, e);
+	return update_op(j, id, NULL, 0, (int)state, e);
 }
 
 int journal_step_write(struct journal *j, uint64_t id, uint32_t index, const char *name,

@@ -31,8 +31,12 @@
  *      not keep the index up to date; upgrade punix while no punix runs (a
  *      format 1 punix that already had the journal open when it was bumped
  *      would still write without the index).
+ *   3  an op's plan field may hold any bytes (the engine's binary plan,
+ *      engine/plan.h), where format 2 held JSON text. Bumped on open like
+ *      2 (the index is rebuilt once on the way); a format 2 punix refuses
+ *      the journal rather than take a binary plan for a corrupt record.
  * A journal of a format newer than this code's is refused by journal_open
- * (-EBADMSG, "has format N; this punix reads format 2 (a newer punix wrote
+ * (-EBADMSG, "has format N; this punix reads format 3 (a newer punix wrote
  * it: ...)"), never changed.
  *
  * A struct journal is used from one thread at a time; a batch, from the
@@ -99,7 +103,14 @@ struct journal_op {
 	char *kind;    /* "deploy", "rollback", "set-current" */
 	char *scope;   /* what it locks: "<target>|<deployments root>|<stack>" */
 	char *stack;
-	char *plan;    /* the op's parameters and plan (JSON text) */
+	/*
+	 * The op's plan: bytes whose meaning is the engine's (engine/plan.h: a
+	 * versioned binary encoding; JSON text from punix before it), NUL-
+	 * terminated for convenience; plan_len of them (0 with plan set: text,
+	 * strlen(plan)).
+	 */
+	char *plan;
+	size_t plan_len;
 	enum journal_op_state state;
 	uint64_t started; /* unix seconds; 0 if unknown (CORRUPT, SET_ASIDE) */
 	uint64_t ended;
@@ -172,6 +183,8 @@ uint64_t journal_commit_count(const struct journal *j);
 /* Records a new RUNNING op, in the index of unfinished ops too; assigns op->id. */
 int journal_op_begin(struct journal *j, struct journal_op *op, struct journal_err *e);
 int journal_op_set_plan(struct journal *j, uint64_t id, const char *plan, struct journal_err *e);
+/* The plan as len bytes (any bytes: NUL included). */
+int journal_op_set_plan_bytes(struct journal *j, uint64_t id, const void *plan, size_t len, struct journal_err *e);
 /* Sets the op's state (done, aborted, failed) and ends it, taking it out of the index in the same transaction. */
 int journal_op_finish(struct journal *j, uint64_t id, enum journal_op_state state, struct journal_err *e);
 int journal_step_write(struct journal *j, uint64_t id, uint32_t index, const char *name,

@@ -150,7 +150,8 @@ unsigned char *journal_encode_op(const struct journal_op *op, size_t *len)
 	tlv_str(&b, T_KIND, op->kind);
 	tlv_str(&b, T_SCOPE, op->scope);
 	tlv_str(&b, T_STACK, op->stack);
-	tlv_str(&b, T_PLAN, op->plan);
+	if (op->plan)
+		tlv(&b, T_PLAN, op->plan, op->plan_len ? op->plan_len : strlen(op->plan));
 	tlv_u64(&b, T_STATE, (uint64_t)op->state);
 	tlv_u64(&b, T_STARTED, op->started);
 	tlv_u64(&b, T_ENDED, op->ended);
@@ -231,6 +232,18 @@ static int field_str(const struct field *f, char **out, struct journal_err *e)
 	return 0;
 }
 
+/* Any bytes (a plan's), NUL-terminated for convenience. */
+static int field_bytes(const struct field *f, char **out, size_t *len)
+{
+	*out = malloc((size_t)f->n + 1);
+	if (!*out)
+		abort();
+	memcpy(*out, f->p, f->n);
+	(*out)[f->n] = '\0';
+	*len = f->n;
+	return 0;
+}
+
 static int field_u64(const struct field *f, uint64_t *out, struct journal_err *e)
 {
 	if (f->n != 8)
@@ -260,7 +273,7 @@ int journal_decode_op(const unsigned char *p, size_t len, struct journal_op *op,
 		case T_KIND: r = field_str(&f[i], &op->kind, e); break;
 		case T_SCOPE: r = field_str(&f[i], &op->scope, e); break;
 		case T_STACK: r = field_str(&f[i], &op->stack, e); break;
-		case T_PLAN: r = field_str(&f[i], &op->plan, e); break;
+		case T_PLAN: r = field_bytes(&f[i], &op->plan, &op->plan_len); break;
 		case T_STATE: r = field_u64(&f[i], &state, e); break;
 		case T_STARTED: r = field_u64(&f[i], &op->started, e); break;
 		case T_ENDED: r = field_u64(&f[i], &op->ended, e); break;
@@ -398,9 +411,11 @@ void jr_salvage_op(const unsigned char *p, size_t len, struct journal_op *op)
 			break;
 		const unsigned char *v = p + i + 5;
 		char **slot = tag == T_KIND ? &op->kind : tag == T_SCOPE ? &op->scope : tag == T_STACK ? &op->stack
-			      : tag == T_PLAN ? &op->plan : NULL;
+			      : NULL;
 		if (slot && !*slot)
-			*slot = salvage_str(v, n, tag == T_PLAN);
+			*slot = salvage_str(v, n, false);
+		else if (tag == T_PLAN && !op->plan)
+			field_bytes(&(struct field){tag, v, n}, &op->plan, &op->plan_len);
 		else if (tag == T_STARTED && n == 8 && !op->started)
 			op->started = get_u64(v);
 		i += 5 + (size_t)n;

@@ -19,6 +19,7 @@
 
 #include "../../base/sbuf.h"
 #include "../../base/utf8.h"
+#include "../../engine/plan.h"
 #include "../../journal/journal.h"
 #include "cli.h"
 
@@ -114,6 +115,32 @@ static const char *or_unknown(const char *s)
 	return s ? s : "?";
 }
 
+/*
+ * The op's plan as JSON text (engine/plan.h decodes the binary plan, and
+ * the JSON plans of punix before it); NULL if none was recorded. A plan
+ * that does not decode is shown as why, never as its bytes.
+ */
+static char *plan_text(const struct journal_op *op)
+{
+	if (!op->plan)
+		return NULL;
+	struct op_plan p;
+	struct sbuf err = SBUF_INIT;
+	size_t len = op->plan_len ? op->plan_len : strlen(op->plan);
+	char *text;
+	if (plan_decode(op->plan, len, &p, &err) == 0) {
+		text = plan_to_json(&p);
+		plan_free(&p);
+	} else {
+		sbuf_printf(&err, " (%zu bytes)", len);
+		json_t *o = json_pack("{s:s}", "unreadable", err.sb_buf);
+		text = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+	}
+	sbuf_free(&err);
+	return text;
+}
+
 /* One op as `show OP` prints it (set-aside prints the same before asking). */
 static void print_op(const struct journal_op *op, const struct journal_step *steps, size_t n)
 {
@@ -124,7 +151,9 @@ static void print_op(const struct journal_op *op, const struct journal_step *ste
 	printf("op %llu: %s %s, %s, started %s\n", (unsigned long long)op->id, or_unknown(op->kind),
 	       or_unknown(op->stack), journal_op_state_name(op->state), t);
 	printf("scope: %s\n", or_unknown(op->scope));
-	printf("plan: %s\n", op->plan ? op->plan : damaged || op->corrupt ? "?" : "(none recorded)");
+	char *plan = plan_text(op);
+	printf("plan: %s\n", plan ? plan : damaged || op->corrupt ? "?" : "(none recorded)");
+	free(plan);
 	for (size_t i = 0; i < n; i++)
 		printf("  step %u %-12s %s\n", steps[i].index, steps[i].name, journal_step_state_name(steps[i].state));
 	if (damaged)
@@ -205,8 +234,9 @@ static int show_one(struct journal *j, uint64_t id, bool json)
 			json_array_append_new(arr, s);
 		}
 		json_object_set_new(o, "steps", arr);
-		json_error_t je2;
-		json_t *plan = op.plan ? json_loads(op.plan, 0, &je2) : NULL;
+		char *ptext = plan_text(&op);
+		json_t *plan = ptext ? json_loads(ptext, 0, NULL) : NULL;
+		free(ptext);
 		json_object_set_new(o, "plan", plan ? plan : json_null());
 		print_json(o);
 	} else {
