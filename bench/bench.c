@@ -400,6 +400,14 @@ int main(int argc, char **argv)
 		perror("mkdtemp");
 		return 1;
 	}
+	/*
+	 * As root, punix builds as the user nobody, who must be able to reach
+	 * the store under the scratch directory; mkdtemp makes it 0700.
+	 */
+	if (chmod(scratch, 0755) < 0) {
+		perror("chmod");
+		return 1;
+	}
 	if (!strcmp(argv[3], "check"))
 		bench_check(quick);
 	else if (!strcmp(argv[3], "noop"))
