@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds an optimised, unsanitised punix in build-bench/ and runs the
 # benchmarks against it.
-#   bash bench/run.sh [check|noop|hash|rollback|deploy|fsync|gc|all] [--quick]
+#   bash bench/run.sh [check|noop|hash|rollback|deploy|fsync|gc|history|all] [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -31,6 +31,14 @@ for e in check noop hash rollback deploy fsync gc; do
   if [ "$what" = all ] || [ "$what" = "$e" ]; then
     echo "== $e"
     build-bench/bench/bench build-bench/punix build-bench/bench/gen_program "$e" $quick
+    echo
+  fi
+done
+# The engine's experiments (bench_engine.c): the journal's history.
+for e in history; do
+  if [ "$what" = all ] || [ "$what" = "$e" ]; then
+    echo "== $e"
+    build-bench/bench/bench_engine build-bench/punix "$e" $quick
     echo
   fi
 done
