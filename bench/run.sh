@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # Builds an optimised, unsanitised punix in build-bench/ and runs the
 # benchmarks against it.
-#   bash bench/run.sh [check|noop|hash|rollback|deploy|fsync|gc|history|all] [--quick]
+#   bash bench/run.sh [check|noop|hash|rollback|deploy|fsync|gc|history|syncs|all] [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
 quick="${2:-}"
-# rollback and gc compare with nix (nix-bin); fsync counts with
+# rollback and gc compare with nix (nix-bin); fsync and syncs count with
 # strace. Only what the chosen experiments need is installed, and a failed
 # install only skips those comparisons.
 need=""
 case "$what" in
   all) need="nix-bin strace" ;;
   rollback|gc) need="nix-bin" ;;
-  fsync) need="strace" ;;
+  fsync|syncs) need="strace" ;;
 esac
 for pkg in $need; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
@@ -34,8 +34,9 @@ for e in check noop hash rollback deploy fsync gc; do
     echo
   fi
 done
-# The engine's experiments (bench_engine.c): the journal's history.
-for e in history; do
+# The engine's experiments (bench_engine.c): the journal's history, syncs
+# per op.
+for e in history syncs; do
   if [ "$what" = all ] || [ "$what" = "$e" ]; then
     echo "== $e"
     build-bench/bench/bench_engine build-bench/punix "$e" $quick
