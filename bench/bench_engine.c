@@ -6,6 +6,8 @@
  *   bench_engine PUNIX syncs                 fdatasync (journal commits) and fsync per op
  *                                            (strace), against design.md's minimum; and
  *                                            10 stacks deployed in one process
+ *   bench_engine PUNIX concurrent [--quick]  10 stacks deployed at once in one engine
+ *                                            against 10 processes one after another
  *
  * Like bench.c: every time is of a whole punix process, the median of
  * several, set against an anchor measured in the same run, and growth is
@@ -521,10 +523,120 @@ static void bench_syncs(void)
 	printf("\ncommits per deploy, 10 at once / alone: %.2f\n", cmed / (double)m_re.commits);
 }
 
+/* ---- concurrent: stacks deployed at once against one after another -------------------------- */
+
+/* n stacks, each with its own package whose build sleeps, one service and one config file. */
+static void concurrent_program(const char *path, int n, const char *sleep_s)
+{
+	FILE *f = create(path);
+	for (int i = 0; i < n; i++)
+		fprintf(f,
+			"module P%d { pname = \"app%d\" version = \"1\" recipe = \"std.shell\"\n"
+			"  recipeArgs = { command = \"sleep %s && mkdir -p $OUTPUT/bin && echo %d > $OUTPUT/bin/app\" } }\n"
+			"module S%d { backend = \"systemd\" storeModules = [\"P%d\"]\n"
+			"  services = [ { name = \"svc%d\" package = \"P%d\" binary = \"app\" } ]\n"
+			"  configFiles = [ { path = \"/etc/s%d/a.conf\" content = \"a = %d\\n\" } ] }\n",
+			i, i, sleep_s, i, i, i, i, i, i, i);
+	fclose(f);
+}
+
+/*
+ * One trial: a fresh home and target; with prebuilt, the packages are built
+ * first (untimed). Then the n stacks deployed at once by one process (its
+ * time), or by one process each in sequence (the sum of their times).
+ */
+static double conc_trial(const char *dir, const char *prog, int n, bool prebuilt, bool at_once)
+{
+	char home[256], target[256];
+	snprintf(home, sizeof(home), "%s/home", dir);
+	snprintf(target, sizeof(target), "%s/target", dir);
+	shellf("rm -rf %s %s && mkdir -p %s", home, target, target);
+	if (prebuilt) {
+		char *build[] = {(char *)punix, "build", (char *)prog, NULL};
+		run(build, home, 0);
+	}
+	if (at_once) {
+		char list[128];
+		stack_list(list, sizeof(list), n);
+		char *d[] = {(char *)punix, "service", "deploy", list, "--file", (char *)prog, "--transport-root", target,
+			     NULL};
+		return run(d, home, 0).secs;
+	}
+	double total = 0;
+	for (int i = 0; i < n; i++) {
+		char s[16];
+		snprintf(s, sizeof(s), "S%d", i);
+		char *d[] = {(char *)punix, "service", "deploy", s, "--file", (char *)prog, "--transport-root", target, NULL};
+		total += run(d, home, 0).secs;
+	}
+	return total;
+}
+
+#define CONC_SIZES 4
+
+static void bench_concurrent(int quick)
+{
+	const int sizes[CONC_SIZES] = {1, 2, 5, 10};
+	int trials = quick ? 3 : 5;
+	const char *sleep_s = "0.2";
+	printf("n stacks, each with its own package (std.shell: sleep %s, then write a file), one\n"
+	       "service and one config file; a fresh home and target every trial; median of %d.\n"
+	       "at once: punix service deploy S0,...,S{n-1} (one engine); sequence: n processes,\n"
+	       "punix service deploy Si, one after another (the sum of their times).\n\n",
+	       sleep_s, trials);
+	for (int prebuilt = 0; prebuilt < 2; prebuilt++) {
+		double ns[CONC_SIZES], once[CONC_SIZES], seq[CONC_SIZES];
+		printf("%s\n", prebuilt ? "packages already built (pure deploy):" : "building the packages (deploy builds them):");
+		printf("%8s %12s %12s %10s %14s\n", "stacks", "at once s", "sequence s", "ratio", "at once/stack");
+		for (int i = 0; i < CONC_SIZES; i++) {
+			int n = sizes[i];
+			char dir[128], prog[200];
+			snprintf(dir, sizeof(dir), "%s/conc-%d", scratch, n);
+			snprintf(prog, sizeof(prog), "%s/prog.pcl", dir);
+			shellf("mkdir -p %s", dir);
+			concurrent_program(prog, n, sleep_s);
+			double a[16], s[16];
+			/* alternated, so that the machine's noise falls on both alike */
+			for (int t = 0; t < trials; t++) {
+				a[t] = conc_trial(dir, prog, n, prebuilt, true);
+				s[t] = conc_trial(dir, prog, n, prebuilt, false);
+			}
+			ns[i] = n;
+			once[i] = median_of(a, trials);
+			seq[i] = median_of(s, trials);
+			printf("%8d %12.3f %12.3f %10.2f %12.1f ms\n", n, once[i], seq[i], once[i] / seq[i],
+			       1e3 * once[i] / n);
+			fflush(stdout);
+		}
+		printf("at once, 10 stacks / 1: %.2f (sequence: %.2f); 10 at once / 10 in sequence: %.2f\n",
+		       once[3] / once[0], seq[3] / seq[0], once[3] / seq[3]);
+		if (!prebuilt) {
+			/*
+			 * The builds run on libuv's pool, 4 threads unless
+			 * UV_THREADPOOL_SIZE says otherwise (docs/design.md): with
+			 * one thread per stack, is the pool what bounds the overlap?
+			 */
+			char dir[128], prog[200];
+			snprintf(dir, sizeof(dir), "%s/conc-10", scratch);
+			snprintf(prog, sizeof(prog), "%s/prog.pcl", dir);
+			setenv("UV_THREADPOOL_SIZE", "10", 1);
+			double a[16];
+			for (int t = 0; t < trials; t++)
+				a[t] = conc_trial(dir, prog, 10, false, true);
+			unsetenv("UV_THREADPOOL_SIZE");
+			double m = median_of(a, trials);
+			printf("10 at once with UV_THREADPOOL_SIZE=10: %.3f s (/ the default pool of 4: %.2f)\n", m,
+			       m / once[3]);
+		}
+		printf("growth exponent at once %.2f, in sequence %.2f (1.0: each stack costs as much as a whole run)\n\n",
+		       fit_exponent(ns, once, CONC_SIZES), fit_exponent(ns, seq, CONC_SIZES));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: bench_engine PUNIX history|syncs [--quick]\n");
+		fprintf(stderr, "usage: bench_engine PUNIX history|syncs|concurrent [--quick]\n");
 		return 2;
 	}
 	punix = argv[1];
@@ -543,6 +655,8 @@ int main(int argc, char **argv)
 		bench_history(quick);
 	else if (!strcmp(argv[2], "syncs"))
 		bench_syncs();
+	else if (!strcmp(argv[2], "concurrent"))
+		bench_concurrent(quick);
 	else
 		fprintf(stderr, "bench_engine: unknown experiment %s\n", argv[2]);
 	char cmd[256];

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds an optimised, unsanitised punix in build-bench/ and runs the
 # benchmarks against it.
-#   bash bench/run.sh [check|noop|hash|rollback|deploy|fsync|gc|history|syncs|all] [--quick]
+#   bash bench/run.sh [check|noop|hash|rollback|deploy|fsync|gc|history|syncs|concurrent|all] [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -35,8 +35,8 @@ for e in check noop hash rollback deploy fsync gc; do
   fi
 done
 # The engine's experiments (bench_engine.c): the journal's history, syncs
-# per op.
-for e in history syncs; do
+# per op, stacks deployed at once.
+for e in history syncs concurrent; do
   if [ "$what" = all ] || [ "$what" = "$e" ]; then
     echo "== $e"
     build-bench/bench/bench_engine build-bench/punix "$e" $quick
