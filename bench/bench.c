@@ -277,19 +277,21 @@ static void bench_fsync(void)
 		run(deploy, home, 0);
 		long measured = count_fsyncs(home, deploy);
 		/*
-		 * The minimum the guarantees need for a deploy whose live files are
-		 * already right (so materialise writes nothing): each of the F
-		 * generation files fsynced, each of the D distinct directories they
-		 * are in fsynced once, the parent of each of the N directories the
-		 * generation creates (gen-NNN.files, etc, etc/s, etc/systemd,
-		 * etc/systemd/system), the manifest and its directory, the flip's
-		 * directory, and one fdatasync per journal commit (LMDB writes its
-		 * meta page with O_DSYNC): J = INTENT and DONE of 7 steps (activate
-		 * included, even when it has nothing to do), plus the op's begin,
-		 * its plan and its end = 17.
+		 * The minimum the guarantees need (docs/design.md, "The minimum
+		 * number of syncs") for a deploy whose live files are already
+		 * right (so materialise writes nothing): each of the F generation
+		 * files fsynced, each of the G directories of the generation's
+		 * tree once (gen-NNN.files, etc, etc/s, etc/systemd,
+		 * etc/systemd/system), the manifest and its directory (which
+		 * also holds gen-NNN.files), the flip's directory, and one
+		 * fdatasync per journal commit (LMDB writes its meta page with
+		 * O_DSYNC): with group commit J = 7 steps + 1 = 8 (a step's DONE
+		 * shares a commit with the next INTENT, the last DONE with the
+		 * op's end). It was INTENT and DONE apiece, 17, before group
+		 * commit. bench_engine's syncs experiment splits the two kinds.
 		 */
-		long F = shapes[i][0] + shapes[i][1], D = 2, N = 5, J = 17;
-		long minimum = F + D + N + 2 + 1 + J;
+		long F = shapes[i][0] + shapes[i][1], G = 5, J = 7 + 1;
+		long minimum = F + G + 2 + 1 + J;
 		printf("%9d %6ld %10ld %10ld\n", shapes[i][0], F, measured, minimum);
 	}
 }
