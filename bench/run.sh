@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
 # Builds an optimised, unsanitised punix in build-bench/ and runs the
 # benchmarks against it.
-#   bash bench/run.sh [check|noop|hash|rollback|deploy|fsync|gc|all] [--quick]
+#   bash bench/run.sh [check|noop|hash|rollback|deploy|fsync|gc|history|syncs|concurrent|all] [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
 quick="${2:-}"
-# The rollback experiment compares with nix-env, the fsync one counts with strace.
-for pkg in nix-bin strace; do
+# rollback and gc compare with nix (nix-bin); fsync and syncs count with
+# strace. Only what the chosen experiments need is installed, and a failed
+# install only skips those comparisons.
+need=""
+case "$what" in
+  all) need="nix-bin strace" ;;
+  rollback|gc) need="nix-bin" ;;
+  fsync|syncs) need="strace" ;;
+esac
+for pkg in $need; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
     if [ "$(id -u)" -eq 0 ]; then
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null ||
+        echo "bench: could not install $pkg; those comparisons will be skipped" >&2
     else
       echo "bench: $pkg is missing; those comparisons will be skipped" >&2
     fi
@@ -22,6 +31,15 @@ for e in check noop hash rollback deploy fsync gc; do
   if [ "$what" = all ] || [ "$what" = "$e" ]; then
     echo "== $e"
     build-bench/bench/bench build-bench/punix build-bench/bench/gen_program "$e" $quick
+    echo
+  fi
+done
+# The engine's experiments (bench_engine.c): the journal's history, syncs
+# per op, stacks deployed at once.
+for e in history syncs concurrent; do
+  if [ "$what" = all ] || [ "$what" = "$e" ]; then
+    echo "== $e"
+    build-bench/bench/bench_engine build-bench/punix "$e" $quick
     echo
   fi
 done
