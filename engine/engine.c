@@ -88,7 +88,7 @@ void engine_close(struct engine *e)
 {
 	if (!e)
 		return;
-	engine_run(e);
+	uv_run(&e->loop, UV_RUN_DEFAULT); /* what is still submitted runs to its end */
 	if (e->batch_open) {
 		struct journal_err je;
 		journal_batch_commit(e->journal, &je);

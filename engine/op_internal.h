@@ -122,8 +122,11 @@ void now_iso(char out[32]);
 /* The target is this machine itself (not rebased, not over SSH): its store is ours. */
 bool target_is_here(struct op_ctx *c);
 const struct op_kind *find_kind(const char *name);
+const struct op_kind *kind_of(enum op_type t);
 /* The index of the kind's commit point (the step marked commit). */
 size_t kind_commit(const struct op_kind *k);
+/* Records the op (RUNNING) in the journal's batch; sets c->id. */
+int journal_begin(struct op_ctx *c);
 int journal_step(struct op_ctx *c, size_t i, enum journal_step_state s);
 int journal_finish(struct op_ctx *c, enum journal_op_state s);
 /* Runs fn on a worker thread, then after on the loop. */

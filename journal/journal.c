@@ -34,10 +34,6 @@
 /* The layout of the databases (journal.h says what each format added). */
 #define JOURNAL_FORMAT 3
 
-int jr_lmdb_fail(struct journal_err *e, int rc, const char *what)
-{
-	return jr_fail(e, rc > 0 ? -EIO : rc, "journal: %s: %s", what, mdb_strerror(rc));
-}
 
 /* ---- the environment --------------------------------------------------------- */
 
@@ -191,40 +187,6 @@ void journal_close(struct journal *j)
 }
 
 /* ---- transactions and batches ------------------------------------------------- */
-
-int jr_wbegin(struct journal *j, MDB_txn **txn)
-{
-	return mdb_txn_begin(j->env, j->batch, 0, txn);
-}
-
-int jr_commit(struct journal *j, MDB_txn *txn, int rc)
-{
-	if (rc != 0) {
-		mdb_txn_abort(txn);
-		return rc;
-	}
-	/* A child of the batch commits into it: nothing is durable until the batch is. */
-	bool top = !j->batch || txn == j->batch;
-	rc = mdb_txn_commit(txn);
-	if (rc == 0 && top)
-		j->commits++;
-	return rc;
-}
-
-int jr_rbegin(struct journal *j, MDB_txn **txn)
-{
-	if (j->batch) {
-		*txn = j->batch;
-		return 0;
-	}
-	return mdb_txn_begin(j->env, NULL, MDB_RDONLY, txn);
-}
-
-void jr_rend(struct journal *j, MDB_txn *txn)
-{
-	if (txn != j->batch)
-		mdb_txn_abort(txn);
-}
 
 int journal_batch_begin(struct journal *j, struct journal_err *e)
 {

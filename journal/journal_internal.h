@@ -7,6 +7,11 @@
  *   journal.c        the environment: open, batches, writes, set-aside
  *   journal_read.c   reading ops, damaged ones included
  *   journal_prune.c  retention: prune and compact
+ *   journal_txn.c    transactions within and outside a batch
+ *
+ * Calls go down this list's reverse: prune and journal.c use read, read
+ * and journal.c use txn, everything uses codec; no two files call each
+ * other (scripts/layering checks it).
  */
 #ifndef PUNIX_JOURNAL_INTERNAL_H
 #define PUNIX_JOURNAL_INTERNAL_H

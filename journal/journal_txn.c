@@ -1,0 +1,50 @@
+/*
+ * journal_txn.c - the journal's transactions (journal_internal.h): a write
+ * transaction is a child of the open batch, if any, so that nothing is
+ * durable before the batch is; a read sees the batch's writes. Below both
+ * journal.c and journal_read.c, which use these and nothing of each other's
+ * beyond them.
+ */
+#include <errno.h>
+#include <stdbool.h>
+
+#include "journal_internal.h"
+
+int jr_lmdb_fail(struct journal_err *e, int rc, const char *what)
+{
+	return jr_fail(e, rc > 0 ? -EIO : rc, "journal: %s: %s", what, mdb_strerror(rc));
+}
+
+int jr_wbegin(struct journal *j, MDB_txn **txn)
+{
+	return mdb_txn_begin(j->env, j->batch, 0, txn);
+}
+
+int jr_commit(struct journal *j, MDB_txn *txn, int rc)
+{
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	/* A child of the batch commits into it: nothing is durable until the batch is. */
+	bool top = !j->batch || txn == j->batch;
+	rc = mdb_txn_commit(txn);
+	if (rc == 0 && top)
+		j->commits++;
+	return rc;
+}
+
+int jr_rbegin(struct journal *j, MDB_txn **txn)
+{
+	if (j->batch) {
+		*txn = j->batch;
+		return 0;
+	}
+	return mdb_txn_begin(j->env, NULL, MDB_RDONLY, txn);
+}
+
+void jr_rend(struct journal *j, MDB_txn *txn)
+{
+	if (txn != j->batch)
+		mdb_txn_abort(txn);
+}
