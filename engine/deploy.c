@@ -277,6 +277,31 @@ static int write_manifest(struct op_ctx *c, long gen)
 	return r;
 }
 
+/*
+ * mkdir -p inside a generation's trees without a sync each: the parent of
+ * every directory made joins the set synced once before the manifest is
+ * written, except the stack's directory, which the manifest's own write
+ * syncs (a crash before that leaves the stage step undone, and recovery
+ * removes what it made).
+ */
+static int mkdir_staged(struct punix_ops *o, const char *path, uint32_t mode, const char *sdir, struct dirset *d)
+{
+	struct ops_stat st;
+	if (o->stat(o, path, 1, &st) == 0)
+		return st.type == OPS_FT_DIR ? 0 : -ENOTDIR;
+	char *parent = ops_dirname(path);
+	int r = strcmp(parent, path) && strcmp(parent, "/") ? mkdir_staged(o, parent, mode, sdir, d) : 0;
+	if (r == 0) {
+		r = o->mkdir(o, path, mode);
+		if (r == -EEXIST)
+			r = 0;
+		else if (r == 0 && strcmp(parent, sdir) != 0)
+			dirset_add(d, path);
+	}
+	free(parent);
+	return r;
+}
+
 /* Pushes pins, writes the generation's files, then its manifest (last). */
 static int deploy_stage(struct op_ctx *c)
 {
@@ -307,7 +332,6 @@ static int deploy_stage(struct op_ctx *c)
 	char *sdir = stack_dir(dep_root(c), c->stack);
 	if (r == 0)
 		r = ops_mkdir_p(o, sdir, 0755);
-	free(sdir);
 	if (r == 0) {
 		struct sbuf err = SBUF_INIT;
 		r = ownership_keep_originals(o, dep_root(c), c->stack, (const char *const *)c->plan.adopt, c->plan.nadopt,
@@ -325,7 +349,7 @@ static int deploy_stage(struct op_ctx *c)
 		struct sbuf dst = SBUF_INIT;
 		sbuf_printf(&dst, "%s%s", files, c->rf.files[i].path);
 		char *dir = ops_dirname(dst.sb_buf);
-		r = ops_mkdir_p(o, dir, 0755);
+		r = mkdir_staged(o, dir, 0755, sdir, &written);
 		if (r == 0)
 			r = ops_write_atomic_nodirsync(o, dst.sb_buf, c->rf.files[i].content, c->rf.files[i].len,
 						       c->rf.files[i].mode);
@@ -344,7 +368,7 @@ static int deploy_stage(struct op_ctx *c)
 		struct sbuf dst = SBUF_INIT;
 		sbuf_printf(&dst, "%s%s", secrets, c->rf.files[i].path);
 		char *dir = ops_dirname(dst.sb_buf);
-		r = ops_mkdir_p(o, dir, 0700);
+		r = mkdir_staged(o, dir, 0700, sdir, &written);
 		if (r == 0)
 			r = o->chmod(o, secrets, 0700);
 		if (r == 0)
@@ -367,6 +391,7 @@ static int deploy_stage(struct op_ctx *c)
 	if (r < 0 && !c->res->error.sb_len)
 		op_fail(c, 3, "staging gen-%03ld in %s/%s: %s", gen, dep_root(c), c->stack, ops_strerror(r));
 	free(files);
+	free(sdir);
 	return r < 0 ? 3 : 0;
 }
 
