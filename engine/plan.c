@@ -198,13 +198,13 @@ static int get_file(unsigned char tag, const unsigned char *v, size_t n, struct 
 {
 	struct rd r = {v, n, 0};
 	memset(f, 0, sizeof(*f));
-	unsigned char t;
-	const unsigned char *fv;
-	size_t fn;
+	unsigned char t = 0;
+	const unsigned char *fv = NULL;
+	size_t fn = 0;
 	int rc;
 	bool mode = false;
 	while ((rc = next_field(&r, &t, &fv, &fn, err)) == 0) {
-		int64_t m;
+		int64_t m = 0;
 		switch (t) {
 		case F_PATH: rc = get_str(t, fv, fn, &f->path, err); break;
 		case F_SHA256: rc = get_str(t, fv, fn, &f->sha256, err); break;
@@ -238,9 +238,9 @@ static int decode_binary(const unsigned char *buf, size_t len, struct op_plan *p
 	if (buf[3] != PLAN_VERSION)
 		return bad(err, "version %u is not one this punix reads (%u)", buf[3], PLAN_VERSION);
 	struct rd r = {buf, len, 4};
-	unsigned char t;
-	const unsigned char *v;
-	size_t n;
+	unsigned char t = 0;
+	const unsigned char *v = NULL;
+	size_t n = 0;
 	int rc;
 	while ((rc = next_field(&r, &t, &v, &n, err)) == 0) {
 		int64_t x = 0;
