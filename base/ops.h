@@ -123,6 +123,9 @@ struct punix_ops {
 	 * command is killed if the calling process dies.
 	 */
 	int (*run)(struct punix_ops *o, const struct ops_cmd *cmd, int *status);
+
+	/* The wall clock, in seconds since the epoch (the deployer's, for every table). */
+	int64_t (*now)(struct punix_ops *o);
 };
 
 /* The local filesystem and processes, as this process sees them. */

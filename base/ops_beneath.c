@@ -416,6 +416,12 @@ static int bn_lock(struct punix_ops *o, const char *path, int exclusive, int wai
 	return local_flock(fd, exclusive, wait, h);
 }
 
+static int64_t bn_now(struct punix_ops *o)
+{
+	(void)o;
+	return ops_local()->now(ops_local());
+}
+
 static int bn_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status)
 {
 	if (!B(o)->slash)
@@ -455,6 +461,7 @@ struct punix_ops *ops_beneath(const char *root, struct sbuf *err)
 	b->ops.fsync_path = bn_fsync_path;
 	b->ops.lock = bn_lock;
 	b->ops.run = bn_run;
+	b->ops.now = bn_now;
 	return &b->ops;
 }
 

@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ops.h"
@@ -450,6 +451,12 @@ static int local_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status
 	return 0;
 }
 
+static int64_t local_now(struct punix_ops *o)
+{
+	(void)o;
+	return (int64_t)time(NULL);
+}
+
 static const struct punix_ops local_ops = {
 	.name = "local",
 	.ctx = NULL,
@@ -475,6 +482,7 @@ static const struct punix_ops local_ops = {
 	.lock = local_lock,
 	.unlock = local_unlock,
 	.run = local_run,
+	.now = local_now,
 };
 
 struct punix_ops *ops_local(void)

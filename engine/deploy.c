@@ -117,7 +117,7 @@ static int deploy_plan(struct op_ctx *c)
 	p->generation = gen;
 	p->previous = current;
 	char iso[32];
-	now_iso(iso);
+	now_iso(c, iso);
 	p->deployed_at = xstrdup(iso);
 	char src[65];
 	sha256_hex(st->source, st->source_len, src);

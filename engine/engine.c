@@ -127,6 +127,7 @@ struct punix_ops *engine_target_ops(struct engine *e, const struct target_spec *
 		}
 		st.known_hosts = t->known_hosts;
 		st.key = t->key;
+		st.local = e ? e->local : ops_local();
 		base = ops_ssh_connect(&st, err);
 		ssh_target_free(&st);
 		if (!base)

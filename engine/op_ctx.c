@@ -41,9 +41,9 @@ const char *dep_root(struct op_ctx *c)
 	return c->plan.deployments_root;
 }
 
-void now_iso(char out[32])
+void now_iso(struct op_ctx *c, char out[32])
 {
-	time_t t = time(NULL);
+	time_t t = (time_t)c->e->local->now(c->e->local);
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);

@@ -117,8 +117,8 @@ __attribute__((format(printf, 3, 4))) int op_fail(struct op_ctx *c, int exit, co
 
 /* The deployments root the op works in (its plan's). */
 const char *dep_root(struct op_ctx *c);
-/* Now, as 2026-12-03T07:00:00Z. */
-void now_iso(char out[32]);
+/* Now, by the engine's clock (the seam's now), as 2026-12-03T07:00:00Z. */
+void now_iso(struct op_ctx *c, char out[32]);
 /* The target is this machine itself (not rebased, not over SSH): its store is ours. */
 bool target_is_here(struct op_ctx *c);
 const struct op_kind *find_kind(const char *name);

@@ -27,6 +27,7 @@ struct ssh {
 	LIBSSH2_SESSION *session;
 	LIBSSH2_SFTP *sftp;
 	LIBSSH2_SFTP_HANDLE *handles[SSH_MAX_HANDLES];
+	struct punix_ops *local; /* this machine's: logs of run */
 };
 
 #define S(o) ((struct ssh *)(o))
@@ -429,17 +430,33 @@ static int ssh_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status)
 	int st = 0, r = exec_line(S(o), line.sb_buf, &out, &st);
 	sbuf_free(&line);
 	if (r == 0 && cmd->log_path) {
-		FILE *f = fopen(cmd->log_path, "a");
-		if (f) {
-			fwrite(out.sb_buf ? out.sb_buf : "", 1, out.sb_len, f);
-			fclose(f);
+		/* appended to what the log holds, through this machine's table */
+		struct punix_ops *l = S(o)->local;
+		char *old = NULL;
+		size_t olen = 0;
+		if (l->read_file(l, cmd->log_path, 1 << 24, &old, &olen) < 0)
+			olen = 0;
+		int h;
+		if (l->open(l, cmd->log_path, OPS_O_WRONLY | OPS_O_CREAT | OPS_O_TRUNC | OPS_O_NOFOLLOW, 0600, &h) == 0) {
+			if (olen)
+				l->write(l, h, old, olen);
+			if (out.sb_len)
+				l->write(l, h, out.sb_buf, out.sb_len);
+			l->close(l, h);
 		}
+		free(old);
 	}
 	sbuf_free(&out);
 	if (r < 0)
 		return r;
 	*status = (st & 0xff) << 8; /* as wait(2) would report an exit */
 	return 0;
+}
+
+/* The deployer's clock: what a generation records is when it was deployed from here. */
+static int64_t ssh_now(struct punix_ops *o)
+{
+	return S(o)->local->now(S(o)->local);
 }
 
 static int connect_tcp(const char *host, int port, struct sbuf *err)
@@ -474,12 +491,25 @@ static int connect_tcp(const char *host, int port, struct sbuf *err)
 static int check_host_key(struct ssh *s, const struct ssh_target *t, struct sbuf *err)
 {
 	LIBSSH2_KNOWNHOSTS *kh = libssh2_knownhost_init(s->session);
-	if (!kh || libssh2_knownhost_readfile(kh, t->known_hosts, LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
-		sbuf_printf(err, "cannot read the known hosts file %s", t->known_hosts);
+	char *text = NULL;
+	size_t tlen = 0;
+	int rr = kh ? t->local->read_file(t->local, t->known_hosts, 1 << 22, &text, &tlen) : -ENOMEM;
+	if (rr < 0) {
+		sbuf_printf(err, "cannot read the known hosts file %s: %s", t->known_hosts, ops_strerror(rr));
 		if (kh)
 			libssh2_knownhost_free(kh);
 		return -1;
 	}
+	/* line by line, as OpenSSH reads it: a line libssh2 cannot parse (a marker, a key type it lacks) is skipped */
+	for (char *line = text, *next; line && line < text + tlen; line = next) {
+		char *nl = memchr(line, '\n', (size_t)(text + tlen - line));
+		next = nl ? nl + 1 : NULL;
+		/* with its newline, as libssh2's own reader passes it (the key's end is found by it) */
+		size_t n = nl ? (size_t)(nl - line) + 1 : (size_t)(text + tlen - line);
+		if (n && line[0] != '#' && line[0] != '\n')
+			libssh2_knownhost_readline(kh, line, n, LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+	}
+	free(text);
 	size_t len;
 	int type;
 	const char *key = libssh2_session_hostkey(s->session, &len, &type);
@@ -524,9 +554,22 @@ struct punix_ops *ops_ssh_connect(const struct ssh_target *t, struct sbuf *err)
 		goto fail;
 	struct sbuf pub = SBUF_INIT;
 	sbuf_printf(&pub, "%s.pub", t->key);
-	int r = libssh2_userauth_publickey_fromfile_ex(s->session, t->user, (unsigned)strlen(t->user), pub.sb_buf,
-						       t->key, NULL);
+	char *priv = NULL, *pubkey = NULL;
+	size_t privlen = 0, publen = 0;
+	int r = t->local->read_file(t->local, t->key, 1 << 20, &priv, &privlen);
+	if (r < 0) {
+		sbuf_printf(err, "cannot read the key %s: %s", t->key, ops_strerror(r));
+		sbuf_free(&pub);
+		goto fail;
+	}
+	if (t->local->read_file(t->local, pub.sb_buf, 1 << 20, &pubkey, &publen) < 0)
+		publen = 0; /* libssh2 derives it from the private key */
 	sbuf_free(&pub);
+	r = libssh2_userauth_publickey_frommemory(s->session, t->user, strlen(t->user), pubkey, publen, priv, privlen,
+						  NULL);
+	memset(priv, 0, privlen); /* do not leave a private key in freed memory */
+	free(priv);
+	free(pubkey);
 	if (r < 0) {
 		char *msg = NULL;
 		libssh2_session_last_error(s->session, &msg, NULL, 0);
@@ -534,6 +577,7 @@ struct punix_ops *ops_ssh_connect(const struct ssh_target *t, struct sbuf *err)
 			    msg ? msg : "refused");
 		goto fail;
 	}
+	s->local = t->local;
 	s->sftp = libssh2_sftp_init(s->session);
 	if (!s->sftp) {
 		sbuf_printf(err, "cannot start SFTP on %s:%d", t->host, t->port);
@@ -564,6 +608,7 @@ struct punix_ops *ops_ssh_connect(const struct ssh_target *t, struct sbuf *err)
 		.lock = ssh_lock,
 		.unlock = ssh_unlock,
 		.run = ssh_run,
+		.now = ssh_now,
 	};
 	return &s->ops;
 fail:

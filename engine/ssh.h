@@ -21,6 +21,8 @@ struct ssh_target {
 	const char *known_hosts; /* OpenSSH format */
 	const char *key;         /* private key; the public key is <key>.pub */
 	int timeout_ms;
+	/* this machine's table: known_hosts, the keys and run logs are read and written through it */
+	struct punix_ops *local;
 };
 
 /* "ssh://USER@HOST[:PORT]" -> parts (malloc'd); -1 if malformed. */

@@ -168,6 +168,11 @@ static int rb_unlock(struct punix_ops *o, int h)
 	return BASE(o)->unlock(BASE(o), h);
 }
 
+static int64_t rb_now(struct punix_ops *o)
+{
+	return BASE(o)->now(BASE(o));
+}
+
 static int rb_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status)
 {
 	(void)o;
@@ -209,6 +214,7 @@ struct punix_ops *ops_rebased(struct punix_ops *base, const char *root)
 		.lock = rb_lock,
 		.unlock = rb_unlock,
 		.run = rb_run,
+		.now = rb_now,
 	};
 	return &r->ops;
 }

@@ -294,7 +294,7 @@ int store_register(struct store *s, const char *path, const unsigned char nar[32
 	for (size_t i = 0; i < ndeps; i++)
 		json_array_append_new(d, json_string(deps[i]));
 	json_object_set_new(o, "deps", d);
-	json_object_set_new(o, "registered", json_integer((json_int_t)time(NULL)));
+	json_object_set_new(o, "registered", json_integer((json_int_t)s->ops->now(s->ops)));
 	char *text = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
 	json_decref(o);
 	if (!text)
