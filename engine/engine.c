@@ -5,7 +5,6 @@
  * connection) and the local machine's.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -16,32 +15,9 @@
 #include "ssh.h"
 #include "target.h"
 
-/*
- * Journal reads from worker threads (GC's roots) and the loop's batched
- * writes never overlap: both hold this. A mutex per engine, not a global.
- */
-struct engine_priv {
-	struct engine e;
-	pthread_mutex_t journal_mu;
-};
-
-#define PRIV(e) ((struct engine_priv *)(e))
-
-void engine_journal_lock(struct engine *e)
-{
-	pthread_mutex_lock(&PRIV(e)->journal_mu);
-}
-
-void engine_journal_unlock(struct engine *e)
-{
-	pthread_mutex_unlock(&PRIV(e)->journal_mu);
-}
-
 struct engine *engine_open(const struct engine_config *cfg, struct sbuf *err)
 {
-	struct engine_priv *p = xcalloc(1, sizeof(*p));
-	struct engine *e = &p->e;
-	pthread_mutex_init(&p->journal_mu, NULL);
+	struct engine *e = xcalloc(1, sizeof(*e));
 	e->store = cfg->store;
 	e->fault = cfg->fault;
 	e->local = ops_faulty(cfg->fault, ops_local());
@@ -55,6 +31,7 @@ struct engine *engine_open(const struct engine_config *cfg, struct sbuf *err)
 	}
 	uv_idle_init(&e->loop, &e->flush);
 	e->flush.data = e;
+	e->jtail = &e->jhead;
 	/* the journal's directory is made through the seam, like every other effect */
 	r = ops_mkdir_p(e->local, e->state_dir, 0700);
 	if (r < 0) {
@@ -79,8 +56,7 @@ fail:
 fail_loop:
 	free(e->state_dir);
 	free(e->crash_at);
-	pthread_mutex_destroy(&p->journal_mu);
-	free(p);
+	free(e);
 	return NULL;
 }
 
@@ -88,13 +64,7 @@ void engine_close(struct engine *e)
 {
 	if (!e)
 		return;
-	uv_run(&e->loop, UV_RUN_DEFAULT); /* what is still submitted runs to its end */
-	if (e->batch_open) {
-		struct journal_err je;
-		journal_batch_commit(e->journal, &je);
-		e->batch_open = false;
-		engine_journal_unlock(e);
-	}
+	uv_run(&e->loop, UV_RUN_DEFAULT); /* what is still submitted runs to its end, its records flushed */
 	uv_close((uv_handle_t *)&e->flush, NULL);
 	uv_run(&e->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&e->loop);
@@ -102,8 +72,7 @@ void engine_close(struct engine *e)
 	ssh_library_exit();
 	free(e->state_dir);
 	free(e->crash_at);
-	pthread_mutex_destroy(&PRIV(e)->journal_mu);
-	free(PRIV(e));
+	free(e);
 }
 
 struct store *engine_store(struct engine *e)

@@ -221,10 +221,8 @@ static int find_roots(struct engine *e, struct punix_ops *tops, const char *dep,
 	struct journal_op *ops;
 	size_t nops;
 	struct journal_err je;
-	/* from a worker thread: the loop's batched writes are not under way meanwhile */
-	engine_journal_lock(e);
+	/* from a worker thread: a read transaction of its own, beside the flush's batch */
 	int lr = journal_running_list(e->journal, &ops, &nops, &je);
-	engine_journal_unlock(e);
 	if (lr < 0) {
 		sbuf_printf(err, "%s", je.msg);
 		str_vec_free(&out->paths);

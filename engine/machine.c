@@ -29,139 +29,226 @@ void op_maybe_crash(struct op_ctx *c, const char *step, const char *when)
 		fault_crash(c->e->fault);
 }
 
-/* ---- the journal, in group commits ------------------------------------------------------ */
+/* ---- the journal, in group commits off the loop ------------------------------------------ */
 
 /*
- * Every journal write of the loop goes into one open batch; the idle
- * handle commits it once per loop iteration, so the records of every op
- * that finished a step in that iteration share one durable commit. A step
- * whose INTENT is in the batch waits (op_when_durable) for that commit
- * before its effect runs.
+ * The loop never writes the journal itself: each record an op writes is
+ * queued (journal_begin, journal_step, journal_plan, journal_finish), and
+ * once per loop iteration the idle handle hands every queued record to one
+ * flush, a work item that writes them all in one LMDB transaction and
+ * commits it with one fdatasync; then compacts the history if an op
+ * finished. So the records of every op that finished a step in that
+ * iteration share one durable commit, and the loop does not wait on the
+ * disk. One flush at a time: records queued meanwhile go in the next. A
+ * step whose INTENT is queued waits (op_when_durable) for the flush that
+ * holds it before its effect runs. Each record is written in a nested
+ * transaction: one that fails fails only its op.
  */
+enum jrec_kind { JR_BEGIN, JR_STEP, JR_PLAN, JR_FINISH };
+
+struct jrec {
+	struct jrec *next;
+	struct op_ctx *c;
+	enum jrec_kind kind;
+	uint32_t index;
+	enum journal_step_state sstate;
+	enum journal_op_state ostate;
+	unsigned char *plan;
+	size_t plan_len;
+	int rc;
+	struct journal_err err;
+};
+
+struct jqueue {
+	struct jrec *head, **tail;
+};
+
 static void flush_cb(uv_idle_t *h);
 
-static int batch_open(struct op_ctx *c)
+static int enqueue(struct op_ctx *c, struct jrec *r)
 {
 	struct engine *e = c->e;
-	if (e->batch_open)
-		return 0;
-	struct journal_err je;
-	engine_journal_lock(e);
-	if (journal_batch_begin(e->journal, &je) < 0) {
-		engine_journal_unlock(e);
-		return op_fail(c, 3, "%s", je.msg), -EIO;
+	if (fault_journal_tick(e->fault) < 0) {
+		free(r->plan);
+		free(r);
+		if (!c->res->exit)
+			op_fail(c, 3, "journal %s: %s (injected)", e->state_dir, strerror(EIO));
+		return -EIO;
 	}
-	e->batch_open = true;
+	r->c = c;
+	r->next = NULL;
+	*e->jtail = r;
+	e->jtail = &r->next;
 	uv_idle_start(&e->flush, flush_cb);
 	return 0;
 }
 
-int journal_step(struct op_ctx *c, size_t i, enum journal_step_state s)
-{
-	struct journal_err je;
-	if (fault_journal_tick(c->e->fault) < 0)
-		return op_fail(c, 3, "journal %s: %s (injected)", c->e->state_dir, strerror(EIO)), -EIO;
-	int r = batch_open(c);
-	if (r == 0)
-		r = journal_step_write(c->e->journal, c->id, (uint32_t)i, c->kind->steps[i].name, s, NULL, &je);
-	if (r < 0 && !c->res->exit)
-		op_fail(c, 3, "%s", je.msg);
-	return r;
-}
-
 int journal_begin(struct op_ctx *c)
 {
-	struct journal_op op = {0};
-	op.kind = (char *)c->kind->name;
-	op.scope = c->scope;
-	op.stack = (char *)c->stack;
-	struct journal_err je;
-	if (fault_journal_tick(c->e->fault) < 0)
-		return op_fail(c, 3, "journal %s: %s (injected)", c->e->state_dir, strerror(EIO)), -EIO;
-	int r = batch_open(c);
-	if (r == 0)
-		r = journal_op_begin(c->e->journal, &op, &je);
-	if (r < 0) {
-		if (!c->res->exit)
-			op_fail(c, 3, "%s", je.msg);
-		return r;
-	}
-	c->id = op.id;
-	c->res->op_id = op.id;
-	return 0;
+	struct jrec *r = xcalloc(1, sizeof(*r));
+	r->kind = JR_BEGIN;
+	return enqueue(c, r);
+}
+
+int journal_step(struct op_ctx *c, size_t i, enum journal_step_state s)
+{
+	struct jrec *r = xcalloc(1, sizeof(*r));
+	r->kind = JR_STEP;
+	r->index = (uint32_t)i;
+	r->sstate = s;
+	return enqueue(c, r);
+}
+
+int journal_plan(struct op_ctx *c)
+{
+	struct jrec *r = xcalloc(1, sizeof(*r));
+	r->kind = JR_PLAN;
+	plan_encode(&c->plan, &r->plan, &r->plan_len);
+	return enqueue(c, r);
 }
 
 int journal_finish(struct op_ctx *c, enum journal_op_state s)
 {
-	struct journal_err je;
-	if (fault_journal_tick(c->e->fault) < 0) {
-		if (!c->res->exit)
-			op_fail(c, 3, "journal %s: %s (injected)", c->e->state_dir, strerror(EIO));
-		return -EIO;
-	}
-	int r = batch_open(c);
-	if (r == 0)
-		r = journal_op_finish(c->e->journal, c->id, s, &je);
-	if (r == 0)
-		c->e->finished = true;
-	if (r < 0 && !c->res->exit)
-		op_fail(c, 3, "%s", je.msg);
-	return r;
+	struct jrec *r = xcalloc(1, sizeof(*r));
+	r->kind = JR_FINISH;
+	r->ostate = s;
+	return enqueue(c, r);
 }
 
-void op_when_durable(struct op_ctx *c, op_cont_fn after)
+/* On the flush's worker: one record, in the batch. */
+static void write_rec(struct journal *j, struct jrec *r)
 {
-	struct engine *e = c->e;
-	if (!e->batch_open) {
-		after(c);
-		return;
+	struct op_ctx *c = r->c;
+	switch (r->kind) {
+	case JR_BEGIN: {
+		struct journal_op op = {0};
+		op.kind = (char *)c->kind->name;
+		op.scope = c->scope;
+		op.stack = (char *)c->stack;
+		r->rc = journal_op_begin(j, &op, &r->err);
+		if (r->rc == 0)
+			c->id = op.id; /* the op waits for this flush before it reads its id */
+		break;
 	}
-	c->after = after;
-	c->next_waiting = e->waiting;
-	e->waiting = c;
+	case JR_STEP:
+		r->rc = journal_step_write(j, c->id, r->index, c->kind->steps[r->index].name, r->sstate, NULL, &r->err);
+		break;
+	case JR_PLAN: r->rc = journal_op_set_plan_bytes(j, c->id, r->plan, r->plan_len, &r->err); break;
+	case JR_FINISH: r->rc = journal_op_finish(j, c->id, r->ostate, &r->err); break;
+	}
 }
 
-/* The idle handle: commits the batch, then lets every op waiting on it go on. */
-static void flush_cb(uv_idle_t *h)
+static void flush_work(uv_work_t *w)
 {
-	struct engine *e = h->data;
-	uv_idle_stop(h);
-	struct op_ctx *w = e->waiting;
-	e->waiting = NULL;
+	struct engine *e = w->data;
 	struct journal_err je = {0};
-	int r = 0;
-	if (e->batch_open) {
-		e->batch_open = false;
-		r = journal_batch_commit(e->journal, &je);
-		if (r == 0 && e->finished) {
-			/*
-			 * The history stays bounded (journal.h: JOURNAL_COMPACT_AT); the
-			 * check is O(1). A compaction that fails changes nothing and is
-			 * tried again after the next op: it never fails an op.
-			 */
-			struct journal_err ce;
-			e->finished = journal_compact(e->journal, &ce) < 0;
-		}
-		engine_journal_unlock(e);
+	e->jflush_rc = journal_batch_begin(e->journal, &je);
+	bool finished = false;
+	for (struct jrec *r = e->jflight; r && e->jflush_rc == 0; r = r->next) {
+		write_rec(e->journal, r);
+		finished |= r->kind == JR_FINISH && r->rc == 0;
 	}
-	/* oldest first, as they were written */
-	struct op_ctx *rev = NULL;
-	while (w) {
-		struct op_ctx *n = w->next_waiting;
-		w->next_waiting = rev;
-		rev = w;
-		w = n;
+	if (e->jflush_rc == 0)
+		e->jflush_rc = journal_batch_commit(e->journal, &je);
+	else
+		journal_batch_abort(e->journal);
+	if (e->jflush_rc < 0)
+		e->jflush_err = je;
+	if (e->jflush_rc == 0 && (finished || e->compact_due)) {
+		/*
+		 * The history stays bounded (journal.h: JOURNAL_COMPACT_AT); the
+		 * check is O(1). A compaction that fails changes nothing and is
+		 * tried again after the next flush: it never fails an op.
+		 */
+		struct journal_err ce;
+		e->compact_due = journal_compact(e->journal, &ce) < 0;
 	}
+}
+
+static void start_flush(struct engine *e);
+
+static void flush_done(uv_work_t *w, int status)
+{
+	struct engine *e = w->data;
+	int rc = status < 0 ? -EIO : e->jflush_rc;
+	for (struct jrec *r = e->jflight, *n; r; r = n) {
+		n = r->next;
+		struct op_ctx *c = r->c;
+		if (rc < 0 && !c->res->exit)
+			op_fail(c, 3, "%s", e->jflush_err.msg[0] ? e->jflush_err.msg : "the journal could not commit");
+		else if (r->rc < 0 && !c->res->exit)
+			op_fail(c, 3, "%s", r->err.msg);
+		if (r->kind == JR_BEGIN && rc == 0 && r->rc == 0)
+			c->res->op_id = c->id;
+		free(r->plan);
+		free(r);
+	}
+	e->jflight = NULL;
+	e->jbusy = false;
+	/* every op that waited for this flush goes on, oldest first */
+	struct op_ctx *rev = NULL, *w2 = e->waiting_flight;
+	e->waiting_flight = NULL;
+	while (w2) {
+		struct op_ctx *n = w2->next_waiting;
+		w2->next_waiting = rev;
+		rev = w2;
+		w2 = n;
+	}
+	if (e->jhead)
+		start_flush(e);
 	while (rev) {
 		struct op_ctx *n = rev->next_waiting;
 		rev->next_waiting = NULL;
-		if (r < 0 && !rev->res->exit)
-			op_fail(rev, 3, "%s", je.msg[0] ? je.msg : "the journal could not commit");
 		op_cont_fn after = rev->after;
 		rev->after = NULL;
 		after(rev);
 		rev = n;
 	}
+}
+
+static void start_flush(struct engine *e)
+{
+	if (e->jbusy || !e->jhead)
+		return;
+	e->jbusy = true;
+	e->jflight = e->jhead;
+	e->jhead = NULL;
+	e->jtail = &e->jhead;
+	/* those waiting for the queued records now wait for this flush */
+	struct op_ctx **end = &e->waiting_flight;
+	while (*end)
+		end = &(*end)->next_waiting;
+	*end = e->waiting_next;
+	e->waiting_next = NULL;
+	e->jflush_rc = 0;
+	memset(&e->jflush_err, 0, sizeof(e->jflush_err));
+	e->jwork.data = e;
+	if (uv_queue_work(&e->loop, &e->jwork, flush_work, flush_done) < 0) {
+		flush_work(&e->jwork); /* cannot happen with a live loop; never lose records */
+		flush_done(&e->jwork, 0);
+	}
+}
+
+/* The idle handle: once per loop iteration, what was queued goes to the disk. */
+static void flush_cb(uv_idle_t *h)
+{
+	struct engine *e = h->data;
+	uv_idle_stop(h);
+	start_flush(e);
+}
+
+void op_when_durable(struct op_ctx *c, op_cont_fn after)
+{
+	struct engine *e = c->e;
+	if (!e->jhead && !e->jbusy) {
+		after(c);
+		return;
+	}
+	c->after = after;
+	/* queued records go in the next flush; with none queued, the one under way holds this op's */
+	struct op_ctx **list = e->jhead ? &e->waiting_next : &e->waiting_flight;
+	c->next_waiting = *list;
+	*list = c;
 }
 
 /* ---- work off the loop ------------------------------------------------------------------- */
@@ -209,16 +296,9 @@ static void step_done(struct op_ctx *c)
 {
 	const struct step *s = &c->kind->steps[c->i];
 	int r = c->rc ? c->rc : c->res->exit;
-	if (r == 0 && c->i == 0) {
-		/* the plan is what recovery works from: record it before going on */
-		unsigned char *bytes;
-		size_t len;
-		plan_encode(&c->plan, &bytes, &len);
-		struct journal_err je;
-		if (batch_open(c) < 0 || journal_op_set_plan_bytes(c->e->journal, c->id, bytes, len, &je) < 0)
-			r = c->res->exit ? c->res->exit : op_fail(c, 3, "%s", je.msg);
-		free(bytes);
-	}
+	if (r == 0 && c->i == 0 && journal_plan(c) < 0)
+		/* the plan is what recovery works from: recorded before going on */
+		r = c->res->exit;
 	if (r != 0) {
 		if (!c->res->exit)
 			c->res->exit = 3;

@@ -30,9 +30,16 @@ struct engine {
 	char *const *env;
 	uv_loop_t loop;
 	uv_idle_t flush;         /* runs once per loop iteration while records wait to be made durable */
-	bool batch_open;         /* journal records written since the last durable commit */
-	bool finished;           /* an op finished in the batch: the history may want compacting */
-	struct op_ctx *waiting;  /* ops whose next step waits for that commit */
+	/* the journal's records, queued on the loop and written by one flush at a time (machine.c) */
+	struct jrec *jhead, **jtail; /* queued for the next flush */
+	struct jrec *jflight;        /* in the flush under way */
+	bool jbusy;
+	uv_work_t jwork;
+	int jflush_rc;
+	struct journal_err jflush_err;
+	bool compact_due;            /* a compaction failed: try again after the next flush */
+	struct op_ctx *waiting_next;   /* ops waiting for the next flush */
+	struct op_ctx *waiting_flight; /* ops waiting for the flush under way */
 	struct op_ctx *running;  /* every op in flight (the registry) */
 	uint64_t submitted;
 	size_t inflight;
@@ -125,13 +132,19 @@ const struct op_kind *find_kind(const char *name);
 const struct op_kind *kind_of(enum op_type t);
 /* The index of the kind's commit point (the step marked commit). */
 size_t kind_commit(const struct op_kind *k);
-/* Records the op (RUNNING) in the journal's batch; sets c->id. */
+/*
+ * Queue the op's journal records for the next group commit (machine.c):
+ * the op begun (RUNNING; c->id is set once it is durable), a step's state,
+ * the plan, the op's end. <0 (and the op failed) if a test's fault plan
+ * says the journal fails here.
+ */
 int journal_begin(struct op_ctx *c);
+int journal_plan(struct op_ctx *c);
 int journal_step(struct op_ctx *c, size_t i, enum journal_step_state s);
 int journal_finish(struct op_ctx *c, enum journal_op_state s);
 /* Runs fn on a worker thread, then after on the loop. */
 void op_exec(struct op_ctx *c, void (*fn)(struct op_ctx *c), op_cont_fn after);
-/* Runs after on the loop once every journal record written so far is durable. */
+/* Runs after on the loop once every journal record queued so far is durable. */
 void op_when_durable(struct op_ctx *c, op_cont_fn after);
 /* Runs steps [c->i, n) on the loop, then c->on_end; res->exit says how it went. */
 void op_steps(struct op_ctx *c);
@@ -189,9 +202,7 @@ void recover_scope(struct op_ctx *c, op_cont_fn next);
 /* engine_recover's: lock scope, recover it (lines to report), let it go; *rc = -1 if something failed. */
 void op_submit_recovery(struct engine *e, const struct journal_op *first, void (*report)(void *arg, const char *line),
 			void *arg, int *rc);
-/* Journal reads from a worker thread hold this (the loop writes it in batches). */
-void engine_journal_lock(struct engine *e);
-void engine_journal_unlock(struct engine *e);
+
 
 /* ---- the kinds ---- */
 

@@ -140,7 +140,7 @@ static void rec_close_work(struct op_ctx *r)
 	r->tops = NULL;
 }
 
-static void rec_freed(struct op_ctx *r)
+static void rec_free_now(struct op_ctx *r)
 {
 	struct op_ctx *c = r->parent;
 	plan_free(&r->plan);
@@ -152,6 +152,12 @@ static void rec_freed(struct op_ctx *r)
 	free(r);
 	c->ri++;
 	rec_next(c);
+}
+
+/* Frees a recovery once what it queued in the journal is durable (the queue points at it). */
+static void rec_freed(struct op_ctx *r)
+{
+	op_when_durable(r, rec_free_now);
 }
 
 /* A recovery context for the op c->rops[c->ri]; its lines go to c. */

@@ -187,15 +187,19 @@ static void report_done(struct op_ctx *c)
 	free(c);
 }
 
-static void closed(struct op_ctx *c)
+static void let_go(struct op_ctx *c)
 {
-	/* what the op recorded is durable before anyone is told how it ended */
-	op_when_durable(c, report_done);
+	op_exec(c, close_work, report_done);
 }
 
+/*
+ * What the op recorded is durable before it lets go of its stack (the next
+ * op there would take a record still queued for one interrupted) and
+ * before anyone is told how it ended.
+ */
 static void close_op(struct op_ctx *c)
 {
-	op_exec(c, close_work, closed);
+	op_when_durable(c, let_go);
 }
 
 uint64_t engine_submit(struct engine *e, const struct op_request *req, op_done_fn done, void *arg)

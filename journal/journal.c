@@ -192,11 +192,12 @@ int journal_batch_begin(struct journal *j, struct journal_err *e)
 {
 	if (j->batch)
 		return jr_fail(e, -EBUSY, "journal: %s: a batch is already open", j->dir);
-	int rc = mdb_txn_begin(j->env, NULL, 0, &j->batch);
-	if (rc != 0) {
-		j->batch = NULL;
+	MDB_txn *b;
+	int rc = mdb_txn_begin(j->env, NULL, 0, &b);
+	if (rc != 0)
 		return jr_lmdb_fail(e, rc, "beginning a batch");
-	}
+	j->batch_owner = (unsigned long)pthread_self();
+	j->batch = b;
 	return 0;
 }
 

@@ -17,6 +17,8 @@
 #define PUNIX_JOURNAL_INTERNAL_H
 
 #include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include "journal.h"
 
@@ -32,7 +34,13 @@ struct journal {
 	 * Every write while it is open is a child transaction of it, so that
 	 * each call stays all or nothing inside the batch.
 	 */
-	MDB_txn *batch;
+	MDB_txn *_Atomic batch;
+	/*
+	 * The thread that began the batch: only its reads and writes go into
+	 * the batch; another thread's read is a transaction of its own (it sees
+	 * what is committed), another's write waits for LMDB's writer lock.
+	 */
+	_Atomic unsigned long batch_owner;
 	/* Write transactions committed durably (journal_commit_count). */
 	uint64_t commits;
 };
@@ -64,6 +72,8 @@ void jr_wait_for_creation(const char *dir);
 /* ---- transactions (journal.c) -------------------------------------------------- */
 
 /* A write transaction: a child of the open batch, else one of its own. */
+/* The open batch if this thread began it, else NULL. */
+MDB_txn *jr_my_batch(struct journal *j);
 int jr_wbegin(struct journal *j, MDB_txn **txn);
 /*
  * Ends a write transaction: commits it if rc is 0 (counting a commit that is

@@ -15,9 +15,15 @@ int jr_lmdb_fail(struct journal_err *e, int rc, const char *what)
 	return jr_fail(e, rc > 0 ? -EIO : rc, "journal: %s: %s", what, mdb_strerror(rc));
 }
 
+MDB_txn *jr_my_batch(struct journal *j)
+{
+	MDB_txn *b = j->batch;
+	return b && j->batch_owner == (unsigned long)pthread_self() ? b : NULL;
+}
+
 int jr_wbegin(struct journal *j, MDB_txn **txn)
 {
-	return mdb_txn_begin(j->env, j->batch, 0, txn);
+	return mdb_txn_begin(j->env, jr_my_batch(j), 0, txn);
 }
 
 int jr_commit(struct journal *j, MDB_txn *txn, int rc)
@@ -27,7 +33,8 @@ int jr_commit(struct journal *j, MDB_txn *txn, int rc)
 		return rc;
 	}
 	/* A child of the batch commits into it: nothing is durable until the batch is. */
-	bool top = !j->batch || txn == j->batch;
+	MDB_txn *b = jr_my_batch(j);
+	bool top = !b || txn == b;
 	rc = mdb_txn_commit(txn);
 	if (rc == 0 && top)
 		j->commits++;
@@ -36,8 +43,9 @@ int jr_commit(struct journal *j, MDB_txn *txn, int rc)
 
 int jr_rbegin(struct journal *j, MDB_txn **txn)
 {
-	if (j->batch) {
-		*txn = j->batch;
+	MDB_txn *b = jr_my_batch(j);
+	if (b) {
+		*txn = b;
 		return 0;
 	}
 	return mdb_txn_begin(j->env, NULL, MDB_RDONLY, txn);
@@ -45,6 +53,6 @@ int jr_rbegin(struct journal *j, MDB_txn **txn)
 
 void jr_rend(struct journal *j, MDB_txn *txn)
 {
-	if (txn != j->batch)
+	if (txn != jr_my_batch(j))
 		mdb_txn_abort(txn);
 }
