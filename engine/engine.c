@@ -24,6 +24,8 @@ struct engine *engine_open(const struct engine_config *cfg, struct sbuf *err)
 	e->state_dir = xstrdup(cfg->state_dir);
 	e->crash_at = cfg->crash_at && *cfg->crash_at ? xstrdup(cfg->crash_at) : NULL;
 	e->env = cfg->env;
+	e->per_host = cfg->per_host ? cfg->per_host : 2;
+	e->local_workers = cfg->local_workers;
 	int r = uv_loop_init(&e->loop);
 	if (r < 0) {
 		sbuf_printf(err, "cannot start the event loop: %s", uv_strerror(r));
@@ -70,6 +72,11 @@ void engine_close(struct engine *e)
 	uv_loop_close(&e->loop);
 	journal_close(e->journal);
 	ssh_library_exit();
+	for (struct executor *x = e->executors, *n; x; x = n) {
+		n = x->next;
+		free(x->key);
+		free(x);
+	}
 	free(e->state_dir);
 	free(e->crash_at);
 	free(e);

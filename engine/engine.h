@@ -42,6 +42,8 @@ struct engine_config {
 	struct fault_plan *fault; /* the tests' fault plan, or NULL; owned by the caller */
 	const char *crash_at;    /* "<kind>:<step>:<before|after>": die there (tests), or NULL */
 	char *const *env;        /* where from_env secrets are read: NAME=VALUE, NULL-terminated */
+	unsigned per_host;       /* work items of one SSH host on the pool at once (0: 2) */
+	unsigned local_workers;  /* ... of this machine's (0: no bound but the pool's) */
 };
 
 /* Opens the journal in state_dir; NULL with err saying why. */

@@ -251,7 +251,28 @@ void op_when_durable(struct op_ctx *c, op_cont_fn after)
 	*list = c;
 }
 
-/* ---- work off the loop ------------------------------------------------------------------- */
+/* ---- work off the loop, through each host's executor ---------------------------------------- */
+
+/*
+ * Every target host has an executor: at most `limit` work items of the
+ * ops on that host are on libuv's pool at once, the rest wait in order. So
+ * a slow or hung SSH host holds at most its share of the pool's threads,
+ * and ops on other hosts (this machine included) go on.
+ */
+struct executor *engine_executor(struct engine *e, const char *host)
+{
+	const char *key = host && *host ? host : "local";
+	for (struct executor *x = e->executors; x; x = x->next)
+		if (!strcmp(x->key, key))
+			return x;
+	struct executor *x = xcalloc(1, sizeof(*x));
+	x->key = xstrdup(key);
+	x->limit = strcmp(key, "local") ? e->per_host : e->local_workers; /* 0: the pool's own bound */
+	x->qtail = &x->qhead;
+	x->next = e->executors;
+	e->executors = x;
+	return x;
+}
 
 static void work_cb(uv_work_t *w)
 {
@@ -259,9 +280,23 @@ static void work_cb(uv_work_t *w)
 	c->work_fn(c);
 }
 
+static void dispatch(struct op_ctx *c);
+
 static void after_work_cb(uv_work_t *w, int status)
 {
 	struct op_ctx *c = w->data;
+	struct executor *x = c->ex;
+	if (x) {
+		x->inflight--;
+		if (x->qhead) {
+			struct op_ctx *n = x->qhead;
+			x->qhead = n->next_queued;
+			if (!x->qhead)
+				x->qtail = &x->qhead;
+			n->next_queued = NULL;
+			dispatch(n);
+		}
+	}
 	if (status < 0 && !c->res->exit)
 		op_fail(c, 3, "work of op %llu could not run: %s", (unsigned long long)c->id, uv_strerror(status));
 	op_cont_fn after = c->after;
@@ -269,18 +304,30 @@ static void after_work_cb(uv_work_t *w, int status)
 	after(c);
 }
 
-void op_exec(struct op_ctx *c, void (*fn)(struct op_ctx *c), op_cont_fn after)
+static void dispatch(struct op_ctx *c)
 {
-	c->work_fn = fn;
-	c->after = after;
+	if (c->ex)
+		c->ex->inflight++;
 	c->work.data = c;
 	int r = uv_queue_work(&c->e->loop, &c->work, work_cb, after_work_cb);
 	if (r < 0) {
 		/* cannot happen with a live loop; run it here rather than lose the op */
-		fn(c);
-		c->after = NULL;
-		after(c);
+		c->work_fn(c);
+		after_work_cb(&c->work, 0);
 	}
+}
+
+void op_exec(struct op_ctx *c, void (*fn)(struct op_ctx *c), op_cont_fn after)
+{
+	c->work_fn = fn;
+	c->after = after;
+	struct executor *x = c->ex;
+	if (x && x->limit && x->inflight >= x->limit) {
+		*x->qtail = c;
+		x->qtail = &c->next_queued;
+		return;
+	}
+	dispatch(c);
 }
 
 /* ---- steps and undo ---------------------------------------------------------------------- */

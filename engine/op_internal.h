@@ -38,11 +38,23 @@ struct engine {
 	int jflush_rc;
 	struct journal_err jflush_err;
 	bool compact_due;            /* a compaction failed: try again after the next flush */
+	struct executor *executors;
+	unsigned per_host;             /* each SSH host's bound (engine_config) */
+	unsigned local_workers;        /* this machine's (0: none) */
 	struct op_ctx *waiting_next;   /* ops waiting for the next flush */
 	struct op_ctx *waiting_flight; /* ops waiting for the flush under way */
 	struct op_ctx *running;  /* every op in flight (the registry) */
 	uint64_t submitted;
 	size_t inflight;
+};
+
+/* A target host's executor (machine.c): its work items on the pool, bounded. */
+struct executor {
+	char *key;         /* the host ("ssh://USER@HOST:PORT"), or "local" */
+	unsigned limit;    /* at most this many on the pool at once; 0: no bound of its own */
+	unsigned inflight;
+	struct op_ctx *qhead, **qtail; /* waiting, in order */
+	struct executor *next;
 };
 
 /* What an op does next once its journal records are durable, or its work is back. */
@@ -79,7 +91,8 @@ struct op_ctx {
 	size_t i;                /* the step running */
 	long u;                  /* the step being undone */
 	int rc, undo_rc;
-	struct op_ctx *next_running, *next_waiting;
+	struct op_ctx *next_running, *next_waiting, *next_queued;
+	struct executor *ex;     /* its target host's */
 	op_done_fn done;
 	void *done_arg;
 	/* recovery: the interrupted ops of the scope, finished or undone before this one runs */
@@ -142,7 +155,9 @@ int journal_begin(struct op_ctx *c);
 int journal_plan(struct op_ctx *c);
 int journal_step(struct op_ctx *c, size_t i, enum journal_step_state s);
 int journal_finish(struct op_ctx *c, enum journal_op_state s);
-/* Runs fn on a worker thread, then after on the loop. */
+/* The executor of a host (an ssh:// URL, or NULL/"" for this machine), made on first use. */
+struct executor *engine_executor(struct engine *e, const char *host);
+/* Runs fn on a worker thread (through c->ex, if set), then after on the loop. */
 void op_exec(struct op_ctx *c, void (*fn)(struct op_ctx *c), op_cont_fn after);
 /* Runs after on the loop once every journal record queued so far is durable. */
 void op_when_durable(struct op_ctx *c, op_cont_fn after);

@@ -336,6 +336,7 @@ static void rec_start(struct op_ctx *c, const struct journal_op *op)
 	}
 	r->live = ids;
 	r->nlive = nids;
+	r->ex = engine_executor(e, r->plan.ssh);
 	op_exec(r, rec_prepare_work, rec_prepared);
 	return;
 fail:

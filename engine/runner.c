@@ -231,6 +231,7 @@ uint64_t engine_submit(struct engine *e, const struct op_request *req, op_done_f
 	for (struct op_ctx *o = e->running; o && req->wait; o = o->next_running)
 		if (!strcmp(o->scope, c->scope))
 			c->queued = true;
+	c->ex = engine_executor(e, req->type == OP_GC ? NULL : req->target.ssh);
 	c->next_running = e->running;
 	e->running = c;
 	e->inflight++;

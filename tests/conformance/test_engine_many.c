@@ -84,6 +84,8 @@ struct rig {
 	struct engine *e;
 };
 
+static unsigned rig_local_workers; /* this test's bound on this machine's executor (0: none) */
+
 static void rig_open(struct rig *r, const char *name, const struct fault_config *fc)
 {
 	struct sbuf sb = SBUF_INIT;
@@ -104,7 +106,7 @@ static void rig_open(struct rig *r, const char *name, const struct fault_config 
 	struct sbuf err = SBUF_INIT;
 	cr_assert_eq(store_open(&r->st, ops_faulty(r->fp, ops_local()), r->store, NULL, r->logs, STORE_CREATE, &err),
 		     0, "store: %s", err.sb_buf);
-	struct engine_config cfg = {r->state, &r->st, r->fp, NULL, environ};
+	struct engine_config cfg = {r->state, &r->st, r->fp, NULL, environ, 0, rig_local_workers};
 	r->e = engine_open(&cfg, &err);
 	cr_assert_not_null(r->e, "engine: %s", err.sb_buf);
 	sbuf_free(&err);
@@ -375,10 +377,12 @@ Test(many, fifty_ops_across_ten_stacks_at_once_with_crashes, .init = setup, .fin
 
 Test(many, two_engines_in_one_process_do_not_interfere, .init = setup, .fini = teardown, .timeout = 300)
 {
-	/* a fails every effect from its 300th on; b has no fault plan at all */
+	/* a fails every effect from its 300th on; b has no fault plan at all, and one worker for this machine */
 	struct fault_config failing = {.eio_at = 300, .forever = true}, none = {0};
 	struct rig a, b;
+	rig_local_workers = 1; /* b's ops take turns on one thread: its executor's queue is exercised */
 	rig_open(&b, "b", &none);
+	rig_local_workers = 0;
 	rig_open(&a, "a", &failing);
 	struct slot sa[5], sb[5];
 	struct target_spec ta = target_of(&a), tb = target_of(&b);
