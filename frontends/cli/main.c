@@ -16,7 +16,7 @@ static const struct cli_cmd commands[] = {
 	{"store", "the store: path, info, verify, gc", cmd_store, cmd_store_help},
 	{"service", "deploy, roll back, inspect, prune a stack", cmd_service, cmd_service_help},
 	{"recover", "finish or undo interrupted ops; clean up builds", cmd_recover, cmd_recover_help},
-	{"journal", "show the ops in the journal", cmd_journal, cmd_journal_help},
+	{"journal", "show, set aside or prune the ops in the journal", cmd_journal, cmd_journal_help},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
