@@ -8,6 +8,8 @@
 #include <libssh2.h>
 #include <libssh2_sftp.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -482,8 +484,22 @@ static int connect_tcp(const char *host, int port, struct sbuf *err)
 		}
 	}
 	freeaddrinfo(res);
-	if (fd < 0)
+	if (fd < 0) {
 		sbuf_printf(err, "cannot connect to %s port %d: %s", host, port, strerror(why));
+		return fd;
+	}
+	/*
+	 * SSH is a stream of small requests each waiting for its answer (SFTP,
+	 * exec channels): Nagle's algorithm would hold each one back waiting for
+	 * the previous one's ACK (measured ~6x on loopback).
+	 */
+	int one = 1;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 && errno != EOPNOTSUPP) {
+		why = errno;
+		close(fd);
+		sbuf_printf(err, "cannot set TCP_NODELAY on the connection to %s port %d: %s", host, port, strerror(why));
+		return -1;
+	}
 	return fd;
 }
 
