@@ -36,6 +36,13 @@
 struct engine;
 struct fault_plan;
 
+/* What OpenSSH would take from the environment, read once by the CLI. */
+struct ssh_defaults {
+	const char *home;       /* where ~/.ssh is (known_hosts, config, id_*), or NULL */
+	const char *agent_sock; /* the SSH agent's socket (SSH_AUTH_SOCK), or NULL */
+	const char *local_user; /* the user to log in as when neither the URL nor ~/.ssh/config says */
+};
+
 struct engine_config {
 	const char *state_dir;   /* the journal and the locks; made if missing */
 	struct store *store;     /* the local store (the caller's, open for the engine's life) */
@@ -44,6 +51,7 @@ struct engine_config {
 	char *const *env;        /* where from_env secrets are read: NAME=VALUE, NULL-terminated */
 	unsigned per_host;       /* work items of one SSH host on the pool at once (0: 2) */
 	unsigned local_workers;  /* ... of this machine's (0: no bound but the pool's) */
+	struct ssh_defaults ssh; /* OpenSSH conventions: where ~/.ssh is, the agent, who we are */
 };
 
 /* Opens the journal in state_dir; NULL with err saying why. */
@@ -56,12 +64,13 @@ struct punix_ops *engine_local(struct engine *e);
 
 /* Where an op lands. Paths are target paths. */
 struct target_spec {
-	const char *ssh;            /* "ssh://USER@HOST[:PORT]", or NULL for this machine */
-	const char *known_hosts;    /* with ssh: the OpenSSH known_hosts file */
-	const char *key;            /* with ssh: the private key (its .pub beside it) */
+	const char *ssh;            /* "ssh://[USER@]HOST[:PORT]", or NULL for this machine */
+	const char *known_hosts;    /* with ssh: the OpenSSH known_hosts file (NULL: ~/.ssh/known_hosts) */
+	const char *key;            /* with ssh: the private key, .pub beside it (NULL: agent, ~/.ssh/id_*) */
 	const char *transport_root; /* NULL: paths as they are on the target */
 	const char *deployments_root;
 	const char *unit_dir;
+	const struct ssh_defaults *ssh_defaults; /* NULL: the engine's */
 	bool activate; /* after the flip: daemon-reload, restart what changed, stop what went */
 	bool enable;   /* and systemctl enable, so units survive a reboot */
 };

@@ -38,6 +38,7 @@ struct engine {
 	int jflush_rc;
 	struct journal_err jflush_err;
 	bool compact_due;            /* a compaction failed: try again after the next flush */
+	struct ssh_defaults ssh;       /* copies of the config's */
 	struct executor *executors;
 	unsigned per_host;             /* each SSH host's bound (engine_config) */
 	unsigned local_workers;        /* this machine's (0: none) */

@@ -40,11 +40,11 @@ int ssh_parse_url(const char *url, struct ssh_target *t)
 	if (strncmp(url, "ssh://", 6) != 0)
 		return -1;
 	const char *p = url + 6, *at = strchr(p, '@');
-	if (!at || at == p)
+	if (at == p)
 		return -1;
-	t->user = xstrndup(p, (size_t)(at - p));
-	const char *host = at + 1, *colon = strrchr(host, ':');
-	t->port = 22;
+	t->user = at ? xstrndup(p, (size_t)(at - p)) : NULL;
+	const char *host = at ? at + 1 : p, *colon = strrchr(host, ':');
+	t->port = 0;
 	if (colon) {
 		char *end;
 		long port = strtol(colon + 1, &end, 10);
@@ -57,7 +57,8 @@ int ssh_parse_url(const char *url, struct ssh_target *t)
 	} else {
 		t->host = xstrdup(host);
 	}
-	if (!t->host[0] || strpbrk(t->user, " \t\n'\"") || strpbrk(t->host, " \t\n'\"/")) {
+	if (!t->host[0] || (t->user && (!t->user[0] || strpbrk(t->user, " \t\n'\"@"))) ||
+	    strpbrk(t->host, " \t\n'\"/@")) {
 		ssh_target_free(t);
 		return -1;
 	}
@@ -69,6 +70,14 @@ void ssh_target_free(struct ssh_target *t)
 {
 	free(t->user);
 	free(t->host);
+	free(t->known_hosts);
+	free(t->agent_sock);
+	t->known_hosts = t->agent_sock = NULL;
+	for (size_t i = 0; i < t->nkeys; i++)
+		free(t->keys[i]);
+	free(t->keys);
+	t->keys = NULL;
+	t->nkeys = 0;
 	t->user = t->host = NULL;
 }
 
@@ -551,6 +560,99 @@ static int check_host_key(struct ssh *s, const struct ssh_target *t, struct sbuf
 	return -1;
 }
 
+/* Logs in with one key file; 0, or <0 with why (the file's, or the server's refusal). */
+static int auth_with_file(struct ssh *s, const struct ssh_target *t, const char *key, struct sbuf *why)
+{
+	char *priv = NULL, *pubkey = NULL;
+	size_t privlen = 0, publen = 0;
+	int r = t->local->read_file(t->local, key, 1 << 20, &priv, &privlen);
+	if (r < 0) {
+		sbuf_printf(why, "%s: %s", key, ops_strerror(r));
+		return r;
+	}
+	struct sbuf pub = SBUF_INIT;
+	sbuf_printf(&pub, "%s.pub", key);
+	if (t->local->read_file(t->local, pub.sb_buf, 1 << 20, &pubkey, &publen) < 0)
+		publen = 0; /* libssh2 derives it from the private key */
+	sbuf_free(&pub);
+	r = libssh2_userauth_publickey_frommemory(s->session, t->user, strlen(t->user), pubkey, publen, priv, privlen,
+						  NULL);
+	memset(priv, 0, privlen); /* do not leave a private key in freed memory */
+	free(priv);
+	free(pubkey);
+	if (r < 0) {
+		char *msg = NULL;
+		libssh2_session_last_error(s->session, &msg, NULL, 0);
+		sbuf_printf(why, "%s: %s", key, msg && *msg ? msg : "refused");
+		return -EACCES;
+	}
+	return 0;
+}
+
+/* Logs in with a key the agent holds; 0, or <0 with why. */
+static int auth_with_agent(struct ssh *s, const struct ssh_target *t, struct sbuf *why)
+{
+	LIBSSH2_AGENT *agent = libssh2_agent_init(s->session);
+	if (!agent) {
+		sbuf_printf(why, "the agent at %s: cannot start libssh2's agent client", t->agent_sock);
+		return -ENOMEM;
+	}
+	/* the socket the CLI found (SSH_AUTH_SOCK, read once there): libssh2 reads no environment */
+	libssh2_agent_set_identity_path(agent, t->agent_sock);
+	int r = -EACCES;
+	size_t tried = 0;
+	if (libssh2_agent_connect(agent) != 0) {
+		sbuf_printf(why, "the agent at %s: cannot connect", t->agent_sock);
+	} else if (libssh2_agent_list_identities(agent) != 0) {
+		sbuf_printf(why, "the agent at %s: cannot list its keys", t->agent_sock);
+	} else {
+		struct libssh2_agent_publickey *id = NULL, *prev = NULL;
+		while (r < 0 && libssh2_agent_get_identity(agent, &id, prev) == 0) {
+			tried++;
+			if (libssh2_agent_userauth(agent, t->user, id) == 0)
+				r = 0;
+			prev = id;
+		}
+		if (r < 0)
+			sbuf_printf(why, "the agent at %s: %zu key(s), none accepted", t->agent_sock, tried);
+	}
+	libssh2_agent_disconnect(agent);
+	libssh2_agent_free(agent);
+	return r;
+}
+
+/*
+ * Key login only, as OpenSSH tries it: the agent's keys, then each key
+ * file. The error names user@host:port and everything tried.
+ */
+static int authenticate(struct ssh *s, const struct ssh_target *t, struct sbuf *err)
+{
+	struct sbuf tried = SBUF_INIT;
+	int r = -EACCES;
+	if (t->agent_sock && *t->agent_sock) {
+		r = auth_with_agent(s, t, &tried);
+		if (r < 0)
+			sbuf_puts(&tried, "; ");
+	}
+	for (size_t i = 0; i < t->nkeys && r < 0; i++) {
+		struct ops_stat st;
+		/* a default key that does not exist is not worth a line; one asked for is */
+		if (t->local->stat(t->local, t->keys[i], 1, &st) < 0 && t->nkeys > 1)
+			continue;
+		r = auth_with_file(s, t, t->keys[i], &tried);
+		if (r < 0)
+			sbuf_puts(&tried, "; ");
+	}
+	if (r < 0) {
+		if (tried.sb_len >= 2)
+			tried.sb_buf[tried.sb_len -= 2] = '\0';
+		sbuf_printf(err, "key authentication as %s@%s:%d failed: %s", t->user, t->host, t->port,
+			    tried.sb_len ? tried.sb_buf : "no agent and none of the key files exist (give one with --key)");
+	}
+	sbuf_free(&tried);
+	return r < 0 ? -1 : 0;
+}
+
 struct punix_ops *ops_ssh_connect(const struct ssh_target *t, struct sbuf *err)
 {
 	struct ssh *s = xcalloc(1, sizeof(*s));
@@ -568,31 +670,8 @@ struct punix_ops *ops_ssh_connect(const struct ssh_target *t, struct sbuf *err)
 	}
 	if (check_host_key(s, t, err) < 0)
 		goto fail;
-	struct sbuf pub = SBUF_INIT;
-	sbuf_printf(&pub, "%s.pub", t->key);
-	char *priv = NULL, *pubkey = NULL;
-	size_t privlen = 0, publen = 0;
-	int r = t->local->read_file(t->local, t->key, 1 << 20, &priv, &privlen);
-	if (r < 0) {
-		sbuf_printf(err, "cannot read the key %s: %s", t->key, ops_strerror(r));
-		sbuf_free(&pub);
+	if (authenticate(s, t, err) < 0)
 		goto fail;
-	}
-	if (t->local->read_file(t->local, pub.sb_buf, 1 << 20, &pubkey, &publen) < 0)
-		publen = 0; /* libssh2 derives it from the private key */
-	sbuf_free(&pub);
-	r = libssh2_userauth_publickey_frommemory(s->session, t->user, strlen(t->user), pubkey, publen, priv, privlen,
-						  NULL);
-	memset(priv, 0, privlen); /* do not leave a private key in freed memory */
-	free(priv);
-	free(pubkey);
-	if (r < 0) {
-		char *msg = NULL;
-		libssh2_session_last_error(s->session, &msg, NULL, 0);
-		sbuf_printf(err, "key authentication as %s on %s:%d failed: %s", t->user, t->host, t->port,
-			    msg ? msg : "refused");
-		goto fail;
-	}
 	s->local = t->local;
 	s->sftp = libssh2_sftp_init(s->session);
 	if (!s->sftp) {

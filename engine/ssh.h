@@ -15,17 +15,25 @@
 #include "../base/sbuf.h"
 
 struct ssh_target {
-	char *user;
-	char *host;
-	int port;
-	const char *known_hosts; /* OpenSSH format */
-	const char *key;         /* private key; the public key is <key>.pub */
+	char *user;              /* NULL until resolved (the URL may omit it) */
+	char *host;              /* what to connect to and check in known_hosts */
+	int port;                /* 0 until resolved (the URL may omit it) */
+	char *known_hosts;       /* OpenSSH format */
+	/*
+	 * How to log in, tried in order until the server accepts: the agent at
+	 * agent_sock (every key it holds), then each private key file (its
+	 * public key <key>.pub beside it, or derived). With --key, that key
+	 * alone.
+	 */
+	char *agent_sock;
+	char **keys;
+	size_t nkeys;
 	int timeout_ms;
 	/* this machine's table: known_hosts, the keys and run logs are read and written through it */
 	struct punix_ops *local;
 };
 
-/* "ssh://USER@HOST[:PORT]" -> parts (malloc'd); -1 if malformed. */
+/* "ssh://[USER@]HOST[:PORT]" -> parts (malloc'd; user NULL, port 0 when not given); -1 if malformed. */
 int ssh_parse_url(const char *url, struct ssh_target *t);
 void ssh_target_free(struct ssh_target *t);
 

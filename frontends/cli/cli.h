@@ -10,6 +10,7 @@
 
 #include "../../base/ops.h"
 #include "../../store/store.h"
+#include "../../engine/engine.h"
 #include "../pcl/pcl.h"
 
 /* Exit codes; docs/cli.md lists them and scripts depend on them. */
@@ -68,6 +69,9 @@ struct cli_places {
 	char *state;       /* --state-dir, else $PUNIX_STATE_DIR, else <home>/journal */
 	struct fault_plan *fault; /* the tests' fault injection, from PUNIX_FAULT_* (docs/testing.md) */
 	char *crash_at;           /* PUNIX_CRASH_AT */
+	/* OpenSSH's conventions, from the environment: $HOME (or the passwd entry), SSH_AUTH_SOCK, the user */
+	char *ssh_home, *ssh_agent, *local_user;
+	struct ssh_defaults ssh;  /* pointing at those */
 };
 
 /* Where root keeps everything unless PUNIX_HOME says otherwise. */

@@ -52,9 +52,11 @@ void cmd_service_help(void)
 	      "  --activate             after the flip: systemctl daemon-reload, restart the units that\n"
 	      "                         changed, stop the ones that went (ignored on a rebased target)\n"
 	      "  --enable               with --activate: also systemctl enable, for boot\n"
-	      "  --target ssh://USER@HOST[:PORT]  deploy to another machine over SSH\n"
-	      "  --known-hosts FILE     [--target] the host's key must be in it (OpenSSH format)\n"
-	      "  --key FILE             [--target] the private key to log in with (FILE.pub beside it)\n"
+	      "  --target ssh://[USER@]HOST[:PORT]  deploy to another machine over SSH (USER: yours)\n"
+	      "  --known-hosts FILE     [--target] the host's key must be in it (OpenSSH format;\n"
+	      "                         default ~/.ssh/known_hosts; never trusted on first use)\n"
+	      "  --key FILE             [--target] the private key to log in with, FILE.pub beside it\n"
+	      "                         (default: the SSH agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)\n"
 	      "  --transport-root DIR   rebase every target path under DIR\n"
 	      "  --deployments-root DIR where generations live (default $PUNIX_HOME/deployments)\n"
 	      "  --unit-dir DIR         where units go (default /etc/systemd/system)\n"
@@ -161,9 +163,6 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 		if (*end || o->gen <= 0)
 			return cli_fail(EXIT_USAGE, "set-current: '%s' is not a generation number", rest[1]);
 	}
-	if (o->target && (!o->known_hosts || !o->key))
-		return cli_fail(EXIT_USAGE, "--target needs --known-hosts FILE and --key FILE (host keys are never "
-					    "trusted on first use)");
 	if (!o->target && (o->known_hosts || o->key))
 		return cli_fail(EXIT_USAGE, "--known-hosts and --key go with --target");
 	if (o->target && o->dry_run)
@@ -484,6 +483,7 @@ int cmd_service(int argc, char **argv)
 		.unit_dir = udir,
 		.activate = o.activate,
 		.enable = o.enable,
+		.ssh_defaults = &pl.ssh,
 	};
 	if (o.dry_run) {
 		struct sbuf sb = SBUF_INIT;

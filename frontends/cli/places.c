@@ -92,6 +92,12 @@ int cli_places_init(struct cli_places *pl, const char *store_root)
 	pl->fault = fault_plan_new(&fc);
 	const char *crash = getenv("PUNIX_CRASH_AT");
 	pl->crash_at = crash && *crash ? xstrdup(crash) : NULL;
+	pl->ssh_home = user_home();
+	const char *agent = getenv("SSH_AUTH_SOCK");
+	pl->ssh_agent = agent && *agent ? xstrdup(agent) : NULL;
+	struct passwd *pw = getpwuid(geteuid());
+	pl->local_user = xstrdup(pw && pw->pw_name ? pw->pw_name : "root");
+	pl->ssh = (struct ssh_defaults){pl->ssh_home, pl->ssh_agent, pl->local_user};
 	const char *state_env = getenv("PUNIX_STATE_DIR");
 	if (state_env && state_env[0])
 		return canon(&pl->state, "PUNIX_STATE_DIR", state_env);
@@ -109,6 +115,7 @@ struct engine *cli_engine(const struct cli_places *pl, struct store *st)
 		.fault = pl->fault,
 		.crash_at = pl->crash_at,
 		.env = environ,
+		.ssh = pl->ssh,
 	};
 	struct sbuf err = SBUF_INIT;
 	struct engine *e = engine_open(&cfg, &err);
@@ -136,6 +143,9 @@ void cli_places_free(struct cli_places *pl)
 	free(pl->deployments);
 	free(pl->state);
 	free(pl->crash_at);
+	free(pl->ssh_home);
+	free(pl->ssh_agent);
+	free(pl->local_user);
 	fault_plan_free(pl->fault);
 	memset(pl, 0, sizeof(*pl));
 }

@@ -241,3 +241,82 @@ Test(ssh, an_unreachable_host_is_a_clean_failure, .init = setup, .fini = teardow
 	proc_result_free(&r);
 	free(p1);
 }
+
+/* punix over SSH with only the target given: what OpenSSH would use is used. */
+static struct proc_result bare_deploy(const char *file)
+{
+	const char *a[] = {"service", "deploy", "Web", "--file", file, "--target", url, "--transport-root", remote, NULL};
+	return punix_run(home, a);
+}
+
+/* A home whose ~/.ssh holds known_hosts and, with keys, the test's key as id_ecdsa. */
+static char *ssh_home(bool keys)
+{
+	char *h = tdir_at(&t, keys ? "home-keys" : "home-nokeys");
+	struct sbuf cmd = SBUF_INIT;
+	sbuf_printf(&cmd, "set -e; mkdir -p %s/.ssh; cp %s %s/.ssh/known_hosts", h, kh, h);
+	if (keys)
+		sbuf_printf(&cmd, "; cp %s %s/.ssh/id_ecdsa; cp %s.pub %s/.ssh/id_ecdsa.pub", key, h, key, h);
+	cr_assert_eq(sh(cmd.sb_buf), 0);
+	sbuf_free(&cmd);
+	return h;
+}
+
+Test(ssh, without_key_or_known_hosts_the_home_ssh_directory_is_used, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	char *p1 = prog_for(1);
+	char *h = ssh_home(true);
+	setenv("HOME", h, 1);
+	unsetenv("SSH_AUTH_SOCK");
+	struct proc_result r = bare_deploy(p1);
+	cr_expect_eq(r.status, 0, "~/.ssh/id_ecdsa and ~/.ssh/known_hosts: %s%s", r.out, r.err);
+	proc_result_free(&r);
+	/* no key at all: the error names the user, host and port, and says what to give */
+	char *bare = ssh_home(false);
+	setenv("HOME", bare, 1);
+	r = bare_deploy(p1);
+	cr_expect_eq(r.status, 3);
+	char want[128];
+	snprintf(want, sizeof(want), "key authentication as root@127.0.0.1:%d failed", port);
+	cr_expect(strstr(r.err, want) && strstr(r.err, "--key"), "%s", r.err);
+	proc_result_free(&r);
+	/* no known_hosts: refused, naming the file it looked for */
+	struct sbuf cmd = SBUF_INIT;
+	sbuf_printf(&cmd, "rm %s/.ssh/known_hosts", bare);
+	cr_assert_eq(sh(cmd.sb_buf), 0);
+	r = bare_deploy(p1);
+	cr_expect_eq(r.status, 3);
+	cr_expect(strstr(r.err, "known_hosts") && strstr(r.err, bare), "%s", r.err);
+	proc_result_free(&r);
+	sbuf_free(&cmd);
+	free(bare);
+	free(h);
+	free(p1);
+}
+
+Test(ssh, the_ssh_agent_logs_in_when_no_key_is_given, .init = setup, .fini = teardown, .timeout = 120)
+{
+	char *p1 = prog_for(1);
+	char *h = ssh_home(false), *sock = tdir_at(&t, "agent.sock"), *pidf = tdir_at(&t, "agent.pid");
+	struct sbuf cmd = SBUF_INIT;
+	sbuf_printf(&cmd,
+		    "set -e; eval \"$(ssh-agent -a %s -s)\" >/dev/null; echo $SSH_AGENT_PID > %s; "
+		    "SSH_AUTH_SOCK=%s ssh-add -q %s 2>/dev/null",
+		    sock, pidf, sock, key);
+	cr_assert_eq(sh(cmd.sb_buf), 0, "starting ssh-agent");
+	setenv("HOME", h, 1);
+	setenv("SSH_AUTH_SOCK", sock, 1);
+	struct proc_result r = bare_deploy(p1);
+	cr_expect_eq(r.status, 0, "the agent's key: %s%s", r.out, r.err);
+	proc_result_free(&r);
+	unsetenv("SSH_AUTH_SOCK");
+	sbuf_reset(&cmd);
+	sbuf_printf(&cmd, "kill $(cat %s)", pidf);
+	sh(cmd.sb_buf);
+	sbuf_free(&cmd);
+	free(sock);
+	free(pidf);
+	free(h);
+	free(p1);
+}
