@@ -126,6 +126,9 @@ struct punix_ops {
 
 	/* The wall clock, in seconds since the epoch (the deployer's, for every table). */
 	int64_t (*now)(struct punix_ops *o);
+
+	/* The machine's architecture as `uname -m` names it ("x86_64"), into out. */
+	int (*arch)(struct punix_ops *o, char *out, size_t n);
 };
 
 /* The local filesystem and processes, as this process sees them. */

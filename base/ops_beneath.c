@@ -416,6 +416,12 @@ static int bn_lock(struct punix_ops *o, const char *path, int exclusive, int wai
 	return local_flock(fd, exclusive, wait, h);
 }
 
+static int bn_arch(struct punix_ops *o, char *out, size_t n)
+{
+	(void)o;
+	return ops_local()->arch(ops_local(), out, n);
+}
+
 static int64_t bn_now(struct punix_ops *o)
 {
 	(void)o;
@@ -462,6 +468,7 @@ struct punix_ops *ops_beneath(const char *root, struct sbuf *err)
 	b->ops.lock = bn_lock;
 	b->ops.run = bn_run;
 	b->ops.now = bn_now;
+	b->ops.arch = bn_arch;
 	return &b->ops;
 }
 

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "ops.h"
@@ -451,6 +452,16 @@ static int local_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status
 	return 0;
 }
 
+static int local_arch(struct punix_ops *o, char *out, size_t n)
+{
+	(void)o;
+	struct utsname u;
+	if (uname(&u) < 0)
+		return -errno;
+	snprintf(out, n, "%s", u.machine);
+	return 0;
+}
+
 static int64_t local_now(struct punix_ops *o)
 {
 	(void)o;
@@ -483,6 +494,7 @@ static const struct punix_ops local_ops = {
 	.unlock = local_unlock,
 	.run = local_run,
 	.now = local_now,
+	.arch = local_arch,
 };
 
 struct punix_ops *ops_local(void)

@@ -201,7 +201,7 @@ int build_plan_make(struct build_plan *plan, struct store *s, const struct pkg_d
 		d->args_len = it->pkg->args_len;
 		d->command = it->pkg->command;
 		d->source_dir = it->source_dir;
-		d->system = store_system();
+		d->system = s->system;
 		d->deps = it->dep_paths;
 		d->ndeps = it->pkg->ndeps;
 		if (it->source_dir) {

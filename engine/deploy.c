@@ -84,6 +84,17 @@ static int deploy_plan(struct op_ctx *c)
 		return c->res->exit;
 	}
 	c->have_bp = true;
+	/* a closure built for another machine is refused before anything is pushed */
+	char tarch[64] = "", tsys[96];
+	int ar = c->tops->arch(c->tops, tarch, sizeof(tarch));
+	store_system_of(ar == 0 ? tarch : NULL, tsys, sizeof(tsys));
+	if (strcmp(tsys, c->e->store->system) != 0) {
+		sbuf_free(&err);
+		return op_fail(c, 1,
+			       "[E14] stack '%s': the target is %s (uname -m: %s) but its packages are built here for "
+			       "%s; deploy from a machine of the target's architecture",
+			       c->stack, tsys, ar == 0 ? tarch : "unknown", c->e->store->system);
+	}
 	if (resolve_secrets(c, st) != 0) {
 		sbuf_free(&err);
 		return 1;

@@ -475,6 +475,11 @@ static int f_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status)
 }
 
 /* Reading the clock is not counted: the tests' effect numbers stay what they were. */
+static int f_arch(struct punix_ops *o, char *out, size_t n)
+{
+	return FB(o)->arch(FB(o), out, n);
+}
+
 static int64_t f_now(struct punix_ops *o)
 {
 	return FB(o)->now(FB(o));
@@ -511,6 +516,7 @@ static struct faulty *faulty_new(struct fault_plan *fp, struct punix_ops *base)
 		.unlock = f_unlock,
 		.run = f_run,
 		.now = f_now,
+		.arch = f_arch,
 	};
 	return f;
 }

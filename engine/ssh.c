@@ -30,6 +30,7 @@ struct ssh {
 	LIBSSH2_SFTP *sftp;
 	LIBSSH2_SFTP_HANDLE *handles[SSH_MAX_HANDLES];
 	struct punix_ops *local; /* this machine's: logs of run */
+	char arch[64];           /* the host's `uname -m`, asked once at connect */
 };
 
 #define S(o) ((struct ssh *)(o))
@@ -465,6 +466,12 @@ static int ssh_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status)
 }
 
 /* The deployer's clock: what a generation records is when it was deployed from here. */
+static int ssh_arch(struct punix_ops *o, char *out, size_t n)
+{
+	snprintf(out, n, "%s", S(o)->arch);
+	return 0;
+}
+
 static int64_t ssh_now(struct punix_ops *o)
 {
 	return S(o)->local->now(S(o)->local);
@@ -678,6 +685,17 @@ struct punix_ops *ops_ssh_connect(const struct ssh_target *t, struct sbuf *err)
 		sbuf_printf(err, "cannot start SFTP on %s:%d", t->host, t->port);
 		goto fail;
 	}
+	/* the host's architecture, once: a closure built for another is refused before anything is pushed */
+	struct sbuf arch = SBUF_INIT;
+	int ast = 0;
+	if (exec_line(s, "uname -m", &arch, &ast) < 0 || ast != 0 || !arch.sb_len) {
+		sbuf_printf(err, "%s@%s:%d: cannot ask the host its architecture (uname -m)", t->user, t->host, t->port);
+		sbuf_free(&arch);
+		goto fail;
+	}
+	arch.sb_buf[strcspn(arch.sb_buf, "\r\n")] = '\0';
+	snprintf(s->arch, sizeof(s->arch), "%s", arch.sb_buf);
+	sbuf_free(&arch);
 	s->ops = (struct punix_ops){
 		.name = "ssh",
 		.ctx = s,
@@ -704,6 +722,7 @@ struct punix_ops *ops_ssh_connect(const struct ssh_target *t, struct sbuf *err)
 		.unlock = ssh_unlock,
 		.run = ssh_run,
 		.now = ssh_now,
+		.arch = ssh_arch,
 	};
 	return &s->ops;
 fail:

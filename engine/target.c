@@ -168,6 +168,11 @@ static int rb_unlock(struct punix_ops *o, int h)
 	return BASE(o)->unlock(BASE(o), h);
 }
 
+static int rb_arch(struct punix_ops *o, char *out, size_t n)
+{
+	return BASE(o)->arch(BASE(o), out, n);
+}
+
 static int64_t rb_now(struct punix_ops *o)
 {
 	return BASE(o)->now(BASE(o));
@@ -215,6 +220,7 @@ struct punix_ops *ops_rebased(struct punix_ops *base, const char *root)
 		.unlock = rb_unlock,
 		.run = rb_run,
 		.now = rb_now,
+		.arch = rb_arch,
 	};
 	return &r->ops;
 }

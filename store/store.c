@@ -175,11 +175,21 @@ int store_sweep_creation(struct punix_ops *o, const char *root)
 	return r;
 }
 
+/* What builds into this store are for: the machine its table reaches. */
+static void set_system(struct store *s)
+{
+	char arch[64] = "";
+	if (s->ops->arch(s->ops, arch, sizeof(arch)) < 0)
+		arch[0] = '\0';
+	store_system_of(arch, s->system, sizeof(s->system));
+}
+
 int store_open(struct store *s, struct punix_ops *ops, const char *root, const char *real_hint,
 	       const char *log_dir, int flags, struct sbuf *err)
 {
 	memset(s, 0, sizeof(*s));
 	s->ops = ops;
+	set_system(s);
 	int r;
 	struct ops_stat st;
 	if ((flags & STORE_CREATE) && ops->stat(ops, root, 0, &st) == -ENOENT) {
@@ -236,6 +246,7 @@ void store_view(struct store *s, struct punix_ops *ops, const char *root)
 {
 	memset(s, 0, sizeof(*s));
 	s->ops = ops;
+	set_system(s);
 	s->root = xstrdup(root);
 	s->real = xstrdup(root);
 	s->meta_dir = join(root, ".meta");

@@ -70,6 +70,7 @@ struct store {
 	char *lock_dir;
 	char *build_dir;
 	char *log_dir;
+	char system[96]; /* what its builds are for, "<uname -m>-linux", from its ops table's machine */
 };
 
 enum {
@@ -129,8 +130,8 @@ struct store_drv {
 void store_drv_encode(const struct store_drv *d, struct sbuf *out);
 /* "<root>/<hash>-<pname>-<version>", malloc'd. */
 char *store_drv_path(const struct store *s, const struct store_drv *d);
-/* This machine's system string, e.g. "x86_64-linux". */
-const char *store_system(void);
+/* The system string of an architecture ("x86_64" -> "x86_64-linux"), into out. */
+void store_system_of(const char *arch, char *out, size_t n);
 
 /* ---- validity and realisation -------------------------------------------- */
 

@@ -58,17 +58,9 @@ char *store_drv_path(const struct store *s, const struct store_drv *d)
 	return sbuf_detach(&path, NULL);
 }
 
-const char *store_system(void)
+void store_system_of(const char *arch, char *out, size_t n)
 {
-	static char sys[96];
-	if (!sys[0]) {
-		struct utsname u;
-		if (uname(&u) == 0)
-			snprintf(sys, sizeof(sys), "%s-linux", u.machine);
-		else
-			snprintf(sys, sizeof(sys), "unknown-linux");
-	}
-	return sys;
+	snprintf(out, n, "%s-linux", arch && *arch ? arch : "unknown");
 }
 
 const char *store_path_name(const char *path)

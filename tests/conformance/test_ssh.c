@@ -51,10 +51,11 @@ static void setup(void)
 		    "cp id_ecdsa.pub authorized_keys; chmod 600 authorized_keys; "
 		    "printf 'ListenAddress 127.0.0.1\\nPort %d\\nHostKey %s/hostkey\\nAuthorizedKeysFile %s/authorized_keys\\n"
 		    "PasswordAuthentication no\\nKbdInteractiveAuthentication no\\nUsePAM no\\nStrictModes no\\n"
-		    "PermitRootLogin prohibit-password\\nSubsystem sftp internal-sftp\\nPidFile %s/sshd.pid\\n' > sshd_config; "
+		    "PermitRootLogin prohibit-password\\nSubsystem sftp internal-sftp\\nPidFile %s/sshd.pid\\n"
+		    "SetEnv PATH=%s/fakebin:/usr/local/bin:/usr/bin:/bin\\n' > sshd_config; mkdir -p fakebin; "
 		    "/usr/sbin/sshd -t -f sshd_config; "
 		    "echo \"[127.0.0.1]:%d $(cut -d' ' -f1,2 hostkey.pub)\" > known_hosts",
-		    t.path, port, t.path, t.path, t.path, port);
+		    t.path, port, t.path, t.path, t.path, t.path, port);
 	cr_assert_eq(sh(cmd.sb_buf), 0, "preparing sshd");
 	sbuf_free(&cmd);
 	char *cfg = tdir_at(&t, "sshd_config"), *log = tdir_at(&t, "sshd.log");
@@ -318,5 +319,26 @@ Test(ssh, the_ssh_agent_logs_in_when_no_key_is_given, .init = setup, .fini = tea
 	free(sock);
 	free(pidf);
 	free(h);
+	free(p1);
+}
+
+Test(ssh, a_target_of_another_architecture_is_refused_before_anything_is_pushed, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	char *p1 = prog_for(1);
+	/* the host says it is a riscv64 (its sessions find this uname first) */
+	tdir_write(&t, "fakebin/uname", "#!/bin/sh\necho riscv64\n");
+	char *fake = tdir_at(&t, "fakebin/uname");
+	chmod(fake, 0755);
+	struct proc_result r = over_ssh("deploy", "Web", p1, kh);
+	cr_expect_eq(r.status, 1, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.err, "[E14]") && strstr(r.err, "riscv64-linux") && strstr(r.err, "uname -m: riscv64"), "%s",
+		  r.err);
+	proc_result_free(&r);
+	struct stat st;
+	char *store = tdir_at(&t, "remote/etc");
+	cr_expect_neq(stat(store, &st), 0, "nothing reached the remote");
+	free(store);
+	free(fake);
 	free(p1);
 }
