@@ -71,6 +71,60 @@ int lock_scope(struct engine *e, const char *scope, const char *what, int *h, st
 	return r;
 }
 
+/*
+ * The stack's lock on the target itself, <deployments root>/.locks/<stack>.lock,
+ * taken through the target's table (flock beneath a local root; a session
+ * holding flock(1) over SSH), so that deployers with journals of their own
+ * cannot interleave on one target. Its file says who holds it.
+ */
+int lock_target(struct punix_ops *tops, const char *dep, const char *stack, int *h, struct sbuf *err)
+{
+	struct sbuf dir = SBUF_INIT, path = SBUF_INIT;
+	sbuf_printf(&dir, "%s/.locks", strcmp(dep, "/") ? dep : "");
+	sbuf_printf(&path, "%s/%s.lock", dir.sb_buf, stack);
+	int r = ops_mkdir_p(tops, dir.sb_buf, 0755);
+	if (r == 0)
+		r = tops->lock(tops, path.sb_buf, 1, 0, h);
+	if (r == -EWOULDBLOCK) {
+		/* the holder writes its name just after it took the lock: give it a moment */
+		char *holder = NULL;
+		size_t len;
+		for (int tries = 0; tries < 20 && (!holder || !*holder); tries++) {
+			free(holder);
+			holder = NULL;
+			if (tops->read_file(tops, path.sb_buf, 4096, &holder, &len) == 0)
+				holder[strcspn(holder, "\n")] = '\0';
+			if (!holder || !*holder)
+				usleep(5000);
+		}
+		sbuf_printf(err, "stack '%s' is busy on the target: %s", stack,
+			    holder && *holder ? holder : "another punix holds it");
+		free(holder);
+	} else if (r == -ENOTSUP) {
+		sbuf_printf(err, "cannot lock stack '%s' on the target (%s): the host has no flock(1) (util-linux)", stack,
+			    path.sb_buf);
+	} else if (r < 0) {
+		sbuf_printf(err, "cannot lock stack '%s' on the target (%s): %s", stack, path.sb_buf, ops_strerror(r));
+	} else {
+		/* who holds it, for the next one to be told: this machine and process */
+		char host[256] = "?";
+		if (gethostname(host, sizeof(host) - 1) < 0)
+			snprintf(host, sizeof(host), "?");
+		struct sbuf who = SBUF_INIT;
+		sbuf_printf(&who, "held by pid %ld on %s (stack '%s')\n", (long)getpid(), host, stack);
+		int fh;
+		if (tops->open(tops, path.sb_buf, OPS_O_WRONLY | OPS_O_TRUNC | OPS_O_NOFOLLOW, 0644, &fh) == 0) {
+			ssize_t w = tops->write(tops, fh, who.sb_buf, who.sb_len);
+			(void)w; /* the text is for people; the lock is what counts */
+			tops->close(tops, fh);
+		}
+		sbuf_free(&who);
+	}
+	sbuf_free(&dir);
+	sbuf_free(&path);
+	return r;
+}
+
 char *make_scope(const struct target_spec *t, const char *stack)
 {
 	struct sbuf sb = SBUF_INIT;

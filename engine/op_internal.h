@@ -85,6 +85,7 @@ struct op_ctx {
 	uint64_t seq;            /* the submission's number */
 	char *scope;             /* the lock key */
 	int lock_h, store_h;     /* -1 when not held */
+	int tlock_h;             /* the stack's lock on the target, -1 when not held */
 	uv_work_t work;
 	void (*work_fn)(struct op_ctx *c); /* runs on a worker thread */
 	op_cont_fn after;        /* then this, on the loop */
@@ -173,6 +174,8 @@ void op_maybe_crash(struct op_ctx *c, const char *step, const char *when);
 
 /* Takes the scope's lock without waiting; -EWOULDBLOCK with err naming who holds it. */
 int lock_scope(struct engine *e, const char *scope, const char *what, int *h, struct sbuf *err);
+/* The stack's lock on the target itself (flock there); -EWOULDBLOCK with err naming the holder. */
+int lock_target(struct punix_ops *tops, const char *dep, const char *stack, int *h, struct sbuf *err);
 /* The lock key of a stack on a target: its canonical identity. */
 char *make_scope(const struct target_spec *t, const char *stack);
 /* Records a rebased tree the deployer's own GC must take roots from. */

@@ -135,6 +135,9 @@ static void rec_next(struct op_ctx *c);
 /* On a worker: the recovery's connection to its target is closed. */
 static void rec_close_work(struct op_ctx *r)
 {
+	if (r->tops && r->tlock_h >= 0)
+		r->tops->unlock(r->tops, r->tlock_h);
+	r->tlock_h = -1;
 	if (r->tops)
 		engine_target_ops_free(r->tops);
 	r->tops = NULL;
@@ -240,6 +243,20 @@ static void rec_prepare_work(struct op_ctx *r)
 		return;
 	}
 	sbuf_free(&terr);
+	if (r->parent->recover_only) {
+		/* punix recover: the stack's lock on the target too (an op's own recovery holds it already) */
+		struct sbuf lerr = SBUF_INIT;
+		if (lock_target(r->tops, r->plan.deployments_root, r->stack, &r->tlock_h, &lerr) < 0) {
+			r->tlock_h = -1;
+			sbuf_printf(&r->line, "op %llu (%s %s): left alone: %s", (unsigned long long)r->rop.id, r->rop.kind,
+				    r->rop.stack, lerr.sb_buf);
+			sbuf_free(&lerr);
+			engine_target_ops_free(r->tops);
+			r->tops = NULL;
+			return;
+		}
+		sbuf_free(&lerr);
+	}
 	struct live_ops live = {r->live, r->nlive};
 	sweep_temps_live(r, &live);
 }
@@ -272,7 +289,7 @@ static void rec_start(struct op_ctx *c, const struct journal_op *op)
 	r->e = e;
 	r->parent = c;
 	r->res = &r->own_res;
-	r->lock_h = r->store_h = -1;
+	r->lock_h = r->store_h = r->tlock_h = -1;
 	r->id = op->id;
 	struct journal_err je;
 	if (journal_op_get(e->journal, op->id, &r->rop, &r->rsteps, &r->nrsteps, &je) < 0) {

@@ -77,6 +77,15 @@ static void open_work(struct op_ctx *c)
 	if (!c->tops)
 		op_fail(c, 3, "%s", terr.sb_buf);
 	sbuf_free(&terr);
+	if (c->tops && c->req.type != OP_GC) {
+		struct sbuf lerr = SBUF_INIT;
+		int lr = lock_target(c->tops, c->req.target.deployments_root, c->stack, &c->tlock_h, &lerr);
+		if (lr < 0) {
+			c->tlock_h = -1;
+			op_fail(c, lr == -EWOULDBLOCK ? 4 : 3, "%s", lerr.sb_buf);
+		}
+		sbuf_free(&lerr);
+	}
 }
 
 static void begin(struct op_ctx *c);
@@ -145,6 +154,9 @@ static void close_work(struct op_ctx *c)
 	c->have_bp = false;
 	rendered_free(&c->rf);
 	free_secrets(c);
+	if (c->tops && c->tlock_h >= 0)
+		c->tops->unlock(c->tops, c->tlock_h);
+	c->tlock_h = -1;
 	if (c->tops)
 		engine_target_ops_free(c->tops);
 	c->tops = NULL;
@@ -209,7 +221,7 @@ uint64_t engine_submit(struct engine *e, const struct op_request *req, op_done_f
 	c->req = *req;
 	c->seq = ++e->submitted;
 	c->res = &c->own_res;
-	c->lock_h = c->store_h = -1;
+	c->lock_h = c->store_h = c->tlock_h = -1;
 	c->done = done;
 	c->done_arg = arg;
 	c->kind = kind_of(req->type);
@@ -249,7 +261,7 @@ void op_submit_recovery(struct engine *e, const struct journal_op *first, void (
 	c->e = e;
 	c->seq = ++e->submitted;
 	c->res = &c->own_res;
-	c->lock_h = c->store_h = -1;
+	c->lock_h = c->store_h = c->tlock_h = -1;
 	c->recover_only = true;
 	c->scope = xstrdup(scope);
 	c->stack = stack;

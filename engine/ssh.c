@@ -22,6 +22,7 @@
 #include "../base/xalloc.h"
 
 #define SSH_MAX_HANDLES 64
+#define SSH_MAX_LOCKS 8
 
 struct ssh {
 	struct punix_ops ops; /* first: the table is the context */
@@ -31,6 +32,7 @@ struct ssh {
 	LIBSSH2_SFTP_HANDLE *handles[SSH_MAX_HANDLES];
 	struct punix_ops *local; /* this machine's: logs of run */
 	char arch[64];           /* the host's `uname -m`, asked once at connect */
+	LIBSSH2_CHANNEL *locks[SSH_MAX_LOCKS]; /* a lock is a session holding flock(1) open on the host */
 };
 
 #define S(o) ((struct ssh *)(o))
@@ -407,16 +409,67 @@ static int ssh_fsync_path(struct punix_ops *o, const char *path)
 	return exec_argv(S(o), argv, NULL);
 }
 
+/*
+ * A lock on the host is a session that holds it: a shell opens the file,
+ * takes flock(1) on it and then waits for its input to end. The lock lasts
+ * while the channel is open; closing it, the connection dropping or this
+ * process dying ends the session and the kernel drops the lock. So a
+ * crashed deployer never leaves a target locked.
+ */
 static int ssh_lock(struct punix_ops *o, const char *path, int excl, int wait, int *h)
 {
-	(void)o, (void)path, (void)excl, (void)wait, (void)h;
-	return -ENOTSUP; /* punix's locks live on the deploying machine */
+	struct ssh *s = S(o);
+	int slot = -1;
+	for (int i = 0; i < SSH_MAX_LOCKS && slot < 0; i++)
+		if (!s->locks[i])
+			slot = i;
+	if (slot < 0)
+		return -EMFILE;
+	struct sbuf line = SBUF_INIT;
+	sbuf_puts(&line, "exec 9>>");
+	quote(&line, path);
+	sbuf_printf(&line, " || exit 74; command -v flock >/dev/null || exit 127; flock %s %s 9 || exit 75; "
+			   "echo locked; exec cat >/dev/null",
+		    excl ? "-x" : "-s", wait ? "" : "-n");
+	LIBSSH2_CHANNEL *ch = libssh2_channel_open_session(s->session);
+	if (!ch) {
+		sbuf_free(&line);
+		return -EIO;
+	}
+	int r = libssh2_channel_exec(ch, line.sb_buf);
+	sbuf_free(&line);
+	char buf[16];
+	size_t got = 0;
+	while (r == 0 && got < 7) {
+		ssize_t n = libssh2_channel_read(ch, buf + got, 7 - got);
+		if (n <= 0)
+			break; /* the shell ended without the lock */
+		got += (size_t)n;
+	}
+	if (r == 0 && got == 7 && memcmp(buf, "locked\n", 7) == 0) {
+		s->locks[slot] = ch;
+		*h = slot;
+		return 0;
+	}
+	libssh2_channel_close(ch);
+	libssh2_channel_wait_closed(ch);
+	int status = libssh2_channel_get_exit_status(ch);
+	libssh2_channel_free(ch);
+	return r < 0 ? -EIO : status == 75 ? -EWOULDBLOCK : status == 127 ? -ENOTSUP : status == 74 ? -EACCES : -EIO;
 }
 
 static int ssh_unlock(struct punix_ops *o, int h)
 {
-	(void)o, (void)h;
-	return -ENOTSUP;
+	struct ssh *s = S(o);
+	if (h < 0 || h >= SSH_MAX_LOCKS || !s->locks[h])
+		return -EBADF;
+	LIBSSH2_CHANNEL *ch = s->locks[h];
+	s->locks[h] = NULL;
+	libssh2_channel_send_eof(ch); /* cat ends, the shell with it, and the lock */
+	libssh2_channel_close(ch);
+	libssh2_channel_wait_closed(ch);
+	libssh2_channel_free(ch);
+	return 0;
 }
 
 /* env -i with the command's environment, then the command; output to the local log. */
@@ -741,6 +794,9 @@ void ops_ssh_close(struct punix_ops *o)
 	for (int i = 0; i < SSH_MAX_HANDLES; i++)
 		if (s->handles[i])
 			libssh2_sftp_close_handle(s->handles[i]);
+	for (int i = 0; i < SSH_MAX_LOCKS; i++)
+		if (s->locks[i])
+			ssh_unlock(o, i);
 	libssh2_sftp_shutdown(s->sftp);
 	libssh2_session_disconnect(s->session, "punix: done");
 	libssh2_session_free(s->session);

@@ -342,3 +342,38 @@ Test(ssh, a_target_of_another_architecture_is_refused_before_anything_is_pushed,
 	free(fake);
 	free(p1);
 }
+
+/* Two deployers with homes of their own racing over SSH on one target: the target's lock decides. */
+Test(ssh, two_deployers_over_ssh_never_lose_a_generation, .init = setup, .fini = teardown, .timeout = 240)
+{
+	char *p1 = prog_for(1);
+	char *homes[2] = {tdir_at(&t, "deployer-a"), tdir_at(&t, "deployer-b")};
+	char *logs[2] = {tdir_at(&t, "a.log"), tdir_at(&t, "b.log")};
+	int ok = 0;
+	for (int round = 0; round < 4; round++) {
+		pid_t pid[2];
+		for (int k = 0; k < 2; k++) {
+			const char *a[] = {"service", "deploy", "Web", "--file", p1, "--target", url, "--known-hosts", kh,
+					   "--key", key, "--transport-root", remote, "--deployments-root", "/srv/deploy", NULL};
+			pid[k] = punix_start(homes[k], a, logs[k]);
+		}
+		for (int k = 0; k < 2; k++) {
+			int st = punix_wait(pid[k]);
+			char *out = tdir_read(&t, k ? "b.log" : "a.log");
+			cr_assert(st == 0 || st == 4, "round %d, deployer %d: exit %d: %s", round, k, st, out);
+			if (st == 4)
+				cr_expect(strstr(out, "is busy on the target: held by pid ") != NULL, "%s", out);
+			ok += st == 0;
+			free(out);
+		}
+	}
+	struct sbuf cmd = SBUF_INIT;
+	sbuf_printf(&cmd, "test $(ls %s/srv/deploy/Web | grep -c '^gen-.*json$') -eq %d", remote, ok);
+	cr_expect_eq(sh(cmd.sb_buf), 0, "%d deploys said deployed; the generations on the target must be as many", ok);
+	sbuf_free(&cmd);
+	for (int k = 0; k < 2; k++) {
+		free(homes[k]);
+		free(logs[k]);
+	}
+	free(p1);
+}
