@@ -129,7 +129,17 @@ struct punix_ops {
 
 	/* The machine's architecture as `uname -m` names it ("x86_64"), into out. */
 	int (*arch)(struct punix_ops *o, char *out, size_t n);
+
+	/*
+	 * Whether each of n paths exists (not following a last symlink):
+	 * found[i] = 1 or 0. One request where the transport can (over SSH:
+	 * one exec for all of them, not a round trip each).
+	 */
+	int (*exists)(struct punix_ops *o, const char *const *paths, size_t n, unsigned char *found);
 };
+
+/* exists() by one stat per path: for tables without a cheaper way. */
+int ops_exists_by_stat(struct punix_ops *o, const char *const *paths, size_t n, unsigned char *found);
 
 /* The local filesystem and processes, as this process sees them. */
 struct punix_ops *ops_local(void);

@@ -469,6 +469,7 @@ struct punix_ops *ops_beneath(const char *root, struct sbuf *err)
 	b->ops.run = bn_run;
 	b->ops.now = bn_now;
 	b->ops.arch = bn_arch;
+	b->ops.exists = ops_exists_by_stat;
 	return &b->ops;
 }
 

@@ -495,6 +495,7 @@ static const struct punix_ops local_ops = {
 	.run = local_run,
 	.now = local_now,
 	.arch = local_arch,
+	.exists = ops_exists_by_stat,
 };
 
 struct punix_ops *ops_local(void)

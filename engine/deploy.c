@@ -335,11 +335,21 @@ static int deploy_stage(struct op_ctx *c)
 			store_close(&ts);
 		sbuf_free(&err);
 	}
+	/* what is there already, asked in one request; only the rest is pushed */
+	unsigned char *found = NULL;
+	if (r == 0 && !target_is_here(c) && c->plan.npaths) {
+		r = pins_present(c, &found);
+		if (r < 0)
+			op_fail(c, 3, "asking the target which store paths it has: %s", ops_strerror(r));
+	}
 	for (size_t i = 0; i < c->plan.npaths && r == 0; i++) {
+		if (found && found[2 * i] && found[2 * i + 1])
+			continue;
 		r = push_path(c, c->plan.store_paths[i]);
 		if (r < 0)
 			op_fail(c, 3, "pushing %s to the target: %s", c->plan.store_paths[i], strerror(-r));
 	}
+	free(found);
 	char *sdir = stack_dir(dep_root(c), c->stack);
 	if (r == 0)
 		r = ops_mkdir_p(o, sdir, 0755);

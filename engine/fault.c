@@ -475,6 +475,13 @@ static int f_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status)
 }
 
 /* Reading the clock is not counted: the tests' effect numbers stay what they were. */
+/* One request, one effect. */
+static int f_exists(struct punix_ops *o, const char *const *paths, size_t n, unsigned char *found)
+{
+	TICK();
+	return FB(o)->exists(FB(o), paths, n, found);
+}
+
 static int f_arch(struct punix_ops *o, char *out, size_t n)
 {
 	return FB(o)->arch(FB(o), out, n);
@@ -517,6 +524,7 @@ static struct faulty *faulty_new(struct fault_plan *fp, struct punix_ops *base)
 		.run = f_run,
 		.now = f_now,
 		.arch = f_arch,
+		.exists = f_exists,
 	};
 	return f;
 }

@@ -57,26 +57,51 @@ int plan_pins_in_store(struct op_ctx *c)
 	return 0;
 }
 
-/* Every pin of the plan must be on the target, with its registration. */
+int pins_present(struct op_ctx *c, unsigned char **found)
+{
+	size_t n = c->plan.npaths;
+	const char **paths = xcalloc(2 * n + 1, sizeof(*paths));
+	char **metas = xcalloc(n + 1, sizeof(*metas));
+	for (size_t i = 0; i < n; i++) {
+		struct sbuf meta = SBUF_INIT;
+		sbuf_printf(&meta, "%s/.meta/%s.json", c->plan.store_root, store_path_name(c->plan.store_paths[i]));
+		metas[i] = sbuf_detach(&meta, NULL);
+		paths[2 * i] = c->plan.store_paths[i];
+		paths[2 * i + 1] = metas[i];
+	}
+	*found = xcalloc(2 * n + 1, 1);
+	int r = c->tops->exists(c->tops, paths, 2 * n, *found);
+	for (size_t i = 0; i < n; i++)
+		free(metas[i]);
+	free(metas);
+	free(paths);
+	if (r < 0) {
+		free(*found);
+		*found = NULL;
+	}
+	return r;
+}
+
+/* Every pin of the plan must be on the target, with its registration: asked in one request. */
 int step_verify(struct op_ctx *c)
 {
 	if (plan_pins_in_store(c))
 		return c->res->exit;
-	const char *store_root = c->plan.store_root;
 	struct sbuf missing = SBUF_INIT;
 	size_t nmissing = 0;
-	for (size_t i = 0; i < c->plan.npaths; i++) {
-		const char *p = c->plan.store_paths[i];
-		struct ops_stat st;
-		struct sbuf meta = SBUF_INIT;
-		sbuf_printf(&meta, "%s/.meta/%s.json", store_root, store_path_name(p));
-		if (c->tops->stat(c->tops, p, 0, &st) < 0 || c->tops->stat(c->tops, meta.sb_buf, 0, &st) < 0) {
-			sbuf_printf(&missing, "\n  %s", p);
+	unsigned char *found;
+	int r = pins_present(c, &found);
+	if (r < 0) {
+		sbuf_free(&missing);
+		return op_fail(c, 3, "verifying the pins of gen-%03ld on the target: %s", c->plan.generation,
+			       ops_strerror(r));
+	}
+	for (size_t i = 0; i < c->plan.npaths; i++)
+		if (!found[2 * i] || !found[2 * i + 1]) {
+			sbuf_printf(&missing, "\n  %s", c->plan.store_paths[i]);
 			nmissing++;
 		}
-		sbuf_free(&meta);
-	}
-	int r = 0;
+	free(found);
 	if (nmissing)
 		r = op_fail(c, 1,
 			    "[E12] stack '%s' gen-%03ld: pinned store path missing:%s\nThis usually means GC ran with "

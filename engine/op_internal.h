@@ -197,6 +197,8 @@ void dirset_free(struct dirset *d);
 
 const char *manifest_why(struct op_ctx *c, long gen, int r, struct sbuf *err);
 int plan_pins_in_store(struct op_ctx *c);
+/* found[2i], found[2i+1]: whether pin i and its registration are on the target; one request. */
+int pins_present(struct op_ctx *c, unsigned char **found);
 void list_gens_text(struct op_ctx *c, struct sbuf *out);
 int step_verify(struct op_ctx *c);
 int step_flip(struct op_ctx *c);

@@ -2,6 +2,7 @@
  * ssh.c - the SSH transport (see ssh.h).
  */
 #include "ssh.h"
+#include "ssh_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,21 +22,6 @@
 #include "../base/vec.h"
 #include "../base/xalloc.h"
 
-#define SSH_MAX_HANDLES 64
-#define SSH_MAX_LOCKS 8
-
-struct ssh {
-	struct punix_ops ops; /* first: the table is the context */
-	int sock;
-	LIBSSH2_SESSION *session;
-	LIBSSH2_SFTP *sftp;
-	LIBSSH2_SFTP_HANDLE *handles[SSH_MAX_HANDLES];
-	struct punix_ops *local; /* this machine's: logs of run */
-	char arch[64];           /* the host's `uname -m`, asked once at connect */
-	LIBSSH2_CHANNEL *locks[SSH_MAX_LOCKS]; /* a lock is a session holding flock(1) open on the host */
-};
-
-#define S(o) ((struct ssh *)(o))
 
 int ssh_parse_url(const char *url, struct ssh_target *t)
 {
@@ -519,6 +505,41 @@ static int ssh_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status)
 }
 
 /* The deployer's clock: what a generation records is when it was deployed from here. */
+/* Every path in one exec: a shell prints 1 or 0 for each, in order. */
+static int ssh_exists(struct punix_ops *o, const char *const *paths, size_t n, unsigned char *found)
+{
+	/* a few hundred paths per command keeps it far below any line limit */
+	enum { CHUNK = 256 };
+	if (n > CHUNK) {
+		int r = 0;
+		for (size_t i = 0; i < n && r == 0; i += CHUNK)
+			r = ssh_exists(o, paths + i, n - i < CHUNK ? n - i : CHUNK, found + i);
+		return r;
+	}
+	if (n == 0)
+		return 0;
+	struct sbuf line = SBUF_INIT, out = SBUF_INIT;
+	sbuf_puts(&line, "for f in");
+	for (size_t i = 0; i < n; i++) {
+		sbuf_putc(&line, ' ');
+		quote(&line, paths[i]);
+	}
+	sbuf_puts(&line, "; do if [ -e \"$f\" ] || [ -L \"$f\" ]; then echo 1; else echo 0; fi; done");
+	int st = 0, r = exec_line(S(o), line.sb_buf, &out, &st);
+	sbuf_free(&line);
+	size_t k = 0;
+	for (size_t i = 0; r == 0 && i < out.sb_len && k < n; i++) {
+		if (out.sb_buf[i] == '0' || out.sb_buf[i] == '1')
+			found[k++] = out.sb_buf[i] == '1';
+		else if (out.sb_buf[i] != '\n')
+			r = -EPROTO; /* not what the loop prints */
+	}
+	if (r == 0 && (st != 0 || k != n))
+		r = -EPROTO;
+	sbuf_free(&out);
+	return r;
+}
+
 static int ssh_arch(struct punix_ops *o, char *out, size_t n)
 {
 	snprintf(out, n, "%s", S(o)->arch);
@@ -529,190 +550,6 @@ static int64_t ssh_now(struct punix_ops *o)
 {
 	return S(o)->local->now(S(o)->local);
 }
-
-static int connect_tcp(const char *host, int port, struct sbuf *err)
-{
-	char p[16];
-	snprintf(p, sizeof(p), "%d", port);
-	struct addrinfo hints = {0}, *res;
-	hints.ai_socktype = SOCK_STREAM;
-	int r = getaddrinfo(host, p, &hints, &res);
-	if (r != 0) {
-		sbuf_printf(err, "cannot resolve %s: %s", host, gai_strerror(r));
-		return -1;
-	}
-	int fd = -1, why = EADDRNOTAVAIL; /* no address at all: nothing to connect to */
-	for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
-		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-		if (fd < 0)
-			why = errno;
-		if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
-			why = errno; /* before close() can change it */
-			close(fd);
-			fd = -1;
-		}
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		sbuf_printf(err, "cannot connect to %s port %d: %s", host, port, strerror(why));
-		return fd;
-	}
-	/*
-	 * SSH is a stream of small requests each waiting for its answer (SFTP,
-	 * exec channels): Nagle's algorithm would hold each one back waiting for
-	 * the previous one's ACK (measured ~6x on loopback).
-	 */
-	int one = 1;
-	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 && errno != EOPNOTSUPP) {
-		why = errno;
-		close(fd);
-		sbuf_printf(err, "cannot set TCP_NODELAY on the connection to %s port %d: %s", host, port, strerror(why));
-		return -1;
-	}
-	return fd;
-}
-
-/* The host key must be in known_hosts: never trust on first use. */
-static int check_host_key(struct ssh *s, const struct ssh_target *t, struct sbuf *err)
-{
-	LIBSSH2_KNOWNHOSTS *kh = libssh2_knownhost_init(s->session);
-	char *text = NULL;
-	size_t tlen = 0;
-	int rr = kh ? t->local->read_file(t->local, t->known_hosts, 1 << 22, &text, &tlen) : -ENOMEM;
-	if (rr < 0) {
-		sbuf_printf(err, "cannot read the known hosts file %s: %s", t->known_hosts, ops_strerror(rr));
-		if (kh)
-			libssh2_knownhost_free(kh);
-		return -1;
-	}
-	/* line by line, as OpenSSH reads it: a line libssh2 cannot parse (a marker, a key type it lacks) is skipped */
-	for (char *line = text, *next; line && line < text + tlen; line = next) {
-		char *nl = memchr(line, '\n', (size_t)(text + tlen - line));
-		next = nl ? nl + 1 : NULL;
-		/* with its newline, as libssh2's own reader passes it (the key's end is found by it) */
-		size_t n = nl ? (size_t)(nl - line) + 1 : (size_t)(text + tlen - line);
-		if (n && line[0] != '#' && line[0] != '\n')
-			libssh2_knownhost_readline(kh, line, n, LIBSSH2_KNOWNHOST_FILE_OPENSSH);
-	}
-	free(text);
-	size_t len;
-	int type;
-	const char *key = libssh2_session_hostkey(s->session, &len, &type);
-	int kt = type == LIBSSH2_HOSTKEY_TYPE_RSA		? LIBSSH2_KNOWNHOST_KEY_SSHRSA
-		 : type == LIBSSH2_HOSTKEY_TYPE_ECDSA_256	? LIBSSH2_KNOWNHOST_KEY_ECDSA_256
-		 : type == LIBSSH2_HOSTKEY_TYPE_ECDSA_384	? LIBSSH2_KNOWNHOST_KEY_ECDSA_384
-		 : type == LIBSSH2_HOSTKEY_TYPE_ECDSA_521	? LIBSSH2_KNOWNHOST_KEY_ECDSA_521
-		 : type == LIBSSH2_HOSTKEY_TYPE_ED25519 ? LIBSSH2_KNOWNHOST_KEY_ED25519
-						       : LIBSSH2_KNOWNHOST_KEY_UNKNOWN;
-	struct libssh2_knownhost *found;
-	int r = key ? libssh2_knownhost_checkp(kh, t->host, t->port, key, len,
-					       LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | kt, &found)
-		    : LIBSSH2_KNOWNHOST_CHECK_FAILURE;
-	libssh2_knownhost_free(kh);
-	if (r == LIBSSH2_KNOWNHOST_CHECK_MATCH)
-		return 0;
-	if (r == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
-		sbuf_printf(err, "the host key of %s:%d does NOT match %s: refusing to connect", t->host, t->port,
-			    t->known_hosts);
-	else
-		sbuf_printf(err, "%s:%d is not in %s (host keys are never trusted on first use)", t->host, t->port,
-			    t->known_hosts);
-	return -1;
-}
-
-/* Logs in with one key file; 0, or <0 with why (the file's, or the server's refusal). */
-static int auth_with_file(struct ssh *s, const struct ssh_target *t, const char *key, struct sbuf *why)
-{
-	char *priv = NULL, *pubkey = NULL;
-	size_t privlen = 0, publen = 0;
-	int r = t->local->read_file(t->local, key, 1 << 20, &priv, &privlen);
-	if (r < 0) {
-		sbuf_printf(why, "%s: %s", key, ops_strerror(r));
-		return r;
-	}
-	struct sbuf pub = SBUF_INIT;
-	sbuf_printf(&pub, "%s.pub", key);
-	if (t->local->read_file(t->local, pub.sb_buf, 1 << 20, &pubkey, &publen) < 0)
-		publen = 0; /* libssh2 derives it from the private key */
-	sbuf_free(&pub);
-	r = libssh2_userauth_publickey_frommemory(s->session, t->user, strlen(t->user), pubkey, publen, priv, privlen,
-						  NULL);
-	memset(priv, 0, privlen); /* do not leave a private key in freed memory */
-	free(priv);
-	free(pubkey);
-	if (r < 0) {
-		char *msg = NULL;
-		libssh2_session_last_error(s->session, &msg, NULL, 0);
-		sbuf_printf(why, "%s: %s", key, msg && *msg ? msg : "refused");
-		return -EACCES;
-	}
-	return 0;
-}
-
-/* Logs in with a key the agent holds; 0, or <0 with why. */
-static int auth_with_agent(struct ssh *s, const struct ssh_target *t, struct sbuf *why)
-{
-	LIBSSH2_AGENT *agent = libssh2_agent_init(s->session);
-	if (!agent) {
-		sbuf_printf(why, "the agent at %s: cannot start libssh2's agent client", t->agent_sock);
-		return -ENOMEM;
-	}
-	/* the socket the CLI found (SSH_AUTH_SOCK, read once there): libssh2 reads no environment */
-	libssh2_agent_set_identity_path(agent, t->agent_sock);
-	int r = -EACCES;
-	size_t tried = 0;
-	if (libssh2_agent_connect(agent) != 0) {
-		sbuf_printf(why, "the agent at %s: cannot connect", t->agent_sock);
-	} else if (libssh2_agent_list_identities(agent) != 0) {
-		sbuf_printf(why, "the agent at %s: cannot list its keys", t->agent_sock);
-	} else {
-		struct libssh2_agent_publickey *id = NULL, *prev = NULL;
-		while (r < 0 && libssh2_agent_get_identity(agent, &id, prev) == 0) {
-			tried++;
-			if (libssh2_agent_userauth(agent, t->user, id) == 0)
-				r = 0;
-			prev = id;
-		}
-		if (r < 0)
-			sbuf_printf(why, "the agent at %s: %zu key(s), none accepted", t->agent_sock, tried);
-	}
-	libssh2_agent_disconnect(agent);
-	libssh2_agent_free(agent);
-	return r;
-}
-
-/*
- * Key login only, as OpenSSH tries it: the agent's keys, then each key
- * file. The error names user@host:port and everything tried.
- */
-static int authenticate(struct ssh *s, const struct ssh_target *t, struct sbuf *err)
-{
-	struct sbuf tried = SBUF_INIT;
-	int r = -EACCES;
-	if (t->agent_sock && *t->agent_sock) {
-		r = auth_with_agent(s, t, &tried);
-		if (r < 0)
-			sbuf_puts(&tried, "; ");
-	}
-	for (size_t i = 0; i < t->nkeys && r < 0; i++) {
-		struct ops_stat st;
-		/* a default key that does not exist is not worth a line; one asked for is */
-		if (t->local->stat(t->local, t->keys[i], 1, &st) < 0 && t->nkeys > 1)
-			continue;
-		r = auth_with_file(s, t, t->keys[i], &tried);
-		if (r < 0)
-			sbuf_puts(&tried, "; ");
-	}
-	if (r < 0) {
-		if (tried.sb_len >= 2)
-			tried.sb_buf[tried.sb_len -= 2] = '\0';
-		sbuf_printf(err, "key authentication as %s@%s:%d failed: %s", t->user, t->host, t->port,
-			    tried.sb_len ? tried.sb_buf : "no agent and none of the key files exist (give one with --key)");
-	}
-	sbuf_free(&tried);
-	return r < 0 ? -1 : 0;
-}
-
 struct punix_ops *ops_ssh_connect(const struct ssh_target *t, struct sbuf *err)
 {
 	struct ssh *s = xcalloc(1, sizeof(*s));
@@ -776,6 +613,7 @@ struct punix_ops *ops_ssh_connect(const struct ssh_target *t, struct sbuf *err)
 		.run = ssh_run,
 		.now = ssh_now,
 		.arch = ssh_arch,
+		.exists = ssh_exists,
 	};
 	return &s->ops;
 fail:

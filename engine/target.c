@@ -168,6 +168,19 @@ static int rb_unlock(struct punix_ops *o, int h)
 	return BASE(o)->unlock(BASE(o), h);
 }
 
+/* All the paths rebased, in one request of the table below. */
+static int rb_exists(struct punix_ops *o, const char *const *paths, size_t n, unsigned char *found)
+{
+	char **q = xcalloc(n + 1, sizeof(*q));
+	for (size_t i = 0; i < n; i++)
+		q[i] = rb(o, paths[i]);
+	int r = BASE(o)->exists(BASE(o), (const char *const *)q, n, found);
+	for (size_t i = 0; i < n; i++)
+		free(q[i]);
+	free(q);
+	return r;
+}
+
 static int rb_arch(struct punix_ops *o, char *out, size_t n)
 {
 	return BASE(o)->arch(BASE(o), out, n);
@@ -221,6 +234,7 @@ struct punix_ops *ops_rebased(struct punix_ops *base, const char *root)
 		.run = rb_run,
 		.now = rb_now,
 		.arch = rb_arch,
+		.exists = rb_exists,
 	};
 	return &r->ops;
 }
