@@ -296,12 +296,12 @@ static const int strict_value[] = {0, 0, 0, 1, 1, 2, 3};
 static const char criteria[] = "host originalhost user localuser canonical final exec localnetwork tagged command "
                                "version sessiontype";
 
-/* A port 1..65535; "ssh", the one service name worth knowing without /etc/services; else -1. */
+/* A port 1..65535 as ssh's strtonum reads it, or "ssh" (other service names would need /etc/services); else -1. */
 static int parse_port(const char *s)
 {
-	char *end = NULL;
-	long v = isdigit((unsigned char)s[0]) ? strtol(s, &end, 10) : 0;
-	return strcasecmp(s, "ssh") == 0 ? 22 : v >= 1 && v <= 65535 && !*end ? (int)v : -1;
+	char *end;
+	long v = strtol(s, &end, 10);
+	return strcasecmp(s, "ssh") == 0 ? 22 : end != s && !*end && v >= 1 && v <= 65535 ? (int)v : -1;
 }
 
 static void do_host(struct rd *r, char **av, size_t ac)
@@ -386,7 +386,8 @@ static int do_keyword(struct rd *r, enum kw kw, char **av, size_t ac)
 		return 0;
 	case K_PORT:
 		if ((n = parse_port(av[0])) < 0)
-			return bad(r, "Port %.64s is not a number 1..65535", av[0]);
+			return bad(r, "Port %.64s is not a number 1..65535 (nor ssh: no other service names here)",
+			           av[0]);
 		break;
 	case K_STRICT:
 		if ((n = word_index(strict_words, av[0], true)) < 0)

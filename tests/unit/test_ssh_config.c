@@ -251,7 +251,8 @@ Test(ssh_config, bad_values_are_refused_with_path_and_line)
 	refused("Port 65536\n", "cfg:1:", "Port 65536");
 	refused("Port 22x\n", "cfg:1:", "Port 22x");
 	refused("Port -1\n", "cfg:1:", "Port -1");
-	refused("Host other\n\n  Port http\n", "cfg:3:", "Port http"); /* checked in blocks that do not apply */
+	refused("Host other\n\n  Port 99999\n", "cfg:3:", "Port 99999"); /* checked in blocks that do not apply */
+	refused("Port http\n", "cfg:1:", "no other service names");      /* without /etc/services */
 	refused("Port 22 23\n", "cfg:1:", "Port takes one value");
 	refused("Port\n", "cfg:1:", "Port has no value");
 	refused("User #nobody\n", "cfg:1:", "User needs a value");
@@ -265,6 +266,9 @@ Test(ssh_config, bad_values_are_refused_with_path_and_line)
 	refused(line, "cfg:1:", "over 4096 bytes");
 	free(line);
 	struct ssh_host_config c = resolve("Port ssh\nPort 65535\n", "web");
+	cr_expect_eq(c.port, 22);
+	ssh_host_config_free(&c);
+	c = resolve("Port +022\n", "web"); /* as strtonum reads it */
 	cr_expect_eq(c.port, 22);
 	ssh_host_config_free(&c);
 	struct sbuf err = SBUF_INIT;
