@@ -25,6 +25,7 @@ targets=(
   "manifest     fuzz_manifest      fuzz/corpus-manifest       fuzz/json.dict      16384"
   "registration fuzz_registration  fuzz/corpus-registration   fuzz/json.dict      16384"
   "plan         fuzz_plan          fuzz/corpus-plan           fuzz/json.dict      16384"
+  "ssh_config   fuzz_ssh_config    fuzz/corpus-ssh-config     -                   8192"
 )
 ntargets=${#targets[@]}
 pcl_seconds=$(((seconds + 1) / 2))
