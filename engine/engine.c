@@ -102,64 +102,6 @@ struct punix_ops *engine_local(struct engine *e)
 	return e->local;
 }
 
-static char *in_home(const char *home, const char *rel)
-{
-	struct sbuf sb = SBUF_INIT;
-	sbuf_printf(&sb, "%s/%s", strcmp(home, "/") ? home : "", rel);
-	return sbuf_detach(&sb, NULL);
-}
-
-/*
- * Who to log in as, where, and with what, as OpenSSH would decide it: the
- * URL, then the defaults (the local user, port 22,
- * ~/.ssh/known_hosts; the agent, then ~/.ssh/id_ed25519, id_ecdsa,
- * id_rsa). --key means that key alone; --known-hosts that file.
- */
-static int ssh_resolve(struct engine *e, const struct target_spec *t, struct ssh_target *st, struct sbuf *err)
-{
-	static const struct ssh_defaults none = {NULL, NULL, NULL};
-	const struct ssh_defaults *d = t->ssh_defaults ? t->ssh_defaults : e ? &e->ssh : &none;
-	if (ssh_parse_url(t->ssh, st) < 0) {
-		sbuf_printf(err, "'%s' is not a target: ssh://[USER@]HOST[:PORT]", t->ssh);
-		return -1;
-	}
-	st->local = e ? e->local : ops_local();
-	st->timeout_ms = 30000;
-	if (!st->user)
-		st->user = xstrdup(d->local_user && *d->local_user ? d->local_user : "root");
-	if (!st->port)
-		st->port = 22;
-	if (t->known_hosts && *t->known_hosts) {
-		free(st->known_hosts);
-		st->known_hosts = xstrdup(t->known_hosts);
-	} else if (!st->known_hosts && d->home) {
-		st->known_hosts = in_home(d->home, ".ssh/known_hosts");
-	} else if (!st->known_hosts) {
-		sbuf_printf(err, "no known_hosts file for %s@%s:%d: give --known-hosts FILE (host keys are never trusted "
-				 "on first use)", st->user, st->host, st->port);
-		ssh_target_free(st);
-		return -1;
-	}
-	if (t->key && *t->key) {
-		for (size_t i = 0; i < st->nkeys; i++)
-			free(st->keys[i]);
-		st->nkeys = 0;
-		plan_list_add(&st->keys, &st->nkeys, t->key);
-		return 0;
-	}
-	if (d->agent_sock && *d->agent_sock)
-		st->agent_sock = xstrdup(d->agent_sock);
-	if (d->home) {
-		static const char *const defaults[] = {".ssh/id_ed25519", ".ssh/id_ecdsa", ".ssh/id_rsa"};
-		for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
-			char *k = in_home(d->home, defaults[i]);
-			plan_list_add(&st->keys, &st->nkeys, k);
-			free(k);
-		}
-	}
-	return 0;
-}
-
 struct punix_ops *engine_target_ops(struct engine *e, const struct target_spec *t, struct sbuf *err)
 {
 	struct punix_ops *base;

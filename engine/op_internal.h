@@ -157,6 +157,10 @@ int journal_begin(struct op_ctx *c);
 int journal_plan(struct op_ctx *c);
 int journal_step(struct op_ctx *c, size_t i, enum journal_step_state s);
 int journal_finish(struct op_ctx *c, enum journal_op_state s);
+struct ssh_target;
+/* Who to log in as, where and with what, as OpenSSH would decide it (ssh_resolve.c). */
+int ssh_resolve(struct engine *e, const struct target_spec *t, struct ssh_target *st, struct sbuf *err);
+
 /* The executor of a host (an ssh:// URL, or NULL/"" for this machine), made on first use. */
 struct executor *engine_executor(struct engine *e, const char *host);
 /* Runs fn on a worker thread (through c->ex, if set), then after on the loop. */

@@ -377,3 +377,37 @@ Test(ssh, two_deployers_over_ssh_never_lose_a_generation, .init = setup, .fini =
 	}
 	free(p1);
 }
+
+/* ~/.ssh/config, as ssh reads it: an alias whose HostName, Port, User and IdentityFile come from an Include. */
+Test(ssh, a_host_alias_of_ssh_config_is_followed, .init = setup, .fini = teardown, .timeout = 120)
+{
+	char *p1 = prog_for(1);
+	char *h = ssh_home(false);
+	struct sbuf cmd = SBUF_INIT;
+	sbuf_printf(&cmd,
+		    "set -e; mkdir -p %s/.ssh/config.d; cp %s %s/.ssh/deploy_key; cp %s.pub %s/.ssh/deploy_key.pub; "
+		    "printf 'Include config.d/*.conf\\nHost *.example\\n  User nobody-here\\n' > %s/.ssh/config; "
+		    "printf 'Host mytarget\\n  HostName 127.0.0.1\\n  Port %d\\n  User root\\n"
+		    "  IdentityFile ~/.ssh/deploy_key\\n' > %s/.ssh/config.d/10-target.conf",
+		    h, key, h, key, h, h, port, h);
+	cr_assert_eq(sh(cmd.sb_buf), 0);
+	setenv("HOME", h, 1);
+	unsetenv("SSH_AUTH_SOCK");
+	/* known_hosts is ~/.ssh/known_hosts, and its entry is for the HostName and Port */
+	const char *a[] = {"service", "deploy", "Web", "--file", p1, "--target", "ssh://mytarget", "--transport-root",
+			   remote, NULL};
+	struct proc_result r = punix_run(home, a);
+	cr_expect_eq(r.status, 0, "ssh://mytarget through ~/.ssh/config: %s%s", r.out, r.err);
+	proc_result_free(&r);
+	/* a config ssh itself would refuse is refused, naming the file and line */
+	sbuf_reset(&cmd);
+	sbuf_printf(&cmd, "printf 'Host mytarget\\n  Port 99999\\n' > %s/.ssh/config.d/05-bad.conf", h);
+	cr_assert_eq(sh(cmd.sb_buf), 0);
+	r = punix_run(home, a);
+	cr_expect_eq(r.status, 3);
+	cr_expect(strstr(r.err, "05-bad.conf:2") != NULL, "%s", r.err);
+	proc_result_free(&r);
+	sbuf_free(&cmd);
+	free(h);
+	free(p1);
+}
