@@ -136,10 +136,19 @@ struct punix_ops {
 	 * one exec for all of them, not a round trip each).
 	 */
 	int (*exists)(struct punix_ops *o, const char *const *paths, size_t n, unsigned char *found);
+
+	/*
+	 * fsync_path of each of n paths, in order (so a file before the
+	 * directory that holds it). One request where the transport can; on
+	 * failure *failed is the index of the path it names.
+	 */
+	int (*fsync_paths)(struct punix_ops *o, const char *const *paths, size_t n, size_t *failed);
 };
 
 /* exists() by one stat per path: for tables without a cheaper way. */
 int ops_exists_by_stat(struct punix_ops *o, const char *const *paths, size_t n, unsigned char *found);
+/* fsync_paths() by one fsync_path each. */
+int ops_fsync_paths_each(struct punix_ops *o, const char *const *paths, size_t n, size_t *failed);
 
 /* The local filesystem and processes, as this process sees them. */
 struct punix_ops *ops_local(void);

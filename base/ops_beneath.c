@@ -470,6 +470,7 @@ struct punix_ops *ops_beneath(const char *root, struct sbuf *err)
 	b->ops.now = bn_now;
 	b->ops.arch = bn_arch;
 	b->ops.exists = ops_exists_by_stat;
+	b->ops.fsync_paths = ops_fsync_paths_each;
 	return &b->ops;
 }
 

@@ -496,6 +496,7 @@ static const struct punix_ops local_ops = {
 	.now = local_now,
 	.arch = local_arch,
 	.exists = ops_exists_by_stat,
+	.fsync_paths = ops_fsync_paths_each,
 };
 
 struct punix_ops *ops_local(void)

@@ -62,11 +62,36 @@ static int remove_child(struct punix_ops *o, const char *child, const char *name
 	return ops_remove_tree(o, child);
 }
 
-static int fsync_child(struct punix_ops *o, const char *child, const char *name, void *arg)
+/* Every path of a tree that needs an fsync, children before their directory. */
+struct tree_paths {
+	char **v;
+	size_t n;
+};
+
+static int collect_tree(struct punix_ops *o, const char *path, struct tree_paths *t);
+
+static int collect_child(struct punix_ops *o, const char *child, const char *name, void *arg)
 {
 	(void)name;
-	(void)arg;
-	return ops_fsync_tree(o, child);
+	return collect_tree(o, child, arg);
+}
+
+static int collect_tree(struct punix_ops *o, const char *path, struct tree_paths *t)
+{
+	struct ops_stat st;
+	int r = o->stat(o, path, 0, &st);
+	if (r < 0)
+		return r;
+	if (st.type == OPS_FT_LINK)
+		return 0; /* the link is made durable by fsync of its directory */
+	if (st.type == OPS_FT_DIR) {
+		r = ops_each_child(o, path, collect_child, t);
+		if (r < 0)
+			return r;
+	}
+	t->v = xrealloc(t->v, (t->n + 1) * sizeof(*t->v));
+	t->v[t->n++] = xstrdup(path);
+	return 0;
 }
 
 
@@ -207,18 +232,15 @@ int ops_remove_tree(struct punix_ops *o, const char *path)
 
 int ops_fsync_tree(struct punix_ops *o, const char *path)
 {
-	struct ops_stat st;
-	int r = o->stat(o, path, 0, &st);
-	if (r < 0)
-		return r;
-	if (st.type == OPS_FT_LINK)
-		return 0; /* the link is made durable by fsync of its directory */
-	if (st.type == OPS_FT_DIR) {
-		r = ops_each_child(o, path, fsync_child, NULL);
-		if (r < 0)
-			return r;
-	}
-	return o->fsync_path(o, path);
+	/* listed first, then synced in one request (over SSH: one exec, not one per file) */
+	struct tree_paths t = {NULL, 0};
+	int r = collect_tree(o, path, &t);
+	if (r == 0)
+		r = o->fsync_paths(o, (const char *const *)t.v, t.n, NULL);
+	for (size_t i = 0; i < t.n; i++)
+		free(t.v[i]);
+	free(t.v);
+	return r;
 }
 
 static int copy_file(struct punix_ops *src, const char *from, struct punix_ops *dst, const char *to, uint32_t mode)

@@ -525,6 +525,7 @@ static struct faulty *faulty_new(struct fault_plan *fp, struct punix_ops *base)
 		.now = f_now,
 		.arch = f_arch,
 		.exists = f_exists,
+		.fsync_paths = ops_fsync_paths_each, /* each through f_fsync_path: counted and logged as before */
 	};
 	return f;
 }

@@ -150,12 +150,10 @@ void dirset_add(struct dirset *d, const char *path)
 /* Syncs each directory once; on failure *failed names the directory. */
 int dirset_sync(struct dirset *d, struct punix_ops *o, const char **failed)
 {
-	int r = 0;
-	for (size_t i = 0; i < d->dirs.n && r == 0; i++) {
-		r = o->fsync_path(o, d->dirs.v[i]);
-		if (r < 0 && failed)
-			*failed = d->dirs.v[i];
-	}
+	size_t bad = 0;
+	int r = o->fsync_paths(o, (const char *const *)d->dirs.v, d->dirs.n, &bad);
+	if (r < 0 && failed && bad < d->dirs.n)
+		*failed = d->dirs.v[bad];
 	return r;
 }
 

@@ -181,6 +181,18 @@ static int rb_exists(struct punix_ops *o, const char *const *paths, size_t n, un
 	return r;
 }
 
+static int rb_fsync_paths(struct punix_ops *o, const char *const *paths, size_t n, size_t *failed)
+{
+	char **q = xcalloc(n + 1, sizeof(*q));
+	for (size_t i = 0; i < n; i++)
+		q[i] = rb(o, paths[i]);
+	int r = BASE(o)->fsync_paths(BASE(o), (const char *const *)q, n, failed);
+	for (size_t i = 0; i < n; i++)
+		free(q[i]);
+	free(q);
+	return r;
+}
+
 static int rb_arch(struct punix_ops *o, char *out, size_t n)
 {
 	return BASE(o)->arch(BASE(o), out, n);
@@ -235,6 +247,7 @@ struct punix_ops *ops_rebased(struct punix_ops *base, const char *root)
 		.now = rb_now,
 		.arch = rb_arch,
 		.exists = rb_exists,
+		.fsync_paths = rb_fsync_paths,
 	};
 	return &r->ops;
 }
