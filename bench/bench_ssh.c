@@ -122,11 +122,9 @@ static void free_ports(struct server **s, int n)
 
 static bool accepts(int port)
 {
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {0};
-	a.sin_family = AF_INET;
-	a.sin_port = htons((uint16_t)port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	bool up = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
 	close(fd);
 	return up;
@@ -341,8 +339,9 @@ static double deploy(const struct side *s, const char *prog)
 
 /* ---- timing --------------------------------------------------------------------------------- */
 
+/* Medians, and the fastest runs: on a shared machine the least disturbed. */
 struct timed {
-	double ssh, local;
+	double ssh, local, ssh_min, local_min;
 };
 
 #define KINDS 32
@@ -350,12 +349,12 @@ struct timed {
 /* How many of each kind of request: SFTP by type, exec by command. */
 struct tally {
 	char name[KINDS][24];
-	long n[KINDS];
+	long n[KINDS], total;
 	int k;
 };
 
 struct counts {
-	long conns, sessions, execs, sftp_sessions, waits, sends;
+	long conns, sessions, execs, sftp_sessions, sftp_answers, waits, sends;
 	struct tally sftp, cmds;
 };
 
@@ -387,7 +386,7 @@ static void case_init(struct kase *k, int n, bool per_service, const char *label
 /* The medians of a pair alternated run by run, and every run (sorted) to show the spread. */
 static struct timed pair(const char *what, double *ssh, double *local, int reps)
 {
-	struct timed m = {median_of(ssh, reps), median_of(local, reps)};
+	struct timed m = {median_of(ssh, reps), median_of(local, reps), ssh[0], local[0]}; /* sorted by then */
 	for (int side = 0; side < 2; side++) {
 		printf("    %-16s %-6s", what, side ? "local" : "ssh");
 		for (int i = 0; i < reps; i++)
@@ -451,7 +450,8 @@ static void print_row(const char *label, const char *op, const struct timed *t, 
 	char g[32] = "";
 	if (goal > 0)
 		snprintf(g, sizeof(g), "<= %.0fx: %s", goal, ratio <= goal ? "met" : "NOT met");
-	printf("%-30s %-8s %9.1f %9.1f %7.1f  %s\n", label, op, 1e3 * t->ssh, 1e3 * t->local, ratio, g);
+	printf("%-30s %-8s %9.1f %9.1f %7.1f %8.1f  %s\n", label, op, 1e3 * t->ssh, 1e3 * t->local, ratio,
+	       t->ssh_min / t->local_min, g);
 }
 
 /*
@@ -486,6 +486,7 @@ static struct timed time_rollback(struct kase *k, int reps)
 
 static void tally_add(struct tally *t, const char *name, size_t len)
 {
+	t->total++;
 	if (len >= sizeof(t->name[0]))
 		len = sizeof(t->name[0]) - 1;
 	for (int i = 0; i < t->k; i++)
@@ -498,14 +499,6 @@ static void tally_add(struct tally *t, const char *name, size_t len)
 	memcpy(t->name[t->k], name, len);
 	t->name[t->k][len] = 0;
 	t->n[t->k++] = 1;
-}
-
-static long tally_total(const struct tally *t)
-{
-	long s = 0;
-	for (int i = 0; i < t->k; i++)
-		s += t->n[i];
-	return s;
 }
 
 /* "name n, name n, ...", most frequent first */
@@ -621,15 +614,22 @@ static struct counts count_op(const struct side *s, char *const *argv)
 	c.execs = count_of(log, " request exec ");
 	free(log);
 
-	/* sftp-server -l DEBUG3: "request ID: TYPE ..." per request, "request ID: sent ..." per answer */
+	/*
+	 * sftp-server -l DEBUG3: "debugN: request ID: TYPE ..." once per
+	 * request (N is 1 or 3 by type) and "debugN: request ID: sent ..."
+	 * once per answer; the answers are counted to check the requests.
+	 */
 	char *sl = tail_from(sftp_log, from_sftp);
 	c.sftp_sessions = count_of(sl, "session opened");
-	for (char *p = sl; (p = strstr(p, "debug3: request ")); p++) {
-		char *colon = strchr(p + 16, ':');
-		if (!colon || strncmp(colon, ": ", 2) || !strncmp(colon + 2, "sent ", 5))
+	for (char *p = sl; (p = strstr(p, ": request ")); p++) {
+		char *w = p + 10 + strspn(p + 10, "0123456789");
+		if (p - sl < 6 || strncmp(p - 6, "debug", 5) || strncmp(w, ": ", 2))
 			continue;
-		char *w = colon + 2;
-		tally_add(&c.sftp, w, strcspn(w, " \n"));
+		w += 2;
+		if (!strncmp(w, "sent ", 5))
+			c.sftp_answers++;
+		else
+			tally_add(&c.sftp, w, strcspn(w, " \n"));
 	}
 	free(sl);
 
@@ -652,14 +652,15 @@ static struct counts count_op(const struct side *s, char *const *argv)
 
 static void print_counts(const char *label, const struct counts *c, int n)
 {
-	long sftp = tally_total(&c->sftp), cmds = tally_total(&c->cmds);
+	long sftp = c->sftp.total, cmds = c->cmds.total;
 	/* without strace, waits and sends are 0 */
 	printf("%-40s %5ld %5ld %6ld %6ld %8ld %6.1f %7ld %7ld\n", label, c->conns, c->execs, sftp, c->sessions,
 	       c->execs + sftp, (double)(c->execs + sftp) / n, c->waits, c->sends);
 	/* three records of the same channels: a mismatch means a count is not what it claims */
-	if (cmds != c->execs || c->sessions != c->execs + c->sftp_sessions)
-		printf("    MISMATCH: %ld commands recorded, %ld exec requests, %ld sessions, %ld SFTP sessions\n",
-		       cmds, c->execs, c->sessions, c->sftp_sessions);
+	if (cmds != c->execs || c->sessions != c->execs + c->sftp_sessions || sftp != c->sftp_answers)
+		printf("    MISMATCH: %ld commands recorded, %ld exec requests, %ld sessions, %ld SFTP sessions, "
+		       "%ld SFTP answers\n",
+		       cmds, c->execs, c->sessions, c->sftp_sessions, c->sftp_answers);
 	printf("    exec: ");
 	tally_print(&c->cmds);
 	printf("    sftp: ");
@@ -706,9 +707,9 @@ static void count_case(struct kase *k, struct counts *rollback)
 static void print_cost(const char *label, const char *op, const struct timed *t, const struct counts *c)
 {
 	double extra = t->ssh - t->local;
-	long req = c->execs + tally_total(&c->sftp);
+	long req = c->execs + c->sftp.total;
 	printf("%-30s %-8s %9.1f %6ld %6ld %8ld %9.0f %7ld %9.0f\n", label, op, 1e3 * extra, c->execs,
-	       tally_total(&c->sftp), req, 1e6 * extra / (double)req, c->waits,
+	       c->sftp.total, req, 1e6 * extra / (double)req, c->waits,
 	       c->waits ? 1e6 * extra / (double)c->waits : 0);
 }
 
@@ -733,7 +734,8 @@ static void bench(int quick)
 		time_case(&k[i], reps, i == 0);
 	struct timed rb = time_rollback(&k[0], reps);
 
-	printf("\n%-30s %-8s %9s %9s %7s  %s\n", "stack", "op", "ssh ms", "local ms", "ratio", "goal (ssh/local)");
+	printf("\n%-30s %-8s %9s %9s %7s %8s  %s\n", "stack", "op", "ssh ms", "local ms", "ratio", "min/min",
+	       "goal (median ssh/local)");
 	for (int i = 0; i < 3; i++) {
 		print_row(k[i].label, "first", &k[i].first, GOAL_FIRST);
 		print_row(k[i].label, "no-op", &k[i].noop, GOAL_NOOP);
@@ -781,13 +783,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	strcpy(scratch, "/tmp/punix-bench-ssh-XXXXXX");
-	if (!mkdtemp(scratch)) {
-		perror("mkdtemp");
-		return 1;
-	}
 	/* as root, punix builds as nobody, who must reach the store in here */
-	if (chmod(scratch, 0755) < 0) {
-		perror("chmod");
+	if (!mkdtemp(scratch) || chmod(scratch, 0755) < 0) {
+		perror(scratch);
 		return 1;
 	}
 	bench(quick);
