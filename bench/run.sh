@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Builds an optimised, unsanitised punix in build-bench/ and runs the
 # benchmarks against it.
-#   bash bench/run.sh [check|noop|hash|rollback|deploy|fsync|gc|history|syncs|concurrent|all] [--quick]
+#   bash bench/run.sh [check|noop|hash|rollback|deploy|fsync|gc|history|syncs|concurrent|ssh|all] [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
 quick="${2:-}"
-# rollback and gc compare with nix (nix-bin); fsync and syncs count with
+# rollback and gc compare with nix (nix-bin); fsync, syncs and ssh count with
 # strace. Only what the chosen experiments need is installed, and a failed
-# install only skips those comparisons.
+# install only skips those comparisons. openssh-server, which ssh needs, is
+# never installed here: that would also start a system sshd on port 22.
 need=""
 case "$what" in
   all) need="nix-bin strace" ;;
   rollback|gc) need="nix-bin" ;;
-  fsync|syncs) need="strace" ;;
+  fsync|syncs|ssh) need="strace" ;;
 esac
 for pkg in $need; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
@@ -43,3 +44,10 @@ for e in history syncs concurrent; do
     echo
   fi
 done
+# The SSH transport against the same ops rebased locally (bench_ssh.c): as
+# root, with its own sshd on loopback ports; skipped without root or sshd.
+if [ "$what" = all ] || [ "$what" = ssh ]; then
+  echo "== ssh"
+  build-bench/bench/bench_ssh build-bench/punix $quick
+  echo
+fi
