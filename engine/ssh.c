@@ -300,8 +300,18 @@ static int ssh_mkdir(struct punix_ops *o, const char *path, uint32_t mode)
 }
 
 /* SFTP's rename refuses to replace; mv -T does it with rename(2) on the host. */
+/*
+ * SFTP's rename will not replace what is there (v3), so it is tried first:
+ * onto a new name (every file of a generation being staged, a store path
+ * pushed) it is one SFTP request. Onto an existing name (a live file, the
+ * flip of current) it fails, and `mv -T` over an exec channel, about 50
+ * requests' worth, does the atomic replace.
+ */
 static int ssh_rename(struct punix_ops *o, const char *from, const char *to)
 {
+	if (libssh2_sftp_rename_ex(S(o)->sftp, from, (unsigned)strlen(from), to, (unsigned)strlen(to),
+				   LIBSSH2_SFTP_RENAME_ATOMIC | LIBSSH2_SFTP_RENAME_NATIVE) == 0)
+		return 0;
 	const char *argv[] = {"mv", "-T", "--", from, to, NULL};
 	struct ops_stat st;
 	if (ssh_stat(o, from, 0, &st) < 0)
@@ -415,7 +425,7 @@ static int ssh_lock(struct punix_ops *o, const char *path, int excl, int wait, i
 	sbuf_puts(&line, "exec 9>>");
 	quote(&line, path);
 	sbuf_printf(&line, " || exit 74; command -v flock >/dev/null || exit 127; flock %s %s 9 || exit 75; "
-			   "echo locked; exec cat >/dev/null",
+			   "echo @punix-locked; exec cat >/dev/null",
 		    excl ? "-x" : "-s", wait ? "" : "-n");
 	LIBSSH2_CHANNEL *ch = libssh2_channel_open_session(s->session);
 	if (!ch) {
@@ -424,15 +434,23 @@ static int ssh_lock(struct punix_ops *o, const char *path, int excl, int wait, i
 	}
 	int r = libssh2_channel_exec(ch, line.sb_buf);
 	sbuf_free(&line);
-	char buf[16];
-	size_t got = 0;
-	while (r == 0 && got < 7) {
-		ssize_t n = libssh2_channel_read(ch, buf + got, 7 - got);
+	/*
+	 * Until our line: a login shell's rc files may print before the
+	 * command runs (seen: an rc that prints for every command), and that
+	 * must not be taken for an answer.
+	 */
+	struct sbuf got = SBUF_INIT;
+	bool locked = false;
+	while (r == 0 && !locked && got.sb_len < 65536) {
+		char buf[512];
+		ssize_t n = libssh2_channel_read(ch, buf, sizeof(buf));
 		if (n <= 0)
 			break; /* the shell ended without the lock */
-		got += (size_t)n;
+		sbuf_append(&got, buf, (size_t)n);
+		locked = strstr(got.sb_buf, "@punix-locked\n") != NULL;
 	}
-	if (r == 0 && got == 7 && memcmp(buf, "locked\n", 7) == 0) {
+	sbuf_free(&got);
+	if (locked) {
 		s->locks[slot] = ch;
 		*h = slot;
 		return 0;
@@ -549,15 +567,16 @@ static int ssh_exists(struct punix_ops *o, const char *const *paths, size_t n, u
 		sbuf_putc(&line, ' ');
 		quote(&line, paths[i]);
 	}
-	sbuf_puts(&line, "; do if [ -e \"$f\" ] || [ -L \"$f\" ]; then echo 1; else echo 0; fi; done");
+	/* each answer marked, so what a shell's rc files may print first is not taken for one */
+	sbuf_puts(&line, "; do if [ -e \"$f\" ] || [ -L \"$f\" ]; then echo @1; else echo @0; fi; done");
 	int st = 0, r = exec_line(S(o), line.sb_buf, &out, &st);
 	sbuf_free(&line);
 	size_t k = 0;
-	for (size_t i = 0; r == 0 && i < out.sb_len && k < n; i++) {
-		if (out.sb_buf[i] == '0' || out.sb_buf[i] == '1')
-			found[k++] = out.sb_buf[i] == '1';
-		else if (out.sb_buf[i] != '\n')
-			r = -EPROTO; /* not what the loop prints */
+	for (const char *l = out.sb_buf; r == 0 && l && *l && k < n;) {
+		const char *nl = strchr(l, '\n');
+		if (l[0] == '@' && (l[1] == '0' || l[1] == '1') && (l[2] == '\n' || l[2] == '\0'))
+			found[k++] = l[1] == '1';
+		l = nl ? nl + 1 : NULL;
 	}
 	if (r == 0 && (st != 0 || k != n))
 		r = -EPROTO;
@@ -603,13 +622,15 @@ struct punix_ops *ops_ssh_connect(const struct ssh_target *t, struct sbuf *err)
 	/* the host's architecture, once: a closure built for another is refused before anything is pushed */
 	struct sbuf arch = SBUF_INIT;
 	int ast = 0;
-	if (exec_line(s, "uname -m", &arch, &ast) < 0 || ast != 0 || !arch.sb_len) {
+	const char *mark = NULL;
+	if (exec_line(s, "echo \"@punix-arch:$(uname -m)\"", &arch, &ast) < 0 || ast != 0 ||
+	    !(mark = strstr(sbuf_str(&arch), "@punix-arch:"))) {
 		sbuf_printf(err, "%s@%s:%d: cannot ask the host its architecture (uname -m)", t->user, t->host, t->port);
 		sbuf_free(&arch);
 		goto fail;
 	}
-	arch.sb_buf[strcspn(arch.sb_buf, "\r\n")] = '\0';
-	snprintf(s->arch, sizeof(s->arch), "%s", arch.sb_buf);
+	mark += strlen("@punix-arch:");
+	snprintf(s->arch, sizeof(s->arch), "%.*s", (int)strcspn(mark, "\r\n"), mark);
 	sbuf_free(&arch);
 	s->ops = (struct punix_ops){
 		.name = "ssh",
