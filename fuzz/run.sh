@@ -4,11 +4,11 @@
 #   bash fuzz/run.sh [SECONDS]
 #
 # The time is split: the PCL front end (the largest surface, and the one
-# that reads what people write) gets half, rounded up; the four decoders of
-# bytes read back from disk (journal records, generation manifests, store
-# registrations and marker, op plans) share the other half equally. Each
-# target gets at least 1 s. With the default 60 s: pcl 30 s, journal,
-# manifest, registration and plan 7 s each.
+# that reads what people write) gets half, rounded up; the five decoders of
+# bytes punix reads (journal records, generation manifests, store
+# registrations and marker, op plans, ssh_config and known_hosts) share the
+# other half equally. Each target gets at least 1 s. With the default 60 s:
+# pcl 30 s, the others 6 s each.
 #
 # A crash, leak, failed invariant, timeout or out-of-memory is a finding:
 # the run stops there, the reproducer is kept in fuzz/findings/ (its name
