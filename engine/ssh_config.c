@@ -88,9 +88,12 @@ static size_t skip_ws(const char *p, size_t n, size_t i)
 	return i;
 }
 
+/* A list doubles when its length reaches a power of two: growing it one by one copies it log n times, not n. */
+#define GROW(list, n) ((n) & ((n)-1) ? (list) : xreallocarray((list), (n) ? 2 * (n) : 1, sizeof(*(list))))
+
 static void push(char ***list, size_t *n, char *s)
 {
-	*list = xreallocarray(*list, *n + 1, sizeof(**list));
+	*list = GROW(*list, *n);
 	(*list)[(*n)++] = s;
 }
 
@@ -200,7 +203,7 @@ static struct val *insert_val(struct val **list, size_t *n, const struct pos *at
 	size_t k = *n;
 	while (k > 0 && pos_cmp(&(*list)[k - 1].at, at) > 0)
 		k--;
-	*list = xreallocarray(*list, *n + 1, sizeof(**list));
+	*list = GROW(*list, *n);
 	memmove(&(*list)[k + 1], &(*list)[k], ((*n)++ - k) * sizeof(**list));
 	memset(&(*list)[k], 0, sizeof(**list));
 	return &(*list)[k];
