@@ -133,17 +133,21 @@ struct ssh_known_host {
  * Parses one line (len bytes, a trailing "\n" or "\r\n" allowed): 1 with
  * *kh filled for an entry, 0 for a blank or comment line, or -EBADMSG with
  * err saying what is wrong (without a place: the caller knows it). An entry
- * has a known key type, a key that is base64 of an SSH key blob of that
- * type, and host patterns that are well formed.
+ * has a key type OpenSSH knows and a key that is padded base64 of an SSH
+ * key blob of that type (what ssh's sshkey_read checks; ssh skips other
+ * lines); a marker, if any, is one of the two; and a host field that can
+ * match something: no empty pattern, a [host]:port with a port 1..65535 (or
+ * wildcards), a hashed name of 20-byte salt and hash. That last part is
+ * stricter than ssh, which would keep such a line but never match it.
  */
 int ssh_known_hosts_parse_line(const char *line, size_t len, struct ssh_known_host *kh, struct sbuf *err);
 void ssh_known_host_free(struct ssh_known_host *kh);
 
 /*
  * Checks the text of a known_hosts file (path is only for messages):
- * returns 0 with *entries the number of entries, or -EBADMSG with a line
- * "path:line: ..." in err for each malformed line (the first few of them)
- * and *entries the number of good ones.
+ * returns 0 with *entries the number of entries, or -EBADMSG with
+ * "path:line: what" for the first malformed line in err, and how many more
+ * there are, and *entries the number of good ones.
  */
 int ssh_known_hosts_check(const char *path, const char *buf, size_t len, size_t *entries, struct sbuf *err);
 
