@@ -372,8 +372,10 @@ static int do_keyword(struct rd *r, enum kw kw, char **av, size_t ac)
 	struct ssh_config_raw *w = r->c->raw;
 	const char *name = keywords[kw];
 	int n = 0, rc;
-	if (ac == 0)
-		return bad(r, "%s needs a value", name);
+	if (ac == 0) { /* as ssh: an empty list (a # after the keyword) is a Host matching nothing, no file */
+		r->active = kw == K_HOST ? false : r->active;
+		return kw == K_HOST || kw == K_INCLUDE || kw == K_UKHF ? 0 : bad(r, "%s needs a value", name);
+	}
 	for (size_t i = 0; i < ac; i++)
 		if (!av[i][0])
 			return bad(r, "%s: an empty value", name);
@@ -681,10 +683,8 @@ static int check_patterns(const char *hosts, struct sbuf *err)
 		const char *end = p + n, *close = memchr(p, ']', n);
 		const char *port = close && close + 1 < end && close[1] == ':' ? close + 2 : end;
 		size_t pn = (size_t)(end - port);
-		if (n == neg)
-			return KH_BAD(err, "hosts %.64s: an empty pattern", hosts);
-		if (memchr(p, '|', n))
-			return KH_BAD(err, "hosts %.64s: a | outside a hashed name", hosts);
+		if (n == neg || memchr(p, '|', n))
+			return KH_BAD(err, "hosts %.64s: an empty pattern, or a | outside a hashed name", hosts);
 		if (p[neg] == '[' &&
 		    (!close || close == p + neg + 1 || !pn || strspn(port, "0123456789*?") < pn ||
 		     (strspn(port, "0123456789") >= pn && (pn > 5 || atoi(port) < 1 || atoi(port) > 65535))))

@@ -67,6 +67,10 @@ Test(ssh_config, host_patterns_select_blocks_with_wildcards_and_negation)
 		cr_expect_str_eq(c.user, cases[i][1], "host %s", cases[i][0]);
 		ssh_host_config_free(&c);
 	}
+	/* a Host with nothing but a comment matches nothing, as in ssh */
+	struct ssh_host_config e = resolve("Host # none yet\n  Port 1\nUserKnownHostsFile # none\n", "web");
+	cr_expect(e.port == 0 && e.user_known_hosts_file == NULL);
+	ssh_host_config_free(&e);
 	/* a negated pattern wins whatever its place on the line */
 	struct ssh_host_config c = resolve("Host web !web\n  Port 1\n", "web");
 	cr_expect_eq(c.port, 0);
