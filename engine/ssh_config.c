@@ -1,8 +1,6 @@
 /*
- * ssh_config.c - OpenSSH's ssh_config(5) and known_hosts read from bytes
- * (ssh_config.h). Pure: no effects. The rules are those of OpenSSH's
- * readconf.c and hostfile.c, so that a config ssh reads means the same
- * here, and one it refuses is refused here, with the place.
+ * ssh_config.c - ssh_config(5) and known_hosts read from bytes (ssh_config.h). Pure. The rules are those of
+ * OpenSSH's readconf.c and hostfile.c: what ssh reads means the same here, what it refuses is refused here.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -20,15 +18,12 @@ enum {
 	LINE_MAX_BYTES = 4096,
 	MAX_DEPTH = 16,              /* OpenSSH's READCONF_MAX_DEPTH */
 	MAX_IDENTITIES = 100,        /* SSH_MAX_IDENTITY_FILES: ssh stops there too */
-	MAX_HOSTS_FILES = 32,        /* SSH_MAX_HOSTS_FILES */
 	POS_MAX = 3 * MAX_DEPTH + 2, /* the Includes of a file MAX_DEPTH deep have a place too */
 };
 
 /*
- * Where a value was read: its line in the top file, or the Include's line,
- * argument and file among the pattern's matches, then the same inside that
- * file... Ordered component by component, positions order values as ssh
- * reads them, whatever order the caller fed the included files in.
+ * Where an Include or a fed file is: the Include's line in the top file and argument, then the file among the
+ * pattern's matches, then the same inside that file... In component order, the order in which ssh reads them.
  */
 struct pos {
 	size_t c[POS_MAX];
@@ -43,39 +38,47 @@ static int pos_cmp(const struct pos *a, const struct pos *b)
 	return (a->n > b->n) - (a->n < b->n);
 }
 
+/* A file's text: the top one (at the empty position), or one fed in for the Include at `at` minus its last part. */
+struct fed {
+	struct pos at;
+	char *path, *text;
+	size_t len;
+};
+
 /* A value as written; set when where is. */
 struct val {
 	char *s;
 	int n;
-	struct pos at;
 	char *where; /* "path:line", for the warnings its expansion may give */
 };
 
 /* The keywords read; the first NVAL take one value each, in raw->v[keyword]. */
 enum kw { K_HOSTNAME, K_USER, K_PORT, K_UKHF, K_STRICT, K_IDENTITYFILE, K_HOST, K_MATCH, K_INCLUDE, NKW };
 #define NVAL (K_STRICT + 1)
-static const char *const keywords[NKW] = {
-    "HostName", "User",  "Port",   "UserKnownHostsFile", "StrictHostKeyChecking", "IdentityFile",
-    "Host",     "Match", "Include"};
+static const char keywords[] =
+    "HostName User Port UserKnownHostsFile StrictHostKeyChecking IdentityFile Host Match Include";
 
+/*
+ * The texts, and what the last reading of them found. Each file fed in makes a new reading of all, in ssh's
+ * order, so that a value, a Match or an Include after an Include sees what the included file set.
+ */
 struct ssh_config_raw {
 	char *alias, *home, *local_user;
+	struct fed *fed; /* by position: the top file first */
+	size_t nfed;
 	struct val v[NVAL];
 	struct val *ids;
 	size_t nids;
-	struct val *incs; /* c->includes, with their places */
-	size_t nincs;
-	char **notes; /* warnings found while reading; those of expanding are made again each time */
-	size_t nnotes;
+	struct pos *ipos; /* where each of c->includes is */
 };
 
 /* The reading of one file. */
 struct rd {
 	struct ssh_host_config *c;
 	const char *path;
-	struct pos at; /* of the line being read: the file's base, then its line */
+	struct pos at; /* of the line being read: the file's, then its line */
 	size_t line;
-	bool active;
+	bool active, never; /* never: a file ssh reads only to check it, from an Include that does not apply */
 	struct sbuf *err;
 };
 
@@ -88,9 +91,12 @@ static size_t skip_ws(const char *p, size_t n, size_t i)
 	return i;
 }
 
+/* A list doubles when its length reaches a power of two: growing it one by one copies it log n times, not n. */
+#define GROW(list, n) ((n) & ((n)-1) ? (list) : xreallocarray((list), (n) ? 2 * (n) : 1, sizeof(*(list))))
+
 static void push(char ***list, size_t *n, char *s)
 {
-	*list = xreallocarray(*list, *n + 1, sizeof(**list));
+	*list = GROW(*list, *n);
 	(*list)[(*n)++] = s;
 }
 
@@ -111,20 +117,24 @@ static int word_index(const char *list, const char *w, bool icase)
 	return -1;
 }
 
+static char *where(const struct rd *r)
+{
+	struct sbuf b = SBUF_INIT;
+	sbuf_printf(&b, "%s:%zu", r->path, r->line);
+	return sbuf_detach(&b, NULL);
+}
+
 /* A message about the line being read: an error (-EBADMSG), or with warn a warning (0). */
 __attribute__((format(printf, 3, 4))) static int say(struct rd *r, bool warn, const char *fmt, ...)
 {
-	struct sbuf b = SBUF_INIT;
+	struct sbuf b = SBUF_INIT, *out = warn ? &b : r->err;
 	va_list ap;
 	va_start(ap, fmt);
-	sbuf_printf(&b, "%s:%zu: ", r->path, r->line);
-	sbuf_vprintf(&b, fmt, ap);
+	sbuf_printf(out, "%s:%zu: ", r->path, r->line);
+	sbuf_vprintf(out, fmt, ap);
 	va_end(ap);
 	if (warn)
-		push(&r->c->raw->notes, &r->c->raw->nnotes, sbuf_detach(&b, NULL));
-	else
-		sbuf_puts(r->err, sbuf_str(&b));
-	sbuf_free(&b);
+		push(&r->c->warnings, &r->c->nwarning, sbuf_detach(&b, NULL));
 	return warn ? 0 : -EBADMSG;
 }
 #define bad(r, ...) say(r, false, __VA_ARGS__)
@@ -176,40 +186,9 @@ static int match_list(const char *s, const char *list, bool icase)
 
 /* ---- values ------------------------------------------------------------------------------- */
 
-/* Whether v was set before the line being read: then it wins over this line, and Match sees it. */
-static bool so_far(const struct rd *r, const struct val *v)
+static void set_val(struct rd *r, struct val *v, const char *s, int n)
 {
-	return v->where && pos_cmp(&v->at, &r->at) < 0;
-}
-
-static void set_val(struct rd *r, struct val *v, const char *s, int n, const struct pos *at)
-{
-	struct sbuf b = SBUF_INIT;
-	sbuf_printf(&b, "%s:%zu", r->path, r->line);
-	free(v->s);
-	free(v->where);
-	v->s = s ? xstrdup(s) : NULL;
-	v->n = n;
-	v->at = *at;
-	v->where = sbuf_detach(&b, NULL);
-}
-
-/* A new value in a list kept in reading order, where a value read at `at` goes. */
-static struct val *insert_val(struct val **list, size_t *n, const struct pos *at)
-{
-	size_t k = *n;
-	while (k > 0 && pos_cmp(&(*list)[k - 1].at, at) > 0)
-		k--;
-	*list = xreallocarray(*list, *n + 1, sizeof(**list));
-	memmove(&(*list)[k + 1], &(*list)[k], ((*n)++ - k) * sizeof(**list));
-	memset(&(*list)[k], 0, sizeof(**list));
-	return &(*list)[k];
-}
-
-static void val_free(struct val *v)
-{
-	free(v->s);
-	free(v->where);
+	*v = (struct val){s ? xstrdup(s) : NULL, n, where(r)};
 }
 
 /* The %-tokens a value may hold: ssh refuses others when it expands the value. */
@@ -224,23 +203,17 @@ static int check_tokens(struct rd *r, const char *kw, const char *s, const char 
 	return 0;
 }
 
-/* IdentityFile adds to a list: in reading order, a duplicate of one read before dropped (as ssh does). */
+/* IdentityFile adds to a list, a duplicate of one read before dropped (as ssh does). */
 static int add_identity(struct rd *r, const char *s)
 {
 	struct ssh_config_raw *w = r->c->raw;
-	for (size_t i = 0; i < w->nids; i++) {
-		if (strcmp(w->ids[i].s, s) != 0)
-			continue;
-		if (pos_cmp(&w->ids[i].at, &r->at) < 0)
+	for (size_t i = 0; i < w->nids; i++)
+		if (strcmp(w->ids[i].s, s) == 0)
 			return 0;
-		val_free(&w->ids[i]);
-		memmove(&w->ids[i], &w->ids[i + 1], (w->nids - i - 1) * sizeof(*w->ids));
-		w->nids--;
-		break;
-	}
 	if (w->nids == MAX_IDENTITIES)
 		return bad(r, "more than %d IdentityFile for this host (ssh stops there too)", MAX_IDENTITIES);
-	set_val(r, insert_val(&w->ids, &w->nids, &r->at), s, 0, &r->at);
+	w->ids = GROW(w->ids, w->nids);
+	set_val(r, &w->ids[w->nids++], s, 0);
 	return 0;
 }
 
@@ -260,18 +233,29 @@ static const char *put_tilde(const struct ssh_config_raw *w, const char *s, stru
 	return s + 1 + u;
 }
 
-static void add_include(struct rd *r, const char *arg, size_t argi)
+static int read_file(struct rd *r, const struct fed *f, bool never);
+
+/* Lists an Include's argument, then reads the files fed in for it so far where it stands, as ssh does. */
+static int do_include(struct rd *r, const char *arg, size_t argi)
 {
-	struct ssh_config_raw *w = r->c->raw;
+	struct ssh_host_config *c = r->c;
+	struct ssh_config_raw *w = c->raw;
 	struct sbuf b = SBUF_INIT, missed = SBUF_INIT;
 	struct pos at = r->at;
+	int rc = 0;
 	at.c[at.n++] = argi;
 	sbuf_puts(&b, put_tilde(w, arg, &b, &missed));
 	if (missed.sb_len)
 		say(r, true, "Include %.64s: not expanded here:%s", arg, missed.sb_buf);
-	set_val(r, insert_val(&w->incs, &w->nincs, &at), sbuf_str(&b), 0, &at);
-	sbuf_free(&b);
+	c->includes = GROW(c->includes, c->ninclude);
+	w->ipos = GROW(w->ipos, c->ninclude);
+	w->ipos[c->ninclude] = at;
+	c->includes[c->ninclude++] = (struct ssh_config_include){sbuf_detach(&b, NULL), where(r), !r->active};
+	for (size_t k = 1; rc == 0 && k < w->nfed; k++)
+		if (w->fed[k].at.n == at.n + 1 && memcmp(w->fed[k].at.c, at.c, at.n * sizeof(at.c[0])) == 0)
+			rc = read_file(r, &w->fed[k], !r->active);
 	sbuf_free(&missed);
+	return rc;
 }
 
 /* HostName with %h expanded to the alias (validated to hold only %h and %%). */
@@ -290,32 +274,10 @@ static char *expand_hostname(const char *s, const char *alias)
 /* ---- keywords ----------------------------------------------------------------------------- */
 
 /* StrictHostKeyChecking's words, and the value of each */
-static const char strict_words[] = "no false off yes true accept-new ask";
-static const int strict_value[] = {0, 0, 0, 1, 1, 2, 3};
+static const char strict_words[] = "no false off yes true accept-new ask", strict_value[] = "0001123";
 /* The Match criteria OpenSSH knows; those after host..localuser need what a pure reader has not. */
 static const char criteria[] = "host originalhost user localuser canonical final exec localnetwork tagged command "
                                "version sessiontype";
-
-/* A port 1..65535 as ssh's strtonum reads it, or "ssh" (other service names would need /etc/services); else -1. */
-static int parse_port(const char *s)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	return strcasecmp(s, "ssh") == 0 ? 22 : end != s && !*end && v >= 1 && v <= 65535 ? (int)v : -1;
-}
-
-static void do_host(struct rd *r, char **av, size_t ac)
-{
-	r->active = false;
-	for (size_t i = 0; i < ac; i++) {
-		bool neg = av[i][0] == '!';
-		if (glob_match(r->c->raw->alias, av[i] + neg, strlen(av[i] + neg), false)) {
-			r->active = !neg;
-			if (neg)
-				return; /* a negated match beats the others, whatever their order */
-		}
-	}
-}
 
 static int do_match(struct rd *r, char **av, size_t ac)
 {
@@ -333,44 +295,41 @@ static int do_match(struct rd *r, char **av, size_t ac)
 			break;
 		}
 		attributes++;
-		if (strcasecmp(a, "canonical") == 0 || strcasecmp(a, "final") == 0) {
-			undecided = a;
-			continue;
-		}
-		if (word_index(criteria, a, true) < 0)
+		int k = word_index(criteria, a, true); /* host originalhost user localuser canonical final ... */
+		if (k < 0)
 			return bad(r, "Match: unknown criterion %.64s", a);
-		if (i + 1 == ac)
+		if (k != 4 && k != 5 && i + 1 == ac) /* all but canonical and final take patterns */
 			return bad(r, "Match %s needs patterns", a);
-		const char *list = av[++i], *subject = NULL;
-		char *host = NULL;
-		if (strcasecmp(a, "host") == 0) /* the HostName so far, as ssh's match_cfg_line takes it */
-			subject = host = so_far(r, &w->v[K_HOSTNAME]) ? expand_hostname(w->v[K_HOSTNAME].s, w->alias)
-			                                              : xstrdup(w->alias);
-		else if (strcasecmp(a, "originalhost") == 0)
-			subject = w->alias;
-		else if (strcasecmp(a, "user") == 0)
-			subject = so_far(r, &w->v[K_USER]) ? w->v[K_USER].s : w->local_user;
-		else if (strcasecmp(a, "localuser") == 0)
-			subject = w->local_user;
+		/* the HostName and User so far, as ssh's match_cfg_line takes them */
+		char *host = k == 0 && w->v[K_HOSTNAME].where ? expand_hostname(w->v[K_HOSTNAME].s, w->alias) : NULL;
+		const char *subject = k == 0   ? (host ? host : w->alias)
+		                      : k == 1 ? w->alias
+		                      : k == 2 ? (w->v[K_USER].where ? w->v[K_USER].s : w->local_user)
+		                      : k == 3 ? w->local_user
+		                               : NULL;
+		const char *list = k == 4 || k == 5 ? NULL : av[++i];
 		if (!subject)
 			undecided = a;
-		else if ((match_list(subject, list, host || strcasecmp(a, "originalhost") == 0) == 1) == neg)
+		else if ((match_list(subject, list, k < 2) == 1) == neg)
 			result = false;
 		free(host);
 	}
 	r->active = result && !undecided;
-	if (result && undecided)
+	if (result && undecided && !r->never)
 		say(r, true, "Match %s cannot be decided here: the block is skipped", undecided);
 	return 0;
 }
 
-static int do_keyword(struct rd *r, enum kw kw, char **av, size_t ac)
+static int do_keyword(struct rd *r, enum kw kw, const char *name, char **av, size_t ac)
 {
 	struct ssh_config_raw *w = r->c->raw;
-	const char *name = keywords[kw];
-	int n = 0, rc;
-	if (ac == 0)
-		return bad(r, "%s needs a value", name);
+	int n = 0, rc = 0;
+	char *end = NULL; /* stays NULL for the port named ssh */
+	long port;
+	if (ac == 0) { /* as ssh: an empty list (a # after the keyword) is a Host matching nothing, no file */
+		r->active = kw == K_HOST ? false : r->active;
+		return kw == K_HOST || kw == K_INCLUDE || kw == K_UKHF ? 0 : bad(r, "%s needs a value", name);
+	}
 	for (size_t i = 0; i < ac; i++)
 		if (!av[i][0])
 			return bad(r, "%s: an empty value", name);
@@ -378,39 +337,48 @@ static int do_keyword(struct rd *r, enum kw kw, char **av, size_t ac)
 		return bad(r, "%s takes one value, not %zu", name, ac);
 	bool none = (kw == K_IDENTITYFILE || kw == K_UKHF) && strcasecmp(av[0], "none") == 0;
 	switch (kw) {
-	case K_HOST: do_host(r, av, ac); return 0;
+	case K_HOST:
+		r->active = false;
+		for (size_t i = 0; i < ac; i++) {
+			bool neg = av[i][0] == '!';
+			if (!glob_match(w->alias, av[i] + neg, strlen(av[i] + neg), false))
+				continue;
+			r->active = !neg;
+			if (neg)
+				return 0; /* a negated match beats the others, whatever their order */
+		}
+		return 0;
 	case K_MATCH: return do_match(r, av, ac);
 	case K_INCLUDE:
-		for (size_t i = 0; r->active && i < ac; i++)
-			add_include(r, av[i], i);
-		return 0;
-	case K_PORT:
-		if ((n = parse_port(av[0])) < 0)
-			return bad(r, "Port %.64s is not a number 1..65535 (nor ssh: no other service names here)",
-			           av[0]);
+		for (size_t i = 0; rc == 0 && i < ac; i++) /* in a block that does not apply too, as ssh reads it */
+			rc = do_include(r, av[i], i);
+		return rc;
+	case K_PORT: /* as ssh's strtonum reads it; of the service names, only ssh's without /etc/services */
+		port = strcasecmp(av[0], "ssh") == 0 ? 22 : strtol(av[0], &end, 10);
+		if (end && (end == av[0] || *end || port < 1 || port > 65535))
+			return bad(r, "Port %.64s: not 1..65535 or ssh (other service names are not looked up)", av[0]);
+		n = (int)port;
 		break;
 	case K_STRICT:
 		if ((n = word_index(strict_words, av[0], true)) < 0)
 			return bad(r, "%s %.64s: not yes, no, accept-new, ask or off", name, av[0]);
-		n = strict_value[n];
+		n = strict_value[n] - '0';
 		break;
 	case K_UKHF:
-		if (ac > MAX_HOSTS_FILES)
-			return bad(r, "%s: more than %d files", name, MAX_HOSTS_FILES);
 		for (size_t i = 0; ac > 1 && i < ac; i++)
 			if (strcasecmp(av[i], "none") == 0)
 				return bad(r, "%s: none must be alone", name);
 		break;
 	default: break;
 	}
-	if (!r->active || (kw != K_IDENTITYFILE && so_far(r, &w->v[kw])))
+	if (!r->active || (kw != K_IDENTITYFILE && w->v[kw].where))
 		return 0; /* validated as ssh does, but not taken */
 	for (size_t i = 0; !none && (kw == K_HOSTNAME || kw == K_IDENTITYFILE || kw == K_UKHF) && i < ac; i++)
 		if ((rc = check_tokens(r, name, av[i], kw == K_HOSTNAME ? "h" : "CdhijkLlnpru")) < 0)
 			return rc;
 	if (kw == K_IDENTITYFILE)
 		return add_identity(r, none ? "none" : av[0]);
-	set_val(r, &w->v[kw], kw == K_PORT || kw == K_STRICT ? NULL : none ? "none" : av[0], n, &r->at);
+	set_val(r, &w->v[kw], kw == K_PORT || kw == K_STRICT ? NULL : none ? "none" : av[0], n);
 	return 0;
 }
 
@@ -466,32 +434,24 @@ static int do_line(struct rd *r, const char *p, size_t n)
 		i++;
 	if ((end = i) == k || p[k] == '#')
 		return 0;
+	char *kw = xstrndup(p + k, end - k), **av = NULL;
 	i = skip_ws(p, n, i);
 	i = skip_ws(p, n, i + (i < n && p[i] == '=')); /* blanks, at most one '=', blanks */
-	if (i == n)
-		return bad(r, "%.*s has no value", (int)(end - k > 64 ? 64 : end - k), p + k);
-	char **av = NULL;
 	size_t ac = 0;
-	int rc = split_args(p + i, n - i, &av, &ac) < 0 ? bad(r, "an unterminated quote") : 0;
-	for (size_t j = 0; rc == 0 && j < NKW; j++)
-		if (strlen(keywords[j]) == end - k && strncasecmp(p + k, keywords[j], end - k) == 0)
-			rc = do_keyword(r, (enum kw)j, av, ac);
+	int rc = 0, j;
+	if (i == n)
+		rc = bad(r, "%.64s has no value", kw);
+	else if (split_args(p + i, n - i, &av, &ac) < 0)
+		rc = bad(r, "an unterminated quote");
+	else if ((j = word_index(keywords, kw, true)) >= 0)
+		rc = do_keyword(r, (enum kw)j, kw, av, ac);
+	r->active = r->active && !r->never; /* in a file read only to check it, nothing applies */
 	list_free(av, ac);
+	free(kw);
 	return rc;
 }
 
 /* ---- the result --------------------------------------------------------------------------- */
-
-static void clear_public(struct ssh_host_config *c)
-{
-	free(c->hostname);
-	free(c->user);
-	list_free(c->identity_files, c->nidentity);
-	free(c->user_known_hosts_file);
-	list_free(c->warnings, c->nwarning);
-	free(c->includes); /* its strings are those of raw->incs */
-	*c = (struct ssh_host_config){.raw = c->raw, .strict_host_key_checking = -1};
-}
 
 /* IdentityFile, UserKnownHostsFile: ~, then %-tokens, as ssh does when it uses them; %h n d u r p, in that order. */
 static char *expand_path(struct ssh_host_config *c, const char *kw, const struct val *v, const char *const vals[6])
@@ -524,18 +484,11 @@ static char *expand_path(struct ssh_host_config *c, const char *kw, const struct
 	return sbuf_detach(&b, NULL);
 }
 
-/* Makes the public fields from the values as written: again after each file fed, as %h may change. */
+/* The public fields from the values as read: what needs the final HostName, User, Port is expanded now. */
 static void finish(struct ssh_host_config *c)
 {
 	struct ssh_config_raw *w = c->raw;
 	struct val *v = w->v;
-	clear_public(c);
-	for (size_t i = 0; i < w->nnotes; i++)
-		push(&c->warnings, &c->nwarning, xstrdup(w->notes[i]));
-	c->includes = xcalloc(w->nincs + 1, sizeof(*c->includes));
-	for (; c->ninclude < w->nincs; c->ninclude++)
-		c->includes[c->ninclude] =
-		    (struct ssh_config_include){w->incs[c->ninclude].s, w->incs[c->ninclude].where};
 	char *h = v[K_HOSTNAME].where ? expand_hostname(v[K_HOSTNAME].s, w->alias) : xstrdup(w->alias);
 	for (char *p = h; *p; p++)
 		*p = (char)tolower((unsigned char)*p); /* as ssh uses it: to connect, and in %h */
@@ -553,44 +506,94 @@ static void finish(struct ssh_host_config *c)
 	free(h);
 }
 
+/* Forgets what the last reading found, public or not. */
+static void clear(struct ssh_host_config *c)
+{
+	struct ssh_config_raw *w = c->raw;
+	free(c->hostname);
+	free(c->user);
+	list_free(c->identity_files, c->nidentity);
+	free(c->user_known_hosts_file);
+	list_free(c->warnings, c->nwarning);
+	for (size_t i = 0; i < c->ninclude; i++) {
+		free(c->includes[i].pattern);
+		free(c->includes[i].where);
+	}
+	free(c->includes);
+	for (size_t i = 0; i < NVAL + w->nids; i++) {
+		free(i < NVAL ? w->v[i].s : w->ids[i - NVAL].s);
+		free(i < NVAL ? w->v[i].where : w->ids[i - NVAL].where);
+	}
+	free(w->ids);
+	free(w->ipos);
+	*w = (struct ssh_config_raw){
+	    .alias = w->alias, .home = w->home, .local_user = w->local_user, .fed = w->fed, .nfed = w->nfed};
+	*c = (struct ssh_host_config){.raw = w, .strict_host_key_checking = -1};
+}
+
 void ssh_host_config_free(struct ssh_host_config *c)
 {
 	struct ssh_config_raw *w = c->raw;
-	clear_public(c);
 	if (w) {
+		clear(c);
+		for (size_t i = 0; i < w->nfed; i++) {
+			free(w->fed[i].path);
+			free(w->fed[i].text);
+		}
+		free(w->fed);
 		free(w->alias);
 		free(w->home);
 		free(w->local_user);
-		for (size_t i = 0; i < NVAL; i++)
-			val_free(&w->v[i]);
-		for (size_t i = 0; i < w->nids; i++)
-			val_free(&w->ids[i]);
-		for (size_t i = 0; i < w->nincs; i++)
-			val_free(&w->incs[i]);
-		free(w->ids);
-		free(w->incs);
-		list_free(w->notes, w->nnotes);
 		free(w);
 	}
 	*c = (struct ssh_host_config){.strict_host_key_checking = -1};
 }
 
-/* Reads a file into r->c; an error in any file is one of the config: then r->c is freed. */
-static int read_into(struct rd *r, const char *buf, size_t len)
+/* Reads one file, from the top as ssh reads a file: its lines apply until a Host or Match says otherwise. */
+static int read_file(struct rd *r, const struct fed *f, bool never)
 {
-	size_t base = r->at.n++;
-	for (size_t at = 0, end; at < len; at = end + 1) {
-		const char *nl = memchr(buf + at, '\n', len - at);
-		end = nl ? (size_t)(nl - buf) : len;
-		r->at.c[base] = ++r->line;
-		int rc = do_line(r, buf + at, end - at);
-		if (rc < 0) {
-			ssh_host_config_free(r->c);
+	struct rd in = {.c = r->c, .path = f->path, .at = f->at, .active = !never, .never = never, .err = r->err};
+	size_t base = in.at.n++;
+	for (size_t at = 0, end; at < f->len; at = end + 1) {
+		const char *nl = memchr(f->text + at, '\n', f->len - at);
+		end = nl ? (size_t)(nl - f->text) : f->len;
+		in.at.c[base] = ++in.line;
+		int rc = do_line(&in, f->text + at, end - at);
+		if (rc < 0)
 			return rc;
-		}
 	}
-	finish(r->c);
 	return 0;
+}
+
+/* Reads the top file, and each file fed in where its Include stands; an error in any of them frees c. */
+static int read_all(struct ssh_host_config *c, struct sbuf *err)
+{
+	struct rd top = {.c = c, .err = err};
+	clear(c);
+	int rc = read_file(&top, &c->raw->fed[0], false);
+	if (rc < 0)
+		ssh_host_config_free(c);
+	else
+		finish(c);
+	return rc;
+}
+
+/* Keeps a copy of a file's text at its place among the others (replacing one fed there before). */
+static void add_fed(struct ssh_config_raw *w, const struct pos *at, const char *path, const char *buf, size_t len)
+{
+	size_t k = w->nfed;
+	while (k > 0 && pos_cmp(&w->fed[k - 1].at, at) > 0)
+		k--;
+	if (k > 0 && pos_cmp(&w->fed[k - 1].at, at) == 0) {
+		free(w->fed[--k].path);
+		free(w->fed[k].text);
+	} else {
+		w->fed = GROW(w->fed, w->nfed);
+		memmove(&w->fed[k + 1], &w->fed[k], (w->nfed++ - k) * sizeof(*w->fed));
+	}
+	w->fed[k] = (struct fed){*at, xstrdup(path), xmalloc(len + 1), len};
+	if (len)
+		memcpy(w->fed[k].text, buf, len);
 }
 
 int ssh_config_resolve(const char *path, const char *buf, size_t len, const char *host, const char *home,
@@ -605,8 +608,8 @@ int ssh_config_resolve(const char *path, const char *buf, size_t len, const char
 	w->alias = xstrdup(host);
 	w->home = home ? xstrdup(home) : NULL;
 	w->local_user = local_user ? xstrdup(local_user) : NULL;
-	struct rd r = {.c = out, .path = path, .active = true, .err = err};
-	return read_into(&r, buf, len);
+	add_fed(w, &(struct pos){.n = 0}, path, buf, len);
+	return read_all(out, err);
 }
 
 int ssh_config_feed(struct ssh_host_config *c, size_t i, size_t nth, const char *path, const char *buf, size_t len,
@@ -616,15 +619,15 @@ int ssh_config_feed(struct ssh_host_config *c, size_t i, size_t nth, const char 
 		sbuf_printf(err, "%s: not an Include of this config (%zu of %zu)", path, i, c->ninclude);
 		return -EINVAL;
 	}
-	/* a file starts applying, as ssh reads it only from an Include of a block that applies */
-	struct rd r = {.c = c, .path = path, .at = c->raw->incs[i].at, .active = true, .err = err};
-	if (r.at.n + 1 > 3 * MAX_DEPTH) {
+	struct pos at = c->raw->ipos[i];
+	if (at.n + 1 > 3 * MAX_DEPTH) {
 		sbuf_printf(err, "%s: Include: files included more than %d deep", c->includes[i].where, MAX_DEPTH);
 		ssh_host_config_free(c);
 		return -EBADMSG;
 	}
-	r.at.c[r.at.n++] = nth;
-	return read_into(&r, buf, len);
+	at.c[at.n++] = nth;
+	add_fed(c->raw, &at, path, buf, len);
+	return read_all(c, err);
 }
 
 /* ---- known_hosts -------------------------------------------------------------------------- */
@@ -678,10 +681,8 @@ static int check_patterns(const char *hosts, struct sbuf *err)
 		const char *end = p + n, *close = memchr(p, ']', n);
 		const char *port = close && close + 1 < end && close[1] == ':' ? close + 2 : end;
 		size_t pn = (size_t)(end - port);
-		if (n == neg)
-			return KH_BAD(err, "hosts %.64s: an empty pattern", hosts);
-		if (memchr(p, '|', n))
-			return KH_BAD(err, "hosts %.64s: a | outside a hashed name", hosts);
+		if (n == neg || memchr(p, '|', n))
+			return KH_BAD(err, "hosts %.64s: an empty pattern, or a | outside a hashed name", hosts);
 		if (p[neg] == '[' &&
 		    (!close || close == p + neg + 1 || !pn || strspn(port, "0123456789*?") < pn ||
 		     (strspn(port, "0123456789") >= pn && (pn > 5 || atoi(port) < 1 || atoi(port) > 65535))))
@@ -712,10 +713,9 @@ static int check_key(const char *type, const char *b64, struct sbuf *err)
 
 void ssh_known_host_free(struct ssh_known_host *kh)
 {
-	free(kh->hosts);
-	free(kh->key_type);
-	free(kh->key);
-	free(kh->comment);
+	char *parts[] = {kh->hosts, kh->key_type, kh->key, kh->comment};
+	for (size_t i = 0; i < 4; i++)
+		free(parts[i]);
 	memset(kh, 0, sizeof(*kh));
 }
 
@@ -742,15 +742,12 @@ int ssh_known_hosts_parse_line(const char *line, size_t len, struct ssh_known_ho
 		i++;
 	if (i == len || line[i] == '#')
 		return 0;
-	int rc = 0;
-	if (line[i] == '@') {
-		char *m = field(line, len, &i);
-		int k = word_index("@cert-authority @revoked", m, false);
-		kh->marker = k == 0 ? SSH_KH_CERT_AUTHORITY : SSH_KH_REVOKED;
-		if (k < 0)
-			rc = KH_BAD(err, "unknown marker %.64s (not @cert-authority or @revoked)", m);
-		free(m);
-	}
+	char *m = line[i] == '@' ? field(line, len, &i) : NULL;
+	int rc = 0, k = m ? word_index("@cert-authority @revoked", m, false) : -1;
+	kh->marker = k < 0 ? SSH_KH_PLAIN : k == 0 ? SSH_KH_CERT_AUTHORITY : SSH_KH_REVOKED;
+	if (m && k < 0)
+		rc = KH_BAD(err, "unknown marker %.64s (not @cert-authority or @revoked)", m);
+	free(m);
 	char **parts[] = {&kh->hosts, &kh->key_type, &kh->key};
 	while (rc == 0 && fields < 3 && (*parts[fields] = field(line, len, &i)) != NULL)
 		fields++;

@@ -17,10 +17,11 @@
 
 #include "../base/sbuf.h"
 
-/* One argument of an Include in a block that applies (see ssh_config_resolve); the strings belong to the config. */
+/* One argument of an Include (see ssh_config_resolve); the strings belong to the config. */
 struct ssh_config_include {
-	char *pattern; /* as written, ~ expanded; may hold glob(7) wildcards */
-	char *where;   /* "path:line" of the Include, for messages */
+	char *pattern;   /* as written, ~ expanded; may hold glob(7) wildcards */
+	char *where;     /* "path:line" of the Include, for messages */
+	bool check_only; /* in a block that does not apply: ssh reads its files only to refuse their errors */
 };
 
 struct ssh_config_raw; /* private: the values as written and where, for ssh_config_feed */
@@ -75,20 +76,21 @@ struct ssh_host_config {
  *    Also refused: a line over 4096 bytes, a NUL byte, an unterminated
  *    quote, an unknown %-token in a value that applies.
  *
- * Include is not followed: each argument of an Include in a block that
- * applies is listed in out->includes, ~ expanded and otherwise as written.
+ * Include is not followed: each argument of an Include is listed in
+ * out->includes, ~ expanded and otherwise as written; check_only if its
+ * block does not apply, as ssh still reads those files, for their errors.
  * The caller expands its glob(7) pattern (a relative one is under ~/.ssh
  * for a user's config, /etc/ssh for the system's), reads each file, in
  * lexical order, and hands it to ssh_config_feed. OpenSSH reads an
- * included file where its Include stands, so the feed applies the file's
- * values as if its text stood there: they beat values from lines after the
- * Include and lose to lines before it, and its Includes are listed right
- * after the entry being fed. Looping over out->includes by index while
- * feeding (the list grows behind the index) thus gives what OpenSSH would
- * read. What can differ: a Match host or user decided before an included
- * file's values arrived does not see them; and ssh also reads the files of
- * an Include in a block that does not apply, only to check them, which
- * this cannot ask for.
+ * included file where its Include stands, and so does each feed: it reads
+ * all the text again, each file fed so far at its Include, whatever order
+ * they came in. What follows an Include sees what the file set (a value
+ * after it loses, a Match host sees its HostName, so another block may
+ * apply), and the file's own Includes are listed right after the one being
+ * fed. Looping over out->includes by index while
+ * feeding (entries after the index may change, those before do not) thus
+ * gives what ssh reads, and refuses what it refuses (includes nested past
+ * 16 levels, as a loop of includes ends, too).
  *
  * Returns 0, or -EBADMSG with err naming path:line and what is wrong, and
  * *out cleared; -EINVAL if host is NULL or empty. Free with
@@ -133,17 +135,21 @@ struct ssh_known_host {
  * Parses one line (len bytes, a trailing "\n" or "\r\n" allowed): 1 with
  * *kh filled for an entry, 0 for a blank or comment line, or -EBADMSG with
  * err saying what is wrong (without a place: the caller knows it). An entry
- * has a known key type, a key that is base64 of an SSH key blob of that
- * type, and host patterns that are well formed.
+ * has a key type OpenSSH knows and a key that is padded base64 of an SSH
+ * key blob of that type (what ssh's sshkey_read checks; ssh skips other
+ * lines); a marker, if any, is one of the two; and a host field that can
+ * match something: no empty pattern, a [host]:port with a port 1..65535 (or
+ * wildcards), a hashed name of 20-byte salt and hash. That last part is
+ * stricter than ssh, which would keep such a line but never match it.
  */
 int ssh_known_hosts_parse_line(const char *line, size_t len, struct ssh_known_host *kh, struct sbuf *err);
 void ssh_known_host_free(struct ssh_known_host *kh);
 
 /*
  * Checks the text of a known_hosts file (path is only for messages):
- * returns 0 with *entries the number of entries, or -EBADMSG with a line
- * "path:line: ..." in err for each malformed line (the first few of them)
- * and *entries the number of good ones.
+ * returns 0 with *entries the number of entries, or -EBADMSG with
+ * "path:line: what" for the first malformed line in err, and how many more
+ * there are, and *entries the number of good ones.
  */
 int ssh_known_hosts_check(const char *path, const char *buf, size_t len, size_t *entries, struct sbuf *err);
 

@@ -4,13 +4,14 @@
  * and punix reads before it connects.
  *
  * The first byte chooses: even, the rest is a config resolved for host
- * "web.example.com", then fed to itself as the file its first Includes
- * name (so the reading of included files is fuzzed too); odd, the rest is
- * a known_hosts file. Any input: 0 or -EBADMSG with a message that names
- * the place, never a crash, a read past the end or a leak. A resolved
- * config has a port 0..65535, a StrictHostKeyChecking -1..3, at most 100
- * IdentityFile and only non-empty strings; resolving twice gives the same.
- * A known_hosts check counts what parsing each line accepts.
+ * "web.example.com", then fed to itself as the file its last Include
+ * names, twice or (with bit 1 set) down past the depth limit, so that the
+ * reading of included files is fuzzed too; odd, the rest is a known_hosts
+ * file. Any input: 0 or -EBADMSG with a message that names the place,
+ * never a crash, a read past the end or a leak. A resolved config has a
+ * port 0..65535, a StrictHostKeyChecking -1..3, at most 100 IdentityFile
+ * and only non-empty strings; resolving twice gives the same. A
+ * known_hosts check counts what parsing each line accepts.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -65,7 +66,7 @@ static void check_refused(int r, const struct ssh_host_config *c, const struct s
 	CHECK(!c->raw && !c->hostname && !c->identity_files && !c->includes && !c->warnings);
 }
 
-static void fuzz_config(const char *p, size_t n)
+static void fuzz_config(const char *p, size_t n, int levels)
 {
 	struct ssh_host_config a, b;
 	struct sbuf err = SBUF_INIT;
@@ -83,8 +84,8 @@ static void fuzz_config(const char *p, size_t n)
 	for (size_t i = 0; i < a.nidentity; i++)
 		CHECK(strcmp(a.identity_files[i], b.identity_files[i]) == 0);
 	ssh_host_config_free(&b);
-	/* the same text as the file the Includes name, a few levels down */
-	for (int i = 0; i < 3 && a.ninclude > 0; i++) {
+	/* the same text as the file the Includes name (ssh allows 16 levels) */
+	for (int i = 0; i < levels && a.ninclude > 0; i++) {
 		r = ssh_config_feed(&a, a.ninclude - 1, (size_t)i, "inc", p, n, &err);
 		if (r < 0) {
 			check_refused(r, &a, &err);
@@ -140,7 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (data[0] & 1)
 		fuzz_known_hosts(p, size - 1);
 	else
-		fuzz_config(p, size - 1);
+		fuzz_config(p, size - 1, data[0] & 2 ? 18 : 2);
 	free(p);
 	return 0;
 }

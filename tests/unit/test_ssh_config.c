@@ -67,6 +67,10 @@ Test(ssh_config, host_patterns_select_blocks_with_wildcards_and_negation)
 		cr_expect_str_eq(c.user, cases[i][1], "host %s", cases[i][0]);
 		ssh_host_config_free(&c);
 	}
+	/* a Host with nothing but a comment matches nothing, as in ssh */
+	struct ssh_host_config e = resolve("Host # none yet\n  Port 1\nUserKnownHostsFile # none\n", "web");
+	cr_expect(e.port == 0 && e.user_known_hosts_file == NULL);
+	ssh_host_config_free(&e);
 	/* a negated pattern wins whatever its place on the line */
 	struct ssh_host_config c = resolve("Host web !web\n  Port 1\n", "web");
 	cr_expect_eq(c.port, 0);
@@ -147,7 +151,7 @@ Test(ssh_config, keyword_equals_value_and_case)
 	cr_expect_eq(c.strict_host_key_checking, 0);
 	ssh_host_config_free(&c);
 	/* only one '=': the second is part of the value */
-	refused("Port==22\n", "cfg:1:", "Port =22 is not a number");
+	refused("Port==22\n", "cfg:1:", "Port =22: not 1..65535");
 }
 
 Test(ssh_config, quotes_escapes_and_comments)
@@ -247,12 +251,12 @@ Test(ssh_config, several_identity_files_in_order_without_duplicates)
 
 Test(ssh_config, bad_values_are_refused_with_path_and_line)
 {
-	refused("Host web\n  Port 0\n", "cfg:2:", "Port 0 is not a number 1..65535");
+	refused("Host web\n  Port 0\n", "cfg:2:", "Port 0: not 1..65535 or ssh");
 	refused("Port 65536\n", "cfg:1:", "Port 65536");
 	refused("Port 22x\n", "cfg:1:", "Port 22x");
 	refused("Port -1\n", "cfg:1:", "Port -1");
 	refused("Host other\n\n  Port 99999\n", "cfg:3:", "Port 99999"); /* checked in blocks that do not apply */
-	refused("Port http\n", "cfg:1:", "no other service names");      /* without /etc/services */
+	refused("Port http\n", "cfg:1:", "other service names are not looked up"); /* no /etc/services */
 	refused("Port 22 23\n", "cfg:1:", "Port takes one value");
 	refused("Port\n", "cfg:1:", "Port has no value");
 	refused("User #nobody\n", "cfg:1:", "User needs a value");
@@ -278,19 +282,30 @@ Test(ssh_config, bad_values_are_refused_with_path_and_line)
 	sbuf_free(&err);
 }
 
-Test(ssh_config, includes_are_reported_in_applying_blocks_only)
+Test(ssh_config, includes_are_reported_in_order_those_of_other_blocks_for_checking)
 {
 	struct ssh_host_config c = resolve("Include ~/.ssh/config.d/* /etc/ssh/extra\n"
 	                                   "Host other\n  Include never\n"
 	                                   "Host web\n  Include 'web conf'\n",
 	                                   "web");
-	cr_assert_eq(c.ninclude, 3);
+	cr_assert_eq(c.ninclude, 4);
 	cr_expect_str_eq(c.includes[0].pattern, "/home/me/.ssh/config.d/*");
 	cr_expect_str_eq(c.includes[0].where, "cfg:1");
 	cr_expect_str_eq(c.includes[1].pattern, "/etc/ssh/extra");
-	cr_expect_str_eq(c.includes[2].pattern, "web conf");
-	cr_expect_str_eq(c.includes[2].where, "cfg:5");
+	cr_expect_str_eq(c.includes[2].pattern, "never");
+	cr_expect(!c.includes[0].check_only && !c.includes[1].check_only && !c.includes[3].check_only);
+	cr_expect(c.includes[2].check_only, "ssh reads it only for its errors");
+	cr_expect_str_eq(c.includes[3].pattern, "web conf");
+	cr_expect_str_eq(c.includes[3].where, "cfg:5");
+	/* a file read only to check it sets nothing, but its errors are the config's */
+	const char *quiet = "Port 1\nUser x\nMatch all\nHost *\n  User y\n", *broken = "Host *\n  Port 0\n";
+	struct sbuf err = SBUF_INIT;
+	cr_assert_eq(ssh_config_feed(&c, 2, 0, "never", quiet, strlen(quiet), &err), 0, "%s", sbuf_str(&err));
+	cr_expect(c.port == 0 && c.user == NULL);
+	cr_expect_eq(ssh_config_feed(&c, 2, 0, "never", broken, strlen(broken), &err), -EBADMSG);
+	cr_expect(strstr(sbuf_str(&err), "never:2: Port 0") != NULL, "%s", sbuf_str(&err));
 	ssh_host_config_free(&c);
+	sbuf_free(&err);
 }
 
 Test(ssh_config, an_included_file_counts_where_its_include_stands)
@@ -328,6 +343,30 @@ Test(ssh_config, an_included_file_counts_where_its_include_stands)
 	cr_expect(strstr(sbuf_str(&err), "bad:2: Port x") != NULL, "%s", sbuf_str(&err));
 	cr_expect(c.raw == NULL && c.ninclude == 0);
 	cr_expect_eq(ssh_config_feed(&c, 0, 0, "x", "", 0, &err), -EINVAL);
+	sbuf_free(&err);
+}
+
+Test(ssh_config, what_follows_an_include_sees_what_the_included_file_set)
+{
+	/* the usual ~/.ssh/config: hosts in config.d, then rules over the names they set */
+	struct ssh_host_config c = resolve("Include config.d/*\n"
+	                                   "Match host *.internal\n  User ops\n  Include internal.conf\n"
+	                                   "Match user ops\n  Port 2222\n",
+	                                   "db");
+	const char *hosts = "Host db\n  HostName db.internal\n", *internal = "IdentityFile ~/.ssh/internal\n";
+	struct sbuf err = SBUF_INIT;
+	cr_assert_eq(c.ninclude, 2);
+	cr_expect(c.includes[1].check_only);
+	cr_assert_eq(ssh_config_feed(&c, 0, 0, "config.d/hosts", hosts, strlen(hosts), &err), 0, "%s", err.sb_buf);
+	cr_expect_str_eq(c.user, "ops");
+	cr_expect_eq(c.port, 2222);
+	cr_assert_eq(c.ninclude, 2);
+	cr_expect_str_eq(c.includes[1].pattern, "internal.conf");
+	cr_expect(!c.includes[1].check_only, "the Include in the Match block now applies");
+	cr_assert_eq(ssh_config_feed(&c, 1, 0, "internal.conf", internal, strlen(internal), &err), 0, "%s", err.sb_buf);
+	cr_assert_eq(c.nidentity, 1);
+	cr_expect_str_eq(c.identity_files[0], "/home/me/.ssh/internal");
+	ssh_host_config_free(&c);
 	sbuf_free(&err);
 }
 
