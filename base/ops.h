@@ -37,6 +37,7 @@ struct ops_stat {
 	uint64_t dev; /* with ino: the file's identity, to notice it named twice */
 	uint64_t ino;
 	uint32_t mode; /* permission bits */
+	uint32_t nlink; /* names the file has (hard links); 0 where the table cannot tell */
 };
 
 /* open() flags, translated by each table. */

@@ -44,6 +44,7 @@ void local_fill_stat(const struct stat *st, struct ops_stat *out)
 	out->dev = (uint64_t)st->st_dev;
 	out->ino = (uint64_t)st->st_ino;
 	out->mode = (uint32_t)(st->st_mode & 07777);
+	out->nlink = (uint32_t)st->st_nlink;
 }
 
 static int local_stat(struct punix_ops *o, const char *path, int follow, struct ops_stat *out)

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "../base/strmap.h"
 #include "../base/vec.h"
 #include "../base/xalloc.h"
 #include "store.h"
@@ -79,6 +80,116 @@ static int read_only_child(struct punix_ops *o, const char *child, const char *n
 	(void)name;
 	(void)arg;
 	return make_read_only(o, child);
+}
+
+/*
+ * Names the output gives each file, by inode: a file with more names than
+ * that (a hard link to something outside) is not the output's own, and
+ * chown or chmod of it would change that other file too (a build made as
+ * root's could link /etc/shadow where protected_hardlinks is off). Names
+ * inside the output (two hard links of its own) are fine.
+ */
+struct names {
+	struct strmap count; /* "dev:ino" -> a counter (the map keeps pointers: keys live in keys) */
+	VEC(unsigned *) counters;
+	VEC(char *) keys;
+};
+
+static int count_tree(struct punix_ops *o, const char *path, struct names *n);
+
+static int count_child(struct punix_ops *o, const char *child, const char *name, void *arg)
+{
+	(void)name;
+	return count_tree(o, child, arg);
+}
+
+static void inode_key(const struct ops_stat *st, char key[48])
+{
+	snprintf(key, 48, "%llu:%llu", (unsigned long long)st->dev, (unsigned long long)st->ino);
+}
+
+static int count_tree(struct punix_ops *o, const char *path, struct names *n)
+{
+	struct ops_stat st;
+	int r = o->stat(o, path, 0, &st);
+	if (r < 0 || st.type == OPS_FT_LINK)
+		return r;
+	if (st.type == OPS_FT_DIR)
+		return ops_each_child(o, path, count_child, n);
+	char key[48];
+	inode_key(&st, key);
+	unsigned *c = strmap_get(&n->count, key);
+	if (!c) {
+		c = xcalloc(1, sizeof(*c));
+		char *k = xstrdup(key);
+		VEC_PUSH(&n->counters, c);
+		VEC_PUSH(&n->keys, k);
+		strmap_put(&n->count, k, c);
+	}
+	(*c)++;
+	return 0;
+}
+
+static void names_free(struct names *n)
+{
+	for (size_t i = 0; i < n->counters.n; i++)
+		free(n->counters.v[i]);
+	for (size_t i = 0; i < n->keys.n; i++)
+		free(n->keys.v[i]);
+	VEC_FREE(&n->counters);
+	VEC_FREE(&n->keys);
+	strmap_free(&n->count);
+}
+
+/* -EMLINK if the file has a name outside the output. */
+static int own_file(const struct names *n, const struct ops_stat *st)
+{
+	if (!n || st->type == OPS_FT_DIR || st->type == OPS_FT_LINK || st->nlink <= 1)
+		return 0;
+	char key[48];
+	inode_key(st, key);
+	const unsigned *c = strmap_get(&n->count, key);
+	return c && *c >= st->nlink ? 0 : -EMLINK;
+}
+
+/* Whether any file of the tree has a name outside it: -EMLINK if so. */
+static int check_own(struct punix_ops *o, const char *path, const struct names *n);
+
+struct own_arg {
+	const struct names *n;
+};
+
+static int own_child(struct punix_ops *o, const char *child, const char *name, void *arg)
+{
+	(void)name;
+	return check_own(o, child, ((struct own_arg *)arg)->n);
+}
+
+static int check_own(struct punix_ops *o, const char *path, const struct names *n)
+{
+	struct ops_stat st;
+	int r = o->stat(o, path, 0, &st);
+	if (r < 0 || st.type == OPS_FT_LINK)
+		return r;
+	if (st.type == OPS_FT_DIR) {
+		struct own_arg a = {n};
+		return ops_each_child(o, path, own_child, &a);
+	}
+	return own_file(n, &st);
+}
+
+/* The output's files are all its own (no name elsewhere); counted once the tree cannot change. */
+static int output_is_own(struct punix_ops *o, const char *path)
+{
+	struct names n;
+	strmap_init(&n.count);
+	memset(&n.counters, 0, sizeof(n.counters));
+	memset(&n.keys, 0, sizeof(n.keys));
+	int r = count_tree(o, path, &n);
+	if (r == 0)
+		r = check_own(o, path, &n);
+	names_free(&n);
+	return r;
 }
 
 /* Files 0444 or 0555, directories 0555: a valid path is never edited in place. */
@@ -257,13 +368,35 @@ static int take_back(struct punix_ops *o, const char *path, const char *owner)
 	int r = o->stat(o, path, 0, &st);
 	if (r < 0 || st.type == OPS_FT_LINK)
 		return r;
+	/* a file is left to take_files, once no directory is the build user's any more */
+	if (st.type != OPS_FT_DIR)
+		return 0;
 	r = o->chown_user(o, path, owner);
-	if (r == 0 && st.type == OPS_FT_DIR) {
+	if (r == 0)
 		r = o->chmod(o, path, 0755);
-		if (r == 0)
-			r = ops_each_child(o, path, take_child, (void *)owner);
-	}
+	if (r == 0)
+		r = ops_each_child(o, path, take_child, (void *)owner);
 	return r;
+}
+
+static int take_files(struct punix_ops *o, const char *path, const char *owner);
+
+static int take_file_child(struct punix_ops *o, const char *child, const char *name, void *arg)
+{
+	(void)name;
+	return take_files(o, child, arg);
+}
+
+/* The files, once every directory is owner's: nothing can be renamed in or out any more. */
+static int take_files(struct punix_ops *o, const char *path, const char *owner)
+{
+	struct ops_stat st;
+	int r = o->stat(o, path, 0, &st);
+	if (r < 0 || st.type == OPS_FT_LINK)
+		return r;
+	if (st.type == OPS_FT_DIR)
+		return ops_each_child(o, path, take_file_child, (void *)owner);
+	return o->chown_user(o, path, owner);
 }
 
 /* The first of path and the directories above it that others may not search, malloc'd, or NULL. */
@@ -465,6 +598,11 @@ int store_realise(struct store *s, const struct store_drv *d, const char *path, 
 	unsigned char nar[32];
 	uint64_t bytes = 0;
 	r = u.drop ? take_back(o, path, "root") : 0;
+	/* every directory ours: no name comes or goes, so the names can be counted and trusted */
+	if (r == 0)
+		r = output_is_own(o, path);
+	if (r == 0 && u.drop)
+		r = take_files(o, path, "root");
 	if (r == 0)
 		r = make_read_only(o, path);
 	if (r == 0)
@@ -475,6 +613,13 @@ int store_realise(struct store *s, const struct store_drv *d, const char *path, 
 		r = o->fsync_path(o, s->root);
 	if (r == 0)
 		r = store_register(s, path, nar, bytes, d->deps, d->ndeps);
+	if (r == -EMLINK) {
+		sbuf_printf(&res->error,
+			    "cannot install %s: a file of its output has another name elsewhere (a hard link); a store "
+			    "path's files must be its own: make the build copy the file instead of linking it",
+			    name);
+		goto fail;
+	}
 	if (r < 0) {
 		sbuf_printf(&res->error, "cannot install %s: %s", name, strerror(-r));
 		goto fail;

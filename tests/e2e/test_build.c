@@ -401,3 +401,27 @@ Test(build, as_root_a_store_the_build_user_cannot_reach_is_a_clear_failure, .ini
 	free(shut_home);
 	free(p);
 }
+
+/*
+ * A file of an output with a name outside it (a hard link to something
+ * else) is refused: chown and chmod of it would change that other file. Two
+ * names inside the output are fine.
+ */
+Test(build, an_output_hard_linked_to_a_file_outside_it_is_refused, .init = setup, .fini = teardown)
+{
+	char *out = pkg("Linker", "linker", "mkdir -p $OUTPUT && echo x > $TMPDIR/f && ln $TMPDIR/f $OUTPUT/f", NULL);
+	char *in = pkg("Twins", "twins", "mkdir -p $OUTPUT && echo x > $OUTPUT/a && ln $OUTPUT/a $OUTPUT/b", NULL);
+	write_prog("p.pcl", out, in, NULL);
+	char *prog = tdir_at(&t, "p.pcl");
+	struct proc_result r = run2("build", prog);
+	cr_expect_eq(r.status, 3, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "FAIL\tLinker\tcannot install") && strstr(r.out, "hard link"), "%s", r.out);
+	cr_expect(strstr(r.out, "ok\tTwins\t") != NULL, "two names inside the output are its own:\n%s", r.out);
+	proc_result_free(&r);
+	struct proc_result info = run2("store", "info");
+	cr_expect(strstr(info.out, "paths: 1\n") != NULL, "only Twins is valid:\n%s", info.out);
+	proc_result_free(&info);
+	free(prog);
+	free(out);
+	free(in);
+}
