@@ -38,7 +38,7 @@ static int pos_cmp(const struct pos *a, const struct pos *b)
 	return (a->n > b->n) - (a->n < b->n);
 }
 
-/* A file's text: the top one (at the empty position), or one fed in for the Include at `at` minus its last part. */
+/* A file's text: the top one (at the empty position), or one fed in (at its Include's position, then nth). */
 struct fed {
 	struct pos at;
 	char *path, *text;
@@ -53,7 +53,7 @@ struct val {
 };
 
 /* The keywords read; the first NVAL take one value each, in raw->v[keyword]. */
-enum kw { K_HOSTNAME, K_USER, K_PORT, K_UKHF, K_STRICT, K_IDENTITYFILE, K_HOST, K_MATCH, K_INCLUDE, NKW };
+enum kw { K_HOSTNAME, K_USER, K_PORT, K_UKHF, K_STRICT, K_IDENTITYFILE, K_HOST, K_MATCH, K_INCLUDE };
 #define NVAL (K_STRICT + 1)
 static const char keywords[] =
     "HostName User Port UserKnownHostsFile StrictHostKeyChecking IdentityFile Host Match Include";

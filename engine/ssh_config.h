@@ -24,7 +24,7 @@ struct ssh_config_include {
 	bool check_only; /* in a block that does not apply: ssh reads its files only to refuse their errors */
 };
 
-struct ssh_config_raw; /* private: the values as written and where, for ssh_config_feed */
+struct ssh_config_raw; /* private: the texts fed so far and the values as written, for ssh_config_feed */
 
 struct ssh_host_config {
 	char *hostname;        /* HostName, %h expanded to the alias, in lower case as ssh uses it; NULL if not set */
@@ -72,9 +72,11 @@ struct ssh_host_config {
  *    home or local_user; those may be NULL).
  *  - Validated as OpenSSH does, in blocks that apply or not: a Port is a
  *    number 1..65535 (or "ssh"), StrictHostKeyChecking one of its values,
- *    one argument where one is taken, no empty argument, Match criteria.
- *    Also refused: a line over 4096 bytes, a NUL byte, an unterminated
- *    quote, an unknown %-token in a value that applies.
+ *    one argument where one is taken, a value for every keyword but Host,
+ *    Include and UserKnownHostsFile (for which none is an empty list), no
+ *    empty argument, Match criteria. Also refused: a line over 4096 bytes,
+ *    a NUL byte, an unterminated quote, an unknown %-token in a value that
+ *    applies.
  *
  * Include is not followed: each argument of an Include is listed in
  * out->includes, ~ expanded and otherwise as written; check_only if its
@@ -87,10 +89,10 @@ struct ssh_host_config {
  * they came in. What follows an Include sees what the file set (a value
  * after it loses, a Match host sees its HostName, so another block may
  * apply), and the file's own Includes are listed right after the one being
- * fed. Looping over out->includes by index while
- * feeding (entries after the index may change, those before do not) thus
- * gives what ssh reads, and refuses what it refuses (includes nested past
- * 16 levels, as a loop of includes ends, too).
+ * fed. Looping over out->includes by index while feeding (entries after
+ * the index may change, those before do not) thus gives what ssh reads,
+ * and refuses what it refuses (includes nested past 16 levels, as a loop
+ * of includes ends, too).
  *
  * Returns 0, or -EBADMSG with err naming path:line and what is wrong, and
  * *out cleared; -EINVAL if host is NULL or empty. Free with
