@@ -170,6 +170,13 @@ static int ssh_open(struct punix_ops *o, const char *path, int flags, uint32_t m
 			slot = i;
 	if (slot < 0)
 		return -EMFILE;
+	if (flags & OPS_O_NOFOLLOW) {
+		/* SFTP's open follows a last symlink: one there is refused first (a check, not a guarantee) */
+		LIBSSH2_SFTP_ATTRIBUTES a;
+		if (libssh2_sftp_stat_ex(s->sftp, path, (unsigned)strlen(path), LIBSSH2_SFTP_LSTAT, &a) == 0 &&
+		    LIBSSH2_SFTP_S_ISLNK(a.permissions))
+			return -ELOOP;
+	}
 	unsigned long f = (flags & OPS_O_WRONLY) ? LIBSSH2_FXF_WRITE : LIBSSH2_FXF_READ;
 	if (flags & OPS_O_CREAT)
 		f |= LIBSSH2_FXF_CREAT;
@@ -422,7 +429,10 @@ static int ssh_lock(struct punix_ops *o, const char *path, int excl, int wait, i
 	if (slot < 0)
 		return -EMFILE;
 	struct sbuf line = SBUF_INIT;
-	sbuf_puts(&line, "exec 9>>");
+	/* a lock file that is a symlink is refused, never opened through */
+	sbuf_puts(&line, "[ -L ");
+	quote(&line, path);
+	sbuf_puts(&line, " ] && exit 73; exec 9>>");
 	quote(&line, path);
 	sbuf_printf(&line, " || exit 74; command -v flock >/dev/null || exit 127; flock %s %s 9 || exit 75; "
 			   "echo @punix-locked; exec cat >/dev/null",
@@ -459,7 +469,12 @@ static int ssh_lock(struct punix_ops *o, const char *path, int excl, int wait, i
 	libssh2_channel_wait_closed(ch);
 	int status = libssh2_channel_get_exit_status(ch);
 	libssh2_channel_free(ch);
-	return r < 0 ? -EIO : status == 75 ? -EWOULDBLOCK : status == 127 ? -ENOTSUP : status == 74 ? -EACCES : -EIO;
+	return r < 0		  ? -EIO
+	       : status == 75 ? -EWOULDBLOCK
+	       : status == 127 ? -ENOTSUP
+	       : status == 74 ? -EACCES
+	       : status == 73 ? -ELOOP
+			      : -EIO;
 }
 
 static int ssh_unlock(struct punix_ops *o, int h)

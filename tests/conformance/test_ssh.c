@@ -411,3 +411,25 @@ Test(ssh, a_host_alias_of_ssh_config_is_followed, .init = setup, .fini = teardow
 	free(h);
 	free(p1);
 }
+
+/* A lock file on the target planted as a symlink is never opened through: the file it names stays as it was. */
+Test(ssh, a_symlinked_lock_file_on_the_target_is_refused, .init = setup, .fini = teardown, .timeout = 120)
+{
+	char *p1 = prog_for(1);
+	tdir_write(&t, "precious", "keep me\n");
+	struct sbuf cmd = SBUF_INIT;
+	sbuf_printf(&cmd, "mkdir -p %s/srv/deploy/.locks && ln -s %s/precious %s/srv/deploy/.locks/Web.lock", remote,
+		    t.path, remote);
+	cr_assert_eq(sh(cmd.sb_buf), 0);
+	const char *a[] = {"service", "deploy", "Web", "--file", p1, "--target", url, "--known-hosts", kh, "--key", key,
+			   "--transport-root", remote, "--deployments-root", "/srv/deploy", NULL};
+	struct proc_result r = punix_run(home, a);
+	cr_expect_eq(r.status, 3, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.err, "cannot lock stack 'Web' on the target") != NULL, "%s", r.err);
+	proc_result_free(&r);
+	char *keep = tdir_read(&t, "precious");
+	cr_expect_str_eq(keep, "keep me\n", "the file the symlink names is untouched");
+	free(keep);
+	sbuf_free(&cmd);
+	free(p1);
+}

@@ -469,3 +469,18 @@ Test(confinement, gc_refuses_a_running_op_whose_pins_cannot_be_read, .init = set
 	free(after);
 	sbuf_free(&ls);
 }
+
+/* The stack's lock on the target, planted as a symlink to a file outside: refused, the file untouched. */
+Test(confinement, a_symlinked_target_lock_is_refused, .init = setup, .fini = teardown, .timeout = 120)
+{
+	struct sbuf cmd = SBUF_INIT;
+	sbuf_printf(&cmd, "mkdir -p '%s%s/deployments/.locks' && ln -s %s/keep '%s%s/deployments/.locks/Web.lock'", root,
+		    home, outside, root, home);
+	cr_assert_eq(system(cmd.sb_buf), 0);
+	struct proc_result r = deploy_to(root, NULL);
+	cr_expect_eq(r.status, 3, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.err, "cannot lock stack 'Web' on the target") != NULL, "%s", r.err);
+	proc_result_free(&r);
+	outside_untouched();
+	sbuf_free(&cmd);
+}
