@@ -33,27 +33,6 @@ static void die(const char *what, const char *msg)
 	exit(1);
 }
 
-/* shell() of a formatted command. */
-static void shellf(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	shell(cmd);
-}
-
-static FILE *create(const char *path)
-{
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		perror(path);
-		exit(1);
-	}
-	return f;
-}
-
 /* The size of the journal's data.mdb in dir. */
 static double journal_mb(const char *dir)
 {

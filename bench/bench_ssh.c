@@ -62,26 +62,6 @@ static void die(const char *what, const char *msg)
 	exit(1);
 }
 
-static void shellf(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	shell(cmd);
-}
-
-static FILE *create(const char *path)
-{
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		perror(path);
-		exit(1);
-	}
-	return f;
-}
-
 /* ---- the private sshd ----------------------------------------------------------------------- */
 
 /* Whatever way the harness ends (exit on a failed run, a signal), no sshd is left behind. */

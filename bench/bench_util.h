@@ -1,10 +1,13 @@
 /*
  * bench_util.h - what every process-timing harness here shares: running a
  * whole process (fork, exec, wait4) and timing it, medians, and fitting the
- * growth exponent. Used by bench.c and bench_engine.c.
+ * growth exponent, and small shell and file helpers. Used by bench.c,
+ * bench_engine.c and bench_ssh.c.
  */
 #ifndef PUNIX_BENCH_UTIL_H
 #define PUNIX_BENCH_UTIL_H
+
+#include <stdio.h>
 
 struct sample {
 	double secs;
@@ -32,5 +35,9 @@ double fit_exponent(const double *n, const double *t, int k);
 void verdict(double k);
 /* system(cmd), and the harness exits if it fails. */
 void shell(const char *cmd);
+/* shell() of a formatted command (at most 4 KiB). */
+__attribute__((format(printf, 1, 2))) void shellf(const char *fmt, ...);
+/* fopen(path, "w"), or exit naming it. */
+FILE *create(const char *path);
 
 #endif
