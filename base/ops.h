@@ -69,6 +69,8 @@ struct ops_cmd {
 	gid_t gid;
 };
 
+struct ops_stream;
+
 struct punix_ops {
 	const char *name;
 	void *ctx;
@@ -144,6 +146,19 @@ struct punix_ops {
 	 * failure *failed is the index of the path it names.
 	 */
 	int (*fsync_paths)(struct punix_ops *o, const char *const *paths, size_t n, size_t *failed);
+
+	/*
+	 * A command whose standard input and output (standard error merged
+	 * in) are a byte stream to this process: host mode's channel to
+	 * `punix host serve` (docs/hosts.md). line is a /bin/sh command line.
+	 * read returns 0 at the end; close ends the command's input, waits for
+	 * it and gives its exit code (128 + the signal that killed it). NULL
+	 * or -ENOTSUP where the table cannot (a tree rebased somewhere).
+	 */
+	int (*stream_open)(struct punix_ops *o, const char *line, struct ops_stream **s);
+	ssize_t (*stream_read)(struct punix_ops *o, struct ops_stream *s, void *buf, size_t n);
+	ssize_t (*stream_write)(struct punix_ops *o, struct ops_stream *s, const void *buf, size_t n);
+	int (*stream_close)(struct punix_ops *o, struct ops_stream *s, int *status);
 };
 
 /* exists() by one stat per path: for tables without a cheaper way. */

@@ -435,6 +435,13 @@ static int bn_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status)
 	return ops_local()->run(ops_local(), cmd, status);
 }
 
+static int bn_stream_open(struct punix_ops *o, const char *line, struct ops_stream **s)
+{
+	if (!B(o)->slash)
+		return -ENOTSUP;
+	return ops_local()->stream_open(ops_local(), line, s);
+}
+
 struct punix_ops *ops_beneath(const char *root, struct sbuf *err)
 {
 	int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -471,6 +478,7 @@ struct punix_ops *ops_beneath(const char *root, struct sbuf *err)
 	b->ops.arch = bn_arch;
 	b->ops.exists = ops_exists_by_stat;
 	b->ops.fsync_paths = ops_fsync_paths_each;
+	b->ops.stream_open = bn_stream_open;
 	return &b->ops;
 }
 

@@ -498,6 +498,10 @@ static const struct punix_ops local_ops = {
 	.arch = local_arch,
 	.exists = ops_exists_by_stat,
 	.fsync_paths = ops_fsync_paths_each,
+	.stream_open = local_stream_open,
+	.stream_read = local_stream_read,
+	.stream_write = local_stream_write,
+	.stream_close = local_stream_close,
 };
 
 struct punix_ops *ops_local(void)

@@ -21,4 +21,10 @@ int local_readlinkat(int dfd, const char *path, char **target);
 /* flock(2)s fd; on success *h = fd, on failure fd is closed. */
 int local_flock(int fd, int exclusive, int wait, int *h);
 
+/* ops.h: stream_open and its kin, for the local table (ops_stream.c) */
+int local_stream_open(struct punix_ops *o, const char *line, struct ops_stream **s);
+ssize_t local_stream_read(struct punix_ops *o, struct ops_stream *s, void *buf, size_t n);
+ssize_t local_stream_write(struct punix_ops *o, struct ops_stream *s, const void *buf, size_t n);
+int local_stream_close(struct punix_ops *o, struct ops_stream *s, int *status);
+
 #endif

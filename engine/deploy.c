@@ -21,6 +21,7 @@
 #include "engine.h"
 #include "manifest.h"
 #include "ownership.h"
+#include "proto.h"
 #include "systemd.h"
 #include "op_internal.h"
 #include "ssh.h"
@@ -49,16 +50,16 @@ static long next_generation(struct op_ctx *c, long current)
 	return next;
 }
 
-static int deploy_plan(struct op_ctx *c)
+/*
+ * The half of planning that needs nothing of the target but its
+ * architecture (tarch, uname -m, or NULL if unknown): what to build, the
+ * secrets, the rendered files. Host mode runs it on the deployer and
+ * sends the result as a bundle; the other half runs where the target is.
+ */
+int deploy_prepare(struct op_ctx *c, const char *tarch)
 {
 	const struct stack_desc *st = c->in->stack;
 	struct sbuf err = SBUF_INIT;
-	long current = current_generation(c->tops, dep_root(c), c->stack, &err);
-	if (current < 0) {
-		op_fail(c, 1, "%s", err.sb_buf);
-		sbuf_free(&err);
-		return 1;
-	}
 	/* What to build: the stack's storeModules and its services' packages. */
 	VEC(const char *) roots = {0};
 	for (size_t i = 0; i < st->nstore_modules; i++)
@@ -85,15 +86,14 @@ static int deploy_plan(struct op_ctx *c)
 	}
 	c->have_bp = true;
 	/* a closure built for another machine is refused before anything is pushed */
-	char tarch[64] = "", tsys[96];
-	int ar = c->tops->arch(c->tops, tarch, sizeof(tarch));
-	store_system_of(ar == 0 ? tarch : NULL, tsys, sizeof(tsys));
+	char tsys[96];
+	store_system_of(tarch, tsys, sizeof(tsys));
 	if (strcmp(tsys, c->e->store->system) != 0) {
 		sbuf_free(&err);
 		return op_fail(c, 1,
 			       "[E14] stack '%s': the target is %s (uname -m: %s) but its packages are built here for "
 			       "%s; deploy from a machine of the target's architecture",
-			       c->stack, tsys, ar == 0 ? tarch : "unknown", c->e->store->system);
+			       c->stack, tsys, tarch ? tarch : "unknown", c->e->store->system);
 	}
 	if (resolve_secrets(c, st) != 0) {
 		sbuf_free(&err);
@@ -105,28 +105,9 @@ static int deploy_plan(struct op_ctx *c)
 		sbuf_free(&err);
 		return 1;
 	}
-	struct ownership_scope own = {
-		.tops = c->tops,
-		.dep = dep_root(c),
-		.store_root = c->e->store->root,
-		.state_dir = target_is_here(c) ? c->e->state_dir : NULL,
-		.stack = c->stack,
-		.adopt = c->in->adopt,
-		.nadopt = c->in->nadopt,
-	};
-	if (ownership_check(&own, &c->rf, &err) < 0) {
-		op_fail(c, err.sb_len && err.sb_buf[0] == '[' ? 1 : 3, "%s", err.sb_buf);
-		sbuf_free(&err);
-		return c->res->exit;
-	}
-	struct op_plan *p = &c->plan;
-	for (size_t i = 0; i < c->in->nadopt; i++)
-		plan_list_add(&p->adopt, &p->nadopt, c->in->adopt[i]);
 	sbuf_free(&err);
-
-	long gen = next_generation(c, current);
-	p->generation = gen;
-	p->previous = current;
+	/* the parts of the plan that do not depend on the target */
+	struct op_plan *p = &c->plan;
 	char iso[32];
 	now_iso(c, iso);
 	p->deployed_at = xstrdup(iso);
@@ -135,19 +116,6 @@ static int deploy_plan(struct op_ctx *c)
 	p->source_hash = xstrdup(src);
 	for (size_t i = 0; i < c->bp.n; i++)
 		plan_list_add(&p->store_paths, &p->npaths, c->bp.items[i].path);
-	p->config_files = xcalloc(c->rf.n + 1, sizeof(*p->config_files));
-	p->secret_files = xcalloc(c->rf.n + 1, sizeof(*p->secret_files));
-	for (size_t i = 0; i < c->rf.n; i++) {
-		const struct rendered_file *f = &c->rf.files[i];
-		if (f->secret) {
-			/* by path only: a secret's content is never hashed or recorded */
-			p->secret_files[p->nsecret++] = (struct plan_file){xstrdup(f->path), NULL, 0600, plan_strdup(f->owner)};
-			continue;
-		}
-		char hex[65];
-		sha256_hex(f->content, f->len, hex);
-		p->config_files[p->nconfig++] = (struct plan_file){xstrdup(f->path), xstrdup(hex), f->mode, NULL};
-	}
 	json_t *svcs = json_array();
 	for (size_t i = 0; i < st->nservices; i++) {
 		const struct service_desc *s = &st->services[i];
@@ -171,13 +139,110 @@ static int deploy_plan(struct op_ctx *c)
 	}
 	p->services = json_dumps(svcs, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(svcs);
+	return 0;
+}
+
+/* The generation's files in the plan: config files by content hash, secrets by path only. */
+static void plan_files(struct op_ctx *c)
+{
+	struct op_plan *p = &c->plan;
+	p->config_files = xcalloc(c->rf.n + 1, sizeof(*p->config_files));
+	p->secret_files = xcalloc(c->rf.n + 1, sizeof(*p->secret_files));
+	for (size_t i = 0; i < c->rf.n; i++) {
+		const struct rendered_file *f = &c->rf.files[i];
+		if (f->secret) {
+			/* by path only: a secret's content is never hashed or recorded */
+			p->secret_files[p->nsecret++] = (struct plan_file){xstrdup(f->path), NULL, 0600, plan_strdup(f->owner)};
+			continue;
+		}
+		char hex[65];
+		sha256_hex(f->content, f->len, hex);
+		p->config_files[p->nconfig++] = (struct plan_file){xstrdup(f->path), xstrdup(hex), f->mode, NULL};
+	}
+}
+
+/* What a bundle (host mode: prepared by the deployer) says, as deploy_prepare would have made it. */
+static int take_bundle(struct op_ctx *c)
+{
+	const struct bundle *b = c->in->bundle;
+	struct op_plan *p = &c->plan;
+	p->deployed_at = xstrdup(b->deployed_at);
+	p->source_hash = xstrdup(b->source_hash);
+	p->services = xstrdup(b->services);
+	for (size_t i = 0; i < b->npaths; i++) {
+		if (!store_path_in(c->e->store->root, b->store_paths[i]))
+			return op_fail(c, 3, "the bundle pins %s, which is not a path of the store %s", b->store_paths[i],
+				       c->e->store->root);
+		plan_list_add(&p->store_paths, &p->npaths, b->store_paths[i]);
+	}
+	c->rf.files = xcalloc(b->nfiles + 1, sizeof(*c->rf.files));
+	for (size_t i = 0; i < b->nfiles; i++) {
+		const struct bundle_file *f = &b->files[i];
+		struct rendered_file *o = &c->rf.files[c->rf.n++];
+		o->path = xstrdup(f->path);
+		o->content = xmalloc(f->len + 1);
+		memcpy(o->content, f->content, f->len);
+		o->content[f->len] = '\0';
+		o->len = f->len;
+		o->mode = f->secret ? 0600 : f->mode;
+		o->secret = f->secret;
+		o->owner = plan_strdup(f->owner);
+	}
+	return 0;
+}
+
+static int deploy_plan(struct op_ctx *c)
+{
+	struct sbuf err = SBUF_INIT;
+	long current = current_generation(c->tops, dep_root(c), c->stack, &err);
+	if (current < 0) {
+		op_fail(c, 1, "%s", err.sb_buf);
+		sbuf_free(&err);
+		return 1;
+	}
+	int r;
+	if (c->in->bundle) {
+		r = take_bundle(c);
+	} else {
+		char tarch[64] = "";
+		int ar = c->tops->arch(c->tops, tarch, sizeof(tarch));
+		r = deploy_prepare(c, ar == 0 ? tarch : NULL);
+	}
+	if (r) {
+		sbuf_free(&err);
+		return r;
+	}
+	struct ownership_scope own = {
+		.tops = c->tops,
+		.dep = dep_root(c),
+		.store_root = c->e->store->root,
+		.state_dir = target_is_here(c) ? c->e->state_dir : NULL,
+		.stack = c->stack,
+		.adopt = c->in->adopt,
+		.nadopt = c->in->nadopt,
+	};
+	if (ownership_check(&own, &c->rf, &err) < 0) {
+		op_fail(c, err.sb_len && err.sb_buf[0] == '[' ? 1 : 3, "%s", err.sb_buf);
+		sbuf_free(&err);
+		return c->res->exit;
+	}
+	struct op_plan *p = &c->plan;
+	for (size_t i = 0; i < c->in->nadopt; i++)
+		plan_list_add(&p->adopt, &p->nadopt, c->in->adopt[i]);
+	sbuf_free(&err);
+	plan_files(c);
+	long gen = next_generation(c, current);
+	p->generation = gen;
+	p->previous = current;
 	c->res->generation = gen;
 	c->res->previous = current;
 	return 0;
 }
 
-static int deploy_build(struct op_ctx *c)
+int deploy_build(struct op_ctx *c)
 {
+	if (c->in->bundle)
+		return 0; /* built by the deployer, its closure pushed before the op began */
 	build_plan_run(&c->bp, c->e->store, false, NULL, NULL, NULL);
 	for (size_t i = 0; i < c->bp.n; i++) {
 		const struct build_item *it = &c->bp.items[i];
@@ -196,7 +261,7 @@ static int deploy_build(struct op_ctx *c)
  * both are there. The tree lands under a temporary name and is renamed into
  * place, and the registration is written last, as in the store itself.
  */
-static int push_path(struct op_ctx *c, const char *path)
+int push_store_path(struct op_ctx *c, const char *path)
 {
 	struct punix_ops *o = c->tops, *local = c->e->local;
 	if (target_is_here(c))
@@ -215,7 +280,7 @@ static int push_path(struct op_ctx *c, const char *path)
 	 * an SSH target has no locks, and its pushes rely on the checks).
 	 */
 	struct sbuf lock = SBUF_INIT;
-	sbuf_printf(&lock, "%s/.locks/%s.lock", c->plan.store_root, store_path_name(path));
+	sbuf_printf(&lock, "%s/.locks/%s.lock", c->e->store->root, store_path_name(path));
 	char *ldir = ops_dirname(lock.sb_buf);
 	if (ops_mkdir_p(o, ldir, 0755) == 0 && o->lock(o, lock.sb_buf, 1, 1, &lh) < 0)
 		lh = -1;
@@ -324,7 +389,7 @@ static int deploy_stage(struct op_ctx *c)
 		free(files);
 		return c->res->exit;
 	}
-	if (!target_is_here(c) && c->plan.npaths) {
+	if (!target_is_here(c) && c->plan.npaths && !c->in->bundle) {
 		/* the target's copy of the store is a store: its marker first */
 		struct store ts;
 		struct sbuf err = SBUF_INIT;
@@ -337,15 +402,15 @@ static int deploy_stage(struct op_ctx *c)
 	}
 	/* what is there already, asked in one request; only the rest is pushed */
 	unsigned char *found = NULL;
-	if (r == 0 && !target_is_here(c) && c->plan.npaths) {
+	if (r == 0 && !target_is_here(c) && c->plan.npaths && !c->in->bundle) {
 		r = pins_present(c, &found);
 		if (r < 0)
 			op_fail(c, 3, "asking the target which store paths it has: %s", ops_strerror(r));
 	}
-	for (size_t i = 0; i < c->plan.npaths && r == 0; i++) {
+	for (size_t i = 0; i < c->plan.npaths && r == 0 && !c->in->bundle; i++) {
 		if (found && found[2 * i] && found[2 * i + 1])
 			continue;
-		r = push_path(c, c->plan.store_paths[i]);
+		r = push_store_path(c, c->plan.store_paths[i]);
 		if (r < 0)
 			op_fail(c, 3, "pushing %s to the target: %s", c->plan.store_paths[i], strerror(-r));
 	}

@@ -30,6 +30,7 @@ struct engine *engine_open(const struct engine_config *cfg, struct sbuf *err)
 	e->ssh.local_user = cfg->ssh.local_user ? xstrdup(cfg->ssh.local_user) : NULL;
 	e->per_host = cfg->per_host ? cfg->per_host : 2;
 	e->local_workers = cfg->local_workers;
+	e->static_punix = cfg->static_punix ? xstrdup(cfg->static_punix) : NULL;
 	int r = uv_loop_init(&e->loop);
 	if (r < 0) {
 		sbuf_printf(err, "cannot start the event loop: %s", uv_strerror(r));
@@ -65,6 +66,7 @@ fail_loop:
 	free((char *)e->ssh.local_user);
 	free(e->state_dir);
 	free(e->crash_at);
+	free(e->static_punix);
 	free(e);
 	return NULL;
 }
@@ -89,6 +91,7 @@ void engine_close(struct engine *e)
 	free((char *)e->ssh.local_user);
 	free(e->state_dir);
 	free(e->crash_at);
+	free(e->static_punix);
 	free(e);
 }
 

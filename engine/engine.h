@@ -35,6 +35,7 @@
  */
 struct engine;
 struct fault_plan;
+struct bundle;
 
 /* What OpenSSH would take from the environment, read once by the CLI. */
 struct ssh_defaults {
@@ -52,6 +53,7 @@ struct engine_config {
 	unsigned per_host;       /* work items of one SSH host on the pool at once (0: 2) */
 	unsigned local_workers;  /* ... of this machine's (0: no bound but the pool's) */
 	struct ssh_defaults ssh; /* OpenSSH conventions: where ~/.ssh is, the agent, who we are */
+	const char *static_punix; /* a statically linked punix for this machine's architecture, to bootstrap targets (or NULL) */
 };
 
 /* Opens the journal in state_dir; NULL with err saying why. */
@@ -62,6 +64,13 @@ void engine_close(struct engine *e);
 struct store *engine_store(struct engine *e);
 struct punix_ops *engine_local(struct engine *e);
 
+/*
+ * How an op reaches another machine (docs/hosts.md): in host mode the op
+ * runs on the target, by the target's punix, under its journal and lock;
+ * agentless, every step is driven from here over SSH.
+ */
+enum target_mode { MODE_AUTO, MODE_HOST, MODE_AGENTLESS };
+
 /* Where an op lands. Paths are target paths. */
 struct target_spec {
 	const char *ssh;            /* "ssh://[USER@]HOST[:PORT]", or NULL for this machine */
@@ -71,6 +80,8 @@ struct target_spec {
 	const char *deployments_root;
 	const char *unit_dir;
 	const struct ssh_defaults *ssh_defaults; /* NULL: the engine's */
+	enum target_mode mode;      /* with ssh: host, agentless, or host where punix can run (auto) */
+	const char *remote_punix;   /* with ssh: the target's punix (--remote-punix), or NULL: its PATH, then a bootstrap */
 	bool activate; /* after the flip: daemon-reload, restart what changed, stop what went */
 	bool enable;   /* and systemctl enable, so units survive a reboot */
 };
@@ -86,6 +97,10 @@ struct op_result {
 	struct sbuf activation; /* one line per unit acted on (activate) */
 	size_t failed_units;    /* units that did not (re)start */
 	struct sbuf failed;     /* their names, comma-separated */
+	const char *mode;       /* "local", "agentless" or "host" */
+	char target_punix[64];  /* host mode: the target's punix version */
+	unsigned round_trips;   /* host mode: the waits for an answer from the target */
+	bool bootstrapped;      /* host mode: a static punix was pushed into the target's store first */
 };
 
 void op_result_free(struct op_result *r);
@@ -98,6 +113,12 @@ struct deploy_input {
 	const char *tree_root;
 	const char *const *adopt; /* --adopt: existing files the stack takes over */
 	size_t nadopt;
+	/*
+	 * Host mode's target side: the generation as the deployer prepared it
+	 * (proto.h), in place of stack, pkgs and tree_root; its store paths
+	 * were pushed before the op began.
+	 */
+	const struct bundle *bundle;
 };
 
 /* What a collection works on (engine_gc below). */

@@ -492,6 +492,28 @@ static int64_t f_now(struct punix_ops *o)
 	return FB(o)->now(FB(o));
 }
 
+/* Opening a stream is one effect; what flows on it is the other side's business. */
+static int f_stream_open(struct punix_ops *o, const char *line, struct ops_stream **s)
+{
+	TICK_UNGUARDED();
+	return FB(o)->stream_open ? FB(o)->stream_open(FB(o), line, s) : -ENOTSUP;
+}
+
+static ssize_t f_stream_read(struct punix_ops *o, struct ops_stream *s, void *buf, size_t n)
+{
+	return FB(o)->stream_read(FB(o), s, buf, n);
+}
+
+static ssize_t f_stream_write(struct punix_ops *o, struct ops_stream *s, const void *buf, size_t n)
+{
+	return FB(o)->stream_write(FB(o), s, buf, n);
+}
+
+static int f_stream_close(struct punix_ops *o, struct ops_stream *s, int *status)
+{
+	return FB(o)->stream_close(FB(o), s, status);
+}
+
 static struct faulty *faulty_new(struct fault_plan *fp, struct punix_ops *base)
 {
 	struct faulty *f = xcalloc(1, sizeof(*f));
@@ -526,6 +548,10 @@ static struct faulty *faulty_new(struct fault_plan *fp, struct punix_ops *base)
 		.arch = f_arch,
 		.exists = f_exists,
 		.fsync_paths = ops_fsync_paths_each, /* each through f_fsync_path: counted and logged as before */
+		.stream_open = f_stream_open,
+		.stream_read = f_stream_read,
+		.stream_write = f_stream_write,
+		.stream_close = f_stream_close,
 	};
 	return f;
 }

@@ -39,6 +39,7 @@ struct engine {
 	struct journal_err jflush_err;
 	bool compact_due;            /* a compaction failed: try again after the next flush */
 	struct ssh_defaults ssh;       /* copies of the config's */
+	char *static_punix;            /* a static build of punix to bootstrap targets with, or NULL */
 	struct executor *executors;
 	unsigned per_host;             /* each SSH host's bound (engine_config) */
 	unsigned local_workers;        /* this machine's (0: none) */
@@ -116,6 +117,10 @@ struct op_ctx {
 	void (*report)(void *arg, const char *line);
 	void *report_arg;
 	int *recover_rc;
+	/* host mode (host_ops.c) */
+	struct host_conn *host;  /* the conversation with the target's punix, while the op has one */
+	struct sbuf host_report; /* a recovery's: what the target said of the op, its line */
+	bool remote_ran;         /* the target ran the op and said how it ended */
 };
 
 struct step {
@@ -236,6 +241,25 @@ extern const struct op_kind rollback_kind;    /* switch.c */
 extern const struct op_kind set_current_kind; /* switch.c */
 extern const struct op_kind gc_kind;          /* gc.c */
 extern const struct op_kind prune_kind;       /* gc.c */
+extern const struct op_kind host_deploy_kind; /* host_ops.c: a deploy run by the target's punix */
+extern const struct op_kind host_remote_kind; /* host_ops.c: a rollback, set-current or prune run there */
+
+/* ---- deploy's halves and host mode (deploy.c, host_ops.c) ---- */
+
+/* Builds nothing yet: plans what to build, checks the target's architecture, resolves secrets, renders. */
+int deploy_prepare(struct op_ctx *c, const char *tarch);
+int deploy_build(struct op_ctx *c);
+/* Copies a store path (and its registration) to an agentless target. */
+int push_store_path(struct op_ctx *c, const char *path);
+/*
+ * On a worker, once the target's table is open: whether the op runs in
+ * host mode, connecting to the target's punix (bootstrapping one if it
+ * may). 1 host mode (c->host set, c->kind switched), 0 agentless, <0 the
+ * op failed (res says why).
+ */
+int host_choose(struct op_ctx *c);
+void host_drop(struct op_ctx *c);
+bool kind_is_host(const struct op_kind *k);
 
 #define NSTEPS(t) (sizeof(t) / sizeof((t)[0]))
 

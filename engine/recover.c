@@ -151,6 +151,7 @@ static void rec_free_now(struct op_ctx *r)
 	journal_op_free(&r->rop);
 	free(r->live);
 	sbuf_free(&r->line);
+	sbuf_free(&r->host_report);
 	op_result_free(&r->own_res);
 	free(r);
 	c->ri++;
@@ -170,7 +171,13 @@ static void rec_end(struct op_ctx *r)
 	long gen = r->plan.generation, prev = r->plan.previous;
 	const struct journal_op *op = &r->rop;
 	bool store_op = r->kind == &gc_kind || r->kind == &prune_kind;
-	if (r->committed) {
+	if (r->host_report.sb_len) {
+		sbuf_printf(&r->line, "op %llu (%s %s): %s", (unsigned long long)op->id, op->kind, op->stack,
+			    r->host_report.sb_buf);
+	} else if (kind_is_host(r->kind)) {
+		sbuf_printf(&r->line, "op %llu (%s %s): interrupted before the target was asked to run it; nothing "
+				      "changed there", (unsigned long long)op->id, op->kind, op->stack);
+	} else if (r->committed) {
 		if (r->res->exit == 0 && store_op)
 			sbuf_printf(&r->line, "op %llu (%s %s): rolled forward; its %s finished", (unsigned long long)op->id,
 				    op->kind, op->stack, r->kind->steps[kind_commit(r->kind)].name);
@@ -243,6 +250,8 @@ static void rec_prepare_work(struct op_ctx *r)
 		return;
 	}
 	sbuf_free(&terr);
+	if (kind_is_host(r->kind))
+		return; /* the target's punix holds its own locks and cleans up after itself */
 	if (r->parent->recover_only) {
 		/* punix recover: the stack's lock on the target too (an op's own recovery holds it already) */
 		struct sbuf lerr = SBUF_INIT;

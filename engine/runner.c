@@ -27,6 +27,7 @@
 #include "engine.h"
 #include "manifest.h"
 #include "ownership.h"
+#include "proto.h"
 #include "systemd.h"
 #include "op_internal.h"
 #include "ssh.h"
@@ -77,7 +78,11 @@ static void open_work(struct op_ctx *c)
 	if (!c->tops)
 		op_fail(c, 3, "%s", terr.sb_buf);
 	sbuf_free(&terr);
-	if (c->tops && c->req.type != OP_GC) {
+	/* host mode: the target's punix takes the stack's lock there itself */
+	int hm = c->tops && c->req.type != OP_GC ? host_choose(c) : 0;
+	if (hm < 0)
+		return;
+	if (c->tops && c->req.type != OP_GC && hm == 0) {
 		struct sbuf lerr = SBUF_INIT;
 		int lr = lock_target(c->tops, c->req.target.deployments_root, c->stack, &c->tlock_h, &lerr);
 		if (lr < 0) {
@@ -154,6 +159,7 @@ static void close_work(struct op_ctx *c)
 	c->have_bp = false;
 	rendered_free(&c->rf);
 	free_secrets(c);
+	host_drop(c);
 	if (c->tops && c->tlock_h >= 0)
 		c->tops->unlock(c->tops, c->tlock_h);
 	c->tlock_h = -1;
@@ -192,6 +198,7 @@ static void report_done(struct op_ctx *c)
 	if (c->done)
 		c->done(c->done_arg, c->res);
 	plan_free(&c->plan);
+	sbuf_free(&c->host_report);
 	free(c->scope);
 	journal_ops_free(c->rops, c->nrops);
 	op_result_free(&c->own_res);
@@ -237,7 +244,7 @@ uint64_t engine_submit(struct engine *e, const struct op_request *req, op_done_f
 		c->req.target.transport_root = req->gc.transport_root;
 		c->req.target.deployments_root = req->gc.deployments_root;
 	} else {
-		c->stack = req->deploy ? req->deploy->stack->name : req->stack;
+		c->stack = !req->deploy ? req->stack : req->deploy->bundle ? req->deploy->bundle->stack : req->deploy->stack->name;
 		c->scope = make_scope(&req->target, c->stack);
 	}
 	for (struct op_ctx *o = e->running; o && req->wait; o = o->next_running)

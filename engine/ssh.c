@@ -677,6 +677,7 @@ struct punix_ops *ops_ssh_connect(const struct ssh_target *t, struct sbuf *err)
 		.exists = ssh_exists,
 		.fsync_paths = ssh_fsync_paths,
 	};
+	ssh_stream_table(&s->ops);
 	return &s->ops;
 fail:
 	libssh2_session_disconnect(s->session, "punix: giving up");

@@ -36,4 +36,7 @@ int check_host_key(struct ssh *s, const struct ssh_target *t, struct sbuf *err);
 /* Key login: the agent's keys, then each key file. 0, or -1 with err naming all that was tried. */
 int authenticate(struct ssh *s, const struct ssh_target *t, struct sbuf *err);
 
+/* Fills the table's stream calls (ssh_stream.c). */
+void ssh_stream_table(struct punix_ops *o);
+
 #endif

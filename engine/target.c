@@ -211,6 +211,27 @@ static int rb_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status)
 	return -ENOTSUP; /* nothing runs "inside" a rebased tree */
 }
 
+/* A stream is a command on the host the tree is on (host mode's channel), given the root itself. */
+static int rb_stream_open(struct punix_ops *o, const char *line, struct ops_stream **s)
+{
+	return BASE(o)->stream_open ? BASE(o)->stream_open(BASE(o), line, s) : -ENOTSUP;
+}
+
+static ssize_t rb_stream_read(struct punix_ops *o, struct ops_stream *s, void *buf, size_t n)
+{
+	return BASE(o)->stream_read(BASE(o), s, buf, n);
+}
+
+static ssize_t rb_stream_write(struct punix_ops *o, struct ops_stream *s, const void *buf, size_t n)
+{
+	return BASE(o)->stream_write(BASE(o), s, buf, n);
+}
+
+static int rb_stream_close(struct punix_ops *o, struct ops_stream *s, int *status)
+{
+	return BASE(o)->stream_close(BASE(o), s, status);
+}
+
 struct punix_ops *ops_rebased(struct punix_ops *base, const char *root)
 {
 	struct rebased *r = xcalloc(1, sizeof(*r));
@@ -248,6 +269,10 @@ struct punix_ops *ops_rebased(struct punix_ops *base, const char *root)
 		.arch = rb_arch,
 		.exists = rb_exists,
 		.fsync_paths = rb_fsync_paths,
+		.stream_open = rb_stream_open,
+		.stream_read = rb_stream_read,
+		.stream_write = rb_stream_write,
+		.stream_close = rb_stream_close,
 	};
 	return &r->ops;
 }

@@ -201,6 +201,42 @@ int store_realise(struct store *s, const struct store_drv *d, const char *path, 
 int store_lock(struct store *s, bool exclusive, int *h);
 void store_unlock(struct store *s, int h);
 
+/* ---- receiving a path from elsewhere (store_receive.c) ---------------------- */
+
+/*
+ * A store path sent by another machine: begin (with the registration that
+ * came with it), its entries in order (the path itself first, a directory
+ * before what is in it) with each file's bytes, then commit. begin returns
+ * 1 when the path is valid here already: entries are then read and
+ * dropped, and commit returns 1. commit checks the tree's hash against the
+ * registration and every dependency's validity, then makes it valid as a
+ * build would; on any failure nothing valid changes.
+ */
+struct store_recv {
+	struct store *s;
+	char *path, *tmp, *cur;
+	struct store_registration reg;
+	int lock_h, fd;
+	uint64_t left;
+	size_t nentries;
+	bool skip;
+};
+void store_recv_init(struct store_recv *rv);
+int store_recv_begin(struct store *s, const char *path, const char *reg, size_t reg_len, struct store_recv *rv,
+		     struct sbuf *err);
+/* kind: 'd', 'f', 'x' (executable), 'l' (link is its target); size: a file's */
+int store_recv_entry(struct store_recv *rv, char kind, const char *rel, const char *link, uint64_t size,
+		     struct sbuf *err);
+int store_recv_data(struct store_recv *rv, const void *buf, size_t n, struct sbuf *err);
+int store_recv_commit(struct store_recv *rv, struct sbuf *err);
+void store_recv_abort(struct store_recv *rv);
+/*
+ * Makes the tree at tmp (beside path, made by the caller) the valid path,
+ * with no dependencies: hashed, read-only, durable, renamed, registered.
+ * 1 if path was valid already (tmp is removed).
+ */
+int store_add_tree(struct store *s, const char *tmp, const char *path, struct sbuf *err);
+
 /* ---- maintenance ----------------------------------------------------------- */
 
 struct store_entry {

@@ -72,6 +72,9 @@ struct cli_places {
 	/* OpenSSH's conventions, from the environment: $HOME (or the passwd entry), SSH_AUTH_SOCK, the user */
 	char *ssh_home, *ssh_agent, *local_user;
 	struct ssh_defaults ssh;  /* pointing at those */
+	char *static_punix;       /* a static build of punix to bootstrap targets with ($PUNIX_STATIC, or beside us) */
+	char *host_root;          /* $PUNIX_HOST_ROOT: this machine's state is beneath it (host mode's commands) */
+	struct punix_ops *host_ops; /* the machine beneath host_root */
 };
 
 /* Where root keeps everything unless PUNIX_HOME says otherwise. */
@@ -119,6 +122,8 @@ int cmd_service(int argc, char **argv);
 void cmd_service_help(void);
 int cmd_journal(int argc, char **argv);
 void cmd_journal_help(void);
+int cmd_host(int argc, char **argv);
+void cmd_host_help(void);
 int cmd_recover(int argc, char **argv);
 void cmd_recover_help(void);
 

@@ -16,6 +16,7 @@
 #include "../../base/path.h"
 #include "../../base/xalloc.h"
 #include "../../engine/engine.h"
+#include "../../engine/host.h"
 #include "cli.h"
 
 /* What to say of an op that failed without a reason (none should). */
@@ -58,6 +59,11 @@ void cmd_service_help(void)
 	      "                         default ~/.ssh/known_hosts; never trusted on first use)\n"
 	      "  --key FILE             [--target] the private key to log in with, FILE.pub beside it\n"
 	      "                         (default: the SSH agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)\n"
+	      "  --mode MODE            [--target] host: the op runs on the target, by its punix, under its\n"
+	      "                         journal and lock; agentless: every step driven from here over SSH;\n"
+	      "                         auto (default): host where a punix runs or can be bootstrapped\n"
+	      "  --remote-punix PATH    [--target] the target's punix (default: punix on its PATH, then a\n"
+	      "                         static build this punix pushes into the target's store)\n"
 	      "  --transport-root DIR   rebase every target path under DIR\n"
 	      "  --deployments-root DIR where generations live (default $PUNIX_HOME/deployments)\n"
 	      "  --unit-dir DIR         where units go (default /etc/systemd/system)\n"
@@ -78,6 +84,10 @@ struct svc_opts {
 	bool dry_run, json, activate, enable;
 	const char *transport_root, *deployments_root, *unit_dir, *store_root, *state_dir;
 	const char *target, *known_hosts, *key;
+	enum target_mode mode;
+	bool have_mode;
+	const char *remote_punix;
+	int bundle_fd; /* host mode's target side: the generation bundle arrives here (internal) */
 	long gen;
 	long keep;
 	bool have_keep;
@@ -103,6 +113,9 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 		{"key", required_argument, NULL, 'i'},
 		{"enable", no_argument, NULL, 'e'},
 		{"adopt", required_argument, NULL, 'A'},
+		{"mode", required_argument, NULL, 'M'},
+		{"remote-punix", required_argument, NULL, 'R'},
+		{"bundle-fd", required_argument, NULL, 'B'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -126,6 +139,31 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 			o->adopt[o->nadopt++] = optarg;
 			break;
 		case 'a': o->activate = true; break;
+		case 'M':
+			if (!strcmp(optarg, "auto"))
+				o->mode = MODE_AUTO;
+			else if (!strcmp(optarg, "host"))
+				o->mode = MODE_HOST;
+			else if (!strcmp(optarg, "agentless"))
+				o->mode = MODE_AGENTLESS;
+			else
+				return cli_fail(EXIT_USAGE, "--mode is host, agentless or auto, not '%s'", optarg);
+			o->have_mode = true;
+			break;
+		case 'R':
+			if (optarg[0] != '/')
+				return cli_fail(EXIT_USAGE, "--remote-punix needs an absolute path on the target, got '%s'",
+						optarg);
+			o->remote_punix = optarg;
+			break;
+		case 'B': {
+			char *end;
+			long fd = strtol(optarg, &end, 10);
+			if (*end || fd < 3 || fd > 1024)
+				return cli_fail(EXIT_USAGE, "--bundle-fd needs a descriptor number (3 or more), got '%s'", optarg);
+			o->bundle_fd = (int)fd;
+			break;
+		}
 		case 't': o->target = optarg; break;
 		case 'k': o->known_hosts = optarg; break;
 		case 'i': o->key = optarg; break;
@@ -164,8 +202,12 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 		if (*end || o->gen <= 0)
 			return cli_fail(EXIT_USAGE, "set-current: '%s' is not a generation number", rest[1]);
 	}
-	if (!o->target && (o->known_hosts || o->key))
-		return cli_fail(EXIT_USAGE, "--known-hosts and --key go with --target");
+	if (!o->target && (o->known_hosts || o->key || o->have_mode || o->remote_punix))
+		return cli_fail(EXIT_USAGE, "--known-hosts, --key, --mode and --remote-punix go with --target");
+	if (o->remote_punix && o->mode == MODE_AGENTLESS)
+		return cli_fail(EXIT_USAGE, "--remote-punix goes with host mode, not --mode agentless");
+	if (o->bundle_fd && (strcmp(o->sub, "deploy") || o->nfiles || o->target || o->dry_run))
+		return cli_fail(EXIT_USAGE, "--bundle-fd is host mode's own (deploy, without --file, --target or --dry-run)");
 	if (o->target && o->dry_run)
 		return cli_fail(EXIT_USAGE, "--dry-run deploys into a local scratch directory; it does not take --target");
 	if (o->enable && !o->activate)
@@ -174,7 +216,7 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 		return cli_fail(EXIT_USAGE, "--activate goes with deploy, rollback and set-current");
 	if (!strcmp(o->sub, "prune") && !o->have_keep)
 		return cli_fail(EXIT_USAGE, "prune needs --keep N (the newest generations to keep besides the current one)");
-	if (!strcmp(o->sub, "deploy") && o->nfiles == 0)
+	if (!strcmp(o->sub, "deploy") && o->nfiles == 0 && !o->bundle_fd)
 		return cli_fail(EXIT_USAGE, "deploy needs --file F (the program that defines %s)", o->stack);
 	/* A stack name becomes a directory name on the target; deploy takes several, comma-separated. */
 	size_t nnames;
@@ -219,6 +261,12 @@ static char *canonical_root(const char *what, const char *p, int *rc)
 	return c;
 }
 
+/* How a command reached its target, for SSH targets: a line, or a JSON member. */
+static const char *mode_of(const struct svc_opts *o)
+{
+	return o->target ? "agentless" : NULL;
+}
+
 static void print_status(const struct svc_opts *o, struct punix_ops *tops, const char *dep, int *rc)
 {
 	struct gen_info *g;
@@ -239,6 +287,8 @@ static void print_status(const struct svc_opts *o, struct punix_ops *tops, const
 							     (json_int_t)g[i].nfiles, "store_paths", (json_int_t)g[i].npaths));
 		json_t *obj = json_pack("{s:s, s:I, s:o}", "stack", o->stack, "current", (json_int_t)cur, "generations",
 					arr);
+		if (mode_of(o))
+			json_object_set_new(obj, "mode", json_string(mode_of(o)));
 		char *s = json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS);
 		puts(s);
 		free(s);
@@ -251,6 +301,8 @@ static void print_status(const struct svc_opts *o, struct punix_ops *tops, const
 			printf("%s gen-%03ld  %s  %zu config file(s), %zu store path(s)\n", g[i].number == cur ? "*" : " ",
 			       g[i].number, g[i].deployed_at, g[i].nfiles, g[i].npaths);
 	}
+	if (!o->json && mode_of(o))
+		printf("mode: %s\n", mode_of(o));
 	gen_infos_free(g, n);
 	sbuf_free(&err);
 }
@@ -271,6 +323,8 @@ static void print_verify(const struct svc_opts *o, struct punix_ops *tops, const
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(arr, json_pack("{s:s, s:s}", "path", d[i].path, "problem", d[i].what));
 		json_t *obj = json_pack("{s:s, s:I, s:o}", "stack", o->stack, "current", (json_int_t)cur, "drift", arr);
+		if (mode_of(o))
+			json_object_set_new(obj, "mode", json_string(mode_of(o)));
 		char *s = json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS);
 		puts(s);
 		free(s);
@@ -279,6 +333,8 @@ static void print_verify(const struct svc_opts *o, struct punix_ops *tops, const
 		for (size_t i = 0; i < n; i++)
 			printf("drift: %s: %s\n", d[i].path, d[i].what);
 		printf("stack %s gen-%03ld: %zu file(s) drifted\n", o->stack, cur, n);
+		if (mode_of(o))
+			printf("mode: %s\n", mode_of(o));
 	}
 	*rc = n ? EXIT_ERROR : EXIT_OK;
 	drifts_free(d, n);
@@ -292,6 +348,14 @@ static void op_json(const char *stack, const struct op_result *r, const char *sc
 	json_object_set_new(o, "ok", json_boolean(r->exit == 0));
 	json_object_set_new(o, "stack", json_string(stack));
 	json_object_set_new(o, "op", json_integer((json_int_t)r->op_id));
+	if (r->mode && strcmp(r->mode, "local")) {
+		json_object_set_new(o, "mode", json_string(r->mode));
+		if (!strcmp(r->mode, "host")) {
+			json_object_set_new(o, "target_punix", json_string(r->target_punix));
+			json_object_set_new(o, "round_trips", json_integer(r->round_trips));
+			json_object_set_new(o, "bootstrapped", json_boolean(r->bootstrapped));
+		}
+	}
 	if (r->exit == 0) {
 		json_object_set_new(o, "generation", json_integer(r->generation));
 		json_object_set_new(o, "previous", json_integer(r->previous));
@@ -317,6 +381,18 @@ static void op_json(const char *stack, const struct op_result *r, const char *sc
 	puts(s);
 	free(s);
 	json_decref(o);
+}
+
+/* For an SSH target: how the op reached it. */
+static void print_mode(const struct op_result *r)
+{
+	if (!r->mode || !strcmp(r->mode, "local"))
+		return;
+	if (!strcmp(r->mode, "host"))
+		printf("mode: host (the target's punix %s%s; %u round trip(s))\n", r->target_punix,
+		       r->bootstrapped ? ", bootstrapped into its store" : "", r->round_trips);
+	else
+		printf("mode: %s\n", r->mode);
 }
 
 /*
@@ -348,6 +424,7 @@ static int report_deploy(const char *stack, struct op_result *r, const char *scr
 		       r->generation, r->nfiles, r->npaths);
 		if (scratch)
 			printf("scratch: %s/\n", scratch);
+		print_mode(r);
 	} else {
 		cli_fail(r->exit, "%s%s%s%s", several ? "stack " : "", several ? stack : "", several ? ": " : "",
 			 cli_reason(r->error.sb_buf, OP_NO_REASON));
@@ -435,6 +512,150 @@ static int deploy(struct engine *e, const struct svc_opts *o, const struct targe
 	return rc;
 }
 
+/* Host mode's target side: the deploy the deployer prepared, its bundle read from o->bundle_fd. */
+static int deploy_bundle(struct engine *e, const struct svc_opts *o, const struct target_spec *t)
+{
+	struct sbuf raw = SBUF_INIT;
+	char buf[65536];
+	for (;;) {
+		ssize_t n = read(o->bundle_fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			sbuf_free(&raw);
+			return cli_fail(EXIT_FAILURE_, "reading the bundle from descriptor %d: %s", o->bundle_fd,
+					strerror(errno));
+		}
+		if (n == 0)
+			break;
+		sbuf_append(&raw, buf, (size_t)n);
+		if (raw.sb_len > (256u << 20)) {
+			sbuf_free(&raw);
+			return cli_fail(EXIT_FAILURE_, "the bundle from the deployer exceeds 256 MiB");
+		}
+	}
+	memset(buf, 0, sizeof(buf));
+	close(o->bundle_fd);
+	struct bundle b;
+	struct sbuf err = SBUF_INIT;
+	int rc = EXIT_OK;
+	if (bundle_decode(raw.sb_buf ? raw.sb_buf : "", raw.sb_len, &b, &err) < 0)
+		rc = cli_fail(EXIT_FAILURE_, "the bundle from the deployer: %s", err.sb_buf);
+	if (raw.sb_buf)
+		memset(raw.sb_buf, 0, raw.sb_cap); /* secret values were in it */
+	sbuf_free(&raw);
+	sbuf_free(&err);
+	if (rc != EXIT_OK)
+		return rc;
+	if (strcmp(b.stack, o->stack) != 0) {
+		rc = cli_fail(EXIT_FAILURE_, "the bundle from the deployer is for stack '%s', not '%s'", b.stack, o->stack);
+	} else {
+		struct deploy_input in = {.adopt = o->adopt, .nadopt = o->nadopt, .bundle = &b};
+		struct op_result r;
+		engine_deploy(e, t, &in, &r);
+		rc = report_deploy(o->stack, &r, NULL, o->json, false);
+		op_result_free(&r);
+	}
+	bundle_free(&b);
+	return rc;
+}
+
+struct relay {
+	struct sbuf out;
+	bool keep; /* collect standard output (to add the mode to its JSON) instead of printing it */
+};
+
+static void relay_out(void *arg, const char *buf, size_t n)
+{
+	struct relay *rl = arg;
+	if (rl->keep)
+		sbuf_append(&rl->out, buf, n);
+	else
+		fwrite(buf, 1, n, stdout);
+}
+
+static void relay_err(void *arg, const char *buf, size_t n)
+{
+	(void)arg;
+	fwrite(buf, 1, n, stderr);
+}
+
+/*
+ * status and verify in host mode: the target's punix answers them from
+ * its own files. 0 when no punix runs there and the mode allows agentless
+ * (the caller reads over SSH itself); 1 when handled, *rc its exit code.
+ */
+static int remote_read(const struct svc_opts *o, const struct target_spec *t, const char *store_root, int *rc)
+{
+	struct sbuf err = SBUF_INIT;
+	struct punix_ops *tops = engine_target_ops(NULL, t, &err);
+	if (!tops) {
+		*rc = cli_fail(EXIT_FAILURE_, "%s", cli_reason(err.sb_buf, "cannot reach the target"));
+		sbuf_free(&err);
+		return 1;
+	}
+	char *line = host_line(o->remote_punix, t->transport_root, NULL);
+	struct host_conn h;
+	int r = host_connect(tops, line, store_root, t->transport_root, &h, &err);
+	free(line);
+	if (r == 1 && o->mode == MODE_AUTO) {
+		engine_target_ops_free(tops);
+		sbuf_free(&err);
+		return 0;
+	}
+	if (r != 0) {
+		*rc = r == -EPROTO ? cli_fail(EXIT_ERROR, "%s", err.sb_buf)
+				   : cli_fail(EXIT_FAILURE_, "[E16] host mode: no punix can run on the target: %s",
+					      cli_reason(err.sb_buf, "no reason was given"));
+		engine_target_ops_free(tops);
+		sbuf_free(&err);
+		return 1;
+	}
+	const char *argv[16];
+	size_t n = 0;
+	argv[n++] = "service";
+	argv[n++] = o->sub;
+	argv[n++] = o->stack;
+	if (t->transport_root) {
+		argv[n++] = "--transport-root";
+		argv[n++] = t->transport_root;
+	}
+	argv[n++] = "--deployments-root";
+	argv[n++] = t->deployments_root;
+	argv[n++] = "--unit-dir";
+	argv[n++] = t->unit_dir;
+	if (o->json)
+		argv[n++] = "--json";
+	struct relay rl = {SBUF_INIT, o->json};
+	int code = 0;
+	fflush(stdout);
+	r = host_run(&h, argv, n, NULL, relay_out, relay_err, &rl, &code, &err);
+	if (r < 0) {
+		*rc = cli_fail(EXIT_FAILURE_, "the target's punix: %s", err.sb_buf);
+	} else {
+		*rc = code;
+		json_t *j = o->json ? json_loadb(sbuf_str(&rl.out), rl.out.sb_len, 0, NULL) : NULL;
+		if (j && json_is_object(j)) {
+			json_object_set_new(j, "mode", json_string("host"));
+			json_object_set_new(j, "target_punix", json_string(h.punix));
+			char *txt = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+			puts(txt);
+			free(txt);
+		} else if (o->json) {
+			fputs(sbuf_str(&rl.out), stdout);
+		} else if (code == EXIT_OK || code == EXIT_ERROR) {
+			printf("mode: host (the target's punix %s)\n", h.punix);
+		}
+		if (j)
+			json_decref(j);
+	}
+	host_close(&h, NULL);
+	sbuf_free(&rl.out);
+	sbuf_free(&err);
+	engine_target_ops_free(tops);
+	return 1;
+}
+
 int cmd_service(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -485,6 +706,8 @@ int cmd_service(int argc, char **argv)
 		.activate = o.activate,
 		.enable = o.enable,
 		.ssh_defaults = &pl.ssh,
+		.mode = o.mode,
+		.remote_punix = o.remote_punix,
 	};
 	if (o.dry_run) {
 		struct sbuf sb = SBUF_INIT;
@@ -492,6 +715,9 @@ int cmd_service(int argc, char **argv)
 		scratch = sbuf_detach(&sb, NULL);
 		t.transport_root = scratch;
 	}
+	if ((!strcmp(o.sub, "status") || !strcmp(o.sub, "verify")) && o.target && o.mode != MODE_AGENTLESS &&
+	    remote_read(&o, &t, pl.store, &rc))
+		goto out;
 	if (!strcmp(o.sub, "status") || !strcmp(o.sub, "verify")) {
 		struct sbuf terr = SBUF_INIT;
 		struct punix_ops *tops = engine_target_ops(NULL, &t, &terr); /* reads only: no engine, no journal */
@@ -529,7 +755,7 @@ int cmd_service(int argc, char **argv)
 		goto out;
 	}
 	if (!strcmp(o.sub, "deploy")) {
-		rc = deploy(e, &o, &t, scratch);
+		rc = o.bundle_fd ? deploy_bundle(e, &o, &t) : deploy(e, &o, &t, scratch);
 	} else if (!strcmp(o.sub, "prune")) {
 		struct op_result r;
 		engine_prune(e, &t, o.stack, o.keep, &r);
@@ -543,10 +769,11 @@ int cmd_service(int argc, char **argv)
 			json_decref(out_j);
 			if (r.exit)
 				fprintf(stderr, "error: %s\n", cli_reason(r.error.sb_buf, OP_NO_REASON));
-		} else if (r.exit == 0)
+		} else if (r.exit == 0) {
 			printf("pruned: stack %s: %zu generation(s) deleted; current is gen-%03ld\n", o.stack, r.npaths,
 			       r.generation);
-		else
+			print_mode(&r);
+		} else
 			cli_fail(r.exit, "%s", cli_reason(r.error.sb_buf, OP_NO_REASON));
 		rc = r.exit;
 		op_result_free(&r);
@@ -565,7 +792,9 @@ int cmd_service(int argc, char **argv)
 			printf("rolled back: stack %s \u2192 gen-%03ld (was gen-%03ld)\n", o.stack, r.generation, r.previous);
 		else if (r.exit == 0)
 			printf("current: stack %s \u2192 gen-%03ld (was gen-%03ld)\n", o.stack, r.generation, r.previous);
-		else
+		if (r.exit == 0 && !o.json)
+			print_mode(&r);
+		else if (r.exit != 0 && !o.json)
 			cli_fail(r.exit, "%s", cli_reason(r.error.sb_buf, OP_NO_REASON));
 		rc = r.exit;
 		if (rc == 0 && !o.json)

@@ -17,6 +17,7 @@ static const struct cli_cmd commands[] = {
 	{"service", "deploy, roll back, inspect, prune a stack", cmd_service, cmd_service_help},
 	{"recover", "finish or undo interrupted ops; clean up builds", cmd_recover, cmd_recover_help},
 	{"journal", "show, set aside or prune the ops in the journal", cmd_journal, cmd_journal_help},
+	{"host", "the target's side of host mode (run by a deployer over SSH)", cmd_host, cmd_host_help},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -78,6 +78,47 @@ int cli_places_init(struct cli_places *pl, const char *store_root)
 		return rc;
 	sbuf_printf(&sb, "%s/logs", strcmp(pl->home, "/") ? pl->home : "");
 	pl->logs = sbuf_detach(&sb, NULL);
+	/*
+	 * PUNIX_HOST_ROOT: this machine's state is under a root (host mode's
+	 * server sets it for its commands when the deployer deploys with
+	 * --transport-root): the store is opened beneath it.
+	 */
+	const char *hroot = getenv("PUNIX_HOST_ROOT");
+	if (hroot && hroot[0]) {
+		rc = canon(&pl->host_root, "PUNIX_HOST_ROOT", hroot);
+		if (rc != EXIT_OK)
+			return rc;
+		struct sbuf err = SBUF_INIT;
+		int r = ops_mkdir_p(ops_local(), pl->host_root, 0755);
+		pl->host_ops = r == 0 ? ops_beneath(pl->host_root, &err) : NULL;
+		if (!pl->host_ops) {
+			rc = cli_fail(EXIT_USAGE, "PUNIX_HOST_ROOT '%s' cannot be used: %s", pl->host_root,
+				      r < 0 ? strerror(-r) : err.sb_buf);
+			sbuf_free(&err);
+			return rc;
+		}
+	}
+	/* a static build of this punix, to bootstrap targets that have none (docs/hosts.md) */
+	const char *st = getenv("PUNIX_STATIC");
+	if (st && st[0]) {
+		pl->static_punix = xstrdup(st);
+	} else {
+		char self[4096];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n > 0) {
+			self[n] = '\0';
+			char *dir = ops_dirname(self);
+			const char *cands[] = {"%s/punix-static", "%s/../lib/punix/punix-static"};
+			for (size_t i = 0; i < 2 && !pl->static_punix; i++) {
+				sbuf_printf(&sb, cands[i], dir);
+				if (access(sb.sb_buf, R_OK) == 0)
+					pl->static_punix = sbuf_detach(&sb, NULL);
+				sbuf_reset(&sb);
+			}
+			free(dir);
+		}
+	}
+	sbuf_free(&sb);
 	sbuf_printf(&sb, "%s/deployments", strcmp(pl->home, "/") ? pl->home : "");
 	pl->deployments = sbuf_detach(&sb, NULL);
 	/* the tests' fault injection and crash points: read here, once, and handed down */
@@ -116,6 +157,7 @@ struct engine *cli_engine(const struct cli_places *pl, struct store *st)
 		.crash_at = pl->crash_at,
 		.env = environ,
 		.ssh = pl->ssh,
+		.static_punix = pl->static_punix,
 	};
 	struct sbuf err = SBUF_INIT;
 	struct engine *e = engine_open(&cfg, &err);
@@ -146,6 +188,10 @@ void cli_places_free(struct cli_places *pl)
 	free(pl->ssh_home);
 	free(pl->ssh_agent);
 	free(pl->local_user);
+	free(pl->static_punix);
+	free(pl->host_root);
+	if (pl->host_ops)
+		ops_beneath_free(pl->host_ops);
 	fault_plan_free(pl->fault);
 	memset(pl, 0, sizeof(*pl));
 }
@@ -153,8 +199,15 @@ void cli_places_free(struct cli_places *pl)
 int cli_open_store(struct store *s, const struct cli_places *pl, int flags)
 {
 	struct sbuf err = SBUF_INIT;
-	int r = store_open(s, ops_faulty(pl->fault, ops_local()), pl->store, NULL, pl->logs, flags,
-			   &err);
+	int r;
+	if (pl->host_root) {
+		struct sbuf real = SBUF_INIT;
+		sbuf_printf(&real, "%s%s", pl->host_root, pl->store);
+		r = store_open(s, pl->host_ops, pl->store, real.sb_buf, NULL, flags, &err);
+		sbuf_free(&real);
+	} else {
+		r = store_open(s, ops_faulty(pl->fault, ops_local()), pl->store, NULL, pl->logs, flags, &err);
+	}
 	if (r == -ENOENT && (flags & CLI_STORE_MAY_BE_ABSENT)) {
 		store_view(s, ops_local(), pl->store);
 		r = 0;
