@@ -112,6 +112,18 @@ void cli_report_located(struct pcl_program *prog, const struct build_located *l,
 char **cli_split_commas(const char *s, size_t *n);
 void cli_free_strings(char **v, size_t n);
 
+struct bundle;
+struct target_spec;
+/* Host mode's target side: reads and decodes the deployer's bundle from fd; EXIT_OK or the error printed. */
+int cli_read_bundle(int fd, struct bundle *b);
+/*
+ * status and verify in host mode: the target's punix answers them. 0 when
+ * no punix runs there and t->mode allows agentless (the caller reads over
+ * SSH itself); 1 when handled, *rc its exit code.
+ */
+int cli_remote_read(const char *sub, const char *stack, bool json, const struct target_spec *t, const char *store_root,
+		    int *rc);
+
 int cmd_check(int argc, char **argv);
 void cmd_check_help(void);
 int cmd_build(int argc, char **argv);

@@ -515,36 +515,8 @@ static int deploy(struct engine *e, const struct svc_opts *o, const struct targe
 /* Host mode's target side: the deploy the deployer prepared, its bundle read from o->bundle_fd. */
 static int deploy_bundle(struct engine *e, const struct svc_opts *o, const struct target_spec *t)
 {
-	struct sbuf raw = SBUF_INIT;
-	char buf[65536];
-	for (;;) {
-		ssize_t n = read(o->bundle_fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			sbuf_free(&raw);
-			return cli_fail(EXIT_FAILURE_, "reading the bundle from descriptor %d: %s", o->bundle_fd,
-					strerror(errno));
-		}
-		if (n == 0)
-			break;
-		sbuf_append(&raw, buf, (size_t)n);
-		if (raw.sb_len > (256u << 20)) {
-			sbuf_free(&raw);
-			return cli_fail(EXIT_FAILURE_, "the bundle from the deployer exceeds 256 MiB");
-		}
-	}
-	memset(buf, 0, sizeof(buf));
-	close(o->bundle_fd);
 	struct bundle b;
-	struct sbuf err = SBUF_INIT;
-	int rc = EXIT_OK;
-	if (bundle_decode(raw.sb_buf ? raw.sb_buf : "", raw.sb_len, &b, &err) < 0)
-		rc = cli_fail(EXIT_FAILURE_, "the bundle from the deployer: %s", err.sb_buf);
-	if (raw.sb_buf)
-		memset(raw.sb_buf, 0, raw.sb_cap); /* secret values were in it */
-	sbuf_free(&raw);
-	sbuf_free(&err);
+	int rc = cli_read_bundle(o->bundle_fd, &b);
 	if (rc != EXIT_OK)
 		return rc;
 	if (strcmp(b.stack, o->stack) != 0) {
@@ -558,102 +530,6 @@ static int deploy_bundle(struct engine *e, const struct svc_opts *o, const struc
 	}
 	bundle_free(&b);
 	return rc;
-}
-
-struct relay {
-	struct sbuf out;
-	bool keep; /* collect standard output (to add the mode to its JSON) instead of printing it */
-};
-
-static void relay_out(void *arg, const char *buf, size_t n)
-{
-	struct relay *rl = arg;
-	if (rl->keep)
-		sbuf_append(&rl->out, buf, n);
-	else
-		fwrite(buf, 1, n, stdout);
-}
-
-static void relay_err(void *arg, const char *buf, size_t n)
-{
-	(void)arg;
-	fwrite(buf, 1, n, stderr);
-}
-
-/*
- * status and verify in host mode: the target's punix answers them from
- * its own files. 0 when no punix runs there and the mode allows agentless
- * (the caller reads over SSH itself); 1 when handled, *rc its exit code.
- */
-static int remote_read(const struct svc_opts *o, const struct target_spec *t, const char *store_root, int *rc)
-{
-	struct sbuf err = SBUF_INIT;
-	struct punix_ops *tops = engine_target_ops(NULL, t, &err);
-	if (!tops) {
-		*rc = cli_fail(EXIT_FAILURE_, "%s", cli_reason(err.sb_buf, "cannot reach the target"));
-		sbuf_free(&err);
-		return 1;
-	}
-	char *line = host_line(o->remote_punix, t->transport_root, NULL);
-	struct host_conn h;
-	int r = host_connect(tops, line, store_root, t->transport_root, &h, &err);
-	free(line);
-	if (r == 1 && o->mode == MODE_AUTO) {
-		engine_target_ops_free(tops);
-		sbuf_free(&err);
-		return 0;
-	}
-	if (r != 0) {
-		*rc = r == -EPROTO ? cli_fail(EXIT_ERROR, "%s", err.sb_buf)
-				   : cli_fail(EXIT_FAILURE_, "[E16] host mode: no punix can run on the target: %s",
-					      cli_reason(err.sb_buf, "no reason was given"));
-		engine_target_ops_free(tops);
-		sbuf_free(&err);
-		return 1;
-	}
-	const char *argv[16];
-	size_t n = 0;
-	argv[n++] = "service";
-	argv[n++] = o->sub;
-	argv[n++] = o->stack;
-	if (t->transport_root) {
-		argv[n++] = "--transport-root";
-		argv[n++] = t->transport_root;
-	}
-	argv[n++] = "--deployments-root";
-	argv[n++] = t->deployments_root;
-	argv[n++] = "--unit-dir";
-	argv[n++] = t->unit_dir;
-	if (o->json)
-		argv[n++] = "--json";
-	struct relay rl = {SBUF_INIT, o->json};
-	int code = 0;
-	fflush(stdout);
-	r = host_run(&h, argv, n, NULL, relay_out, relay_err, &rl, &code, &err);
-	if (r < 0) {
-		*rc = cli_fail(EXIT_FAILURE_, "the target's punix: %s", err.sb_buf);
-	} else {
-		*rc = code;
-		json_t *j = o->json ? json_loadb(sbuf_str(&rl.out), rl.out.sb_len, 0, NULL) : NULL;
-		if (j && json_is_object(j)) {
-			json_object_set_new(j, "mode", json_string("host"));
-			json_object_set_new(j, "target_punix", json_string(h.punix));
-			char *txt = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-			puts(txt);
-			free(txt);
-		} else if (o->json) {
-			fputs(sbuf_str(&rl.out), stdout);
-		} else if (code == EXIT_OK || code == EXIT_ERROR) {
-			printf("mode: host (the target's punix %s)\n", h.punix);
-		}
-		if (j)
-			json_decref(j);
-	}
-	host_close(&h, NULL);
-	sbuf_free(&rl.out);
-	sbuf_free(&err);
-	engine_target_ops_free(tops);
-	return 1;
 }
 
 int cmd_service(int argc, char **argv)
@@ -716,7 +592,7 @@ int cmd_service(int argc, char **argv)
 		t.transport_root = scratch;
 	}
 	if ((!strcmp(o.sub, "status") || !strcmp(o.sub, "verify")) && o.target && o.mode != MODE_AGENTLESS &&
-	    remote_read(&o, &t, pl.store, &rc))
+	    cli_remote_read(o.sub, o.stack, o.json, &t, pl.store, &rc))
 		goto out;
 	if (!strcmp(o.sub, "status") || !strcmp(o.sub, "verify")) {
 		struct sbuf terr = SBUF_INIT;
