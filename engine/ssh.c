@@ -71,6 +71,14 @@ void ssh_target_free(struct ssh_target *t)
 }
 
 /* SFTP status -> errno. */
+/* The connection's SFTP session, started on first use (NULL if the host refuses it). */
+static LIBSSH2_SFTP *SFTP(struct ssh *s)
+{
+	if (!s->sftp)
+		s->sftp = libssh2_sftp_init(s->session);
+	return s->sftp;
+}
+
 static int sftp_err(struct ssh *s)
 {
 	if (libssh2_session_last_errno(s->session) != LIBSSH2_ERROR_SFTP_PROTOCOL)
@@ -150,7 +158,7 @@ static int exec_argv(struct ssh *s, const char *const *argv, struct sbuf *out)
 static int ssh_stat(struct punix_ops *o, const char *path, int follow, struct ops_stat *st)
 {
 	LIBSSH2_SFTP_ATTRIBUTES a;
-	if (libssh2_sftp_stat_ex(S(o)->sftp, path, (unsigned)strlen(path), follow ? LIBSSH2_SFTP_STAT : LIBSSH2_SFTP_LSTAT,
+	if (libssh2_sftp_stat_ex(SFTP(S(o)), path, (unsigned)strlen(path), follow ? LIBSSH2_SFTP_STAT : LIBSSH2_SFTP_LSTAT,
 				 &a) < 0)
 		return sftp_err(S(o));
 	memset(st, 0, sizeof(*st));
@@ -173,7 +181,7 @@ static int ssh_open(struct punix_ops *o, const char *path, int flags, uint32_t m
 	if (flags & OPS_O_NOFOLLOW) {
 		/* SFTP's open follows a last symlink: one there is refused first (a check, not a guarantee) */
 		LIBSSH2_SFTP_ATTRIBUTES a;
-		if (libssh2_sftp_stat_ex(s->sftp, path, (unsigned)strlen(path), LIBSSH2_SFTP_LSTAT, &a) == 0 &&
+		if (libssh2_sftp_stat_ex(SFTP(s), path, (unsigned)strlen(path), LIBSSH2_SFTP_LSTAT, &a) == 0 &&
 		    LIBSSH2_SFTP_S_ISLNK(a.permissions))
 			return -ELOOP;
 	}
@@ -184,7 +192,7 @@ static int ssh_open(struct punix_ops *o, const char *path, int flags, uint32_t m
 		f |= LIBSSH2_FXF_EXCL;
 	if (flags & OPS_O_TRUNC)
 		f |= LIBSSH2_FXF_TRUNC;
-	LIBSSH2_SFTP_HANDLE *hd = libssh2_sftp_open_ex(s->sftp, path, (unsigned)strlen(path), f, (long)mode,
+	LIBSSH2_SFTP_HANDLE *hd = libssh2_sftp_open_ex(SFTP(s), path, (unsigned)strlen(path), f, (long)mode,
 						       (flags & OPS_O_DIRECTORY) ? LIBSSH2_SFTP_OPENDIR : LIBSSH2_SFTP_OPENFILE);
 	if (!hd)
 		return sftp_err(s);
@@ -270,7 +278,7 @@ static int name_cmp(const void *a, const void *b)
 static int ssh_list_dir(struct punix_ops *o, const char *path, char ***namesp, size_t *np)
 {
 	struct ssh *s = S(o);
-	LIBSSH2_SFTP_HANDLE *d = libssh2_sftp_open_ex(s->sftp, path, (unsigned)strlen(path), 0, 0, LIBSSH2_SFTP_OPENDIR);
+	LIBSSH2_SFTP_HANDLE *d = libssh2_sftp_open_ex(SFTP(s), path, (unsigned)strlen(path), 0, 0, LIBSSH2_SFTP_OPENDIR);
 	if (!d)
 		return sftp_err(s);
 	VEC(char *) names = {0};
@@ -296,7 +304,7 @@ static int ssh_list_dir(struct punix_ops *o, const char *path, char ***namesp, s
 
 static int ssh_mkdir(struct punix_ops *o, const char *path, uint32_t mode)
 {
-	if (libssh2_sftp_mkdir_ex(S(o)->sftp, path, (unsigned)strlen(path), (long)mode) == 0)
+	if (libssh2_sftp_mkdir_ex(SFTP(S(o)), path, (unsigned)strlen(path), (long)mode) == 0)
 		return 0;
 	int r = sftp_err(S(o));
 	struct ops_stat st;
@@ -316,7 +324,7 @@ static int ssh_mkdir(struct punix_ops *o, const char *path, uint32_t mode)
  */
 static int ssh_rename(struct punix_ops *o, const char *from, const char *to)
 {
-	if (libssh2_sftp_rename_ex(S(o)->sftp, from, (unsigned)strlen(from), to, (unsigned)strlen(to),
+	if (libssh2_sftp_rename_ex(SFTP(S(o)), from, (unsigned)strlen(from), to, (unsigned)strlen(to),
 				   LIBSSH2_SFTP_RENAME_ATOMIC | LIBSSH2_SFTP_RENAME_NATIVE) == 0)
 		return 0;
 	const char *argv[] = {"mv", "-T", "--", from, to, NULL};
@@ -328,12 +336,12 @@ static int ssh_rename(struct punix_ops *o, const char *from, const char *to)
 
 static int ssh_unlink(struct punix_ops *o, const char *path)
 {
-	return libssh2_sftp_unlink_ex(S(o)->sftp, path, (unsigned)strlen(path)) < 0 ? sftp_err(S(o)) : 0;
+	return libssh2_sftp_unlink_ex(SFTP(S(o)), path, (unsigned)strlen(path)) < 0 ? sftp_err(S(o)) : 0;
 }
 
 static int ssh_rmdir(struct punix_ops *o, const char *path)
 {
-	return libssh2_sftp_rmdir_ex(S(o)->sftp, path, (unsigned)strlen(path)) < 0 ? sftp_err(S(o)) : 0;
+	return libssh2_sftp_rmdir_ex(SFTP(S(o)), path, (unsigned)strlen(path)) < 0 ? sftp_err(S(o)) : 0;
 }
 
 /* Not SFTP's symlink: OpenSSH's server takes its two arguments reversed. */
@@ -356,7 +364,7 @@ static int ssh_readlink(struct punix_ops *o, const char *path, char **target)
 	if (st.type != OPS_FT_LINK)
 		return -EINVAL;
 	char buf[4096];
-	int n = libssh2_sftp_symlink_ex(S(o)->sftp, path, (unsigned)strlen(path), buf, sizeof(buf) - 1,
+	int n = libssh2_sftp_symlink_ex(SFTP(S(o)), path, (unsigned)strlen(path), buf, sizeof(buf) - 1,
 					LIBSSH2_SFTP_READLINK);
 	if (n < 0)
 		return sftp_err(S(o));
@@ -371,7 +379,7 @@ static int ssh_chmod(struct punix_ops *o, const char *path, uint32_t mode)
 	LIBSSH2_SFTP_ATTRIBUTES a = {0};
 	a.flags = LIBSSH2_SFTP_ATTR_PERMISSIONS;
 	a.permissions = mode;
-	return libssh2_sftp_stat_ex(S(o)->sftp, path, (unsigned)strlen(path), LIBSSH2_SFTP_SETSTAT, &a) < 0
+	return libssh2_sftp_stat_ex(SFTP(S(o)), path, (unsigned)strlen(path), LIBSSH2_SFTP_SETSTAT, &a) < 0
 		       ? sftp_err(S(o))
 		       : 0;
 }
@@ -397,7 +405,7 @@ static int ssh_chown_user(struct punix_ops *o, const char *path, const char *use
 static int ssh_realpath(struct punix_ops *o, const char *path, char **out)
 {
 	char buf[4096];
-	int n = libssh2_sftp_symlink_ex(S(o)->sftp, path, (unsigned)strlen(path), buf, sizeof(buf) - 1,
+	int n = libssh2_sftp_symlink_ex(SFTP(S(o)), path, (unsigned)strlen(path), buf, sizeof(buf) - 1,
 					LIBSSH2_SFTP_REALPATH);
 	if (n < 0)
 		return sftp_err(S(o));
@@ -599,9 +607,24 @@ static int ssh_exists(struct punix_ops *o, const char *const *paths, size_t n, u
 	return r;
 }
 
+/* The host's architecture, asked once, when first needed (host mode learns it from HELLO instead). */
 static int ssh_arch(struct punix_ops *o, char *out, size_t n)
 {
-	snprintf(out, n, "%s", S(o)->arch);
+	struct ssh *s = S(o);
+	if (!s->arch[0]) {
+		struct sbuf arch = SBUF_INIT;
+		int ast = 0;
+		const char *mark = NULL;
+		if (exec_line(s, "echo \"@punix-arch:$(uname -m)\"", &arch, &ast) < 0 || ast != 0 ||
+		    !(mark = strstr(sbuf_str(&arch), "@punix-arch:"))) {
+			sbuf_free(&arch);
+			return -EIO;
+		}
+		mark += strlen("@punix-arch:");
+		snprintf(s->arch, sizeof(s->arch), "%.*s", (int)strcspn(mark, "\r\n"), mark);
+		sbuf_free(&arch);
+	}
+	snprintf(out, n, "%s", s->arch);
 	return 0;
 }
 
@@ -629,24 +652,7 @@ struct punix_ops *ops_ssh_connect(const struct ssh_target *t, struct sbuf *err)
 	if (authenticate(s, t, err) < 0)
 		goto fail;
 	s->local = t->local;
-	s->sftp = libssh2_sftp_init(s->session);
-	if (!s->sftp) {
-		sbuf_printf(err, "cannot start SFTP on %s:%d", t->host, t->port);
-		goto fail;
-	}
-	/* the host's architecture, once: a closure built for another is refused before anything is pushed */
-	struct sbuf arch = SBUF_INIT;
-	int ast = 0;
-	const char *mark = NULL;
-	if (exec_line(s, "echo \"@punix-arch:$(uname -m)\"", &arch, &ast) < 0 || ast != 0 ||
-	    !(mark = strstr(sbuf_str(&arch), "@punix-arch:"))) {
-		sbuf_printf(err, "%s@%s:%d: cannot ask the host its architecture (uname -m)", t->user, t->host, t->port);
-		sbuf_free(&arch);
-		goto fail;
-	}
-	mark += strlen("@punix-arch:");
-	snprintf(s->arch, sizeof(s->arch), "%.*s", (int)strcspn(mark, "\r\n"), mark);
-	sbuf_free(&arch);
+	/* SFTP and the host's architecture are asked for when first needed: host mode needs neither */
 	s->ops = (struct punix_ops){
 		.name = "ssh",
 		.ctx = s,
@@ -698,7 +704,8 @@ void ops_ssh_close(struct punix_ops *o)
 	for (int i = 0; i < SSH_MAX_LOCKS; i++)
 		if (s->locks[i])
 			ssh_unlock(o, i);
-	libssh2_sftp_shutdown(s->sftp);
+	if (s->sftp)
+		libssh2_sftp_shutdown(s->sftp);
 	libssh2_session_disconnect(s->session, "punix: done");
 	libssh2_session_free(s->session);
 	close(s->sock);
