@@ -207,6 +207,20 @@ static int find_roots(struct engine *e, struct punix_ops *tops, const char *dep,
 		return -1;
 	}
 	r = stack_roots(tops, dep, "", s, out, err);
+	/* the punix doing the collecting, when it runs from this store (host mode's bootstrap): a root */
+	char *self = NULL;
+	if (r == 0 && e->local->readlink(e->local, "/proc/self/exe", &self) == 0) {
+		const char *real = s->real ? s->real : s->root;
+		size_t n = strlen(real);
+		if (!strncmp(self, real, n) && self[n] == '/') {
+			struct sbuf p = SBUF_INIT;
+			sbuf_printf(&p, "%s/%.*s", s->root, (int)strcspn(self + n + 1, "/"), self + n + 1);
+			if (store_path_in(s->root, p.sb_buf))
+				VEC_PUSH(&out->paths, sbuf_detach(&p, NULL));
+			sbuf_free(&p);
+		}
+		free(self);
+	}
 	struct sbuf scratch = SBUF_INIT;
 	sbuf_printf(&scratch, "%s/.dry-run", dep);
 	if (r == 0 && own)

@@ -68,4 +68,12 @@ void host_close(struct host_conn *h, int *status);
  */
 char *host_line(const char *remote, const char *troot, const char *bootstrap);
 
+/*
+ * Where a static punix (the file static_punix, built for this machine)
+ * lives as a store path under store_root: "<hash>-punix-static-<version>",
+ * named by the binary's hash. malloc'd, or NULL with err; with bin, the
+ * binary's bytes too.
+ */
+char *host_static_path(const char *static_punix, const char *store_root, char **bin, size_t *len, struct sbuf *err);
+
 #endif

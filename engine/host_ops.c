@@ -43,29 +43,55 @@ bool kind_is_host(const struct op_kind *k)
  * use: "<hash>-punix-static-<version>" with bin/punix, its name hashed
  * from the binary's own hash (content-addressed like any path).
  */
-static int static_store_path(struct engine *e, char **out, struct sbuf *err)
+char *host_static_path(const char *static_punix, const char *store_root, char **bin, size_t *len, struct sbuf *err)
 {
-	struct punix_ops *o = e->local;
-	char *bin = NULL;
-	size_t len = 0;
-	int r = o->read_file(o, e->static_punix, 256u << 20, &bin, &len);
+	struct punix_ops *o = ops_local();
+	char *buf = NULL;
+	size_t n = 0;
+	int r = o->read_file(o, static_punix, 256u << 20, &buf, &n);
 	if (r < 0) {
-		sbuf_printf(err, "reading the static punix %s: %s", e->static_punix, ops_strerror(r));
-		return r;
+		sbuf_printf(err, "reading the static punix %s: %s", static_punix, ops_strerror(r));
+		return NULL;
 	}
+	char arch[64] = "", sys[96];
+	o->arch(o, arch, sizeof(arch));
+	store_system_of(arch, sys, sizeof(sys));
 	unsigned char h[32];
 	struct sbuf id = SBUF_INIT;
-	sbuf_printf(&id, "punix-static\n%s\n", e->store->system);
-	store_sha256(bin, len, h);
+	sbuf_printf(&id, "punix-static\n%s\n", sys);
+	store_sha256(buf, n, h);
 	sbuf_append(&id, h, 32);
 	store_sha256(id.sb_buf, id.sb_len, h);
 	sbuf_free(&id);
 	char b32[STORE_HASH_CHARS + 1];
 	store_base32(h, b32);
 	struct sbuf path = SBUF_INIT;
-	sbuf_printf(&path, "%s/%s-punix-static-%s", e->store->root, b32, PUNIX_VERSION_TEXT);
-	if (!store_is_valid(e->store, path.sb_buf)) {
-		char *tmp = ops_tmp_name(path.sb_buf);
+	sbuf_printf(&path, "%s/%s-punix-static-%s", store_root, b32, PUNIX_VERSION_TEXT);
+	if (bin) {
+		*bin = buf;
+		*len = n;
+	} else {
+		free(buf);
+	}
+	return sbuf_detach(&path, NULL);
+}
+
+/*
+ * The static build of punix as a path of the local store, added on first
+ * use: "<hash>-punix-static-<version>" with bin/punix, its name hashed
+ * from the binary's own hash (content-addressed like any path).
+ */
+static int static_store_path(struct engine *e, char **out, struct sbuf *err)
+{
+	struct punix_ops *o = e->local;
+	char *bin = NULL;
+	size_t len = 0;
+	char *p = host_static_path(e->static_punix, e->store->root, &bin, &len, err);
+	if (!p)
+		return -EIO;
+	int r = 0;
+	if (!store_is_valid(e->store, p)) {
+		char *tmp = ops_tmp_name(p);
 		struct sbuf binpath = SBUF_INIT;
 		sbuf_printf(&binpath, "%s/bin", tmp);
 		r = o->mkdir(o, tmp, 0755);
@@ -78,17 +104,17 @@ static int static_store_path(struct engine *e, char **out, struct sbuf *err)
 			sbuf_printf(err, "adding the static punix to the store: %s", ops_strerror(r));
 			ops_remove_tree(o, tmp);
 		} else {
-			r = store_add_tree(e->store, tmp, path.sb_buf, err);
+			r = store_add_tree(e->store, tmp, p, err);
 		}
 		sbuf_free(&binpath);
 		free(tmp);
 	}
 	free(bin);
 	if (r < 0) {
-		sbuf_free(&path);
+		free(p);
 		return r;
 	}
-	*out = sbuf_detach(&path, NULL);
+	*out = p;
 	return 0;
 }
 
@@ -139,12 +165,11 @@ static char *bootstrap_exe(struct op_ctx *c)
 {
 	if (!c->e->static_punix)
 		return NULL;
-	char *path = NULL;
 	struct sbuf err = SBUF_INIT;
-	/* named by the binary's hash: computed (and added here) once per op that needs it */
-	int r = static_store_path(c->e, &path, &err);
+	/* named by the binary's hash (it is added here and pushed only when the target lacks it) */
+	char *path = host_static_path(c->e->static_punix, c->e->store->root, NULL, NULL, &err);
 	sbuf_free(&err);
-	if (r < 0)
+	if (!path)
 		return NULL;
 	struct sbuf x = SBUF_INIT;
 	const char *tr = troot_of(c);

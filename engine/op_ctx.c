@@ -53,6 +53,11 @@ void now_iso(struct op_ctx *c, char out[32])
 bool target_is_here(struct op_ctx *c)
 {
 	const char *ssh = c->plan.ssh, *root = c->plan.transport_root;
+	if (!ssh && !c->parent) {
+		/* before the plan is filled (host mode's bootstrap): as submitted */
+		ssh = c->req.target.ssh;
+		root = c->req.target.transport_root;
+	}
 	return (!ssh || !*ssh) && (!root || !*root);
 }
 

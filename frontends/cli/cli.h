@@ -122,7 +122,10 @@ int cli_read_bundle(int fd, struct bundle *b);
  * SSH itself); 1 when handled, *rc its exit code.
  */
 int cli_remote_read(const char *sub, const char *stack, bool json, const struct target_spec *t, const char *store_root,
-		    int *rc);
+		    const char *static_punix, int *rc);
+/* The same for any command the target's punix runs (store gc): `punix ARGV...` there. */
+int cli_remote_run(const char *const *argv, size_t n, bool json, const struct target_spec *t, const char *store_root,
+		   const char *static_punix, int *rc);
 
 int cmd_check(int argc, char **argv);
 void cmd_check_help(void);

@@ -592,7 +592,7 @@ int cmd_service(int argc, char **argv)
 		t.transport_root = scratch;
 	}
 	if ((!strcmp(o.sub, "status") || !strcmp(o.sub, "verify")) && o.target && o.mode != MODE_AGENTLESS &&
-	    cli_remote_read(o.sub, o.stack, o.json, &t, pl.store, &rc))
+	    cli_remote_read(o.sub, o.stack, o.json, &t, pl.store, pl.static_punix, &rc))
 		goto out;
 	if (!strcmp(o.sub, "status") || !strcmp(o.sub, "verify")) {
 		struct sbuf terr = SBUF_INIT;

@@ -67,13 +67,8 @@ static void relay_err(void *arg, const char *buf, size_t n)
 	fwrite(buf, 1, n, stderr);
 }
 
-/*
- * status and verify in host mode: the target's punix answers them from
- * its own files. 0 when no punix runs there and the mode allows agentless
- * (the caller reads over SSH itself); 1 when handled, *rc its exit code.
- */
-int cli_remote_read(const char *sub, const char *stack, bool json, const struct target_spec *t, const char *store_root,
-		    int *rc)
+int cli_remote_run(const char *const *argv, size_t n, bool json, const struct target_spec *t, const char *store_root,
+		   const char *static_punix, int *rc)
 {
 	struct sbuf err = SBUF_INIT;
 	struct punix_ops *tops = engine_target_ops(NULL, t, &err);
@@ -82,7 +77,19 @@ int cli_remote_read(const char *sub, const char *stack, bool json, const struct 
 		sbuf_free(&err);
 		return 1;
 	}
-	char *line = host_line(t->remote_punix, t->transport_root, NULL);
+	/* on its PATH, or the static punix a deploy bootstrapped into its store */
+	struct sbuf x = SBUF_INIT;
+	char *sp = static_punix && !t->remote_punix ? host_static_path(static_punix, store_root, NULL, NULL, &x) : NULL;
+	char *boot = NULL;
+	if (sp) {
+		sbuf_reset(&x);
+		sbuf_printf(&x, "%s%s/bin/punix", t->transport_root ? t->transport_root : "", sp);
+		boot = sbuf_detach(&x, NULL);
+	}
+	sbuf_free(&x);
+	free(sp);
+	char *line = host_line(t->remote_punix, t->transport_root, boot);
+	free(boot);
 	struct host_conn h;
 	int r = host_connect(tops, line, store_root, t->transport_root, &h, &err);
 	free(line);
@@ -99,21 +106,6 @@ int cli_remote_read(const char *sub, const char *stack, bool json, const struct 
 		sbuf_free(&err);
 		return 1;
 	}
-	const char *argv[16];
-	size_t n = 0;
-	argv[n++] = "service";
-	argv[n++] = sub;
-	argv[n++] = stack;
-	if (t->transport_root) {
-		argv[n++] = "--transport-root";
-		argv[n++] = t->transport_root;
-	}
-	argv[n++] = "--deployments-root";
-	argv[n++] = t->deployments_root;
-	argv[n++] = "--unit-dir";
-	argv[n++] = t->unit_dir;
-	if (json)
-		argv[n++] = "--json";
 	struct relay rl = {SBUF_INIT, json};
 	int code = 0;
 	fflush(stdout);
@@ -144,3 +136,24 @@ int cli_remote_read(const char *sub, const char *stack, bool json, const struct 
 	return 1;
 }
 
+
+int cli_remote_read(const char *sub, const char *stack, bool json, const struct target_spec *t, const char *store_root,
+		    const char *static_punix, int *rc)
+{
+	const char *argv[16];
+	size_t n = 0;
+	argv[n++] = "service";
+	argv[n++] = sub;
+	argv[n++] = stack;
+	if (t->transport_root) {
+		argv[n++] = "--transport-root";
+		argv[n++] = t->transport_root;
+	}
+	argv[n++] = "--deployments-root";
+	argv[n++] = t->deployments_root;
+	argv[n++] = "--unit-dir";
+	argv[n++] = t->unit_dir;
+	if (json)
+		argv[n++] = "--json";
+	return cli_remote_run(argv, n, json, t, store_root, static_punix, rc);
+}

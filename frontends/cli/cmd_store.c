@@ -19,7 +19,8 @@
 	"       punix store info [--store-root DIR] [--json]\n"                                   \
 	"       punix store verify [--store-root DIR] [--json]\n"                                 \
 	"       punix store gc [--dry-run] [--print-roots] [--print-dead] [--json] [--store-root DIR]\n" \
-	"                      [--deployments-root DIR] [--state-dir DIR] [--transport-root DIR]\n"
+	"                      [--deployments-root DIR] [--state-dir DIR] [--transport-root DIR]\n" \
+	"                      [--target ssh://[USER@]HOST[:PORT] [--known-hosts F] [--key F] [--remote-punix P]]\n"
 
 void cmd_store_help(void)
 {
@@ -43,7 +44,11 @@ void cmd_store_help(void)
 	      "  --transport-root DIR  [gc] collect the copy of the store under DIR (a target\n"
 	      "                    deployed with --transport-root DIR), with the generations under\n"
 	      "                    DIR as its roots; without it, the deployer's own store, with\n"
-	      "                    every generation it deployed (dry runs and rebased trees too)\n",
+	      "                    every generation it deployed (dry runs and rebased trees too)\n"
+	      "  --target URL      [gc] collect the target's store, on the target, by its punix (host\n"
+	      "                    mode, docs/hosts.md), under its journal; with --transport-root, the\n"
+	      "                    copy under DIR there. --known-hosts, --key and --remote-punix as for\n"
+	      "                    'punix service'\n",
 	      stdout);
 }
 
@@ -119,7 +124,47 @@ static void human(uint64_t b, char out[32])
 struct gc_opts {
 	bool dry, roots, dead, json;
 	const char *dep, *state, *troot;
+	const char *target, *known_hosts, *key, *remote_punix;
 };
+
+/* gc --target: the target's punix collects its own store (host mode); its output relayed. */
+static int remote_gc(const struct cli_places *pl, const struct gc_opts *o, const char *udir)
+{
+	struct target_spec t = {
+		.ssh = o->target,
+		.known_hosts = o->known_hosts,
+		.key = o->key,
+		.transport_root = o->troot,
+		.deployments_root = pl->deployments,
+		.unit_dir = udir,
+		.ssh_defaults = &pl->ssh,
+		.mode = MODE_HOST,
+		.remote_punix = o->remote_punix,
+	};
+	const char *argv[16];
+	size_t n = 0;
+	argv[n++] = "store";
+	argv[n++] = "gc";
+	argv[n++] = "--store-root";
+	argv[n++] = pl->store;
+	argv[n++] = "--deployments-root";
+	argv[n++] = pl->deployments;
+	if (o->troot) {
+		argv[n++] = "--transport-root";
+		argv[n++] = o->troot;
+	}
+	if (o->dry)
+		argv[n++] = "--dry-run";
+	if (o->roots)
+		argv[n++] = "--print-roots";
+	if (o->dead)
+		argv[n++] = "--print-dead";
+	if (o->json)
+		argv[n++] = "--json";
+	int rc = EXIT_OK;
+	cli_remote_run(argv, n, o->json, &t, pl->store, pl->static_punix, &rc);
+	return rc;
+}
 
 static int store_gc(struct store *st, const struct cli_places *pl, const struct gc_opts *o)
 {
@@ -296,6 +341,10 @@ int cmd_store(int argc, char **argv)
 		{"deployments-root", required_argument, NULL, 'D'},
 		{"state-dir", required_argument, NULL, 'J'},
 		{"transport-root", required_argument, NULL, 'T'},
+		{"target", required_argument, NULL, 't'},
+		{"known-hosts", required_argument, NULL, 'k'},
+		{"key", required_argument, NULL, 'i'},
+		{"remote-punix", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -325,6 +374,10 @@ int cmd_store(int argc, char **argv)
 		case 'D': gco.dep = optarg; break;
 		case 'J': gco.state = optarg; break;
 		case 'T': gco.troot = optarg; break;
+		case 't': gco.target = optarg; break;
+		case 'k': gco.known_hosts = optarg; break;
+		case 'i': gco.key = optarg; break;
+		case 'P': gco.remote_punix = optarg; break;
 		case 'h': cmd_store_help(); return EXIT_OK;
 		default: fputs(STORE_USAGE, stderr); return EXIT_USAGE;
 		}
@@ -336,10 +389,16 @@ int cmd_store(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	bool gc = !strcmp(sub, "gc");
-	if (!gc && (gco.dry || gco.roots || gco.dead || gco.dep || gco.state || gco.troot)) {
+	if (!gc && (gco.dry || gco.roots || gco.dead || gco.dep || gco.state || gco.troot || gco.target)) {
 		fputs(STORE_USAGE, stderr);
 		return EXIT_USAGE;
 	}
+	if (!gco.target && (gco.known_hosts || gco.key || gco.remote_punix))
+		return cli_fail(EXIT_USAGE, "--known-hosts, --key and --remote-punix go with --target");
+	if (gco.target && gco.state)
+		return cli_fail(EXIT_USAGE, "--state-dir is this machine's; the target's punix keeps its own journal");
+	if (gco.remote_punix && gco.remote_punix[0] != '/')
+		return cli_fail(EXIT_USAGE, "--remote-punix needs an absolute path on the target, got '%s'", gco.remote_punix);
 	if (gco.dep && gco.dep[0] != '/')
 		return cli_fail(EXIT_USAGE, "--deployments-root needs an absolute path, got '%s'", gco.dep);
 	struct cli_places pl;
@@ -356,6 +415,12 @@ int cmd_store(int argc, char **argv)
 		else if (!strcmp(troot, "/"))
 			free(troot), troot = NULL;
 		gco.troot = troot;
+	}
+	if (rc == EXIT_OK && gco.target) {
+		rc = remote_gc(&pl, &gco, "/etc/systemd/system");
+		free(troot);
+		cli_places_free(&pl);
+		return rc;
 	}
 	/* nothing here creates a store; gc and verify refuse what is not one
 	 * (gc of a target needs only the deployer's store's name) */
