@@ -201,7 +201,7 @@ static int deploy_plan(struct op_ctx *c)
 		return 1;
 	}
 	int r;
-	if (c->in->bundle) {
+	if (c->in->bundle && !c->in->bundle->build) {
 		r = take_bundle(c);
 	} else {
 		char tarch[64] = "";
@@ -241,7 +241,7 @@ static int deploy_plan(struct op_ctx *c)
 
 int deploy_build(struct op_ctx *c)
 {
-	if (c->in->bundle)
+	if (c->in->bundle && !c->in->bundle->build)
 		return 0; /* built by the deployer, its closure pushed before the op began */
 	build_plan_run(&c->bp, c->e->store, false, NULL, NULL, NULL);
 	for (size_t i = 0; i < c->bp.n; i++) {

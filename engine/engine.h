@@ -119,6 +119,14 @@ struct deploy_input {
 	 * were pushed before the op began.
 	 */
 	const struct bundle *bundle;
+	/*
+	 * --build-on-target (the deployer's side, host mode): the program's
+	 * files (absolute, below tree_root) are sent with the whole tree and
+	 * the target's punix builds and deploys them.
+	 */
+	bool build_on_target;
+	const char *const *files;
+	size_t nfiles;
 };
 
 /* What a collection works on (engine_gc below). */

@@ -209,8 +209,11 @@ int host_choose(struct op_ctx *c)
 	}
 	free(line);
 	free(boot);
+	bool bot = c->req.type == OP_DEPLOY && c->in->build_on_target;
+	if (r == 1 && bot)
+		r = -ENOEXEC; /* building on the target needs its punix: no agentless fallback */
 	if (r == 0) {
-		c->kind = c->req.type == OP_DEPLOY ? &host_deploy_kind : &host_remote_kind;
+		c->kind = c->req.type == OP_DEPLOY && !bot ? &host_deploy_kind : &host_remote_kind;
 		c->res->mode = "host";
 		snprintf(c->res->target_punix, sizeof(c->res->target_punix), "%s", c->host->punix);
 		sbuf_free(&err);
@@ -244,8 +247,15 @@ void host_drop(struct op_ctx *c)
 
 /* ---- the steps --------------------------------------------------------------------------- */
 
+static void plan_adopt(struct op_ctx *c)
+{
+	for (size_t i = 0; i < c->in->nadopt; i++)
+		plan_list_add(&c->plan.adopt, &c->plan.nadopt, c->in->adopt[i]);
+}
+
 static int host_plan(struct op_ctx *c)
 {
+	plan_adopt(c);
 	return deploy_prepare(c, c->host->arch);
 }
 
@@ -291,7 +301,7 @@ static void err_cb(void *arg, const char *buf, size_t n)
 }
 
 /* The target's places, as its punix takes them on its command line. */
-static void target_args(struct op_ctx *c, const char ***args, size_t *n)
+static void target_args(struct op_ctx *c, const char ***args, size_t *n, bool store)
 {
 	const struct op_plan *p = &c->plan;
 	const char **a = *args;
@@ -304,8 +314,10 @@ static void target_args(struct op_ctx *c, const char ***args, size_t *n)
 	a[k++] = p->deployments_root;
 	a[k++] = "--unit-dir";
 	a[k++] = p->unit_dir;
-	a[k++] = "--store-root";
-	a[k++] = p->store_root;
+	if (store) {
+		a[k++] = "--store-root";
+		a[k++] = p->store_root;
+	}
 	a[k++] = "--json";
 	if (p->activate)
 		a[k++] = "--activate";
@@ -406,7 +418,7 @@ static int host_run_deploy(struct op_ctx *c)
 	argv[n++] = "service";
 	argv[n++] = "deploy";
 	argv[n++] = c->stack;
-	target_args(c, &a, &n);
+	target_args(c, &a, &n, true);
 	for (size_t i = 0; i < p->nadopt && n + 2 < sizeof(argv) / sizeof(argv[0]); i++) {
 		argv[n++] = "--adopt";
 		argv[n++] = p->adopt[i];
@@ -419,8 +431,63 @@ static int host_run_deploy(struct op_ctx *c)
 	return rc;
 }
 
+/* --build-on-target's run: the target's punix builds and deploys the program sent. */
+static int host_run_build(struct op_ctx *c)
+{
+	const struct op_plan *p = &c->plan;
+	const char *prog = p->store_paths[0];
+	struct bundle b = {0};
+	b.build = true;
+	b.stack = (char *)c->stack;
+	char req[96];
+	snprintf(req, sizeof(req), "op-%llu", (unsigned long long)c->id);
+	b.request = req;
+	b.secrets = xcalloc(c->nsecrets + 1, sizeof(*b.secrets));
+	for (size_t i = 0; i < c->nsecrets; i++)
+		b.secrets[b.nsecrets++] = (struct bundle_secret){(char *)c->secrets[i].service,
+								 (char *)c->secrets[i].key, (char *)c->secrets[i].value};
+	struct sbuf enc = SBUF_INIT;
+	bundle_encode(&b, &enc);
+	free(b.secrets);
+	VEC(char *) owned = {0};
+	VEC(const char *) argv = {0};
+	VEC_PUSH(&argv, "service");
+	VEC_PUSH(&argv, "deploy");
+	VEC_PUSH(&argv, c->stack);
+	size_t tl = strlen(c->in->tree_root);
+	for (size_t i = 0; i < c->in->nfiles; i++) {
+		const char *f = c->in->files[i];
+		struct sbuf x = SBUF_INIT;
+		sbuf_printf(&x, "%s%s", prog, strlen(f) > tl ? f + tl : "");
+		VEC_PUSH(&owned, sbuf_detach(&x, NULL));
+		VEC_PUSH(&argv, "--file");
+		VEC_PUSH(&argv, owned.v[owned.n - 1]);
+	}
+	const char *rest[16];
+	const char **a = rest;
+	size_t n = 0;
+	target_args(c, &a, &n, false);
+	for (size_t i = 0; i < n; i++)
+		VEC_PUSH(&argv, rest[i]);
+	for (size_t i = 0; i < p->nadopt; i++) {
+		VEC_PUSH(&argv, "--adopt");
+		VEC_PUSH(&argv, p->adopt[i]);
+	}
+	int rc = run_on_target(c, argv.v, argv.n, &enc);
+	if (enc.sb_buf)
+		memset(enc.sb_buf, 0, enc.sb_cap);
+	sbuf_free(&enc);
+	for (size_t i = 0; i < owned.n; i++)
+		free(owned.v[i]);
+	VEC_FREE(&owned);
+	VEC_FREE(&argv);
+	return rc;
+}
+
 static int host_run_remote(struct op_ctx *c)
 {
+	if (c->req.type == OP_DEPLOY)
+		return host_run_build(c);
 	const char *argv[24];
 	const char **a = argv;
 	size_t n = 0;
@@ -441,7 +508,7 @@ static int host_run_remote(struct op_ctx *c)
 		argv[n++] = "--keep";
 		argv[n++] = num;
 	}
-	target_args(c, &a, &n);
+	target_args(c, &a, &n, true);
 	if (c->req.type == OP_PRUNE) {
 		/* prune takes no --activate; nor --unit-dir's effects, but it accepts them */
 		for (size_t i = 0; i < n; i++)
@@ -451,10 +518,53 @@ static int host_run_remote(struct op_ctx *c)
 	return run_on_target(c, argv, n, NULL);
 }
 
-static int host_noop(struct op_ctx *c)
+/*
+ * --build-on-target's plan: the program's whole tree becomes a store path
+ * here ("<hash>-program", named by its hash), pushed to the target like any
+ * path; the secrets are resolved here, as for any deploy from here.
+ */
+static int host_remote_plan(struct op_ctx *c)
 {
-	(void)c;
-	return 0;
+	if (c->req.type != OP_DEPLOY)
+		return 0;
+	plan_adopt(c);
+	struct engine *e = c->e;
+	struct punix_ops *o = e->local;
+	if (resolve_secrets(c, c->in->stack) != 0)
+		return 1;
+	struct sbuf at = SBUF_INIT, err = SBUF_INIT;
+	sbuf_printf(&at, "%s/punix-program", e->store->root);
+	char *tmp = ops_tmp_name(at.sb_buf);
+	sbuf_free(&at);
+	unsigned char h[32];
+	int r = ops_copy_tree(o, c->in->tree_root, tmp);
+	if (r == 0)
+		r = store_hash_tree(o, tmp, h, NULL);
+	char *path = NULL;
+	if (r == 0) {
+		char b32[STORE_HASH_CHARS + 1];
+		store_base32(h, b32);
+		struct sbuf p = SBUF_INIT;
+		sbuf_printf(&p, "%s/%s-program", e->store->root, b32);
+		path = sbuf_detach(&p, NULL);
+		r = store_add_tree(e->store, tmp, path, &err);
+		if (r == 1)
+			r = 0;
+	}
+	if (r < 0) {
+		ops_remove_tree(o, tmp);
+		op_fail(c, 3, "packing the program under %s to send it: %s", c->in->tree_root,
+			err.sb_len ? err.sb_buf : ops_strerror(r));
+	}
+	free(tmp);
+	sbuf_free(&err);
+	if (r < 0) {
+		free(path);
+		return 3;
+	}
+	plan_list_add(&c->plan.store_paths, &c->plan.npaths, path);
+	free(path);
+	return host_push_missing(c);
 }
 
 /*
@@ -493,7 +603,7 @@ static int host_run_undo(struct op_ctx *c)
 			argv[n++] = "service";
 			argv[n++] = "status";
 			argv[n++] = c->stack;
-			target_args(c, &a, &n);
+			target_args(c, &a, &n, true);
 			n -= p->activate + p->enable; /* status takes neither */
 		}
 		struct run_out ro = {SBUF_INIT, SBUF_INIT};
@@ -540,7 +650,7 @@ static const struct step host_deploy_steps[] = {
 const struct op_kind host_deploy_kind = {"deploy@host", host_deploy_steps, NSTEPS(host_deploy_steps)};
 
 static const struct step host_remote_steps[] = {
-	{"plan", host_noop, NULL, false},
+	{"plan", host_remote_plan, NULL, false},
 	{"run", host_run_remote, host_run_undo, false},
 };
 

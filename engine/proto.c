@@ -350,8 +350,9 @@ int proto_recv(struct proto_io *io, struct sbuf *payload, struct proto_msg *m, s
 /* ---- the bundle -------------------------------------------------------------------------- */
 
 enum {
-	B_STACK = 1, B_REQUEST, B_DEPLOYED_AT, B_SOURCE_HASH, B_SERVICES, B_STORE_PATH, B_FILE,
+	B_STACK = 1, B_REQUEST, B_DEPLOYED_AT, B_SOURCE_HASH, B_SERVICES, B_STORE_PATH, B_FILE, B_BUILD, B_SECRET,
 };
+enum { BS_SERVICE = 1, BS_KEY, BS_VALUE };
 enum { BF_PATH = 1, BF_MODE, BF_SECRET, BF_OWNER, BF_CONTENT };
 
 static void put_field(struct sbuf *b, unsigned char tag, const void *v, size_t n)
@@ -381,6 +382,18 @@ void bundle_encode(const struct bundle *b, struct sbuf *out)
 	sbuf_append(out, &v, 1);
 	put_str(out, B_STACK, b->stack);
 	put_str(out, B_REQUEST, b->request);
+	if (b->build)
+		put_u64(out, B_BUILD, 1);
+	for (size_t i = 0; i < b->nsecrets; i++) {
+		struct sbuf in = SBUF_INIT;
+		put_str(&in, BS_SERVICE, b->secrets[i].service);
+		put_str(&in, BS_KEY, b->secrets[i].key);
+		put_str(&in, BS_VALUE, b->secrets[i].value);
+		put_field(out, B_SECRET, in.sb_buf, in.sb_len);
+		if (in.sb_buf)
+			memset(in.sb_buf, 0, in.sb_cap);
+		sbuf_free(&in);
+	}
 	put_str(out, B_DEPLOYED_AT, b->deployed_at);
 	put_str(out, B_SOURCE_HASH, b->source_hash);
 	put_str(out, B_SERVICES, b->services);
@@ -506,6 +519,43 @@ static int get_file(const unsigned char *v, size_t n, struct bundle_file *f, str
 	return 0;
 }
 
+static void secret_free(struct bundle_secret *s)
+{
+	free(s->service);
+	free(s->key);
+	if (s->value)
+		memset(s->value, 0, strlen(s->value));
+	free(s->value);
+	memset(s, 0, sizeof(*s));
+}
+
+static int get_secret(const unsigned char *v, size_t n, struct bundle_secret *s, struct sbuf *err)
+{
+	struct rd r = {v, n, 0};
+	memset(s, 0, sizeof(*s));
+	unsigned char t = 0;
+	const unsigned char *fv = NULL;
+	size_t fn = 0;
+	int rc;
+	while ((rc = next(&r, &t, &fv, &fn, err)) == 0) {
+		switch (t) {
+		case BS_SERVICE: rc = get_str(t, fv, fn, &s->service, err); break;
+		case BS_KEY: rc = get_str(t, fv, fn, &s->key, err); break;
+		case BS_VALUE: rc = get_str(t, fv, fn, &s->value, err); break;
+		default: rc = bad(err, "bundle: unknown field %u in a secret", t);
+		}
+		if (rc < 0)
+			break;
+	}
+	if (rc == 1 && (!s->service || !s->key || !s->value))
+		rc = bad(err, "bundle: a secret lacks its service, key or value");
+	if (rc < 0) {
+		secret_free(s);
+		return rc;
+	}
+	return 0;
+}
+
 int bundle_decode(const void *buf, size_t len, struct bundle *b, struct sbuf *err)
 {
 	memset(b, 0, sizeof(*b));
@@ -534,6 +584,21 @@ int bundle_decode(const void *buf, size_t len, struct bundle *b, struct sbuf *er
 				b->store_paths[b->npaths++] = s;
 			}
 			break;
+		case B_BUILD: {
+			uint64_t x = 0;
+			rc = get_u64(t, v, n, &x, err);
+			b->build = x != 0;
+			break;
+		}
+		case B_SECRET: {
+			struct bundle_secret sc;
+			rc = get_secret(v, n, &sc, err);
+			if (rc == 0) {
+				b->secrets = xrealloc(b->secrets, (b->nsecrets + 1) * sizeof(*b->secrets));
+				b->secrets[b->nsecrets++] = sc;
+			}
+			break;
+		}
 		case B_FILE: {
 			struct bundle_file f;
 			rc = get_file(v, n, &f, err);
@@ -548,8 +613,12 @@ int bundle_decode(const void *buf, size_t len, struct bundle *b, struct sbuf *er
 		if (rc < 0)
 			break;
 	}
-	if (rc == 1 && (!b->stack || !b->request || !b->deployed_at || !b->source_hash || !b->services))
-		rc = bad(err, "bundle: the stack, request, deployed_at, source_hash or services is missing");
+	if (rc == 1 && (!b->stack || !b->request))
+		rc = bad(err, "bundle: the stack or the request is missing");
+	if (rc == 1 && !b->build && (!b->deployed_at || !b->source_hash || !b->services))
+		rc = bad(err, "bundle: deployed_at, source_hash or services is missing");
+	if (rc == 1 && b->build && (b->npaths || b->nfiles || b->deployed_at || b->source_hash || b->services))
+		rc = bad(err, "bundle: a build-on-target bundle carries no generation (only the stack and secrets)");
 	if (rc < 0) {
 		bundle_free(b);
 		return rc;
@@ -570,5 +639,8 @@ void bundle_free(struct bundle *b)
 	for (size_t i = 0; i < b->nfiles; i++)
 		file_free(&b->files[i]);
 	free(b->files);
+	for (size_t i = 0; i < b->nsecrets; i++)
+		secret_free(&b->secrets[i]);
+	free(b->secrets);
 	memset(b, 0, sizeof(*b));
 }

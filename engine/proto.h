@@ -152,7 +152,20 @@ struct bundle_file {
 	size_t len;
 };
 
+/* A secret's value as the deployer resolved it (build-on-target bundles only). */
+struct bundle_secret {
+	char *service, *key, *value;
+};
+
 struct bundle {
+	/*
+	 * build: the target builds the program itself (--build-on-target); the
+	 * bundle then carries only the stack, the request and the secrets'
+	 * values, and none of the rest.
+	 */
+	bool build;
+	struct bundle_secret *secrets;
+	size_t nsecrets;
 	char *stack;
 	char *request;        /* the deployer's name for this op: "<host>:<op id>:<random>" */
 	char *deployed_at, *source_hash;

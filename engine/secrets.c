@@ -19,6 +19,7 @@
 #include "engine.h"
 #include "manifest.h"
 #include "ownership.h"
+#include "proto.h"
 #include "systemd.h"
 #include "op_internal.h"
 #include "ssh.h"
@@ -55,7 +56,17 @@ int resolve_secrets(struct op_ctx *c, const struct stack_desc *st)
 			size_t len = 0;
 			const char *why = NULL;
 			char errbuf[128];
-			if (e->kind == ENV_FROM_ENV) {
+			const struct bundle *bd = c->in ? c->in->bundle : NULL;
+			if (bd && bd->build) {
+				/* --build-on-target: resolved by the deployer, as it would for its own deploy */
+				for (size_t j = 0; j < bd->nsecrets && !value; j++)
+					if (!strcmp(bd->secrets[j].service, s->name) && !strcmp(bd->secrets[j].key, e->key)) {
+						value = xstrdup(bd->secrets[j].value);
+						len = strlen(value);
+					}
+				if (!value)
+					why = "not sent by the deployer";
+			} else if (e->kind == ENV_FROM_ENV) {
 				const char *x = env_lookup(c->e->env, e->value);
 				if (x) {
 					value = xstrdup(x);

@@ -14,9 +14,11 @@
 #include <unistd.h>
 
 #include "../../base/path.h"
+#include "../../base/vec.h"
 #include "../../base/xalloc.h"
 #include "../../engine/engine.h"
 #include "../../engine/host.h"
+#include "../../engine/proto.h"
 #include "cli.h"
 
 /* What to say of an op that failed without a reason (none should). */
@@ -62,6 +64,9 @@ void cmd_service_help(void)
 	      "  --mode MODE            [--target] host: the op runs on the target, by its punix, under its\n"
 	      "                         journal and lock; agentless: every step driven from here over SSH;\n"
 	      "                         auto (default): host where a punix runs or can be bootstrapped\n"
+	      "  --build-on-target      [deploy --target] send the program and its whole directory tree;\n"
+	      "                         the target's punix builds and deploys it there (a target of\n"
+	      "                         another architecture; host mode only, not with --transport-root)\n"
 	      "  --remote-punix PATH    [--target] the target's punix (default: punix on its PATH, then a\n"
 	      "                         static build this punix pushes into the target's store)\n"
 	      "  --transport-root DIR   rebase every target path under DIR\n"
@@ -88,6 +93,7 @@ struct svc_opts {
 	bool have_mode;
 	const char *remote_punix;
 	int bundle_fd; /* host mode's target side: the generation bundle arrives here (internal) */
+	bool build_on_target;
 	long gen;
 	long keep;
 	bool have_keep;
@@ -116,6 +122,7 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 		{"mode", required_argument, NULL, 'M'},
 		{"remote-punix", required_argument, NULL, 'R'},
 		{"bundle-fd", required_argument, NULL, 'B'},
+		{"build-on-target", no_argument, NULL, 'b'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -164,6 +171,7 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 			o->bundle_fd = (int)fd;
 			break;
 		}
+		case 'b': o->build_on_target = true; break;
 		case 't': o->target = optarg; break;
 		case 'k': o->known_hosts = optarg; break;
 		case 'i': o->key = optarg; break;
@@ -206,8 +214,15 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 		return cli_fail(EXIT_USAGE, "--known-hosts, --key, --mode and --remote-punix go with --target");
 	if (o->remote_punix && o->mode == MODE_AGENTLESS)
 		return cli_fail(EXIT_USAGE, "--remote-punix goes with host mode, not --mode agentless");
-	if (o->bundle_fd && (strcmp(o->sub, "deploy") || o->nfiles || o->target || o->dry_run))
-		return cli_fail(EXIT_USAGE, "--bundle-fd is host mode's own (deploy, without --file, --target or --dry-run)");
+	if (o->bundle_fd && (strcmp(o->sub, "deploy") || o->target || o->dry_run))
+		return cli_fail(EXIT_USAGE, "--bundle-fd is host mode's own (deploy, without --target or --dry-run)");
+	if (o->build_on_target && (strcmp(o->sub, "deploy") || !o->target))
+		return cli_fail(EXIT_USAGE, "--build-on-target goes with deploy --target");
+	if (o->build_on_target && o->mode == MODE_AGENTLESS)
+		return cli_fail(EXIT_USAGE, "--build-on-target needs the target's punix: it does not go with --mode agentless");
+	if (o->build_on_target && o->transport_root)
+		return cli_fail(EXIT_USAGE, "--build-on-target builds in the target's own store, which --transport-root "
+					    "cannot rebase (builds run only where their store really is)");
 	if (o->target && o->dry_run)
 		return cli_fail(EXIT_USAGE, "--dry-run deploys into a local scratch directory; it does not take --target");
 	if (o->enable && !o->activate)
@@ -457,9 +472,26 @@ static void deploy_done(void *arg, struct op_result *r)
 static int deploy(struct engine *e, const struct svc_opts *o, const struct target_spec *t, const char *scratch)
 {
 	struct pcl_program *prog;
+	/* --bundle-fd with --file: a deployer's --build-on-target; the bundle has the secrets' values */
+	struct bundle b = {0};
+	bool have_b = false;
+	if (o->bundle_fd) {
+		int brc = cli_read_bundle(o->bundle_fd, &b);
+		if (brc != EXIT_OK)
+			return brc;
+		have_b = true;
+		if (!b.build || strcmp(b.stack, o->stack) != 0) {
+			bundle_free(&b);
+			return cli_fail(EXIT_FAILURE_, "the bundle from the deployer is not a build-on-target bundle for '%s'",
+					o->stack);
+		}
+	}
 	int rc = cli_load_program(ops_local(), o->files, o->nfiles, &prog, NULL);
-	if (rc != EXIT_OK)
+	if (rc != EXIT_OK) {
+		if (have_b)
+			bundle_free(&b);
 		return rc;
+	}
 	if (pcl_program_check(prog)) {
 		cli_print_diags(prog);
 		pcl_program_free(prog);
@@ -482,6 +514,8 @@ static int deploy(struct engine *e, const struct svc_opts *o, const struct targe
 			if (!strcmp(names[k], names[i]))
 				rc = cli_fail(EXIT_USAGE, "stack '%s' is named twice", names[i]);
 		slots[i].in = (struct deploy_input){st, NULL, 0, NULL, o->adopt, o->nadopt};
+		slots[i].in.bundle = have_b ? &b : NULL;
+		slots[i].in.build_on_target = o->build_on_target;
 	}
 	if (rc == EXIT_OK && n == 0)
 		rc = cli_fail(EXIT_USAGE, "no stack named");
@@ -490,9 +524,20 @@ static int deploy(struct engine *e, const struct svc_opts *o, const struct targe
 		if (!root)
 			rc = EXIT_USAGE;
 	}
+	/* the program's files as real paths below root: what --build-on-target names on the target */
+	VEC(char *) abs = {0};
+	for (size_t i = 0; rc == EXIT_OK && i < o->nfiles; i++) {
+		char *rp = NULL;
+		if (ops_local()->realpath(ops_local(), o->files[i], &rp) < 0)
+			rc = cli_fail(EXIT_USAGE, "%s: %s", o->files[i], strerror(errno));
+		else
+			VEC_PUSH(&abs, rp);
+	}
 	if (rc == EXIT_OK) {
 		for (size_t i = 0; i < n; i++) {
 			slots[i].in.tree_root = root;
+			slots[i].in.files = (const char *const *)abs.v;
+			slots[i].in.nfiles = abs.n;
 			slots[i].in.npkgs = pcl_program_packages(prog, &slots[i].in.pkgs);
 			struct op_request q = {.type = OP_DEPLOY, .target = *t, .deploy = &slots[i].in};
 			engine_submit(e, &q, deploy_done, &slots[i]);
@@ -505,6 +550,11 @@ static int deploy(struct engine *e, const struct svc_opts *o, const struct targe
 			op_result_free(&slots[i].r);
 		}
 	}
+	for (size_t i = 0; i < abs.n; i++)
+		free(abs.v[i]);
+	VEC_FREE(&abs);
+	if (have_b)
+		bundle_free(&b);
 	free(slots);
 	cli_free_strings(names, n);
 	free(root);
@@ -631,7 +681,7 @@ int cmd_service(int argc, char **argv)
 		goto out;
 	}
 	if (!strcmp(o.sub, "deploy")) {
-		rc = o.bundle_fd ? deploy_bundle(e, &o, &t) : deploy(e, &o, &t, scratch);
+		rc = o.bundle_fd && !o.nfiles ? deploy_bundle(e, &o, &t) : deploy(e, &o, &t, scratch);
 	} else if (!strcmp(o.sub, "prune")) {
 		struct op_result r;
 		engine_prune(e, &t, o.stack, o.keep, &r);
