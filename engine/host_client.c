@@ -78,7 +78,7 @@ static int expect(struct host_conn *h, struct proto_msg *m, struct sbuf *err)
 	if (m->type == PM_FAIL) {
 		char *t = proto_text(m, PF_TEXT);
 		sbuf_puts(err, t);
-		bool proto = strstr(t, "[E15]") != NULL;
+		bool proto = strstr(t, "[E16]") != NULL;
 		free(t);
 		proto_msg_free(m);
 		return proto ? -EPROTO : -EIO;
@@ -133,7 +133,7 @@ int host_connect(struct punix_ops *o, const char *line, const char *store_root, 
 	proto_msg_free(&m);
 	if (vmax < PROTO_VERSION_MIN || vmin > PROTO_VERSION) {
 		sbuf_printf(err,
-			    "[E15] protocol mismatch: the target's punix %s speaks host protocol %llu..%llu, this "
+			    "[E16] protocol mismatch: the target's punix %s speaks host protocol %llu..%llu, this "
 			    "punix %s speaks %d..%d; upgrade the %s's punix",
 			    h->punix, (unsigned long long)vmin, (unsigned long long)vmax, PUNIX_VERSION_TEXT,
 			    PROTO_VERSION_MIN, PROTO_VERSION, vmax < PROTO_VERSION_MIN ? "target" : "deployer");

@@ -228,7 +228,7 @@ int host_choose(struct op_ctx *c)
 	if (r == -EPROTO)
 		op_fail(c, 1, "%s", err.sb_buf);
 	else
-		op_fail(c, 3, "[E16] host mode: no punix can run on the target: %s (install punix there, name it with "
+		op_fail(c, 3, "[E17] host mode: no punix can run on the target: %s (install punix there, name it with "
 			      "--remote-punix, or use --mode agentless)",
 			err.sb_len ? err.sb_buf : "no reason was given");
 	sbuf_free(&err);

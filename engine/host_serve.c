@@ -114,7 +114,7 @@ static int hello(struct server *sv)
 		code = fail(sv, 3, "the deployer did not say it speaks the punix host protocol");
 	else if (vmax < PROTO_VERSION_MIN || vmin > PROTO_VERSION)
 		code = fail(sv, 1,
-			    "[E15] protocol mismatch: the deployer's punix %s speaks host protocol %llu..%llu, this "
+			    "[E16] protocol mismatch: the deployer's punix %s speaks host protocol %llu..%llu, this "
 			    "target's punix %s speaks %d..%d; upgrade the %s's punix",
 			    theirs ? theirs : "?", (unsigned long long)vmin, (unsigned long long)vmax,
 			    sv->cfg->punix_version, PROTO_VERSION_MIN, PROTO_VERSION,

@@ -56,8 +56,11 @@ int lock_scope(struct engine *e, const char *scope, const char *what, int *h, st
 		sbuf_printf(err, "cannot lock %s (%s): %s", what, path, strerror(-r));
 	} else {
 		/* Who holds it, for the next one to be told. */
+		char host[256] = "?";
+		if (gethostname(host, sizeof(host) - 1) < 0)
+			snprintf(host, sizeof(host), "?");
 		struct sbuf who = SBUF_INIT;
-		sbuf_printf(&who, "held by pid %ld (%s)\n", (long)getpid(), what);
+		sbuf_printf(&who, "held by pid %ld on %s (%s)\n", (long)getpid(), host, what);
 		ssize_t w = 0;
 		int fh;
 		if (o->open(o, path, OPS_O_WRONLY | OPS_O_TRUNC, 0644, &fh) == 0) {

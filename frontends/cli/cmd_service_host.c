@@ -100,7 +100,7 @@ int cli_remote_run(const char *const *argv, size_t n, bool json, const struct ta
 	}
 	if (r != 0) {
 		*rc = r == -EPROTO ? cli_fail(EXIT_ERROR, "%s", err.sb_buf)
-				   : cli_fail(EXIT_FAILURE_, "[E16] host mode: no punix can run on the target: %s",
+				   : cli_fail(EXIT_FAILURE_, "[E17] host mode: no punix can run on the target: %s",
 					      cli_reason(err.sb_buf, "no reason was given"));
 		engine_target_ops_free(tops);
 		sbuf_free(&err);
