@@ -8,8 +8,11 @@
  * user key, authorized_keys, known_hosts, as tests/conformance/test_ssh.c)
  * and measures first deploys (fresh home and target) and no-op redeploys
  * of 10 services sharing a package, 10 with a package each and 100
- * sharing one, and a rollback: over SSH (--target ... --transport-root R)
- * against the same op rebased locally (--transport-root R2), the anchor.
+ * sharing one, and a rollback: over SSH (--target ... --transport-root R),
+ * in host mode (the target's punix runs the op; --remote-punix names this
+ * punix) and in agentless mode, against the same op rebased locally
+ * (--transport-root R2), the anchor; and a first deploy that bootstraps
+ * the static punix into the target's store.
  * Then what each op asks of the server: connections, exec channels by
  * command, SFTP requests by type, and how often the client waited.
  *
@@ -252,11 +255,18 @@ static void write_program(const char *path, int n, bool per_service, int version
 struct side {
 	char home[200], tmpl[210], remote[200];
 	const struct server *srv; /* NULL: rebased locally, no SSH */
+	bool host;                /* host mode: the target runs the op by its punix (else agentless) */
+	bool bootstrap;           /* host mode with no punix named: the static build is pushed first */
 };
 
+static char punix_abs[4096]; /* the target's punix in host mode (this one: the target is this machine) */
+static char static_punix[4200]; /* PUNIX-static, beside it: what a bootstrap pushes */
+
 /* The packages built once into the home, kept as a template: every first deploy starts from it. */
-static void side_init(struct side *s, const char *dir, const char *name, const char *prog, const struct server *srv)
+static void side_init(struct side *s, const char *dir, const char *name, const char *prog, const struct server *srv,
+		      bool host)
 {
+	s->host = host;
 	snprintf(s->home, sizeof(s->home), "%s/home-%s", dir, name);
 	snprintf(s->tmpl, sizeof(s->tmpl), "%s.tmpl", s->home);
 	snprintf(s->remote, sizeof(s->remote), "%s/target-%s", dir, name);
@@ -293,6 +303,12 @@ static void argv_for(char **a, const struct side *s, const char *verb, const cha
 		a[n++] = key;
 		a[n++] = "--known-hosts";
 		a[n++] = kh;
+		a[n++] = "--mode";
+		a[n++] = s->host ? "host" : "agentless";
+		if (s->host && !s->bootstrap) {
+			a[n++] = "--remote-punix";
+			a[n++] = punix_abs;
+		}
 	}
 	a[n++] = "--transport-root";
 	a[n++] = (char *)s->remote;
@@ -312,7 +328,7 @@ static double timed(char *const *argv, const char *home)
 
 static double deploy(const struct side *s, const char *prog)
 {
-	char *a[20];
+	char *a[24];
 	argv_for(a, s, "deploy", NULL, prog);
 	return timed(a, s->home);
 }
@@ -343,9 +359,11 @@ struct kase {
 	bool per_service;
 	const char *label;
 	char dir[128], prog[160], prog2[160]; /* prog2: every config file changed, for rollbacks */
-	struct side ssh, local;
-	struct timed first, noop, status; /* status: case 0 only */
+	struct side ssh, local, host;
+	struct timed first, noop, status; /* agentless; status: case 0 only */
+	struct timed hfirst, hnoop, hstatus; /* host mode */
 	struct counts first_c, noop_c, status_c;
+	struct counts hfirst_c, hnoop_c, hstatus_c;
 };
 
 static void case_init(struct kase *k, int n, bool per_service, const char *label)
@@ -359,21 +377,27 @@ static void case_init(struct kase *k, int n, bool per_service, const char *label
 	shellf("mkdir -p %s", k->dir);
 	write_program(k->prog, n, per_service, 1);
 	write_program(k->prog2, n, per_service, 2);
-	side_init(&k->ssh, k->dir, "ssh", k->prog, &timing);
-	side_init(&k->local, k->dir, "local", k->prog, NULL);
+	side_init(&k->ssh, k->dir, "ssh", k->prog, &timing, false);
+	side_init(&k->local, k->dir, "local", k->prog, NULL, false);
+	side_init(&k->host, k->dir, "host", k->prog, &timing, true);
 }
 
 /* The medians of a pair alternated run by run, and every run (sorted) to show the spread. */
-static struct timed pair(const char *what, double *ssh, double *local, int reps)
+static struct timed pair_named(const char *what, const char *name, double *ssh, double *local, int reps)
 {
 	struct timed m = {median_of(ssh, reps), median_of(local, reps), ssh[0], local[0]}; /* sorted by then */
 	for (int side = 0; side < 2; side++) {
-		printf("    %-16s %-6s", what, side ? "local" : "ssh");
+		printf("    %-16s %-9s", what, side ? "local" : name);
 		for (int i = 0; i < reps; i++)
 			printf(" %.3f", side ? local[i] : ssh[i]);
 		printf("\n");
 	}
 	return m;
+}
+
+static struct timed pair(const char *what, double *ssh, double *local, int reps)
+{
+	return pair_named(what, "agentless", ssh, local, reps);
 }
 
 static double openssh_true; /* OpenSSH's own client: ssh HOST true, median */
@@ -385,12 +409,17 @@ static double openssh_true; /* OpenSSH's own client: ssh HOST true, median */
  */
 static void time_case(struct kase *k, int reps, bool floor)
 {
-	double fs[32], fl[32], ns[32], nl[32], ss[32], sl[32], os[32];
+	double fs[32], fl[32], ns[32], nl[32], ss[32], sl[32], os[32], fh[32], nh[32], sh[32], fl2[32], nl2[32],
+		sl2[32];
 	for (int r = 0; r < reps; r++) {
 		side_fresh(&k->ssh);
 		fs[r] = deploy(&k->ssh, k->prog);
 		side_fresh(&k->local);
 		fl[r] = deploy(&k->local, k->prog);
+		side_fresh(&k->host);
+		fh[r] = deploy(&k->host, k->prog);
+		side_fresh(&k->local);
+		fl2[r] = deploy(&k->local, k->prog);
 	}
 	/*
 	 * The floor of any op over SSH: status reads the stack's one
@@ -398,9 +427,10 @@ static void time_case(struct kase *k, int reps, bool floor)
 	 * connection, the handshake, authentication and SFTP's start. And
 	 * what any SSH tool pays for as much: OpenSSH's client running true.
 	 */
-	char *st[2][20], khopt[160], port[16];
+	char *st[3][24], khopt[160], port[16];
 	argv_for(st[0], &k->ssh, "status", NULL, NULL);
 	argv_for(st[1], &k->local, "status", NULL, NULL);
+	argv_for(st[2], &k->host, "status", NULL, NULL);
 	snprintf(khopt, sizeof(khopt), "UserKnownHostsFile=%s", kh);
 	snprintf(port, sizeof(port), "%d", timing.port);
 	char *ossh[] = {"ssh", "-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", khopt, "-i", key,
@@ -409,16 +439,23 @@ static void time_case(struct kase *k, int reps, bool floor)
 		ss[r] = timed(st[0], k->ssh.home);
 		sl[r] = timed(st[1], k->local.home);
 		os[r] = timed(ossh, NULL);
+		sh[r] = timed(st[2], k->host.home);
+		sl2[r] = timed(st[1], k->local.home);
 	}
 	for (int r = 0; r < reps; r++) {
 		ns[r] = deploy(&k->ssh, k->prog);
 		nl[r] = deploy(&k->local, k->prog);
+		nh[r] = deploy(&k->host, k->prog);
+		nl2[r] = deploy(&k->local, k->prog);
 	}
 	printf("  %s: every run, s (sorted)\n", k->label);
 	k->first = pair("first", fs, fl, reps);
 	k->noop = pair("no-op", ns, nl, reps);
+	k->hfirst = pair_named("first", "host", fh, fl2, reps);
+	k->hnoop = pair_named("no-op", "host", nh, nl2, reps);
 	if (floor) {
 		k->status = pair("status", ss, sl, reps);
+		k->hstatus = pair_named("status", "host", sh, sl2, reps);
 		openssh_true = median_of(os, reps);
 	}
 	fflush(stdout);
@@ -439,15 +476,15 @@ static void print_row(const char *label, const char *op, const struct timed *t, 
  * rollback rewrites the 10 live files; a set-current 2 (untimed) after
  * each gives the next one the same work.
  */
-static struct timed time_rollback(struct kase *k, int reps)
+static struct timed time_rollback(struct kase *k, int reps, bool host)
 {
-	struct side *sides[2] = {&k->ssh, &k->local};
+	struct side *sides[2] = {host ? &k->host : &k->ssh, &k->local};
 	for (int i = 0; i < 2; i++) {
 		side_fresh(sides[i]);
 		deploy(sides[i], k->prog);
 		deploy(sides[i], k->prog2);
 	}
-	char *rb[2][20], *sc[2][20];
+	char *rb[2][24], *sc[2][24];
 	for (int i = 0; i < 2; i++) {
 		argv_for(rb[i], sides[i], "rollback", NULL, NULL);
 		argv_for(sc[i], sides[i], "set-current", "2", NULL);
@@ -459,7 +496,7 @@ static struct timed time_rollback(struct kase *k, int reps)
 			run(sc[i], sides[i]->home, 0);
 		}
 	printf("  rollback, %s: every run, s (sorted)\n", k->label);
-	return pair("rollback", t[0], t[1], reps);
+	return pair_named("rollback", host ? "host" : "agentless", t[0], t[1], reps);
 }
 
 /* ---- counting ------------------------------------------------------------------------------- */
@@ -657,23 +694,29 @@ static void count_and_print(const struct kase *k, const struct side *s, char *co
 }
 
 /* First deploy, no-op redeploy, and for case 0 status and a rollback, each counted once. */
-static void count_case(struct kase *k, struct counts *rollback)
+static void count_case(struct kase *k, struct counts *rollback, bool host)
 {
-	struct side s = k->ssh;
+	struct side s = host ? k->host : k->ssh;
 	s.srv = &counting;
 	side_fresh(&s);
-	char *d[20], *st[20];
+	char *d[24], *st[24];
 	argv_for(d, &s, "deploy", NULL, k->prog);
 	argv_for(st, &s, "status", NULL, NULL);
-	count_and_print(k, &s, d, "first", &k->first_c);
+	const char *m = host ? "host " : "";
+	char l1[32], l2[32], l3[32], l4[32];
+	snprintf(l1, sizeof(l1), "%sfirst", m);
+	snprintf(l2, sizeof(l2), "%sstatus", m);
+	snprintf(l3, sizeof(l3), "%sno-op", m);
+	snprintf(l4, sizeof(l4), "%srollback", m);
+	count_and_print(k, &s, d, l1, host ? &k->hfirst_c : &k->first_c);
 	if (rollback)
-		count_and_print(k, &s, st, "status", &k->status_c);
-	count_and_print(k, &s, d, "no-op", &k->noop_c);
+		count_and_print(k, &s, st, l2, host ? &k->hstatus_c : &k->status_c);
+	count_and_print(k, &s, d, l3, host ? &k->hnoop_c : &k->noop_c);
 	if (rollback) {
-		char *rb[20];
+		char *rb[24];
 		deploy(&s, k->prog2);
 		argv_for(rb, &s, "rollback", NULL, NULL);
-		count_and_print(k, &s, rb, "rollback", rollback);
+		count_and_print(k, &s, rb, l4, rollback);
 	}
 	fflush(stdout);
 }
@@ -712,9 +755,37 @@ static void bench(int quick)
 	       timing.port, reps);
 	for (int i = 0; i < 3; i++)
 		time_case(&k[i], reps, i == 0);
-	struct timed rb = time_rollback(&k[0], reps);
+	struct timed rb = time_rollback(&k[0], reps, false);
+	struct timed hrb = time_rollback(&k[0], reps, true);
+	/* a first deploy to a target with no punix: the static build bootstrapped into its store first */
+	struct timed boot = {0};
+	if (access(static_punix, R_OK) == 0) {
+		struct side b = k[0].host;
+		b.bootstrap = true;
+		double tb[32], tl[32];
+		for (int r = 0; r < reps; r++) {
+			side_fresh(&b);
+			tb[r] = deploy(&b, k[0].prog);
+			side_fresh(&k[0].local);
+			tl[r] = deploy(&k[0].local, k[0].prog);
+		}
+		printf("  bootstrap, %s: every run, s (sorted)\n", k[0].label);
+		boot = pair_named("first", "bootstrap", tb, tl, reps);
+	}
 
-	printf("\n%-30s %-8s %9s %9s %7s %8s  %s\n", "stack", "op", "ssh ms", "local ms", "ratio", "min/min",
+	printf("\nhost mode (the target's punix runs the op; --mode host --remote-punix PUNIX)\n"
+	       "%-30s %-8s %9s %9s %7s %8s  %s\n", "stack", "op", "ssh ms", "local ms", "ratio", "min/min",
+	       "goal (median ssh/local)");
+	for (int i = 0; i < 3; i++) {
+		print_row(k[i].label, "first", &k[i].hfirst, GOAL_FIRST);
+		print_row(k[i].label, "no-op", &k[i].hnoop, GOAL_NOOP);
+	}
+	print_row(k[0].label, "rollback", &hrb, 0);
+	print_row(k[0].label, "status", &k[0].hstatus, 0);
+	if (boot.ssh > 0)
+		print_row(k[0].label, "boot", &boot, 0);
+	printf("\nagentless mode (every step over SFTP and exec; --mode agentless)\n"
+	       "%-30s %-8s %9s %9s %7s %8s  %s\n", "stack", "op", "ssh ms", "local ms", "ratio", "min/min",
 	       "goal (median ssh/local)");
 	for (int i = 0; i < 3; i++) {
 		print_row(k[i].label, "first", &k[i].first, GOAL_FIRST);
@@ -724,7 +795,10 @@ static void bench(int quick)
 	print_row(k[0].label, "status", &k[0].status, 0);
 	printf("%-30s %-8s %9.1f   (OpenSSH's client: ssh -i KEY -p PORT root@127.0.0.1 true)\n", "", "ssh true",
 	       1e3 * openssh_true);
-	printf("\ngrowth 10 -> 100 services (exponent): ssh first %.2f, no-op %.2f; local first %.2f, no-op %.2f\n",
+	printf("\ngrowth 10 -> 100 services (exponent): host first %.2f, no-op %.2f\n",
+	       fit_exponent((double[]){10, 100}, (double[]){k[0].hfirst.ssh, k[2].hfirst.ssh}, 2),
+	       fit_exponent((double[]){10, 100}, (double[]){k[0].hnoop.ssh, k[2].hnoop.ssh}, 2));
+	printf("growth 10 -> 100 services (exponent): agentless first %.2f, no-op %.2f; local first %.2f, no-op %.2f\n",
 	       fit_exponent((double[]){10, 100}, (double[]){k[0].first.ssh, k[2].first.ssh}, 2),
 	       fit_exponent((double[]){10, 100}, (double[]){k[0].noop.ssh, k[2].noop.ssh}, 2),
 	       fit_exponent((double[]){10, 100}, (double[]){k[0].first.local, k[2].first.local}, 2),
@@ -733,17 +807,22 @@ static void bench(int quick)
 	printf("\nwhat each op asks of the server, one run each (see bench/README.md); requests = exec + sftp\n\n"
 	       "%-40s %5s %5s %6s %6s %8s %6s %7s %7s\n",
 	       "op", "conns", "exec", "sftp", "sess", "requests", "/svc", "waits", "sends");
-	struct counts rb_c;
-	for (int i = 0; i < 3; i++)
-		count_case(&k[i], i == 0 ? &rb_c : NULL);
+	struct counts rb_c, hrb_c;
+	for (int i = 0; i < 3; i++) {
+		count_case(&k[i], i == 0 ? &hrb_c : NULL, true);
+		count_case(&k[i], i == 0 ? &rb_c : NULL, false);
+	}
 
 	printf("\nwhat SSH adds, per request: (ssh - local) / requests, and / waits\n\n%-30s %-8s %9s %6s %6s %8s %9s "
 	       "%7s %9s\n",
 	       "stack", "op", "extra ms", "exec", "sftp", "requests", "us/req", "waits", "us/wait");
 	for (int i = 0; i < 3; i++) {
+		print_cost(k[i].label, "h first", &k[i].hfirst, &k[i].hfirst_c);
+		print_cost(k[i].label, "h no-op", &k[i].hnoop, &k[i].hnoop_c);
 		print_cost(k[i].label, "first", &k[i].first, &k[i].first_c);
 		print_cost(k[i].label, "no-op", &k[i].noop, &k[i].noop_c);
 	}
+	print_cost(k[0].label, "h rollb.", &hrb, &hrb_c);
 	print_cost(k[0].label, "rollback", &rb, &rb_c);
 	print_cost(k[0].label, "status", &k[0].status, &k[0].status_c);
 	stop_servers();
@@ -756,6 +835,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	punix = argv[1];
+	if (!realpath(punix, punix_abs)) {
+		perror(punix);
+		return 1;
+	}
+	punix = punix_abs;
+	snprintf(static_punix, sizeof(static_punix), "%.4000s-static", punix_abs);
 	int quick = argc > 2 && !strcmp(argv[2], "--quick");
 	if (geteuid() != 0 || access("/usr/sbin/sshd", X_OK) != 0) {
 		/* a private sshd that logs in as root needs root, and openssh-server (never installed for you) */
