@@ -535,9 +535,15 @@ static int host_remote_plan(struct op_ctx *c)
 	struct sbuf at = SBUF_INIT, err = SBUF_INIT;
 	sbuf_printf(&at, "%s/punix-program", e->store->root);
 	char *tmp = ops_tmp_name(at.sb_buf);
+	/* the temporary is ours while we hold this lock: recovery removes it only when nobody does */
+	char *lock = store_lock_path(e->store, at.sb_buf);
+	int lh = -1;
+	int r = o->lock(o, lock, 1, 1, &lh);
+	free(lock);
 	sbuf_free(&at);
 	unsigned char h[32];
-	int r = ops_copy_tree(o, c->in->tree_root, tmp);
+	if (r == 0)
+		r = ops_copy_tree(o, c->in->tree_root, tmp);
 	if (r == 0)
 		r = store_hash_tree(o, tmp, h, NULL);
 	char *path = NULL;
@@ -556,6 +562,8 @@ static int host_remote_plan(struct op_ctx *c)
 		op_fail(c, 3, "packing the program under %s to send it: %s", c->in->tree_root,
 			err.sb_len ? err.sb_buf : ops_strerror(r));
 	}
+	if (lh >= 0)
+		o->unlock(o, lh);
 	free(tmp);
 	sbuf_free(&err);
 	if (r < 0) {

@@ -462,6 +462,8 @@ out:
 		ops_beneath_free(sv.ops);
 	free(sv.store_root);
 	free(sv.troot);
+	if (sv.payload.sb_buf)
+		memset(sv.payload.sb_buf, 0, sv.payload.sb_cap); /* a bundle's secrets were in it */
 	sbuf_free(&sv.payload);
 	proto_io_free(&sv.io);
 	return code;

@@ -218,9 +218,19 @@ void proto_io_init(struct proto_io *io, ssize_t (*rd)(void *, void *, size_t),
 	io->ctx = ctx;
 }
 
+/* What went over the stream may have held secret values (a bundle): wiped before it is let go. */
+static void wipe(struct sbuf *b)
+{
+	if (b->sb_buf)
+		memset(b->sb_buf, 0, b->sb_cap);
+}
+
 void proto_io_free(struct proto_io *io)
 {
+	wipe(&io->out);
 	sbuf_free(&io->out);
+	if (io->in)
+		memset(io->in, 0, io->in_cap);
 	free(io->in);
 	io->in = NULL;
 }
@@ -241,6 +251,7 @@ int proto_flush(struct proto_io *io)
 		at += (size_t)w;
 	}
 	io->bytes_out += at;
+	wipe(&io->out);
 	sbuf_reset(&io->out);
 	return 0;
 }

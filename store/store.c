@@ -498,6 +498,27 @@ int store_clean_leftovers(struct store *s, bool dry, void (*report)(void *arg, c
 		}
 		free(path);
 	}
+	/*
+	 * Trees that were arriving (host mode's push, store_receive.c) or being
+	 * added (store_add_tree's callers) when they were cut short:
+	 * ".<name>.tmp-<random>", written under the lock of <name>.
+	 */
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		const char *tmp = strstr(names[i], ".tmp-");
+		if (names[i][0] != '.' || !tmp || tmp == names[i])
+			continue;
+		char *name = xstrndup(names[i] + 1, (size_t)(tmp - names[i] - 1));
+		int h;
+		if ((store_name_valid(name) || !strcmp(name, "punix-program")) && try_lock_name(s, name, &h) == 0) {
+			char *path = join(s->root, names[i]);
+			r = dry ? 0 : ops_remove_tree(s->ops, path);
+			if (r == 0 && report)
+				report(arg, "interrupted transfer", path);
+			free(path);
+			s->ops->unlock(s->ops, h);
+		}
+		free(name);
+	}
 	ops_free_names(names, n);
 	if (r < 0)
 		return r;

@@ -221,6 +221,8 @@ struct store_recv {
 	size_t nentries;
 	bool skip;
 };
+/* The lock file of the store path (or name) path: "<store>/.locks/<name>.lock"; malloc'd. */
+char *store_lock_path(const struct store *s, const char *path);
 void store_recv_init(struct store_recv *rv);
 int store_recv_begin(struct store *s, const char *path, const char *reg, size_t reg_len, struct store_recv *rv,
 		     struct sbuf *err);
