@@ -356,6 +356,11 @@ static int take_answer(struct op_ctx *c, int code, struct run_out *ro)
 	struct sbuf msg = SBUF_INIT;
 	if (why) {
 		sbuf_puts(&msg, why);
+	} else if (code > 128 && code < 160) {
+		sbuf_printf(&msg,
+			    "the target's punix was killed (signal %d) in the middle of the op; the target's journal has it",
+			    code - 128);
+		c->remote_lost = true;
 	} else {
 		/* its last "error: " line, or all it said */
 		const char *l = strstr(e, "error: ");
@@ -363,7 +368,10 @@ static int take_answer(struct op_ctx *c, int code, struct run_out *ro)
 		while (msg.sb_len && msg.sb_buf[msg.sb_len - 1] == '\n')
 			msg.sb_buf[--msg.sb_len] = '\0';
 	}
-	op_fail(c, code == 0 ? 3 : code, "%s (on the target, by its punix %s)", msg.sb_buf, c->host->punix);
+	/* the target's exit code when it is one of ours, else a failure there */
+	if (code < 1 || code > 4)
+		code = 3;
+	op_fail(c, code, "%s (on the target, by its punix %s)", msg.sb_buf, c->host->punix);
 	sbuf_free(&msg);
 	if (j)
 		json_decref(j);
@@ -378,8 +386,9 @@ static int run_on_target(struct op_ctx *c, const char **args, size_t nargs, cons
 	int r = host_run(c->host, args, nargs, bundle, out_cb, err_cb, &ro, &code, &err);
 	int rc;
 	if (r < 0) {
-		/* the connection broke: what the target did, its own journal knows ('punix recover' asks it) */
+		/* the connection broke: what the target did, its own journal knows (undoing run asks it) */
 		rc = op_fail(c, 3, "the target's punix: %s", err.sb_buf);
+		c->remote_lost = true;
 	} else {
 		c->remote_ran = true;
 		rc = take_answer(c, code, &ro);
@@ -576,13 +585,15 @@ static int host_remote_plan(struct op_ctx *c)
 }
 
 /*
- * Undoing run: in the op itself, nothing (the target said how it ended,
- * or the connection broke and 'punix recover' asks). In a recovery: the
- * target recovers itself, and says what is current there.
+ * Undoing run: in the op itself, nothing when the target said how it
+ * ended. When the target's punix died or the connection broke mid-op, and
+ * in a recovery: the target recovers itself, and says what is current
+ * there. If it cannot be reached, the undo fails and the op stays running
+ * in this journal, for 'punix recover' to ask again.
  */
 static int host_run_undo(struct op_ctx *c)
 {
-	if (!c->parent)
+	if (!c->parent && !c->remote_lost)
 		return 0;
 	struct sbuf err = SBUF_INIT, *rep = &c->host_report;
 	struct host_conn h;
@@ -645,6 +656,8 @@ static int host_run_undo(struct op_ctx *c)
 		sbuf_free(&ro.err);
 	}
 	sbuf_free(&err);
+	if (!c->parent)
+		sbuf_printf(&c->res->error, "\n%s", rep->sb_buf);
 	return rc < 0 ? 3 : 0;
 }
 

@@ -121,6 +121,7 @@ struct op_ctx {
 	struct host_conn *host;  /* the conversation with the target's punix, while the op has one */
 	struct sbuf host_report; /* a recovery's: what the target said of the op, its line */
 	bool remote_ran;         /* the target ran the op and said how it ended */
+	bool remote_lost;        /* the target's punix died, or the connection broke, mid-op */
 };
 
 struct step {
