@@ -33,6 +33,13 @@ struct ssh {
 int connect_tcp(const char *host, int port, struct sbuf *err);
 /* The host key must be in the known_hosts file: never trust on first use. 0, or -1 with err. */
 int check_host_key(struct ssh *s, const struct ssh_target *t, struct sbuf *err);
+/*
+ * Feeds a known_hosts file's text to kh line by line (check_host_key's
+ * reader, fuzzed: fuzz/known_hosts_fuzz.c); lines libssh2 refuses are
+ * skipped. text[len] must be a NUL, as read_file leaves it: libssh2 (1.10)
+ * reads a byte past the end of a line it is given.
+ */
+void known_hosts_load(LIBSSH2_KNOWNHOSTS *kh, const char *text, size_t len);
 /* Key login: the agent's keys, then each key file. 0, or -1 with err naming all that was tried. */
 int authenticate(struct ssh *s, const struct ssh_target *t, struct sbuf *err);
 

@@ -58,6 +58,19 @@ int connect_tcp(const char *host, int port, struct sbuf *err)
 	return fd;
 }
 
+/* Line by line, as OpenSSH reads it: a line libssh2 cannot parse (a marker, a key type it lacks) is skipped. */
+void known_hosts_load(LIBSSH2_KNOWNHOSTS *kh, const char *text, size_t len)
+{
+	for (const char *line = text, *next; line && line < text + len; line = next) {
+		const char *nl = memchr(line, '\n', (size_t)(text + len - line));
+		next = nl ? nl + 1 : NULL;
+		/* with its newline, as libssh2's own reader passes it (the key's end is found by it) */
+		size_t n = nl ? (size_t)(nl - line) + 1 : (size_t)(text + len - line);
+		if (n && line[0] != '#' && line[0] != '\n')
+			libssh2_knownhost_readline(kh, line, n, LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+	}
+}
+
 /* The host key must be in known_hosts: never trust on first use. */
 int check_host_key(struct ssh *s, const struct ssh_target *t, struct sbuf *err)
 {
@@ -71,15 +84,7 @@ int check_host_key(struct ssh *s, const struct ssh_target *t, struct sbuf *err)
 			libssh2_knownhost_free(kh);
 		return -1;
 	}
-	/* line by line, as OpenSSH reads it: a line libssh2 cannot parse (a marker, a key type it lacks) is skipped */
-	for (char *line = text, *next; line && line < text + tlen; line = next) {
-		char *nl = memchr(line, '\n', (size_t)(text + tlen - line));
-		next = nl ? nl + 1 : NULL;
-		/* with its newline, as libssh2's own reader passes it (the key's end is found by it) */
-		size_t n = nl ? (size_t)(nl - line) + 1 : (size_t)(text + tlen - line);
-		if (n && line[0] != '#' && line[0] != '\n')
-			libssh2_knownhost_readline(kh, line, n, LIBSSH2_KNOWNHOST_FILE_OPENSSH);
-	}
+	known_hosts_load(kh, text, tlen);
 	free(text);
 	size_t len;
 	int type;

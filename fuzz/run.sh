@@ -3,12 +3,13 @@
 # starting from a copy of its seed corpus, for SECONDS in all (default 60):
 #   bash fuzz/run.sh [SECONDS]
 #
-# The time is split: the PCL front end (the largest surface, and the one
-# that reads what people write) gets half, rounded up; the five decoders of
-# bytes punix reads (journal records, generation manifests, store
-# registrations and marker, op plans, ssh_config and known_hosts) share the
-# other half equally. Each target gets at least 1 s. With the default 60 s:
-# pcl 30 s, the others 6 s each.
+# The time is split: the seven decoders of bytes punix reads (journal
+# records, generation manifests, store registrations and marker, op plans,
+# ssh_config and known_hosts, the host protocol's frames and bundle, and
+# known_hosts as libssh2 takes it) share half of it equally, in whole
+# seconds; the PCL front end (the largest surface, and the one that reads
+# what people write) gets the rest, so the total stays SECONDS. Each target
+# gets at least 1 s. With the default 60 s: the seven 4 s each, pcl 32 s.
 #
 # A crash, leak, failed invariant, timeout or out-of-memory is a finding:
 # the run stops there, the reproducer is kept in fuzz/findings/ (its name
@@ -26,12 +27,14 @@ targets=(
   "registration fuzz_registration  fuzz/corpus-registration   fuzz/json.dict      16384"
   "plan         fuzz_plan          fuzz/corpus-plan           fuzz/json.dict      16384"
   "ssh_config   fuzz_ssh_config    fuzz/corpus-ssh-config     -                   8192"
+  "proto        fuzz_proto         fuzz/corpus-proto          -                   16384"
+  "known_hosts  fuzz_known_hosts   fuzz/corpus-known-hosts    -                   8192"
 )
 ntargets=${#targets[@]}
-pcl_seconds=$(((seconds + 1) / 2))
-rest_seconds=$(((seconds - pcl_seconds) / (ntargets - 1)))
-[ "$pcl_seconds" -ge 1 ] || pcl_seconds=1
+rest_seconds=$((seconds / 2 / (ntargets - 1)))
 [ "$rest_seconds" -ge 1 ] || rest_seconds=1
+pcl_seconds=$((seconds - rest_seconds * (ntargets - 1)))
+[ "$pcl_seconds" -ge 1 ] || pcl_seconds=1
 
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DPUNIX_FUZZ=ON -DPUNIX_TESTS=OFF >/dev/null
