@@ -600,9 +600,9 @@ static int host_run_undo(struct op_ctx *c)
 	const struct op_plan *p = &c->plan;
 	int rc = 0;
 	for (int pass = 0; pass < 2 && rc == 0; pass++) {
-		/* on its PATH, or bootstrapped (a --remote-punix of the op is not in its plan) */
-		char *boot = bootstrap_exe(c);
-		char *line = host_line(NULL, p->transport_root, boot);
+		/* the op's --remote-punix (its plan has it), else on its PATH, or bootstrapped */
+		char *boot = p->remote_punix ? NULL : bootstrap_exe(c);
+		char *line = host_line(p->remote_punix, p->transport_root, boot);
 		int r = host_connect(c->tops, line, p->store_root, p->transport_root, &h, &err);
 		free(line);
 		free(boot);

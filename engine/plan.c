@@ -17,6 +17,7 @@ enum {
 	P_SSH = 1, P_KNOWN_HOSTS, P_KEY, P_TRANSPORT_ROOT, P_DEPLOYMENTS_ROOT, P_UNIT_DIR, P_STORE_ROOT, P_STACK,
 	P_ACTIVATE, P_ENABLE, P_GENERATION, P_PREVIOUS, P_DEPLOYED_AT, P_SOURCE_HASH, P_STORE_PATH, P_CONFIG_FILE,
 	P_SECRET_FILE, P_ADOPT, P_SERVICES, P_DEAD, P_ROOTS, P_KEEP_SET, P_KEEP, P_PRUNE,
+	P_REMOTE_PUNIX, /* version 2 */
 };
 enum { F_PATH = 1, F_SHA256, F_MODE, F_OWNER };
 
@@ -50,6 +51,7 @@ static void files_free(struct plan_file *f, size_t n)
 
 void plan_free(struct op_plan *p)
 {
+	free(p->remote_punix);
 	char **strs[] = {&p->ssh,	  &p->known_hosts, &p->key,	    &p->transport_root, &p->deployments_root,
 			 &p->unit_dir,	  &p->store_root,  &p->stack,	    &p->deployed_at,	&p->source_hash,
 			 &p->services};
@@ -135,6 +137,7 @@ void plan_encode(const struct op_plan *p, unsigned char **out, size_t *len)
 	put_i64(&b, P_KEEP, p->keep);
 	for (size_t i = 0; i < p->nprune; i++)
 		put_i64(&b, P_PRUNE, p->prune[i]);
+	put_str(&b, P_REMOTE_PUNIX, p->remote_punix);
 	*out = (unsigned char *)sbuf_detach(&b, len);
 }
 
@@ -235,8 +238,9 @@ static int get_file(unsigned char tag, const unsigned char *v, size_t n, struct 
 
 static int decode_binary(const unsigned char *buf, size_t len, struct op_plan *p, struct sbuf *err)
 {
-	if (buf[3] != PLAN_VERSION)
-		return bad(err, "version %u is not one this punix reads (%u)", buf[3], PLAN_VERSION);
+	if (buf[3] < 1 || buf[3] > PLAN_VERSION)
+		return bad(err, "version %u is not one this punix reads (1..%u)", buf[3], PLAN_VERSION);
+	unsigned version = buf[3];
 	struct rd r = {buf, len, 4};
 	unsigned char t = 0;
 	const unsigned char *v = NULL;
@@ -293,7 +297,14 @@ static int decode_binary(const unsigned char *buf, size_t len, struct op_plan *p
 				(*l)[(*ln)++] = f;
 			}
 			break;
-		default: rc = bad(err, "unknown field %u (plan version %u)", t, PLAN_VERSION);
+		case P_REMOTE_PUNIX:
+			if (version < 2) {
+				rc = bad(err, "unknown field %u (plan version %u)", t, version);
+				break;
+			}
+			rc = get_str(t, v, n, &p->remote_punix, err);
+			break;
+		default: rc = bad(err, "unknown field %u (plan version %u)", t, version);
 		}
 		if (rc < 0)
 			return rc;
@@ -471,6 +482,8 @@ char *plan_to_json(const struct op_plan *p)
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (vals[i])
 			json_object_set_new(o, keys[i], json_string(vals[i]));
+	if (p->remote_punix)
+		json_object_set_new(o, "remote_punix", json_string(p->remote_punix));
 	json_object_set_new(o, "activate", json_boolean(p->activate));
 	json_object_set_new(o, "enable", json_boolean(p->enable));
 	if (p->generation)

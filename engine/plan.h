@@ -15,7 +15,8 @@
  * a file entry is a nested sequence of fields. Every field of a version is
  * known to its decoder: an unknown tag, a field of the wrong size or a
  * truncated one is an error that names it, never a guess. Version 1 is the
- * first; a plan written by punix before it (JSON text, journal format 2)
+ * first; version 2 adds the target's --remote-punix (host mode), and a
+ * version-1 plan is still read; a plan written by punix before it (JSON text, journal format 2)
  * is still read (plan_decode takes both).
  */
 #ifndef PUNIX_ENGINE_PLAN_H
@@ -29,7 +30,7 @@
 
 #include "../base/sbuf.h"
 
-#define PLAN_VERSION 1
+#define PLAN_VERSION 2
 
 /* A file of the generation: a config file (by content hash) or a secret (never its content). */
 struct plan_file {
@@ -43,6 +44,7 @@ struct op_plan {
 	/* where: the target */
 	char *ssh, *known_hosts, *key, *transport_root, *deployments_root, *unit_dir, *store_root;
 	char *stack;
+	char *remote_punix; /* host mode: the target's punix as the op named it (--remote-punix), or NULL */
 	bool activate, enable;
 	/* deploy, rollback, set-current */
 	long generation, previous;

@@ -140,6 +140,7 @@ static void begin(struct op_ctx *c)
 	p->activate = t->activate;
 	p->enable = t->enable;
 	p->store_root = plan_strdup(c->e->store->root);
+	p->remote_punix = plan_strdup(t->remote_punix);
 	if (c->req.type == OP_PRUNE)
 		p->keep = c->keep;
 	if (journal_begin(c) < 0) {

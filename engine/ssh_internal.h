@@ -6,6 +6,8 @@
 #ifndef PUNIX_ENGINE_SSH_INTERNAL_H
 #define PUNIX_ENGINE_SSH_INTERNAL_H
 
+#include <stdbool.h>
+
 #include <libssh2.h>
 #include <libssh2_sftp.h>
 
@@ -39,6 +41,8 @@ int check_host_key(struct ssh *s, const struct ssh_target *t, struct sbuf *err);
  * skipped. text[len] must be a NUL, as read_file leaves it: libssh2 (1.10)
  * reads a byte past the end of a line it is given.
  */
+/* Whether a @revoked line of known_hosts text holds this key (raw SSH key blob), for any host. */
+bool known_hosts_revoked(const char *text, size_t len, const unsigned char *key, size_t keylen);
 void known_hosts_load(LIBSSH2_KNOWNHOSTS *kh, const char *text, size_t len);
 /* Key login: the agent's keys, then each key file. 0, or -1 with err naming all that was tried. */
 int authenticate(struct ssh *s, const struct ssh_target *t, struct sbuf *err);

@@ -58,7 +58,13 @@ int connect_tcp(const char *host, int port, struct sbuf *err)
 	return fd;
 }
 
-/* Line by line, as OpenSSH reads it: a line libssh2 cannot parse (a marker, a key type it lacks) is skipped. */
+/*
+ * Line by line, as OpenSSH reads it: a line libssh2 cannot parse (a key
+ * type it lacks) is skipped, and so is every marker line (libssh2 knows no
+ * markers and would take "@revoked" for a host name): @cert-authority
+ * because punix accepts no host certificates, @revoked because
+ * known_hosts_revoked() checks those first.
+ */
 void known_hosts_load(LIBSSH2_KNOWNHOSTS *kh, const char *text, size_t len)
 {
 	for (const char *line = text, *next; line && line < text + len; line = next) {
@@ -66,9 +72,65 @@ void known_hosts_load(LIBSSH2_KNOWNHOSTS *kh, const char *text, size_t len)
 		next = nl ? nl + 1 : NULL;
 		/* with its newline, as libssh2's own reader passes it (the key's end is found by it) */
 		size_t n = nl ? (size_t)(nl - line) + 1 : (size_t)(text + len - line);
-		if (n && line[0] != '#' && line[0] != '\n')
+		size_t lead = strspn(line, " \t");
+		if (n > lead && line[lead] != '#' && line[lead] != '\n' && line[lead] != '@')
 			libssh2_knownhost_readline(kh, line, n, LIBSSH2_KNOWNHOST_FILE_OPENSSH);
 	}
+}
+
+/* Standard base64 into out (at most cap bytes); the length, or -1 if it is not base64. */
+static long b64_decode(const char *in, size_t n, unsigned char *out, size_t cap)
+{
+	unsigned v = 0;
+	int bits = 0;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = in[i];
+		int d = ch >= 'A' && ch <= 'Z' ? ch - 'A'
+			: ch >= 'a' && ch <= 'z' ? ch - 'a' + 26
+			: ch >= '0' && ch <= '9' ? ch - '0' + 52
+			: ch == '+' ? 62 : ch == '/' ? 63 : ch == '=' ? -2 : -1;
+		if (d == -2)
+			break;
+		if (d < 0)
+			return -1;
+		v = (v << 6) | (unsigned)d;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (k == cap)
+				return -1;
+			out[k++] = (unsigned char)(v >> bits);
+		}
+	}
+	return (long)k;
+}
+
+bool known_hosts_revoked(const char *text, size_t len, const unsigned char *key, size_t keylen)
+{
+	for (const char *line = text, *next; line && line < text + len; line = next) {
+		const char *nl = memchr(line, '\n', (size_t)(text + len - line));
+		next = nl ? nl + 1 : NULL;
+		const char *end = nl ? nl : text + len;
+		const char *p = line + strspn(line, " \t");
+		if ((size_t)(end - p) < 9 || strncmp(p, "@revoked", 8) || (p[8] != ' ' && p[8] != '\t'))
+			continue;
+		/* @revoked HOSTS KEYTYPE BASE64 [COMMENT]: revoked for every host, whatever the pattern */
+		const char *f = p + 8;
+		for (int field = 0; field < 2 && f < end; field++) {
+			f += strspn(f, " \t");
+			f += strcspn(f, " \t\n");
+		}
+		f += strspn(f, " \t");
+		size_t flen = strcspn(f, " \t\r\n");
+		if (f + flen > end || !flen)
+			continue;
+		unsigned char buf[4096];
+		long k = b64_decode(f, flen, buf, sizeof(buf));
+		if (k == (long)keylen && memcmp(buf, key, keylen) == 0)
+			return true;
+	}
+	return false;
 }
 
 /* The host key must be in known_hosts: never trust on first use. */
@@ -85,10 +147,17 @@ int check_host_key(struct ssh *s, const struct ssh_target *t, struct sbuf *err)
 		return -1;
 	}
 	known_hosts_load(kh, text, tlen);
-	free(text);
 	size_t len;
 	int type;
 	const char *key = libssh2_session_hostkey(s->session, &len, &type);
+	bool revoked = key && known_hosts_revoked(text, tlen, (const unsigned char *)key, len);
+	free(text);
+	if (revoked) {
+		libssh2_knownhost_free(kh);
+		sbuf_printf(err, "the host key of %s:%d is marked @revoked in %s: refusing to connect", t->host, t->port,
+			    t->known_hosts);
+		return -1;
+	}
 	int kt = type == LIBSSH2_HOSTKEY_TYPE_RSA		? LIBSSH2_KNOWNHOST_KEY_SSHRSA
 		 : type == LIBSSH2_HOSTKEY_TYPE_ECDSA_256	? LIBSSH2_KNOWNHOST_KEY_ECDSA_256
 		 : type == LIBSSH2_HOSTKEY_TYPE_ECDSA_384	? LIBSSH2_KNOWNHOST_KEY_ECDSA_384

@@ -50,7 +50,7 @@ Test(plan, a_plan_round_trips_through_its_encoding)
 	unsigned char *b;
 	size_t n;
 	plan_encode(&p, &b, &n);
-	cr_assert(n > 4 && memcmp(b, "PPL\x01", 4) == 0);
+	cr_assert(n > 4 && memcmp(b, "PPL\x02", 4) == 0);
 	struct sbuf err = SBUF_INIT;
 	cr_assert_eq(plan_decode(b, n, &q, &err), 0, "%s", err.sb_buf);
 	cr_expect_str_eq(q.ssh, p.ssh);
@@ -121,7 +121,9 @@ Test(plan, bytes_that_are_not_a_plan_are_refused_saying_why)
 	plan_encode(&p, &b, &n);
 	refused(b, n - 3, "past the end");
 	refused(b, 6, "cut short");
-	refused("PPL\x02", 4, "version 2 is not one this punix reads");
+	refused("PPL\x03", 4, "version 3 is not one this punix reads");
+	/* a field of version 2 (the target's --remote-punix) in a version-1 plan */
+	refused("PPL\x01\x19\x01\x00\x00\x00/", 10, "unknown field 25 (plan version 1)");
 	refused("PPL\x01\x63\x00\x00\x00\x00", 9, "unknown field 99");
 	refused("PPL\x01\x08\x02\x00\x00\x00W\x00", 11, "NUL byte");
 	refused("PPL\x01\x0b\x02\x00\x00\x00\x01\x02", 11, "has 2 bytes, not 8");
