@@ -148,9 +148,10 @@ struct punix_ops {
 	int (*fsync_paths)(struct punix_ops *o, const char *const *paths, size_t n, size_t *failed);
 
 	/*
-	 * A command whose standard input and output (standard error merged
-	 * in) are a byte stream to this process: host mode's channel to
-	 * `punix host serve` (docs/hosts.md). line is a /bin/sh command line.
+	 * A command whose standard input and output are a byte stream to this
+	 * process: host mode's channel to `punix host serve` (docs/hosts.md).
+	 * line is a /bin/sh command line (what it writes on its standard error
+	 * is not read: a line that wants it read says `exec 2>&1`).
 	 * read returns 0 at the end; close ends the command's input, waits for
 	 * it and gives its exit code (128 + the signal that killed it). NULL
 	 * or -ENOTSUP where the table cannot (a tree rebased somewhere).

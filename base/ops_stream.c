@@ -1,7 +1,7 @@
 /*
  * ops_stream.c - the local table's command streams (ops.h: stream_open):
- * /bin/sh -c LINE with its standard input, output and error on one end of
- * a socket pair. Host mode runs `punix host serve` this way on a machine
+ * /bin/sh -c LINE with its standard input and output on one end of a
+ * socket pair. Host mode runs `punix host serve` this way on a machine
  * it reaches without SSH (and the tests drive the protocol through it).
  */
 #include <errno.h>
@@ -41,7 +41,9 @@ int local_stream_open(struct punix_ops *o, const char *line, struct ops_stream *
 		if (getppid() != parent)
 			_exit(127);
 		signal(SIGPIPE, SIG_DFL);
-		if (dup2(sv[1], 0) < 0 || dup2(sv[1], 1) < 0 || dup2(sv[1], 2) < 0)
+		/* standard error is not the stream's (ops.h): a line that wants it there says so */
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (null < 0 || dup2(sv[1], 0) < 0 || dup2(sv[1], 1) < 0 || dup2(null, 2) < 0)
 			_exit(127);
 		execl("/bin/sh", "sh", "-c", line, (char *)NULL);
 		_exit(127);

@@ -23,6 +23,9 @@ double now(void)
 
 struct sample run(char *const *argv, const char *home, int want_status)
 {
+	/* standard error kept aside, to say why when a run does not end as it should */
+	char errpath[] = "/tmp/punix-bench-err-XXXXXX";
+	int efd = mkstemp(errpath);
 	double t0 = now();
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -30,7 +33,7 @@ struct sample run(char *const *argv, const char *home, int want_status)
 			setenv("PUNIX_HOME", home, 1);
 		int fd = open("/dev/null", O_WRONLY);
 		dup2(fd, 1);
-		dup2(fd, 2);
+		dup2(efd >= 0 ? efd : fd, 2);
 		execvp(argv[0], argv);
 		_exit(127);
 	}
@@ -39,8 +42,21 @@ struct sample run(char *const *argv, const char *home, int want_status)
 	wait4(pid, &st, 0, &ru);
 	struct sample s = {now() - t0, ru.ru_maxrss};
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != want_status) {
-		fprintf(stderr, "bench: %s exited with %d\n", argv[0], WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+		fprintf(stderr, "bench: %s exited with %d:", argv[0], WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+		for (int i = 1; argv[i]; i++)
+			fprintf(stderr, " %s", argv[i]);
+		fprintf(stderr, "\n");
+		char buf[4096];
+		ssize_t n;
+		lseek(efd, 0, SEEK_SET);
+		while (efd >= 0 && (n = read(efd, buf, sizeof(buf))) > 0)
+			fwrite(buf, 1, (size_t)n, stderr);
+		unlink(errpath);
 		exit(1);
+	}
+	if (efd >= 0) {
+		close(efd);
+		unlink(errpath);
 	}
 	return s;
 }

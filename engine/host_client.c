@@ -42,6 +42,8 @@ char *host_line(const char *remote, const char *troot, const char *bootstrap)
 {
 	(void)troot;
 	struct sbuf l = SBUF_INIT;
+	/* the command's complaints on the stream, where they are shown; the channel's own stderr is not read */
+	sbuf_puts(&l, "exec 2>&1; ");
 	if (remote) {
 		/* named by the operator: that one or none */
 		sbuf_puts(&l, "p=");

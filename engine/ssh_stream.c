@@ -1,8 +1,9 @@
 /*
  * ssh_stream.c - the SSH table's command streams (ops.h: stream_open): one
- * exec channel of the connection's session, its standard error merged into
- * its output, so a shell's complaint reaches the reader where a frame was
- * expected (and is shown as such, proto.c).
+ * exec channel of the connection's session; its standard output is the
+ * stream (the command line sends its own standard error there too, so a
+ * shell's complaint reaches the reader where a frame was expected and is
+ * shown as such, proto.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -20,7 +21,13 @@ static int stream_open(struct punix_ops *o, const char *line, struct ops_stream 
 	LIBSSH2_CHANNEL *ch = libssh2_channel_open_session(s->session);
 	if (!ch)
 		return -EIO;
-	libssh2_channel_handle_extended_data2(ch, LIBSSH2_CHANNEL_EXTENDED_DATA_MERGE);
+	/*
+	 * The channel's own standard error is dropped: sshd itself may write
+	 * there (its debug lines at LogLevel DEBUG). What the command says on
+	 * its standard error reaches us all the same: host_line() starts with
+	 * `exec 2>&1`.
+	 */
+	libssh2_channel_handle_extended_data2(ch, LIBSSH2_CHANNEL_EXTENDED_DATA_IGNORE);
 	if (libssh2_channel_exec(ch, line) < 0) {
 		libssh2_channel_free(ch);
 		return -EIO;
