@@ -99,3 +99,15 @@ const char *sbuf_str(const struct sbuf *sb)
 {
 	return sb->sb_buf ? sb->sb_buf : "";
 }
+
+void sbuf_shell_quote(struct sbuf *sb, const char *w)
+{
+	sbuf_putc(sb, '\'');
+	for (; *w; w++) {
+		if (*w == '\'')
+			sbuf_puts(sb, "'\\''");
+		else
+			sbuf_putc(sb, *w);
+	}
+	sbuf_putc(sb, '\'');
+}

@@ -29,6 +29,8 @@ __attribute__((format(printf, 2, 3))) void sbuf_printf(struct sbuf *sb, const ch
 void sbuf_vprintf(struct sbuf *sb, const char *fmt, va_list ap);
 /* Hands the buffer to the caller (never NULL) and resets sb. */
 char *sbuf_detach(struct sbuf *sb, size_t *len);
+/* Appends w quoted for /bin/sh: '...', each ' inside written as '\''. */
+void sbuf_shell_quote(struct sbuf *sb, const char *w);
 /* Returns sb_buf, or "" when nothing was ever appended. */
 const char *sbuf_str(const struct sbuf *sb);
 

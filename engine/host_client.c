@@ -26,17 +26,6 @@ static ssize_t s_write(void *ctx, const void *buf, size_t n)
 	return h->o->stream_write(h->o, h->s, buf, n);
 }
 
-static void quote(struct sbuf *sb, const char *w)
-{
-	sbuf_putc(sb, '\'');
-	for (; *w; w++) {
-		if (*w == '\'')
-			sbuf_puts(sb, "'\\''");
-		else
-			sbuf_putc(sb, *w);
-	}
-	sbuf_putc(sb, '\'');
-}
 
 char *host_line(const char *remote, const char *troot, const char *bootstrap)
 {
@@ -47,14 +36,14 @@ char *host_line(const char *remote, const char *troot, const char *bootstrap)
 	if (remote) {
 		/* named by the operator: that one or none */
 		sbuf_puts(&l, "p=");
-		quote(&l, remote);
+		sbuf_shell_quote(&l, remote);
 		sbuf_puts(&l, "; if [ -x \"$p\" ]; then exec \"$p\" host serve; fi; echo @punix-missing");
 		return sbuf_detach(&l, NULL);
 	}
 	sbuf_puts(&l, "if p=$(command -v punix); then exec \"$p\" host serve; fi; ");
 	if (bootstrap) {
 		sbuf_puts(&l, "b=");
-		quote(&l, bootstrap);
+		sbuf_shell_quote(&l, bootstrap);
 		sbuf_puts(&l, "; if [ -x \"$b\" ]; then exec \"$b\" host serve; fi; ");
 	}
 	sbuf_puts(&l, "echo @punix-missing");

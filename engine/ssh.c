@@ -97,17 +97,6 @@ static int sftp_err(struct ssh *s)
 }
 
 /* One shell word: single quotes, with ' written '\'' */
-static void quote(struct sbuf *sb, const char *w)
-{
-	sbuf_putc(sb, '\'');
-	for (; *w; w++) {
-		if (*w == '\'')
-			sbuf_puts(sb, "'\\''");
-		else
-			sbuf_putc(sb, *w);
-	}
-	sbuf_putc(sb, '\'');
-}
 
 /* Runs a command line on the host; its stdout and stderr into out (if any). */
 static int exec_line(struct ssh *s, const char *line, struct sbuf *out, int *status)
@@ -146,7 +135,7 @@ static int exec_argv(struct ssh *s, const char *const *argv, struct sbuf *out)
 	for (size_t i = 0; argv[i]; i++) {
 		if (i)
 			sbuf_putc(&line, ' ');
-		quote(&line, argv[i]);
+		sbuf_shell_quote(&line, argv[i]);
 	}
 	int status = 0, r = exec_line(s, line.sb_buf, out, &status);
 	sbuf_free(&line);
@@ -439,9 +428,9 @@ static int ssh_lock(struct punix_ops *o, const char *path, int excl, int wait, i
 	struct sbuf line = SBUF_INIT;
 	/* a lock file that is a symlink is refused, never opened through */
 	sbuf_puts(&line, "[ -L ");
-	quote(&line, path);
+	sbuf_shell_quote(&line, path);
 	sbuf_puts(&line, " ] && exit 73; exec 9>>");
-	quote(&line, path);
+	sbuf_shell_quote(&line, path);
 	sbuf_printf(&line, " || exit 74; command -v flock >/dev/null || exit 127; flock %s %s 9 || exit 75; "
 			   "echo @punix-locked; exec cat >/dev/null",
 		    excl ? "-x" : "-s", wait ? "" : "-n");
@@ -507,17 +496,17 @@ static int ssh_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status)
 	struct sbuf line = SBUF_INIT, out = SBUF_INIT;
 	if (cmd->cwd) {
 		sbuf_puts(&line, "cd ");
-		quote(&line, cmd->cwd);
+		sbuf_shell_quote(&line, cmd->cwd);
 		sbuf_puts(&line, " && ");
 	}
 	sbuf_puts(&line, "env -i");
 	for (size_t i = 0; cmd->env && cmd->env[i]; i++) {
 		sbuf_putc(&line, ' ');
-		quote(&line, cmd->env[i]);
+		sbuf_shell_quote(&line, cmd->env[i]);
 	}
 	for (size_t i = 0; cmd->argv[i]; i++) {
 		sbuf_putc(&line, ' ');
-		quote(&line, cmd->argv[i]);
+		sbuf_shell_quote(&line, cmd->argv[i]);
 	}
 	int st = 0, r = exec_line(S(o), line.sb_buf, &out, &st);
 	sbuf_free(&line);
@@ -556,7 +545,7 @@ static int ssh_fsync_paths(struct punix_ops *o, const char *const *paths, size_t
 		sbuf_puts(&line, "sync --");
 		for (size_t k = 0; k < m; k++) {
 			sbuf_putc(&line, ' ');
-			quote(&line, paths[i + k]);
+			sbuf_shell_quote(&line, paths[i + k]);
 		}
 		int st = 0, r = exec_line(S(o), line.sb_buf, NULL, &st);
 		sbuf_free(&line);
@@ -588,7 +577,7 @@ static int ssh_exists(struct punix_ops *o, const char *const *paths, size_t n, u
 	sbuf_puts(&line, "for f in");
 	for (size_t i = 0; i < n; i++) {
 		sbuf_putc(&line, ' ');
-		quote(&line, paths[i]);
+		sbuf_shell_quote(&line, paths[i]);
 	}
 	/* each answer marked, so what a shell's rc files may print first is not taken for one */
 	sbuf_puts(&line, "; do if [ -e \"$f\" ] || [ -L \"$f\" ]; then echo @1; else echo @0; fi; done");
