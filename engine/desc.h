@@ -113,4 +113,21 @@ struct stack_desc {
 	size_t source_len;
 };
 
+/* One host of a fleet module, as written (docs/fleet.md). */
+struct fleet_host {
+	const char *file;    /* its program, relative to the fleet's file */
+	const char *stack;   /* the stack module in that program */
+	const char *target;  /* "local" or "ssh://USER@HOST[:PORT]" */
+	const char *machine; /* its name, or NULL */
+	struct desc_loc loc; /* of the host's record */
+};
+
+/* A fleet module: its hosts in the order declared. */
+struct fleet_desc {
+	const char *name;
+	struct desc_loc loc;
+	const struct fleet_host *hosts;
+	size_t nhosts;
+};
+
 #endif

@@ -180,6 +180,9 @@ size_t pcl_program_packages(struct pcl_program *p, const struct pkg_desc **out);
  */
 const struct stack_desc *pcl_program_stack(struct pcl_program *p, const char *name);
 
+/* The fleet module named name of a program that checked clean, or NULL. Owned by the program. */
+const struct fleet_desc *pcl_program_fleet(struct pcl_program *p, const char *name);
+
 /*
  * A canonical, typed, unambiguous encoding of a value: equal values give
  * equal bytes, whatever order their record fields were written in. A

@@ -279,3 +279,28 @@ const struct stack_desc *pcl_program_stack(struct pcl_program *p, const char *na
 	sbuf_free(&enc);
 	return st;
 }
+
+const struct fleet_desc *pcl_program_fleet(struct pcl_program *p, const char *name)
+{
+	assert(p->checked && p->nerrors == 0);
+	const struct pcl_module *m = pcl_program_find(p, name);
+	if (!m || m->m_kind != PCL_KIND_FLEET)
+		return NULL;
+	const struct pcl_value *hosts = pcl_value_field(m->m_value, "hosts");
+	size_t n = hosts ? hosts->v_list.n : 0;
+	struct fleet_desc *f = arena_alloc(&p->arena, sizeof(*f));
+	struct fleet_host *h = arena_alloc(&p->arena, (n + 1) * sizeof(*h));
+	for (size_t i = 0; i < n; i++) {
+		const struct pcl_value *rec = hosts->v_list.items[i];
+		h[i].file = str_field(rec, "file");
+		h[i].stack = str_field(rec, "stack");
+		h[i].target = str_field(rec, "target");
+		h[i].machine = str_field(rec, "machine");
+		h[i].loc = (struct desc_loc){rec->v_loc.file, rec->v_loc.line, rec->v_loc.col};
+	}
+	f->name = m->m_name;
+	f->loc = (struct desc_loc){m->m_loc.file, m->m_loc.line, m->m_loc.col};
+	f->hosts = h;
+	f->nhosts = n;
+	return f;
+}

@@ -52,6 +52,11 @@ static const struct pcl_value *key_name(const struct pcl_value *v)
 	return v->v_kind == PCL_V_REC ? pcl_value_field(v, "name") : NULL;
 }
 
+static const struct pcl_value *key_machine(const struct pcl_value *v)
+{
+	return v->v_kind == PCL_V_REC ? pcl_value_field(v, "machine") : NULL;
+}
+
 static const struct pcl_value *key_path(const struct pcl_value *v)
 {
 	return v->v_kind == PCL_V_REC ? pcl_value_field(v, "path") : NULL;
@@ -330,7 +335,7 @@ static void check_stack(struct sctx *c, const struct pcl_value *v)
 static void check_fleet(struct sctx *c, const struct pcl_value *v)
 {
 	pcl_check_fields(c, v, pcl_fleet_fields.spec, pcl_fleet_fields.n, NULL);
-	unique_in_list(c, v, "hosts", key_name, "host");
+	unique_in_list(c, v, "hosts", key_machine, "machine");
 }
 
 /* ---- kinds ----------------------------------------------------------------- */

@@ -575,20 +575,29 @@ static void ck_target(struct sctx *c, const struct pcl_value *v)
 		shape_error(c, v, "must be \"local\" or \"ssh://USER@HOST[:PORT]\"", NULL);
 }
 
-static void ck_stackref(struct sctx *c, const struct pcl_value *v)
+/* A host's program file: relative, resolved below the fleet's directory at apply time. */
+static void ck_host_file(struct sctx *c, const struct pcl_value *v)
 {
-	ref_module(c, v, PCL_KIND_STACK, PCL_E6, "stack");
+	if (pcl_want_str(c, v) && (!v->v_str.len || memchr(v->v_str.s, '\0', v->v_str.len)))
+		shape_error(c, v, "must name a file (relative to the fleet's file)", NULL);
 }
 
-static void ck_stackrefs(struct sctx *c, const struct pcl_value *v)
+/* The stack's module name in the host's own program (another program: not a reference here). */
+static void ck_host_stack(struct sctx *c, const struct pcl_value *v)
 {
-	if (pcl_want_list(c, v, "List<Str>"))
-		pcl_each_item(c, v, ck_stackref);
+	if (!pcl_want_str(c, v))
+		return;
+	const char *s = v->v_str.s;
+	bool ok = v->v_str.len && v->v_str.len <= 128 && ((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')) &&
+		  all_chars(s, "_-");
+	if (!ok)
+		shape_error(c, v, "must be a module name (a letter, then letters, digits, '_' or '-')", NULL);
 }
 
 static const struct fspec host_fields[] = {
-	{"name", true, ck_host_name},
-	{"stacks", true, ck_stackrefs},
+	{"file", true, ck_host_file},
+	{"machine", false, ck_host_name},
+	{"stack", true, ck_host_stack},
 	{"target", true, ck_target},
 };
 

@@ -58,10 +58,10 @@ Test(eval, kinds_follow_fields)
 	expect_dump("module P { pname = \"p\" version = \"1\" recipe = \"std.shell\" recipeArgs = { command = \"true\" } }\n"
 		    "module Svc { package = \"P\" binary = \"b\" }\n"
 		    "module St { backend = \"systemd\" services = [\"Svc\"] }\n"
-		    "module F { hosts = [{ name = \"h1\" target = \"local\" stacks = [\"St\"] }] }\n"
+		    "module F { hosts = [{ file = \"h1.pcl\" target = \"local\" stack = \"St\" machine = \"h1\" }] }\n"
 		    "module D { binary = \"only-binary-is-data\" }\n",
 		    "data D {binary=\"only-binary-is-data\"}\n"
-		    "fleet F {hosts=[{name=\"h1\",stacks=[\"St\"],target=\"local\"}]}\n"
+		    "fleet F {hosts=[{file=\"h1.pcl\",machine=\"h1\",stack=\"St\",target=\"local\"}]}\n"
 		    "package P {pname=\"p\",recipe=\"std.shell\",recipeArgs={command=\"true\"},version=\"1\"}\n"
 		    "stack St {backend=\"systemd\",services=[\"Svc\"]}\n"
 		    "service Svc {binary=\"b\",package=\"P\"}\n");
