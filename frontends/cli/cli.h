@@ -137,6 +137,8 @@ int cmd_service(int argc, char **argv);
 void cmd_service_help(void);
 int cmd_journal(int argc, char **argv);
 void cmd_journal_help(void);
+int cmd_fleet(int argc, char **argv);
+void cmd_fleet_help(void);
 int cmd_host(int argc, char **argv);
 void cmd_host_help(void);
 int cmd_recover(int argc, char **argv);

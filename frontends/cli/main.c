@@ -15,6 +15,7 @@ static const struct cli_cmd commands[] = {
 	{"build", "build package modules into the store", cmd_build, cmd_build_help},
 	{"store", "the store: path, info, verify, gc", cmd_store, cmd_store_help},
 	{"service", "deploy, roll back, inspect, prune a stack", cmd_service, cmd_service_help},
+	{"fleet", "apply, roll back or read a fleet of hosts at once", cmd_fleet, cmd_fleet_help},
 	{"recover", "finish or undo interrupted ops; clean up builds", cmd_recover, cmd_recover_help},
 	{"journal", "show, set aside or prune the ops in the journal", cmd_journal, cmd_journal_help},
 	{"host", "the target's side of host mode (run by a deployer over SSH)", cmd_host, cmd_host_help},

@@ -1,0 +1,712 @@
+/*
+ * cmd_fleet.c - `punix fleet apply|rollback|status FILE` (docs/fleet.md).
+ *
+ * A fleet module names hosts, each with its own program, stack and target.
+ * apply deploys every selected host as an op of one engine, at most
+ * --parallel at a time (the engine runs them concurrently on its loop;
+ * builds two hosts share are made once); a host that fails is reported and
+ * the others go on (or, with --fail-fast, no new host starts). rollback
+ * does the same in reverse declared order; status reads every host at once.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <fnmatch.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../base/path.h"
+#include "../../base/vec.h"
+#include "../../base/xalloc.h"
+#include "../../engine/engine.h"
+#include "../../engine/host.h"
+#include "cli.h"
+
+#define FLEET_USAGE                                                                                        \
+	"usage: punix fleet apply FILE [--parallel N] [--fail-fast] [--on NAME,...] [--activate [--enable]]\n" \
+	"                        [--dry-run] [--json] [TARGET OPTIONS]\n"                                    \
+	"       punix fleet rollback FILE [--parallel N] [--fail-fast] [--on NAME,...] [--activate [--enable]]\n" \
+	"                        [--json] [TARGET OPTIONS]\n"                                                 \
+	"       punix fleet status FILE [--on NAME,...] [--json] [TARGET OPTIONS]\n"
+
+void cmd_fleet_help(void)
+{
+	fputs(FLEET_USAGE
+	      "\n"
+	      "  apply     deploy every host's stack (its own program, built here, pushed, flipped)\n"
+	      "  rollback  roll every host's stack back, in reverse declared order\n"
+	      "  status    each host's current generation, the mode that reaches it, and whether an\n"
+	      "            op is running there\n"
+	      "\n"
+	      "FILE holds one fleet module (docs/fleet.md):\n"
+	      "  module Fleet { hosts = [ { file = \"hosts/web.pcl\" stack = \"WebStack\"\n"
+	      "                             target = \"ssh://deploy@web.example.com\" machine = \"web\" } ] }\n"
+	      "\n"
+	      "Options:\n"
+	      "  --parallel N           at most N hosts at once (default 8)\n"
+	      "  --fail-fast            after the first failure start no other host (they are 'not-attempted')\n"
+	      "  --on NAME,...          only the hosts whose machine or target host matches a NAME (globs)\n"
+	      "  --activate, --enable   as for 'punix service deploy'; a failed (re)start is a warning\n"
+	      "  --dry-run              [apply] each host into <deployments-root>/.dry-run/<user@host_port>/\n"
+	      "  --transport-root DIR   each host into DIR/<user@host_port>/ on this machine (a rehearsal:\n"
+	      "                         no SSH)\n"
+	      "  --json                 one JSON object with every host's status\n"
+	      "  --known-hosts, --key, --mode, --remote-punix, --deployments-root, --unit-dir,\n"
+	      "  --store-root, --state-dir   as for 'punix service'\n"
+	      "\n"
+	      "Exit status: 0 every selected host ok; 1 a host failed, was blocked or not attempted;\n"
+	      "2 usage; 3 the fleet file could not be used.\n",
+	      stdout);
+}
+
+struct fleet_opts {
+	const char *sub, *file;
+	long parallel;
+	bool fail_fast, activate, enable, dry_run, json;
+	const char *on;
+	const char *transport_root, *deployments_root, *unit_dir, *store_root, *state_dir;
+	const char *known_hosts, *key, *remote_punix;
+	enum target_mode mode;
+};
+
+enum host_status { H_PENDING, H_OK, H_FAILED, H_BLOCKED, H_NOT_ATTEMPTED };
+
+static const char *const status_names[] = {"pending", "ok", "failed", "blocked", "not-attempted"};
+
+struct host {
+	const struct fleet_host *h;
+	char *name;   /* the report's: the target's host ("local" for this machine) */
+	char *where;  /* <user@host_port>: the directory a rebased run uses */
+	bool selected;
+	enum host_status status;
+	char *message; /* the report's text after the arrow */
+	long generation, previous;
+	double started, secs;
+	struct pcl_program *prog;
+	struct deploy_input in;
+	char *tree;
+	char *troot, *url;
+	struct fleet_run *run;
+	struct sbuf warn; /* activation that did not go well: a warning, the host is deployed */
+};
+
+struct fleet_run {
+	struct engine *e;
+	const struct fleet_opts *o;
+	const struct cli_places *pl;
+	struct host *hosts;
+	size_t n, next, running, failed;
+	size_t *order; /* the order hosts start in: declared, or reverse for rollback */
+	char *udir, *dep;
+	bool stop; /* --fail-fast: a host failed */
+};
+
+static double now_secs(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* "deploy@web.example.com_22" from "ssh://deploy@web.example.com:22"; "local" for this machine. */
+static void host_names(struct host *h)
+{
+	const char *t = h->h->target;
+	if (!strcmp(t, "local")) {
+		h->name = xstrdup("local");
+		h->where = xstrdup("local");
+		return;
+	}
+	const char *s = t + strlen("ssh://");
+	const char *at = strchr(s, '@');
+	const char *host = at ? at + 1 : s;
+	const char *colon = strrchr(host, ':');
+	size_t hl = colon ? (size_t)(colon - host) : strlen(host);
+	h->name = xstrndup(host, hl);
+	struct sbuf w = SBUF_INIT;
+	sbuf_printf(&w, "%.*s_%s", (int)(colon ? (size_t)(colon - s) : strlen(s)), s, colon ? colon + 1 : "22");
+	h->where = sbuf_detach(&w, NULL);
+}
+
+/* Whether --on selects the host: a NAME (glob) matching its machine or its target's host. */
+static bool selected(const struct host *h, const char *on)
+{
+	if (!on)
+		return true;
+	size_t n;
+	char **names = cli_split_commas(on, &n);
+	bool yes = false;
+	for (size_t i = 0; i < n && !yes; i++)
+		yes = fnmatch(names[i], h->name, 0) == 0 || (h->h->machine && fnmatch(names[i], h->h->machine, 0) == 0);
+	cli_free_strings(names, n);
+	return yes;
+}
+
+__attribute__((format(printf, 3, 4))) static void host_fail(struct host *h, enum host_status st, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	struct sbuf m = SBUF_INIT;
+	sbuf_vprintf(&m, fmt, ap);
+	va_end(ap);
+	/* one line in the report */
+	for (size_t i = 0; i < m.sb_len; i++)
+		if (m.sb_buf[i] == '\n')
+			m.sb_buf[i] = ' ';
+	free(h->message);
+	h->message = sbuf_detach(&m, NULL);
+	h->status = st;
+}
+
+/*
+ * The host's program: FILE relative to the fleet's directory, never an
+ * absolute path or one that leads out of it. 0, or <0 with the host failed.
+ */
+static int load_host(struct host *h, const char *fleet_dir)
+{
+	const char *f = h->h->file;
+	if (f[0] == '/') {
+		host_fail(h, H_FAILED, "host file '%s' is absolute; name it relative to the fleet's file", f);
+		return -1;
+	}
+	struct sbuf p = SBUF_INIT;
+	sbuf_printf(&p, "%s/%s", fleet_dir, f);
+	const char *why = NULL;
+	char *canon = path_canonical(p.sb_buf, NULL, &why);
+	sbuf_free(&p);
+	size_t dl = strlen(fleet_dir);
+	if (!canon || strncmp(canon, fleet_dir, dl) || (canon[dl] != '/' && strcmp(fleet_dir, "/"))) {
+		host_fail(h, H_FAILED, "host file '%s' leads out of the fleet's directory %s%s%s", f, fleet_dir,
+			  why ? ": " : "", why ? why : "");
+		free(canon);
+		return -1;
+	}
+	char *real = NULL;
+	int r = ops_local()->realpath(ops_local(), canon, &real);
+	if (r == 0 && (strncmp(real, fleet_dir, dl) || (real[dl] != '/' && strcmp(fleet_dir, "/")))) {
+		host_fail(h, H_FAILED, "host file '%s' leads out of the fleet's directory %s (through a symlink)", f,
+			  fleet_dir);
+		free(real);
+		free(canon);
+		return -1;
+	}
+	char *buf = NULL;
+	size_t len = 0;
+	if (r == 0)
+		r = ops_local()->read_file(ops_local(), real, PCL_MAX_SOURCE_BYTES, &buf, &len);
+	if (r < 0) {
+		host_fail(h, H_FAILED, "host file %s: %s", canon, strerror(-r));
+		free(real);
+		free(canon);
+		return -1;
+	}
+	h->prog = pcl_program_new();
+	pcl_program_add_source(h->prog, canon, buf, len);
+	free(buf);
+	if (pcl_program_check(h->prog)) {
+		const struct pcl_diag *d = pcl_program_diag(h->prog, 0);
+		host_fail(h, H_FAILED, "%s:%u:%u: [E%d] %s%s", d->d_loc.file, d->d_loc.line, d->d_loc.col, d->d_code,
+			  d->d_message, pcl_program_error_count(h->prog) > 1 ? " (and more: punix check the file)" : "");
+	} else {
+		const struct stack_desc *st = pcl_program_stack(h->prog, h->h->stack);
+		if (!st)
+			host_fail(h, H_FAILED, "[E2] %s has no stack module '%s'", canon, h->h->stack);
+		h->in.stack = st;
+		h->in.npkgs = pcl_program_packages(h->prog, &h->in.pkgs);
+	}
+	h->tree = ops_dirname(real);
+	h->in.tree_root = h->tree;
+	free(real);
+	free(canon);
+	return h->status == H_FAILED ? -1 : 0;
+}
+
+/* Where the host's op lands: its target, or a directory of this machine standing in for it. */
+static struct target_spec host_target(struct fleet_run *fr, struct host *h)
+{
+	const struct fleet_opts *o = fr->o;
+	struct target_spec t = {
+		.known_hosts = o->known_hosts,
+		.key = o->key,
+		.deployments_root = fr->dep,
+		.unit_dir = fr->udir,
+		.ssh_defaults = &fr->pl->ssh,
+		.mode = o->mode,
+		.remote_punix = o->remote_punix,
+		.activate = o->activate,
+		.enable = o->enable,
+	};
+	const char *base = o->dry_run ? NULL : o->transport_root;
+	if (o->dry_run || base) {
+		struct sbuf r = SBUF_INIT;
+		if (o->dry_run)
+			sbuf_printf(&r, "%s/.dry-run/%s", fr->dep, h->where);
+		else
+			sbuf_printf(&r, "%s/%s", base, h->where);
+		free(h->troot);
+		h->troot = sbuf_detach(&r, NULL);
+		t.transport_root = h->troot;
+	} else if (strcmp(h->h->target, "local") != 0) {
+		t.ssh = h->h->target;
+	}
+	return t;
+}
+
+static void start_next(struct fleet_run *fr);
+
+static void host_done(void *arg, struct op_result *r)
+{
+	struct host *h = arg;
+	struct fleet_run *fr = h->run;
+	h->secs = now_secs() - h->started;
+	fr->running--;
+	h->generation = r->generation;
+	h->previous = r->previous;
+	bool rollback = !strcmp(fr->o->sub, "rollback");
+	if (r->exit == 0) {
+		h->status = H_OK;
+		struct sbuf m = SBUF_INIT;
+		sbuf_printf(&m, "%s: gen-%03ld", rollback ? "rolled back" : "deployed", r->generation);
+		if (r->failed_units) {
+			sbuf_printf(&h->warn, "%zu unit(s) did not (re)start: %s", r->failed_units, sbuf_str(&r->failed));
+			sbuf_printf(&m, " (warning: %s)", h->warn.sb_buf);
+		}
+		h->message = sbuf_detach(&m, NULL);
+	} else {
+		host_fail(h, r->exit == 4 ? H_BLOCKED : H_FAILED, "%s", cli_reason(r->error.sb_buf, "no reason was given"));
+		fr->failed++;
+		if (fr->o->fail_fast)
+			fr->stop = true;
+	}
+	start_next(fr);
+}
+
+static void start_next(struct fleet_run *fr)
+{
+	while (!fr->stop && fr->next < fr->n && fr->running < (size_t)fr->o->parallel) {
+		struct host *h = &fr->hosts[fr->order[fr->next++]];
+		if (!h->selected || h->status != H_PENDING)
+			continue;
+		struct target_spec t = host_target(fr, h);
+		struct op_request q = {.target = t};
+		if (!strcmp(fr->o->sub, "apply")) {
+			q.type = OP_DEPLOY;
+			q.deploy = &h->in;
+		} else {
+			q.type = OP_ROLLBACK;
+			q.stack = h->h->stack;
+		}
+		h->started = now_secs();
+		fr->running++;
+		engine_submit(fr->e, &q, host_done, h);
+	}
+}
+
+/* ---- status: every host read at once ----------------------------------------------------- */
+
+struct reader {
+	struct fleet_run *fr;
+	struct host *h;
+	pthread_t th;
+	long current;
+	size_t ngens;
+	bool running;
+	const char *mode;
+	struct sbuf err;
+};
+
+static void *read_host(void *arg)
+{
+	struct reader *rd = arg;
+	struct target_spec t = host_target(rd->fr, rd->h);
+	rd->mode = t.ssh ? "agentless" : t.transport_root ? "rebased" : "local";
+	struct punix_ops *tops = engine_target_ops(NULL, &t, &rd->err);
+	if (!tops)
+		return NULL;
+	struct gen_info *g = NULL;
+	if (engine_generations(tops, t.deployments_root, rd->h->h->stack, &g, &rd->ngens, &rd->current, &rd->err) == 0)
+		gen_infos_free(g, rd->ngens);
+	/* an op running there holds the stack's lock on the target */
+	struct sbuf path = SBUF_INIT, lerr = SBUF_INIT;
+	int lh = -1;
+	sbuf_printf(&path, "%s/.locks/%s.lock", t.deployments_root, rd->h->h->stack);
+	struct ops_stat st;
+	if (!rd->err.sb_len && tops->stat(tops, path.sb_buf, 0, &st) == 0 && tops->lock(tops, path.sb_buf, 1, 0, &lh) == -EWOULDBLOCK)
+		rd->running = true;
+	if (lh >= 0)
+		tops->unlock(tops, lh);
+	/* host mode where a punix answers: the mode the next op would use */
+	if (t.ssh && t.mode != MODE_AGENTLESS && tops->stream_open) {
+		char *line = host_line(t.remote_punix, t.transport_root, NULL);
+		struct host_conn hc;
+		if (host_connect(tops, line, rd->fr->pl->store, t.transport_root, &hc, &lerr) == 0) {
+			rd->mode = "host";
+			host_close(&hc, NULL);
+		}
+		free(line);
+	}
+	sbuf_free(&path);
+	sbuf_free(&lerr);
+	engine_target_ops_free(tops);
+	return NULL;
+}
+
+static int fleet_status(struct fleet_run *fr, int width)
+{
+	struct reader *rd = xcalloc(fr->n + 1, sizeof(*rd));
+	for (size_t i = 0; i < fr->n; i++) {
+		rd[i].fr = fr;
+		rd[i].h = &fr->hosts[i];
+		if (fr->hosts[i].selected && fr->hosts[i].status == H_PENDING &&
+		    pthread_create(&rd[i].th, NULL, read_host, &rd[i]) != 0)
+			read_host(&rd[i]);
+	}
+	int rc = EXIT_OK;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < fr->n; i++) {
+		struct host *h = &fr->hosts[i];
+		if (!h->selected)
+			continue;
+		if (h->status == H_PENDING && rd[i].th)
+			pthread_join(rd[i].th, NULL);
+		if (h->status == H_PENDING)
+			h->status = rd[i].err.sb_len ? H_FAILED : H_OK;
+		if (rd[i].err.sb_len)
+			host_fail(h, H_FAILED, "%s", rd[i].err.sb_buf);
+		if (h->status != H_OK)
+			rc = EXIT_ERROR;
+		if (fr->o->json) {
+			json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "host", h->name, "stack", h->h->stack, "target",
+					      h->h->target, "status", status_names[h->status]);
+			if (h->h->machine)
+				json_object_set_new(o, "machine", json_string(h->h->machine));
+			if (h->status == H_OK) {
+				json_object_set_new(o, "current", json_integer(rd[i].current));
+				json_object_set_new(o, "generations", json_integer((json_int_t)rd[i].ngens));
+				json_object_set_new(o, "mode", json_string(rd[i].mode));
+				json_object_set_new(o, "op_running", json_boolean(rd[i].running));
+			} else {
+				json_object_set_new(o, "error", json_string(h->message));
+			}
+			json_array_append_new(arr, o);
+		} else if (h->status == H_OK) {
+			printf("host %-*s → %s: ", width, h->name, h->h->stack);
+			if (rd[i].current > 0)
+				printf("current gen-%03ld", rd[i].current);
+			else
+				printf("no generation");
+			printf(" (%s)%s\n", rd[i].mode, rd[i].running ? "; an op is running there" : "");
+		} else {
+			printf("host %-*s → FAILED: %s\n", width, h->name, h->message);
+		}
+		sbuf_free(&rd[i].err);
+	}
+	if (fr->o->json) {
+		json_t *top = json_pack("{s:b, s:o}", "ok", rc == EXIT_OK, "hosts", arr);
+		char *s = json_dumps(top, JSON_INDENT(2));
+		puts(s);
+		free(s);
+		json_decref(top);
+	} else {
+		json_decref(arr);
+	}
+	free(rd);
+	return rc;
+}
+
+/* ---- the report ---------------------------------------------------------------------------- */
+
+static int report(struct fleet_run *fr, int width)
+{
+	int rc = EXIT_OK;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < fr->n; i++) {
+		struct host *h = &fr->hosts[i];
+		if (!h->selected)
+			continue;
+		if (h->status == H_PENDING) {
+			h->status = H_NOT_ATTEMPTED;
+			h->message = xstrdup("not attempted (--fail-fast: another host failed first)");
+		}
+		if (h->status != H_OK)
+			rc = EXIT_ERROR;
+		if (fr->o->json) {
+			json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "host", h->name, "stack", h->h->stack, "target",
+					      h->h->target, "status", status_names[h->status]);
+			if (h->h->machine)
+				json_object_set_new(o, "machine", json_string(h->h->machine));
+			if (h->status == H_OK) {
+				json_object_set_new(o, "generation", json_integer(h->generation));
+				json_object_set_new(o, "previous", json_integer(h->previous));
+				if (h->warn.sb_len)
+					json_object_set_new(o, "warning", json_string(h->warn.sb_buf));
+			} else {
+				json_object_set_new(o, "error", json_string(h->message));
+			}
+			json_object_set_new(o, "seconds", json_real(h->secs));
+			json_array_append_new(arr, o);
+			continue;
+		}
+		const char *label = h->status == H_OK		? ""
+				    : h->status == H_FAILED	? "FAILED: "
+				    : h->status == H_BLOCKED	? "BLOCKED: "
+								: "";
+		printf("host %-*s → %s%s\n", width, h->name, label, h->message);
+	}
+	if (fr->o->json) {
+		json_t *top = json_pack("{s:b, s:s, s:o}", "ok", rc == EXIT_OK, "op", fr->o->sub, "hosts", arr);
+		char *s = json_dumps(top, JSON_INDENT(2));
+		puts(s);
+		free(s);
+		json_decref(top);
+	} else {
+		json_decref(arr);
+	}
+	return rc;
+}
+
+/* ---- the command --------------------------------------------------------------------------- */
+
+static int parse(int argc, char **argv, struct fleet_opts *o)
+{
+	static const struct option longopts[] = {
+		{"parallel", required_argument, NULL, 'p'},
+		{"fail-fast", no_argument, NULL, 'F'},
+		{"on", required_argument, NULL, 'o'},
+		{"activate", no_argument, NULL, 'a'},
+		{"enable", no_argument, NULL, 'e'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"json", no_argument, NULL, 'j'},
+		{"transport-root", required_argument, NULL, 'T'},
+		{"deployments-root", required_argument, NULL, 'D'},
+		{"unit-dir", required_argument, NULL, 'U'},
+		{"store-root", required_argument, NULL, 'S'},
+		{"state-dir", required_argument, NULL, 'J'},
+		{"known-hosts", required_argument, NULL, 'k'},
+		{"key", required_argument, NULL, 'i'},
+		{"mode", required_argument, NULL, 'M'},
+		{"remote-punix", required_argument, NULL, 'R'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	o->parallel = 8;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p': {
+			char *end;
+			o->parallel = strtol(optarg, &end, 10);
+			if (*end || o->parallel < 1 || o->parallel > 1024)
+				return cli_fail(EXIT_USAGE, "--parallel needs a number of hosts from 1 to 1024, got '%s'", optarg);
+			break;
+		}
+		case 'F': o->fail_fast = true; break;
+		case 'o': o->on = optarg; break;
+		case 'a': o->activate = true; break;
+		case 'e': o->enable = true; break;
+		case 'n': o->dry_run = true; break;
+		case 'j': o->json = true; break;
+		case 'T': o->transport_root = optarg; break;
+		case 'D': o->deployments_root = optarg; break;
+		case 'U': o->unit_dir = optarg; break;
+		case 'S': o->store_root = optarg; break;
+		case 'J': o->state_dir = optarg; break;
+		case 'k': o->known_hosts = optarg; break;
+		case 'i': o->key = optarg; break;
+		case 'R': o->remote_punix = optarg; break;
+		case 'M':
+			if (!strcmp(optarg, "auto"))
+				o->mode = MODE_AUTO;
+			else if (!strcmp(optarg, "host"))
+				o->mode = MODE_HOST;
+			else if (!strcmp(optarg, "agentless"))
+				o->mode = MODE_AGENTLESS;
+			else
+				return cli_fail(EXIT_USAGE, "--mode is host, agentless or auto, not '%s'", optarg);
+			break;
+		case 'h': cmd_fleet_help(); return -1;
+		default: fputs(FLEET_USAGE, stderr); return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		fputs(FLEET_USAGE, stderr);
+		return EXIT_USAGE;
+	}
+	o->file = argv[optind];
+	if (o->enable && !o->activate)
+		return cli_fail(EXIT_USAGE, "--enable goes with --activate");
+	if (strcmp(o->sub, "apply") && o->dry_run)
+		return cli_fail(EXIT_USAGE, "--dry-run goes with apply");
+	if (!strcmp(o->sub, "status") && (o->activate || o->fail_fast))
+		return cli_fail(EXIT_USAGE, "--activate and --fail-fast go with apply and rollback");
+	if (o->dry_run && o->transport_root)
+		return cli_fail(EXIT_USAGE, "--dry-run already rebases each host (under the deployments root's .dry-run)");
+	if (o->remote_punix && o->remote_punix[0] != '/')
+		return cli_fail(EXIT_USAGE, "--remote-punix needs an absolute path on the target, got '%s'", o->remote_punix);
+	const char *paths[] = {o->transport_root, o->deployments_root, o->unit_dir};
+	const char *names[] = {"--transport-root", "--deployments-root", "--unit-dir"};
+	for (int i = 0; i < 3; i++)
+		if (paths[i] && paths[i][0] != '/')
+			return cli_fail(EXIT_USAGE, "%s needs an absolute path, got '%s'", names[i], paths[i]);
+	return EXIT_OK;
+}
+
+/* The fleet module of the fleet file: exactly one. */
+static const struct fleet_desc *the_fleet(struct pcl_program *prog, const char *file, int *rc)
+{
+	const struct fleet_desc *f = NULL;
+	for (size_t i = 0; i < pcl_program_nmodules(prog); i++) {
+		const struct pcl_module *m = pcl_program_module(prog, i);
+		if (m->m_kind != PCL_KIND_FLEET)
+			continue;
+		if (f) {
+			*rc = cli_fail(EXIT_ERROR, "%s holds more than one fleet module ('%s' and '%s'); one file, one fleet",
+				       file, f->name, m->m_name);
+			return NULL;
+		}
+		f = pcl_program_fleet(prog, m->m_name);
+	}
+	if (!f)
+		*rc = cli_fail(EXIT_ERROR, "[E2] %s has no fleet module (a module with 'hosts')", file);
+	return f;
+}
+
+int cmd_fleet(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(FLEET_USAGE, stderr);
+		return EXIT_USAGE;
+	}
+	struct fleet_opts o = {0};
+	o.sub = argv[1];
+	if (!strcmp(o.sub, "-h") || !strcmp(o.sub, "--help")) {
+		cmd_fleet_help();
+		return EXIT_OK;
+	}
+	if (strcmp(o.sub, "apply") && strcmp(o.sub, "rollback") && strcmp(o.sub, "status"))
+		return cli_fail(EXIT_USAGE, "unknown fleet command '%s' (apply, rollback, status)", o.sub);
+	int rc = parse(argc - 1, argv + 1, &o);
+	if (rc != EXIT_OK)
+		return rc < 0 ? EXIT_OK : rc;
+	char *args[] = {(char *)o.file};
+	struct pcl_program *prog = NULL;
+	rc = cli_load_program(ops_local(), args, 1, &prog, NULL);
+	if (rc != EXIT_OK)
+		return rc;
+	if (pcl_program_check(prog)) {
+		cli_print_diags(prog);
+		pcl_program_free(prog);
+		return EXIT_ERROR;
+	}
+	const struct fleet_desc *f = the_fleet(prog, o.file, &rc);
+	struct cli_places pl;
+	memset(&pl, 0, sizeof(pl));
+	struct fleet_run fr = {.o = &o, .pl = &pl};
+	char *fleet_real = NULL, *fleet_dir = NULL;
+	struct store st;
+	bool have_store = false;
+	if (f && ops_local()->realpath(ops_local(), o.file, &fleet_real) < 0)
+		rc = cli_fail(EXIT_USAGE, "%s: %s", o.file, strerror(errno));
+	if (f && rc == EXIT_OK)
+		rc = cli_places_init(&pl, o.store_root);
+	if (f && rc == EXIT_OK)
+		rc = cli_places_set(&pl, o.deployments_root, o.state_dir);
+	if (!f || rc != EXIT_OK)
+		goto out;
+	fleet_dir = ops_dirname(fleet_real);
+	const char *why = NULL;
+	fr.udir = path_canonical(o.unit_dir ? o.unit_dir : "/etc/systemd/system", NULL, &why);
+	fr.dep = xstrdup(pl.deployments);
+	char *troot = o.transport_root ? path_canonical(o.transport_root, NULL, &why) : NULL;
+	if ((o.transport_root && !troot) || !fr.udir) {
+		rc = cli_fail(EXIT_USAGE, "a root cannot be used: %s", why ? why : "?");
+		free(troot);
+		goto out;
+	}
+	o.transport_root = troot;
+	fr.n = f->nhosts;
+	fr.hosts = xcalloc(fr.n + 1, sizeof(*fr.hosts));
+	fr.order = xcalloc(fr.n + 1, sizeof(*fr.order));
+	int width = 0;
+	size_t nsel = 0;
+	for (size_t i = 0; i < fr.n; i++) {
+		struct host *h = &fr.hosts[i];
+		h->h = &f->hosts[i];
+		h->run = &fr;
+		host_names(h);
+		h->selected = selected(h, o.on);
+		h->in.adopt = NULL;
+		nsel += h->selected;
+		if (h->selected && (int)strlen(h->name) > width)
+			width = (int)strlen(h->name);
+		/* rollback in reverse declared order */
+		fr.order[i] = strcmp(o.sub, "rollback") ? i : fr.n - 1 - i;
+		if (h->selected && !strcmp(o.sub, "apply"))
+			load_host(h, fleet_dir);
+	}
+	if (!nsel) {
+		rc = cli_fail(EXIT_USAGE, "--on %s selects none of the fleet's %zu host(s)", o.on ? o.on : "", fr.n);
+		goto out_o;
+	}
+	if (!strcmp(o.sub, "status")) {
+		rc = fleet_status(&fr, width);
+		goto out_o;
+	}
+	rc = cli_open_store(&st, &pl, STORE_CREATE);
+	if (rc != EXIT_OK)
+		goto out_o;
+	have_store = true;
+	fr.e = cli_engine(&pl, &st);
+	if (!fr.e) {
+		rc = EXIT_FAILURE_;
+		goto out_o;
+	}
+	/* a rebased host's root is made as a deploy makes its target's root */
+	for (size_t i = 0; i < fr.n; i++) {
+		struct host *h = &fr.hosts[i];
+		if (h->selected && h->status == H_PENDING && (o.transport_root || o.dry_run)) {
+			struct target_spec t = host_target(&fr, h);
+			int r = ops_mkdir_p(ops_local(), t.transport_root, 0755);
+			if (r < 0)
+				host_fail(h, H_FAILED, "cannot create %s: %s", t.transport_root, strerror(-r));
+		}
+		if (h->status == H_FAILED && o.fail_fast && !strcmp(o.sub, "apply"))
+			fr.stop = true;
+	}
+	start_next(&fr);
+	engine_run(fr.e);
+	rc = report(&fr, width);
+	engine_close(fr.e);
+out_o:
+	free((char *)o.transport_root);
+out:
+	for (size_t i = 0; i < fr.n; i++) {
+		struct host *h = &fr.hosts[i];
+		free(h->name);
+		free(h->where);
+		free(h->message);
+		free(h->tree);
+		free(h->troot);
+		sbuf_free(&h->warn);
+		if (h->prog)
+			pcl_program_free(h->prog);
+	}
+	free(fr.hosts);
+	free(fr.order);
+	free(fr.udir);
+	free(fr.dep);
+	free(fleet_real);
+	free(fleet_dir);
+	if (have_store)
+		store_close(&st);
+	if (f || pl.home)
+		cli_places_free(&pl);
+	pcl_program_free(prog);
+	return rc;
+}
