@@ -25,6 +25,7 @@
 #include "../../base/xalloc.h"
 #include "../../engine/engine.h"
 #include "../../engine/host.h"
+#include "../../engine/ssh.h"
 #include "cli.h"
 
 #define FLEET_USAGE                                                                                        \
@@ -359,6 +360,8 @@ static void *read_host(void *arg)
 static int fleet_status(struct fleet_run *fr, int width)
 {
 	struct reader *rd = xcalloc(fr->n + 1, sizeof(*rd));
+	/* libssh2's (and OpenSSL's) global state, set up once before the threads use it */
+	bool ssh = ssh_library_init() == 0;
 	for (size_t i = 0; i < fr->n; i++) {
 		rd[i].fr = fr;
 		rd[i].h = &fr->hosts[i];
@@ -416,6 +419,8 @@ static int fleet_status(struct fleet_run *fr, int width)
 		json_decref(arr);
 	}
 	free(rd);
+	if (ssh)
+		ssh_library_exit();
 	return rc;
 }
 
