@@ -152,6 +152,12 @@ struct op_request {
 	long keep;                         /* OP_PRUNE: how many older generations stay */
 	struct gc_target gc;               /* OP_GC */
 	bool wait; /* the stack is busy with an op of this engine: wait for it, instead of exit 4 */
+	/*
+	 * Told, on the loop thread, the name of each step as it begins
+	 * ("plan", "build", "stage", "push", "flip", "run", ...), or NULL.
+	 */
+	void (*progress)(void *arg, const char *step);
+	void *progress_arg;
 };
 
 typedef void (*op_done_fn)(void *arg, struct op_result *r);

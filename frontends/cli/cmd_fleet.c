@@ -94,6 +94,7 @@ struct host {
 	char *troot, *url;
 	struct fleet_run *run;
 	struct sbuf warn; /* activation that did not go well: a warning, the host is deployed */
+	const char *phase; /* what it is doing, for the live lines */
 };
 
 struct fleet_run {
@@ -105,6 +106,10 @@ struct fleet_run {
 	size_t *order; /* the order hosts start in: declared, or reverse for rollback */
 	char *udir, *dep;
 	bool stop; /* --fail-fast: a host failed */
+	/* live lines on standard error: redrawn in place on a terminal, else one plain line per change */
+	bool live, redraw;
+	int width;
+	size_t nlive; /* lines drawn so far */
 };
 
 static double now_secs(void)
@@ -260,6 +265,52 @@ static struct target_spec host_target(struct fleet_run *fr, struct host *h)
 
 static void start_next(struct fleet_run *fr);
 
+/* A step's name as the operator reads it. */
+static const char *phase_of(const char *step)
+{
+	static const struct {
+		const char *step, *phase;
+	} map[] = {
+		{"plan", "planning"},	     {"build", "building"},	       {"stage", "pushing and staging"},
+		{"push", "pushing"},	     {"verify", "verifying pins"},     {"flip", "flipping"},
+		{"run", "running on the target"}, {"materialise", "materialising"}, {"activate", "activating"},
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(map[i].step, step))
+			return map[i].phase;
+	return step;
+}
+
+static void draw(struct fleet_run *fr, struct host *changed)
+{
+	if (!fr->live)
+		return;
+	if (!fr->redraw) {
+		if (changed)
+			fprintf(stderr, "host %-*s : %s\n", fr->width, changed->name, changed->phase);
+		return;
+	}
+	if (fr->nlive)
+		fprintf(stderr, "\033[%zuA", fr->nlive);
+	size_t k = 0;
+	for (size_t i = 0; i < fr->n; i++) {
+		struct host *h = &fr->hosts[i];
+		if (!h->selected)
+			continue;
+		fprintf(stderr, "\033[2K\rhost %-*s : %s\n", fr->width, h->name, h->phase ? h->phase : "waiting");
+		k++;
+	}
+	fr->nlive = k;
+	fflush(stderr);
+}
+
+static void host_progress(void *arg, const char *step)
+{
+	struct host *h = arg;
+	h->phase = phase_of(step);
+	draw(h->run, h);
+}
+
 static void host_done(void *arg, struct op_result *r)
 {
 	struct host *h = arg;
@@ -284,6 +335,8 @@ static void host_done(void *arg, struct op_result *r)
 		if (fr->o->fail_fast)
 			fr->stop = true;
 	}
+	h->phase = h->status == H_OK ? "done" : "failed";
+	draw(fr, h);
 	start_next(fr);
 }
 
@@ -304,6 +357,8 @@ static void start_next(struct fleet_run *fr)
 		}
 		h->started = now_secs();
 		fr->running++;
+		q.progress = host_progress;
+		q.progress_arg = h;
 		engine_submit(fr->e, &q, host_done, h);
 	}
 }
@@ -684,6 +739,16 @@ int cmd_fleet(int argc, char **argv)
 		if (h->status == H_FAILED && o.fail_fast && !strcmp(o.sub, "apply"))
 			fr.stop = true;
 	}
+	/*
+	 * Progress on standard error (never mixed into the report on standard
+	 * output): one line per host redrawn in place on a terminal; a plain
+	 * line per change when it is not one, or with NO_COLOR; none with --json.
+	 */
+	const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");
+	fr.width = width;
+	fr.live = !o.json;
+	fr.redraw = fr.live && isatty(2) && !(nc && *nc) && term && strcmp(term, "dumb");
+	draw(&fr, NULL);
 	start_next(&fr);
 	engine_run(fr.e);
 	rc = report(&fr, width);
