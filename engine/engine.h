@@ -154,9 +154,10 @@ struct op_request {
 	bool wait; /* the stack is busy with an op of this engine: wait for it, instead of exit 4 */
 	/*
 	 * Told, on the loop thread, the name of each step as it begins
-	 * ("plan", "build", "stage", "push", "flip", "run", ...), or NULL.
+	 * ("plan", "build", "stage", "push", "flip", "run", ...) and the op's
+	 * id in the journal (0 until its first record is durable), or NULL.
 	 */
-	void (*progress)(void *arg, const char *step);
+	void (*progress)(void *arg, const char *step, uint64_t op_id);
 	void *progress_arg;
 };
 
@@ -223,6 +224,28 @@ int engine_gc(struct engine *e, const struct gc_target *g, struct op_result *r);
 
 /* Deletes every generation of stack but the current one and the newest keep. */
 int engine_prune(struct engine *e, const struct target_spec *t, const char *stack, long keep, struct op_result *r);
+
+/* ---- a fleet run (docs/fleet.md) ------------------------------------------------ */
+
+/*
+ * A fleet run is an op of its own in the journal: its plan names the
+ * fleet's file and each host's op and how it ended, so that 'punix
+ * recover' can say, after a killed run, which hosts finished (never
+ * deployed again), which were interrupted (their own ops are recovered)
+ * and which never started. Begin and end on the loop's thread (or before
+ * engine_run); one run of one fleet file at a time (else NULL, err saying
+ * who holds it).
+ */
+struct engine_fleet;
+struct engine_fleet_host {
+	const char *name, *stack, *target;
+};
+struct engine_fleet *engine_fleet_begin(struct engine *e, const char *file, const struct engine_fleet_host *hosts,
+					size_t n, struct sbuf *err);
+/* Host i started (status "running", with its op id once known), or ended ("ok", "failed", "blocked", ...). */
+void engine_fleet_host(struct engine_fleet *f, size_t i, uint64_t op_id, const char *status);
+/* The run has ended: recorded, then its lock let go. f is freed. */
+void engine_fleet_end(struct engine_fleet *f);
 
 /* ---- reading what is on a target ---------------------------------------------- */
 

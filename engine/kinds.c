@@ -15,7 +15,7 @@
 #include "target.h"
 
 static const struct op_kind *const kinds[] = {&deploy_kind, &rollback_kind, &set_current_kind, &gc_kind,
-					       &prune_kind, &host_deploy_kind, &host_remote_kind};
+					       &prune_kind, &host_deploy_kind, &host_remote_kind, &fleet_kind};
 
 const struct op_kind *find_kind(const char *name)
 {

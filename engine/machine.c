@@ -376,7 +376,7 @@ void op_steps(struct op_ctx *c)
 	}
 	op_maybe_crash(c, c->kind->steps[c->i].name, "before");
 	if (c->req.progress && !c->parent)
-		c->req.progress(c->req.progress_arg, c->kind->steps[c->i].name);
+		c->req.progress(c->req.progress_arg, c->kind->steps[c->i].name, c->id);
 	if (journal_step(c, c->i, JOURNAL_STEP_INTENT) < 0) {
 		c->on_end(c);
 		return;

@@ -244,6 +244,9 @@ extern const struct op_kind gc_kind;          /* gc.c */
 extern const struct op_kind prune_kind;       /* gc.c */
 extern const struct op_kind host_deploy_kind; /* host_ops.c: a deploy run by the target's punix */
 extern const struct op_kind host_remote_kind; /* host_ops.c: a rollback, set-current or prune run there */
+extern const struct op_kind fleet_kind;       /* fleet.c: a fleet run, one step per host */
+/* A recovery's line about an interrupted fleet run (fleet.c). */
+void fleet_report(const struct op_plan *p, struct sbuf *line);
 
 /* ---- deploy's halves and host mode (deploy.c, host_ops.c) ---- */
 

@@ -17,7 +17,7 @@ enum {
 	P_SSH = 1, P_KNOWN_HOSTS, P_KEY, P_TRANSPORT_ROOT, P_DEPLOYMENTS_ROOT, P_UNIT_DIR, P_STORE_ROOT, P_STACK,
 	P_ACTIVATE, P_ENABLE, P_GENERATION, P_PREVIOUS, P_DEPLOYED_AT, P_SOURCE_HASH, P_STORE_PATH, P_CONFIG_FILE,
 	P_SECRET_FILE, P_ADOPT, P_SERVICES, P_DEAD, P_ROOTS, P_KEEP_SET, P_KEEP, P_PRUNE,
-	P_REMOTE_PUNIX, /* version 2 */
+	P_REMOTE_PUNIX, P_FLEET, /* version 2 */
 };
 enum { F_PATH = 1, F_SHA256, F_MODE, F_OWNER };
 
@@ -52,6 +52,7 @@ static void files_free(struct plan_file *f, size_t n)
 void plan_free(struct op_plan *p)
 {
 	free(p->remote_punix);
+	free(p->fleet);
 	char **strs[] = {&p->ssh,	  &p->known_hosts, &p->key,	    &p->transport_root, &p->deployments_root,
 			 &p->unit_dir,	  &p->store_root,  &p->stack,	    &p->deployed_at,	&p->source_hash,
 			 &p->services};
@@ -138,6 +139,7 @@ void plan_encode(const struct op_plan *p, unsigned char **out, size_t *len)
 	for (size_t i = 0; i < p->nprune; i++)
 		put_i64(&b, P_PRUNE, p->prune[i]);
 	put_str(&b, P_REMOTE_PUNIX, p->remote_punix);
+	put_str(&b, P_FLEET, p->fleet);
 	*out = (unsigned char *)sbuf_detach(&b, len);
 }
 
@@ -303,6 +305,13 @@ static int decode_binary(const unsigned char *buf, size_t len, struct op_plan *p
 				break;
 			}
 			rc = get_str(t, v, n, &p->remote_punix, err);
+			break;
+		case P_FLEET:
+			if (version < 2) {
+				rc = bad(err, "unknown field %u (plan version %u)", t, version);
+				break;
+			}
+			rc = get_str(t, v, n, &p->fleet, err);
 			break;
 		default: rc = bad(err, "unknown field %u (plan version %u)", t, version);
 		}
@@ -484,6 +493,9 @@ char *plan_to_json(const struct op_plan *p)
 			json_object_set_new(o, keys[i], json_string(vals[i]));
 	if (p->remote_punix)
 		json_object_set_new(o, "remote_punix", json_string(p->remote_punix));
+	json_t *fl = p->fleet ? json_loads(p->fleet, 0, NULL) : NULL;
+	if (fl)
+		json_object_set_new(o, "fleet", fl);
 	json_object_set_new(o, "activate", json_boolean(p->activate));
 	json_object_set_new(o, "enable", json_boolean(p->enable));
 	if (p->generation)

@@ -15,7 +15,8 @@
  * a file entry is a nested sequence of fields. Every field of a version is
  * known to its decoder: an unknown tag, a field of the wrong size or a
  * truncated one is an error that names it, never a guess. Version 1 is the
- * first; version 2 adds the target's --remote-punix (host mode), and a
+ * first; version 2 adds the target's --remote-punix (host mode) and a
+ * fleet run's hosts, and a
  * version-1 plan is still read; a plan written by punix before it (JSON text, journal format 2)
  * is still read (plan_decode takes both).
  */
@@ -45,6 +46,7 @@ struct op_plan {
 	char *ssh, *known_hosts, *key, *transport_root, *deployments_root, *unit_dir, *store_root;
 	char *stack;
 	char *remote_punix; /* host mode: the target's punix as the op named it (--remote-punix), or NULL */
+	char *fleet;        /* a fleet run's: {"file", "hosts": [{"host", "stack", "target", "op", "status"}]} (JSON) */
 	bool activate, enable;
 	/* deploy, rollback, set-current */
 	long generation, previous;

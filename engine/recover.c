@@ -171,7 +171,10 @@ static void rec_end(struct op_ctx *r)
 	long gen = r->plan.generation, prev = r->plan.previous;
 	const struct journal_op *op = &r->rop;
 	bool store_op = r->kind == &gc_kind || r->kind == &prune_kind;
-	if (r->host_report.sb_len) {
+	if (r->kind == &fleet_kind) {
+		sbuf_printf(&r->line, "op %llu (%s): ", (unsigned long long)op->id, op->kind);
+		fleet_report(&r->plan, &r->line);
+	} else if (r->host_report.sb_len) {
 		sbuf_printf(&r->line, "op %llu (%s %s): %s", (unsigned long long)op->id, op->kind, op->stack,
 			    r->host_report.sb_buf);
 	} else if (kind_is_host(r->kind)) {
@@ -250,8 +253,8 @@ static void rec_prepare_work(struct op_ctx *r)
 		return;
 	}
 	sbuf_free(&terr);
-	if (kind_is_host(r->kind))
-		return; /* the target's punix holds its own locks and cleans up after itself */
+	if (kind_is_host(r->kind) || r->kind == &fleet_kind)
+		return; /* the target's punix holds its own locks and cleans up after itself; a fleet run touches no target */
 	if (r->parent->recover_only) {
 		/* punix recover: the stack's lock on the target too (an op's own recovery holds it already) */
 		struct sbuf lerr = SBUF_INIT;

@@ -95,6 +95,8 @@ struct host {
 	struct fleet_run *run;
 	struct sbuf warn; /* activation that did not go well: a warning, the host is deployed */
 	const char *phase; /* what it is doing, for the live lines */
+	size_t index;      /* among the selected hosts: its step in the fleet run's journal record */
+	bool op_recorded;  /* its op id is in that record */
 };
 
 struct fleet_run {
@@ -110,6 +112,7 @@ struct fleet_run {
 	bool live, redraw;
 	int width;
 	size_t nlive; /* lines drawn so far */
+	struct engine_fleet *rec; /* the run's own journal record */
 };
 
 static double now_secs(void)
@@ -304,10 +307,14 @@ static void draw(struct fleet_run *fr, struct host *changed)
 	fflush(stderr);
 }
 
-static void host_progress(void *arg, const char *step)
+static void host_progress(void *arg, const char *step, uint64_t op_id)
 {
 	struct host *h = arg;
 	h->phase = phase_of(step);
+	if (op_id && !h->op_recorded) {
+		engine_fleet_host(h->run->rec, h->index, op_id, "running");
+		h->op_recorded = true;
+	}
 	draw(h->run, h);
 }
 
@@ -336,8 +343,14 @@ static void host_done(void *arg, struct op_result *r)
 			fr->stop = true;
 	}
 	h->phase = h->status == H_OK ? "done" : "failed";
+	engine_fleet_host(fr->rec, h->index, r->op_id, status_names[h->status]);
 	draw(fr, h);
 	start_next(fr);
+	if (fr->running == 0 && fr->rec) {
+		/* nothing more will start: the run's record ends (hosts not started stay 'pending') */
+		engine_fleet_end(fr->rec);
+		fr->rec = NULL;
+	}
 }
 
 static void start_next(struct fleet_run *fr)
@@ -748,8 +761,30 @@ int cmd_fleet(int argc, char **argv)
 	fr.width = width;
 	fr.live = !o.json;
 	fr.redraw = fr.live && isatty(2) && !(nc && *nc) && term && strcmp(term, "dumb");
+	/* the run itself, in the journal: which hosts finished, if it is killed */
+	VEC(struct engine_fleet_host) recs = {0};
+	for (size_t i = 0; i < fr.n; i++)
+		if (fr.hosts[i].selected) {
+			fr.hosts[i].index = recs.n;
+			struct engine_fleet_host eh = {fr.hosts[i].name, fr.hosts[i].h->stack, fr.hosts[i].h->target};
+			VEC_PUSH(&recs, eh);
+		}
+	struct sbuf ferr = SBUF_INIT;
+	fr.rec = engine_fleet_begin(fr.e, fleet_real, recs.v, recs.n, &ferr);
+	VEC_FREE(&recs);
+	if (!fr.rec) {
+		rc = cli_fail(strstr(sbuf_str(&ferr), "busy") ? EXIT_LOCKED : EXIT_FAILURE_, "%s", sbuf_str(&ferr));
+		sbuf_free(&ferr);
+		engine_close(fr.e);
+		goto out_o;
+	}
+	sbuf_free(&ferr);
 	draw(&fr, NULL);
 	start_next(&fr);
+	if (fr.running == 0 && fr.rec) {
+		engine_fleet_end(fr.rec); /* no host could start */
+		fr.rec = NULL;
+	}
 	engine_run(fr.e);
 	rc = report(&fr, width);
 	engine_close(fr.e);
