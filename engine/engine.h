@@ -159,6 +159,12 @@ struct op_request {
 	 */
 	void (*progress)(void *arg, const char *step, uint64_t op_id);
 	void *progress_arg;
+	/*
+	 * Seconds the op may take (0: no limit). Past them, it stops at its next
+	 * step boundary before its commit point, undone (exit 3, "timed out");
+	 * an op past its flip runs to its end.
+	 */
+	long timeout;
 };
 
 typedef void (*op_done_fn)(void *arg, struct op_result *r);

@@ -374,6 +374,15 @@ void op_steps(struct op_ctx *c)
 		c->on_end(c);
 		return;
 	}
+	if (c->req.timeout > 0 && !c->parent && c->i > 0 && c->i < kind_commit(c->kind) &&
+	    (int64_t)uv_now(&c->e->loop) - c->started >= (int64_t)c->req.timeout * 1000) {
+		/* out of time before the commit point: undone, the previous generation stays */
+		op_fail(c, 3, "timed out after %ld s (before its %s step); undone, nothing changed", c->req.timeout,
+			c->kind->steps[c->i].name);
+		c->u = (long)c->i - 1;
+		op_undo(c);
+		return;
+	}
 	op_maybe_crash(c, c->kind->steps[c->i].name, "before");
 	if (c->req.progress && !c->parent)
 		c->req.progress(c->req.progress_arg, c->kind->steps[c->i].name, c->id);

@@ -122,6 +122,7 @@ struct op_ctx {
 	struct sbuf host_report; /* a recovery's: what the target said of the op, its line */
 	bool remote_ran;         /* the target ran the op and said how it ended */
 	bool remote_lost;        /* the target's punix died, or the connection broke, mid-op */
+	int64_t started;         /* by the loop's monotonic clock, ms (req.timeout) */
 };
 
 struct step {

@@ -233,6 +233,7 @@ uint64_t engine_submit(struct engine *e, const struct op_request *req, op_done_f
 	c->done = done;
 	c->done_arg = arg;
 	c->kind = kind_of(req->type);
+	c->started = (int64_t)uv_now(&e->loop); /* the loop's monotonic clock, in ms */
 	c->in = req->deploy;
 	c->want = req->generation;
 	c->keep = req->keep;

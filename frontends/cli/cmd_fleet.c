@@ -29,7 +29,7 @@
 #include "cli.h"
 
 #define FLEET_USAGE                                                                                        \
-	"usage: punix fleet apply FILE [--parallel N] [--fail-fast] [--on NAME,...] [--activate [--enable]]\n" \
+	"usage: punix fleet apply FILE [--parallel N] [--fail-fast] [--on NAME,...] [--timeout S] [--activate [--enable]]\n" \
 	"                        [--dry-run] [--json] [TARGET OPTIONS]\n"                                    \
 	"       punix fleet rollback FILE [--parallel N] [--fail-fast] [--on NAME,...] [--activate [--enable]]\n" \
 	"                        [--json] [TARGET OPTIONS]\n"                                                 \
@@ -52,6 +52,7 @@ void cmd_fleet_help(void)
 	      "  --parallel N           at most N hosts at once (default 8)\n"
 	      "  --fail-fast            after the first failure start no other host (they are 'not-attempted')\n"
 	      "  --on NAME,...          only the hosts whose machine or target host matches a NAME (globs)\n"
+	      "  --timeout SECS         a host's op still short of its flip after SECS stops there, undone\n"
 	      "  --activate, --enable   as for 'punix service deploy'; a failed (re)start is a warning\n"
 	      "  --dry-run              [apply] each host into <deployments-root>/.dry-run/<user@host_port>/\n"
 	      "  --transport-root DIR   each host into DIR/<user@host_port>/ on this machine (a rehearsal:\n"
@@ -70,6 +71,7 @@ struct fleet_opts {
 	long parallel;
 	bool fail_fast, activate, enable, dry_run, json;
 	const char *on;
+	long timeout;
 	const char *transport_root, *deployments_root, *unit_dir, *store_root, *state_dir;
 	const char *known_hosts, *key, *remote_punix;
 	enum target_mode mode;
@@ -372,6 +374,7 @@ static void start_next(struct fleet_run *fr)
 		fr->running++;
 		q.progress = host_progress;
 		q.progress_arg = h;
+		q.timeout = fr->o->timeout;
 		engine_submit(fr->e, &q, host_done, h);
 	}
 }
@@ -550,6 +553,7 @@ static int parse(int argc, char **argv, struct fleet_opts *o)
 	static const struct option longopts[] = {
 		{"parallel", required_argument, NULL, 'p'},
 		{"fail-fast", no_argument, NULL, 'F'},
+		{"timeout", required_argument, NULL, 't'},
 		{"on", required_argument, NULL, 'o'},
 		{"activate", no_argument, NULL, 'a'},
 		{"enable", no_argument, NULL, 'e'},
@@ -580,6 +584,13 @@ static int parse(int argc, char **argv, struct fleet_opts *o)
 			break;
 		}
 		case 'F': o->fail_fast = true; break;
+		case 't': {
+			char *end;
+			o->timeout = strtol(optarg, &end, 10);
+			if (*end || o->timeout < 1)
+				return cli_fail(EXIT_USAGE, "--timeout needs a number of seconds (1 or more), got '%s'", optarg);
+			break;
+		}
 		case 'o': o->on = optarg; break;
 		case 'a': o->activate = true; break;
 		case 'e': o->enable = true; break;
