@@ -252,6 +252,11 @@ struct engine_fleet *engine_fleet_begin(struct engine *e, const char *file, cons
 void engine_fleet_host(struct engine_fleet *f, size_t i, uint64_t op_id, const char *status);
 /* The run has ended: recorded, then its lock let go. f is freed. */
 void engine_fleet_end(struct engine_fleet *f);
+/*
+ * The hosts the last run of this fleet file deployed ("NAME\tSTACK\tTARGET"
+ * each, malloc'd) and that run's op id (0: none). 0, or -1 with err.
+ */
+int engine_fleet_finished(struct engine *e, const char *file, char ***done, size_t *n, uint64_t *run, struct sbuf *err);
 
 /* ---- reading what is on a target ---------------------------------------------- */
 

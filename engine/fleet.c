@@ -164,7 +164,62 @@ void fleet_report(const struct op_plan *p, struct sbuf *line)
 	sbuf_printf(line, "fleet run of %s: %zu host(s) finished (not deployed again), %zu failed, %zu interrupted, %zu "
 			  "never started%s%s",
 		    json_string_value(json_object_get(doc, "file")), done, failed, running, never, sbuf_str(&parts),
-		    never ? " (apply the fleet again to deploy them)" : "");
+		    never ? " (punix fleet apply --resume deploys only them)" : "");
 	sbuf_free(&parts);
 	json_decref(doc);
+}
+
+int engine_fleet_finished(struct engine *e, const char *file, char ***done, size_t *n, uint64_t *run, struct sbuf *err)
+{
+	*done = NULL;
+	*n = 0;
+	*run = 0;
+	struct journal_op *ops;
+	size_t nops;
+	struct journal_err je;
+	if (journal_op_list(e->journal, &ops, &nops, &je) < 0) {
+		sbuf_printf(err, "%s", je.msg);
+		return -1;
+	}
+	struct sbuf scope = SBUF_INIT;
+	sbuf_printf(&scope, "fleet|%s", file);
+	const struct journal_op *last = NULL;
+	for (size_t i = 0; i < nops; i++)
+		if (ops[i].kind && ops[i].scope && !strcmp(ops[i].kind, "fleet") && !strcmp(ops[i].scope, scope.sb_buf) &&
+		    ops[i].plan && ops[i].state != JOURNAL_OP_CORRUPT)
+			last = &ops[i];
+	sbuf_free(&scope);
+	int rc = 0;
+	if (last) {
+		struct op_plan p = {0};
+		struct sbuf perr = SBUF_INIT;
+		size_t len = last->plan_len ? last->plan_len : strlen(last->plan);
+		json_t *doc = NULL;
+		if (plan_decode(last->plan, len, &p, &perr) < 0 || !p.fleet || !(doc = json_loads(p.fleet, 0, NULL))) {
+			sbuf_printf(err, "the last run of %s (op %llu) cannot be read: %s", file, (unsigned long long)last->id,
+				    perr.sb_len ? perr.sb_buf : "no hosts recorded");
+			rc = -1;
+		} else {
+			*run = last->id;
+			json_t *hosts = json_object_get(doc, "hosts");
+			for (size_t i = 0; i < json_array_size(hosts); i++) {
+				json_t *h = json_array_get(hosts, i);
+				const char *st = json_string_value(json_object_get(h, "status"));
+				if (!st || strcmp(st, "ok"))
+					continue;
+				struct sbuf k = SBUF_INIT;
+				sbuf_printf(&k, "%s\t%s\t%s", json_string_value(json_object_get(h, "host")),
+					    json_string_value(json_object_get(h, "stack")),
+					    json_string_value(json_object_get(h, "target")));
+				*done = xrealloc(*done, (*n + 1) * sizeof(char *));
+				(*done)[(*n)++] = sbuf_detach(&k, NULL);
+			}
+		}
+		if (doc)
+			json_decref(doc);
+		plan_free(&p);
+		sbuf_free(&perr);
+	}
+	journal_ops_free(ops, nops);
+	return rc;
 }

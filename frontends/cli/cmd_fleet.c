@@ -53,6 +53,8 @@ void cmd_fleet_help(void)
 	      "  --fail-fast            after the first failure start no other host (they are 'not-attempted')\n"
 	      "  --on NAME,...          only the hosts whose machine or target host matches a NAME (globs)\n"
 	      "  --timeout SECS         a host's op still short of its flip after SECS stops there, undone\n"
+	      "  --resume               [apply] skip the hosts the last run of FILE deployed (after a run\n"
+	      "                         that was killed, or had failures)\n"
 	      "  --activate, --enable   as for 'punix service deploy'; a failed (re)start is a warning\n"
 	      "  --dry-run              [apply] each host into <deployments-root>/.dry-run/<user@host_port>/\n"
 	      "  --transport-root DIR   each host into DIR/<user@host_port>/ on this machine (a rehearsal:\n"
@@ -69,7 +71,7 @@ void cmd_fleet_help(void)
 struct fleet_opts {
 	const char *sub, *file;
 	long parallel;
-	bool fail_fast, activate, enable, dry_run, json;
+	bool fail_fast, activate, enable, dry_run, json, resume;
 	const char *on;
 	long timeout;
 	const char *transport_root, *deployments_root, *unit_dir, *store_root, *state_dir;
@@ -554,6 +556,7 @@ static int parse(int argc, char **argv, struct fleet_opts *o)
 		{"parallel", required_argument, NULL, 'p'},
 		{"fail-fast", no_argument, NULL, 'F'},
 		{"timeout", required_argument, NULL, 't'},
+		{"resume", no_argument, NULL, 'r'},
 		{"on", required_argument, NULL, 'o'},
 		{"activate", no_argument, NULL, 'a'},
 		{"enable", no_argument, NULL, 'e'},
@@ -584,6 +587,7 @@ static int parse(int argc, char **argv, struct fleet_opts *o)
 			break;
 		}
 		case 'F': o->fail_fast = true; break;
+		case 'r': o->resume = true; break;
 		case 't': {
 			char *end;
 			o->timeout = strtol(optarg, &end, 10);
@@ -625,8 +629,8 @@ static int parse(int argc, char **argv, struct fleet_opts *o)
 	o->file = argv[optind];
 	if (o->enable && !o->activate)
 		return cli_fail(EXIT_USAGE, "--enable goes with --activate");
-	if (strcmp(o->sub, "apply") && o->dry_run)
-		return cli_fail(EXIT_USAGE, "--dry-run goes with apply");
+	if (strcmp(o->sub, "apply") && (o->dry_run || o->resume))
+		return cli_fail(EXIT_USAGE, "--dry-run and --resume go with apply");
 	if (!strcmp(o->sub, "status") && (o->activate || o->fail_fast))
 		return cli_fail(EXIT_USAGE, "--activate and --fail-fast go with apply and rollback");
 	if (o->dry_run && o->transport_root)
@@ -772,6 +776,36 @@ int cmd_fleet(int argc, char **argv)
 	fr.width = width;
 	fr.live = !o.json;
 	fr.redraw = fr.live && isatty(2) && !(nc && *nc) && term && strcmp(term, "dumb");
+	/* --resume: what the last run of this file deployed is not deployed again */
+	if (o.resume) {
+		char **done = NULL;
+		size_t ndone = 0;
+		uint64_t run = 0;
+		struct sbuf rerr = SBUF_INIT;
+		if (engine_fleet_finished(fr.e, fleet_real, &done, &ndone, &run, &rerr) < 0) {
+			rc = cli_fail(EXIT_FAILURE_, "--resume: %s", rerr.sb_buf);
+			sbuf_free(&rerr);
+			engine_close(fr.e);
+			goto out_o;
+		}
+		sbuf_free(&rerr);
+		for (size_t i = 0; i < fr.n; i++) {
+			struct host *h = &fr.hosts[i];
+			struct sbuf k = SBUF_INIT;
+			sbuf_printf(&k, "%s\t%s\t%s", h->name, h->h->stack, h->h->target);
+			for (size_t d = 0; d < ndone && h->selected; d++)
+				if (!strcmp(done[d], k.sb_buf)) {
+					h->status = H_OK;
+					free(h->message);
+					struct sbuf m = SBUF_INIT;
+					sbuf_printf(&m, "already deployed (recorded by run %llu): not deployed again", (unsigned long long)run);
+					h->message = sbuf_detach(&m, NULL);
+					h->phase = "done";
+				}
+			sbuf_free(&k);
+		}
+		cli_free_strings(done, ndone);
+	}
 	/* the run itself, in the journal: which hosts finished, if it is killed */
 	VEC(struct engine_fleet_host) recs = {0};
 	for (size_t i = 0; i < fr.n; i++)
@@ -790,6 +824,10 @@ int cmd_fleet(int argc, char **argv)
 		goto out_o;
 	}
 	sbuf_free(&ferr);
+	/* what --resume carries over stays deployed in this run's record too */
+	for (size_t i = 0; i < fr.n; i++)
+		if (fr.hosts[i].selected && fr.hosts[i].status == H_OK)
+			engine_fleet_host(fr.rec, fr.hosts[i].index, 0, "ok");
 	draw(&fr, NULL);
 	start_next(&fr);
 	if (fr.running == 0 && fr.rec) {
