@@ -68,56 +68,7 @@ void cmd_fleet_help(void)
 	      stdout);
 }
 
-struct fleet_opts {
-	const char *sub, *file;
-	long parallel;
-	bool fail_fast, activate, enable, dry_run, json, resume;
-	const char *on;
-	long timeout;
-	const char *transport_root, *deployments_root, *unit_dir, *store_root, *state_dir;
-	const char *known_hosts, *key, *remote_punix;
-	enum target_mode mode;
-};
-
-enum host_status { H_PENDING, H_OK, H_FAILED, H_BLOCKED, H_NOT_ATTEMPTED };
-
-static const char *const status_names[] = {"pending", "ok", "failed", "blocked", "not-attempted"};
-
-struct host {
-	const struct fleet_host *h;
-	char *name;   /* the report's: the target's host ("local" for this machine) */
-	char *where;  /* <user@host_port>: the directory a rebased run uses */
-	bool selected;
-	enum host_status status;
-	char *message; /* the report's text after the arrow */
-	long generation, previous;
-	double started, secs;
-	struct pcl_program *prog;
-	struct deploy_input in;
-	char *tree;
-	char *troot, *url;
-	struct fleet_run *run;
-	struct sbuf warn; /* activation that did not go well: a warning, the host is deployed */
-	const char *phase; /* what it is doing, for the live lines */
-	size_t index;      /* among the selected hosts: its step in the fleet run's journal record */
-	bool op_recorded;  /* its op id is in that record */
-};
-
-struct fleet_run {
-	struct engine *e;
-	const struct fleet_opts *o;
-	const struct cli_places *pl;
-	struct host *hosts;
-	size_t n, next, running, failed;
-	size_t *order; /* the order hosts start in: declared, or reverse for rollback */
-	char *udir, *dep;
-	bool stop; /* --fail-fast: a host failed */
-	/* live lines on standard error: redrawn in place on a terminal, else one plain line per change */
-	bool live, redraw;
-	int width;
-	size_t nlive; /* lines drawn so far */
-	struct engine_fleet *rec; /* the run's own journal record */
-};
+#include "fleet.h"
 
 static double now_secs(void)
 {
@@ -160,7 +111,7 @@ static bool selected(const struct host *h, const char *on)
 	return yes;
 }
 
-__attribute__((format(printf, 3, 4))) static void host_fail(struct host *h, enum host_status st, const char *fmt, ...)
+void host_fail(struct host *h, enum host_status st, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -240,7 +191,7 @@ static int load_host(struct host *h, const char *fleet_dir)
 }
 
 /* Where the host's op lands: its target, or a directory of this machine standing in for it. */
-static struct target_spec host_target(struct fleet_run *fr, struct host *h)
+struct target_spec host_target(struct fleet_run *fr, struct host *h)
 {
 	const struct fleet_opts *o = fr->o;
 	struct target_spec t = {
@@ -380,174 +331,6 @@ static void start_next(struct fleet_run *fr)
 		engine_submit(fr->e, &q, host_done, h);
 	}
 }
-
-/* ---- status: every host read at once ----------------------------------------------------- */
-
-struct reader {
-	struct fleet_run *fr;
-	struct host *h;
-	pthread_t th;
-	long current;
-	size_t ngens;
-	bool running;
-	const char *mode;
-	struct sbuf err;
-};
-
-static void *read_host(void *arg)
-{
-	struct reader *rd = arg;
-	struct target_spec t = host_target(rd->fr, rd->h);
-	rd->mode = t.ssh ? "agentless" : t.transport_root ? "rebased" : "local";
-	struct punix_ops *tops = engine_target_ops(NULL, &t, &rd->err);
-	if (!tops)
-		return NULL;
-	struct gen_info *g = NULL;
-	if (engine_generations(tops, t.deployments_root, rd->h->h->stack, &g, &rd->ngens, &rd->current, &rd->err) == 0)
-		gen_infos_free(g, rd->ngens);
-	/* an op running there holds the stack's lock on the target */
-	struct sbuf path = SBUF_INIT, lerr = SBUF_INIT;
-	int lh = -1;
-	sbuf_printf(&path, "%s/.locks/%s.lock", t.deployments_root, rd->h->h->stack);
-	struct ops_stat st;
-	if (!rd->err.sb_len && tops->stat(tops, path.sb_buf, 0, &st) == 0 && tops->lock(tops, path.sb_buf, 1, 0, &lh) == -EWOULDBLOCK)
-		rd->running = true;
-	if (lh >= 0)
-		tops->unlock(tops, lh);
-	/* host mode where a punix answers: the mode the next op would use */
-	if (t.ssh && t.mode != MODE_AGENTLESS && tops->stream_open) {
-		char *line = host_line(t.remote_punix, t.transport_root, NULL);
-		struct host_conn hc;
-		if (host_connect(tops, line, rd->fr->pl->store, t.transport_root, &hc, &lerr) == 0) {
-			rd->mode = "host";
-			host_close(&hc, NULL);
-		}
-		free(line);
-	}
-	sbuf_free(&path);
-	sbuf_free(&lerr);
-	engine_target_ops_free(tops);
-	return NULL;
-}
-
-static int fleet_status(struct fleet_run *fr, int width)
-{
-	struct reader *rd = xcalloc(fr->n + 1, sizeof(*rd));
-	/* libssh2's (and OpenSSL's) global state, set up once before the threads use it */
-	bool ssh = ssh_library_init() == 0;
-	for (size_t i = 0; i < fr->n; i++) {
-		rd[i].fr = fr;
-		rd[i].h = &fr->hosts[i];
-		if (fr->hosts[i].selected && fr->hosts[i].status == H_PENDING &&
-		    pthread_create(&rd[i].th, NULL, read_host, &rd[i]) != 0)
-			read_host(&rd[i]);
-	}
-	int rc = EXIT_OK;
-	json_t *arr = json_array();
-	for (size_t i = 0; i < fr->n; i++) {
-		struct host *h = &fr->hosts[i];
-		if (!h->selected)
-			continue;
-		if (h->status == H_PENDING && rd[i].th)
-			pthread_join(rd[i].th, NULL);
-		if (h->status == H_PENDING)
-			h->status = rd[i].err.sb_len ? H_FAILED : H_OK;
-		if (rd[i].err.sb_len)
-			host_fail(h, H_FAILED, "%s", rd[i].err.sb_buf);
-		if (h->status != H_OK)
-			rc = EXIT_ERROR;
-		if (fr->o->json) {
-			json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "host", h->name, "stack", h->h->stack, "target",
-					      h->h->target, "status", status_names[h->status]);
-			if (h->h->machine)
-				json_object_set_new(o, "machine", json_string(h->h->machine));
-			if (h->status == H_OK) {
-				json_object_set_new(o, "current", json_integer(rd[i].current));
-				json_object_set_new(o, "generations", json_integer((json_int_t)rd[i].ngens));
-				json_object_set_new(o, "mode", json_string(rd[i].mode));
-				json_object_set_new(o, "op_running", json_boolean(rd[i].running));
-			} else {
-				json_object_set_new(o, "error", json_string(h->message));
-			}
-			json_array_append_new(arr, o);
-		} else if (h->status == H_OK) {
-			printf("host %-*s → %s: ", width, h->name, h->h->stack);
-			if (rd[i].current > 0)
-				printf("current gen-%03ld", rd[i].current);
-			else
-				printf("no generation");
-			printf(" (%s)%s\n", rd[i].mode, rd[i].running ? "; an op is running there" : "");
-		} else {
-			printf("host %-*s → FAILED: %s\n", width, h->name, h->message);
-		}
-		sbuf_free(&rd[i].err);
-	}
-	if (fr->o->json) {
-		json_t *top = json_pack("{s:b, s:o}", "ok", rc == EXIT_OK, "hosts", arr);
-		char *s = json_dumps(top, JSON_INDENT(2));
-		puts(s);
-		free(s);
-		json_decref(top);
-	} else {
-		json_decref(arr);
-	}
-	free(rd);
-	if (ssh)
-		ssh_library_exit();
-	return rc;
-}
-
-/* ---- the report ---------------------------------------------------------------------------- */
-
-static int report(struct fleet_run *fr, int width)
-{
-	int rc = EXIT_OK;
-	json_t *arr = json_array();
-	for (size_t i = 0; i < fr->n; i++) {
-		struct host *h = &fr->hosts[i];
-		if (!h->selected)
-			continue;
-		if (h->status == H_PENDING) {
-			h->status = H_NOT_ATTEMPTED;
-			h->message = xstrdup("not attempted (--fail-fast: another host failed first)");
-		}
-		if (h->status != H_OK)
-			rc = EXIT_ERROR;
-		if (fr->o->json) {
-			json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "host", h->name, "stack", h->h->stack, "target",
-					      h->h->target, "status", status_names[h->status]);
-			if (h->h->machine)
-				json_object_set_new(o, "machine", json_string(h->h->machine));
-			if (h->status == H_OK) {
-				json_object_set_new(o, "generation", json_integer(h->generation));
-				json_object_set_new(o, "previous", json_integer(h->previous));
-				if (h->warn.sb_len)
-					json_object_set_new(o, "warning", json_string(h->warn.sb_buf));
-			} else {
-				json_object_set_new(o, "error", json_string(h->message));
-			}
-			json_object_set_new(o, "seconds", json_real(h->secs));
-			json_array_append_new(arr, o);
-			continue;
-		}
-		const char *label = h->status == H_OK		? ""
-				    : h->status == H_FAILED	? "FAILED: "
-				    : h->status == H_BLOCKED	? "BLOCKED: "
-								: "";
-		printf("host %-*s → %s%s\n", width, h->name, label, h->message);
-	}
-	if (fr->o->json) {
-		json_t *top = json_pack("{s:b, s:s, s:o}", "ok", rc == EXIT_OK, "op", fr->o->sub, "hosts", arr);
-		char *s = json_dumps(top, JSON_INDENT(2));
-		puts(s);
-		free(s);
-		json_decref(top);
-	} else {
-		json_decref(arr);
-	}
-	return rc;
-}
-
 /* ---- the command --------------------------------------------------------------------------- */
 
 static int parse(int argc, char **argv, struct fleet_opts *o)
@@ -835,7 +618,7 @@ int cmd_fleet(int argc, char **argv)
 		fr.rec = NULL;
 	}
 	engine_run(fr.e);
-	rc = report(&fr, width);
+	rc = fleet_print_report(&fr, width);
 	engine_close(fr.e);
 out_o:
 	free((char *)o.transport_root);
