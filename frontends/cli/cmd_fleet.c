@@ -63,8 +63,10 @@ void cmd_fleet_help(void)
 	      "  --known-hosts, --key, --mode, --remote-punix, --deployments-root, --unit-dir,\n"
 	      "  --store-root, --state-dir   as for 'punix service'\n"
 	      "\n"
-	      "Exit status: 0 every selected host ok; 1 a host failed, was blocked or not attempted;\n"
-	      "2 usage; 3 the fleet file could not be used.\n",
+	      "Exit status: 0 every selected host ok (or the fleet has no hosts); 1 a host failed, was\n"
+	      "blocked or not attempted, or the fleet file has errors (printed as 'punix check' prints them);\n"
+	      "2 usage, a fleet file that is missing, unreadable or a directory, or --on selecting no host;\n"
+	      "4 another run of this fleet file is in progress.\n",
 	      stdout);
 }
 
@@ -465,6 +467,13 @@ int cmd_fleet(int argc, char **argv)
 	int rc = parse(argc - 1, argv + 1, &o);
 	if (rc != EXIT_OK)
 		return rc < 0 ? EXIT_OK : rc;
+	struct ops_stat fst;
+	int sr = ops_local()->stat(ops_local(), o.file, 1, &fst);
+	if (sr < 0)
+		return cli_fail(EXIT_USAGE, "%s: %s", o.file, strerror(-sr));
+	if (fst.type != OPS_FT_REG)
+		return cli_fail(EXIT_USAGE, "'%s' is not a file: punix fleet takes the file that holds the fleet module "
+					    "(its hosts' files are found relative to it)", o.file);
 	char *args[] = {(char *)o.file};
 	struct pcl_program *prog = NULL;
 	rc = cli_load_program(ops_local(), args, 1, &prog, NULL);
@@ -521,6 +530,11 @@ int cmd_fleet(int argc, char **argv)
 		if (h->selected && !strcmp(o.sub, "apply"))
 			load_host(h, fleet_dir);
 	}
+	if (!fr.n) {
+		fprintf(stderr, "fleet %s in %s has no hosts: nothing to do\n", f->name, o.file);
+		rc = EXIT_OK;
+		goto out_o;
+	}
 	if (!nsel) {
 		rc = cli_fail(EXIT_USAGE, "--on %s selects none of the fleet's %zu host(s)", o.on ? o.on : "", fr.n);
 		goto out_o;
@@ -533,6 +547,18 @@ int cmd_fleet(int argc, char **argv)
 	if (rc != EXIT_OK)
 		goto out_o;
 	have_store = true;
+	/*
+	 * Each host in flight may hold a worker of libuv's pool for a whole
+	 * step (a build, an SSH call): a pool as wide as the hosts at once, so
+	 * a quick host does not queue behind the others' builds (read by libuv
+	 * when the pool starts; an operator's own setting is kept).
+	 */
+	if (!getenv("UV_THREADPOOL_SIZE")) {
+		char n[32];
+		long w = 2 * o.parallel < 4 ? 4 : 2 * o.parallel > 128 ? 128 : 2 * o.parallel;
+		snprintf(n, sizeof(n), "%ld", w);
+		setenv("UV_THREADPOOL_SIZE", n, 1);
+	}
 	fr.e = cli_engine(&pl, &st);
 	if (!fr.e) {
 		rc = EXIT_FAILURE_;

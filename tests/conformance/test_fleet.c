@@ -12,7 +12,7 @@
  * absolute one, a stack held by another op) that leave the others deployed;
  * --fail-fast; --on; rollback in reverse order; status; --dry-run; hosts
  * sharing one program (built once); fleet files that cannot be used; the
- * deployer killed mid-fleet and recovered. Three tests hold bugs ("BUG:").
+ * deployer killed mid-fleet and recovered; three bugs it found, fixed, kept as tests.
  *
  * Suite fleet_ssh: three real sshd on 127.0.0.1 (own host keys, ports,
  * authorized_keys files), set up as test_host_mode.c does. The three
@@ -1089,13 +1089,8 @@ Test(fleet, a_fleet_file_that_cannot_be_used_stops_before_any_host)
 }
 
 /*
- * BUG: `punix fleet --help` ends "Exit status: ... 2 usage; 3 the fleet
- * file could not be used.", but no fleet file makes the command exit 3:
- * a missing one exits 2 and one with a PCL error, no fleet module or two
- * fleet modules exits 1 (as docs/cli.md's table says for those errors; see
- * the test above). Expected: the help states the codes the command uses
- * (or the command uses the code its help states); actual: the help
- * promises 3.
+ * The help states the exit codes the command uses (it once promised 3 for
+ * a fleet file that cannot be used, which no file gave).
  */
 Test(fleet, the_help_states_the_exit_codes_the_command_uses)
 {
@@ -1116,11 +1111,8 @@ Test(fleet, the_help_states_the_exit_codes_the_command_uses)
 }
 
 /*
- * BUG: a fleet with no hosts (`module Fleet { hosts = [] }`, which `punix
- * check` accepts) run without --on: `punix fleet apply FILE` prints
- * "error: --on  selects none of the fleet's 0 host(s)" (exit 2), blaming an
- * option that was not given. Expected: a message about the empty fleet (or
- * nothing to do, exit 0); actual: the --on message with an empty NAME.
+ * A fleet with no hosts (which `punix check` accepts) is nothing to do
+ * (exit 0), not an --on that selected nothing (once blamed on the option).
  */
 Test(fleet, an_empty_fleet_is_not_blamed_on_an_on_that_was_not_given)
 {
@@ -1136,17 +1128,9 @@ Test(fleet, an_empty_fleet_is_not_blamed_on_an_on_that_was_not_given)
 }
 
 /*
- * BUG: FILE given as the directory that holds the fleet file
- * (`punix fleet apply DIR`): the program is read from every .pcl under DIR
- * (the hosts' programs too, merged into the fleet's), and the hosts' files
- * are resolved against DIR's parent (the fleet's "directory" is taken as
- * dirname(realpath(FILE))). So `file = "hosts/h01.pcl"` is looked for in
- * DIR/../hosts/ and fails, while `file = "sibling/x.pcl"` deploys
- * DIR/../sibling/x.pcl, a program outside the directory the operator named
- * and outside the fleet file's own directory (it is refused, "No such file",
- * when the same fleet is named by its file). Expected: a directory refused
- * as FILE (exit 2), or host files resolved against the fleet file's own
- * directory; actual: hosts resolved one level up, out of DIR.
+ * FILE must be the fleet's file: a directory is refused (exit 2). It once
+ * read every .pcl under it and resolved the hosts' files against its
+ * parent, reaching a program outside the directory the operator named.
  */
 Test(fleet, a_directory_given_as_the_fleet_file_does_not_reach_out_of_it)
 {
