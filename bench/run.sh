@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds an optimised, unsanitised punix in build-bench/ and runs the
 # benchmarks against it.
-#   bash bench/run.sh [check|noop|hash|rollback|deploy|fsync|gc|history|syncs|concurrent|ssh|all] [--quick]
+#   bash bench/run.sh [check|noop|hash|rollback|deploy|fsync|gc|history|syncs|concurrent|ssh|fleet|all] [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -49,5 +49,13 @@ done
 if [ "$what" = all ] || [ "$what" = ssh ]; then
   echo "== ssh"
   build-bench/bench/bench_ssh build-bench/punix $quick
+  echo
+fi
+# punix fleet apply by number of hosts (bench_fleet.c): rebased (1, 20, 100
+# hosts), and as root over loopback SSH with its own sshd (1 and 20 hosts,
+# host mode and agentless); the SSH part skipped without root or sshd.
+if [ "$what" = all ] || [ "$what" = fleet ]; then
+  echo "== fleet"
+  build-bench/bench/bench_fleet build-bench/punix $quick
   echo
 fi
