@@ -220,6 +220,8 @@ struct store_recv {
 	uint64_t left;
 	size_t nentries;
 	bool skip;
+	/* entries that are not directories ("\n"-separated): nothing may be written below them */
+	struct sbuf leaves;
 };
 /* The lock file of the store path (or name) path: "<store>/.locks/<name>.lock"; malloc'd. */
 char *store_lock_path(const struct store *s, const char *path);

@@ -36,6 +36,7 @@ static void drop(struct store_recv *rv)
 	free(rv->tmp);
 	free(rv->cur);
 	store_registration_free(&rv->reg);
+	sbuf_free(&rv->leaves);
 	struct store *s = rv->s;
 	store_recv_init(rv);
 	rv->s = s;
@@ -82,6 +83,23 @@ int store_recv_begin(struct store *s, const char *path, const char *reg, size_t 
 	return 0;
 }
 
+/*
+ * Whether rel lies below an entry that is not a directory (a symlink, above
+ * all: writing through it would leave the store, since the entries are
+ * written beneath the host's root, not the store's).
+ */
+static bool below_a_leaf(const struct store_recv *rv, const char *rel)
+{
+	const char *l = sbuf_str(&rv->leaves);
+	while (*l) {
+		size_t n = strcspn(l, "\n");
+		if ((n == 0 && *rel) || (n && !strncmp(rel, l, n) && rel[n] == '/'))
+			return true;
+		l += n + (l[n] == '\n');
+	}
+	return false;
+}
+
 /* A relative name of safe components: no "", ".", "..", no leading or doubled '/'. */
 static bool rel_ok(const char *rel)
 {
@@ -120,7 +138,13 @@ int store_recv_entry(struct store_recv *rv, char kind, const char *rel, const ch
 			    rv->path, rel);
 		return -EBADMSG;
 	}
+	if (below_a_leaf(rv, rel)) {
+		sbuf_printf(err, "%s: entry '%s' is below a file or symlink of the same tree", rv->path, rel);
+		return -EBADMSG;
+	}
 	rv->nentries++;
+	if (kind != 'd')
+		sbuf_printf(&rv->leaves, "%s\n", rel);
 	struct sbuf p = SBUF_INIT;
 	sbuf_printf(&p, "%s%s%s", rv->tmp, *rel ? "/" : "", rel);
 	int r;

@@ -371,3 +371,36 @@ Test(receive, a_cut_transfer_is_cleaned_by_recovery, .init = setup, .fini = tear
 	free(reg);
 	sbuf_free(&err);
 }
+
+/*
+ * A tree that sends a symlink and then a file below it would write through
+ * the symlink (entries are written beneath the host's root, not the
+ * store's): refused, and nothing appears where the symlink points.
+ */
+Test(receive, nothing_is_written_through_a_symlink_of_the_tree, .init = setup, .fini = teardown)
+{
+	char *reg = registration(dst.root, NAME, "hello", NULL);
+	char path[192], outside[192], victim[256];
+	snprintf(path, sizeof(path), "%s/%s", dst.root, NAME);
+	snprintf(outside, sizeof(outside), "%s/outside", tmp);
+	snprintf(victim, sizeof(victim), "%s/app", outside);
+	cr_assert_eq(mkdir(outside, 0755), 0);
+	struct sbuf err = SBUF_INIT;
+	struct store_recv rv;
+	cr_assert_eq(store_recv_begin(&dst, path, reg, strlen(reg), &rv, &err), 0);
+	cr_assert_eq(store_recv_entry(&rv, 'd', "", NULL, 0, &err), 0);
+	cr_assert_eq(store_recv_entry(&rv, 'l', "bin", outside, 0, &err), 0, "%s", sbuf_str(&err));
+	cr_expect_eq(store_recv_entry(&rv, 'x', "bin/app", NULL, 5, &err), -EBADMSG);
+	cr_expect(strstr(sbuf_str(&err), "below a file or symlink") != NULL, "%s", sbuf_str(&err));
+	store_recv_abort(&rv);
+	struct ops_stat st;
+	cr_expect_eq(o->stat(o, victim, 0, &st), -ENOENT, "a file was written through the symlink");
+	cr_expect(!store_is_valid(&dst, path));
+	/* nor below a file, nor anything after a root that is not a directory */
+	cr_assert_eq(store_recv_begin(&dst, path, reg, strlen(reg), &rv, &err), 0);
+	cr_assert_eq(store_recv_entry(&rv, 'f', "", NULL, 0, &err), 0);
+	cr_expect_eq(store_recv_entry(&rv, 'f', "x", NULL, 0, &err), -EBADMSG);
+	store_recv_abort(&rv);
+	free(reg);
+	sbuf_free(&err);
+}
