@@ -114,6 +114,8 @@ void cli_free_strings(char **v, size_t n);
 
 struct bundle;
 struct target_spec;
+/* --mode's argument (docs/hosts.md); EXIT_USAGE after saying why. */
+int cli_parse_mode(const char *arg, enum target_mode *mode);
 /* Host mode's target side: reads and decodes the deployer's bundle from fd; EXIT_OK or the error printed. */
 int cli_read_bundle(int fd, struct bundle *b);
 /*

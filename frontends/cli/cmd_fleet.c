@@ -394,14 +394,8 @@ static int parse(int argc, char **argv, struct fleet_opts *o)
 		case 'i': o->key = optarg; break;
 		case 'R': o->remote_punix = optarg; break;
 		case 'M':
-			if (!strcmp(optarg, "auto"))
-				o->mode = MODE_AUTO;
-			else if (!strcmp(optarg, "host"))
-				o->mode = MODE_HOST;
-			else if (!strcmp(optarg, "agentless"))
-				o->mode = MODE_AGENTLESS;
-			else
-				return cli_fail(EXIT_USAGE, "--mode is host, agentless or auto, not '%s'", optarg);
+			if (cli_parse_mode(optarg, &o->mode) != EXIT_OK)
+				return EXIT_USAGE;
 			break;
 		case 'h': cmd_fleet_help(); return -1;
 		default: fputs(FLEET_USAGE, stderr); return EXIT_USAGE;

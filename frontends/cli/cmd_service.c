@@ -147,14 +147,8 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 			break;
 		case 'a': o->activate = true; break;
 		case 'M':
-			if (!strcmp(optarg, "auto"))
-				o->mode = MODE_AUTO;
-			else if (!strcmp(optarg, "host"))
-				o->mode = MODE_HOST;
-			else if (!strcmp(optarg, "agentless"))
-				o->mode = MODE_AGENTLESS;
-			else
-				return cli_fail(EXIT_USAGE, "--mode is host, agentless or auto, not '%s'", optarg);
+			if (cli_parse_mode(optarg, &o->mode) != EXIT_OK)
+				return EXIT_USAGE;
 			o->have_mode = true;
 			break;
 		case 'R':

@@ -226,3 +226,17 @@ void cli_print_recovered(const struct op_result *r)
 	if (r->recovered.sb_len)
 		fputs(r->recovered.sb_buf, stderr);
 }
+
+int cli_parse_mode(const char *arg, enum target_mode *mode)
+{
+	static const struct {
+		const char *name;
+		enum target_mode mode;
+	} modes[] = {{"auto", MODE_AUTO}, {"host", MODE_HOST}, {"agentless", MODE_AGENTLESS}};
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (!strcmp(arg, modes[i].name)) {
+			*mode = modes[i].mode;
+			return EXIT_OK;
+		}
+	return cli_fail(EXIT_USAGE, "--mode is host, agentless or auto, not '%s'", arg);
+}
