@@ -1288,6 +1288,65 @@ Test(fleet, a_fleet_apply_killed_mid_way_is_recovered_and_applied_again, .timeou
 	apply_all_after_kill(hs, 3);
 }
 
+/*
+ * After a killed run, `fleet apply --resume` deploys only what that run did
+ * not finish (its own journal record says which): every host ends at the
+ * new version, and a second --resume deploys nothing.
+ */
+Test(fleet, resume_after_a_killed_run_deploys_only_what_it_did_not_finish, .timeout = 120)
+{
+	struct fh hs[N20];
+	simple_fleet(hs, N20, 1, NULL);
+	struct proc_result r = fleet("apply", "--transport-root", tr, NULL);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	proc_result_free(&r);
+	killed_apply(hs, 2, true);
+	char *jl = journal();
+	cr_expect(strstr(jl, "\taborted\tfleet\t") != NULL, "the killed run is recorded, and recovered: %s", jl);
+	free(jl);
+	r = fleet("apply", "--transport-root", tr, "--parallel", "20", "--resume", NULL);
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	int carried = count_of(r.out, " already deployed (recorded by run "), done = count_of(r.out, " deployed: gen-");
+	cr_expect_eq(carried + done, N20, "%s", r.out);
+	proc_result_free(&r);
+	for (int i = 0; i < N20; i++) {
+		char *root = host_root(tr, &hs[i]);
+		char *c = live_conf_of(root, i), *want = fmt("h%02d v2\n", i + 1);
+		cr_expect_str_eq(c ? c : "(none)", want, "host %d", i + 1);
+		free(c);
+		free(want);
+		free(root);
+	}
+	r = fleet("apply", "--transport-root", tr, "--resume", NULL);
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_expect_eq(count_of(r.out, " already deployed (recorded by run "), N20, "nothing deployed again: %s", r.out);
+	proc_result_free(&r);
+}
+
+/* --timeout: a host still building when its time is up is undone (its old generation stays); the others deploy. */
+Test(fleet, a_host_past_its_timeout_is_undone_and_the_others_deploy)
+{
+	struct fh hs[2];
+	simple_fleet(hs, 2, 1, NULL);
+	struct proc_result r = fleet("apply", "--transport-root", tr, NULL);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	proc_result_free(&r);
+	write_prog(hs[0].file, "h01", hs[0].stack, 2, "sleep 3", NULL);
+	write_prog(hs[1].file, "h02", hs[1].stack, 2, NULL, NULL);
+	r = fleet("apply", "--transport-root", tr, "--timeout", "1", NULL);
+	cr_expect_eq(r.status, 1, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "host h01.example.com " ARROW " FAILED: timed out after 1 s (before its ") != NULL, "%s",
+		  r.out);
+	cr_expect(strstr(r.out, "host h02.example.com " ARROW " deployed: gen-002\n") != NULL, "%s", r.out);
+	proc_result_free(&r);
+	char *root = host_root(tr, &hs[0]);
+	cr_expect_eq(current_at(root, dep, hs[0].stack), 1, "the timed-out host keeps gen-001");
+	char *c = live_conf_of(root, 0);
+	cr_expect_str_eq(c ? c : "(none)", "h01 v1\n");
+	free(c);
+	free(root);
+}
+
 /* ---- 6. three real sshd ----------------------------------------------------------------------- */
 
 #define NSSH 3
