@@ -39,6 +39,9 @@ struct engine *engine_open(const struct engine_config *cfg, struct sbuf *err)
 	uv_idle_init(&e->loop, &e->flush);
 	e->flush.data = e;
 	e->jtail = &e->jhead;
+	uv_idle_init(&e->loop, &e->here);
+	e->here.data = e;
+	e->htail = &e->hhead;
 	/* the journal's directory is made through the seam, like every other effect */
 	r = ops_mkdir_p(e->local, e->state_dir, 0700);
 	if (r < 0) {
@@ -50,14 +53,10 @@ struct engine *engine_open(const struct engine_config *cfg, struct sbuf *err)
 		sbuf_printf(err, "%s", je.msg[0] ? je.msg : "journal: cannot open it");
 		goto fail;
 	}
-	if (ssh_library_init() < 0) {
-		sbuf_puts(err, "cannot initialise libssh2");
-		journal_close(e->journal);
-		goto fail;
-	}
 	return e;
 fail:
 	uv_close((uv_handle_t *)&e->flush, NULL);
+	uv_close((uv_handle_t *)&e->here, NULL);
 	uv_run(&e->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&e->loop);
 fail_loop:
@@ -76,11 +75,14 @@ void engine_close(struct engine *e)
 	if (!e)
 		return;
 	uv_run(&e->loop, UV_RUN_DEFAULT); /* what is still submitted runs to its end, its records flushed */
+	journal_flush_rest(e);
 	uv_close((uv_handle_t *)&e->flush, NULL);
+	uv_close((uv_handle_t *)&e->here, NULL);
 	uv_run(&e->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&e->loop);
 	journal_close(e->journal);
-	ssh_library_exit();
+	if (e->ssh_ready)
+		ssh_library_exit();
 	for (struct executor *x = e->executors, *n; x; x = n) {
 		n = x->next;
 		free(x->key);
@@ -103,6 +105,21 @@ struct store *engine_store(struct engine *e)
 struct punix_ops *engine_local(struct engine *e)
 {
 	return e->local;
+}
+
+/*
+ * libssh2 (and with it OpenSSL) is initialised only for an engine that has
+ * an op over SSH: on the loop thread, before that op's first work item, so
+ * never by two threads at once. A local op never pays for it.
+ */
+int engine_need_ssh(struct engine *e, const char *ssh, struct sbuf *err)
+{
+	if (!ssh || !*ssh || e->ssh_ready)
+		return 0;
+	if (ssh_library_init(err) < 0)
+		return -EIO;
+	e->ssh_ready = true;
+	return 0;
 }
 
 struct punix_ops *engine_target_ops(struct engine *e, const struct target_spec *t, struct sbuf *err)

@@ -79,7 +79,9 @@ static int enqueue(struct op_ctx *c, struct jrec *r)
 	r->next = NULL;
 	*e->jtail = r;
 	e->jtail = &r->next;
-	uv_idle_start(&e->flush, flush_cb);
+	if (e->on_pool || e->inflight > 1)
+		uv_idle_start(&e->flush, flush_cb);
+	/* else one op runs here alone: its records wait for the first step that needs them durable */
 	return 0;
 }
 
@@ -165,7 +167,8 @@ static void flush_work(uv_work_t *w)
 	}
 }
 
-static void start_flush(struct engine *e);
+static void flush_cb(uv_idle_t *h);
+static void flush_done_pool(uv_work_t *w, int status);
 
 static void flush_done(uv_work_t *w, int status)
 {
@@ -195,7 +198,7 @@ static void flush_done(uv_work_t *w, int status)
 		w2 = n;
 	}
 	if (e->jhead)
-		start_flush(e);
+		uv_idle_start(&e->flush, flush_cb); /* the next flush, on the next iteration */
 	while (rev) {
 		struct op_ctx *n = rev->next_waiting;
 		rev->next_waiting = NULL;
@@ -223,10 +226,25 @@ static void start_flush(struct engine *e)
 	e->jflush_rc = 0;
 	memset(&e->jflush_err, 0, sizeof(e->jflush_err));
 	e->jwork.data = e;
-	if (uv_queue_work(&e->loop, &e->jwork, flush_work, flush_done) < 0) {
+	if (!e->on_pool && e->inflight <= 1) {
+		/* one op and nothing else under way: the commit is what it waits for, so here */
+		flush_work(&e->jwork);
+		flush_done(&e->jwork, 0);
+		return;
+	}
+	e->on_pool++;
+	if (uv_queue_work(&e->loop, &e->jwork, flush_work, flush_done_pool) < 0) {
+		e->on_pool--;
 		flush_work(&e->jwork); /* cannot happen with a live loop; never lose records */
 		flush_done(&e->jwork, 0);
 	}
+}
+
+static void flush_done_pool(uv_work_t *w, int status)
+{
+	struct engine *e = w->data;
+	e->on_pool--;
+	flush_done(w, status);
 }
 
 /* The idle handle: once per loop iteration, what was queued goes to the disk. */
@@ -249,6 +267,17 @@ void op_when_durable(struct op_ctx *c, op_cont_fn after)
 	struct op_ctx **list = e->jhead ? &e->waiting_next : &e->waiting_flight;
 	c->next_waiting = *list;
 	*list = c;
+	if (e->jhead)
+		uv_idle_start(&e->flush, flush_cb);
+}
+
+/* What is queued and was never waited for (engine_close: nothing is lost). */
+void journal_flush_rest(struct engine *e)
+{
+	if (e->jhead && !e->jbusy) {
+		start_flush(e);
+		uv_run(&e->loop, UV_RUN_DEFAULT);
+	}
 }
 
 /* ---- work off the loop, through each host's executor ---------------------------------------- */
@@ -304,14 +333,61 @@ static void after_work_cb(uv_work_t *w, int status)
 	after(c);
 }
 
+/*
+ * Work runs on the loop thread, from an idle handle (so always after the
+ * caller returns), when it is the engine's only op, on this machine, and
+ * nothing is on the pool: there is nothing to run beside it, and libuv's
+ * pool (its threads) is never started for one local command.
+ */
+static bool run_here(const struct op_ctx *c)
+{
+	const struct engine *e = c->e;
+	return !e->on_pool && e->inflight <= 1 && (!c->ex || !strcmp(c->ex->key, "local"));
+}
+
+static void here_cb(uv_idle_t *h)
+{
+	struct engine *e = h->data;
+	struct op_ctx *c = e->hhead;
+	if (!c) {
+		uv_idle_stop(h);
+		return;
+	}
+	e->hhead = c->next_queued;
+	if (!e->hhead) {
+		e->htail = &e->hhead;
+		uv_idle_stop(h);
+	}
+	c->next_queued = NULL;
+	c->work_fn(c);
+	after_work_cb(&c->work, 0);
+}
+
+static void pool_done(uv_work_t *w, int status)
+{
+	struct op_ctx *c = w->data;
+	c->e->on_pool--;
+	after_work_cb(w, status);
+}
+
 static void dispatch(struct op_ctx *c)
 {
+	struct engine *e = c->e;
 	if (c->ex)
 		c->ex->inflight++;
 	c->work.data = c;
-	int r = uv_queue_work(&c->e->loop, &c->work, work_cb, after_work_cb);
+	if (run_here(c)) {
+		c->next_queued = NULL;
+		*e->htail = c;
+		e->htail = &c->next_queued;
+		uv_idle_start(&e->here, here_cb);
+		return;
+	}
+	e->on_pool++;
+	int r = uv_queue_work(&e->loop, &c->work, work_cb, pool_done);
 	if (r < 0) {
 		/* cannot happen with a live loop; run it here rather than lose the op */
+		e->on_pool--;
 		c->work_fn(c);
 		after_work_cb(&c->work, 0);
 	}
@@ -333,6 +409,25 @@ void op_exec(struct op_ctx *c, void (*fn)(struct op_ctx *c), op_cont_fn after)
 /* ---- steps and undo ---------------------------------------------------------------------- */
 
 static void step_go(struct op_ctx *c);
+
+/*
+ * Whether a step's INTENT must be durable before its effect runs
+ * (docs/design.md, "The minimum number of syncs"). Recovery needs to know
+ * of two kinds of step: one with an undo before the commit point (what it
+ * did is undone), and the commit point itself (at or after it, the op is
+ * rolled forward). Any other step either has no effect recovery must
+ * handle (planning, checking; a build or a push only adds store paths,
+ * which nothing pins until the commit and GC may take back), or comes
+ * after the commit point, where recovery re-runs every step from the
+ * commit point on whatever the journal holds, each being safe to run
+ * twice. Their records are written all the same, in the next group
+ * commit, and the op's end waits for them.
+ */
+static bool intent_first(const struct op_kind *k, size_t i)
+{
+	const struct step *s = &k->steps[i];
+	return s->undo || s->commit;
+}
 
 static void step_work(struct op_ctx *c)
 {
@@ -390,8 +485,10 @@ void op_steps(struct op_ctx *c)
 		c->on_end(c);
 		return;
 	}
-	/* the INTENT is durable before the step's effect runs */
-	op_when_durable(c, step_go);
+	if (intent_first(c->kind, c->i))
+		op_when_durable(c, step_go); /* the INTENT is durable before the step's effect runs */
+	else
+		step_go(c); /* its records go in the next commit, while it runs */
 }
 
 static void step_go(struct op_ctx *c)

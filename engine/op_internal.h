@@ -30,6 +30,10 @@ struct engine {
 	char *const *env;
 	uv_loop_t loop;
 	uv_idle_t flush;         /* runs once per loop iteration while records wait to be made durable */
+	uv_idle_t here;          /* runs work on the loop thread when one local op is all there is (machine.c) */
+	struct op_ctx *hhead, **htail; /* that work, in order */
+	unsigned on_pool;        /* work items (and flushes) on libuv's pool now */
+	bool ssh_ready;          /* libssh2 was initialised for an op of this engine */
 	/* the journal's records, queued on the loop and written by one flush at a time (machine.c) */
 	struct jrec *jhead, **jtail; /* queued for the next flush */
 	struct jrec *jflight;        /* in the flush under way */
@@ -166,6 +170,8 @@ int journal_step(struct op_ctx *c, size_t i, enum journal_step_state s);
 int journal_finish(struct op_ctx *c, enum journal_op_state s);
 struct ssh_target;
 /* Who to log in as, where and with what, as OpenSSH would decide it (ssh_resolve.c). */
+/* libssh2 made ready (loop thread) before the first work of an op over ssh (engine.c) */
+int engine_need_ssh(struct engine *e, const char *ssh, struct sbuf *err);
 int ssh_resolve(struct engine *e, const struct target_spec *t, struct ssh_target *st, struct sbuf *err);
 
 /* The executor of a host (an ssh:// URL, or NULL/"" for this machine), made on first use. */
@@ -174,6 +180,7 @@ struct executor *engine_executor(struct engine *e, const char *host);
 void op_exec(struct op_ctx *c, void (*fn)(struct op_ctx *c), op_cont_fn after);
 /* Runs after on the loop once every journal record queued so far is durable. */
 void op_when_durable(struct op_ctx *c, op_cont_fn after);
+void journal_flush_rest(struct engine *e);
 /* Runs steps [c->i, n) on the loop, then c->on_end; res->exit says how it went. */
 void op_steps(struct op_ctx *c);
 /* Undoes steps [0, c->u], newest first, then c->on_end; c->undo_rc < 0 if an undo failed. */

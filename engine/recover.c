@@ -366,6 +366,14 @@ static void rec_start(struct op_ctx *c, const struct journal_op *op)
 	r->live = ids;
 	r->nlive = nids;
 	r->ex = engine_executor(e, r->plan.ssh);
+	struct sbuf serr = SBUF_INIT;
+	if (engine_need_ssh(e, r->plan.ssh, &serr) < 0) {
+		sbuf_printf(&r->line, "op %llu (%s %s): %s", (unsigned long long)op->id, r->rop.kind, r->rop.stack,
+			    serr.sb_buf);
+		sbuf_free(&serr);
+		goto fail;
+	}
+	sbuf_free(&serr);
 	op_exec(r, rec_prepare_work, rec_prepared);
 	return;
 fail:

@@ -253,6 +253,10 @@ uint64_t engine_submit(struct engine *e, const struct op_request *req, op_done_f
 		if (!strcmp(o->scope, c->scope))
 			c->queued = true;
 	c->ex = engine_executor(e, req->type == OP_GC ? NULL : req->target.ssh);
+	struct sbuf serr = SBUF_INIT;
+	if (req->type != OP_GC && engine_need_ssh(e, req->target.ssh, &serr) < 0)
+		op_fail(c, 3, "%s", serr.sb_buf);
+	sbuf_free(&serr);
 	c->next_running = e->running;
 	e->running = c;
 	e->inflight++;

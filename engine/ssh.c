@@ -623,6 +623,8 @@ static int64_t ssh_now(struct punix_ops *o)
 }
 struct punix_ops *ops_ssh_connect(const struct ssh_target *t, struct sbuf *err)
 {
+	if (!ssh2_load(err)) /* libssh2 itself initialises on its first session when no engine did */
+		return NULL;
 	struct ssh *s = xcalloc(1, sizeof(*s));
 	s->sock = connect_tcp(t->host, t->port, err);
 	if (s->sock < 0) {
@@ -705,9 +707,15 @@ void ops_ssh_close(struct punix_ops *o)
  * libssh2's own state (and OpenSSL's under it) is set up by each engine
  * and released with it: libssh2 counts its initialisations.
  */
-int ssh_library_init(void)
+int ssh_library_init(struct sbuf *err)
 {
-	return libssh2_init(0) == 0 ? 0 : -EIO;
+	if (!ssh2_load(err))
+		return -ENOENT;
+	if (libssh2_init(0) != 0) {
+		sbuf_puts(err, "cannot initialise libssh2");
+		return -EIO;
+	}
+	return 0;
 }
 
 void ssh_library_exit(void)

@@ -42,7 +42,7 @@ struct punix_ops *ops_ssh_connect(const struct ssh_target *t, struct sbuf *err);
 void ops_ssh_close(struct punix_ops *o);
 
 /* Per engine: before its first connection, after its last. */
-int ssh_library_init(void);
+int ssh_library_init(struct sbuf *err);
 void ssh_library_exit(void);
 
 #endif

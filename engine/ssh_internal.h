@@ -11,6 +11,8 @@
 #include <libssh2.h>
 #include <libssh2_sftp.h>
 
+#include "ssh2_api.h" /* libssh2 through a table, loaded on first use */
+
 #include "../base/ops.h"
 #include "../base/sbuf.h"
 #include "ssh.h"

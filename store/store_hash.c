@@ -17,17 +17,25 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <nettle/sha2.h>
+
 #include "store.h"
 
+/*
+ * Nettle's SHA-256 (Debian's libnettle8, which uses the CPU's SHA
+ * extensions where there are some): a library that starts in microseconds,
+ * where OpenSSL's libcrypto costs a millisecond of every command's start.
+ */
 void store_sha256(const void *p, size_t n, unsigned char out[32])
 {
-	unsigned int len = 32;
-	EVP_Digest(p, n, out, &len, EVP_sha256(), NULL);
+	struct sha256_ctx c;
+	sha256_init(&c);
+	sha256_update(&c, n, p);
+	sha256_digest(&c, SHA256_DIGEST_SIZE, out);
 }
 
 void store_hex(const unsigned char *p, size_t n, char *out)
@@ -56,7 +64,7 @@ void store_base32(const unsigned char hash[32], char out[STORE_HASH_CHARS + 1])
 
 struct tree_hasher {
 	struct punix_ops *ops;
-	EVP_MD_CTX *md;
+	struct sha256_ctx md;
 	uint64_t bytes;
 	int depth;
 	char buf[1 << 16];
@@ -64,7 +72,7 @@ struct tree_hasher {
 
 static void feed(struct tree_hasher *t, const void *p, size_t n)
 {
-	EVP_DigestUpdate(t->md, p, n);
+	sha256_update(&t->md, n, p);
 }
 
 static void feedf(struct tree_hasher *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -163,18 +171,11 @@ int store_hash_tree(struct punix_ops *ops, const char *path, unsigned char out[3
 	if (!t)
 		return -ENOMEM;
 	t->ops = ops;
-	t->md = EVP_MD_CTX_new();
-	if (!t->md) {
-		free(t);
-		return -ENOMEM;
-	}
-	EVP_DigestInit_ex(t->md, EVP_sha256(), NULL);
+	sha256_init(&t->md);
 	feed(t, "punix-tree 1\n", 13);
 	int r = hash_entry(t, path);
-	unsigned int len = 32;
 	if (r == 0)
-		EVP_DigestFinal_ex(t->md, out, &len);
-	EVP_MD_CTX_free(t->md);
+		sha256_digest(&t->md, SHA256_DIGEST_SIZE, out);
 	if (r == 0 && bytes)
 		*bytes = t->bytes;
 	free(t);

@@ -71,7 +71,7 @@ int fleet_status(struct fleet_run *fr, int width)
 {
 	struct reader *rd = xcalloc(fr->n + 1, sizeof(*rd));
 	/* libssh2's (and OpenSSL's) global state, set up once before the threads use it */
-	bool ssh = ssh_library_init() == 0;
+	bool ssh = ssh_library_init(NULL) == 0;
 	for (size_t i = 0; i < fr->n; i++) {
 		rd[i].fr = fr;
 		rd[i].h = &fr->hosts[i];
