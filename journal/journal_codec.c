@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 #include "journal_internal.h"
 
 #define REC_VERSION 1
@@ -39,23 +41,18 @@ char *jr_xasprintf(const char *fmt, ...)
 	return s;
 }
 
-/* ---- CRC-32 (the zlib polynomial) ----------------------------------------- */
+/* ---- CRC-32: zlib's (the polynomial every zip and PNG file uses) ---------- */
 
 static uint32_t crc32_of(const unsigned char *p, size_t n)
 {
-	static uint32_t table[256];
-	if (!table[1]) {
-		for (uint32_t i = 0; i < 256; i++) {
-			uint32_t c = i;
-			for (int k = 0; k < 8; k++)
-				c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-			table[i] = c;
-		}
+	uLong c = crc32(0L, Z_NULL, 0);
+	while (n > 0) { /* zlib takes a uInt length */
+		uInt k = n > 0x40000000u ? 0x40000000u : (uInt)n;
+		c = crc32(c, p, k);
+		p += k;
+		n -= k;
 	}
-	uint32_t c = 0xFFFFFFFFu;
-	for (size_t i = 0; i < n; i++)
-		c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
-	return c ^ 0xFFFFFFFFu;
+	return (uint32_t)c;
 }
 
 /* ---- encoding ---------------------------------------------------------------- */
