@@ -270,6 +270,8 @@ struct gen_info {
 int engine_generations(struct punix_ops *tops, const char *deployments_root, const char *stack,
 		       struct gen_info **gens, size_t *n, long *current, struct sbuf *err);
 void gen_infos_free(struct gen_info *g, size_t n);
+/* "the stacks there: A, B" (those with a current generation), or "no stack has been deployed under DEP". */
+void engine_stacks_text(struct punix_ops *tops, const char *deployments_root, struct sbuf *out);
 
 struct drift {
 	char *path;

@@ -60,6 +60,33 @@ int engine_generations(struct punix_ops *o, const char *dep, const char *stack, 
 	return 0;
 }
 
+void engine_stacks_text(struct punix_ops *o, const char *dep, struct sbuf *out)
+{
+	char **names;
+	size_t n, shown = 0;
+	if (o->list_dir(o, dep, &names, &n) < 0) {
+		sbuf_printf(out, "no stack has been deployed under %s", dep);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct sbuf cur = SBUF_INIT;
+		sbuf_printf(&cur, "%s/%s/current", dep, names[i]);
+		struct ops_stat st;
+		bool is_stack = names[i][0] != '.' && o->stat(o, cur.sb_buf, 0, &st) == 0;
+		sbuf_free(&cur);
+		if (is_stack && shown < 20)
+			sbuf_printf(out, "%s%s", shown ? ", " : "the stacks there: ", names[i]);
+		shown += is_stack;
+	}
+	if (shown > 20)
+		sbuf_printf(out, " and %zu more", shown - 20);
+	if (!shown)
+		sbuf_printf(out, "no stack has been deployed under %s", dep);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
 void gen_infos_free(struct gen_info *g, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -74,8 +101,11 @@ int engine_verify(struct punix_ops *o, const char *dep, const char *stack, struc
 	*n = 0;
 	*current = current_generation(o, dep, stack, err);
 	if (*current <= 0) {
-		if (*current == 0)
-			sbuf_printf(err, "stack '%s' has no current generation under %s", stack, dep);
+		if (*current == 0) {
+			sbuf_printf(err, "stack '%s' has no current generation under %s (", stack, dep);
+			engine_stacks_text(o, dep, err);
+			sbuf_puts(err, ")");
+		}
 		return -1;
 	}
 	struct manifest m;

@@ -75,8 +75,13 @@ static int rollback_plan(struct op_ctx *c)
 		return 1;
 	}
 	sbuf_free(&err);
-	if (current == 0)
-		return op_fail(c, 1, "[E12] stack '%s' has no current generation on this target", c->stack);
+	if (current == 0) {
+		struct sbuf there = SBUF_INIT;
+		engine_stacks_text(c->tops, dep_root(c), &there);
+		op_fail(c, 1, "[E12] stack '%s' has no current generation on this target (%s)", c->stack, there.sb_buf);
+		sbuf_free(&there);
+		return 1;
+	}
 	long *gens, prev = 0;
 	size_t n;
 	if (list_generations(c->tops, dep_root(c), c->stack, &gens, &n) == 0) {

@@ -31,6 +31,18 @@ struct cli_cmd {
 	void (*help)(void);
 };
 
+struct option;
+/*
+ * getopt_long for every command (args.c): options and operands in any
+ * order, "--" ends the options, only -h as a short option. An unknown
+ * option, or one missing its value, is reported on standard error, naming
+ * it and the nearest known one, and '?' returned. name is the command as
+ * the user typed it ("journal show"), or NULL for argv[0].
+ */
+int cli_getopt(int argc, char **argv, const struct option *longopts, const char *name);
+/* The name of names nearest to word, if near enough to be a likely typo; else NULL. */
+const char *cli_nearest(const char *word, const char *const *names, size_t n);
+
 /* "error: ..." on standard error; returns code for `return cli_fail(...)`. */
 __attribute__((format(printf, 2, 3))) int cli_fail(int code, const char *fmt, ...);
 

@@ -128,7 +128,7 @@ int cmd_build(int argc, char **argv)
 	struct build_out out = {0};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': only_arg = optarg; break;
 		case 'n': dry = true; break;

@@ -102,7 +102,7 @@ int cmd_check(int argc, char **argv)
 	bool json = false;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'h': cmd_check_help(); return EXIT_OK;

@@ -362,7 +362,9 @@ static int parse(int argc, char **argv, struct fleet_opts *o)
 	o->parallel = 8;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	char name[40];
+	snprintf(name, sizeof(name), "fleet %s", o->sub);
+	while ((c = cli_getopt(argc, argv, longopts, name)) != -1) {
 		switch (c) {
 		case 'p': {
 			char *end;
@@ -456,8 +458,13 @@ int cmd_fleet(int argc, char **argv)
 		cmd_fleet_help();
 		return EXIT_OK;
 	}
-	if (strcmp(o.sub, "apply") && strcmp(o.sub, "rollback") && strcmp(o.sub, "status"))
+	if (strcmp(o.sub, "apply") && strcmp(o.sub, "rollback") && strcmp(o.sub, "status")) {
+		static const char *const subs[] = {"apply", "rollback", "status"};
+		const char *near = cli_nearest(o.sub, subs, 3);
+		if (near)
+			return cli_fail(EXIT_USAGE, "unknown fleet command '%s' (did you mean '%s'?)", o.sub, near);
 		return cli_fail(EXIT_USAGE, "unknown fleet command '%s' (apply, rollback, status)", o.sub);
+	}
 	int rc = parse(argc - 1, argv + 1, &o);
 	if (rc != EXIT_OK)
 		return rc < 0 ? EXIT_OK : rc;

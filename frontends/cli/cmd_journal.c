@@ -329,6 +329,10 @@ int cmd_journal(int argc, char **argv)
 	bool show = argc >= 2 && !strcmp(argv[1], "show");
 	bool pruning = argc >= 2 && !strcmp(argv[1], "prune");
 	if (argc < 2 || (!show && !pruning && strcmp(argv[1], "set-aside") != 0)) {
+		static const char *const subs[] = {"show", "set-aside", "prune"};
+		const char *near = argc >= 2 ? cli_nearest(argv[1], subs, 3) : NULL;
+		if (near)
+			return cli_fail(EXIT_USAGE, "unknown journal command '%s' (did you mean '%s'?)", argv[1], near);
 		fputs(JOURNAL_USAGE, stderr);
 		return EXIT_USAGE;
 	}
@@ -336,7 +340,9 @@ int cmd_journal(int argc, char **argv)
 	bool json = false, yes = false;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc - 1, argv + 1, "h", longopts, NULL)) != -1) {
+	char name[32];
+	snprintf(name, sizeof(name), "journal %s", argv[1]);
+	while ((c = cli_getopt(argc - 1, argv + 1, longopts, name)) != -1) {
 		switch (c) {
 		case 'J': state = optarg; break;
 		case 'j': json = true; break;

@@ -80,7 +80,7 @@ int cmd_recover(int argc, char **argv)
 	struct recover_out out = {0};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': out.list = true; break;
 		case 'j':

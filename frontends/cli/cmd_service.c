@@ -129,7 +129,9 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 	int c;
 	optind = 1;
 	static char *files[64];
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	char cmdname[40];
+	snprintf(cmdname, sizeof(cmdname), "service %s", o->sub);
+	while ((c = cli_getopt(argc, argv, longopts, cmdname)) != -1) {
 		switch (c) {
 		case 'f':
 			if (o->nfiles == 64)
@@ -199,10 +201,13 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 	}
 	o->stack = rest[0];
 	if (needs_n) {
+		/* as status prints it (gen-002) or as a number (2, 002) */
+		const char *num = !strncmp(rest[1], "gen-", 4) ? rest[1] + 4 : rest[1];
 		char *end;
-		o->gen = strtol(rest[1], &end, 10);
-		if (*end || o->gen <= 0)
-			return cli_fail(EXIT_USAGE, "set-current: '%s' is not a generation number", rest[1]);
+		o->gen = *num >= '0' && *num <= '9' ? strtol(num, &end, 10) : 0;
+		if (o->gen <= 0 || *end)
+			return cli_fail(EXIT_USAGE, "set-current: '%s' is not a generation (write it N or gen-NNN, as status shows)",
+					rest[1]);
 	}
 	if (!o->target && (o->known_hosts || o->key || o->have_mode || o->remote_punix))
 		return cli_fail(EXIT_USAGE, "--known-hosts, --key, --mode and --remote-punix go with --target");
@@ -303,7 +308,10 @@ static void print_status(const struct svc_opts *o, struct punix_ops *tops, const
 		free(s);
 		json_decref(obj);
 	} else if (n == 0) {
-		printf("stack %s: no generations under %s\n", o->stack, dep);
+		struct sbuf there = SBUF_INIT;
+		engine_stacks_text(tops, dep, &there);
+		*rc = cli_fail(EXIT_ERROR, "stack '%s' has no generations under %s (%s)", o->stack, dep, there.sb_buf);
+		sbuf_free(&there);
 	} else {
 		printf("stack %s: current gen-%03ld\n", o->stack, cur);
 		for (size_t i = 0; i < n; i++)
@@ -592,9 +600,13 @@ int cmd_service(int argc, char **argv)
 	bool known = false;
 	for (size_t i = 0; i < 6; i++)
 		known |= !strcmp(o.sub, subs[i]);
-	if (!known)
+	if (!known) {
+		const char *near = cli_nearest(o.sub, subs, 6);
+		if (near)
+			return cli_fail(EXIT_USAGE, "unknown service command '%s' (did you mean '%s'?)", o.sub, near);
 		return cli_fail(EXIT_USAGE, "unknown service command '%s' (deploy, rollback, set-current, status, verify, prune)",
 				o.sub);
+	}
 	int rc = parse(argc - 1, argv + 1, &o);
 	if (rc != EXIT_OK)
 		return rc < 0 ? EXIT_OK : rc;

@@ -358,13 +358,20 @@ int cmd_store(int argc, char **argv)
 		cmd_store_help();
 		return EXIT_OK;
 	}
-	if (strcmp(sub, "path") && strcmp(sub, "info") && strcmp(sub, "verify") && strcmp(sub, "gc"))
+	if (strcmp(sub, "path") && strcmp(sub, "info") && strcmp(sub, "verify") && strcmp(sub, "gc")) {
+		static const char *const subs[] = {"path", "info", "verify", "gc"};
+		const char *near = cli_nearest(sub, subs, 4);
+		if (near)
+			return cli_fail(EXIT_USAGE, "unknown store command '%s' (did you mean '%s'?)", sub, near);
 		return cli_fail(EXIT_USAGE, "unknown store command '%s' (path, info, verify, gc)", sub);
+	}
 	const char *store_root = NULL;
 	bool json = false;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc - 1, argv + 1, "+h", longopts, NULL)) != -1) {
+	char name[32];
+	snprintf(name, sizeof(name), "store %s", sub);
+	while ((c = cli_getopt(argc - 1, argv + 1, longopts, name)) != -1) {
 		switch (c) {
 		case 's': store_root = optarg; break;
 		case 'j': json = gco.json = true; break;

@@ -87,7 +87,14 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	const struct cli_cmd *c = find(cmd);
-	if (!c)
+	if (!c) {
+		const char *names[NCOMMANDS];
+		for (size_t i = 0; i < NCOMMANDS; i++)
+			names[i] = commands[i].name;
+		const char *near = cli_nearest(cmd, names, NCOMMANDS);
+		if (near)
+			return cli_fail(EXIT_USAGE, "unknown command '%s' (did you mean '%s'?)", cmd, near);
 		return cli_fail(EXIT_USAGE, "unknown command '%s' (see 'punix --help')", cmd);
+	}
 	return c->run(argc - 1, argv + 1);
 }
