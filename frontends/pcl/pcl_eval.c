@@ -15,6 +15,10 @@
  * Where an error was reported the value is PCL_V_ERROR, which unifies with
  * everything and is skipped by the schema checks, so one mistake is
  * reported once.
+ *
+ * Types are hash-consed: one object per distinct list or record type, so
+ * 10^5 packages of one shape share one record type, and types that are
+ * the same object unify at once.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -52,17 +56,90 @@ static const struct pcl_type ty_int = {PCL_TY_INT, false, NULL, NULL, 0};
 static const struct pcl_type ty_str = {PCL_TY_STR, false, NULL, NULL, 0};
 static const struct pcl_type ty_secret = {PCL_TY_STR, true, NULL, NULL, 0};
 
+/* ---- hash-consing ---------------------------------------------------------- */
+
+static uint64_t mix(uint64_t h, uint64_t x)
+{
+	h ^= x + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+	return h * 0xff51afd7ed558ccdULL;
+}
+
+/* Field names are interned and component types are hash-consed: pointers compare. */
+static uint64_t type_hash(enum pcl_tkind k, const struct pcl_type *elem, const struct pcl_tfield *f, size_t n)
+{
+	uint64_t h = mix((uint64_t)k, (uint64_t)(uintptr_t)elem);
+	for (size_t i = 0; i < n; i++)
+		h = mix(mix(mix(h, (uint64_t)(uintptr_t)f[i].name), (uint64_t)(uintptr_t)f[i].type), f[i].optional);
+	return h;
+}
+
+static bool type_is(const struct pcl_type *t, enum pcl_tkind k, const struct pcl_type *elem,
+		    const struct pcl_tfield *f, size_t n)
+{
+	if (t->k != k || t->elem != elem || t->n != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (t->fields[i].name != f[i].name || t->fields[i].type != f[i].type ||
+		    t->fields[i].optional != f[i].optional)
+			return false;
+	return true;
+}
+
+/*
+ * The one list type of elem, or record type of the fields f[0..n) (copied
+ * when new: f may be scratch).
+ */
+static const struct pcl_type *cons_type(struct pcl_program *p, enum pcl_tkind k, const struct pcl_type *elem,
+					const struct pcl_tfield *f, size_t n)
+{
+	struct pcl_types *ts = &p->types;
+	if ((ts->n + 1) * 2 > ts->cap) {
+		struct pcl_types old = *ts;
+		ts->cap = old.cap ? old.cap * 2 : 256;
+		ts->slots = xcalloc(ts->cap, sizeof(*ts->slots));
+		for (size_t i = 0; i < old.cap; i++) {
+			const struct pcl_type *t = old.slots[i];
+			if (!t)
+				continue;
+			size_t j = (size_t)type_hash(t->k, t->elem, t->fields, t->n) & (ts->cap - 1);
+			while (ts->slots[j])
+				j = (j + 1) & (ts->cap - 1);
+			ts->slots[j] = t;
+		}
+		free(old.slots);
+	}
+	size_t mask = ts->cap - 1;
+	size_t j = (size_t)type_hash(k, elem, f, n) & mask;
+	for (; ts->slots[j]; j = (j + 1) & mask)
+		if (type_is(ts->slots[j], k, elem, f, n))
+			return ts->slots[j];
+	struct pcl_type *t = arena_alloc(&p->arena, sizeof(*t));
+	t->k = k;
+	t->elem = elem;
+	t->fields = n ? arena_memdup(&p->arena, f, n * sizeof(*f)) : NULL;
+	t->n = n;
+	ts->slots[j] = t;
+	ts->n++;
+	return t;
+}
+
 static const struct pcl_type *list_type(struct pcl_program *p, const struct pcl_type *elem)
 {
-	struct pcl_type *t = arena_alloc(&p->arena, sizeof(*t));
-	t->k = PCL_TY_LIST;
-	t->elem = elem;
-	return t;
+	return cons_type(p, PCL_TY_LIST, elem, NULL, 0);
+}
+
+/* Scratch for the fields of a record type being built (freed with the program). */
+static struct pcl_tfield *tfield_scratch(struct pcl_program *p, size_t n)
+{
+	VEC_RESERVE(&p->tscratch, n + 1);
+	return p->tscratch.v;
 }
 
 /* Returns the unified type, or NULL when a and b disagree. */
 static const struct pcl_type *unify(struct pcl_program *p, const struct pcl_type *a, const struct pcl_type *b)
 {
+	if (a == b)
+		return a;
 	if (a->k == PCL_TY_ANY || a->k == PCL_TY_EMPTY)
 		return b;
 	if (b->k == PCL_TY_ANY || b->k == PCL_TY_EMPTY)
@@ -79,7 +156,8 @@ static const struct pcl_type *unify(struct pcl_program *p, const struct pcl_type
 		return e == a->elem ? a : e == b->elem ? b : list_type(p, e);
 	}
 	case PCL_TY_REC: {
-		struct pcl_tfield *f = arena_alloc(&p->arena, (a->n + b->n) * sizeof(*f) + 1);
+		/* not scratch: unifying the fields' types may build records too */
+		struct pcl_tfield *f = xmalloc((a->n + b->n + 1) * sizeof(*f));
 		size_t i = 0, j = 0, n = 0;
 		while (i < a->n || j < b->n) {
 			int c = i == a->n ? 1 : j == b->n ? -1 : strcmp(a->fields[i].name, b->fields[j].name);
@@ -91,18 +169,18 @@ static const struct pcl_type *unify(struct pcl_program *p, const struct pcl_type
 				f[n++].optional = true;
 			} else {
 				const struct pcl_type *t = unify(p, a->fields[i].type, b->fields[j].type);
-				if (!t)
+				if (!t) {
+					free(f);
 					return NULL;
+				}
 				f[n].name = a->fields[i].name;
 				f[n].type = t;
 				f[n++].optional = a->fields[i].optional || b->fields[j].optional;
 				i++, j++;
 			}
 		}
-		struct pcl_type *t = arena_alloc(&p->arena, sizeof(*t));
-		t->k = PCL_TY_REC;
-		t->fields = f;
-		t->n = n;
+		const struct pcl_type *t = cons_type(p, PCL_TY_REC, NULL, f, n);
+		free(f);
 		return t;
 	}
 	default:
@@ -237,16 +315,13 @@ static struct pcl_value *build_record(struct pcl_program *p, struct pcl_loc loc,
 	if (secret_ok && m == 1 && (!strcmp(vf[0].f_name, "from_env") || !strcmp(vf[0].f_name, "from_file")))
 		return make_secret(p, loc, &vf[0]);
 
-	struct pcl_tfield *tf = arena_alloc(&p->arena, m * sizeof(*tf) + 1);
+	struct pcl_tfield *tf = tfield_scratch(p, m);
 	for (size_t i = 0; i < m; i++) {
 		tf[i].name = vf[i].f_name;
 		tf[i].type = vf[i].f_value->v_type;
+		tf[i].optional = false;
 	}
-	struct pcl_type *t = arena_alloc(&p->arena, sizeof(*t));
-	t->k = PCL_TY_REC;
-	t->fields = tf;
-	t->n = m;
-	struct pcl_value *v = new_value(p, PCL_V_REC, loc, t);
+	struct pcl_value *v = new_value(p, PCL_V_REC, loc, cons_type(p, PCL_TY_REC, NULL, tf, m));
 	v->v_rec.fields = vf;
 	v->v_rec.n = m;
 	return v;
@@ -493,17 +568,11 @@ static struct pcl_value *eval_node_inner(struct pcl_program *p, const struct pcl
 	struct pcl_value *v;
 	switch (n->kind) {
 	case PCL_N_STR:
-		v = new_value(p, PCL_V_STR, n->loc, &ty_str);
-		v->v_str.s = n->str.s;
-		v->v_str.len = n->str.len;
-		return v;
 	case PCL_N_INT:
-		v = new_value(p, PCL_V_INT, n->loc, &ty_int);
-		v->v_int = n->i;
-		return v;
 	case PCL_N_BOOL:
-		v = new_value(p, PCL_V_BOOL, n->loc, &ty_bool);
-		v->v_bool = n->b;
+		/* evaluated once (its field's or item's only evaluation): the literal is the value */
+		v = (struct pcl_value *)&n->lit;
+		v->v_type = n->kind == PCL_N_STR ? &ty_str : n->kind == PCL_N_INT ? &ty_int : &ty_bool;
 		return v;
 	case PCL_N_LIST:
 		return eval_list(p, n);

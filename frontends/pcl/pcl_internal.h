@@ -67,29 +67,33 @@ struct pcl_field {
 	struct pcl_value *result;
 };
 
+/*
+ * A literal (STR, INT, BOOL) is its own value: the parser fills in lit and
+ * evaluation sets its type and hands out &lit, so no literal is copied.
+ * Every other kind has loc and its part of the union.
+ */
 struct pcl_node {
 	enum pcl_node_kind kind;
-	struct pcl_loc loc;
 	union {
+		struct pcl_value lit;
 		struct {
-			const char *s;
-			size_t len;
-		} str;
-		int64_t i;
-		bool b;
-		struct {
-			struct pcl_field *fields; /* in source order */
-			size_t n;
-		} rec;
-		struct {
-			struct pcl_node **items;
-			size_t n;
-		} list;
-		struct {
-			const char **parts;
-			struct pcl_loc *locs;
-			size_t n;
-		} ref;
+			struct pcl_loc loc;
+			union {
+				struct {
+					struct pcl_field *fields; /* in source order */
+					size_t n;
+				} rec;
+				struct {
+					struct pcl_node **items;
+					size_t n;
+				} list;
+				struct {
+					const char **parts;
+					struct pcl_loc *locs;
+					size_t n;
+				} ref;
+			};
+		};
 	};
 };
 
@@ -104,10 +108,30 @@ struct pcl_decl {
 
 /* ---- the program ------------------------------------------------------ */
 
+struct pcl_type;
+struct pcl_tfield;
+
+/* Every list and record type, once (pcl_eval.c): open addressing. */
+struct pcl_types {
+	const struct pcl_type **slots; /* NULL for a free slot */
+	size_t cap;                    /* a power of two, or 0 */
+	size_t n;
+};
+
+/* One copy of each identifier and short string (pcl_lex.c): open addressing. */
+struct pcl_intern {
+	const char **slots; /* in the arena's strings; NULL for a free slot */
+	size_t cap;         /* a power of two, or 0 */
+	size_t n;
+};
+
 struct pcl_program {
 	struct arena arena;
 	VEC(struct pcl_decl *) decls; /* every declaration, in input order */
 	struct strmap by_name;        /* name -> first pcl_decl (in file/position order) */
+	struct pcl_intern intern;     /* identifiers and short strings */
+	struct pcl_types types;       /* list and record types */
+	VEC(struct pcl_tfield) tscratch; /* a record type being looked up */
 	VEC(const struct pcl_module *) modules; /* sorted by name, no duplicates */
 	VEC(struct pcl_diag) diags;
 	size_t nerrors;

@@ -30,6 +30,9 @@ void pcl_program_free(struct pcl_program *p)
 	VEC_FREE(&p->eval_stack);
 	VEC_FREE(&p->eval_stack_mod);
 	strmap_free(&p->by_name);
+	free(p->intern.slots);
+	free(p->types.slots);
+	VEC_FREE(&p->tscratch);
 	arena_free(&p->arena);
 	free(p);
 }
