@@ -47,30 +47,28 @@ enum pcl_node_kind {
 	PCL_N_LIST,
 	PCL_N_REF,
 	PCL_N_ERROR, /* where the parser gave up on an expression */
+	PCL_N_BUSY,  /* being evaluated (a module-level field met again closes a cycle) */
+	PCL_N_DONE,  /* evaluated: lit holds the value */
 };
 
-struct pcl_node;
-
-/* Evaluation state of a module-level field, for lazy, cycle-checked refs. */
+/* Evaluation state of a whole module. */
 enum pcl_eval_state {
 	PCL_EVAL_TODO = 0,
 	PCL_EVAL_BUSY,
 	PCL_EVAL_DONE,
 };
 
-struct pcl_field {
-	const char *name;
-	struct pcl_loc loc;
-	struct pcl_node *value;
-	/* set by pcl_eval for module-level fields only */
-	enum pcl_eval_state state;
-	struct pcl_value *result;
-};
-
 /*
- * A literal (STR, INT, BOOL) is its own value: the parser fills in lit and
- * evaluation sets its type and hands out &lit, so no literal is copied.
- * Every other kind has loc and its part of the union.
+ * A node of the syntax tree is also where its value goes: evaluation turns
+ * each node into its value in place (kind PCL_N_DONE, the value in lit), so
+ * a program holds one object per expression, not a node and a value. A
+ * literal (STR, INT, BOOL) is parsed straight into lit; every other kind
+ * has loc and its part of the union until it is evaluated, and lit after.
+ *
+ * The arrays are the value's arrays from the start: a record's fields are
+ * pcl_vfields and a list's items pcl_value pointers, each pointing at the
+ * lit of its node (node_of() gets back to the node), so evaluating a
+ * record or list sorts or keeps them where they are.
  */
 struct pcl_node {
 	enum pcl_node_kind kind;
@@ -80,11 +78,11 @@ struct pcl_node {
 			struct pcl_loc loc;
 			union {
 				struct {
-					struct pcl_field *fields; /* in source order */
+					struct pcl_vfield *fields; /* in source order until evaluated */
 					size_t n;
 				} rec;
 				struct {
-					struct pcl_node **items;
+					struct pcl_value **items;
 					size_t n;
 				} list;
 				struct {
@@ -140,8 +138,9 @@ struct pcl_program {
 	struct pkg_desc *packages;
 	size_t npackages;
 	/* evaluation stack, for cycle messages and the chain limit */
-	VEC(const struct pcl_field *) eval_stack;
+	VEC(const char *) eval_stack; /* the field's name, NULL for a whole module */
 	VEC(const char *) eval_stack_mod;
+	VEC(struct pcl_value *) eval_results; /* scratch: module fields being evaluated */
 	int value_depth;     /* records and lists being evaluated, references followed */
 	bool deep_reported;  /* one error for values nested too deep through references */
 };

@@ -34,8 +34,8 @@ struct parser {
 	 * so far: each takes its own segment from its base, copies it to the
 	 * arena when it closes and pops it; no allocation per value.
 	 */
-	VEC(struct pcl_field) fields;
-	VEC(struct pcl_node *) items;
+	VEC(struct pcl_vfield) fields;
+	VEC(struct pcl_value *) items;
 	VEC(const char *) parts;
 	VEC(struct pcl_loc) locs;
 };
@@ -184,24 +184,25 @@ static struct pcl_node *parse_record(struct parser *ps, int depth)
 				break;
 			continue;
 		}
-		struct pcl_field f = {0};
-		f.name = ps->cur.text;
-		f.loc = ps->cur.loc;
+		struct pcl_vfield f = {0};
+		f.f_name = ps->cur.text;
+		f.f_loc = ps->cur.loc;
 		bump(ps);
 		skip_bad(ps);
 		if (ps->cur.kind != PCL_T_EQ) {
 			char what[96];
-			snprintf(what, sizeof(what), "'=' after field name '%.40s'", f.name);
+			snprintf(what, sizeof(what), "'=' after field name '%.40s'", f.f_name);
 			syntax_error(ps, what);
 			recover_in_record(ps);
 			continue;
 		}
 		bump(ps);
-		f.value = parse_expr(ps, depth);
-		if (!f.value) {
+		struct pcl_node *value = parse_expr(ps, depth);
+		if (!value) {
 			recover_in_record(ps);
 			continue;
 		}
+		f.f_value = &value->lit;
 		VEC_PUSH(&ps->fields, f);
 		if (ps->cur.kind == PCL_T_COMMA || ps->cur.kind == PCL_T_SEMI)
 			bump(ps);
@@ -248,7 +249,7 @@ static struct pcl_node *parse_list(struct parser *ps, int depth)
 				bump(ps);
 			break;
 		}
-		VEC_PUSH(&ps->items, item);
+		VEC_PUSH(&ps->items, &item->lit);
 		if (ps->cur.kind == PCL_T_COMMA || ps->cur.kind == PCL_T_SEMI)
 			bump(ps);
 	}

@@ -29,6 +29,7 @@ void pcl_program_free(struct pcl_program *p)
 	VEC_FREE(&p->modules);
 	VEC_FREE(&p->eval_stack);
 	VEC_FREE(&p->eval_stack_mod);
+	VEC_FREE(&p->eval_results);
 	strmap_free(&p->by_name);
 	free(p->intern.slots);
 	free(p->types.slots);
