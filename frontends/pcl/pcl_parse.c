@@ -351,6 +351,11 @@ void pcl_parse(struct pcl_program *p, const char *file, const char *buf, size_t 
 {
 	struct parser ps = {0};
 	ps.p = p;
+	/* never NULL, so that an empty segment's start is a valid pointer */
+	VEC_RESERVE(&ps.fields, 16);
+	VEC_RESERVE(&ps.items, 16);
+	VEC_RESERVE(&ps.parts, 4);
+	VEC_RESERVE(&ps.locs, 4);
 	pcl_lex_init(&ps.lx, p, file, buf, len);
 	pcl_lex_next(&ps.lx, &ps.cur);
 	if (ps.cur.kind == PCL_T_EOF)
