@@ -17,6 +17,7 @@ struct arena_chunk;
 
 struct arena {
 	struct arena_chunk *a_head; /* newest chunk first */
+	struct arena_chunk *a_text; /* strings: byte-aligned, newest chunk first */
 	size_t a_bytes;             /* total bytes handed out, for stats */
 };
 
@@ -24,7 +25,7 @@ void arena_init(struct arena *a);
 void arena_free(struct arena *a);
 /* Zeroed, aligned for any type. Never returns NULL. */
 void *arena_alloc(struct arena *a, size_t size);
-/* Copies len bytes and appends a NUL. */
+/* Copies len bytes and appends a NUL (byte-aligned: strings need no more). */
 char *arena_strndup(struct arena *a, const char *s, size_t len);
 char *arena_strdup(struct arena *a, const char *s);
 /* Copies n elements of size bytes each. */

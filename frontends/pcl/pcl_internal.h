@@ -47,49 +47,51 @@ enum pcl_node_kind {
 	PCL_N_LIST,
 	PCL_N_REF,
 	PCL_N_ERROR, /* where the parser gave up on an expression */
+	PCL_N_BUSY,  /* being evaluated (a module-level field met again closes a cycle) */
+	PCL_N_DONE,  /* evaluated: lit holds the value */
 };
 
-struct pcl_node;
-
-/* Evaluation state of a module-level field, for lazy, cycle-checked refs. */
+/* Evaluation state of a whole module. */
 enum pcl_eval_state {
 	PCL_EVAL_TODO = 0,
 	PCL_EVAL_BUSY,
 	PCL_EVAL_DONE,
 };
 
-struct pcl_field {
-	const char *name;
-	struct pcl_loc loc;
-	struct pcl_node *value;
-	/* set by pcl_eval for module-level fields only */
-	enum pcl_eval_state state;
-	struct pcl_value *result;
-};
-
+/*
+ * A node of the syntax tree is also where its value goes: evaluation turns
+ * each node into its value in place (kind PCL_N_DONE, the value in lit), so
+ * a program holds one object per expression, not a node and a value. A
+ * literal (STR, INT, BOOL) is parsed straight into lit; every other kind
+ * has loc and its part of the union until it is evaluated, and lit after.
+ *
+ * The arrays are the value's arrays from the start: a record's fields are
+ * pcl_vfields and a list's items pcl_value pointers, each pointing at the
+ * lit of its node (node_of() gets back to the node), so evaluating a
+ * record or list sorts or keeps them where they are.
+ */
 struct pcl_node {
 	enum pcl_node_kind kind;
-	struct pcl_loc loc;
 	union {
+		struct pcl_value lit;
 		struct {
-			const char *s;
-			size_t len;
-		} str;
-		int64_t i;
-		bool b;
-		struct {
-			struct pcl_field *fields; /* in source order */
-			size_t n;
-		} rec;
-		struct {
-			struct pcl_node **items;
-			size_t n;
-		} list;
-		struct {
-			const char **parts;
-			struct pcl_loc *locs;
-			size_t n;
-		} ref;
+			struct pcl_loc loc;
+			union {
+				struct {
+					struct pcl_vfield *fields; /* in source order until evaluated */
+					size_t n;
+				} rec;
+				struct {
+					struct pcl_value **items;
+					size_t n;
+				} list;
+				struct {
+					const char **parts;
+					struct pcl_loc *locs;
+					size_t n;
+				} ref;
+			};
+		};
 	};
 };
 
@@ -104,10 +106,30 @@ struct pcl_decl {
 
 /* ---- the program ------------------------------------------------------ */
 
+struct pcl_type;
+struct pcl_tfield;
+
+/* Every list and record type, once (pcl_eval.c): open addressing. */
+struct pcl_types {
+	const struct pcl_type **slots; /* NULL for a free slot */
+	size_t cap;                    /* a power of two, or 0 */
+	size_t n;
+};
+
+/* One copy of each identifier and short string (pcl_lex.c): open addressing. */
+struct pcl_intern {
+	const char **slots; /* in the arena's strings; NULL for a free slot */
+	size_t cap;         /* a power of two, or 0 */
+	size_t n;
+};
+
 struct pcl_program {
 	struct arena arena;
 	VEC(struct pcl_decl *) decls; /* every declaration, in input order */
 	struct strmap by_name;        /* name -> first pcl_decl (in file/position order) */
+	struct pcl_intern intern;     /* identifiers and short strings */
+	struct pcl_types types;       /* list and record types */
+	VEC(struct pcl_tfield) tscratch; /* a record type being looked up */
 	VEC(const struct pcl_module *) modules; /* sorted by name, no duplicates */
 	VEC(struct pcl_diag) diags;
 	size_t nerrors;
@@ -116,8 +138,9 @@ struct pcl_program {
 	struct pkg_desc *packages;
 	size_t npackages;
 	/* evaluation stack, for cycle messages and the chain limit */
-	VEC(const struct pcl_field *) eval_stack;
+	VEC(const char *) eval_stack; /* the field's name, NULL for a whole module */
 	VEC(const char *) eval_stack_mod;
+	VEC(struct pcl_value *) eval_results; /* scratch: module fields being evaluated */
 	int value_depth;     /* records and lists being evaluated, references followed */
 	bool deep_reported;  /* one error for values nested too deep through references */
 };

@@ -9,8 +9,16 @@
  * Lexical errors are reported and lexing continues, so one run reports all
  * of them: a run of stray bytes is one error; a string with a bad escape or
  * a raw newline is reported and ends there, as if closed.
+ *
+ * Speed: bytes are classified by one table lookup; runs of plain ASCII
+ * (whitespace, identifiers, strings without escapes) advance the column by
+ * their length at once; only strings with escapes or non-ASCII bytes take
+ * the careful path. Identifiers and short strings are interned: a program
+ * of 10^5 modules names the same fields and packages over and over, and
+ * keeps one copy of each.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../base/utf8.h"
@@ -60,25 +68,124 @@ static void newline(struct pcl_lexer *lx)
 	lx->col = 1;
 }
 
+/* Byte classes. */
+enum {
+	C_START = 1,  /* begins an identifier */
+	C_IDENT = 2,  /* continues one */
+	C_DIGIT = 4,
+	C_BEGINS = 8, /* begins some token, whitespace or a comment */
+	C_PLAIN = 16, /* stands for itself inside a string: printable ASCII but '"' and '\\', or tab */
+};
+
+#define LETTER (C_START | C_IDENT | C_BEGINS | C_PLAIN)
+#define PUNCT (C_BEGINS | C_PLAIN)
+static const unsigned char cls[256] = {
+	['\t'] = PUNCT,
+	['\n'] = C_BEGINS,
+	['\r'] = C_BEGINS,
+	[' '] = PUNCT,
+	['!'] = C_PLAIN,
+	['"'] = C_BEGINS,
+	['#'] = PUNCT,
+	['$' ... '+'] = C_PLAIN,
+	[','] = PUNCT,
+	['-'] = C_IDENT | PUNCT,
+	['.'] = PUNCT,
+	['/'] = C_PLAIN,
+	['0' ... '9'] = C_IDENT | C_DIGIT | PUNCT,
+	[':'] = C_PLAIN,
+	[';'] = PUNCT,
+	['<'] = C_PLAIN,
+	['='] = PUNCT,
+	['>' ... '@'] = C_PLAIN,
+	['A' ... 'Z'] = LETTER,
+	['['] = PUNCT,
+	[']'] = PUNCT,
+	['^'] = C_PLAIN,
+	['_'] = LETTER,
+	['`'] = C_PLAIN,
+	['a' ... 'z'] = LETTER,
+	['{'] = PUNCT,
+	['|'] = C_PLAIN,
+	['}'] = PUNCT,
+	['~'] = C_PLAIN,
+};
+#undef PUNCT
+#undef LETTER
+
 static int is_ident_start(int c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+	return cls[c] & C_START;
 }
 
 static int is_ident_char(int c)
 {
-	return is_ident_start(c) || (c >= '0' && c <= '9') || c == '-';
+	return cls[c] & C_IDENT;
 }
 
 static int is_digit(int c)
 {
-	return c >= '0' && c <= '9';
+	return cls[c] & C_DIGIT;
 }
 
 /* Can byte c begin some token, or whitespace, or a comment? */
 static int starts_something(int c)
 {
-	return c != 0 && (is_ident_start(c) || is_digit(c) || strchr("{}[]=,;.\"#- \t\r\n", c) != NULL);
+	return cls[c] & C_BEGINS;
+}
+
+/* ---- interning ------------------------------------------------------------ */
+
+static uint64_t intern_hash(const unsigned char *s, size_t len)
+{
+	/* FNV-1a: short keys, no adversary with a reason to collide them. */
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < len; i++) {
+		h ^= s[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static const char **intern_slot(const struct pcl_intern *in, const unsigned char *s, size_t len)
+{
+	size_t mask = in->cap - 1;
+	for (size_t i = (size_t)intern_hash(s, len) & mask;; i = (i + 1) & mask) {
+		const char **slot = &in->slots[i];
+		if (!*slot || (memcmp(*slot, s, len) == 0 && (*slot)[len] == '\0'))
+			return slot;
+	}
+}
+
+/* The program's one copy of the len bytes at s (which hold no NUL). */
+static const char *intern(struct pcl_program *p, const unsigned char *s, size_t len)
+{
+	struct pcl_intern *in = &p->intern;
+	if ((in->n + 1) * 2 > in->cap) {
+		struct pcl_intern old = *in;
+		in->cap = old.cap ? old.cap * 2 : 1024;
+		in->slots = xcalloc(in->cap, sizeof(*in->slots));
+		for (size_t i = 0; i < old.cap; i++)
+			if (old.slots[i])
+				*intern_slot(in, (const unsigned char *)old.slots[i], strlen(old.slots[i])) = old.slots[i];
+		free(old.slots);
+	}
+	const char **slot = intern_slot(in, s, len);
+	if (!*slot) {
+		*slot = arena_strndup(&p->arena, (const char *)s, len);
+		in->n++;
+	}
+	return *slot;
+}
+
+/* Strings longer than this are rarely repeated: they are copied, not looked up. */
+#define INTERN_MAX 64
+
+static const char *keep_string(struct pcl_program *p, const unsigned char *s, size_t len)
+{
+	if (len <= INTERN_MAX)
+		return intern(p, s, len);
+	return arena_strndup(&p->arena, (const char *)s, len);
 }
 
 static void skip_comment(struct pcl_lexer *lx)
@@ -106,6 +213,18 @@ static void skip_comment(struct pcl_lexer *lx)
 
 static void lex_string(struct pcl_lexer *lx, struct pcl_token *t)
 {
+	/* The common case: plain ASCII up to the closing quote, kept as it is. */
+	size_t end = lx->pos + 1;
+	while (end < lx->len && (cls[lx->buf[end]] & C_PLAIN))
+		end++;
+	if (end < lx->len && lx->buf[end] == '"') {
+		t->kind = PCL_T_STRING;
+		t->len = end - lx->pos - 1;
+		t->text = keep_string(lx->prog, lx->buf + lx->pos + 1, t->len);
+		lx->col += (uint32_t)(end + 1 - lx->pos);
+		lx->pos = end + 1;
+		return;
+	}
 	struct sbuf *sb = &lx->scratch;
 	sbuf_reset(sb);
 	t->kind = PCL_T_STRING;
@@ -185,7 +304,7 @@ static void lex_string(struct pcl_lexer *lx, struct pcl_token *t)
 		advance(lx, n);
 	}
 	if (t->kind == PCL_T_STRING) {
-		t->text = arena_strndup(&lx->prog->arena, sbuf_str(sb), sb->sb_len);
+		t->text = keep_string(lx->prog, (const unsigned char *)sbuf_str(sb), sb->sb_len);
 		t->len = sb->sb_len;
 	}
 }
@@ -274,7 +393,8 @@ void pcl_lex_next(struct pcl_lexer *lx, struct pcl_token *t)
 		if (c == '\n') {
 			newline(lx);
 		} else if (c == ' ' || c == '\t' || c == '\r') {
-			advance(lx, 1);
+			lx->pos++;
+			lx->col++;
 		} else if (c == '#') {
 			skip_comment(lx);
 		} else {
@@ -283,19 +403,16 @@ void pcl_lex_next(struct pcl_lexer *lx, struct pcl_token *t)
 	}
 	t->loc = here(lx);
 	unsigned char c = lx->buf[lx->pos];
-	static const struct {
-		char c;
-		enum pcl_tok_kind k;
-	} punct[] = {
-		{'{', PCL_T_LBRACE}, {'}', PCL_T_RBRACE}, {'[', PCL_T_LBRACK}, {']', PCL_T_RBRACK},
-		{'=', PCL_T_EQ},     {',', PCL_T_COMMA},  {';', PCL_T_SEMI},   {'.', PCL_T_DOT},
+	/* PCL_T_EOF (0) where c is no punctuation */
+	static const unsigned char punct[256] = {
+		['{'] = PCL_T_LBRACE, ['}'] = PCL_T_RBRACE, ['['] = PCL_T_LBRACK, [']'] = PCL_T_RBRACK,
+		['='] = PCL_T_EQ,     [','] = PCL_T_COMMA,  [';'] = PCL_T_SEMI,   ['.'] = PCL_T_DOT,
 	};
-	for (size_t i = 0; i < sizeof(punct) / sizeof(punct[0]); i++) {
-		if (c == (unsigned char)punct[i].c) {
-			t->kind = punct[i].k;
-			advance(lx, 1);
-			return;
-		}
+	if (punct[c]) {
+		t->kind = (enum pcl_tok_kind)punct[c];
+		lx->pos++;
+		lx->col++;
+		return;
 	}
 	if (c == '"') {
 		lex_string(lx, t);
@@ -304,10 +421,11 @@ void pcl_lex_next(struct pcl_lexer *lx, struct pcl_token *t)
 	} else if (is_ident_start(c)) {
 		size_t start = lx->pos;
 		while (lx->pos < lx->len && is_ident_char(lx->buf[lx->pos]))
-			advance(lx, 1);
+			lx->pos++;
+		lx->col += (uint32_t)(lx->pos - start); /* identifiers are ASCII */
 		t->kind = PCL_T_IDENT;
 		t->len = lx->pos - start;
-		t->text = arena_strndup(&lx->prog->arena, (const char *)lx->buf + start, t->len);
+		t->text = intern(lx->prog, lx->buf + start, t->len);
 	} else {
 		lex_stray(lx, t);
 	}

@@ -29,6 +29,15 @@ struct parser {
 	struct pcl_token next; /* one token of lookahead past cur */
 	bool unclosed_reported; /* one "missing '}'" per declaration, not one per level */
 	size_t lex_errors_at_decl; /* lexical errors before the current declaration */
+	/*
+	 * Stacks of what records, lists and references being parsed have read
+	 * so far: each takes its own segment from its base, copies it to the
+	 * arena when it closes and pops it; no allocation per value.
+	 */
+	VEC(struct pcl_vfield) fields;
+	VEC(struct pcl_value *) items;
+	VEC(const char *) parts;
+	VEC(struct pcl_loc) locs;
 };
 
 /*
@@ -132,12 +141,21 @@ static struct pcl_node *new_node(struct parser *ps, enum pcl_node_kind kind, str
 	return n;
 }
 
+static struct pcl_node *new_literal(struct parser *ps, enum pcl_node_kind kind, enum pcl_vkind vk)
+{
+	struct pcl_node *n = arena_alloc(&ps->p->arena, sizeof(*n));
+	n->kind = kind;
+	n->lit.v_kind = vk;
+	n->lit.v_loc = ps->cur.loc;
+	return n;
+}
+
 static struct pcl_node *parse_expr(struct parser *ps, int depth);
 
 static struct pcl_node *parse_record(struct parser *ps, int depth)
 {
 	struct pcl_node *n = new_node(ps, PCL_N_REC, ps->cur.loc);
-	VEC(struct pcl_field) fields = {0};
+	size_t base = ps->fields.n;
 	bump(ps); /* '{' */
 	for (;;) {
 		skip_bad(ps);
@@ -166,38 +184,39 @@ static struct pcl_node *parse_record(struct parser *ps, int depth)
 				break;
 			continue;
 		}
-		struct pcl_field f = {0};
-		f.name = ps->cur.text;
-		f.loc = ps->cur.loc;
+		struct pcl_vfield f = {0};
+		f.f_name = ps->cur.text;
+		f.f_loc = ps->cur.loc;
 		bump(ps);
 		skip_bad(ps);
 		if (ps->cur.kind != PCL_T_EQ) {
 			char what[96];
-			snprintf(what, sizeof(what), "'=' after field name '%.40s'", f.name);
+			snprintf(what, sizeof(what), "'=' after field name '%.40s'", f.f_name);
 			syntax_error(ps, what);
 			recover_in_record(ps);
 			continue;
 		}
 		bump(ps);
-		f.value = parse_expr(ps, depth);
-		if (!f.value) {
+		struct pcl_node *value = parse_expr(ps, depth);
+		if (!value) {
 			recover_in_record(ps);
 			continue;
 		}
-		VEC_PUSH(&fields, f);
+		f.f_value = &value->lit;
+		VEC_PUSH(&ps->fields, f);
 		if (ps->cur.kind == PCL_T_COMMA || ps->cur.kind == PCL_T_SEMI)
 			bump(ps);
 	}
-	n->rec.n = fields.n;
-	n->rec.fields = arena_memdup(&ps->p->arena, fields.v, fields.n * sizeof(fields.v[0]));
-	VEC_FREE(&fields);
+	n->rec.n = ps->fields.n - base;
+	n->rec.fields = arena_memdup(&ps->p->arena, ps->fields.v + base, n->rec.n * sizeof(ps->fields.v[0]));
+	ps->fields.n = base;
 	return n;
 }
 
 static struct pcl_node *parse_list(struct parser *ps, int depth)
 {
 	struct pcl_node *n = new_node(ps, PCL_N_LIST, ps->cur.loc);
-	VEC(struct pcl_node *) items = {0};
+	size_t base = ps->items.n;
 	bump(ps); /* '[' */
 	for (;;) {
 		if (ps->cur.kind == PCL_T_RBRACK) {
@@ -230,23 +249,23 @@ static struct pcl_node *parse_list(struct parser *ps, int depth)
 				bump(ps);
 			break;
 		}
-		VEC_PUSH(&items, item);
+		VEC_PUSH(&ps->items, &item->lit);
 		if (ps->cur.kind == PCL_T_COMMA || ps->cur.kind == PCL_T_SEMI)
 			bump(ps);
 	}
-	n->list.n = items.n;
-	n->list.items = arena_memdup(&ps->p->arena, items.v, items.n * sizeof(items.v[0]));
-	VEC_FREE(&items);
+	n->list.n = ps->items.n - base;
+	n->list.items = arena_memdup(&ps->p->arena, ps->items.v + base, n->list.n * sizeof(ps->items.v[0]));
+	ps->items.n = base;
 	return n;
 }
 
 static struct pcl_node *parse_ref(struct parser *ps)
 {
 	struct pcl_node *n = new_node(ps, PCL_N_REF, ps->cur.loc);
-	VEC(const char *) parts = {0};
-	VEC(struct pcl_loc) locs = {0};
-	VEC_PUSH(&parts, ps->cur.text);
-	VEC_PUSH(&locs, ps->cur.loc);
+	/* references hold no values: these stacks are empty here */
+	ps->parts.n = ps->locs.n = 0;
+	VEC_PUSH(&ps->parts, ps->cur.text);
+	VEC_PUSH(&ps->locs, ps->cur.loc);
 	bump(ps);
 	bool bad = false;
 	while (ps->cur.kind == PCL_T_DOT) {
@@ -256,19 +275,17 @@ static struct pcl_node *parse_ref(struct parser *ps)
 			bad = true;
 			break;
 		}
-		VEC_PUSH(&parts, ps->cur.text);
-		VEC_PUSH(&locs, ps->cur.loc);
+		VEC_PUSH(&ps->parts, ps->cur.text);
+		VEC_PUSH(&ps->locs, ps->cur.loc);
 		bump(ps);
 	}
 	if (bad) {
 		n->kind = PCL_N_ERROR;
 	} else {
-		n->ref.n = parts.n;
-		n->ref.parts = arena_memdup(&ps->p->arena, parts.v, parts.n * sizeof(parts.v[0]));
-		n->ref.locs = arena_memdup(&ps->p->arena, locs.v, locs.n * sizeof(locs.v[0]));
+		n->ref.n = ps->parts.n;
+		n->ref.parts = arena_memdup(&ps->p->arena, ps->parts.v, ps->parts.n * sizeof(ps->parts.v[0]));
+		n->ref.locs = arena_memdup(&ps->p->arena, ps->locs.v, ps->locs.n * sizeof(ps->locs.v[0]));
 	}
-	VEC_FREE(&parts);
-	VEC_FREE(&locs);
 	return n;
 }
 
@@ -278,14 +295,14 @@ static struct pcl_node *parse_expr(struct parser *ps, int depth)
 	struct pcl_node *n;
 	switch (ps->cur.kind) {
 	case PCL_T_STRING:
-		n = new_node(ps, PCL_N_STR, ps->cur.loc);
-		n->str.s = ps->cur.text;
-		n->str.len = ps->cur.len;
+		n = new_literal(ps, PCL_N_STR, PCL_V_STR);
+		n->lit.v_str.s = ps->cur.text;
+		n->lit.v_str.len = ps->cur.len;
 		bump(ps);
 		return n;
 	case PCL_T_INT:
-		n = new_node(ps, PCL_N_INT, ps->cur.loc);
-		n->i = ps->cur.ival;
+		n = new_literal(ps, PCL_N_INT, PCL_V_INT);
+		n->lit.v_int = ps->cur.ival;
 		bump(ps);
 		return n;
 	case PCL_T_BAD:
@@ -294,8 +311,8 @@ static struct pcl_node *parse_expr(struct parser *ps, int depth)
 		return n;
 	case PCL_T_IDENT:
 		if (is_ident(&ps->cur, "true") || is_ident(&ps->cur, "false")) {
-			n = new_node(ps, PCL_N_BOOL, ps->cur.loc);
-			n->b = ps->cur.text[0] == 't';
+			n = new_literal(ps, PCL_N_BOOL, PCL_V_BOOL);
+			n->lit.v_bool = ps->cur.text[0] == 't';
 			bump(ps);
 			return n;
 		}
@@ -334,6 +351,11 @@ void pcl_parse(struct pcl_program *p, const char *file, const char *buf, size_t 
 {
 	struct parser ps = {0};
 	ps.p = p;
+	/* never NULL, so that an empty segment's start is a valid pointer */
+	VEC_RESERVE(&ps.fields, 16);
+	VEC_RESERVE(&ps.items, 16);
+	VEC_RESERVE(&ps.parts, 4);
+	VEC_RESERVE(&ps.locs, 4);
 	pcl_lex_init(&ps.lx, p, file, buf, len);
 	pcl_lex_next(&ps.lx, &ps.cur);
 	if (ps.cur.kind == PCL_T_EOF)
@@ -376,5 +398,9 @@ void pcl_parse(struct pcl_program *p, const char *file, const char *buf, size_t 
 		}
 		add_decl(&ps, &name, parse_record(&ps, 1));
 	}
+	VEC_FREE(&ps.fields);
+	VEC_FREE(&ps.items);
+	VEC_FREE(&ps.parts);
+	VEC_FREE(&ps.locs);
 	pcl_lex_fini(&ps.lx);
 }

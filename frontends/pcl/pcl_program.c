@@ -29,7 +29,11 @@ void pcl_program_free(struct pcl_program *p)
 	VEC_FREE(&p->modules);
 	VEC_FREE(&p->eval_stack);
 	VEC_FREE(&p->eval_stack_mod);
+	VEC_FREE(&p->eval_results);
 	strmap_free(&p->by_name);
+	free(p->intern.slots);
+	free(p->types.slots);
+	VEC_FREE(&p->tscratch);
 	arena_free(&p->arena);
 	free(p);
 }
@@ -69,7 +73,7 @@ void pcl_program_sort_diags(struct pcl_program *p)
 
 static int loc_cmp(struct pcl_loc a, struct pcl_loc b)
 {
-	int c = strcmp(a.file, b.file);
+	int c = a.file == b.file ? 0 : strcmp(a.file, b.file);
 	if (c)
 		return c;
 	if (a.line != b.line)
@@ -95,7 +99,11 @@ static int module_name_cmp(const void *a, const void *b)
  */
 static void register_modules(struct pcl_program *p)
 {
-	if (p->decls.n > 1)
+	/* Usually in order already: files are added sorted and parsed front to back. */
+	bool sorted = true;
+	for (size_t i = 1; i < p->decls.n && sorted; i++)
+		sorted = decl_pos_cmp(&p->decls.v[i - 1], &p->decls.v[i]) <= 0;
+	if (!sorted)
 		qsort(p->decls.v, p->decls.n, sizeof(p->decls.v[0]), decl_pos_cmp);
 	for (size_t i = 0; i < p->decls.n; i++) {
 		struct pcl_decl *d = p->decls.v[i];

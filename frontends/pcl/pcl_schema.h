@@ -31,6 +31,8 @@ struct fspec {
 	check_fn check;
 };
 
+/* Field tables are sorted by name (strcmp): a record is checked against one by a merge. */
+
 /* A field table with its length, for the tables one file exports to another. */
 struct ftable {
 	const struct fspec *spec;

@@ -25,7 +25,13 @@ size_t pcl_path_push_field(struct sctx *c, const char *name)
 size_t pcl_path_push_index(struct sctx *c, size_t i)
 {
 	size_t saved = c->path.sb_len;
-	sbuf_printf(&c->path, "[%zu]", i);
+	char buf[24], *q = buf + sizeof(buf);
+	*--q = ']';
+	do
+		*--q = (char)('0' + i % 10);
+	while (i /= 10);
+	*--q = '[';
+	sbuf_append(&c->path, q, (size_t)(buf + sizeof(buf) - q));
 	return saved;
 }
 
@@ -95,12 +101,19 @@ void pcl_check_fields(struct sctx *c, const struct pcl_value *v, const struct fs
 	/* A misspelt required field is reported once, as unknown with a hint. */
 	const char *hinted[8];
 	size_t nhinted = 0;
+	bool present[32] = {false};
+	/* The fields and the table are both sorted by name: one merge. */
+	size_t j = 0;
 	for (size_t i = 0; i < v->v_rec.n; i++) {
 		const struct pcl_vfield *f = &v->v_rec.fields[i];
 		const struct fspec *s = NULL;
-		for (size_t j = 0; j < nspec && !s; j++)
-			if (strcmp(spec[j].name, f->f_name) == 0)
-				s = &spec[j];
+		int cmp = 1;
+		while (j < nspec && (cmp = strcmp(spec[j].name, f->f_name)) < 0)
+			j++;
+		if (j < nspec && cmp == 0) {
+			s = &spec[j];
+			present[j] = true;
+		}
 		if (s) {
 			size_t saved = pcl_path_push_field(c, f->f_name);
 			if (s->check)
@@ -127,8 +140,8 @@ void pcl_check_fields(struct sctx *c, const struct pcl_value *v, const struct fs
 				hinted[nhinted++] = sug;
 		}
 	}
-	for (size_t j = 0; j < nspec; j++) {
-		if (!spec[j].required || pcl_value_field(v, spec[j].name))
+	for (j = 0; j < nspec; j++) {
+		if (!spec[j].required || present[j])
 			continue;
 		bool was_hinted = false;
 		for (size_t k = 0; k < nhinted; k++)
