@@ -11,6 +11,8 @@
  *   bench PUNIX GEN fsync            fsyncs per deploy (strace), against the minimum
  *   bench PUNIX GEN gc               store gc of 10^3..10^4 paths, 10% pinned by generations,
  *                                    against nix-store --gc on a store of the same shape
+ *   bench PUNIX GEN goals [--quick]  issue 14's table: rollback, gc and check against their
+ *                                    anchors, in interleaved rounds
  *
  * Every time is the median of several runs of a whole process (fork, exec,
  * wait4), so it includes start-up, as a user sees it. Each figure that can
@@ -473,6 +475,56 @@ static void bench_gc(int quick)
 	verdict(fit_exponent(ns, ts, nsizes));
 }
 
+/*
+ * goals: issue 14's table, each row a ratio against its anchor measured in
+ * the same run, in rounds that interleave the two sides; the median of the
+ * rounds' figures.
+ */
+static double measure_check_ratio(long modules, int rounds, double *mbps, double *kb_per_module)
+{
+	char dir[128], jdir[128], jcmd[512];
+	snprintf(dir, sizeof(dir), "%s/goal-check", scratch);
+	snprintf(jdir, sizeof(jdir), "%s/goal-json", scratch);
+	shellf("rm -rf %s %s && %s check %ld %s && %s json %ld %s", dir, jdir, gen, modules, dir, gen, modules, jdir);
+	double mb = dir_bytes(dir) / 1e6, jmb = dir_bytes(jdir) / 1e6;
+	char *check[] = {(char *)punix, "check", dir, NULL};
+	snprintf(jcmd, sizeof(jcmd),
+		 "exec python3 -c 'import json,sys; [json.load(open(f)) for f in sys.argv[1:]]' %s/*.json", jdir);
+	char *jl[] = {"sh", "-c", jcmd, NULL};
+	double ratio[64], speed[64];
+	long rss = 0;
+	if (rounds > 64)
+		rounds = 64;
+	for (int r = 0; r < rounds; r++) {
+		struct sample c = run(check, NULL, 0);
+		struct sample j = run(jl, NULL, 0);
+		ratio[r] = (c.secs / mb) / (j.secs / jmb);
+		speed[r] = mb / c.secs;
+		if (c.rss_kb > rss)
+			rss = c.rss_kb;
+	}
+	*mbps = median_of(speed, rounds);
+	*kb_per_module = (double)rss / (double)modules;
+	return median_of(ratio, rounds);
+}
+
+static void bench_goals(int quick)
+{
+	printf("issue 14's goals: each a ratio against its anchor in the same run (medians of interleaved rounds)\n\n");
+	struct rollback_figures rb = measure_rollback(quick ? 3 : 7, quick ? 5 : 9, 0);
+	double mbps, kbm;
+	long mods = quick ? 30000 : 100000;
+	double chk = measure_check_ratio(mods, quick ? 3 : 7, &mbps, &kbm);
+	/* GC_ROWS_DECL */
+	printf("| what | measured | goal | met |\n| --- | ---: | ---: | --- |\n");
+	printf("| `service rollback` / bare flip (%.2f ms / %.2f ms) | %.2f× | ≤1.0× | %s |\n", 1000 * rb.punix,
+	       1000 * rb.shell, rb.punix / rb.shell, rb.punix <= rb.shell ? "yes" : "no");
+	/* GC_ROWS */
+	printf("| `check` / `json.load`, time per byte (%ld modules; %.1f MB/s) | %.2f× | ≤0.5× (≥50 MB/s) | %s |\n",
+	       mods, mbps, chk, chk <= 0.5 && mbps >= 50 ? "yes" : chk <= 0.5 ? "ratio yes, MB/s no" : "no");
+	printf("| `check` memory per module | %.2f KB | ≤1.7 KB (half of 3.4) | %s |\n", kbm, kbm <= 1.7 ? "yes" : "no");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
@@ -509,6 +561,8 @@ int main(int argc, char **argv)
 		bench_fsync();
 	else if (!strcmp(argv[3], "gc"))
 		bench_gc(quick);
+	else if (!strcmp(argv[3], "goals"))
+		bench_goals(quick);
 	else
 		fprintf(stderr, "bench: unknown experiment %s\n", argv[3]);
 	char cmd[256];

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds an optimised, unsanitised punix in build-bench/ and runs the
 # benchmarks against it.
-#   bash bench/run.sh [check|noop|hash|rollback|deploy|fsync|gc|history|syncs|concurrent|ssh|fleet|all] [--quick]
+#   bash bench/run.sh [goals|check|noop|hash|rollback|deploy|fsync|gc|history|syncs|concurrent|ssh|fleet|all] [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -13,7 +13,7 @@ quick="${2:-}"
 need=""
 case "$what" in
   all) need="nix-bin strace" ;;
-  rollback|gc) need="nix-bin" ;;
+  rollback|gc|goals) need="nix-bin" ;;
   fsync|syncs|ssh) need="strace" ;;
 esac
 for pkg in $need; do
@@ -28,7 +28,7 @@ for pkg in $need; do
 done
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DPUNIX_TESTS=OFF >/dev/null
 cmake --build build-bench -j"$(nproc)" >/dev/null
-for e in check noop hash rollback deploy fsync gc; do
+for e in goals check noop hash rollback deploy fsync gc; do
   if [ "$what" = all ] || [ "$what" = "$e" ]; then
     echo "== $e"
     build-bench/bench/bench build-bench/punix build-bench/bench/gen_program "$e" $quick

@@ -60,6 +60,18 @@ static const struct cli_cmd *find(const char *name)
 	return NULL;
 }
 
+/* An unknown command: the nearest one, if it is near enough to be a typo. */
+static int unknown(const char *cmd)
+{
+	const char *names[NCOMMANDS];
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		names[i] = commands[i].name;
+	const char *near = cli_nearest(cmd, names, NCOMMANDS);
+	if (near)
+		return cli_fail(EXIT_USAGE, "unknown command '%s' (did you mean '%s'?)", cmd, near);
+	return cli_fail(EXIT_USAGE, "unknown command '%s' (see 'punix --help')", cmd);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -82,19 +94,12 @@ int main(int argc, char **argv)
 		}
 		const struct cli_cmd *c = find(argv[2]);
 		if (!c)
-			return cli_fail(EXIT_USAGE, "unknown command '%s' (see 'punix --help')", argv[2]);
+			return unknown(argv[2]);
 		c->help();
 		return EXIT_OK;
 	}
 	const struct cli_cmd *c = find(cmd);
-	if (!c) {
-		const char *names[NCOMMANDS];
-		for (size_t i = 0; i < NCOMMANDS; i++)
-			names[i] = commands[i].name;
-		const char *near = cli_nearest(cmd, names, NCOMMANDS);
-		if (near)
-			return cli_fail(EXIT_USAGE, "unknown command '%s' (did you mean '%s'?)", cmd, near);
-		return cli_fail(EXIT_USAGE, "unknown command '%s' (see 'punix --help')", cmd);
-	}
+	if (!c)
+		return unknown(cmd);
 	return c->run(argc - 1, argv + 1);
 }

@@ -631,10 +631,35 @@ Test(check, punix_without_arguments_prints_usage_and_exits_2)
 Test(check, an_unknown_command_exits_2)
 {
 	struct run_result r = run_punix_args("chek", "x.pcl", NULL);
-	expect_refused(&r, "error: unknown command 'chek' (see 'punix --help')\n");
+	expect_refused(&r, "error: unknown command 'chek' (did you mean 'check'?)\n");
 	run_result_free(&r);
 	r = run_punix_args("help", "chek", NULL);
-	expect_refused(&r, "error: unknown command 'chek' (see 'punix --help')\n");
+	expect_refused(&r, "error: unknown command 'chek' (did you mean 'check'?)\n");
+	run_result_free(&r);
+	r = run_punix_args("frobnicate", NULL);
+	expect_refused(&r, "error: unknown command 'frobnicate' (see 'punix --help')\n");
+	run_result_free(&r);
+}
+
+Test(check, an_unknown_option_names_the_nearest_and_options_go_anywhere, .init = setup, .fini = teardown)
+{
+	struct run_result r = run_punix_args("check", "--jsn", "x.pcl", NULL);
+	expect_refused(&r, "error: punix check: unknown option '--jsn' (did you mean '--json'?)\n"
+			   "usage: punix check [--json] FILE|DIR...\n");
+	run_result_free(&r);
+	r = run_punix_args("check", "--frob=1", "x.pcl", NULL);
+	expect_refused(&r, "error: punix check: unknown option '--frob' (see 'punix check --help')\n"
+			   "usage: punix check [--json] FILE|DIR...\n");
+	run_result_free(&r);
+	/* an option after the operands, and '--' before an operand that looks like one */
+	tmpdir_write(&t, "a.pcl", "module A { pname = \"a\" version = \"1\" recipe = \"std.shell\" "
+				  "recipeArgs = { command = \"true\" } }\n");
+	r = CHECK_IN_TMP("a.pcl", "--json");
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "\"ok\": true") != NULL, "%s", r.out);
+	run_result_free(&r);
+	r = CHECK_IN_TMP("--", "a.pcl");
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
 	run_result_free(&r);
 }
 
