@@ -31,8 +31,7 @@
 
 /* Room for a great many ops; LMDB reserves address space, not disk. */
 #define JOURNAL_MAP_SIZE ((size_t)1 << 30)
-/* The layout of the databases (journal.h says what each format added). */
-#define JOURNAL_FORMAT 3
+/* JOURNAL_FORMAT, the layout of the databases, is in journal.h. */
 
 
 /* ---- the environment --------------------------------------------------------- */

@@ -54,6 +54,12 @@
 struct journal;
 
 /*
+ * The layout of the databases, the format number above: what journal_open
+ * writes, and the newest it reads. `punix --version` prints it.
+ */
+#define JOURNAL_FORMAT 3
+
+/*
  * Retention (journal_compact): when more than JOURNAL_COMPACT_AT finished
  * ops (done, aborted, failed, set aside) are stored, prune to the newest
  * JOURNAL_KEEP_FINISHED of them. Also the default of `punix journal prune`.

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../../engine/proto.h"
 #include "cli.h"
 
 static const struct cli_cmd commands[] = {
@@ -84,7 +85,9 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
-		printf("punix %s\n", PUNIX_VERSION);
+		/* what a journal and another punix must agree with (journal.h, proto.h) */
+		printf("punix %s (journal format %d, host protocol %d..%d)\n", PUNIX_VERSION, JOURNAL_FORMAT,
+		       PROTO_VERSION_MIN, PROTO_VERSION);
 		return EXIT_OK;
 	}
 	if (!strcmp(cmd, "help")) {
