@@ -297,30 +297,47 @@ static void bench_fsync(void)
 }
 
 /*
- * A store of n registered paths (each a directory with one small file) and
- * a deployments root whose n/10 generations (10 stacks) pin one path each.
- * Written directly in punix's formats: GC does not care how paths were made.
+ * A store of n registered paths (each a read-only directory with one small
+ * file, as builds leave them) and a deployments root whose n/10 generations
+ * (10 stacks) pin one path each: every tenth path lives, the rest is dead.
+ * Written directly in punix's formats (the marker of store.c's
+ * check_marker, registrations, manifests): GC does not care how paths were
+ * made. The dead paths' names, relative to the store and registrations
+ * included, go to dead_list if it is not NULL: what rm -rf deletes.
  */
-static void fabricate(const char *home, long n)
+static void fabricate(const char *home, long n, const char *dead_list)
 {
-	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s/store/.meta %s/deployments", home, home, home);
-	shell(cmd);
+	shellf("chmod -R u+w %s 2>/dev/null; rm -rf %s && mkdir -p %s/store/.meta %s/deployments", home, home, home,
+	       home);
+	char store[300], file[800];
+	snprintf(store, sizeof(store), "%s/store", home);
+	snprintf(file, sizeof(file), "%s/.punix-store", store);
+	FILE *f = create(file);
+	fprintf(f, "{\n  \"punix_store\": 1,\n  \"store_dir\": \"%s\"\n}\n", store);
+	fclose(f);
+	FILE *dl = dead_list ? create(dead_list) : NULL;
 	for (long i = 0; i < n; i++) {
-		char path[400], meta[512];
-		snprintf(path, sizeof(path), "%s/store/%032ld-p%ld-1", home, i, i);
+		char name[128], path[500];
+		snprintf(name, sizeof(name), "%032ld-p%ld-1", i, i);
+		snprintf(path, sizeof(path), "%s/%s", store, name);
 		mkdir(path, 0755);
-		snprintf(meta, sizeof(meta), "%s/f", path);
-		FILE *f = fopen(meta, "w");
+		snprintf(file, sizeof(file), "%s/f", path);
+		f = create(file);
 		fprintf(f, "%ld\n", i);
 		fclose(f);
-		snprintf(meta, sizeof(meta), "%s/store/.meta/%032ld-p%ld-1.json", home, i, i);
-		f = fopen(meta, "w");
+		chmod(file, 0444);
+		chmod(path, 0555);
+		snprintf(file, sizeof(file), "%s/.meta/%s.json", store, name);
+		f = create(file);
 		fprintf(f, "{\"bytes\": 4, \"deps\": [], \"format\": 1, \"nar_sha256\": \"%064d\", \"path\": \"%s\", "
 			   "\"registered\": 0}\n",
 			0, path);
 		fclose(f);
+		if (dl && i % 10 != 0)
+			fprintf(dl, "%s\n.meta/%s.json\n", name, name);
 	}
+	if (dl)
+		fclose(dl);
 	long gens = n / 10;
 	for (long g = 0; g < gens; g++) {
 		long stack = g % 10, num = g / 10 + 1;
@@ -328,14 +345,15 @@ static void fabricate(const char *home, long n)
 		snprintf(dir, sizeof(dir), "%s/deployments/S%ld", home, stack);
 		mkdir(dir, 0755);
 		snprintf(man, sizeof(man), "%s/gen-%03ld.json", dir, num);
-		FILE *f = fopen(man, "w");
+		f = create(man);
 		fprintf(f,
 			"{\"backend\": \"systemd\", \"config_files\": [], \"deployed_at\": \"2026-01-01T00:00:00Z\", "
 			"\"format\": 1, \"generation\": %ld, \"services\": [], \"source_hash\": \"%064d\", "
-			"\"stack\": \"S%ld\", \"store_paths\": [\"%s/store/%032ld-p%ld-1\"]}\n",
-			num, 0, stack, home, g * 10, g * 10);
+			"\"stack\": \"S%ld\", \"store_paths\": [\"%s/%032ld-p%ld-1\"]}\n",
+			num, 0, stack, store, g * 10, g * 10);
 		fclose(f);
 	}
+	shellf("sync");
 }
 
 /* The same shape in Nix's store: n added paths, n/10 of them held by GC roots. */
@@ -348,7 +366,7 @@ static double nix_gc(const char *dir, long n)
 		 "for i in $(seq 0 %ld); do echo $i > p$i; done; "
 		 "ls | xargs nix-store --add > ../nixpaths; i=0; while read p; do "
 		 "if [ $((i %% 10)) -eq 0 ]; then ln -s $p /nix/var/nix/gcroots/punix-bench/r$i; fi; i=$((i+1)); "
-		 "done < ../nixpaths",
+		 "done < ../nixpaths; sync",
 		 dir, dir, dir, n - 1);
 	if (system(cmd) != 0)
 		return -1;
@@ -360,6 +378,19 @@ static double nix_gc(const char *dir, long n)
 	return t;
 }
 
+/* rm -rf of exactly the paths (and registrations) a collection of the same store deletes. */
+static double rm_dead(const char *home, long n)
+{
+	char list[400], cmd[1024];
+	snprintf(list, sizeof(list), "%s.dead", home);
+	fabricate(home, n, list);
+	snprintf(cmd, sizeof(cmd), "cd %s/store && xargs rm -rf < %s", home, list);
+	char *rmargv[] = {"sh", "-c", cmd, NULL};
+	return run(rmargv, NULL, 0).secs;
+}
+
+#define GC_ROUNDS 3
+
 static void bench_gc(int quick)
 {
 	long sizes[] = {1000, 3000, 10000};
@@ -367,22 +398,29 @@ static void bench_gc(int quick)
 	double ns[3], ts[3];
 	bool nix = system("command -v nix-store >/dev/null 2>&1") == 0;
 	printf("store gc: n registered paths, n/10 generations (10 stacks) each pinning one: 90%% is dead\n");
-	printf("one run each (a run deletes what it measures); nix-store --gc on the same shape%s\n\n",
+	printf("median of %d rounds, each on a fresh store; nix-store --gc on the same shape%s;\n", GC_ROUNDS,
 	       nix ? "" : " skipped (no nix-store)");
-	printf("%9s %12s %12s %10s\n", "paths", "punix s", "nix s", "ratio");
+	printf("rm = xargs rm -rf of exactly the dead paths and their registrations, on an identical store\n\n");
+	printf("%9s %10s %10s %10s %10s %10s\n", "paths", "punix s", "nix s", "rm s", "punix/nix", "punix/rm");
 	for (int i = 0; i < nsizes; i++) {
-		char home[256];
+		char home[256], rmhome[256];
 		snprintf(home, sizeof(home), "%s/gc-%ld", scratch, sizes[i]);
-		fabricate(home, sizes[i]);
-		char *gc[] = {(char *)punix, "store", "gc", NULL};
-		double t = run(gc, home, 0).secs;
-		double tn = nix ? nix_gc(scratch, sizes[i]) : -1;
+		snprintf(rmhome, sizeof(rmhome), "%s/gc-rm-%ld", scratch, sizes[i]);
+		double tp[GC_ROUNDS], tn[GC_ROUNDS], tr[GC_ROUNDS];
+		for (int k = 0; k < GC_ROUNDS; k++) {
+			fabricate(home, sizes[i], NULL);
+			char *gc[] = {(char *)punix, "store", "gc", NULL};
+			tp[k] = run(gc, home, 0).secs;
+			tr[k] = rm_dead(rmhome, sizes[i]);
+			tn[k] = nix ? nix_gc(scratch, sizes[i]) : -1;
+		}
+		double p = median_of(tp, GC_ROUNDS), r = median_of(tr, GC_ROUNDS), x = median_of(tn, GC_ROUNDS);
 		ns[i] = (double)sizes[i];
-		ts[i] = t;
-		if (tn > 0)
-			printf("%9ld %12.3f %12.3f %10.2f\n", sizes[i], t, tn, t / tn);
+		ts[i] = p;
+		if (x > 0)
+			printf("%9ld %10.3f %10.3f %10.3f %10.2f %10.2f\n", sizes[i], p, x, r, p / x, p / r);
 		else
-			printf("%9ld %12.3f %12s %10s\n", sizes[i], t, "-", "-");
+			printf("%9ld %10.3f %10s %10.3f %10s %10.2f\n", sizes[i], p, "-", r, "-", p / r);
 	}
 	printf("\n");
 	verdict(fit_exponent(ns, ts, nsizes));
