@@ -10,6 +10,7 @@
  *   bench PUNIX GEN fsync            fsyncs per deploy (strace), against the minimum
  *   bench PUNIX GEN gc               store gc of 10^3..10^4 paths, 10% pinned by generations,
  *                                    against nix-store --gc on a store of the same shape
+ *                                    and rm -rf of the same dead paths
  *
  * Every time is the median of several runs of a whole process (fork, exec,
  * wait4), so it includes start-up, as a user sees it. Each figure that can
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -356,14 +358,34 @@ static void fabricate(const char *home, long n, const char *dead_list)
 	shellf("sync");
 }
 
-/* The same shape in Nix's store: n added paths, n/10 of them held by GC roots. */
-static double nix_gc(const char *dir, long n)
+/* CPU seconds (user + system) of the children waited for so far. */
+static double children_cpu(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_CHILDREN, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* Wall seconds of one run of argv, and its CPU seconds into *cpu. */
+static double timed(char *const *argv, const char *home, double *cpu)
+{
+	double c0 = children_cpu();
+	double t = run(argv, home, 0).secs;
+	*cpu = children_cpu() - c0;
+	return t;
+}
+
+/*
+ * The same shape in Nix's store: n added paths (each a directory with one
+ * small file, as punix's), n/10 of them held by GC roots.
+ */
+static double nix_gc(const char *dir, long n, double *cpu)
 {
 	char cmd[1024];
 	snprintf(cmd, sizeof(cmd),
 		 "set -e; export NIX_CONFIG='build-users-group ='; rm -rf %s/nixsrc /nix/var/nix/gcroots/punix-bench; "
 		 "mkdir -p %s/nixsrc /nix/var/nix/gcroots/punix-bench; cd %s/nixsrc; "
-		 "for i in $(seq 0 %ld); do echo $i > p$i; done; "
+		 "for i in $(seq 0 %ld); do mkdir p$i; echo $i > p$i/f; done; "
 		 "ls | xargs nix-store --add > ../nixpaths; i=0; while read p; do "
 		 "if [ $((i %% 10)) -eq 0 ]; then ln -s $p /nix/var/nix/gcroots/punix-bench/r$i; fi; i=$((i+1)); "
 		 "done < ../nixpaths; sync",
@@ -371,7 +393,7 @@ static double nix_gc(const char *dir, long n)
 	if (system(cmd) != 0)
 		return -1;
 	char *gcargv[] = {"sh", "-c", "NIX_CONFIG='build-users-group =' nix-store --gc >/dev/null 2>&1", NULL};
-	double t = run(gcargv, NULL, 0).secs;
+	double t = timed(gcargv, NULL, cpu);
 	snprintf(cmd, sizeof(cmd), "rm -rf /nix/var/nix/gcroots/punix-bench");
 	if (system(cmd) != 0)
 		return -1;
@@ -379,14 +401,14 @@ static double nix_gc(const char *dir, long n)
 }
 
 /* rm -rf of exactly the paths (and registrations) a collection of the same store deletes. */
-static double rm_dead(const char *home, long n)
+static double rm_dead(const char *home, long n, double *cpu)
 {
 	char list[400], cmd[1024];
 	snprintf(list, sizeof(list), "%s.dead", home);
 	fabricate(home, n, list);
 	snprintf(cmd, sizeof(cmd), "cd %s/store && xargs rm -rf < %s", home, list);
 	char *rmargv[] = {"sh", "-c", cmd, NULL};
-	return run(rmargv, NULL, 0).secs;
+	return timed(rmargv, NULL, cpu);
 }
 
 #define GC_ROUNDS 3
@@ -397,30 +419,37 @@ static void bench_gc(int quick)
 	int nsizes = quick ? 2 : 3;
 	double ns[3], ts[3];
 	bool nix = system("command -v nix-store >/dev/null 2>&1") == 0;
-	printf("store gc: n registered paths, n/10 generations (10 stacks) each pinning one: 90%% is dead\n");
-	printf("median of %d rounds, each on a fresh store; nix-store --gc on the same shape%s;\n", GC_ROUNDS,
+	printf("store gc: n registered paths (a directory with one file each), n/10 generations (10 stacks)\n");
+	printf("each pinning one: 90%% is dead. Median of %d rounds, each on a fresh store; nix-store --gc\n",
+	       GC_ROUNDS);
+	printf("on the same shape%s; rm = xargs rm -rf of exactly the dead paths and their\n",
 	       nix ? "" : " skipped (no nix-store)");
-	printf("rm = xargs rm -rf of exactly the dead paths and their registrations, on an identical store\n\n");
-	printf("%9s %10s %10s %10s %10s %10s\n", "paths", "punix s", "nix s", "rm s", "punix/nix", "punix/rm");
+	printf("registrations, on an identical store. Wall seconds, then CPU (user + system) seconds.\n\n");
+	printf("%7s %8s %8s %8s %9s %8s %8s %8s %8s\n", "paths", "punix s", "nix s", "rm s", "punix/nix", "punix/rm",
+	       "cpu pun", "cpu nix", "cpu rm");
 	for (int i = 0; i < nsizes; i++) {
 		char home[256], rmhome[256];
 		snprintf(home, sizeof(home), "%s/gc-%ld", scratch, sizes[i]);
 		snprintf(rmhome, sizeof(rmhome), "%s/gc-rm-%ld", scratch, sizes[i]);
-		double tp[GC_ROUNDS], tn[GC_ROUNDS], tr[GC_ROUNDS];
+		double tp[GC_ROUNDS], tn[GC_ROUNDS], tr[GC_ROUNDS], cp[GC_ROUNDS], cn[GC_ROUNDS], cr[GC_ROUNDS];
 		for (int k = 0; k < GC_ROUNDS; k++) {
 			fabricate(home, sizes[i], NULL);
 			char *gc[] = {(char *)punix, "store", "gc", NULL};
-			tp[k] = run(gc, home, 0).secs;
-			tr[k] = rm_dead(rmhome, sizes[i]);
-			tn[k] = nix ? nix_gc(scratch, sizes[i]) : -1;
+			tp[k] = timed(gc, home, &cp[k]);
+			tr[k] = rm_dead(rmhome, sizes[i], &cr[k]);
+			cn[k] = -1;
+			tn[k] = nix ? nix_gc(scratch, sizes[i], &cn[k]) : -1;
 		}
 		double p = median_of(tp, GC_ROUNDS), r = median_of(tr, GC_ROUNDS), x = median_of(tn, GC_ROUNDS);
+		double pc = median_of(cp, GC_ROUNDS), rc = median_of(cr, GC_ROUNDS), xc = median_of(cn, GC_ROUNDS);
 		ns[i] = (double)sizes[i];
 		ts[i] = p;
 		if (x > 0)
-			printf("%9ld %10.3f %10.3f %10.3f %10.2f %10.2f\n", sizes[i], p, x, r, p / x, p / r);
+			printf("%7ld %8.3f %8.3f %8.3f %9.2f %8.2f %8.3f %8.3f %8.3f\n", sizes[i], p, x, r, p / x, p / r, pc,
+			       xc, rc);
 		else
-			printf("%9ld %10.3f %10s %10.3f %10s %10.2f\n", sizes[i], p, "-", r, "-", p / r);
+			printf("%7ld %8.3f %8s %8.3f %9s %8.2f %8.3f %8s %8.3f\n", sizes[i], p, "-", r, "-", p / r, pc, "-",
+			       rc);
 	}
 	printf("\n");
 	verdict(fit_exponent(ns, ts, nsizes));
