@@ -148,6 +148,18 @@ struct punix_ops {
 	int (*fsync_paths)(struct punix_ops *o, const char *const *paths, size_t n, size_t *failed);
 
 	/*
+	 * Removes each of the n entries of directory dir named in names (a
+	 * name, never a path: no "/") and everything below it, like rm -rf
+	 * that never follows a symlink; an entry that is not there is success.
+	 * A read-only directory below an entry is made writable to be emptied;
+	 * dir itself is not changed otherwise. By descriptors where the table
+	 * can (dir opened once, each level relative to its parent). NULL where
+	 * the table has no cheaper way than its other operations: call it
+	 * through ops_remove_children, which then uses ops_remove_tree.
+	 */
+	int (*remove_children)(struct punix_ops *o, const char *dir, const char *const *names, size_t n);
+
+	/*
 	 * A command whose standard input and output are a byte stream to this
 	 * process: host mode's channel to `punix host serve` (docs/hosts.md).
 	 * line is a /bin/sh command line (what it writes on its standard error
@@ -214,6 +226,9 @@ int ops_write_atomic_nodirsync(struct punix_ops *o, const char *path, const void
 
 /* rm -rf that never follows symlinks; a missing path is success. */
 int ops_remove_tree(struct punix_ops *o, const char *path);
+
+/* o->remove_children, or ops_remove_tree of each entry where the table has none. */
+int ops_remove_children(struct punix_ops *o, const char *dir, const char *const *names, size_t n);
 
 /* fsync every file and directory below path (path included), bottom-up. */
 int ops_fsync_tree(struct punix_ops *o, const char *path);

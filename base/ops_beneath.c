@@ -399,6 +399,19 @@ static int bn_fsync_path(struct punix_ops *o, const char *path)
 	return r;
 }
 
+static int bn_remove_children(struct punix_ops *o, const char *dir, const char *const *names, size_t n)
+{
+	if (!n)
+		return 0;
+	/* the directory beneath the root; what is below it by descriptors, never through a symlink */
+	int fd = open_path(B(o), dir, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return fd == -ENOENT ? 0 : fd;
+	int r = local_remove_children_fd(fd, names, n);
+	close(fd);
+	return r;
+}
+
 static int bn_lock(struct punix_ops *o, const char *path, int exclusive, int wait, int *h)
 {
 	int dfd;
@@ -478,6 +491,7 @@ struct punix_ops *ops_beneath(const char *root, struct sbuf *err)
 	b->ops.arch = bn_arch;
 	b->ops.exists = ops_exists_by_stat;
 	b->ops.fsync_paths = ops_fsync_paths_each;
+	b->ops.remove_children = bn_remove_children;
 	b->ops.stream_open = bn_stream_open;
 	return &b->ops;
 }

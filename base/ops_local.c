@@ -498,6 +498,7 @@ static const struct punix_ops local_ops = {
 	.arch = local_arch,
 	.exists = ops_exists_by_stat,
 	.fsync_paths = ops_fsync_paths_each,
+	.remove_children = local_remove_children,
 	.stream_open = local_stream_open,
 	.stream_read = local_stream_read,
 	.stream_write = local_stream_write,

@@ -18,6 +18,9 @@ int local_read_fd(int fd, size_t max, char **buf, size_t *len);
 /* Lists the directory open on fd (ops.h: list_dir's contract); closes fd. */
 int local_list_fd(int fd, char ***names, size_t *n);
 int local_readlinkat(int dfd, const char *path, char **target);
+/* ops.h: remove_children, relative to the directory open on dfd (ops_remove.c) */
+int local_remove_children_fd(int dfd, const char *const *names, size_t n);
+int local_remove_children(struct punix_ops *o, const char *dir, const char *const *names, size_t n);
 /* flock(2)s fd; on success *h = fd, on failure fd is closed. */
 int local_flock(int fd, int exclusive, int wait, int *h);
 

@@ -230,6 +230,22 @@ int ops_remove_tree(struct punix_ops *o, const char *path)
 	return r == -ENOENT ? 0 : r;
 }
 
+int ops_remove_children(struct punix_ops *o, const char *dir, const char *const *names, size_t n)
+{
+	if (o->remove_children)
+		return o->remove_children(o, dir, names, n);
+	for (size_t i = 0; i < n; i++) {
+		if (!names[i][0] || strchr(names[i], '/') || !strcmp(names[i], ".") || !strcmp(names[i], ".."))
+			return -EINVAL;
+		char *child = join(dir, names[i]);
+		int r = ops_remove_tree(o, child);
+		free(child);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int ops_fsync_tree(struct punix_ops *o, const char *path)
 {
 	/* listed first, then synced in one request (over SSH: one exec, not one per file) */

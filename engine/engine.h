@@ -129,10 +129,14 @@ struct deploy_input {
 	size_t nfiles;
 };
 
+struct gc_scan;
+
 /* What a collection works on (engine_gc below). */
 struct gc_target {
 	const char *transport_root;
 	const char *deployments_root;
+	/* if not NULL: told what the op's plan found (gc_scan_free it), empty if it found nothing */
+	struct gc_scan *scan;
 };
 
 /* ---- submitting ops ------------------------------------------------------------ */
@@ -200,6 +204,7 @@ int engine_recover(struct engine *e, bool list_only, void (*report)(void *arg, c
 /* ---- garbage collection and pruning ---------------------------------------------- */
 
 struct gc_scan {
+	bool scanned;       /* filled in (an op's plan that failed leaves it false) */
 	size_t stacks, generations, inflight;
 	size_t foreign;     /* pins of another store, which are not roots of this one */
 	const char **roots; /* pinned paths, possibly repeated */

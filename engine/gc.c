@@ -286,51 +286,35 @@ static int find_roots(struct engine *e, struct punix_ops *tops, const char *dep,
 	return 0;
 }
 
-/* The keep-set: the roots and everything they depend on (a strmap of names). */
-static void closure(struct store *s, const str_vec *roots, struct strmap *keep, str_vec *owned)
+/*
+ * The keep-set: the roots and everything they depend on, through the
+ * index (keys borrowed from roots and ix). Returns its size.
+ */
+static size_t closure(const struct store_index *ix, const str_vec *roots, struct strmap *keep)
 {
-	str_vec todo = {0};
+	VEC(const char *) todo = {0};
+	size_t n = 0;
 	for (size_t i = 0; i < roots->n; i++)
-		VEC_PUSH(&todo, xstrdup(roots->v[i]));
+		VEC_PUSH(&todo, roots->v[i]);
 	while (todo.n) {
-		char *p = todo.v[--todo.n];
-		if (strmap_get(keep, p)) {
-			free(p);
-			continue;
-		}
-		strmap_put(keep, p, p);
-		VEC_PUSH(owned, p);
-		char **deps;
-		size_t nd;
-		if (store_path_deps(s, p, &deps, &nd) == 0) {
-			for (size_t k = 0; k < nd; k++)
-				VEC_PUSH(&todo, deps[k]);
-			free(deps);
-		}
+		const char *p = todo.v[--todo.n];
+		if (strmap_put(keep, p, (void *)p))
+			continue; /* in it already */
+		n++;
+		const struct store_index_entry *en = store_index_get(ix, p);
+		for (size_t k = 0; en && k < en->ndeps; k++)
+			VEC_PUSH(&todo, en->deps[k]);
 	}
 	VEC_FREE(&todo);
+	return n;
 }
 
-/* Registered paths not in the keep-set; sizes summed into *bytes. */
-static int dead_paths(struct store *s, const struct strmap *keep, str_vec *dead, uint64_t *bytes, struct sbuf *err)
-{
-	struct store_entry *ent;
-	size_t n;
-	if (store_list(s, &ent, &n, err) < 0)
-		return -1;
-	*bytes = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (strmap_get(keep, ent[i].path))
-			continue;
-		VEC_PUSH(dead, xstrdup(ent[i].path));
-		*bytes += ent[i].bytes;
-	}
-	store_entries_free(ent, n);
-	return 0;
-}
-
+/*
+ * Roots, keep-set and dead of store s, decided on the index ix (one read of
+ * each registration). out's strings are its own.
+ */
 static int scan_roots_and_dead(struct engine *e, struct punix_ops *tops, const char *dep, bool own, struct store *s,
-		struct gc_scan *out, struct sbuf *err)
+			       const struct store_index *ix, struct gc_scan *out, struct sbuf *err)
 {
 	memset(out, 0, sizeof(*out));
 	struct roots roots;
@@ -338,22 +322,37 @@ static int scan_roots_and_dead(struct engine *e, struct punix_ops *tops, const c
 		return -1;
 	struct strmap keep;
 	strmap_init(&keep);
-	str_vec owned = {0}, dead = {0};
-	closure(s, &roots.paths, &keep, &owned);
-	int r = dead_paths(s, &keep, &dead, &out->dead_bytes, err);
+	out->keep = closure(ix, &roots.paths, &keep);
+	str_vec dead = {0};
+	for (size_t i = 0; i < ix->n; i++) {
+		if (strmap_get(&keep, ix->v[i].path))
+			continue;
+		VEC_PUSH(&dead, xstrdup(ix->v[i].path));
+		out->dead_bytes += ix->v[i].bytes;
+	}
+	strmap_free(&keep);
 	out->stacks = roots.stacks;
 	out->generations = roots.generations;
 	out->inflight = roots.inflight;
 	out->foreign = roots.foreign;
 	out->roots = (const char **)roots.paths.v;
 	out->nroots = roots.paths.n;
-	out->keep = owned.n;
 	out->dead = (const char **)dead.v;
 	out->ndead = dead.n;
-	strmap_free(&keep);
-	str_vec_free(&owned);
-	if (r < 0)
-		gc_scan_free(out); /* a failed scan hands nothing back */
+	out->scanned = true;
+	return 0;
+}
+
+/* The index of s, then the scan on it. */
+static int scan_store(struct engine *e, struct punix_ops *tops, const char *dep, bool own, struct store *s,
+		      struct gc_scan *out, struct sbuf *err)
+{
+	struct store_index ix;
+	memset(out, 0, sizeof(*out));
+	if (store_index_read(s, &ix, err) < 0)
+		return -1;
+	int r = scan_roots_and_dead(e, tops, dep, own, s, &ix, out, err);
+	store_index_free(&ix);
 	return r;
 }
 
@@ -395,7 +394,7 @@ int engine_gc_scan(struct engine *e, const struct gc_target *g, struct gc_scan *
 	struct store tmp, *s;
 	int r = target_store(e, tops, g->transport_root, &tmp, &s, err);
 	if (r == 0) {
-		r = scan_roots_and_dead(e, tops, g->deployments_root, own, s, out, err);
+		r = scan_store(e, tops, g->deployments_root, own, s, out, err);
 		if (s == &tmp)
 			store_close(&tmp);
 	}
@@ -416,111 +415,189 @@ void gc_scan_free(struct gc_scan *s)
 
 /* ---- the gc op ---------------------------------------------------------------------- */
 
-/* The scan of the op's target, through its table, of the store the plan names. */
-static int op_scan(struct op_ctx *c, struct store *tmp, struct store **s, struct gc_scan *out, struct sbuf *err)
-{
-	const char *troot = c->plan.transport_root;
-	if (target_store(c->e, c->tops, troot, tmp, s, err) < 0)
-		return -1;
-	int r = scan_roots_and_dead(c->e, c->tops, c->plan.deployments_root, !troot || !*troot, *s, out, err);
-	if (r < 0 && *s == tmp)
-		store_close(tmp);
-	return r;
-}
-
-static int gc_plan(struct op_ctx *c)
-{
-	struct gc_scan scan;
-	struct sbuf err = SBUF_INIT;
+/*
+ * What the plan hands the sweep in memory, when both run in one process:
+ * the store, held exclusively since before the plan's scan, and what the
+ * dead it decided on weigh. A recovery's sweep has none and decides again.
+ */
+struct gc_state {
 	struct store tmp, *s;
-	if (op_scan(c, &tmp, &s, &scan, &err) < 0) {
+	int lock_h;
+	uint64_t dead_bytes;
+};
+
+/* The op's store, opened and locked exclusively (waiting for builds and deploys to let go). */
+static int lock_store(struct op_ctx *c, struct gc_state *st)
+{
+	struct sbuf err = SBUF_INIT;
+	st->lock_h = -1;
+	if (target_store(c->e, c->tops, c->plan.transport_root, &st->tmp, &st->s, &err) < 0) {
 		op_fail(c, 1, "%s", err.sb_buf);
 		sbuf_free(&err);
+		return -1;
+	}
+	sbuf_free(&err);
+	int r = store_lock(st->s, true, &st->lock_h);
+	if (r < 0) {
+		st->lock_h = -1;
+		op_fail(c, 3, "cannot lock the store %s: %s", st->s->real, strerror(-r));
+		if (st->s == &st->tmp)
+			store_close(&st->tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static void unlock_store(struct gc_state *st)
+{
+	if (st->lock_h >= 0)
+		store_unlock(st->s, st->lock_h);
+	st->lock_h = -1;
+	if (st->s == &st->tmp)
+		store_close(&st->tmp);
+	st->s = NULL;
+}
+
+void gc_state_drop(struct op_ctx *c)
+{
+	if (!c->gc)
+		return;
+	unlock_store(c->gc);
+	free(c->gc);
+	c->gc = NULL;
+}
+
+/* The scan of the op's target, of its store (locked). */
+static int op_scan(struct op_ctx *c, struct store *s, struct store_index *ix, struct gc_scan *out)
+{
+	const char *troot = c->plan.transport_root;
+	struct sbuf err = SBUF_INIT;
+	int r = store_index_read(s, ix, &err);
+	if (r == 0) {
+		r = scan_roots_and_dead(c->e, c->tops, c->plan.deployments_root, !troot || !*troot, s, ix, out, &err);
+		if (r < 0)
+			store_index_free(ix);
+	}
+	if (r < 0)
+		op_fail(c, 1, "%s", err.sb_buf);
+	sbuf_free(&err);
+	return r < 0 ? -1 : 0;
+}
+
+/*
+ * The store is locked exclusively first and stays locked until the sweep
+ * has ended: builds and deploys, which hold it shared while they register
+ * or pin paths, wait. So what the plan decides on its one scan is what the
+ * sweep would decide under the lock.
+ */
+static int gc_plan(struct op_ctx *c)
+{
+	struct gc_state *st = xcalloc(1, sizeof(*st));
+	if (lock_store(c, st) < 0) {
+		free(st);
 		return 1;
 	}
-	if (s == &tmp)
-		store_close(&tmp);
+	c->gc = st;
+	struct store_index ix;
+	struct gc_scan scan;
+	if (op_scan(c, st->s, &ix, &scan) < 0) {
+		gc_state_drop(c);
+		return 1;
+	}
+	store_index_free(&ix);
 	c->plan.roots = (long)scan.nroots;
 	c->plan.keep_set = (long)scan.keep;
+	c->plan.dead = xcalloc(scan.ndead + 1, sizeof(*c->plan.dead));
 	for (size_t i = 0; i < scan.ndead; i++)
-		plan_list_add(&c->plan.dead, &c->plan.ndead, scan.dead[i]);
+		c->plan.dead[i] = xstrdup(scan.dead[i]);
+	c->plan.ndead = scan.ndead;
+	st->dead_bytes = scan.dead_bytes;
 	c->res->npaths = scan.keep;
-	gc_scan_free(&scan);
-	sbuf_free(&err);
+	struct gc_scan *report = c->req.type == OP_GC ? c->req.gc.scan : NULL;
+	if (report) {
+		gc_scan_free(report);
+		*report = scan; /* the caller's now */
+	} else {
+		gc_scan_free(&scan);
+	}
 	return 0;
 }
 
 static int gc_mark(struct op_ctx *c)
 {
-	(void)c; /* the plan holds the candidates; the sweep decides again under the lock */
+	(void)c; /* the plan holds the candidates; the sweep deletes them */
+	return 0;
+}
+
+/*
+ * A recovery's sweep, in another process: the lock was let go when the op
+ * died, so it decides again under the lock, on one scan of its own. A
+ * planned path is deleted if it is still dead, or if it is no longer
+ * registered (the interrupted sweep had begun on it: what is left of it).
+ */
+static int recovery_doomed(struct op_ctx *c, struct gc_state *st, const char ***doomed, size_t *n)
+{
+	struct store_index ix;
+	struct gc_scan scan;
+	if (op_scan(c, st->s, &ix, &scan) < 0)
+		return -1;
+	struct strmap still_dead;
+	strmap_init(&still_dead);
+	for (size_t i = 0; i < scan.ndead; i++)
+		strmap_put(&still_dead, scan.dead[i], (void *)scan.dead[i]);
+	*doomed = xcalloc(c->plan.ndead + 1, sizeof(**doomed));
+	*n = 0;
+	for (size_t i = 0; i < c->plan.ndead; i++) {
+		const char *p = c->plan.dead[i];
+		const struct store_index_entry *en = store_index_get(&ix, p);
+		if (en && !strmap_get(&still_dead, p))
+			continue; /* pinned since the plan: keep it */
+		st->dead_bytes += en ? en->bytes : 0;
+		(*doomed)[(*n)++] = p;
+	}
+	strmap_free(&still_dead);
+	gc_scan_free(&scan);
+	store_index_free(&ix);
 	return 0;
 }
 
 static int gc_sweep(struct op_ctx *c)
 {
-	struct gc_scan scan;
-	struct sbuf err = SBUF_INIT;
-	struct store tmp, *s;
-	const char *troot = c->plan.transport_root;
-	if (target_store(c->e, c->tops, troot, &tmp, &s, &err) < 0) {
-		op_fail(c, 1, "%s", err.sb_buf);
-		sbuf_free(&err);
-		return 1;
+	struct gc_state *st = c->gc;
+	const char **doomed = NULL;
+	size_t ndoomed = 0;
+	if (!st) {
+		st = c->gc = xcalloc(1, sizeof(*st));
+		if (lock_store(c, st) < 0) {
+			free(st);
+			c->gc = NULL;
+			return 1;
+		}
+		if (recovery_doomed(c, st, &doomed, &ndoomed) < 0) {
+			gc_state_drop(c);
+			return 1;
+		}
+	} else {
+		/* locked since before the plan's scan: nothing could pin or register a path since */
+		doomed = xcalloc(c->plan.ndead + 1, sizeof(*doomed));
+		for (size_t i = 0; i < c->plan.ndead; i++)
+			doomed[i] = c->plan.dead[i];
+		ndoomed = c->plan.ndead;
 	}
-	int h, r = store_lock(s, true, &h);
-	if (r < 0) {
-		if (s == &tmp)
-			store_close(&tmp);
-		sbuf_free(&err);
-		return op_fail(c, 3, "cannot lock the store %s: %s", s->real, strerror(-r));
-	}
-	if (scan_roots_and_dead(c->e, c->tops, c->plan.deployments_root, !troot || !*troot, s, &scan, &err) < 0) {
-		store_unlock(s, h);
-		if (s == &tmp)
-			store_close(&tmp);
-		op_fail(c, 1, "%s", err.sb_buf);
-		sbuf_free(&err);
-		return 1;
-	}
-	struct strmap still_dead;
-	strmap_init(&still_dead);
-	for (size_t i = 0; i < scan.ndead; i++)
-		strmap_put(&still_dead, scan.dead[i], (void *)scan.dead[i]);
-	/* sizes, for the report, from one listing */
-	struct store_entry *all = NULL;
-	size_t nall = 0;
-	struct strmap size_of;
-	strmap_init(&size_of);
-	if (store_list(s, &all, &nall, &err) == 0)
-		for (size_t k = 0; k < nall; k++)
-			strmap_put(&size_of, all[k].path, &all[k].bytes);
+	struct store *s = st->s;
 	size_t removed = 0;
-	uint64_t freed = 0;
-	VEC(const char *) doomed = {0};
-	for (size_t i = 0; i < c->plan.ndead; i++) {
-		const char *p = c->plan.dead[i];
-		if (!strmap_get(&still_dead, p))
-			continue; /* pinned since the plan: keep it */
-		const uint64_t *bytes = strmap_get(&size_of, p);
-		freed += bytes ? *bytes : 0;
-		VEC_PUSH(&doomed, p);
-	}
-	r = store_delete_many(s, doomed.v, doomed.n, &removed);
+	int r = store_delete_many(s, doomed, ndoomed, &removed);
 	if (r < 0)
 		op_fail(c, 3, "deleting dead paths of the store %s: %s", s->real, strerror(-r));
-	VEC_FREE(&doomed);
-	strmap_free(&size_of);
-	store_entries_free(all, nall);
-	if (r == 0)
+	free(doomed);
+	if (r == 0) {
 		r = store_empty_trash(s);
-	strmap_free(&still_dead);
-	gc_scan_free(&scan);
-	store_unlock(s, h);
-	if (s == &tmp)
-		store_close(&tmp);
-	sbuf_free(&err);
+		if (r < 0)
+			op_fail(c, 3, "emptying the trash of the store %s: %s", s->real, strerror(-r));
+	}
 	c->res->generation = (long)removed;
-	c->res->nfiles = (size_t)freed;
+	c->res->nfiles = (size_t)st->dead_bytes;
+	gc_state_drop(c);
 	return r < 0 ? 3 : 0;
 }
 

@@ -84,6 +84,7 @@ struct op_ctx {
 	size_t nsecrets;
 	const char *stack;
 	long keep; /* prune */
+	struct gc_state *gc; /* gc: the locked store, from the plan to the sweep (gc.c) */
 
 	/* ---- the runner's ---- */
 	struct op_request req;   /* as submitted (borrowed) */
@@ -142,6 +143,9 @@ struct op_kind {
 	size_t nsteps;
 };
 
+
+/* gc.c: lets go of what a gc op holds between its plan and its sweep (the store's lock). */
+void gc_state_drop(struct op_ctx *c);
 
 __attribute__((format(printf, 3, 4))) int op_fail(struct op_ctx *c, int exit, const char *fmt, ...);
 

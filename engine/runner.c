@@ -160,6 +160,7 @@ static void close_work(struct op_ctx *c)
 	c->have_bp = false;
 	rendered_free(&c->rf);
 	free_secrets(c);
+	gc_state_drop(c);
 	host_drop(c);
 	if (c->tops && c->tlock_h >= 0)
 		c->tops->unlock(c->tops, c->tlock_h);

@@ -329,7 +329,7 @@ static int entry_cmp(const void *a, const void *b)
  * one, or one that names a path outside this store, is reported, never
  * trusted.
  */
-static int read_registration(struct store *s, const char *name, struct store_registration *g, struct sbuf *err)
+int store_read_registration(struct store *s, const char *name, struct store_registration *g, struct sbuf *err)
 {
 	struct sbuf file = SBUF_INIT;
 	sbuf_printf(&file, "%s/%s.json", s->meta_dir, name);
@@ -352,7 +352,7 @@ static int read_registration(struct store *s, const char *name, struct store_reg
 }
 
 /* A store directory not made yet (a store whose creation was cut short) lists as empty. */
-static int list_or_empty(struct store *s, const char *dir, char ***names, size_t *n)
+int store_list_or_empty(struct store *s, const char *dir, char ***names, size_t *n)
 {
 	int r = s->ops->list_dir(s->ops, dir, names, n);
 	if (r == -ENOENT) {
@@ -367,7 +367,7 @@ int store_list(struct store *s, struct store_entry **out, size_t *n, struct sbuf
 {
 	char **names;
 	size_t nn;
-	int r = list_or_empty(s, s->meta_dir, &names, &nn);
+	int r = store_list_or_empty(s, s->meta_dir, &names, &nn);
 	if (r < 0) {
 		sbuf_printf(err, "%s: %s", s->meta_dir, strerror(-r));
 		return r;
@@ -385,7 +385,7 @@ int store_list(struct store *s, struct store_entry **out, size_t *n, struct sbuf
 				    s->meta_dir, names[i]);
 			r = -EBADMSG;
 		} else {
-			r = read_registration(s, name, &g, err);
+			r = store_read_registration(s, name, &g, err);
 		}
 		if (r < 0) {
 			free(name);
@@ -455,7 +455,7 @@ int store_clean_leftovers(struct store *s, bool dry, void (*report)(void *arg, c
 	char **names;
 	size_t n;
 	/* Build directories: "<name>-<random>"; their derivation lock tells if live. */
-	int r = list_or_empty(s, s->build_dir, &names, &n);
+	int r = store_list_or_empty(s, s->build_dir, &names, &n);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n && r >= 0; i++) {
@@ -550,7 +550,7 @@ int store_clean_leftovers(struct store *s, bool dry, void (*report)(void *arg, c
 		return r;
 
 	/* Temporary files of registrations cut short. */
-	r = list_or_empty(s, s->meta_dir, &names, &n);
+	r = store_list_or_empty(s, s->meta_dir, &names, &n);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n && r >= 0; i++) {
@@ -598,7 +598,7 @@ int store_path_deps(struct store *s, const char *path, char ***deps, size_t *n)
 		return -EXDEV;
 	struct store_registration g;
 	struct sbuf err = SBUF_INIT;
-	int r = read_registration(s, name, &g, &err);
+	int r = store_read_registration(s, name, &g, &err);
 	sbuf_free(&err);
 	if (r < 0)
 		return r;
@@ -608,54 +608,4 @@ int store_path_deps(struct store *s, const char *path, char ***deps, size_t *n)
 	g.ndeps = 0;
 	store_registration_free(&g);
 	return 0;
-}
-
-int store_delete_many(struct store *s, const char *const *paths, size_t n, size_t *done)
-{
-	*done = 0;
-	/* Only paths of this store, by their name in it: never where a caller says. */
-	for (size_t i = 0; i < n; i++)
-		if (!store_path_in(s->root, paths[i]))
-			return -EXDEV;
-	/* 1: every registration, then one sync: from here the paths are merely unregistered */
-	for (size_t i = 0; i < n; i++) {
-		char *meta = store_meta_path(s, paths[i]);
-		int r = s->ops->unlink(s->ops, meta);
-		free(meta);
-		if (r < 0 && r != -ENOENT)
-			return r;
-	}
-	int r = n ? s->ops->fsync_path(s->ops, s->meta_dir) : 0;
-	if (r < 0)
-		return r;
-	/* 2: out of sight into the trash, then gone; a crash here leaves only what recovery removes */
-	char *trash = join(s->root, ".trash");
-	r = ops_mkdir_p(s->ops, trash, 0700);
-	for (size_t i = 0; i < n && r == 0; i++) {
-		struct sbuf to = SBUF_INIT;
-		char *from = join(s->root, store_path_name(paths[i]));
-		sbuf_printf(&to, "%s/%s", trash, store_path_name(paths[i]));
-		r = ops_remove_tree(s->ops, to.sb_buf);
-		if (r == 0) {
-			r = s->ops->rename(s->ops, from, to.sb_buf);
-			if (r == -ENOENT)
-				r = 0;
-		}
-		sbuf_free(&to);
-		free(from);
-		if (r == 0)
-			(*done)++;
-	}
-	if (r == 0)
-		r = ops_remove_tree(s->ops, trash);
-	free(trash);
-	return r;
-}
-
-int store_empty_trash(struct store *s)
-{
-	char *trash = join(s->root, ".trash");
-	int r = ops_remove_tree(s->ops, trash);
-	free(trash);
-	return r;
 }

@@ -27,6 +27,7 @@
 
 #include "../base/ops.h"
 #include "../base/sbuf.h"
+#include "../base/strmap.h"
 
 /*
  * The identity of the std.shell builder. Changing how it runs a build (its
@@ -253,11 +254,32 @@ struct store_entry {
 int store_path_deps(struct store *s, const char *path, char ***deps, size_t *n);
 
 /*
- * Deletes registered paths so that no moment leaves a path that looks
+ * Every registration of the store, each read once (store_gc.c): what a
+ * collection decides on. One listing of .meta/, one read per path; an
+ * invalid registration fails it (err names it), as store_list does.
+ */
+struct store_index_entry {
+	char *path; /* <root>/<name> */
+	uint64_t bytes;
+	char **deps; /* store paths of the same store */
+	size_t ndeps;
+};
+struct store_index {
+	struct store_index_entry *v; /* sorted by path */
+	size_t n;
+	struct strmap by_path;
+};
+int store_index_read(struct store *s, struct store_index *ix, struct sbuf *err);
+/* The entry of a registered path, or NULL. */
+const struct store_index_entry *store_index_get(const struct store_index *ix, const char *path);
+void store_index_free(struct store_index *ix);
+
+/*
+ * Deletes paths of the store so that no moment leaves a path that looks
  * valid: every registration goes first, with one fsync of their directory
  * (the paths are then merely unregistered, which recovery cleans), then
- * each tree is renamed into .trash/ and the trash removed. On return *done
- * counts the paths deleted.
+ * each tree is removed in place, by descriptors (ops.h: remove_children).
+ * A path or registration already gone is no error. On success *done is n.
  */
 int store_delete_many(struct store *s, const char *const *paths, size_t n, size_t *done);
 /*
@@ -267,7 +289,7 @@ int store_delete_many(struct store *s, const char *const *paths, size_t n, size_
  * elsewhere would fail cleanly (its rename finds nothing) and can be retried.
  */
 int store_sweep_creation(struct punix_ops *o, const char *root);
-/* Empties .trash/ (what an interrupted deletion left). */
+/* Empties .trash/ (what a deletion of an older punix, which renamed paths there first, left). */
 int store_empty_trash(struct store *s);
 
 /* Every registered path, sorted by name. */

@@ -166,89 +166,106 @@ static int remote_gc(const struct cli_places *pl, const struct gc_opts *o, const
 	return rc;
 }
 
+/* What a scan found, as JSON (without the op's outcome). */
+static json_t *scan_json(const struct cli_places *pl, const struct gc_opts *o, const struct gc_scan *scan)
+{
+	json_t *out_j = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "deployments", pl->deployments, "stacks",
+				  (json_int_t)scan->stacks, "generations", (json_int_t)scan->generations, "in_flight",
+				  (json_int_t)scan->inflight, "keep", (json_int_t)scan->keep, "dead", (json_int_t)scan->ndead,
+				  "dead_bytes", (json_int_t)scan->dead_bytes, "dry_run", o->dry);
+	if (o->roots) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < scan->nroots; i++)
+			json_array_append_new(a, json_string(scan->roots[i]));
+		json_object_set_new(out_j, "roots", a);
+	}
+	if (o->dead) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < scan->ndead; i++)
+			json_array_append_new(a, json_string(scan->dead[i]));
+		json_object_set_new(out_j, "dead_paths", a);
+	}
+	return out_j;
+}
+
+static void scan_text(const struct cli_places *pl, const struct gc_opts *o, const struct gc_scan *scan)
+{
+	printf("scanning: %s%s: %zu stack(s), %zu generation(s); journal: %zu op(s) in flight\n",
+	       o->troot ? o->troot : "", pl->deployments, scan->stacks, scan->generations, scan->inflight);
+	if (scan->foreign)
+		printf("note: %zu pin(s) name paths of another store; they are not roots of this one\n", scan->foreign);
+	if (o->roots)
+		for (size_t i = 0; i < scan->nroots; i++)
+			printf("root: %s\n", scan->roots[i]);
+	printf("keep-set: %zu path(s)\n", scan->keep);
+	if (o->dead)
+		for (size_t i = 0; i < scan->ndead; i++)
+			printf("dead: %s\n", scan->dead[i]);
+}
+
+/*
+ * A dry run scans; a collection is one op, whose plan's scan (the only one:
+ * each registration is read once) is what is printed.
+ */
 static int store_gc(struct store *st, const struct cli_places *pl, const struct gc_opts *o)
 {
 	struct engine *e = cli_engine(pl, st);
 	if (!e)
 		return EXIT_FAILURE_;
-	struct gc_target g = {o->troot, pl->deployments};
-	struct gc_scan scan;
+	struct gc_scan scan = {0};
+	struct gc_target g = {o->troot, pl->deployments, NULL};
 	struct sbuf err = SBUF_INIT;
 	int rc = EXIT_OK;
-	if (engine_gc_scan(e, &g, &scan, &err) < 0) {
-		rc = cli_fail(EXIT_ERROR, "%s", err.sb_buf);
-		goto out;
-	}
-	if (o->json) {
-		json_t *out_j = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "deployments", pl->deployments, "stacks",
-				      (json_int_t)scan.stacks, "generations", (json_int_t)scan.generations, "in_flight",
-				      (json_int_t)scan.inflight, "keep", (json_int_t)scan.keep, "dead",
-				      (json_int_t)scan.ndead, "dead_bytes", (json_int_t)scan.dead_bytes, "dry_run", o->dry);
-		if (o->roots) {
-			json_t *a = json_array();
-			for (size_t i = 0; i < scan.nroots; i++)
-				json_array_append_new(a, json_string(scan.roots[i]));
-			json_object_set_new(out_j, "roots", a);
-		}
-		if (o->dead) {
-			json_t *a = json_array();
-			for (size_t i = 0; i < scan.ndead; i++)
-				json_array_append_new(a, json_string(scan.dead[i]));
-			json_object_set_new(out_j, "dead_paths", a);
+	char h[32];
+	if (o->dry) {
+		if (engine_gc_scan(e, &g, &scan, &err) < 0) {
+			rc = cli_fail(EXIT_ERROR, "%s", err.sb_buf);
+		} else if (o->json) {
+			json_t *out_j = scan_json(pl, o, &scan);
+			char *txt = json_dumps(out_j, JSON_INDENT(2) | JSON_SORT_KEYS);
+			puts(txt);
+			free(txt);
+			json_decref(out_j);
+		} else {
+			scan_text(pl, o, &scan);
+			human(scan.dead_bytes, h);
+			printf("would remove: %zu paths, freeing %s (dry run)\n", scan.ndead, h);
 		}
 		gc_scan_free(&scan);
-		if (!o->dry) {
-			struct op_result r;
-			engine_gc(e, &g, &r);
+		sbuf_free(&err);
+		engine_close(e);
+		return rc;
+	}
+	g.scan = &scan;
+	struct op_result r;
+	engine_gc(e, &g, &r);
 	cli_print_recovered(&r);
-			json_object_set_new(out_j, "ok", json_boolean(r.exit == 0));
-			json_object_set_new(out_j, "removed", json_integer(r.exit == 0 ? r.generation : 0));
-			json_object_set_new(out_j, "freed_bytes", json_integer(r.exit == 0 ? (json_int_t)r.nfiles : 0));
-			if (r.exit)
-				fprintf(stderr, "error: %s\n", cli_reason(r.error.sb_buf, "the collection failed without giving a reason (see punix journal show)"));
-			rc = r.exit;
-			op_result_free(&r);
-		}
+	if (o->json && (scan.scanned || r.exit == 0)) {
+		json_t *out_j = scan_json(pl, o, &scan);
+		json_object_set_new(out_j, "ok", json_boolean(r.exit == 0));
+		json_object_set_new(out_j, "removed", json_integer(r.exit == 0 ? r.generation : 0));
+		json_object_set_new(out_j, "freed_bytes", json_integer(r.exit == 0 ? (json_int_t)r.nfiles : 0));
+		if (r.exit)
+			fprintf(stderr, "error: %s\n", cli_reason(r.error.sb_buf, "the collection failed without giving a reason (see punix journal show)"));
 		char *txt = json_dumps(out_j, JSON_INDENT(2) | JSON_SORT_KEYS);
 		puts(txt);
 		free(txt);
 		json_decref(out_j);
-		goto out;
-	}
-	printf("scanning: %s%s: %zu stack(s), %zu generation(s); journal: %zu op(s) in flight\n",
-	       o->troot ? o->troot : "", pl->deployments, scan.stacks, scan.generations, scan.inflight);
-	if (scan.foreign)
-		printf("note: %zu pin(s) name paths of another store; they are not roots of this one\n", scan.foreign);
-	if (o->roots)
-		for (size_t i = 0; i < scan.nroots; i++)
-			printf("root: %s\n", scan.roots[i]);
-	printf("keep-set: %zu path(s)\n", scan.keep);
-	char h[32];
-	if (o->dry) {
-		if (o->dead)
-			for (size_t i = 0; i < scan.ndead; i++)
-				printf("dead: %s\n", scan.dead[i]);
-		human(scan.dead_bytes, h);
-		printf("would remove: %zu paths, freeing %s (dry run)\n", scan.ndead, h);
-		gc_scan_free(&scan);
-		goto out;
-	}
-	if (o->dead)
-		for (size_t i = 0; i < scan.ndead; i++)
-			printf("dead: %s\n", scan.dead[i]);
-	gc_scan_free(&scan);
-	struct op_result r;
-	engine_gc(e, &g, &r);
-	cli_print_recovered(&r);
-	if (r.exit == 0) {
-		human((uint64_t)r.nfiles, h);
-		printf("removed: %ld paths, freed %s\n", r.generation, h);
-	} else {
+	} else if (o->json) {
 		cli_fail(r.exit, "%s", cli_reason(r.error.sb_buf, "the collection failed without giving a reason (see punix journal show)"));
+	} else {
+		if (scan.scanned)
+			scan_text(pl, o, &scan);
+		if (r.exit == 0) {
+			human((uint64_t)r.nfiles, h);
+			printf("removed: %ld paths, freed %s\n", r.generation, h);
+		} else {
+			cli_fail(r.exit, "%s", cli_reason(r.error.sb_buf, "the collection failed without giving a reason (see punix journal show)"));
+		}
 	}
 	rc = r.exit;
 	op_result_free(&r);
-out:
+	gc_scan_free(&scan);
 	sbuf_free(&err);
 	engine_close(e);
 	return rc;

@@ -270,3 +270,70 @@ Test(gc, prune_keeps_the_current_and_the_newest, .init = setup, .fini = teardown
 	cr_assert_eq(gc(), 0);
 	check_pins("after prune and gc");
 }
+
+/* The one store path of pname-version in the store (its name), or NULL. */
+static char *store_name_of(const char *pv)
+{
+	struct sbuf cmd = SBUF_INIT;
+	sbuf_printf(&cmd, "ls %s/store | grep -- '-%s$'", home, pv);
+	FILE *f = popen(cmd.sb_buf, "r");
+	char line[512];
+	char *name = fgets(line, sizeof(line), f) ? strndup(line, strcspn(line, "\n")) : NULL;
+	pclose(f);
+	sbuf_free(&cmd);
+	return name;
+}
+
+/*
+ * A sweep cut short after a path's registration went but before its tree
+ * did leaves the tree unregistered; the next gc rolls the sweep forward
+ * and that finishes it, without `punix recover`.
+ */
+Test(gc, a_sweep_cut_short_is_finished_by_the_next_gc, .init = setup, .fini = teardown, .timeout = 120)
+{
+	cr_assert_eq(deploy(0), 0);
+	cr_assert_eq(build_all(1), 0);
+	char *junk = store_name_of("junk-1");
+	cr_assert(junk);
+	struct sbuf cmd = SBUF_INIT;
+	sbuf_printf(&cmd, "cp -a %s/store/%s %s/aside", home, junk, t.path);
+	cr_assert_eq(system(cmd.sb_buf), 0);
+	setenv("PUNIX_CRASH_AT", "gc:sweep:after", 1);
+	cr_assert_eq(gc(), 128 + SIGKILL);
+	unsetenv("PUNIX_CRASH_AT");
+	/* what the sweep would have left had it died between the registration and the tree */
+	sbuf_reset(&cmd);
+	sbuf_printf(&cmd, "test ! -e %s/store/%s && cp -a %s/aside %s/store/%s", home, junk, t.path, home, junk);
+	cr_assert_eq(system(cmd.sb_buf), 0);
+	cr_assert_eq(gc(), 0);
+	sbuf_reset(&cmd);
+	sbuf_printf(&cmd, "test ! -e %s/store/%s", home, junk);
+	cr_expect_eq(system(cmd.sb_buf), 0, "the rolled-forward sweep removed what was left of %s", junk);
+	check_pins("after the rolled-forward sweep");
+	free(junk);
+	sbuf_free(&cmd);
+}
+
+/*
+ * A sweep rolled forward decides again under the lock: paths it planned as
+ * dead that were built and pinned again meanwhile are kept.
+ */
+Test(gc, a_rolled_forward_sweep_keeps_what_became_live, .init = setup, .fini = teardown, .timeout = 120)
+{
+	cr_assert_eq(deploy(0), 0);
+	cr_assert_eq(build_all(1), 0); /* lib-1 and app-1: dead, planned */
+	setenv("PUNIX_CRASH_AT", "gc:sweep:after", 1);
+	cr_assert_eq(gc(), 128 + SIGKILL);
+	unsetenv("PUNIX_CRASH_AT");
+	char *app = store_name_of("app-1");
+	cr_assert_null(app, "the sweep ran before the crash");
+	cr_assert_eq(deploy(1), 0); /* built again and pinned, while the gc op is still in flight */
+	app = store_name_of("app-1");
+	cr_assert(app);
+	cr_assert_eq(gc(), 0); /* rolls the old sweep forward first, then collects */
+	char *again = store_name_of("app-1");
+	cr_expect(again && !strcmp(again, app), "app-1 was pinned again and stays");
+	check_pins("after the rolled-forward sweep");
+	free(app);
+	free(again);
+}

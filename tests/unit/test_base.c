@@ -178,3 +178,46 @@ Test(ops_run, has_ids_kills_what_the_command_left_in_its_group, .init = run_setu
 		kill(left, SIGKILL);
 	cr_expect(dead, "the background sleep %ld outlived its build", (long)left);
 }
+
+/* ---- ops remove_children: rm -rf of many entries by descriptors ------------ */
+
+static int sh(const char *fmt, const char *dir)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), fmt, dir, dir, dir, dir, dir, dir, dir, dir);
+	return system(cmd);
+}
+
+/* Read-only trees, a symlink out, a file, an entry that is not there: through the local and the beneath tables. */
+Test(ops_remove, children_of_one_directory_never_following_a_link, .init = run_setup, .fini = run_teardown)
+{
+	for (int beneath = 0; beneath < 2; beneath++) {
+		cr_assert_eq(sh("mkdir -p %s/d/a/b/c %s/d/e %s/out && echo x > %s/d/a/b/c/f && echo y > %s/d/a/g && "
+				"ln -s %s/out %s/d/a/l && echo z > %s/out/keep",
+				run_dir),
+			     0);
+		cr_assert_eq(sh("echo f > %s/d/file && ln -s %s/out %s/d/link && mkdir %s/d/stays && "
+				"chmod 0555 %s/d/a/b/c %s/d/a/b && chmod 0 %s/d/e",
+				run_dir),
+			     0);
+		struct sbuf why = SBUF_INIT;
+		struct punix_ops *o = beneath ? ops_beneath(run_dir, &why) : ops_local();
+		cr_assert_not_null(o, "%s", why.sb_buf);
+		char dir[128];
+		snprintf(dir, sizeof(dir), "%s/d", beneath ? "" : run_dir);
+		const char *names[] = {"a", "e", "file", "link", "missing"};
+		cr_expect_eq(ops_remove_children(o, dir, names, 5), 0);
+		const char *bad[] = {"../out"};
+		cr_expect_eq(ops_remove_children(o, dir, bad, 1), -EINVAL);
+		cr_expect_eq(sh("test \"$(ls -A %s/d)\" = stays && test \"$(cat %s/out/keep)\" = z", run_dir), 0,
+			     "only the entries named went; what the links name stays");
+		struct stat st;
+		snprintf(dir, sizeof(dir), "%s/d", run_dir);
+		cr_assert_eq(stat(dir, &st), 0);
+		cr_expect_eq(st.st_mode & 0777, 0755, "the directory itself is not changed");
+		if (beneath)
+			ops_beneath_free(o);
+		sbuf_free(&why);
+		cr_assert_eq(sh("rm -rf %s/d %s/out", run_dir), 0);
+	}
+}
