@@ -529,7 +529,10 @@ int cmd_fleet(struct cli_ctx *cx, int argc, char **argv)
 	}
 	if (!fr.n) {
 		fprintf(stderr, "fleet %s in %s has no hosts: nothing to do\n", f->name, o.file);
-		rc = o.json ? cli_json_out(cx, json_pack("{s:s, s:[]}", "op", o.sub, "hosts"), EXIT_OK) : EXIT_OK;
+		json_t *none = json_pack("{s:[]}", "hosts");
+		if (strcmp(o.sub, "status"))
+			json_object_set_new(none, "op", json_string(o.sub));
+		rc = o.json ? cli_json_out(cx, none, EXIT_OK) : (json_decref(none), EXIT_OK);
 		goto out_o;
 	}
 	if (!nsel) {

@@ -122,7 +122,7 @@ int fleet_status(struct fleet_run *fr, int width)
 		sbuf_free(&rd[i].err);
 	}
 	if (fr->o->json) {
-		cli_json_out(fr->cx, json_pack("{s:s, s:o}", "op", "status", "hosts", arr), rc);
+		cli_json_out(fr->cx, json_pack("{s:o}", "hosts", arr), rc);
 	} else {
 		json_decref(arr);
 	}
