@@ -352,9 +352,14 @@ static int take_answer(struct op_ctx *c, int code, struct run_out *ro)
 		json_decref(j);
 		return 0;
 	}
-	const char *why = j ? json_string_value(json_object_get(j, "error")) : NULL;
+	/* the target's --json failure object: "error": {"code", "message", ...} (a string from an older punix) */
+	json_t *ej = j ? json_object_get(j, "error") : NULL;
+	const char *why = json_is_object(ej) ? json_string_value(json_object_get(ej, "message")) : json_string_value(ej);
+	const char *ecode = json_is_object(ej) ? json_string_value(json_object_get(ej, "code")) : NULL;
 	struct sbuf msg = SBUF_INIT;
 	if (why) {
+		if (ecode && why[0] != '[')
+			sbuf_printf(&msg, "[%s] ", ecode);
 		sbuf_puts(&msg, why);
 	} else if (code > 128 && code < 160) {
 		sbuf_printf(&msg,

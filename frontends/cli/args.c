@@ -63,7 +63,7 @@ static void option_word(const char *arg, char *out, size_t cap)
 	out[n] = '\0';
 }
 
-int cli_getopt(int argc, char **argv, const struct option *longopts, const char *name)
+int cli_getopt(struct cli_ctx *cx, int argc, char **argv, const struct option *longopts, const char *name)
 {
 	opterr = 0;
 	int c = getopt_long(argc, argv, ":h", longopts, NULL);
@@ -74,11 +74,11 @@ int cli_getopt(int argc, char **argv, const struct option *longopts, const char 
 	char word[128];
 	option_word(arg, word, sizeof(word));
 	if (c == ':') {
-		fprintf(stderr, "error: punix %s: option '%s' needs a value\n", cmd, word);
+		cli_fail(cx, EXIT_USAGE, "punix %s: option '%s' needs a value", cmd, word);
 		return '?';
 	}
 	if (optopt && !(word[0] == '-' && word[1] == '-')) {
-		fprintf(stderr, "error: punix %s: unknown option '-%c'\n", cmd, optopt);
+		cli_fail(cx, EXIT_USAGE, "punix %s: unknown option '-%c'", cmd, optopt);
 		return '?';
 	}
 	const char *names[96];
@@ -87,8 +87,8 @@ int cli_getopt(int argc, char **argv, const struct option *longopts, const char 
 		names[n++] = o->name;
 	const char *near = cli_nearest(word + 2, names, n);
 	if (near)
-		fprintf(stderr, "error: punix %s: unknown option '%s' (did you mean '--%s'?)\n", cmd, word, near);
+		cli_fail(cx, EXIT_USAGE, "punix %s: unknown option '%s' (did you mean '--%s'?)", cmd, word, near);
 	else
-		fprintf(stderr, "error: punix %s: unknown option '%s' (see 'punix %s --help')\n", cmd, word, cmd);
+		cli_fail(cx, EXIT_USAGE, "punix %s: unknown option '%s' (see 'punix %s --help')", cmd, word, cmd);
 	return '?';
 }

@@ -24,10 +24,23 @@ enum {
 
 #define PUNIX_VERSION "0.1.0"
 
+/*
+ * What one run of a command shares with main (no process globals): whether
+ * it speaks JSON, and the first error it reported. main owns it, passes it
+ * to the command, and frees it.
+ */
+struct cli_ctx {
+	bool json;    /* --json among the command's options (main looks before any "--") */
+	bool printed; /* the command's one JSON object is on standard output */
+	char *error;  /* the first error reported, as its "error: " line says it; malloc'd */
+	char *file;   /* where in the program, when the error is a located one; malloc'd */
+	long line;
+};
+
 struct cli_cmd {
 	const char *name;
 	const char *summary;
-	int (*run)(int argc, char **argv);
+	int (*run)(struct cli_ctx *cx, int argc, char **argv);
 	void (*help)(void);
 };
 
@@ -39,12 +52,31 @@ struct option;
  * it and the nearest known one, and '?' returned. name is the command as
  * the user typed it ("journal show"), or NULL for argv[0].
  */
-int cli_getopt(int argc, char **argv, const struct option *longopts, const char *name);
+int cli_getopt(struct cli_ctx *cx, int argc, char **argv, const struct option *longopts, const char *name);
 /* The name of names nearest to word, if near enough to be a likely typo; else NULL. */
 const char *cli_nearest(const char *word, const char *const *names, size_t n);
 
-/* "error: ..." on standard error; returns code for `return cli_fail(...)`. */
-__attribute__((format(printf, 2, 3))) int cli_fail(int code, const char *fmt, ...);
+/*
+ * "error: ..." on standard error, and the error recorded in cx (the first
+ * one is kept) for the JSON failure object; returns code for
+ * `return cli_fail(...)`.
+ */
+__attribute__((format(printf, 3, 4))) int cli_fail(struct cli_ctx *cx, int code, const char *fmt, ...);
+/* Records an error for the JSON object without printing it (a failure whose lines already say why). */
+__attribute__((format(printf, 2, 3))) void cli_note(struct cli_ctx *cx, const char *fmt, ...);
+/* A usage error: usage on standard error, its first line recorded; returns EXIT_USAGE. */
+int cli_usage(struct cli_ctx *cx, const char *usage);
+
+struct json_t;
+/*
+ * The command's one JSON object (docs/cli.md, "JSON"): adds "ok" (rc == 0)
+ * and, when rc is not 0, "exit" and "error" ({"code", "message", "file",
+ * "line"} from the error recorded); prints it on standard output; takes
+ * obj. Returns rc.
+ */
+int cli_json_out(struct cli_ctx *cx, struct json_t *obj, int rc);
+/* After the command: its failure object, when it failed in JSON mode without printing one. */
+void cli_ctx_end(struct cli_ctx *cx, int rc);
 
 /*
  * s, or fallback when s is NULL or empty: a reason from below is printed
@@ -60,18 +92,20 @@ const char *cli_reason(const char *s, const char *fallback);
  * returns EXIT_USAGE with *out NULL; otherwise returns EXIT_OK with the
  * program parsed (not yet checked).
  */
-int cli_load_program(struct punix_ops *ops, char *const *args, size_t nargs, struct pcl_program **out,
+int cli_load_program(struct cli_ctx *cx, struct punix_ops *ops, char *const *args, size_t nargs, struct pcl_program **out,
 		     size_t *nfiles);
 
-/* Prints every diagnostic to standard error, and a line for the dropped. */
-void cli_print_diags(const struct pcl_program *p);
+/* Records the first diagnostic in cx (code, message, file, line) for the JSON object. */
+void cli_note_diag(struct cli_ctx *cx, const struct pcl_program *p);
+/* Prints every diagnostic to standard error, and a line for the dropped; records the first. */
+void cli_print_diags(struct cli_ctx *cx, const struct pcl_program *p);
 
 /*
  * The program's tree: the deepest directory holding every FILE and DIR
  * argument (real paths). Sources of packages must lie inside it. malloc'd,
  * or NULL after printing an error.
  */
-char *cli_tree_root(struct punix_ops *ops, char *const *args, size_t nargs);
+char *cli_tree_root(struct cli_ctx *cx, struct punix_ops *ops, char *const *args, size_t nargs);
 
 struct cli_places {
 	char *home;
@@ -97,28 +131,28 @@ struct cli_places {
  * every one is canonical (base/path.h). On a path that cannot be used,
  * prints why and returns EXIT_USAGE (pl is then freed by cli_places_free).
  */
-int cli_places_init(struct cli_places *pl, const char *store_root);
+int cli_places_init(struct cli_ctx *cx, struct cli_places *pl, const char *store_root);
 /* Overrides from options (NULL: keep); the same rules. */
-int cli_places_set(struct cli_places *pl, const char *deployments, const char *state);
+int cli_places_set(struct cli_ctx *cx, struct cli_places *pl, const char *deployments, const char *state);
 void cli_places_free(struct cli_places *pl);
 /*
  * Opens the store (flags: STORE_CREATE to make it); on failure prints why
  * and returns EXIT_ERROR (no store, not a store) or EXIT_FAILURE_.
  */
-int cli_open_store(struct store *s, const struct cli_places *pl, int flags);
+int cli_open_store(struct cli_ctx *cx, struct store *s, const struct cli_places *pl, int flags);
 /* A flag of cli_open_store: a store that does not exist is an empty one (store_view). */
 #define CLI_STORE_MAY_BE_ABSENT (1 << 16)
 
 struct engine;
 /* The engine over st and the journal in pl->state; NULL after printing why. */
-struct engine *cli_engine(const struct cli_places *pl, struct store *st);
+struct engine *cli_engine(struct cli_ctx *cx, const struct cli_places *pl, struct store *st);
 struct op_result;
 /* What the engine finished or undid on the stack before the op, on standard error. */
 void cli_print_recovered(const struct op_result *r);
 
 struct build_located;
 /* Adds the located problems of a build plan to prog as [E6] and prints all. */
-void cli_report_located(struct pcl_program *prog, const struct build_located *l, size_t n);
+void cli_report_located(struct cli_ctx *cx, struct pcl_program *prog, const struct build_located *l, size_t n);
 
 /* Splits "a,b,c" into a malloc'd array of malloc'd strings. */
 char **cli_split_commas(const char *s, size_t *n);
@@ -127,35 +161,35 @@ void cli_free_strings(char **v, size_t n);
 struct bundle;
 struct target_spec;
 /* --mode's argument (docs/hosts.md); EXIT_USAGE after saying why. */
-int cli_parse_mode(const char *arg, enum target_mode *mode);
+int cli_parse_mode(struct cli_ctx *cx, const char *arg, enum target_mode *mode);
 /* Host mode's target side: reads and decodes the deployer's bundle from fd; EXIT_OK or the error printed. */
-int cli_read_bundle(int fd, struct bundle *b);
+int cli_read_bundle(struct cli_ctx *cx, int fd, struct bundle *b);
 /*
  * status and verify in host mode: the target's punix answers them. 0 when
  * no punix runs there and t->mode allows agentless (the caller reads over
  * SSH itself); 1 when handled, *rc its exit code.
  */
-int cli_remote_read(const char *sub, const char *stack, bool json, const struct target_spec *t, const char *store_root,
+int cli_remote_read(struct cli_ctx *cx, const char *sub, const char *stack, const struct target_spec *t, const char *store_root,
 		    const char *static_punix, int *rc);
 /* The same for any command the target's punix runs (store gc): `punix ARGV...` there. */
-int cli_remote_run(const char *const *argv, size_t n, bool json, const struct target_spec *t, const char *store_root,
+int cli_remote_run(struct cli_ctx *cx, const char *const *argv, size_t n, const struct target_spec *t, const char *store_root,
 		   const char *static_punix, int *rc);
 
-int cmd_check(int argc, char **argv);
+int cmd_check(struct cli_ctx *cx, int argc, char **argv);
 void cmd_check_help(void);
-int cmd_build(int argc, char **argv);
+int cmd_build(struct cli_ctx *cx, int argc, char **argv);
 void cmd_build_help(void);
-int cmd_store(int argc, char **argv);
+int cmd_store(struct cli_ctx *cx, int argc, char **argv);
 void cmd_store_help(void);
-int cmd_service(int argc, char **argv);
+int cmd_service(struct cli_ctx *cx, int argc, char **argv);
 void cmd_service_help(void);
-int cmd_journal(int argc, char **argv);
+int cmd_journal(struct cli_ctx *cx, int argc, char **argv);
 void cmd_journal_help(void);
-int cmd_fleet(int argc, char **argv);
+int cmd_fleet(struct cli_ctx *cx, int argc, char **argv);
 void cmd_fleet_help(void);
-int cmd_host(int argc, char **argv);
+int cmd_host(struct cli_ctx *cx, int argc, char **argv);
 void cmd_host_help(void);
-int cmd_recover(int argc, char **argv);
+int cmd_recover(struct cli_ctx *cx, int argc, char **argv);
 void cmd_recover_help(void);
 
 #endif

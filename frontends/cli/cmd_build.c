@@ -37,7 +37,7 @@ void cmd_build_help(void)
 	      "  --only M,...      build only these package modules (and what they depend on)\n"
 	      "  --dry-run         compute and print store paths; build nothing\n"
 	      "  --store-root DIR  the store (default: $PUNIX_STORE_DIR, else $PUNIX_HOME/store)\n"
-	      "  --json            print one JSON object instead of lines\n"
+	      "  --json            print one JSON object instead of lines (docs/cli.md, \"JSON\")\n"
 	      "  -h, --help        show this help\n"
 	      "\n"
 	      "Output: one tab-separated line per package (ok / dry-run / FAIL), then\n"
@@ -47,6 +47,7 @@ void cmd_build_help(void)
 }
 
 struct build_out {
+	struct cli_ctx *cx;
 	bool json;
 	bool tty;
 	size_t ok, failed, dry;
@@ -90,6 +91,7 @@ static void on_report(void *arg, const struct build_item *it)
 		if (it->state == BUILD_OK || it->state == BUILD_CACHED)
 			json_object_set_new(e, "cached", json_boolean(it->state == BUILD_CACHED));
 		if (it->state == BUILD_FAILED) {
+			cli_note(o->cx, "%s: %s", it->pkg->module, sbuf_str(&it->result.error));
 			json_object_set_new(e, "error", json_string(sbuf_str(&it->result.error)));
 			json_object_set_new(e, "log", json_string(it->result.log_path));
 		}
@@ -116,7 +118,7 @@ static void on_report(void *arg, const struct build_item *it)
 	fflush(stdout);
 }
 
-int cmd_build(int argc, char **argv)
+int cmd_build(struct cli_ctx *cx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"only", required_argument, NULL, 'o'},     {"dry-run", no_argument, NULL, 'n'},
@@ -125,39 +127,37 @@ int cmd_build(int argc, char **argv)
 	};
 	const char *only_arg = NULL, *store_root = NULL;
 	bool dry = false;
-	struct build_out out = {0};
+	struct build_out out = {.cx = cx, .json = cx->json};
 	int c;
 	optind = 1;
-	while ((c = cli_getopt(argc, argv, longopts, NULL)) != -1) {
+	while ((c = cli_getopt(cx, argc, argv, longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': only_arg = optarg; break;
 		case 'n': dry = true; break;
 		case 's': store_root = optarg; break;
 		case 'j': out.json = true; break;
 		case 'h': cmd_build_help(); return EXIT_OK;
-		default: fputs(BUILD_USAGE, stderr); return EXIT_USAGE;
+		default: return cli_usage(cx, BUILD_USAGE);
 		}
 	}
-	if (optind >= argc) {
-		fputs(BUILD_USAGE, stderr);
-		return EXIT_USAGE;
-	}
+	if (optind >= argc)
+		return cli_usage(cx, BUILD_USAGE);
 	char *const *args = argv + optind;
 	size_t nargs = (size_t)(argc - optind);
 	struct pcl_program *prog;
-	int rc = cli_load_program(ops_local(), args, nargs, &prog, NULL);
+	int rc = cli_load_program(cx, ops_local(), args, nargs, &prog, NULL);
 	if (rc != EXIT_OK)
 		return rc;
 	if (pcl_program_check(prog)) {
-		cli_print_diags(prog);
+		cli_print_diags(cx, prog);
 		pcl_program_free(prog);
 		return EXIT_ERROR;
 	}
-	char *root = cli_tree_root(ops_local(), args, nargs);
+	char *root = cli_tree_root(cx, ops_local(), args, nargs);
 	struct cli_places pl;
 	struct store st;
-	if ((rc = cli_places_init(&pl, store_root)) != EXIT_OK || !root ||
-	    (rc = cli_open_store(&st, &pl, dry ? CLI_STORE_MAY_BE_ABSENT : STORE_CREATE)) != EXIT_OK) {
+	if ((rc = cli_places_init(cx, &pl, store_root)) != EXIT_OK || !root ||
+	    (rc = cli_open_store(cx, &st, &pl, dry ? CLI_STORE_MAY_BE_ABSENT : STORE_CREATE)) != EXIT_OK) {
 		free(root);
 		cli_places_free(&pl);
 		pcl_program_free(prog);
@@ -176,32 +176,29 @@ int cmd_build(int argc, char **argv)
 	int r = build_plan_make(&plan, &st, pkgs, npkgs, root, (const char *const *)only, nonly, &located, &nlocated,
 				&bad, &err);
 	if (r == 1) {
-		cli_report_located(prog, located, nlocated);
+		cli_report_located(cx, prog, located, nlocated);
 		rc = EXIT_ERROR;
 	} else if (r == -ENOENT && bad) {
-		rc = cli_fail(EXIT_USAGE, "--only: no package module named '%s'", bad);
+		rc = cli_fail(cx, EXIT_USAGE, "--only: no package module named '%s'", bad);
 	} else if (r < 0) {
-		rc = cli_fail(EXIT_FAILURE_, "%s", sbuf_str(&err));
+		rc = cli_fail(cx, EXIT_FAILURE_, "%s", sbuf_str(&err));
 	} else {
 		out.tty = isatty(2) && !out.json;
 		if (out.json)
 			out.list = json_array();
 		build_plan_run(&plan, &st, dry, on_progress, on_report, &out);
+		rc = out.failed ? EXIT_FAILURE_ : EXIT_OK;
 		if (out.json) {
 			json_t *o = json_object();
 			json_object_set_new(o, "packages", out.list);
-			json_object_set_new(o, "ok", json_integer((json_int_t)out.ok));
+			json_object_set_new(o, "built", json_integer((json_int_t)out.ok));
 			json_object_set_new(o, "failed", json_integer((json_int_t)out.failed));
 			json_object_set_new(o, "dry_run", json_boolean(dry));
-			char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
-			puts(s ? s : "{}");
-			free(s);
-			json_decref(o);
+			cli_json_out(cx, o, rc);
 		} else {
 			printf("%zu packages: %zu ok, %zu failed%s\n", plan.n, out.ok, out.failed,
 			       dry ? " (dry run: nothing built)" : "");
 		}
-		rc = out.failed ? EXIT_FAILURE_ : EXIT_OK;
 		build_plan_free(&plan);
 	}
 	build_located_free(located, nlocated);

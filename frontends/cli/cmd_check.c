@@ -23,6 +23,7 @@ void cmd_check_help(void)
 	      "Prints 'ok', or every error as FILE:LINE:COL: error: [E#] MESSAGE.\n"
 	      "\n"
 	      "  --json      print one JSON object: {\"ok\", \"files\", \"modules\", \"errors\": [...]}\n"
+	      "              (and \"exit\" and \"error\", the first error, when not ok)\n"
 	      "  -h, --help  show this help\n"
 	      "\n"
 	      "Exit status: 0 ok, 1 errors found, 2 usage error or a path that is missing or unreadable.\n",
@@ -60,7 +61,7 @@ static json_t *loc_json(json_t *o, struct pcl_loc loc)
 	return o;
 }
 
-static void print_json(const struct pcl_program *p, size_t nfiles)
+static int print_json(struct cli_ctx *cx, const struct pcl_program *p, size_t nfiles, int rc)
 {
 	json_t *root = json_object();
 	json_t *errs = json_array();
@@ -80,49 +81,43 @@ static void print_json(const struct pcl_program *p, size_t nfiles)
 		}
 		json_array_append_new(errs, e);
 	}
-	json_object_set_new(root, "ok", json_boolean(pcl_program_error_count(p) == 0));
 	json_object_set_new(root, "files", json_integer((json_int_t)nfiles));
 	json_object_set_new(root, "modules", json_integer((json_int_t)pcl_program_nmodules(p)));
 	json_object_set_new(root, "error_count", json_integer((json_int_t)pcl_program_error_count(p)));
 	json_object_set_new(root, "errors", errs);
-	char *s = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
-	if (s)
-		puts(s);
-	free(s);
-	json_decref(root);
+	cli_note_diag(cx, p);
+	return cli_json_out(cx, root, rc);
 }
 
-int cmd_check(int argc, char **argv)
+int cmd_check(struct cli_ctx *cx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	bool json = false;
+	bool json = cx->json;
 	int c;
 	optind = 1;
-	while ((c = cli_getopt(argc, argv, longopts, NULL)) != -1) {
+	while ((c = cli_getopt(cx, argc, argv, longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'h': cmd_check_help(); return EXIT_OK;
-		default: fputs("usage: punix check [--json] FILE|DIR...\n", stderr); return EXIT_USAGE;
+		default: return cli_usage(cx, "usage: punix check [--json] FILE|DIR...\n");
 		}
 	}
-	if (optind >= argc) {
-		fputs("usage: punix check [--json] FILE|DIR...\n", stderr);
-		return EXIT_USAGE;
-	}
+	if (optind >= argc)
+		return cli_usage(cx, "usage: punix check [--json] FILE|DIR...\n");
 	struct pcl_program *p;
 	size_t nfiles = 0;
-	int rc = cli_load_program(ops_local(), argv + optind, (size_t)(argc - optind), &p, &nfiles);
+	int rc = cli_load_program(cx, ops_local(), argv + optind, (size_t)(argc - optind), &p, &nfiles);
 	if (rc != EXIT_OK)
 		return rc;
 	size_t errors = pcl_program_check(p);
 	if (json)
-		print_json(p, nfiles);
+		print_json(cx, p, nfiles, errors ? EXIT_ERROR : EXIT_OK);
 	else if (errors)
-		cli_print_diags(p);
+		cli_print_diags(cx, p);
 	else
 		puts("ok");
 	pcl_program_free(p);

@@ -335,7 +335,7 @@ static void start_next(struct fleet_run *fr)
 }
 /* ---- the command --------------------------------------------------------------------------- */
 
-static int parse(int argc, char **argv, struct fleet_opts *o)
+static int parse(struct cli_ctx *cx, int argc, char **argv, struct fleet_opts *o)
 {
 	static const struct option longopts[] = {
 		{"parallel", required_argument, NULL, 'p'},
@@ -364,13 +364,13 @@ static int parse(int argc, char **argv, struct fleet_opts *o)
 	optind = 1;
 	char name[40];
 	snprintf(name, sizeof(name), "fleet %s", o->sub);
-	while ((c = cli_getopt(argc, argv, longopts, name)) != -1) {
+	while ((c = cli_getopt(cx, argc, argv, longopts, name)) != -1) {
 		switch (c) {
 		case 'p': {
 			char *end;
 			o->parallel = strtol(optarg, &end, 10);
 			if (*end || o->parallel < 1 || o->parallel > 1024)
-				return cli_fail(EXIT_USAGE, "--parallel needs a number of hosts from 1 to 1024, got '%s'", optarg);
+				return cli_fail(cx, EXIT_USAGE, "--parallel needs a number of hosts from 1 to 1024, got '%s'", optarg);
 			break;
 		}
 		case 'F': o->fail_fast = true; break;
@@ -379,7 +379,7 @@ static int parse(int argc, char **argv, struct fleet_opts *o)
 			char *end;
 			o->timeout = strtol(optarg, &end, 10);
 			if (*end || o->timeout < 1)
-				return cli_fail(EXIT_USAGE, "--timeout needs a number of seconds (1 or more), got '%s'", optarg);
+				return cli_fail(cx, EXIT_USAGE, "--timeout needs a number of seconds (1 or more), got '%s'", optarg);
 			break;
 		}
 		case 'o': o->on = optarg; break;
@@ -396,38 +396,36 @@ static int parse(int argc, char **argv, struct fleet_opts *o)
 		case 'i': o->key = optarg; break;
 		case 'R': o->remote_punix = optarg; break;
 		case 'M':
-			if (cli_parse_mode(optarg, &o->mode) != EXIT_OK)
+			if (cli_parse_mode(cx, optarg, &o->mode) != EXIT_OK)
 				return EXIT_USAGE;
 			break;
 		case 'h': cmd_fleet_help(); return -1;
-		default: fputs(FLEET_USAGE, stderr); return EXIT_USAGE;
+		default: return cli_usage(cx, FLEET_USAGE);
 		}
 	}
-	if (argc - optind != 1) {
-		fputs(FLEET_USAGE, stderr);
-		return EXIT_USAGE;
-	}
+	if (argc - optind != 1)
+		return cli_usage(cx, FLEET_USAGE);
 	o->file = argv[optind];
 	if (o->enable && !o->activate)
-		return cli_fail(EXIT_USAGE, "--enable goes with --activate");
+		return cli_fail(cx, EXIT_USAGE, "--enable goes with --activate");
 	if (strcmp(o->sub, "apply") && (o->dry_run || o->resume))
-		return cli_fail(EXIT_USAGE, "--dry-run and --resume go with apply");
+		return cli_fail(cx, EXIT_USAGE, "--dry-run and --resume go with apply");
 	if (!strcmp(o->sub, "status") && (o->activate || o->fail_fast))
-		return cli_fail(EXIT_USAGE, "--activate and --fail-fast go with apply and rollback");
+		return cli_fail(cx, EXIT_USAGE, "--activate and --fail-fast go with apply and rollback");
 	if (o->dry_run && o->transport_root)
-		return cli_fail(EXIT_USAGE, "--dry-run already rebases each host (under the deployments root's .dry-run)");
+		return cli_fail(cx, EXIT_USAGE, "--dry-run already rebases each host (under the deployments root's .dry-run)");
 	if (o->remote_punix && o->remote_punix[0] != '/')
-		return cli_fail(EXIT_USAGE, "--remote-punix needs an absolute path on the target, got '%s'", o->remote_punix);
+		return cli_fail(cx, EXIT_USAGE, "--remote-punix needs an absolute path on the target, got '%s'", o->remote_punix);
 	const char *paths[] = {o->transport_root, o->deployments_root, o->unit_dir};
 	const char *names[] = {"--transport-root", "--deployments-root", "--unit-dir"};
 	for (int i = 0; i < 3; i++)
 		if (paths[i] && paths[i][0] != '/')
-			return cli_fail(EXIT_USAGE, "%s needs an absolute path, got '%s'", names[i], paths[i]);
+			return cli_fail(cx, EXIT_USAGE, "%s needs an absolute path, got '%s'", names[i], paths[i]);
 	return EXIT_OK;
 }
 
 /* The fleet module of the fleet file: exactly one. */
-static const struct fleet_desc *the_fleet(struct pcl_program *prog, const char *file, int *rc)
+static const struct fleet_desc *the_fleet(struct cli_ctx *cx, struct pcl_program *prog, const char *file, int *rc)
 {
 	const struct fleet_desc *f = NULL;
 	for (size_t i = 0; i < pcl_program_nmodules(prog); i++) {
@@ -435,24 +433,22 @@ static const struct fleet_desc *the_fleet(struct pcl_program *prog, const char *
 		if (m->m_kind != PCL_KIND_FLEET)
 			continue;
 		if (f) {
-			*rc = cli_fail(EXIT_ERROR, "%s holds more than one fleet module ('%s' and '%s'); one file, one fleet",
+			*rc = cli_fail(cx, EXIT_ERROR, "%s holds more than one fleet module ('%s' and '%s'); one file, one fleet",
 				       file, f->name, m->m_name);
 			return NULL;
 		}
 		f = pcl_program_fleet(prog, m->m_name);
 	}
 	if (!f)
-		*rc = cli_fail(EXIT_ERROR, "[E2] %s has no fleet module (a module with 'hosts')", file);
+		*rc = cli_fail(cx, EXIT_ERROR, "[E2] %s has no fleet module (a module with 'hosts')", file);
 	return f;
 }
 
-int cmd_fleet(int argc, char **argv)
+int cmd_fleet(struct cli_ctx *cx, int argc, char **argv)
 {
-	if (argc < 2) {
-		fputs(FLEET_USAGE, stderr);
-		return EXIT_USAGE;
-	}
-	struct fleet_opts o = {0};
+	if (argc < 2)
+		return cli_usage(cx, FLEET_USAGE);
+	struct fleet_opts o = {.json = cx->json};
 	o.sub = argv[1];
 	if (!strcmp(o.sub, "-h") || !strcmp(o.sub, "--help")) {
 		cmd_fleet_help();
@@ -462,42 +458,42 @@ int cmd_fleet(int argc, char **argv)
 		static const char *const subs[] = {"apply", "rollback", "status"};
 		const char *near = cli_nearest(o.sub, subs, 3);
 		if (near)
-			return cli_fail(EXIT_USAGE, "unknown fleet command '%s' (did you mean '%s'?)", o.sub, near);
-		return cli_fail(EXIT_USAGE, "unknown fleet command '%s' (apply, rollback, status)", o.sub);
+			return cli_fail(cx, EXIT_USAGE, "unknown fleet command '%s' (did you mean '%s'?)", o.sub, near);
+		return cli_fail(cx, EXIT_USAGE, "unknown fleet command '%s' (apply, rollback, status)", o.sub);
 	}
-	int rc = parse(argc - 1, argv + 1, &o);
+	int rc = parse(cx, argc - 1, argv + 1, &o);
 	if (rc != EXIT_OK)
 		return rc < 0 ? EXIT_OK : rc;
 	struct ops_stat fst;
 	int sr = ops_local()->stat(ops_local(), o.file, 1, &fst);
 	if (sr < 0)
-		return cli_fail(EXIT_USAGE, "%s: %s", o.file, strerror(-sr));
+		return cli_fail(cx, EXIT_USAGE, "%s: %s", o.file, strerror(-sr));
 	if (fst.type != OPS_FT_REG)
-		return cli_fail(EXIT_USAGE, "'%s' is not a file: punix fleet takes the file that holds the fleet module "
+		return cli_fail(cx, EXIT_USAGE, "'%s' is not a file: punix fleet takes the file that holds the fleet module "
 					    "(its hosts' files are found relative to it)", o.file);
 	char *args[] = {(char *)o.file};
 	struct pcl_program *prog = NULL;
-	rc = cli_load_program(ops_local(), args, 1, &prog, NULL);
+	rc = cli_load_program(cx, ops_local(), args, 1, &prog, NULL);
 	if (rc != EXIT_OK)
 		return rc;
 	if (pcl_program_check(prog)) {
-		cli_print_diags(prog);
+		cli_print_diags(cx, prog);
 		pcl_program_free(prog);
 		return EXIT_ERROR;
 	}
-	const struct fleet_desc *f = the_fleet(prog, o.file, &rc);
+	const struct fleet_desc *f = the_fleet(cx, prog, o.file, &rc);
 	struct cli_places pl;
 	memset(&pl, 0, sizeof(pl));
-	struct fleet_run fr = {.o = &o, .pl = &pl};
+	struct fleet_run fr = {.cx = cx, .o = &o, .pl = &pl};
 	char *fleet_real = NULL, *fleet_dir = NULL;
 	struct store st;
 	bool have_store = false;
 	if (f && ops_local()->realpath(ops_local(), o.file, &fleet_real) < 0)
-		rc = cli_fail(EXIT_USAGE, "%s: %s", o.file, strerror(errno));
+		rc = cli_fail(cx, EXIT_USAGE, "%s: %s", o.file, strerror(errno));
 	if (f && rc == EXIT_OK)
-		rc = cli_places_init(&pl, o.store_root);
+		rc = cli_places_init(cx, &pl, o.store_root);
 	if (f && rc == EXIT_OK)
-		rc = cli_places_set(&pl, o.deployments_root, o.state_dir);
+		rc = cli_places_set(cx, &pl, o.deployments_root, o.state_dir);
 	if (!f || rc != EXIT_OK)
 		goto out;
 	fleet_dir = ops_dirname(fleet_real);
@@ -506,7 +502,7 @@ int cmd_fleet(int argc, char **argv)
 	fr.dep = xstrdup(pl.deployments);
 	char *troot = o.transport_root ? path_canonical(o.transport_root, NULL, &why) : NULL;
 	if ((o.transport_root && !troot) || !fr.udir) {
-		rc = cli_fail(EXIT_USAGE, "a root cannot be used: %s", why ? why : "?");
+		rc = cli_fail(cx, EXIT_USAGE, "a root cannot be used: %s", why ? why : "?");
 		free(troot);
 		goto out;
 	}
@@ -533,18 +529,21 @@ int cmd_fleet(int argc, char **argv)
 	}
 	if (!fr.n) {
 		fprintf(stderr, "fleet %s in %s has no hosts: nothing to do\n", f->name, o.file);
-		rc = EXIT_OK;
+		json_t *none = json_pack("{s:[]}", "hosts");
+		if (strcmp(o.sub, "status"))
+			json_object_set_new(none, "op", json_string(o.sub));
+		rc = o.json ? cli_json_out(cx, none, EXIT_OK) : (json_decref(none), EXIT_OK);
 		goto out_o;
 	}
 	if (!nsel) {
-		rc = cli_fail(EXIT_USAGE, "--on %s selects none of the fleet's %zu host(s)", o.on ? o.on : "", fr.n);
+		rc = cli_fail(cx, EXIT_USAGE, "--on %s selects none of the fleet's %zu host(s)", o.on ? o.on : "", fr.n);
 		goto out_o;
 	}
 	if (!strcmp(o.sub, "status")) {
 		rc = fleet_status(&fr, width);
 		goto out_o;
 	}
-	rc = cli_open_store(&st, &pl, STORE_CREATE);
+	rc = cli_open_store(cx, &st, &pl, STORE_CREATE);
 	if (rc != EXIT_OK)
 		goto out_o;
 	have_store = true;
@@ -560,7 +559,7 @@ int cmd_fleet(int argc, char **argv)
 		snprintf(n, sizeof(n), "%ld", w);
 		setenv("UV_THREADPOOL_SIZE", n, 1);
 	}
-	fr.e = cli_engine(&pl, &st);
+	fr.e = cli_engine(cx, &pl, &st);
 	if (!fr.e) {
 		rc = EXIT_FAILURE_;
 		goto out_o;
@@ -593,7 +592,7 @@ int cmd_fleet(int argc, char **argv)
 		uint64_t run = 0;
 		struct sbuf rerr = SBUF_INIT;
 		if (engine_fleet_finished(fr.e, fleet_real, &done, &ndone, &run, &rerr) < 0) {
-			rc = cli_fail(EXIT_FAILURE_, "--resume: %s", rerr.sb_buf);
+			rc = cli_fail(cx, EXIT_FAILURE_, "--resume: %s", rerr.sb_buf);
 			sbuf_free(&rerr);
 			engine_close(fr.e);
 			goto out_o;
@@ -628,7 +627,7 @@ int cmd_fleet(int argc, char **argv)
 	fr.rec = engine_fleet_begin(fr.e, fleet_real, recs.v, recs.n, &ferr);
 	VEC_FREE(&recs);
 	if (!fr.rec) {
-		rc = cli_fail(strstr(sbuf_str(&ferr), "busy") ? EXIT_LOCKED : EXIT_FAILURE_, "%s", sbuf_str(&ferr));
+		rc = cli_fail(cx, strstr(sbuf_str(&ferr), "busy") ? EXIT_LOCKED : EXIT_FAILURE_, "%s", sbuf_str(&ferr));
 		sbuf_free(&ferr);
 		engine_close(fr.e);
 		goto out_o;

@@ -22,22 +22,22 @@ void cmd_host_help(void)
 	      stdout);
 }
 
-int cmd_host(int argc, char **argv)
+int cmd_host(struct cli_ctx *cx, int argc, char **argv)
 {
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		cmd_host_help();
 		return EXIT_OK;
 	}
 	if (argc != 2 || strcmp(argv[1], "serve") != 0)
-		return cli_fail(EXIT_USAGE, "usage: punix host serve (see 'punix host --help')");
+		return cli_fail(cx, EXIT_USAGE, "usage: punix host serve (see 'punix host --help')");
 	if (isatty(0) || isatty(1))
-		return cli_fail(EXIT_USAGE, "'punix host serve' speaks a binary protocol to a deployer; it is not "
+		return cli_fail(cx, EXIT_USAGE, "'punix host serve' speaks a binary protocol to a deployer; it is not "
 					    "for a terminal (see docs/hosts.md)");
 	extern char **environ;
 	char self[4096];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n <= 0)
-		return cli_fail(EXIT_FAILURE_, "cannot find this punix (/proc/self/exe)");
+		return cli_fail(cx, EXIT_FAILURE_, "cannot find this punix (/proc/self/exe)");
 	self[n] = '\0';
 	struct host_serve_config cfg = {
 		.in = 0,

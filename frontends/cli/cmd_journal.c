@@ -102,14 +102,6 @@ static json_t *op_json(const struct journal_op *op)
 	return o;
 }
 
-static void print_json(json_t *o)
-{
-	char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
-	puts(s);
-	free(s);
-	json_decref(o);
-}
-
 static const char *or_unknown(const char *s)
 {
 	return s ? s : "?";
@@ -165,29 +157,30 @@ static void print_op(const struct journal_op *op, const struct journal_step *ste
 }
 
 /* The standard error line for a corrupt op; returns EXIT_ERROR. */
-static int report_corrupt(const struct journal_op *op, bool shown)
+static int report_corrupt(struct cli_ctx *cx, const struct journal_op *op, bool shown)
 {
 	unsigned long long id = op->id;
 	if (shown)
-		return cli_fail(EXIT_ERROR, "journal: %s (`punix journal set-aside %llu` sets it aside)", op->corrupt, id);
-	return cli_fail(EXIT_ERROR,
+		return cli_fail(cx, EXIT_ERROR, "journal: %s (`punix journal set-aside %llu` sets it aside)", op->corrupt, id);
+	return cli_fail(cx, EXIT_ERROR,
 			"journal: %s (`punix journal show %llu` shows what can be read of it; "
 			"`punix journal set-aside %llu` sets it aside)",
 			op->corrupt, id, id);
 }
 
-static int show_all(struct journal *j, bool json)
+static int show_all(struct cli_ctx *cx, struct journal *j, bool json)
 {
 	struct journal_op *ops;
 	size_t n;
 	struct journal_err je;
 	if (journal_op_list(j, &ops, &n, &je) < 0)
-		return cli_fail(EXIT_ERROR, "%s", je.msg);
+		return cli_fail(cx, EXIT_ERROR, "%s", je.msg);
+	json_t *out = NULL; /* printed once the exit code is known */
 	if (json) {
 		json_t *arr = json_array();
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(arr, op_json(&ops[i]));
-		print_json(json_pack("{s:o}", "ops", arr));
+		out = json_pack("{s:o}", "ops", arr);
 	} else {
 		char t[32];
 		for (size_t i = 0; i < n; i++) {
@@ -209,19 +202,21 @@ static int show_all(struct journal *j, bool json)
 	int rc = EXIT_OK;
 	for (size_t i = 0; i < n; i++)
 		if (ops[i].state == JOURNAL_OP_CORRUPT)
-			rc = report_corrupt(&ops[i], false);
+			rc = report_corrupt(cx, &ops[i], false);
+	if (out)
+		cli_json_out(cx, out, rc);
 	journal_ops_free(ops, n);
 	return rc;
 }
 
-static int show_one(struct journal *j, uint64_t id, bool json)
+static int show_one(struct cli_ctx *cx, struct journal *j, uint64_t id, bool json)
 {
 	struct journal_op op;
 	struct journal_step *steps;
 	size_t n;
 	struct journal_err je;
 	if (journal_op_inspect(j, id, &op, &steps, &n, &je) < 0)
-		return cli_fail(EXIT_ERROR, "%s", je.msg);
+		return cli_fail(cx, EXIT_ERROR, "%s", je.msg);
 	if (json) {
 		json_t *o = op_json(&op);
 		json_object_set_new(o, "scope", text(op.scope));
@@ -238,35 +233,35 @@ static int show_one(struct journal *j, uint64_t id, bool json)
 		json_t *plan = ptext ? json_loads(ptext, 0, NULL) : NULL;
 		free(ptext);
 		json_object_set_new(o, "plan", plan ? plan : json_null());
-		print_json(o);
+		cli_json_out(cx, o, op.state == JOURNAL_OP_CORRUPT ? report_corrupt(cx, &op, true) : EXIT_OK);
 	} else {
 		print_op(&op, steps, n);
 	}
 	fflush(stdout);
-	int rc = op.state == JOURNAL_OP_CORRUPT ? report_corrupt(&op, true) : EXIT_OK;
+	int rc = op.state != JOURNAL_OP_CORRUPT ? EXIT_OK : json ? EXIT_ERROR : report_corrupt(cx, &op, true);
 	journal_steps_free(steps, n);
 	journal_op_free(&op);
 	return rc;
 }
 
-static int set_aside(struct journal *j, uint64_t id, bool yes)
+static int set_aside(struct cli_ctx *cx, struct journal *j, uint64_t id, bool yes)
 {
 	struct journal_op op;
 	struct journal_step *steps;
 	size_t n;
 	struct journal_err je;
 	if (journal_op_inspect(j, id, &op, &steps, &n, &je) < 0)
-		return cli_fail(EXIT_ERROR, "%s", je.msg);
+		return cli_fail(cx, EXIT_ERROR, "%s", je.msg);
 	int rc = EXIT_OK;
 	switch (op.state) {
 	case JOURNAL_OP_DONE:
 	case JOURNAL_OP_ABORTED:
 	case JOURNAL_OP_FAILED:
-		rc = cli_fail(EXIT_ERROR, "journal: op %llu is %s: a finished op cannot be set aside",
+		rc = cli_fail(cx, EXIT_ERROR, "journal: op %llu is %s: a finished op cannot be set aside",
 			      (unsigned long long)id, journal_op_state_name(op.state));
 		break;
 	case JOURNAL_OP_SET_ASIDE:
-		rc = cli_fail(EXIT_ERROR, "journal: op %llu is already set aside", (unsigned long long)id);
+		rc = cli_fail(cx, EXIT_ERROR, "journal: op %llu is already set aside", (unsigned long long)id);
 		break;
 	case JOURNAL_OP_RUNNING:
 	case JOURNAL_OP_CORRUPT:
@@ -276,9 +271,9 @@ static int set_aside(struct journal *j, uint64_t id, bool yes)
 		       (unsigned long long)id);
 		fflush(stdout);
 		if (!yes) {
-			rc = cli_fail(EXIT_USAGE, "add --yes to set op %llu aside", (unsigned long long)id);
+			rc = cli_fail(cx, EXIT_USAGE, "add --yes to set op %llu aside", (unsigned long long)id);
 		} else if (journal_op_set_aside(j, id, &je) < 0) {
-			rc = cli_fail(EXIT_ERROR, "%s", je.msg);
+			rc = cli_fail(cx, EXIT_ERROR, "%s", je.msg);
 		} else {
 			printf("set aside: op %llu%s\n", (unsigned long long)id,
 			       op.state == JOURNAL_OP_CORRUPT ? " (its damaged records are kept in the journal)" : "");
@@ -290,29 +285,29 @@ static int set_aside(struct journal *j, uint64_t id, bool yes)
 	return rc;
 }
 
-static int prune(struct journal *j, const char *state, size_t keep)
+static int prune(struct cli_ctx *cx, struct journal *j, const char *state, size_t keep)
 {
 	size_t removed;
 	struct journal_err je;
 	if (journal_prune(j, keep, &removed, &je) < 0)
-		return cli_fail(EXIT_ERROR, "%s; run `punix journal prune` again once that is fixed", je.msg);
+		return cli_fail(cx, EXIT_ERROR, "%s; run `punix journal prune` again once that is fixed", je.msg);
 	printf("pruned %s/data.mdb: removed %zu finished op(s), keeping the newest %zu\n", state, removed, keep);
 	return EXIT_OK;
 }
 
 /* The number of --keep: digits only. */
-static int parse_keep(const char *arg, size_t *keep)
+static int parse_keep(struct cli_ctx *cx, const char *arg, size_t *keep)
 {
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(arg, &end, 10);
 	if (*end || errno || arg[0] < '0' || arg[0] > '9' || v > SIZE_MAX)
-		return cli_fail(EXIT_USAGE, "'%s' is not a number of ops (--keep N)", arg);
+		return cli_fail(cx, EXIT_USAGE, "'%s' is not a number of ops (--keep N)", arg);
 	*keep = (size_t)v;
 	return EXIT_OK;
 }
 
-int cmd_journal(int argc, char **argv)
+int cmd_journal(struct cli_ctx *cx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"state-dir", required_argument, NULL, 'J'},
@@ -332,35 +327,32 @@ int cmd_journal(int argc, char **argv)
 		static const char *const subs[] = {"show", "set-aside", "prune"};
 		const char *near = argc >= 2 ? cli_nearest(argv[1], subs, 3) : NULL;
 		if (near)
-			return cli_fail(EXIT_USAGE, "unknown journal command '%s' (did you mean '%s'?)", argv[1], near);
-		fputs(JOURNAL_USAGE, stderr);
-		return EXIT_USAGE;
+			return cli_fail(cx, EXIT_USAGE, "unknown journal command '%s' (did you mean '%s'?)", argv[1], near);
+		return cli_usage(cx, JOURNAL_USAGE);
 	}
 	const char *state = NULL, *keep_arg = NULL;
-	bool json = false, yes = false;
+	bool json = cx->json, yes = false;
 	int c;
 	optind = 1;
 	char name[32];
 	snprintf(name, sizeof(name), "journal %s", argv[1]);
-	while ((c = cli_getopt(argc - 1, argv + 1, longopts, name)) != -1) {
+	while ((c = cli_getopt(cx, argc - 1, argv + 1, longopts, name)) != -1) {
 		switch (c) {
 		case 'J': state = optarg; break;
 		case 'j': json = true; break;
 		case 'y': yes = true; break;
 		case 'k': keep_arg = optarg; break;
 		case 'h': cmd_journal_help(); return EXIT_OK;
-		default: fputs(JOURNAL_USAGE, stderr); return EXIT_USAGE;
+		default: return cli_usage(cx, JOURNAL_USAGE);
 		}
 	}
 	int nrest = argc - 1 - optind;
 	bool aside = !show && !pruning;
 	if (nrest > 1 || (show && yes) || (aside && (json || nrest != 1)) || (pruning && (json || yes || nrest)) ||
-	    (keep_arg && !pruning)) {
-		fputs(JOURNAL_USAGE, stderr);
-		return EXIT_USAGE;
-	}
+	    (keep_arg && !pruning))
+		return cli_usage(cx, JOURNAL_USAGE);
 	size_t keep = JOURNAL_KEEP_FINISHED;
-	if (keep_arg && parse_keep(keep_arg, &keep) != EXIT_OK)
+	if (keep_arg && parse_keep(cx, keep_arg, &keep) != EXIT_OK)
 		return EXIT_USAGE;
 	uint64_t id = 0;
 	if (nrest == 1) {
@@ -369,32 +361,32 @@ int cmd_journal(int argc, char **argv)
 		errno = 0;
 		id = strtoull(arg, &end, 10);
 		if (*end || id == 0 || errno || arg[0] < '0' || arg[0] > '9')
-			return cli_fail(EXIT_USAGE, "'%s' is not an op number", arg);
+			return cli_fail(cx, EXIT_USAGE, "'%s' is not an op number", arg);
 	}
 	struct cli_places pl;
 	struct journal *j;
 	struct journal_err je = {0};
-	int rc = cli_places_init(&pl, NULL);
+	int rc = cli_places_init(cx, &pl, NULL);
 	if (rc == EXIT_OK)
-		rc = cli_places_set(&pl, NULL, state);
+		rc = cli_places_set(cx, &pl, NULL, state);
 	if (rc != EXIT_OK) {
 		cli_places_free(&pl);
 		return rc;
 	}
 	if (journal_open(&j, pl.state, &je) < 0) {
-		rc = je.msg[0] ? cli_fail(EXIT_FAILURE_, "%s", je.msg)
-			       : cli_fail(EXIT_FAILURE_, "journal: cannot open %s", pl.state);
+		rc = je.msg[0] ? cli_fail(cx, EXIT_FAILURE_, "%s", je.msg)
+			       : cli_fail(cx, EXIT_FAILURE_, "journal: cannot open %s", pl.state);
 		cli_places_free(&pl);
 		return rc;
 	}
 	if (pruning)
-		rc = prune(j, pl.state, keep);
+		rc = prune(cx, j, pl.state, keep);
 	else if (!show)
-		rc = set_aside(j, id, yes);
+		rc = set_aside(cx, j, id, yes);
 	else if (id == 0)
-		rc = show_all(j, json);
+		rc = show_all(cx, j, json);
 	else
-		rc = show_one(j, id, json);
+		rc = show_one(cx, j, id, json);
 	journal_close(j);
 	cli_places_free(&pl);
 	return rc;

@@ -66,7 +66,7 @@ static void on_item(void *arg, const char *what, const char *path)
 	printf("%s: %s %s\n", o->list ? "would remove" : "removed", what, path);
 }
 
-int cmd_recover(int argc, char **argv)
+int cmd_recover(struct cli_ctx *cx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"list", no_argument, NULL, 'l'},
@@ -78,47 +78,48 @@ int cmd_recover(int argc, char **argv)
 	};
 	const char *store_root = NULL, *state = NULL;
 	struct recover_out out = {0};
-	int c;
+	if (cx->json) {
+		out.ops = json_array();
+		out.store = json_array();
+	}
+	int c, rc = EXIT_OK;
 	optind = 1;
-	while ((c = cli_getopt(argc, argv, longopts, NULL)) != -1) {
+	while ((c = cli_getopt(cx, argc, argv, longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': out.list = true; break;
-		case 'j':
-			out.ops = json_array();
-			out.store = json_array();
-			break;
+		case 'j': break; /* cx->json, from main */
 		case 's': store_root = optarg; break;
 		case 'J': state = optarg; break;
-		case 'h': cmd_recover_help(); return EXIT_OK;
-		default: fputs(RECOVER_USAGE, stderr); return EXIT_USAGE;
+		case 'h': cmd_recover_help(); goto usage;
+		default: rc = cli_usage(cx, RECOVER_USAGE); goto usage;
 		}
 	}
 	if (optind != argc) {
-		fputs(RECOVER_USAGE, stderr);
-		return EXIT_USAGE;
+		rc = cli_usage(cx, RECOVER_USAGE);
+		goto usage;
 	}
 	struct cli_places pl;
 	struct store st = {0};
-	int rc = cli_places_init(&pl, store_root);
+	rc = cli_places_init(cx, &pl, store_root);
 	if (rc == EXIT_OK)
-		rc = cli_places_set(&pl, NULL, state);
+		rc = cli_places_set(cx, &pl, NULL, state);
 	/* An explicit --store-root must be a store; the default one may not exist yet. */
 	struct ops_stat sst;
 	bool no_store = rc == EXIT_OK && !store_root && !getenv("PUNIX_STORE_DIR") &&
 			ops_local()->stat(ops_local(), pl.store, 0, &sst) == -ENOENT;
 	if (rc == EXIT_OK && no_store && store_sweep_creation(ops_local(), pl.store) < 0)
-		rc = cli_fail(EXIT_FAILURE_, "cannot remove what a cut-short creation of the store %s left beside it",
+		rc = cli_fail(cx, EXIT_FAILURE_, "cannot remove what a cut-short creation of the store %s left beside it",
 			      pl.store);
 	if (rc == EXIT_OK && !no_store)
-		rc = cli_open_store(&st, &pl, 0);
+		rc = cli_open_store(cx, &st, &pl, 0);
 	if (rc == EXIT_OK) {
-		struct engine *e = cli_engine(&pl, &st);
+		struct engine *e = cli_engine(cx, &pl, &st);
 		if (!e) {
 			rc = EXIT_FAILURE_;
 		} else {
 			struct sbuf err = SBUF_INIT;
 			if (engine_recover(e, out.list, on_op, &out, &err) < 0)
-				rc = cli_fail(EXIT_FAILURE_, "%s",
+				rc = cli_fail(cx, EXIT_FAILURE_, "%s",
 					      cli_reason(err.sb_buf, "an interrupted op could not be finished or undone "
 								     "(its report line says why); it stays in the journal"));
 			sbuf_free(&err);
@@ -128,19 +129,19 @@ int cmd_recover(int argc, char **argv)
 	if (rc == EXIT_OK && !no_store) {
 		int r = store_clean_leftovers(&st, out.list, on_item, &out);
 		if (r < 0)
-			rc = cli_fail(EXIT_FAILURE_, "store %s: %s", st.root, strerror(-r));
+			rc = cli_fail(cx, EXIT_FAILURE_, "store %s: %s", st.root, strerror(-r));
 	}
 	if (rc == EXIT_OK && out.n == 0 && !out.ops)
 		puts("nothing to recover");
 	if (st.root)
 		store_close(&st);
 	if (out.ops) {
-		json_t *o = json_pack("{s:o, s:o, s:b}", "ops", out.ops, "store", out.store, "list", out.list);
-		char *txt = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
-		puts(txt);
-		free(txt);
-		json_decref(o);
+		cli_json_out(cx, json_pack("{s:o, s:o, s:b}", "ops", out.ops, "store", out.store, "list", out.list), rc);
+		out.ops = out.store = NULL;
 	}
 	cli_places_free(&pl);
+usage:
+	json_decref(out.ops);
+	json_decref(out.store);
 	return rc;
 }

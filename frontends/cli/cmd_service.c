@@ -101,7 +101,7 @@ struct svc_opts {
 	size_t nadopt;
 };
 
-static int parse(int argc, char **argv, struct svc_opts *o)
+static int parse(struct cli_ctx *cx, int argc, char **argv, struct svc_opts *o)
 {
 	static const struct option longopts[] = {
 		{"file", required_argument, NULL, 'f'},
@@ -131,31 +131,31 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 	static char *files[64];
 	char cmdname[40];
 	snprintf(cmdname, sizeof(cmdname), "service %s", o->sub);
-	while ((c = cli_getopt(argc, argv, longopts, cmdname)) != -1) {
+	while ((c = cli_getopt(cx, argc, argv, longopts, cmdname)) != -1) {
 		switch (c) {
 		case 'f':
 			if (o->nfiles == 64)
-				return cli_fail(EXIT_USAGE, "too many --file options");
+				return cli_fail(cx, EXIT_USAGE, "too many --file options");
 			files[o->nfiles++] = optarg;
 			break;
 		case 'n': o->dry_run = true; break;
 		case 'A':
 			if (o->nadopt == 64)
-				return cli_fail(EXIT_USAGE, "too many --adopt options (64 at most)");
+				return cli_fail(cx, EXIT_USAGE, "too many --adopt options (64 at most)");
 			if (!path_is_normal_abs(optarg))
-				return cli_fail(EXIT_USAGE, "--adopt needs an absolute path without '.', '..' or '//', got '%s'",
+				return cli_fail(cx, EXIT_USAGE, "--adopt needs an absolute path without '.', '..' or '//', got '%s'",
 						optarg);
 			o->adopt[o->nadopt++] = optarg;
 			break;
 		case 'a': o->activate = true; break;
 		case 'M':
-			if (cli_parse_mode(optarg, &o->mode) != EXIT_OK)
+			if (cli_parse_mode(cx, optarg, &o->mode) != EXIT_OK)
 				return EXIT_USAGE;
 			o->have_mode = true;
 			break;
 		case 'R':
 			if (optarg[0] != '/')
-				return cli_fail(EXIT_USAGE, "--remote-punix needs an absolute path on the target, got '%s'",
+				return cli_fail(cx, EXIT_USAGE, "--remote-punix needs an absolute path on the target, got '%s'",
 						optarg);
 			o->remote_punix = optarg;
 			break;
@@ -163,7 +163,7 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 			char *end;
 			long fd = strtol(optarg, &end, 10);
 			if (*end || fd < 3 || fd > 1024)
-				return cli_fail(EXIT_USAGE, "--bundle-fd needs a descriptor number (3 or more), got '%s'", optarg);
+				return cli_fail(cx, EXIT_USAGE, "--bundle-fd needs a descriptor number (3 or more), got '%s'", optarg);
 			o->bundle_fd = (int)fd;
 			break;
 		}
@@ -182,23 +182,21 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 			char *end;
 			o->keep = strtol(optarg, &end, 10);
 			if (*end || o->keep < 0)
-				return cli_fail(EXIT_USAGE, "--keep needs a number of generations (0 or more), got '%s'",
+				return cli_fail(cx, EXIT_USAGE, "--keep needs a number of generations (0 or more), got '%s'",
 						optarg);
 			o->have_keep = true;
 			break;
 		}
 		case 'h': cmd_service_help(); return -1;
-		default: fputs(SERVICE_USAGE, stderr); return EXIT_USAGE;
+		default: return cli_usage(cx, SERVICE_USAGE);
 		}
 	}
 	o->files = files;
 	char **rest = argv + optind;
 	int nrest = argc - optind;
 	bool needs_n = !strcmp(o->sub, "set-current");
-	if (nrest != (needs_n ? 2 : 1)) {
-		fputs(SERVICE_USAGE, stderr);
-		return EXIT_USAGE;
-	}
+	if (nrest != (needs_n ? 2 : 1))
+		return cli_usage(cx, SERVICE_USAGE);
 	o->stack = rest[0];
 	if (needs_n) {
 		/* as status prints it (gen-002) or as a number (2, 002) */
@@ -206,38 +204,38 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 		char *end;
 		o->gen = *num >= '0' && *num <= '9' ? strtol(num, &end, 10) : 0;
 		if (o->gen <= 0 || *end)
-			return cli_fail(EXIT_USAGE, "set-current: '%s' is not a generation (write it N or gen-NNN, as status shows)",
+			return cli_fail(cx, EXIT_USAGE, "set-current: '%s' is not a generation (write it N or gen-NNN, as status shows)",
 					rest[1]);
 	}
 	if (!o->target && (o->known_hosts || o->key || o->have_mode || o->remote_punix))
-		return cli_fail(EXIT_USAGE, "--known-hosts, --key, --mode and --remote-punix go with --target");
+		return cli_fail(cx, EXIT_USAGE, "--known-hosts, --key, --mode and --remote-punix go with --target");
 	if (o->remote_punix && o->mode == MODE_AGENTLESS)
-		return cli_fail(EXIT_USAGE, "--remote-punix goes with host mode, not --mode agentless");
+		return cli_fail(cx, EXIT_USAGE, "--remote-punix goes with host mode, not --mode agentless");
 	if (o->bundle_fd && (strcmp(o->sub, "deploy") || o->target || o->dry_run))
-		return cli_fail(EXIT_USAGE, "--bundle-fd is host mode's own (deploy, without --target or --dry-run)");
+		return cli_fail(cx, EXIT_USAGE, "--bundle-fd is host mode's own (deploy, without --target or --dry-run)");
 	if (o->build_on_target && (strcmp(o->sub, "deploy") || !o->target))
-		return cli_fail(EXIT_USAGE, "--build-on-target goes with deploy --target");
+		return cli_fail(cx, EXIT_USAGE, "--build-on-target goes with deploy --target");
 	if (o->build_on_target && o->mode == MODE_AGENTLESS)
-		return cli_fail(EXIT_USAGE, "--build-on-target needs the target's punix: it does not go with --mode agentless");
+		return cli_fail(cx, EXIT_USAGE, "--build-on-target needs the target's punix: it does not go with --mode agentless");
 	if (o->build_on_target && o->transport_root)
-		return cli_fail(EXIT_USAGE, "--build-on-target builds in the target's own store, which --transport-root "
+		return cli_fail(cx, EXIT_USAGE, "--build-on-target builds in the target's own store, which --transport-root "
 					    "cannot rebase (builds run only where their store really is)");
 	if (o->target && o->dry_run)
-		return cli_fail(EXIT_USAGE, "--dry-run deploys into a local scratch directory; it does not take --target");
+		return cli_fail(cx, EXIT_USAGE, "--dry-run deploys into a local scratch directory; it does not take --target");
 	if (o->enable && !o->activate)
-		return cli_fail(EXIT_USAGE, "--enable goes with --activate");
+		return cli_fail(cx, EXIT_USAGE, "--enable goes with --activate");
 	if ((o->activate) && strcmp(o->sub, "deploy") && strcmp(o->sub, "rollback") && strcmp(o->sub, "set-current"))
-		return cli_fail(EXIT_USAGE, "--activate goes with deploy, rollback and set-current");
+		return cli_fail(cx, EXIT_USAGE, "--activate goes with deploy, rollback and set-current");
 	if (!strcmp(o->sub, "prune") && !o->have_keep)
-		return cli_fail(EXIT_USAGE, "prune needs --keep N (the newest generations to keep besides the current one)");
+		return cli_fail(cx, EXIT_USAGE, "prune needs --keep N (the newest generations to keep besides the current one)");
 	if (!strcmp(o->sub, "deploy") && o->nfiles == 0 && !o->bundle_fd)
-		return cli_fail(EXIT_USAGE, "deploy needs --file F (the program that defines %s)", o->stack);
+		return cli_fail(cx, EXIT_USAGE, "deploy needs --file F (the program that defines %s)", o->stack);
 	/* A stack name becomes a directory name on the target; deploy takes several, comma-separated. */
 	size_t nnames;
 	char **names_ = cli_split_commas(o->stack, &nnames);
 	if (nnames > 1 && strcmp(o->sub, "deploy")) {
 		cli_free_strings(names_, nnames);
-		return cli_fail(EXIT_USAGE, "only deploy takes several stacks (STACK,STACK,...); %s takes one", o->sub);
+		return cli_fail(cx, EXIT_USAGE, "only deploy takes several stacks (STACK,STACK,...); %s takes one", o->sub);
 	}
 	for (size_t k = 0; k < nnames || k == 0; k++) {
 		const char *s = nnames ? names_[k] : "";
@@ -247,7 +245,7 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 			ok = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
 			     *s == '_' || *s == '-';
 		if (!ok) {
-			int rc = cli_fail(EXIT_USAGE,
+			int rc = cli_fail(cx, EXIT_USAGE,
 					  "'%s' is not a stack name (a module name: letters, digits, '_' and '-')",
 					  nnames > 1 ? name : o->stack);
 			cli_free_strings(names_, nnames);
@@ -261,17 +259,17 @@ static int parse(int argc, char **argv, struct svc_opts *o)
 	const char *names[] = {"--transport-root", "--deployments-root", "--unit-dir"};
 	for (int i = 0; i < 3; i++)
 		if (paths[i] && paths[i][0] != '/')
-			return cli_fail(EXIT_USAGE, "%s needs an absolute path, got '%s'", names[i], paths[i]);
+			return cli_fail(cx, EXIT_USAGE, "%s needs an absolute path, got '%s'", names[i], paths[i]);
 	return EXIT_OK;
 }
 
 /* A root named on the command line, canonical (base/path.h); NULL after an error. */
-static char *canonical_root(const char *what, const char *p, int *rc)
+static char *canonical_root(struct cli_ctx *cx, const char *what, const char *p, int *rc)
 {
 	const char *why;
 	char *c = path_canonical(p, NULL, &why);
 	if (!c)
-		*rc = cli_fail(EXIT_USAGE, "%s '%s' cannot be used: %s", what, p, why);
+		*rc = cli_fail(cx, EXIT_USAGE, "%s '%s' cannot be used: %s", what, p, why);
 	return c;
 }
 
@@ -281,14 +279,23 @@ static const char *mode_of(const struct svc_opts *o)
 	return o->target ? "agentless" : NULL;
 }
 
-static void print_status(const struct svc_opts *o, struct punix_ops *tops, const char *dep, int *rc)
+static int no_generations(struct cli_ctx *cx, const struct svc_opts *o, struct punix_ops *tops, const char *dep)
+{
+	struct sbuf there = SBUF_INIT;
+	engine_stacks_text(tops, dep, &there);
+	int rc = cli_fail(cx, EXIT_ERROR, "stack '%s' has no generations under %s (%s)", o->stack, dep, there.sb_buf);
+	sbuf_free(&there);
+	return rc;
+}
+
+static void print_status(struct cli_ctx *cx, const struct svc_opts *o, struct punix_ops *tops, const char *dep, int *rc)
 {
 	struct gen_info *g;
 	size_t n;
 	long cur;
 	struct sbuf err = SBUF_INIT;
 	if (engine_generations(tops, dep, o->stack, &g, &n, &cur, &err) < 0) {
-		*rc = cli_fail(EXIT_ERROR, "%s", cli_reason(err.sb_buf, "cannot read the stack's generations"));
+		*rc = cli_fail(cx, EXIT_ERROR, "%s", cli_reason(err.sb_buf, "cannot read the stack's generations"));
 		sbuf_free(&err);
 		return;
 	}
@@ -303,15 +310,11 @@ static void print_status(const struct svc_opts *o, struct punix_ops *tops, const
 					arr);
 		if (mode_of(o))
 			json_object_set_new(obj, "mode", json_string(mode_of(o)));
-		char *s = json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS);
-		puts(s);
-		free(s);
-		json_decref(obj);
+		if (n == 0)
+			*rc = no_generations(cx, o, tops, dep);
+		cli_json_out(cx, obj, *rc);
 	} else if (n == 0) {
-		struct sbuf there = SBUF_INIT;
-		engine_stacks_text(tops, dep, &there);
-		*rc = cli_fail(EXIT_ERROR, "stack '%s' has no generations under %s (%s)", o->stack, dep, there.sb_buf);
-		sbuf_free(&there);
+		*rc = no_generations(cx, o, tops, dep);
 	} else {
 		printf("stack %s: current gen-%03ld\n", o->stack, cur);
 		for (size_t i = 0; i < n; i++)
@@ -324,14 +327,14 @@ static void print_status(const struct svc_opts *o, struct punix_ops *tops, const
 	sbuf_free(&err);
 }
 
-static void print_verify(const struct svc_opts *o, struct punix_ops *tops, const char *dep, int *rc)
+static void print_verify(struct cli_ctx *cx, const struct svc_opts *o, struct punix_ops *tops, const char *dep, int *rc)
 {
 	struct drift *d;
 	size_t n;
 	long cur;
 	struct sbuf err = SBUF_INIT;
 	if (engine_verify(tops, dep, o->stack, &d, &n, &cur, &err) < 0) {
-		*rc = cli_fail(EXIT_ERROR, "%s", cli_reason(err.sb_buf, "cannot read the stack's current generation"));
+		*rc = cli_fail(cx, EXIT_ERROR, "%s", cli_reason(err.sb_buf, "cannot read the stack's current generation"));
 		sbuf_free(&err);
 		return;
 	}
@@ -342,10 +345,9 @@ static void print_verify(const struct svc_opts *o, struct punix_ops *tops, const
 		json_t *obj = json_pack("{s:s, s:I, s:o}", "stack", o->stack, "current", (json_int_t)cur, "drift", arr);
 		if (mode_of(o))
 			json_object_set_new(obj, "mode", json_string(mode_of(o)));
-		char *s = json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS);
-		puts(s);
-		free(s);
-		json_decref(obj);
+		if (n)
+			cli_note(cx, "stack %s gen-%03ld: %zu file(s) drifted", o->stack, cur, n);
+		cli_json_out(cx, obj, n ? EXIT_ERROR : EXIT_OK);
 	} else {
 		for (size_t i = 0; i < n; i++)
 			printf("drift: %s: %s\n", d[i].path, d[i].what);
@@ -358,11 +360,10 @@ static void print_verify(const struct svc_opts *o, struct punix_ops *tops, const
 	sbuf_free(&err);
 }
 
-/* {"ok", "op", "stack", "generation", "previous", ...} or {"ok": false, "exit", "error"} */
-static void op_json(const char *stack, const struct op_result *r, const char *scratch, bool files)
+/* {"op", "stack", "generation", "previous", ...}; cli_json_out adds "ok", and "exit" and "error" */
+static json_t *op_json(const char *stack, const struct op_result *r, const char *scratch, bool files)
 {
 	json_t *o = json_object();
-	json_object_set_new(o, "ok", json_boolean(r->exit == 0));
 	json_object_set_new(o, "stack", json_string(stack));
 	json_object_set_new(o, "op", json_integer((json_int_t)r->op_id));
 	if (r->mode && strcmp(r->mode, "local")) {
@@ -390,14 +391,8 @@ static void op_json(const char *stack, const struct op_result *r, const char *sc
 			json_object_set_new(o, "activation", json_string(sbuf_str(&r->activation)));
 			json_object_set_new(o, "failed_units", json_integer((json_int_t)r->failed_units));
 		}
-	} else {
-		json_object_set_new(o, "exit", json_integer(r->exit));
-		json_object_set_new(o, "error", json_string(cli_reason(r->error.sb_buf, OP_NO_REASON)));
 	}
-	char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
-	puts(s);
-	free(s);
-	json_decref(o);
+	return o;
 }
 
 /* For an SSH target: how the op reached it. */
@@ -416,26 +411,31 @@ static void print_mode(const struct op_result *r)
  * What activation did, after the op's own line; units that did not
  * (re)start make the command fail (exit 1) without undoing the flip.
  */
-static int report_activation(const char *stack, const char *done, const struct op_result *r)
+static int report_activation(struct cli_ctx *cx, const char *stack, const char *done, const struct op_result *r)
 {
 	fputs(sbuf_str(&r->activation), stdout);
 	fflush(stdout);
 	if (!r->failed_units)
 		return EXIT_OK;
-	return cli_fail(EXIT_ERROR,
+	return cli_fail(cx, EXIT_ERROR,
 			"stack %s is %s (current \u2192 gen-%03ld) but %zu unit(s) did not (re)start: %s \u2014 "
 			"investigate and re-activate; this was NOT rolled back",
 			stack, done, r->generation, r->failed_units, sbuf_str(&r->failed));
 }
 
-/* One deploy's result as the CLI reports it; its exit code after activation. */
-static int report_deploy(const char *stack, struct op_result *r, const char *scratch, bool json, bool several)
+/*
+ * One deploy's result as the CLI reports it; its exit code after
+ * activation. With --json its object goes into *j (printed by the caller).
+ */
+static int report_deploy(struct cli_ctx *cx, const char *stack, struct op_result *r, const char *scratch, json_t **j,
+			 bool several)
 {
 	cli_print_recovered(r);
-	if (json) {
-		op_json(stack, r, scratch, true);
+	if (j) {
+		*j = op_json(stack, r, scratch, true);
 		if (r->exit)
-			fprintf(stderr, "error: %s\n", cli_reason(r->error.sb_buf, OP_NO_REASON));
+			cli_fail(cx, r->exit, "%s%s%s%s", several ? "stack " : "", several ? stack : "", several ? ": " : "",
+				 cli_reason(r->error.sb_buf, OP_NO_REASON));
 	} else if (r->exit == 0) {
 		printf("deployed: stack %s \u2192 gen-%03ld (%zu config file(s), %zu store path(s) pinned)\n", stack,
 		       r->generation, r->nfiles, r->npaths);
@@ -443,12 +443,12 @@ static int report_deploy(const char *stack, struct op_result *r, const char *scr
 			printf("scratch: %s/\n", scratch);
 		print_mode(r);
 	} else {
-		cli_fail(r->exit, "%s%s%s%s", several ? "stack " : "", several ? stack : "", several ? ": " : "",
+		cli_fail(cx, r->exit, "%s%s%s%s", several ? "stack " : "", several ? stack : "", several ? ": " : "",
 			 cli_reason(r->error.sb_buf, OP_NO_REASON));
 	}
 	int rc = r->exit;
-	if (rc == 0 && !json)
-		rc = report_activation(stack, "deployed", r);
+	if (rc == 0 && !j)
+		rc = report_activation(cx, stack, "deployed", r);
 	return rc;
 }
 
@@ -471,31 +471,31 @@ static void deploy_done(void *arg, struct op_result *r)
  * one engine at once, each its own op on its own lock; reported in the
  * order named, and the exit code is the worst of theirs.
  */
-static int deploy(struct engine *e, const struct svc_opts *o, const struct target_spec *t, const char *scratch)
+static int deploy(struct cli_ctx *cx, struct engine *e, const struct svc_opts *o, const struct target_spec *t, const char *scratch)
 {
 	struct pcl_program *prog;
 	/* --bundle-fd with --file: a deployer's --build-on-target; the bundle has the secrets' values */
 	struct bundle b = {0};
 	bool have_b = false;
 	if (o->bundle_fd) {
-		int brc = cli_read_bundle(o->bundle_fd, &b);
+		int brc = cli_read_bundle(cx, o->bundle_fd, &b);
 		if (brc != EXIT_OK)
 			return brc;
 		have_b = true;
 		if (!b.build || strcmp(b.stack, o->stack) != 0) {
 			bundle_free(&b);
-			return cli_fail(EXIT_FAILURE_, "the bundle from the deployer is not a build-on-target bundle for '%s'",
+			return cli_fail(cx, EXIT_FAILURE_, "the bundle from the deployer is not a build-on-target bundle for '%s'",
 					o->stack);
 		}
 	}
-	int rc = cli_load_program(ops_local(), o->files, o->nfiles, &prog, NULL);
+	int rc = cli_load_program(cx, ops_local(), o->files, o->nfiles, &prog, NULL);
 	if (rc != EXIT_OK) {
 		if (have_b)
 			bundle_free(&b);
 		return rc;
 	}
 	if (pcl_program_check(prog)) {
-		cli_print_diags(prog);
+		cli_print_diags(cx, prog);
 		pcl_program_free(prog);
 		return EXIT_ERROR;
 	}
@@ -507,22 +507,22 @@ static int deploy(struct engine *e, const struct svc_opts *o, const struct targe
 		const struct stack_desc *st = pcl_program_stack(prog, names[i]);
 		if (!st) {
 			const struct pcl_module *m = pcl_program_find(prog, names[i]);
-			rc = m ? cli_fail(EXIT_ERROR, "[E2] '%s' is a %s module, not a stack", names[i],
+			rc = m ? cli_fail(cx, EXIT_ERROR, "[E2] '%s' is a %s module, not a stack", names[i],
 					  pcl_kind_name(m->m_kind))
-			       : cli_fail(EXIT_ERROR, "[E2] the program has no stack module '%s'", names[i]);
+			       : cli_fail(cx, EXIT_ERROR, "[E2] the program has no stack module '%s'", names[i]);
 			break;
 		}
 		for (size_t k = 0; k < i; k++)
 			if (!strcmp(names[k], names[i]))
-				rc = cli_fail(EXIT_USAGE, "stack '%s' is named twice", names[i]);
+				rc = cli_fail(cx, EXIT_USAGE, "stack '%s' is named twice", names[i]);
 		slots[i].in = (struct deploy_input){st, NULL, 0, NULL, o->adopt, o->nadopt};
 		slots[i].in.bundle = have_b ? &b : NULL;
 		slots[i].in.build_on_target = o->build_on_target;
 	}
 	if (rc == EXIT_OK && n == 0)
-		rc = cli_fail(EXIT_USAGE, "no stack named");
+		rc = cli_fail(cx, EXIT_USAGE, "no stack named");
 	if (rc == EXIT_OK) {
-		root = cli_tree_root(ops_local(), o->files, o->nfiles);
+		root = cli_tree_root(cx, ops_local(), o->files, o->nfiles);
 		if (!root)
 			rc = EXIT_USAGE;
 	}
@@ -531,7 +531,7 @@ static int deploy(struct engine *e, const struct svc_opts *o, const struct targe
 	for (size_t i = 0; rc == EXIT_OK && i < o->nfiles; i++) {
 		char *rp = NULL;
 		if (ops_local()->realpath(ops_local(), o->files[i], &rp) < 0)
-			rc = cli_fail(EXIT_USAGE, "%s: %s", o->files[i], strerror(errno));
+			rc = cli_fail(cx, EXIT_USAGE, "%s: %s", o->files[i], strerror(errno));
 		else
 			VEC_PUSH(&abs, rp);
 	}
@@ -545,12 +545,20 @@ static int deploy(struct engine *e, const struct svc_opts *o, const struct targe
 			engine_submit(e, &q, deploy_done, &slots[i]);
 		}
 		engine_run(e);
+		/* with --json one object: the stack's, or {"stacks": [theirs]} for several */
+		json_t *all = o->json && n > 1 ? json_array() : NULL, *one = NULL;
 		for (size_t i = 0; i < n; i++) {
-			int r = report_deploy(names[i], &slots[i].r, scratch, o->json, n > 1);
+			int r = report_deploy(cx, names[i], &slots[i].r, scratch, o->json ? &one : NULL, n > 1);
+			if (all) {
+				json_object_set_new(one, "ok", json_boolean(r == 0));
+				json_array_append_new(all, one);
+			}
 			if (r > rc)
 				rc = r;
 			op_result_free(&slots[i].r);
 		}
+		if (o->json)
+			cli_json_out(cx, all ? json_pack("{s:o}", "stacks", all) : one, rc);
 	}
 	for (size_t i = 0; i < abs.n; i++)
 		free(abs.v[i]);
@@ -565,32 +573,33 @@ static int deploy(struct engine *e, const struct svc_opts *o, const struct targe
 }
 
 /* Host mode's target side: the deploy the deployer prepared, its bundle read from o->bundle_fd. */
-static int deploy_bundle(struct engine *e, const struct svc_opts *o, const struct target_spec *t)
+static int deploy_bundle(struct cli_ctx *cx, struct engine *e, const struct svc_opts *o, const struct target_spec *t)
 {
 	struct bundle b;
-	int rc = cli_read_bundle(o->bundle_fd, &b);
+	int rc = cli_read_bundle(cx, o->bundle_fd, &b);
 	if (rc != EXIT_OK)
 		return rc;
 	if (strcmp(b.stack, o->stack) != 0) {
-		rc = cli_fail(EXIT_FAILURE_, "the bundle from the deployer is for stack '%s', not '%s'", b.stack, o->stack);
+		rc = cli_fail(cx, EXIT_FAILURE_, "the bundle from the deployer is for stack '%s', not '%s'", b.stack, o->stack);
 	} else {
 		struct deploy_input in = {.adopt = o->adopt, .nadopt = o->nadopt, .bundle = &b};
 		struct op_result r;
 		engine_deploy(e, t, &in, &r);
-		rc = report_deploy(o->stack, &r, NULL, o->json, false);
+		json_t *j = NULL;
+		rc = report_deploy(cx, o->stack, &r, NULL, o->json ? &j : NULL, false);
+		if (j)
+			cli_json_out(cx, j, rc);
 		op_result_free(&r);
 	}
 	bundle_free(&b);
 	return rc;
 }
 
-int cmd_service(int argc, char **argv)
+int cmd_service(struct cli_ctx *cx, int argc, char **argv)
 {
-	if (argc < 2) {
-		fputs(SERVICE_USAGE, stderr);
-		return EXIT_USAGE;
-	}
-	struct svc_opts o = {0};
+	if (argc < 2)
+		return cli_usage(cx, SERVICE_USAGE);
+	struct svc_opts o = {.json = cx->json};
 	o.sub = argv[1];
 	if (!strcmp(o.sub, "-h") || !strcmp(o.sub, "--help")) {
 		cmd_service_help();
@@ -603,25 +612,25 @@ int cmd_service(int argc, char **argv)
 	if (!known) {
 		const char *near = cli_nearest(o.sub, subs, 6);
 		if (near)
-			return cli_fail(EXIT_USAGE, "unknown service command '%s' (did you mean '%s'?)", o.sub, near);
-		return cli_fail(EXIT_USAGE, "unknown service command '%s' (deploy, rollback, set-current, status, verify, prune)",
+			return cli_fail(cx, EXIT_USAGE, "unknown service command '%s' (did you mean '%s'?)", o.sub, near);
+		return cli_fail(cx, EXIT_USAGE, "unknown service command '%s' (deploy, rollback, set-current, status, verify, prune)",
 				o.sub);
 	}
-	int rc = parse(argc - 1, argv + 1, &o);
+	int rc = parse(cx, argc - 1, argv + 1, &o);
 	if (rc != EXIT_OK)
 		return rc < 0 ? EXIT_OK : rc;
 
 	struct cli_places pl;
 	char *dep = NULL, *scratch = NULL, *troot = NULL, *udir = NULL;
-	rc = cli_places_init(&pl, o.store_root);
+	rc = cli_places_init(cx, &pl, o.store_root);
 	if (rc == EXIT_OK)
-		rc = cli_places_set(&pl, o.deployments_root, o.state_dir);
+		rc = cli_places_set(cx, &pl, o.deployments_root, o.state_dir);
 	if (rc == EXIT_OK)
 		dep = xstrdup(pl.deployments);
 	if (rc == EXIT_OK && o.transport_root)
-		troot = canonical_root("--transport-root", o.transport_root, &rc);
+		troot = canonical_root(cx, "--transport-root", o.transport_root, &rc);
 	if (rc == EXIT_OK)
-		udir = canonical_root("--unit-dir", o.unit_dir ? o.unit_dir : "/etc/systemd/system", &rc);
+		udir = canonical_root(cx, "--unit-dir", o.unit_dir ? o.unit_dir : "/etc/systemd/system", &rc);
 	if (rc != EXIT_OK)
 		goto out;
 	if (troot && !strcmp(troot, "/")) {
@@ -648,21 +657,21 @@ int cmd_service(int argc, char **argv)
 		t.transport_root = scratch;
 	}
 	if ((!strcmp(o.sub, "status") || !strcmp(o.sub, "verify")) && o.target && o.mode != MODE_AGENTLESS &&
-	    cli_remote_read(o.sub, o.stack, o.json, &t, pl.store, pl.static_punix, &rc))
+	    cli_remote_read(cx, o.sub, o.stack, &t, pl.store, pl.static_punix, &rc))
 		goto out;
 	if (!strcmp(o.sub, "status") || !strcmp(o.sub, "verify")) {
 		struct sbuf terr = SBUF_INIT;
 		struct punix_ops *tops = engine_target_ops(NULL, &t, &terr); /* reads only: no engine, no journal */
 		if (!tops) {
-			rc = cli_fail(EXIT_FAILURE_, "%s", cli_reason(terr.sb_buf, "cannot reach the target"));
+			rc = cli_fail(cx, EXIT_FAILURE_, "%s", cli_reason(terr.sb_buf, "cannot reach the target"));
 			sbuf_free(&terr);
 			goto out;
 		}
 		sbuf_free(&terr);
 		if (!strcmp(o.sub, "status"))
-			print_status(&o, tops, dep, &rc);
+			print_status(cx, &o, tops, dep, &rc);
 		else
-			print_verify(&o, tops, dep, &rc);
+			print_verify(cx, &o, tops, dep, &rc);
 		engine_target_ops_free(tops);
 		goto out;
 	}
@@ -672,41 +681,36 @@ int cmd_service(int argc, char **argv)
 	if (mkroot) {
 		int r = ops_mkdir_p(ops_local(), mkroot, 0755);
 		if (r < 0) {
-			rc = cli_fail(EXIT_FAILURE_, "cannot create the target's root %s: %s", mkroot, strerror(-r));
+			rc = cli_fail(cx, EXIT_FAILURE_, "cannot create the target's root %s: %s", mkroot, strerror(-r));
 			goto out;
 		}
 	}
 	struct store st;
-	rc = cli_open_store(&st, &pl, STORE_CREATE);
+	rc = cli_open_store(cx, &st, &pl, STORE_CREATE);
 	if (rc != EXIT_OK)
 		goto out;
-	struct engine *e = cli_engine(&pl, &st);
+	struct engine *e = cli_engine(cx, &pl, &st);
 	if (!e) {
 		rc = EXIT_FAILURE_;
 		store_close(&st);
 		goto out;
 	}
 	if (!strcmp(o.sub, "deploy")) {
-		rc = o.bundle_fd && !o.nfiles ? deploy_bundle(e, &o, &t) : deploy(e, &o, &t, scratch);
+		rc = o.bundle_fd && !o.nfiles ? deploy_bundle(cx, e, &o, &t) : deploy(cx, e, &o, &t, scratch);
 	} else if (!strcmp(o.sub, "prune")) {
 		struct op_result r;
 		engine_prune(e, &t, o.stack, o.keep, &r);
 		cli_print_recovered(&r);
-		if (o.json) {
-			json_t *out_j = json_pack("{s:b, s:s, s:I, s:I}", "ok", r.exit == 0, "stack", o.stack, "deleted",
-					      (json_int_t)r.npaths, "current", (json_int_t)r.generation);
-			char *txt = json_dumps(out_j, JSON_INDENT(2) | JSON_SORT_KEYS);
-			puts(txt);
-			free(txt);
-			json_decref(out_j);
-			if (r.exit)
-				fprintf(stderr, "error: %s\n", cli_reason(r.error.sb_buf, OP_NO_REASON));
-		} else if (r.exit == 0) {
+		if (r.exit)
+			cli_fail(cx, r.exit, "%s", cli_reason(r.error.sb_buf, OP_NO_REASON));
+		if (o.json)
+			cli_json_out(cx, json_pack("{s:s, s:I, s:I}", "stack", o.stack, "deleted", (json_int_t)r.npaths,
+						   "current", (json_int_t)r.generation), r.exit);
+		else if (r.exit == 0) {
 			printf("pruned: stack %s: %zu generation(s) deleted; current is gen-%03ld\n", o.stack, r.npaths,
 			       r.generation);
 			print_mode(&r);
-		} else
-			cli_fail(r.exit, "%s", cli_reason(r.error.sb_buf, OP_NO_REASON));
+		}
 		rc = r.exit;
 		op_result_free(&r);
 	} else {
@@ -716,21 +720,19 @@ int cmd_service(int argc, char **argv)
 		else
 			engine_set_current(e, &t, o.stack, o.gen, &r);
 		cli_print_recovered(&r);
-		if (o.json) {
-			op_json(o.stack, &r, NULL, false);
-			if (r.exit)
-				fprintf(stderr, "error: %s\n", cli_reason(r.error.sb_buf, OP_NO_REASON));
-		} else if (r.exit == 0 && !strcmp(o.sub, "rollback"))
+		if (r.exit)
+			cli_fail(cx, r.exit, "%s", cli_reason(r.error.sb_buf, OP_NO_REASON));
+		if (o.json)
+			cli_json_out(cx, op_json(o.stack, &r, NULL, false), r.exit);
+		else if (r.exit == 0 && !strcmp(o.sub, "rollback"))
 			printf("rolled back: stack %s \u2192 gen-%03ld (was gen-%03ld)\n", o.stack, r.generation, r.previous);
 		else if (r.exit == 0)
 			printf("current: stack %s \u2192 gen-%03ld (was gen-%03ld)\n", o.stack, r.generation, r.previous);
 		if (r.exit == 0 && !o.json)
 			print_mode(&r);
-		else if (r.exit != 0 && !o.json)
-			cli_fail(r.exit, "%s", cli_reason(r.error.sb_buf, OP_NO_REASON));
 		rc = r.exit;
 		if (rc == 0 && !o.json)
-			rc = report_activation(o.stack, strcmp(o.sub, "rollback") ? "switched" : "rolled back", &r);
+			rc = report_activation(cx, o.stack, strcmp(o.sub, "rollback") ? "switched" : "rolled back", &r);
 		op_result_free(&r);
 	}
 	engine_close(e);

@@ -14,7 +14,7 @@
 #include "../../engine/host.h"
 #include "cli.h"
 
-int cli_read_bundle(int fd, struct bundle *b)
+int cli_read_bundle(struct cli_ctx *cx, int fd, struct bundle *b)
 {
 	struct sbuf raw = SBUF_INIT;
 	char buf[65536];
@@ -24,14 +24,14 @@ int cli_read_bundle(int fd, struct bundle *b)
 			continue;
 		if (n < 0) {
 			sbuf_free(&raw);
-			return cli_fail(EXIT_FAILURE_, "reading the bundle from descriptor %d: %s", fd, strerror(errno));
+			return cli_fail(cx, EXIT_FAILURE_, "reading the bundle from descriptor %d: %s", fd, strerror(errno));
 		}
 		if (n == 0)
 			break;
 		sbuf_append(&raw, buf, (size_t)n);
 		if (raw.sb_len > (256u << 20)) {
 			sbuf_free(&raw);
-			return cli_fail(EXIT_FAILURE_, "the bundle from the deployer exceeds 256 MiB");
+			return cli_fail(cx, EXIT_FAILURE_, "the bundle from the deployer exceeds 256 MiB");
 		}
 	}
 	memset(buf, 0, sizeof(buf));
@@ -39,7 +39,7 @@ int cli_read_bundle(int fd, struct bundle *b)
 	struct sbuf err = SBUF_INIT;
 	int rc = EXIT_OK;
 	if (bundle_decode(raw.sb_buf ? raw.sb_buf : "", raw.sb_len, b, &err) < 0)
-		rc = cli_fail(EXIT_FAILURE_, "the bundle from the deployer: %s", err.sb_buf);
+		rc = cli_fail(cx, EXIT_FAILURE_, "the bundle from the deployer: %s", err.sb_buf);
 	if (raw.sb_buf)
 		memset(raw.sb_buf, 0, raw.sb_cap); /* secret values were in it */
 	sbuf_free(&raw);
@@ -67,13 +67,14 @@ static void relay_err(void *arg, const char *buf, size_t n)
 	fwrite(buf, 1, n, stderr);
 }
 
-int cli_remote_run(const char *const *argv, size_t n, bool json, const struct target_spec *t, const char *store_root,
-		   const char *static_punix, int *rc)
+int cli_remote_run(struct cli_ctx *cx, const char *const *argv, size_t n, const struct target_spec *t,
+		   const char *store_root, const char *static_punix, int *rc)
 {
+	bool json = cx->json;
 	struct sbuf err = SBUF_INIT;
 	struct punix_ops *tops = engine_target_ops(NULL, t, &err);
 	if (!tops) {
-		*rc = cli_fail(EXIT_FAILURE_, "%s", cli_reason(err.sb_buf, "cannot reach the target"));
+		*rc = cli_fail(cx, EXIT_FAILURE_, "%s", cli_reason(err.sb_buf, "cannot reach the target"));
 		sbuf_free(&err);
 		return 1;
 	}
@@ -99,8 +100,8 @@ int cli_remote_run(const char *const *argv, size_t n, bool json, const struct ta
 		return 0;
 	}
 	if (r != 0) {
-		*rc = r == -EPROTO ? cli_fail(EXIT_ERROR, "%s", err.sb_buf)
-				   : cli_fail(EXIT_FAILURE_, "[E17] host mode: no punix can run on the target: %s",
+		*rc = r == -EPROTO ? cli_fail(cx, EXIT_ERROR, "%s", err.sb_buf)
+				   : cli_fail(cx, EXIT_FAILURE_, "[E17] host mode: no punix can run on the target: %s",
 					      cli_reason(err.sb_buf, "no reason was given"));
 		engine_target_ops_free(tops);
 		sbuf_free(&err);
@@ -111,18 +112,28 @@ int cli_remote_run(const char *const *argv, size_t n, bool json, const struct ta
 	fflush(stdout);
 	r = host_run(&h, argv, n, NULL, relay_out, relay_err, &rl, &code, &err);
 	if (r < 0) {
-		*rc = cli_fail(EXIT_FAILURE_, "the target's punix: %s", err.sb_buf);
+		*rc = cli_fail(cx, EXIT_FAILURE_, "the target's punix: %s", err.sb_buf);
 	} else {
 		*rc = code;
 		json_t *j = json ? json_loadb(sbuf_str(&rl.out), rl.out.sb_len, 0, NULL) : NULL;
 		if (j && json_is_object(j)) {
+			/* its one object, ours now: with "mode"; its error (an older punix's is a string) */
 			json_object_set_new(j, "mode", json_string("host"));
 			json_object_set_new(j, "target_punix", json_string(h.punix));
-			char *txt = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-			puts(txt);
-			free(txt);
+			json_t *e = json_object_get(j, "error");
+			const char *msg = json_is_object(e) ? json_string_value(json_object_get(e, "message"))
+							     : json_string_value(e);
+			const char *ec = json_is_object(e) ? json_string_value(json_object_get(e, "code")) : NULL;
+			if (code && msg)
+				cli_note(cx, "%s%s%s%s", ec ? "[" : "", ec ? ec : "", ec ? "] " : "", msg);
+			else if (code)
+				cli_note(cx, "the target's punix failed (exit %d)", code);
+			cli_json_out(cx, json_incref(j), code);
 		} else if (json) {
-			fputs(sbuf_str(&rl.out), stdout);
+			/* not one object: what it said goes to standard error, and the failure object says so */
+			fputs(sbuf_str(&rl.out), stderr);
+			*rc = cli_fail(cx, code ? code : EXIT_FAILURE_,
+				       "the target's punix (%s) did not answer with one JSON object (exit %d)", h.punix, code);
 		} else if (code == EXIT_OK || code == EXIT_ERROR) {
 			printf("mode: host (the target's punix %s)\n", h.punix);
 		}
@@ -137,8 +148,8 @@ int cli_remote_run(const char *const *argv, size_t n, bool json, const struct ta
 }
 
 
-int cli_remote_read(const char *sub, const char *stack, bool json, const struct target_spec *t, const char *store_root,
-		    const char *static_punix, int *rc)
+int cli_remote_read(struct cli_ctx *cx, const char *sub, const char *stack, const struct target_spec *t,
+		    const char *store_root, const char *static_punix, int *rc)
 {
 	const char *argv[16];
 	size_t n = 0;
@@ -153,7 +164,7 @@ int cli_remote_read(const char *sub, const char *stack, bool json, const struct 
 	argv[n++] = t->deployments_root;
 	argv[n++] = "--unit-dir";
 	argv[n++] = t->unit_dir;
-	if (json)
+	if (cx->json)
 		argv[n++] = "--json";
-	return cli_remote_run(argv, n, json, t, store_root, static_punix, rc);
+	return cli_remote_run(cx, argv, n, t, store_root, static_punix, rc);
 }

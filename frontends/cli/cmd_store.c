@@ -15,7 +15,7 @@
 #include "cli.h"
 
 #define STORE_USAGE                                                                              \
-	"usage: punix store path [--store-root DIR] FILE|DIR... MODULE\n"                         \
+	"usage: punix store path [--store-root DIR] [--json] FILE|DIR... MODULE\n"                         \
 	"       punix store info [--store-root DIR] [--json]\n"                                   \
 	"       punix store verify [--store-root DIR] [--json]\n"                                 \
 	"       punix store gc [--dry-run] [--print-roots] [--print-dead] [--json] [--store-root DIR]\n" \
@@ -52,32 +52,30 @@ void cmd_store_help(void)
 	      stdout);
 }
 
-static int store_path(struct store *st, char *const *args, size_t nargs)
+static int store_path(struct cli_ctx *cx, struct store *st, char *const *args, size_t nargs)
 {
-	if (nargs < 2) {
-		fputs(STORE_USAGE, stderr);
-		return EXIT_USAGE;
-	}
+	if (nargs < 2)
+		return cli_usage(cx, STORE_USAGE);
 	const char *module = args[nargs - 1];
 	struct pcl_program *prog;
-	int rc = cli_load_program(ops_local(), args, nargs - 1, &prog, NULL);
+	int rc = cli_load_program(cx, ops_local(), args, nargs - 1, &prog, NULL);
 	if (rc != EXIT_OK)
 		return rc;
 	if (pcl_program_check(prog)) {
-		cli_print_diags(prog);
+		cli_print_diags(cx, prog);
 		pcl_program_free(prog);
 		return EXIT_ERROR;
 	}
 	const struct pcl_module *m = pcl_program_find(prog, module);
 	if (!m || m->m_kind != PCL_KIND_PACKAGE) {
 		if (!m)
-			rc = cli_fail(EXIT_ERROR, "[E2] no module named '%s' in the program", module);
+			rc = cli_fail(cx, EXIT_ERROR, "[E2] no module named '%s' in the program", module);
 		else
-			rc = cli_fail(EXIT_ERROR, "'%s' is a %s module, not a package", module, pcl_kind_name(m->m_kind));
+			rc = cli_fail(cx, EXIT_ERROR, "'%s' is a %s module, not a package", module, pcl_kind_name(m->m_kind));
 		pcl_program_free(prog);
 		return rc;
 	}
-	char *root = cli_tree_root(ops_local(), args, nargs - 1);
+	char *root = cli_tree_root(cx, ops_local(), args, nargs - 1);
 	if (!root) {
 		pcl_program_free(prog);
 		return EXIT_USAGE;
@@ -91,12 +89,16 @@ static int store_path(struct store *st, char *const *args, size_t nargs)
 	struct sbuf err = SBUF_INIT;
 	int r = build_plan_make(&plan, st, pkgs, npkgs, root, &module, 1, &located, &nlocated, &bad, &err);
 	if (r == 1) {
-		cli_report_located(prog, located, nlocated);
+		cli_report_located(cx, prog, located, nlocated);
 		rc = EXIT_ERROR;
 	} else if (r < 0) {
-		rc = cli_fail(EXIT_FAILURE_, "%s", sbuf_str(&err));
+		rc = cli_fail(cx, EXIT_FAILURE_, "%s", sbuf_str(&err));
 	} else {
-		puts(plan.items[build_plan_find(&plan, module)].path);
+		const char *path = plan.items[build_plan_find(&plan, module)].path;
+		if (cx->json)
+			cli_json_out(cx, json_pack("{s:s, s:s}", "module", module, "path", path), EXIT_OK);
+		else
+			puts(path);
 		build_plan_free(&plan);
 	}
 	build_located_free(located, nlocated);
@@ -121,6 +123,8 @@ static void human(uint64_t b, char out[32])
 		snprintf(out, 32, "%.1f %s", v, unit[u]);
 }
 
+#define GC_NO_REASON "the collection failed without giving a reason (see punix journal show)"
+
 struct gc_opts {
 	bool dry, roots, dead, json;
 	const char *dep, *state, *troot;
@@ -128,7 +132,7 @@ struct gc_opts {
 };
 
 /* gc --target: the target's punix collects its own store (host mode); its output relayed. */
-static int remote_gc(const struct cli_places *pl, const struct gc_opts *o, const char *udir)
+static int remote_gc(struct cli_ctx *cx, const struct cli_places *pl, const struct gc_opts *o, const char *udir)
 {
 	struct target_spec t = {
 		.ssh = o->target,
@@ -162,7 +166,7 @@ static int remote_gc(const struct cli_places *pl, const struct gc_opts *o, const
 	if (o->json)
 		argv[n++] = "--json";
 	int rc = EXIT_OK;
-	cli_remote_run(argv, n, o->json, &t, pl->store, pl->static_punix, &rc);
+	cli_remote_run(cx, argv, n, &t, pl->store, pl->static_punix, &rc);
 	return rc;
 }
 
@@ -207,9 +211,9 @@ static void scan_text(const struct cli_places *pl, const struct gc_opts *o, cons
  * A dry run scans; a collection is one op, whose plan's scan (the only one:
  * each registration is read once) is what is printed.
  */
-static int store_gc(struct store *st, const struct cli_places *pl, const struct gc_opts *o)
+static int store_gc(struct cli_ctx *cx, struct store *st, const struct cli_places *pl, const struct gc_opts *o)
 {
-	struct engine *e = cli_engine(pl, st);
+	struct engine *e = cli_engine(cx, pl, st);
 	if (!e)
 		return EXIT_FAILURE_;
 	struct gc_scan scan = {0};
@@ -219,13 +223,9 @@ static int store_gc(struct store *st, const struct cli_places *pl, const struct 
 	char h[32];
 	if (o->dry) {
 		if (engine_gc_scan(e, &g, &scan, &err) < 0) {
-			rc = cli_fail(EXIT_ERROR, "%s", err.sb_buf);
+			rc = cli_fail(cx, EXIT_ERROR, "%s", err.sb_buf);
 		} else if (o->json) {
-			json_t *out_j = scan_json(pl, o, &scan);
-			char *txt = json_dumps(out_j, JSON_INDENT(2) | JSON_SORT_KEYS);
-			puts(txt);
-			free(txt);
-			json_decref(out_j);
+			cli_json_out(cx, scan_json(pl, o, &scan), EXIT_OK);
 		} else {
 			scan_text(pl, o, &scan);
 			human(scan.dead_bytes, h);
@@ -240,27 +240,21 @@ static int store_gc(struct store *st, const struct cli_places *pl, const struct 
 	struct op_result r;
 	engine_gc(e, &g, &r);
 	cli_print_recovered(&r);
-	if (o->json && (scan.scanned || r.exit == 0)) {
-		json_t *out_j = scan_json(pl, o, &scan);
-		json_object_set_new(out_j, "ok", json_boolean(r.exit == 0));
-		json_object_set_new(out_j, "removed", json_integer(r.exit == 0 ? r.generation : 0));
-		json_object_set_new(out_j, "freed_bytes", json_integer(r.exit == 0 ? (json_int_t)r.nfiles : 0));
-		if (r.exit)
-			fprintf(stderr, "error: %s\n", cli_reason(r.error.sb_buf, "the collection failed without giving a reason (see punix journal show)"));
-		char *txt = json_dumps(out_j, JSON_INDENT(2) | JSON_SORT_KEYS);
-		puts(txt);
-		free(txt);
-		json_decref(out_j);
-	} else if (o->json) {
-		cli_fail(r.exit, "%s", cli_reason(r.error.sb_buf, "the collection failed without giving a reason (see punix journal show)"));
+	if (r.exit)
+		cli_fail(cx, r.exit, "%s", cli_reason(r.error.sb_buf, GC_NO_REASON));
+	if (o->json) {
+		if (scan.scanned || r.exit == 0) {
+			json_t *out_j = scan_json(pl, o, &scan);
+			json_object_set_new(out_j, "removed", json_integer(r.exit == 0 ? r.generation : 0));
+			json_object_set_new(out_j, "freed_bytes", json_integer(r.exit == 0 ? (json_int_t)r.nfiles : 0));
+			cli_json_out(cx, out_j, r.exit);
+		}
 	} else {
 		if (scan.scanned)
 			scan_text(pl, o, &scan);
 		if (r.exit == 0) {
 			human((uint64_t)r.nfiles, h);
 			printf("removed: %ld paths, freed %s\n", r.generation, h);
-		} else {
-			cli_fail(r.exit, "%s", cli_reason(r.error.sb_buf, "the collection failed without giving a reason (see punix journal show)"));
 		}
 	}
 	rc = r.exit;
@@ -271,13 +265,13 @@ static int store_gc(struct store *st, const struct cli_places *pl, const struct 
 	return rc;
 }
 
-static int store_info(struct store *st, bool json)
+static int store_info(struct cli_ctx *cx, struct store *st, bool json)
 {
 	struct store_entry *e;
 	size_t n;
 	struct sbuf err = SBUF_INIT;
 	if (store_list(st, &e, &n, &err) < 0) {
-		int rc = cli_fail(EXIT_FAILURE_, "%s", sbuf_str(&err));
+		int rc = cli_fail(cx, EXIT_FAILURE_, "%s", sbuf_str(&err));
 		sbuf_free(&err);
 		return rc;
 	}
@@ -285,12 +279,8 @@ static int store_info(struct store *st, bool json)
 	for (size_t i = 0; i < n; i++)
 		bytes += e[i].bytes;
 	if (json) {
-		json_t *o = json_pack("{s:s, s:I, s:I}", "store", st->root, "paths", (json_int_t)n, "bytes",
-				      (json_int_t)bytes);
-		char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
-		puts(s);
-		free(s);
-		json_decref(o);
+		cli_json_out(cx, json_pack("{s:s, s:I, s:I}", "store", st->root, "paths", (json_int_t)n, "bytes",
+					   (json_int_t)bytes), EXIT_OK);
 	} else {
 		printf("store: %s\npaths: %zu\nbytes: %" PRIu64 "\n", st->root, n, bytes);
 	}
@@ -299,13 +289,13 @@ static int store_info(struct store *st, bool json)
 	return EXIT_OK;
 }
 
-static int store_verify(struct store *st, bool json)
+static int store_verify(struct cli_ctx *cx, struct store *st, bool json)
 {
 	struct store_entry *e;
 	size_t n;
 	struct sbuf err = SBUF_INIT;
 	if (store_list(st, &e, &n, &err) < 0) {
-		int rc = cli_fail(EXIT_FAILURE_, "%s", sbuf_str(&err));
+		int rc = cli_fail(cx, EXIT_FAILURE_, "%s", sbuf_str(&err));
 		sbuf_free(&err);
 		return rc;
 	}
@@ -315,7 +305,7 @@ static int store_verify(struct store *st, bool json)
 	for (size_t i = 0; i < n; i++) {
 		int v = store_verify_entry(st, &e[i]);
 		if (v < 0) {
-			rc = cli_fail(EXIT_FAILURE_, "%s: %s", e[i].path, strerror(-v));
+			rc = cli_fail(cx, EXIT_FAILURE_, "%s: %s", e[i].path, strerror(-v));
 			break;
 		}
 		if (v == 0)
@@ -329,17 +319,15 @@ static int store_verify(struct store *st, bool json)
 			printf("%s: %s\n", what, e[i].path);
 	}
 	if (rc == EXIT_OK) {
-		if (json) {
-			json_t *o = json_pack("{s:I, s:I, s:I, s:O}", "verified", (json_int_t)n, "corrupted",
-					      (json_int_t)corrupted, "missing", (json_int_t)missing, "problems", bad);
-			char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
-			puts(s);
-			free(s);
-			json_decref(o);
-		} else {
-			printf("verified %zu paths: %zu corrupted, %zu missing\n", n, corrupted, missing);
-		}
 		rc = corrupted || missing ? EXIT_ERROR : EXIT_OK;
+		if (rc)
+			cli_note(cx, "%zu of %zu store path(s) corrupted or missing", corrupted + missing, n);
+		if (json)
+			cli_json_out(cx, json_pack("{s:I, s:I, s:I, s:O}", "verified", (json_int_t)n, "corrupted",
+						   (json_int_t)corrupted, "missing", (json_int_t)missing, "problems", bad),
+				     rc);
+		else
+			printf("verified %zu paths: %zu corrupted, %zu missing\n", n, corrupted, missing);
 	}
 	json_decref(bad);
 	store_entries_free(e, n);
@@ -347,7 +335,7 @@ static int store_verify(struct store *st, bool json)
 	return rc;
 }
 
-int cmd_store(int argc, char **argv)
+int cmd_store(struct cli_ctx *cx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"store-root", required_argument, NULL, 's'},
@@ -366,10 +354,8 @@ int cmd_store(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	struct gc_opts gco = {0};
-	if (argc < 2) {
-		fputs(STORE_USAGE, stderr);
-		return EXIT_USAGE;
-	}
+	if (argc < 2)
+		return cli_usage(cx, STORE_USAGE);
 	const char *sub = argv[1];
 	if (!strcmp(sub, "-h") || !strcmp(sub, "--help")) {
 		cmd_store_help();
@@ -379,16 +365,16 @@ int cmd_store(int argc, char **argv)
 		static const char *const subs[] = {"path", "info", "verify", "gc"};
 		const char *near = cli_nearest(sub, subs, 4);
 		if (near)
-			return cli_fail(EXIT_USAGE, "unknown store command '%s' (did you mean '%s'?)", sub, near);
-		return cli_fail(EXIT_USAGE, "unknown store command '%s' (path, info, verify, gc)", sub);
+			return cli_fail(cx, EXIT_USAGE, "unknown store command '%s' (did you mean '%s'?)", sub, near);
+		return cli_fail(cx, EXIT_USAGE, "unknown store command '%s' (path, info, verify, gc)", sub);
 	}
 	const char *store_root = NULL;
-	bool json = false;
+	bool json = gco.json = cx->json;
 	int c;
 	optind = 1;
 	char name[32];
 	snprintf(name, sizeof(name), "store %s", sub);
-	while ((c = cli_getopt(argc - 1, argv + 1, longopts, name)) != -1) {
+	while ((c = cli_getopt(cx, argc - 1, argv + 1, longopts, name)) != -1) {
 		switch (c) {
 		case 's': store_root = optarg; break;
 		case 'j': json = gco.json = true; break;
@@ -403,45 +389,41 @@ int cmd_store(int argc, char **argv)
 		case 'i': gco.key = optarg; break;
 		case 'P': gco.remote_punix = optarg; break;
 		case 'h': cmd_store_help(); return EXIT_OK;
-		default: fputs(STORE_USAGE, stderr); return EXIT_USAGE;
+		default: return cli_usage(cx, STORE_USAGE);
 		}
 	}
 	char *const *rest = argv + 1 + optind;
 	size_t nrest = (size_t)(argc - 1 - optind);
-	if (strcmp(sub, "path") != 0 && nrest) {
-		fputs(STORE_USAGE, stderr);
-		return EXIT_USAGE;
-	}
+	if (strcmp(sub, "path") != 0 && nrest)
+		return cli_usage(cx, STORE_USAGE);
 	bool gc = !strcmp(sub, "gc");
-	if (!gc && (gco.dry || gco.roots || gco.dead || gco.dep || gco.state || gco.troot || gco.target)) {
-		fputs(STORE_USAGE, stderr);
-		return EXIT_USAGE;
-	}
+	if (!gc && (gco.dry || gco.roots || gco.dead || gco.dep || gco.state || gco.troot || gco.target))
+		return cli_usage(cx, STORE_USAGE);
 	if (!gco.target && (gco.known_hosts || gco.key || gco.remote_punix))
-		return cli_fail(EXIT_USAGE, "--known-hosts, --key and --remote-punix go with --target");
+		return cli_fail(cx, EXIT_USAGE, "--known-hosts, --key and --remote-punix go with --target");
 	if (gco.target && gco.state)
-		return cli_fail(EXIT_USAGE, "--state-dir is this machine's; the target's punix keeps its own journal");
+		return cli_fail(cx, EXIT_USAGE, "--state-dir is this machine's; the target's punix keeps its own journal");
 	if (gco.remote_punix && gco.remote_punix[0] != '/')
-		return cli_fail(EXIT_USAGE, "--remote-punix needs an absolute path on the target, got '%s'", gco.remote_punix);
+		return cli_fail(cx, EXIT_USAGE, "--remote-punix needs an absolute path on the target, got '%s'", gco.remote_punix);
 	if (gco.dep && gco.dep[0] != '/')
-		return cli_fail(EXIT_USAGE, "--deployments-root needs an absolute path, got '%s'", gco.dep);
+		return cli_fail(cx, EXIT_USAGE, "--deployments-root needs an absolute path, got '%s'", gco.dep);
 	struct cli_places pl;
 	struct store st;
-	int rc = cli_places_init(&pl, store_root);
+	int rc = cli_places_init(cx, &pl, store_root);
 	if (rc == EXIT_OK)
-		rc = cli_places_set(&pl, gco.dep, gco.state);
+		rc = cli_places_set(cx, &pl, gco.dep, gco.state);
 	char *troot = NULL;
 	if (rc == EXIT_OK && gco.troot) {
 		const char *why;
 		troot = path_canonical(gco.troot, NULL, &why);
 		if (!troot)
-			rc = cli_fail(EXIT_USAGE, "--transport-root '%s' cannot be used: %s", gco.troot, why);
+			rc = cli_fail(cx, EXIT_USAGE, "--transport-root '%s' cannot be used: %s", gco.troot, why);
 		else if (!strcmp(troot, "/"))
 			free(troot), troot = NULL;
 		gco.troot = troot;
 	}
 	if (rc == EXIT_OK && gco.target) {
-		rc = remote_gc(&pl, &gco, "/etc/systemd/system");
+		rc = remote_gc(cx, &pl, &gco, "/etc/systemd/system");
 		free(troot);
 		cli_places_free(&pl);
 		return rc;
@@ -449,17 +431,17 @@ int cmd_store(int argc, char **argv)
 	/* nothing here creates a store; gc and verify refuse what is not one
 	 * (gc of a target needs only the deployer's store's name) */
 	if (rc == EXIT_OK)
-		rc = cli_open_store(&st, &pl,
+		rc = cli_open_store(cx, &st, &pl,
 				    (gc && !troot) || !strcmp(sub, "verify") ? 0 : CLI_STORE_MAY_BE_ABSENT);
 	if (rc == EXIT_OK) {
 		if (gc)
-			rc = store_gc(&st, &pl, &gco);
+			rc = store_gc(cx, &st, &pl, &gco);
 		else if (!strcmp(sub, "path"))
-			rc = store_path(&st, rest, nrest);
+			rc = store_path(cx, &st, rest, nrest);
 		else if (!strcmp(sub, "info"))
-			rc = store_info(&st, json);
+			rc = store_info(cx, &st, json);
 		else
-			rc = store_verify(&st, json);
+			rc = store_verify(cx, &st, json);
 		store_close(&st);
 	}
 	free(troot);

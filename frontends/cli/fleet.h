@@ -49,6 +49,7 @@ struct host {
 };
 
 struct fleet_run {
+	struct cli_ctx *cx; /* the run's output: --json, the error its object reports */
 	struct engine *e;
 	const struct fleet_opts *o;
 	const struct cli_places *pl;

@@ -91,8 +91,10 @@ int fleet_status(struct fleet_run *fr, int width)
 			h->status = rd[i].err.sb_len ? H_FAILED : H_OK;
 		if (rd[i].err.sb_len)
 			host_fail(h, H_FAILED, "%s", rd[i].err.sb_buf);
-		if (h->status != H_OK)
+		if (h->status != H_OK) {
 			rc = EXIT_ERROR;
+			cli_note(fr->cx, "host %s: %s", h->name, h->message);
+		}
 		if (fr->o->json) {
 			json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "host", h->name, "stack", h->h->stack, "target",
 					      h->h->target, "status", status_names[h->status]);
@@ -120,11 +122,7 @@ int fleet_status(struct fleet_run *fr, int width)
 		sbuf_free(&rd[i].err);
 	}
 	if (fr->o->json) {
-		json_t *top = json_pack("{s:b, s:o}", "ok", rc == EXIT_OK, "hosts", arr);
-		char *s = json_dumps(top, JSON_INDENT(2));
-		puts(s);
-		free(s);
-		json_decref(top);
+		cli_json_out(fr->cx, json_pack("{s:o}", "hosts", arr), rc);
 	} else {
 		json_decref(arr);
 	}
@@ -148,8 +146,10 @@ int fleet_print_report(struct fleet_run *fr, int width)
 			h->status = H_NOT_ATTEMPTED;
 			h->message = xstrdup("not attempted (--fail-fast: another host failed first)");
 		}
-		if (h->status != H_OK)
+		if (h->status != H_OK) {
 			rc = EXIT_ERROR;
+			cli_note(fr->cx, "host %s: %s", h->name, h->message);
+		}
 		if (fr->o->json) {
 			json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "host", h->name, "stack", h->h->stack, "target",
 					      h->h->target, "status", status_names[h->status]);
@@ -174,11 +174,7 @@ int fleet_print_report(struct fleet_run *fr, int width)
 		printf("host %-*s → %s%s\n", width, h->name, label, h->message);
 	}
 	if (fr->o->json) {
-		json_t *top = json_pack("{s:b, s:s, s:o}", "ok", rc == EXIT_OK, "op", fr->o->sub, "hosts", arr);
-		char *s = json_dumps(top, JSON_INDENT(2));
-		puts(s);
-		free(s);
-		json_decref(top);
+		cli_json_out(fr->cx, json_pack("{s:s, s:o}", "op", fr->o->sub, "hosts", arr), rc);
 	} else {
 		json_decref(arr);
 	}

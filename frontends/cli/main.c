@@ -4,7 +4,6 @@
  * Each subcommand lives in its own cmd_*.c with its own usage text; this
  * file only knows their names. A command is listed here once it works.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,22 +22,6 @@ static const struct cli_cmd commands[] = {
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
-
-int cli_fail(int code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("error: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	return code;
-}
-
-const char *cli_reason(const char *s, const char *fallback)
-{
-	return s && *s ? s : fallback;
-}
 
 static void usage(FILE *f)
 {
@@ -62,19 +45,37 @@ static const struct cli_cmd *find(const char *name)
 }
 
 /* An unknown command: the nearest one, if it is near enough to be a typo. */
-static int unknown(const char *cmd)
+static int unknown(struct cli_ctx *cx, const char *cmd)
 {
 	const char *names[NCOMMANDS];
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		names[i] = commands[i].name;
 	const char *near = cli_nearest(cmd, names, NCOMMANDS);
 	if (near)
-		return cli_fail(EXIT_USAGE, "unknown command '%s' (did you mean '%s'?)", cmd, near);
-	return cli_fail(EXIT_USAGE, "unknown command '%s' (see 'punix --help')", cmd);
+		return cli_fail(cx, EXIT_USAGE, "unknown command '%s' (did you mean '%s'?)", cmd, near);
+	return cli_fail(cx, EXIT_USAGE, "unknown command '%s' (see 'punix --help')", cmd);
+}
+
+/*
+ * --json among the arguments, before any "--": the run answers in JSON,
+ * failures too, even one found before the command's own parsing reaches
+ * the option (an unknown option ahead of it).
+ */
+static bool wants_json(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return false;
+		if (!strcmp(argv[i], "--json"))
+			return true;
+	}
+	return false;
 }
 
 int main(int argc, char **argv)
 {
+	struct cli_ctx cx = {.json = wants_json(argc, argv)};
+	int rc;
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
@@ -96,13 +97,16 @@ int main(int argc, char **argv)
 			return EXIT_OK;
 		}
 		const struct cli_cmd *c = find(argv[2]);
-		if (!c)
-			return unknown(argv[2]);
+		if (!c) {
+			rc = unknown(&cx, argv[2]);
+			cli_ctx_end(&cx, rc);
+			return rc;
+		}
 		c->help();
 		return EXIT_OK;
 	}
 	const struct cli_cmd *c = find(cmd);
-	if (!c)
-		return unknown(cmd);
-	return c->run(argc - 1, argv + 1);
+	rc = c ? c->run(&cx, argc - 1, argv + 1) : unknown(&cx, cmd);
+	cli_ctx_end(&cx, rc);
+	return rc;
 }

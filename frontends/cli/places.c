@@ -30,19 +30,19 @@ static char *user_home(void)
 }
 
 /* The canonical form of a root the operator named, or an error naming it. */
-static int canon(char **out, const char *what, const char *p)
+static int canon(struct cli_ctx *cx, char **out, const char *what, const char *p)
 {
 	char cwd[4096];
 	const char *why;
 	char *c = path_canonical(p, getcwd(cwd, sizeof(cwd)) ? cwd : NULL, &why);
 	if (!c)
-		return cli_fail(EXIT_USAGE, "%s '%s' cannot be used: %s", what, p, why);
+		return cli_fail(cx, EXIT_USAGE, "%s '%s' cannot be used: %s", what, p, why);
 	free(*out);
 	*out = c;
 	return EXIT_OK;
 }
 
-int cli_places_init(struct cli_places *pl, const char *store_root)
+int cli_places_init(struct cli_ctx *cx, struct cli_places *pl, const char *store_root)
 {
 	memset(pl, 0, sizeof(*pl));
 	const char *env = getenv("PUNIX_HOME");
@@ -61,15 +61,15 @@ int cli_places_init(struct cli_places *pl, const char *store_root)
 		sbuf_printf(&sb, "%s/.punix", h);
 		free(h);
 	}
-	int rc = canon(&pl->home, env && env[0] ? "PUNIX_HOME" : "the home", sb.sb_buf);
+	int rc = canon(cx, &pl->home, env && env[0] ? "PUNIX_HOME" : "the home", sb.sb_buf);
 	sbuf_free(&sb);
 	if (rc != EXIT_OK)
 		return rc;
 	const char *store_env = getenv("PUNIX_STORE_DIR");
 	if (store_root && store_root[0])
-		rc = canon(&pl->store, "--store-root", store_root);
+		rc = canon(cx, &pl->store, "--store-root", store_root);
 	else if (store_env && store_env[0])
-		rc = canon(&pl->store, "PUNIX_STORE_DIR", store_env);
+		rc = canon(cx, &pl->store, "PUNIX_STORE_DIR", store_env);
 	else {
 		sbuf_printf(&sb, "%s/store", strcmp(pl->home, "/") ? pl->home : "");
 		pl->store = sbuf_detach(&sb, NULL);
@@ -85,14 +85,14 @@ int cli_places_init(struct cli_places *pl, const char *store_root)
 	 */
 	const char *hroot = getenv("PUNIX_HOST_ROOT");
 	if (hroot && hroot[0]) {
-		rc = canon(&pl->host_root, "PUNIX_HOST_ROOT", hroot);
+		rc = canon(cx, &pl->host_root, "PUNIX_HOST_ROOT", hroot);
 		if (rc != EXIT_OK)
 			return rc;
 		struct sbuf err = SBUF_INIT;
 		int r = ops_mkdir_p(ops_local(), pl->host_root, 0755);
 		pl->host_ops = r == 0 ? ops_beneath(pl->host_root, &err) : NULL;
 		if (!pl->host_ops) {
-			rc = cli_fail(EXIT_USAGE, "PUNIX_HOST_ROOT '%s' cannot be used: %s", pl->host_root,
+			rc = cli_fail(cx, EXIT_USAGE, "PUNIX_HOST_ROOT '%s' cannot be used: %s", pl->host_root,
 				      r < 0 ? strerror(-r) : err.sb_buf);
 			sbuf_free(&err);
 			return rc;
@@ -141,13 +141,13 @@ int cli_places_init(struct cli_places *pl, const char *store_root)
 	pl->ssh = (struct ssh_defaults){pl->ssh_home, pl->ssh_agent, pl->local_user};
 	const char *state_env = getenv("PUNIX_STATE_DIR");
 	if (state_env && state_env[0])
-		return canon(&pl->state, "PUNIX_STATE_DIR", state_env);
+		return canon(cx, &pl->state, "PUNIX_STATE_DIR", state_env);
 	sbuf_printf(&sb, "%s/journal", strcmp(pl->home, "/") ? pl->home : "");
 	pl->state = sbuf_detach(&sb, NULL);
 	return EXIT_OK;
 }
 
-struct engine *cli_engine(const struct cli_places *pl, struct store *st)
+struct engine *cli_engine(struct cli_ctx *cx, const struct cli_places *pl, struct store *st)
 {
 	extern char **environ;
 	struct engine_config cfg = {
@@ -162,18 +162,18 @@ struct engine *cli_engine(const struct cli_places *pl, struct store *st)
 	struct sbuf err = SBUF_INIT;
 	struct engine *e = engine_open(&cfg, &err);
 	if (!e)
-		cli_fail(EXIT_FAILURE_, "%s", cli_reason(err.sb_buf, "the engine could not start"));
+		cli_fail(cx, EXIT_FAILURE_, "%s", cli_reason(err.sb_buf, "the engine could not start"));
 	sbuf_free(&err);
 	return e;
 }
 
-int cli_places_set(struct cli_places *pl, const char *deployments, const char *state)
+int cli_places_set(struct cli_ctx *cx, struct cli_places *pl, const char *deployments, const char *state)
 {
 	int rc = EXIT_OK;
 	if (deployments)
-		rc = canon(&pl->deployments, "--deployments-root", deployments);
+		rc = canon(cx, &pl->deployments, "--deployments-root", deployments);
 	if (rc == EXIT_OK && state)
-		rc = canon(&pl->state, "--state-dir", state);
+		rc = canon(cx, &pl->state, "--state-dir", state);
 	return rc;
 }
 
@@ -196,7 +196,7 @@ void cli_places_free(struct cli_places *pl)
 	memset(pl, 0, sizeof(*pl));
 }
 
-int cli_open_store(struct store *s, const struct cli_places *pl, int flags)
+int cli_open_store(struct cli_ctx *cx, struct store *s, const struct cli_places *pl, int flags)
 {
 	struct sbuf err = SBUF_INIT;
 	int r;
@@ -216,7 +216,7 @@ int cli_open_store(struct store *s, const struct cli_places *pl, int flags)
 	bool refused = r == -ENOENT || r == -ENOTDIR || r == -EXDEV || r == -EBADMSG || r == -EPROTO;
 	int rc = r >= 0 ? EXIT_OK : refused ? EXIT_ERROR : EXIT_FAILURE_;
 	if (r < 0)
-		cli_fail(rc, "%s", sbuf_str(&err));
+		cli_fail(cx, rc, "%s", sbuf_str(&err));
 	sbuf_free(&err);
 	return rc;
 }
@@ -227,7 +227,7 @@ void cli_print_recovered(const struct op_result *r)
 		fputs(r->recovered.sb_buf, stderr);
 }
 
-int cli_parse_mode(const char *arg, enum target_mode *mode)
+int cli_parse_mode(struct cli_ctx *cx, const char *arg, enum target_mode *mode)
 {
 	static const struct {
 		const char *name;
@@ -238,5 +238,5 @@ int cli_parse_mode(const char *arg, enum target_mode *mode)
 			*mode = modes[i].mode;
 			return EXIT_OK;
 		}
-	return cli_fail(EXIT_USAGE, "--mode is host, agentless or auto, not '%s'", arg);
+	return cli_fail(cx, EXIT_USAGE, "--mode is host, agentless or auto, not '%s'", arg);
 }

@@ -45,15 +45,15 @@ static char *join(const char *dir, const char *name)
 	return sbuf_detach(&sb, NULL);
 }
 
-static int walk(struct punix_ops *ops, const char *dir, int depth, source_vec *out)
+static int walk(struct cli_ctx *cx, struct punix_ops *ops, const char *dir, int depth, source_vec *out)
 {
 	if (depth > SOURCES_MAX_DEPTH)
-		return cli_fail(EXIT_USAGE, "%s: directories nested more than %d deep", dir, SOURCES_MAX_DEPTH);
+		return cli_fail(cx, EXIT_USAGE, "%s: directories nested more than %d deep", dir, SOURCES_MAX_DEPTH);
 	char **names;
 	size_t n;
 	int r = ops->list_dir(ops, dir, &names, &n);
 	if (r < 0)
-		return cli_fail(EXIT_USAGE, "%s: %s", dir, strerror(-r));
+		return cli_fail(cx, EXIT_USAGE, "%s: %s", dir, strerror(-r));
 	int rc = EXIT_OK;
 	for (size_t i = 0; i < n && rc == EXIT_OK; i++) {
 		if (names[i][0] == '.')
@@ -62,9 +62,9 @@ static int walk(struct punix_ops *ops, const char *dir, int depth, source_vec *o
 		struct ops_stat st;
 		r = ops->stat(ops, path, 0, &st);
 		if (r < 0) {
-			rc = cli_fail(EXIT_USAGE, "%s: %s", path, strerror(-r));
+			rc = cli_fail(cx, EXIT_USAGE, "%s: %s", path, strerror(-r));
 		} else if (st.type == OPS_FT_DIR) {
-			rc = walk(ops, path, depth + 1, out);
+			rc = walk(cx, ops, path, depth + 1, out);
 		} else if (has_pcl_suffix(names[i])) {
 			/* a symlink to a file counts; to a directory, it is not followed */
 			if (st.type == OPS_FT_LINK)
@@ -75,7 +75,7 @@ static int walk(struct punix_ops *ops, const char *dir, int depth, source_vec *o
 				continue;
 			}
 			if (r < 0)
-				rc = cli_fail(EXIT_USAGE, "%s: %s", path, strerror(-r));
+				rc = cli_fail(cx, EXIT_USAGE, "%s: %s", path, strerror(-r));
 		}
 		free(path);
 	}
@@ -95,37 +95,37 @@ static void free_sources(source_vec *v)
 	VEC_FREE(v);
 }
 
-static int collect(struct punix_ops *ops, char *const *args, size_t nargs, source_vec *out)
+static int collect(struct cli_ctx *cx, struct punix_ops *ops, char *const *args, size_t nargs, source_vec *out)
 {
 	for (size_t i = 0; i < nargs; i++) {
 		const char *arg = args[i];
 		struct ops_stat st;
 		int r = ops->stat(ops, arg, 1, &st);
 		if (r < 0)
-			return cli_fail(EXIT_USAGE, "%s: %s", arg, strerror(-r));
+			return cli_fail(cx, EXIT_USAGE, "%s: %s", arg, strerror(-r));
 		if (st.type == OPS_FT_DIR) {
 			size_t before = out->n;
-			int rc = walk(ops, arg, 0, out);
+			int rc = walk(cx, ops, arg, 0, out);
 			if (rc != EXIT_OK)
 				return rc;
 			if (out->n == before)
-				return cli_fail(EXIT_USAGE, "%s: no .pcl files in this directory", arg);
+				return cli_fail(cx, EXIT_USAGE, "%s: no .pcl files in this directory", arg);
 		} else if (st.type == OPS_FT_REG) {
 			struct source s = {xstrdup(arg), st.dev, st.ino};
 			VEC_PUSH(out, s);
 		} else {
-			return cli_fail(EXIT_USAGE, "%s: not a regular file or directory", arg);
+			return cli_fail(cx, EXIT_USAGE, "%s: not a regular file or directory", arg);
 		}
 	}
 	return EXIT_OK;
 }
 
-int cli_load_program(struct punix_ops *ops, char *const *args, size_t nargs, struct pcl_program **out,
+int cli_load_program(struct cli_ctx *cx, struct punix_ops *ops, char *const *args, size_t nargs, struct pcl_program **out,
 		     size_t *nfiles)
 {
 	*out = NULL;
 	source_vec srcs = {0};
-	int rc = collect(ops, args, nargs, &srcs);
+	int rc = collect(cx, ops, args, nargs, &srcs);
 	if (rc != EXIT_OK) {
 		free_sources(&srcs);
 		return rc;
@@ -165,7 +165,7 @@ int cli_load_program(struct punix_ops *ops, char *const *args, size_t nargs, str
 			continue;
 		}
 		if (r < 0) {
-			rc = cli_fail(EXIT_USAGE, "%s: %s", srcs.v[i].path, strerror(-r));
+			rc = cli_fail(cx, EXIT_USAGE, "%s: %s", srcs.v[i].path, strerror(-r));
 			break;
 		}
 		pcl_program_add_source(p, srcs.v[i].path, buf, len);
@@ -182,10 +182,22 @@ int cli_load_program(struct punix_ops *ops, char *const *args, size_t nargs, str
 	return EXIT_OK;
 }
 
-void cli_print_diags(const struct pcl_program *p)
+void cli_note_diag(struct cli_ctx *cx, const struct pcl_program *p)
+{
+	if (pcl_program_ndiags(p) && !cx->error) {
+		/* the first, for the JSON object: its code, message and place */
+		const struct pcl_diag *d = pcl_program_diag(p, 0);
+		cli_note(cx, "[E%d] %s", d->d_code, d->d_message);
+		cx->file = d->d_loc.file ? xstrdup(d->d_loc.file) : NULL;
+		cx->line = d->d_loc.line;
+	}
+}
+
+void cli_print_diags(struct cli_ctx *cx, const struct pcl_program *p)
 {
 	struct sbuf sb = SBUF_INIT;
 	size_t n = pcl_program_ndiags(p);
+	cli_note_diag(cx, p);
 	for (size_t i = 0; i < n; i++)
 		pcl_diag_format(pcl_program_diag(p, i), &sb);
 	size_t total = pcl_program_error_count(p);
@@ -195,14 +207,14 @@ void cli_print_diags(const struct pcl_program *p)
 	sbuf_free(&sb);
 }
 
-char *cli_tree_root(struct punix_ops *ops, char *const *args, size_t nargs)
+char *cli_tree_root(struct cli_ctx *cx, struct punix_ops *ops, char *const *args, size_t nargs)
 {
 	char *root = NULL;
 	for (size_t i = 0; i < nargs; i++) {
 		char *real;
 		int r = ops->realpath(ops, args[i], &real);
 		if (r < 0) {
-			cli_fail(EXIT_USAGE, "%s: %s", args[i], strerror(-r));
+			cli_fail(cx, EXIT_USAGE, "%s: %s", args[i], strerror(-r));
 			free(root);
 			return NULL;
 		}
@@ -255,11 +267,11 @@ void cli_free_strings(char **v, size_t n)
 	free(v);
 }
 
-void cli_report_located(struct pcl_program *prog, const struct build_located *l, size_t n)
+void cli_report_located(struct cli_ctx *cx, struct pcl_program *prog, const struct build_located *l, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		pcl_program_error_at(prog, (struct pcl_loc){l[i].loc.file, l[i].loc.line, l[i].loc.col}, PCL_E6, "%s",
 				     l[i].message);
 	pcl_program_sort_diags(prog);
-	cli_print_diags(prog);
+	cli_print_diags(cx, prog);
 }
