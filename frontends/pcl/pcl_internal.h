@@ -102,6 +102,7 @@ struct pcl_decl {
 	struct pcl_module module; /* the public view, filled by eval/schema */
 	enum pcl_eval_state state; /* of the whole module */
 	bool duplicate;            /* a later declaration of a taken name */
+	size_t index;              /* of module in the program's modules (sorted by name) */
 };
 
 /* ---- the program ------------------------------------------------------ */
@@ -117,10 +118,17 @@ struct pcl_types {
 };
 
 /* One copy of each identifier and short string (pcl_lex.c): open addressing. */
+struct pcl_intern_slot {
+	const char *s;  /* in the arena's strings; NULL for a free slot */
+	uint64_t hash;  /* of s: a probe that meets another string never reads it */
+};
+
 struct pcl_intern {
-	const char **slots; /* in the arena's strings; NULL for a free slot */
-	size_t cap;         /* a power of two, or 0 */
+	struct pcl_intern_slot *slots;
+	size_t cap;     /* a power of two, or 0 */
 	size_t n;
+	/* the last string seen for each of 512 hash buckets: field names stay in cache */
+	struct pcl_intern_slot recent[512];
 };
 
 struct pcl_program {

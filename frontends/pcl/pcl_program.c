@@ -6,6 +6,8 @@
  * The public lookups they need too (pcl_program_find, pcl_value_field) are
  * in pcl_lookup.c, below them all.
  */
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,10 +89,52 @@ static int decl_pos_cmp(const void *a, const void *b)
 	return loc_cmp(x->loc, y->loc);
 }
 
-static int module_name_cmp(const void *a, const void *b)
+/*
+ * Sorting by name: each module with the first 8 bytes of its name as a
+ * big-endian number, so that most comparisons never reach the names (which
+ * lie all over the arena: a cache miss each).
+ */
+struct name_key {
+	uint64_t prefix;
+	struct pcl_module *m;
+};
+
+static uint64_t name_prefix(const char *s)
 {
-	const struct pcl_module *x = *(const struct pcl_module *const *)a, *y = *(const struct pcl_module *const *)b;
-	return strcmp(x->m_name, y->m_name);
+	uint64_t v = 0;
+	size_t i = 0;
+	for (; i < 8 && s[i]; i++)
+		v = v << 8 | (unsigned char)s[i];
+	return v << (8 * (8 - i));
+}
+
+static int name_key_cmp(const void *a, const void *b)
+{
+	const struct name_key *x = a, *y = b;
+	if (x->prefix != y->prefix)
+		return x->prefix < y->prefix ? -1 : 1;
+	return strcmp(x->m->m_name, y->m->m_name);
+}
+
+static void sort_modules(struct pcl_program *p)
+{
+	size_t n = p->modules.n;
+	bool sorted = true;
+	for (size_t i = 1; i < n && sorted; i++)
+		sorted = strcmp(p->modules.v[i - 1]->m_name, p->modules.v[i]->m_name) < 0;
+	if (!sorted) {
+		struct name_key *k = xmalloc(n * sizeof(*k));
+		for (size_t i = 0; i < n; i++)
+			k[i] = (struct name_key){name_prefix(p->modules.v[i]->m_name), (struct pcl_module *)p->modules.v[i]};
+		qsort(k, n, sizeof(*k), name_key_cmp);
+		for (size_t i = 0; i < n; i++)
+			p->modules.v[i] = k[i].m;
+		free(k);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct pcl_decl *d = (struct pcl_decl *)((char *)p->modules.v[i] - offsetof(struct pcl_decl, module));
+		d->index = i;
+	}
 }
 
 /*
@@ -118,8 +162,7 @@ static void register_modules(struct pcl_program *p)
 		}
 		VEC_PUSH(&p->modules, &d->module);
 	}
-	if (p->modules.n > 1)
-		qsort(p->modules.v, p->modules.n, sizeof(p->modules.v[0]), module_name_cmp);
+	sort_modules(p);
 }
 
 size_t pcl_program_check(struct pcl_program *p)

@@ -143,19 +143,9 @@ static void graph_report_cycles(struct pcl_program *p, struct graph *g, const ch
 
 static size_t module_index(struct pcl_program *p, const char *name)
 {
-	/* modules are sorted by name: binary search */
-	size_t lo = 0, hi = p->modules.n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(p->modules.v[mid]->m_name, name);
-		if (c == 0)
-			return mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return (size_t)-1;
+	/* by the program's name table (one hash), not a search of the sorted array */
+	const struct pcl_decl *d = strmap_get(&p->by_name, name);
+	return d && !d->duplicate ? d->index : (size_t)-1;
 }
 
 static void check_package_graph(struct pcl_program *p)
