@@ -112,6 +112,7 @@ struct cli_places {
 	char *store;
 	char *logs;
 	char *deployments; /* --deployments-root, else <home>/deployments */
+	bool deployments_default; /* <home>/deployments: made by the first op (so GC can tell "none yet" from "gone") */
 	char *state;       /* --state-dir, else $PUNIX_STATE_DIR, else <home>/journal */
 	struct fault_plan *fault; /* the tests' fault injection, from PUNIX_FAULT_* (docs/testing.md) */
 	char *crash_at;           /* PUNIX_CRASH_AT */

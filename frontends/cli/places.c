@@ -121,6 +121,7 @@ int cli_places_init(struct cli_ctx *cx, struct cli_places *pl, const char *store
 	sbuf_free(&sb);
 	sbuf_printf(&sb, "%s/deployments", strcmp(pl->home, "/") ? pl->home : "");
 	pl->deployments = sbuf_detach(&sb, NULL);
+	pl->deployments_default = true;
 	/* the tests' fault injection and crash points: read here, once, and handed down */
 	const char *eio = getenv("PUNIX_FAULT_EIO_AT"), *kill_at = getenv("PUNIX_FAULT_KILL_AT");
 	const char *forever = getenv("PUNIX_FAULT_EIO_FOREVER"), *lossy = getenv("PUNIX_FAULT_LOSSY");
@@ -160,6 +161,19 @@ struct engine *cli_engine(struct cli_ctx *cx, const struct cli_places *pl, struc
 		.static_punix = pl->static_punix,
 	};
 	struct sbuf err = SBUF_INIT;
+	/*
+	 * The home's own deployments root exists once this home has run an op,
+	 * even one that deployed elsewhere (--transport-root): so a collection
+	 * tells a home with no local stack from one whose root went missing,
+	 * which it refuses (docs/gc.md).
+	 */
+	if (pl->deployments_default && !pl->host_root) {
+		int r = ops_mkdir_p(ops_local(), pl->deployments, 0755);
+		if (r < 0) {
+			cli_fail(cx, EXIT_FAILURE_, "cannot make the deployments root %s: %s", pl->deployments, ops_strerror(r));
+			return NULL;
+		}
+	}
 	struct engine *e = engine_open(&cfg, &err);
 	if (!e)
 		cli_fail(cx, EXIT_FAILURE_, "%s", cli_reason(err.sb_buf, "the engine could not start"));
@@ -170,8 +184,10 @@ struct engine *cli_engine(struct cli_ctx *cx, const struct cli_places *pl, struc
 int cli_places_set(struct cli_ctx *cx, struct cli_places *pl, const char *deployments, const char *state)
 {
 	int rc = EXIT_OK;
-	if (deployments)
+	if (deployments) {
 		rc = canon(cx, &pl->deployments, "--deployments-root", deployments);
+		pl->deployments_default = false;
+	}
 	if (rc == EXIT_OK && state)
 		rc = canon(cx, &pl->state, "--state-dir", state);
 	return rc;
