@@ -283,7 +283,10 @@ static int no_generations(struct cli_ctx *cx, const struct svc_opts *o, struct p
 {
 	struct sbuf there = SBUF_INIT;
 	engine_stacks_text(tops, dep, &there);
-	int rc = cli_fail(cx, EXIT_ERROR, "stack '%s' has no generations under %s (%s)", o->stack, dep, there.sb_buf);
+	/* the path as the target has it, and, rebased, where that is here */
+	int rc = cli_fail(cx, EXIT_ERROR, "stack '%s' has no generations under %s%s%s%s%s; %s", o->stack, dep,
+			  o->transport_root ? " (here " : "", o->transport_root ? o->transport_root : "",
+			  o->transport_root ? dep : "", o->transport_root ? ")" : "", there.sb_buf);
 	sbuf_free(&there);
 	return rc;
 }
