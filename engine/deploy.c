@@ -248,7 +248,7 @@ static void built_one(void *arg, const struct build_item *it)
 {
 	(void)it;
 	struct built *b = arg;
-	op_count(b->c, "packages built", ++b->done, b->c->bp.n, 0);
+	op_count(b->c, "packages done", ++b->done, b->c->bp.n, 0);
 }
 
 int deploy_build(struct op_ctx *c)
@@ -256,7 +256,7 @@ int deploy_build(struct op_ctx *c)
 	if (c->in->bundle && !c->in->bundle->build)
 		return 0; /* built by the deployer, its closure pushed before the op began */
 	struct built b = {c, 0};
-	op_count(c, "packages built", 0, c->bp.n, 0);
+	op_count(c, "packages done", 0, c->bp.n, 0);
 	build_plan_run(&c->bp, c->e->store, false, NULL, built_one, &b);
 	for (size_t i = 0; i < c->bp.n; i++) {
 		const struct build_item *it = &c->bp.items[i];

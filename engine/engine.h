@@ -164,7 +164,7 @@ struct op_request {
 	void (*progress)(void *arg, const char *step, uint64_t op_id);
 	/*
 	 * Told, with progress_arg, how far a step that works through many
-	 * items has got: what it counts ("packages built", "paths pushed",
+	 * items has got: what it counts ("packages done", "paths pushed",
 	 * "paths deleted"), done of total (0 of total as it begins), and the
 	 * bytes sent so far (a push in host mode; else 0); or NULL. It is
 	 * called from the thread the step runs on, which is a pool worker

@@ -594,7 +594,8 @@ static int gc_sweep(struct op_ctx *c)
 	size_t slice = ndoomed;
 	if (c->req.count && !c->parent && ndoomed > 256)
 		slice = ndoomed / 20 > 64 ? ndoomed / 20 : 64;
-	op_count(c, "paths deleted", 0, ndoomed, 0);
+	if (ndoomed)
+		op_count(c, "paths deleted", 0, ndoomed, 0);
 	int r = 0;
 	for (size_t at = 0; at < ndoomed && r == 0; at += slice) {
 		size_t k = ndoomed - at < slice ? ndoomed - at : slice, got = 0;
