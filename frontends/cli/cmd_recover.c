@@ -130,7 +130,7 @@ int cmd_recover(struct cli_ctx *cx, int argc, char **argv)
 			/* the ops recovered so far, on standard error (docs/cli.md, "Progress") */
 			cli_progress_init(&out.progress, cx->json);
 			cli_progress_source(&out.src, &out.progress, "recover");
-			int er = engine_recover_counted(e, out.list, on_op, on_count, &out, &err);
+			int er = engine_recover_counted(e, out.list, on_op, out.progress.on ? on_count : NULL, &out, &err);
 			cli_progress_end(&out.progress);
 			if (er < 0)
 				rc = cli_fail(cx, EXIT_FAILURE_, "%s",

@@ -550,8 +550,8 @@ static int deploy(struct cli_ctx *cx, struct engine *e, const struct svc_opts *o
 			snprintf(slots[i].label, sizeof(slots[i].label), "deploy %s", names[i]);
 			cli_progress_source(&slots[i].src, &pg, slots[i].label);
 			struct op_request q = {.type = OP_DEPLOY, .target = *t, .deploy = &slots[i].in,
-					       .progress = cli_progress_step, .count = cli_progress_count,
-					       .progress_arg = &slots[i].src};
+					       .progress = pg.on ? cli_progress_step : NULL,
+					       .count = pg.on ? cli_progress_count : NULL, .progress_arg = &slots[i].src};
 			engine_submit(e, &q, deploy_done, &slots[i]);
 		}
 		engine_run(e);

@@ -243,8 +243,9 @@ static int store_gc(struct cli_ctx *cx, struct store *st, const struct cli_place
 	struct cli_progress_src src;
 	cli_progress_init(&pg, o->json);
 	cli_progress_source(&src, &pg, "store gc");
-	struct op_request q = {.type = OP_GC, .gc = g, .progress = cli_progress_step, .count = cli_progress_count,
-			       .progress_arg = &src};
+	/* only when shown: a sweep that is counted deletes in slices (engine/gc.c) */
+	struct op_request q = {.type = OP_GC, .gc = g, .progress = pg.on ? cli_progress_step : NULL,
+			       .count = pg.on ? cli_progress_count : NULL, .progress_arg = &src};
 	engine_run_one(e, &q, &r);
 	cli_progress_end(&pg);
 	cli_print_recovered(&r);

@@ -5,8 +5,9 @@
  *
  * Shown when standard error is a terminal and the command prints no JSON,
  * or whenever PUNIX_PROGRESS=1 (PUNIX_PROGRESS=0: never). On a terminal
- * (not TERM=dumb) it is one line rewritten in place and cleared at the
- * end; elsewhere a plain line per update. Never on standard output.
+ * (not TERM=dumb, no NO_COLOR) it is one line rewritten in place and
+ * cleared at the end; elsewhere a plain line per update. Never on
+ * standard output.
  *
  * The engine calls in from the thread a step runs on (engine.h:
  * op_request.count), so the state is behind a mutex; it is the command's
@@ -37,7 +38,9 @@ void cli_progress_init(struct cli_progress *p, bool json)
 		p->on = true;
 	else
 		p->on = tty && !json;
-	p->redraw = p->on && tty && !(term && !strcmp(term, "dumb"));
+	/* escapes only where a terminal understands them and NO_COLOR does not ask for none (as fleet's lines) */
+	const char *nc = getenv("NO_COLOR");
+	p->redraw = p->on && tty && !(term && !strcmp(term, "dumb")) && !(nc && *nc);
 	p->width = 80;
 	struct winsize ws;
 	if (p->redraw && ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
