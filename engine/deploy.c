@@ -239,11 +239,25 @@ static int deploy_plan(struct op_ctx *c)
 	return 0;
 }
 
+struct built {
+	struct op_ctx *c;
+	uint64_t done;
+};
+
+static void built_one(void *arg, const struct build_item *it)
+{
+	(void)it;
+	struct built *b = arg;
+	op_count(b->c, "packages done", ++b->done, b->c->bp.n, 0);
+}
+
 int deploy_build(struct op_ctx *c)
 {
 	if (c->in->bundle && !c->in->bundle->build)
 		return 0; /* built by the deployer, its closure pushed before the op began */
-	build_plan_run(&c->bp, c->e->store, false, NULL, NULL, NULL);
+	struct built b = {c, 0};
+	op_count(c, "packages done", 0, c->bp.n, 0);
+	build_plan_run(&c->bp, c->e->store, false, NULL, built_one, &b);
 	for (size_t i = 0; i < c->bp.n; i++) {
 		const struct build_item *it = &c->bp.items[i];
 		if (it->state == BUILD_FAILED)
@@ -407,12 +421,19 @@ static int deploy_stage(struct op_ctx *c)
 		if (r < 0)
 			op_fail(c, 3, "asking the target which store paths it has: %s", ops_strerror(r));
 	}
+	uint64_t topush = 0, pushed = 0;
+	for (size_t i = 0; i < c->plan.npaths && !c->in->bundle && !target_is_here(c); i++)
+		topush += !(found && found[2 * i] && found[2 * i + 1]);
+	if (r == 0 && topush)
+		op_count(c, "paths pushed", 0, topush, 0);
 	for (size_t i = 0; i < c->plan.npaths && r == 0 && !c->in->bundle; i++) {
 		if (found && found[2 * i] && found[2 * i + 1])
 			continue;
 		r = push_store_path(c, c->plan.store_paths[i]);
 		if (r < 0)
 			op_fail(c, 3, "pushing %s to the target: %s", c->plan.store_paths[i], strerror(-r));
+		else if (topush)
+			op_count(c, "paths pushed", ++pushed, topush, 0);
 	}
 	free(found);
 	char *sdir = stack_dir(dep_root(c), c->stack);

@@ -162,6 +162,19 @@ struct op_request {
 	 * id in the journal (0 until its first record is durable), or NULL.
 	 */
 	void (*progress)(void *arg, const char *step, uint64_t op_id);
+	/*
+	 * Told, with progress_arg, how far a step that works through many
+	 * items has got: what it counts ("packages done", "paths pushed",
+	 * "paths deleted"), done of total (0 of total as it begins), and the
+	 * bytes sent so far (a push in host mode; else 0); or NULL. It is
+	 * called from the thread the step runs on, which is a pool worker
+	 * or the loop thread itself (a lone local op runs its steps there,
+	 * so a timer on the loop could not see them), as often as once per
+	 * item or 64 KiB sent: it must be thread-safe and cheap, and limit
+	 * what it shows itself. Never twice at once for one op; ops beside
+	 * each other may call it at once.
+	 */
+	void (*count)(void *arg, const char *what, uint64_t done, uint64_t total, uint64_t bytes);
 	void *progress_arg;
 	/*
 	 * Seconds the op may take (0: no limit). Past them, it stops at its next
@@ -200,6 +213,13 @@ int engine_set_current(struct engine *e, const struct target_spec *t, const char
  */
 int engine_recover(struct engine *e, bool list_only, void (*report)(void *arg, const char *line), void *arg,
 		   struct sbuf *err);
+/*
+ * The same, and count(arg, "ops recovered", done, total, 0), on the loop
+ * thread, as it begins and after each op's line (count may be NULL).
+ */
+int engine_recover_counted(struct engine *e, bool list_only, void (*report)(void *arg, const char *line),
+			   void (*count)(void *arg, const char *what, uint64_t done, uint64_t total, uint64_t bytes),
+			   void *arg, struct sbuf *err);
 
 /* ---- garbage collection and pruning ---------------------------------------------- */
 

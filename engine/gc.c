@@ -586,7 +586,24 @@ static int gc_sweep(struct op_ctx *c)
 	}
 	struct store *s = st->s;
 	size_t removed = 0;
-	int r = store_delete_many(s, doomed, ndoomed, &removed);
+	/*
+	 * All at once: one sync of the registrations. Only when someone
+	 * watches, in about twenty slices, each its own sync (each path's
+	 * registration still goes before its tree), to say how far it got.
+	 */
+	size_t slice = ndoomed;
+	if (c->req.count && !c->parent && ndoomed > 256)
+		slice = ndoomed / 20 > 64 ? ndoomed / 20 : 64;
+	if (ndoomed)
+		op_count(c, "paths deleted", 0, ndoomed, 0);
+	int r = 0;
+	for (size_t at = 0; at < ndoomed && r == 0; at += slice) {
+		size_t k = ndoomed - at < slice ? ndoomed - at : slice, got = 0;
+		r = store_delete_many(s, doomed + at, k, &got);
+		removed += got;
+		if (r == 0)
+			op_count(c, "paths deleted", removed, ndoomed, 0);
+	}
 	if (r < 0)
 		op_fail(c, 3, "deleting dead paths of the store %s: %s", s->real, strerror(-r));
 	free(doomed);

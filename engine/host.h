@@ -48,8 +48,17 @@ int host_connect(struct punix_ops *o, const char *line, const char *store_root, 
 		 struct host_conn *h, struct sbuf *err);
 /* bits[i] = 1 when paths[i] is valid in the target's store; one round trip. */
 int host_have(struct host_conn *h, const char *const *paths, size_t n, unsigned char *bits, struct sbuf *err);
-/* Sends each path of src (its tree and registration) in one stream; one round trip. */
-int host_push(struct host_conn *h, struct store *src, const char *const *paths, size_t n, struct sbuf *err);
+/* Told, on the pushing thread, the paths sent in whole and the bytes of their files sent so far. */
+struct host_push_tick {
+	void (*fn)(void *arg, size_t done, uint64_t bytes);
+	void *arg;
+};
+/*
+ * Sends each path of src (its tree and registration) in one stream; one
+ * round trip. tick (or NULL) after each path and each 64 KiB of a file.
+ */
+int host_push(struct host_conn *h, struct store *src, const char *const *paths, size_t n,
+	      const struct host_push_tick *tick, struct sbuf *err);
 /*
  * Runs `punix ARGS...` on the target (bundle, if not NULL, on its
  * descriptor 3); its output to out and err as it arrives; *code its exit.

@@ -185,6 +185,9 @@ struct walk {
 	struct punix_ops *src;
 	const char *top;
 	struct sbuf *err;
+	const struct host_push_tick *tick;
+	size_t done;    /* paths sent before this one */
+	uint64_t start; /* h->pushed_bytes as the push began */
 };
 
 static int send_entry(struct walk *w, const char *path, const char *rel);
@@ -246,6 +249,8 @@ static int send_entry(struct walk *w, const char *path, const char *rel)
 			r = proto_send(&w->h->io, &fr);
 			left -= (uint64_t)n;
 			w->h->pushed_bytes += (uint64_t)n;
+			if (r == 0 && w->tick && w->tick->fn)
+				w->tick->fn(w->tick->arg, w->done, w->h->pushed_bytes - w->start);
 		}
 		if (fd >= 0 && r != -ENOENT)
 			o->close(o, fd);
@@ -257,10 +262,14 @@ static int send_entry(struct walk *w, const char *path, const char *rel)
 	return r;
 }
 
-int host_push(struct host_conn *h, struct store *src, const char *const *paths, size_t n, struct sbuf *err)
+int host_push(struct host_conn *h, struct store *src, const char *const *paths, size_t n,
+	      const struct host_push_tick *tick, struct sbuf *err)
 {
 	int r = 0;
+	uint64_t start = h->pushed_bytes;
 	for (size_t i = 0; i < n && r == 0; i++) {
+		if (i && tick && tick->fn)
+			tick->fn(tick->arg, i, h->pushed_bytes - start);
 		struct sbuf meta = SBUF_INIT;
 		sbuf_printf(&meta, "%s/%s.json", src->meta_dir, store_path_name(paths[i]));
 		char *reg = NULL;
@@ -277,10 +286,12 @@ int host_push(struct host_conn *h, struct store *src, const char *const *paths, 
 		proto_put(&fr, PF_REG, reg, len);
 		free(reg);
 		r = proto_send(&h->io, &fr);
-		struct walk w = {h, src->ops, paths[i], err};
+		struct walk w = {h, src->ops, paths[i], err, tick, i, start};
 		if (r == 0)
 			r = send_entry(&w, paths[i], "");
 	}
+	if (r == 0 && n && tick && tick->fn)
+		tick->fn(tick->arg, n, h->pushed_bytes - start);
 	struct proto_frame fr;
 	proto_begin(&fr, PM_PUSHED);
 	proto_put_num(&fr, PF_COUNT, n);

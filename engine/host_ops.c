@@ -259,6 +259,17 @@ static int host_plan(struct op_ctx *c)
 	return deploy_prepare(c, c->host->arch);
 }
 
+struct pushing {
+	struct op_ctx *c;
+	size_t total;
+};
+
+static void pushed_some(void *arg, size_t done, uint64_t bytes)
+{
+	struct pushing *p = arg;
+	op_count(p->c, "paths pushed", done, p->total, bytes);
+}
+
 static int host_push_missing(struct op_ctx *c)
 {
 	struct op_plan *p = &c->plan;
@@ -271,8 +282,12 @@ static int host_push_missing(struct op_ctx *c)
 	for (size_t i = 0; r == 0 && i < p->npaths; i++)
 		if (!bits[i])
 			VEC_PUSH(&missing, p->store_paths[i]);
-	if (r == 0 && missing.n)
-		r = host_push(c->host, c->e->store, missing.v, missing.n, &err);
+	struct pushing pu = {c, missing.n};
+	struct host_push_tick tick = {pushed_some, &pu};
+	if (r == 0 && missing.n) {
+		op_count(c, "paths pushed", 0, missing.n, 0);
+		r = host_push(c->host, c->e->store, missing.v, missing.n, &tick, &err);
+	}
 	if (r < 0)
 		op_fail(c, 3, "pushing the closure to the target: %s", err.sb_buf);
 	VEC_FREE(&missing);

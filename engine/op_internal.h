@@ -191,6 +191,16 @@ void op_steps(struct op_ctx *c);
 void op_undo(struct op_ctx *c);
 /* A crash asked for by a test at kind:step:when. */
 void op_maybe_crash(struct op_ctx *c, const char *step, const char *when);
+/*
+ * Tells the op's submitter how far its step has got (engine.h:
+ * op_request.count), from the step's thread; a recovery run for an op is
+ * not the op's progress. Inline: every kind uses it, and no file above.
+ */
+static inline void op_count(struct op_ctx *c, const char *what, uint64_t done, uint64_t total, uint64_t bytes)
+{
+	if (c->req.count && !c->parent)
+		c->req.count(c->req.progress_arg, what, done, total, bytes);
+}
 
 /* ---- locks (lock.c) ---- */
 

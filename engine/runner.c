@@ -345,8 +345,32 @@ int engine_prune(struct engine *e, const struct target_spec *t, const char *stac
 
 /* ---- punix recover ----------------------------------------------------------------------- */
 
+/* engine_recover_counted's: each op's line, then how many of the ops have one. */
+struct counted {
+	void (*report)(void *arg, const char *line);
+	void (*count)(void *arg, const char *what, uint64_t done, uint64_t total, uint64_t bytes);
+	void *arg;
+	uint64_t done, total;
+};
+
+static void counted_line(void *arg, const char *line)
+{
+	struct counted *k = arg;
+	k->report(k->arg, line);
+	if (k->done < k->total)
+		k->done++;
+	k->count(k->arg, "ops recovered", k->done, k->total, 0);
+}
+
 int engine_recover(struct engine *e, bool list_only, void (*report)(void *arg, const char *line), void *arg,
 		   struct sbuf *err)
+{
+	return engine_recover_counted(e, list_only, report, NULL, arg, err);
+}
+
+int engine_recover_counted(struct engine *e, bool list_only, void (*report)(void *arg, const char *line),
+			   void (*count)(void *arg, const char *what, uint64_t done, uint64_t total, uint64_t bytes),
+			   void *arg, struct sbuf *err)
 {
 	struct journal_op *ops;
 	size_t n;
@@ -358,6 +382,17 @@ int engine_recover(struct engine *e, bool list_only, void (*report)(void *arg, c
 	int rc = 0;
 	size_t ncorrupt = 0;
 	struct strmap seen = {0};
+	struct counted k = {report, count, arg, 0, 0};
+	for (size_t i = 0; i < n && count && !list_only; i++)
+		k.total += ops[i].state == JOURNAL_OP_RUNNING;
+	/* the ops' recoveries report through k, which counts them */
+	void (*rep)(void *arg, const char *line) = report;
+	void *rarg = arg;
+	if (k.total) {
+		count(arg, "ops recovered", 0, k.total, 0);
+		rep = counted_line;
+		rarg = &k;
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (ops[i].state == JOURNAL_OP_CORRUPT) {
 			/* only this op stops: its scope cannot be trusted, the others go on */
@@ -386,7 +421,7 @@ int engine_recover(struct engine *e, bool list_only, void (*report)(void *arg, c
 		if (strmap_get(&seen, ops[i].scope))
 			continue;
 		strmap_put(&seen, ops[i].scope, &seen);
-		op_submit_recovery(e, &ops[i], report, arg, &rc);
+		op_submit_recovery(e, &ops[i], rep, rarg, &rc);
 	}
 	engine_run(e);
 	strmap_free(&seen);

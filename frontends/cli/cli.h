@@ -5,8 +5,10 @@
 #ifndef PUNIX_CLI_H
 #define PUNIX_CLI_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../../base/ops.h"
 #include "../../store/store.h"
@@ -150,6 +152,34 @@ struct engine *cli_engine(struct cli_ctx *cx, const struct cli_places *pl, struc
 struct op_result;
 /* What the engine finished or undid on the stack before the op, on standard error. */
 void cli_print_recovered(const struct op_result *r);
+
+/*
+ * Progress on standard error (progress.c; docs/cli.md, "Progress"). The
+ * command owns one cli_progress, and a source per op it runs (a label,
+ * "deploy Web"), passed to the engine as op_request.progress_arg with
+ * progress = cli_progress_step and count = cli_progress_count; those two
+ * are thread-safe. Clear before writing to standard output or error,
+ * end when done.
+ */
+struct cli_progress {
+	pthread_mutex_t mu;
+	bool on;     /* shown at all */
+	bool redraw; /* one line rewritten in place (a terminal), else a plain line per update */
+	bool drawn;  /* a line is on the terminal, to clear */
+	int width;   /* the terminal's columns */
+	uint64_t last_ms;
+};
+struct cli_progress_src {
+	struct cli_progress *p;
+	const char *label;
+	const char *step; /* the op's step now (the engine's name), or NULL */
+};
+void cli_progress_init(struct cli_progress *p, bool json);
+void cli_progress_source(struct cli_progress_src *s, struct cli_progress *p, const char *label);
+void cli_progress_step(void *src, const char *step, uint64_t op_id);
+void cli_progress_count(void *src, const char *what, uint64_t done, uint64_t total, uint64_t bytes);
+void cli_progress_clear(struct cli_progress *p);
+void cli_progress_end(struct cli_progress *p);
 
 struct build_located;
 /* Adds the located problems of a build plan to prog as [E6] and prints all. */

@@ -49,17 +49,11 @@ void cmd_build_help(void)
 struct build_out {
 	struct cli_ctx *cx;
 	bool json;
-	bool tty;
-	size_t ok, failed, dry;
+	size_t ok, failed, dry, n;
 	json_t *list;
+	struct cli_progress progress; /* on standard error (docs/cli.md, "Progress") */
+	struct cli_progress_src src;
 };
-
-static void on_progress(void *arg, const struct build_item *it, size_t i, size_t n)
-{
-	struct build_out *o = arg;
-	if (o->tty)
-		fprintf(stderr, "[%zu/%zu] %s\n", i + 1, n, it->pkg->module);
-}
 
 static const char *state_word(enum build_state s)
 {
@@ -74,15 +68,9 @@ static const char *state_word(enum build_state s)
 	return "?";
 }
 
-static void on_report(void *arg, const struct build_item *it)
+/* The item's line on standard output, or its entry in the JSON list. */
+static void on_line(struct build_out *o, const struct build_item *it)
 {
-	struct build_out *o = arg;
-	switch (it->state) {
-	case BUILD_OK:
-	case BUILD_CACHED: o->ok++; break;
-	case BUILD_DRY_RUN: o->dry++; break;
-	default: o->failed++; break;
-	}
 	if (o->json) {
 		json_t *e = json_object();
 		json_object_set_new(e, "module", json_string(it->pkg->module));
@@ -116,6 +104,21 @@ static void on_report(void *arg, const struct build_item *it)
 		break;
 	}
 	fflush(stdout);
+}
+
+static void on_report(void *arg, const struct build_item *it)
+{
+	struct build_out *o = arg;
+	switch (it->state) {
+	case BUILD_OK:
+	case BUILD_CACHED: o->ok++; break;
+	case BUILD_DRY_RUN: o->dry++; break;
+	default: o->failed++; break;
+	}
+	/* the progress line off the terminal before the result line, then again below it */
+	cli_progress_clear(&o->progress);
+	on_line(o, it);
+	cli_progress_count(&o->src, "packages done", o->ok + o->failed + o->dry, o->n, 0);
 }
 
 int cmd_build(struct cli_ctx *cx, int argc, char **argv)
@@ -183,10 +186,17 @@ int cmd_build(struct cli_ctx *cx, int argc, char **argv)
 	} else if (r < 0) {
 		rc = cli_fail(cx, EXIT_FAILURE_, "%s", sbuf_str(&err));
 	} else {
-		out.tty = isatty(2) && !out.json;
 		if (out.json)
 			out.list = json_array();
-		build_plan_run(&plan, &st, dry, on_progress, on_report, &out);
+		/* a dry run builds nothing: nothing to show progress of */
+		cli_progress_init(&out.progress, out.json || dry);
+		if (dry)
+			out.progress.on = false;
+		cli_progress_source(&out.src, &out.progress, "build");
+		out.n = plan.n;
+		cli_progress_count(&out.src, "packages done", 0, plan.n, 0);
+		build_plan_run(&plan, &st, dry, NULL, on_report, &out);
+		cli_progress_end(&out.progress);
 		rc = out.failed ? EXIT_FAILURE_ : EXIT_OK;
 		if (out.json) {
 			json_t *o = json_object();

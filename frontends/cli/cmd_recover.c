@@ -43,12 +43,21 @@ struct recover_out {
 	bool list;
 	size_t n;
 	json_t *ops, *store; /* with --json */
+	struct cli_progress progress;
+	struct cli_progress_src src;
 };
+
+static void on_count(void *arg, const char *what, uint64_t done, uint64_t total, uint64_t bytes)
+{
+	struct recover_out *o = arg;
+	cli_progress_count(&o->src, what, done, total, bytes);
+}
 
 static void on_op(void *arg, const char *line)
 {
 	struct recover_out *o = arg;
 	o->n++;
+	cli_progress_clear(&o->progress); /* off the terminal before the line (it may share it) */
 	if (o->ops)
 		json_array_append_new(o->ops, json_string(line));
 	else
@@ -118,7 +127,12 @@ int cmd_recover(struct cli_ctx *cx, int argc, char **argv)
 			rc = EXIT_FAILURE_;
 		} else {
 			struct sbuf err = SBUF_INIT;
-			if (engine_recover(e, out.list, on_op, &out, &err) < 0)
+			/* the ops recovered so far, on standard error (docs/cli.md, "Progress") */
+			cli_progress_init(&out.progress, cx->json);
+			cli_progress_source(&out.src, &out.progress, "recover");
+			int er = engine_recover_counted(e, out.list, on_op, out.progress.on ? on_count : NULL, &out, &err);
+			cli_progress_end(&out.progress);
+			if (er < 0)
 				rc = cli_fail(cx, EXIT_FAILURE_, "%s",
 					      cli_reason(err.sb_buf, "an interrupted op could not be finished or undone "
 								     "(its report line says why); it stays in the journal"));

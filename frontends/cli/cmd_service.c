@@ -459,6 +459,8 @@ struct deploy_slot {
 	struct deploy_input in;
 	struct op_result r;
 	bool done;
+	struct cli_progress_src src; /* its progress, "deploy STACK: STEP..." */
+	char label[160];
 };
 
 static void deploy_done(void *arg, struct op_result *r)
@@ -539,15 +541,24 @@ static int deploy(struct cli_ctx *cx, struct engine *e, const struct svc_opts *o
 			VEC_PUSH(&abs, rp);
 	}
 	if (rc == EXIT_OK) {
+		/* on standard error while the ops run; never on the target's side of host mode (--bundle-fd) */
+		struct cli_progress pg;
+		cli_progress_init(&pg, o->json);
+		pg.on = pg.on && !o->bundle_fd;
 		for (size_t i = 0; i < n; i++) {
 			slots[i].in.tree_root = root;
 			slots[i].in.files = (const char *const *)abs.v;
 			slots[i].in.nfiles = abs.n;
 			slots[i].in.npkgs = pcl_program_packages(prog, &slots[i].in.pkgs);
-			struct op_request q = {.type = OP_DEPLOY, .target = *t, .deploy = &slots[i].in};
+			snprintf(slots[i].label, sizeof(slots[i].label), "deploy %s", names[i]);
+			cli_progress_source(&slots[i].src, &pg, slots[i].label);
+			struct op_request q = {.type = OP_DEPLOY, .target = *t, .deploy = &slots[i].in,
+					       .progress = pg.on ? cli_progress_step : NULL,
+					       .count = pg.on ? cli_progress_count : NULL, .progress_arg = &slots[i].src};
 			engine_submit(e, &q, deploy_done, &slots[i]);
 		}
 		engine_run(e);
+		cli_progress_end(&pg);
 		/* with --json one object: the stack's, or {"stacks": [theirs]} for several */
 		json_t *all = o->json && n > 1 ? json_array() : NULL, *one = NULL;
 		for (size_t i = 0; i < n; i++) {

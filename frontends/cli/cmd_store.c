@@ -238,7 +238,16 @@ static int store_gc(struct cli_ctx *cx, struct store *st, const struct cli_place
 	}
 	g.scan = &scan;
 	struct op_result r;
-	engine_gc(e, &g, &r);
+	/* its steps and the paths deleted, on standard error (docs/cli.md, "Progress") */
+	struct cli_progress pg;
+	struct cli_progress_src src;
+	cli_progress_init(&pg, o->json);
+	cli_progress_source(&src, &pg, "store gc");
+	/* only when shown: a sweep that is counted deletes in slices (engine/gc.c) */
+	struct op_request q = {.type = OP_GC, .gc = g, .progress = pg.on ? cli_progress_step : NULL,
+			       .count = pg.on ? cli_progress_count : NULL, .progress_arg = &src};
+	engine_run_one(e, &q, &r);
+	cli_progress_end(&pg);
 	cli_print_recovered(&r);
 	if (r.exit)
 		cli_fail(cx, r.exit, "%s", cli_reason(r.error.sb_buf, GC_NO_REASON));
