@@ -24,7 +24,8 @@ enum {
 	EXIT_LOCKED = 4,   /* another op holds the stack or the store */
 };
 
-#define PUNIX_VERSION "0.1.0"
+/* the project's version (CMakeLists.txt), as host mode's HELLO says it too */
+#define PUNIX_VERSION PUNIX_VERSION_TEXT
 
 /*
  * What one run of a command shares with main (no process globals): whether
