@@ -78,6 +78,8 @@ struct json_t;
  * obj. Returns rc.
  */
 int cli_json_out(struct cli_ctx *cx, struct json_t *obj, int rc);
+/* A JSON string of s: JSON is UTF-8, so each byte that is not becomes U+FFFD; NULL gives null. */
+struct json_t *cli_json_text(const char *s);
 /* After the command: its failure object, when it failed in JSON mode without printing one. */
 void cli_ctx_end(struct cli_ctx *cx, int rc);
 

@@ -30,32 +30,10 @@ void cmd_check_help(void)
 	      stdout);
 }
 
-/* JSON strings must be UTF-8: a file name that is not keeps its bytes as U+FFFD. */
-static json_t *text(const char *s)
-{
-	if (utf8_valid(s, strlen(s)))
-		return json_string(s);
-	struct sbuf sb = SBUF_INIT;
-	const unsigned char *u = (const unsigned char *)s;
-	while (*u) {
-		uint32_t cp;
-		size_t n = utf8_decode(u, strlen((const char *)u), &cp);
-		if (n) {
-			sbuf_append(&sb, u, n);
-			u += n;
-		} else {
-			sbuf_puts(&sb, "\xef\xbf\xbd");
-			u++;
-		}
-	}
-	json_t *j = json_string(sbuf_str(&sb));
-	sbuf_free(&sb);
-	return j;
-}
 
 static json_t *loc_json(json_t *o, struct pcl_loc loc)
 {
-	json_object_set_new(o, "file", text(loc.file));
+	json_object_set_new(o, "file", cli_json_text(loc.file));
 	json_object_set_new(o, "line", json_integer(loc.line));
 	json_object_set_new(o, "col", json_integer(loc.col));
 	return o;
@@ -71,12 +49,12 @@ static int print_json(struct cli_ctx *cx, const struct pcl_program *p, size_t nf
 		char code[8];
 		snprintf(code, sizeof(code), "E%d", d->d_code);
 		json_object_set_new(e, "code", json_string(code));
-		json_object_set_new(e, "message", text(d->d_message));
+		json_object_set_new(e, "message", cli_json_text(d->d_message));
 		if (d->d_hint)
-			json_object_set_new(e, "hint", text(d->d_hint));
+			json_object_set_new(e, "hint", cli_json_text(d->d_hint));
 		if (d->d_note) {
 			json_t *n = loc_json(json_object(), d->d_note_loc);
-			json_object_set_new(n, "message", text(d->d_note));
+			json_object_set_new(n, "message", cli_json_text(d->d_note));
 			json_object_set_new(e, "note", n);
 		}
 		json_array_append_new(errs, e);

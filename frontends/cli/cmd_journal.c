@@ -62,30 +62,6 @@ static void when(uint64_t t, char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* A JSON string of s (each byte that is not UTF-8 shown as U+FFFD), or null. */
-static json_t *text(const char *s)
-{
-	if (!s)
-		return json_null();
-	if (utf8_valid(s, strlen(s)))
-		return json_string(s);
-	struct sbuf sb = SBUF_INIT;
-	const unsigned char *u = (const unsigned char *)s;
-	while (*u) {
-		uint32_t cp;
-		size_t n = utf8_decode(u, strlen((const char *)u), &cp);
-		if (n) {
-			sbuf_append(&sb, u, n);
-			u += n;
-		} else {
-			sbuf_puts(&sb, "\xef\xbf\xbd");
-			u++;
-		}
-	}
-	json_t *j = json_string(sbuf_str(&sb));
-	sbuf_free(&sb);
-	return j;
-}
 
 static json_t *op_json(const struct journal_op *op)
 {
@@ -94,11 +70,11 @@ static json_t *op_json(const struct journal_op *op)
 	json_t *o = json_object();
 	json_object_set_new(o, "id", json_integer((json_int_t)op->id));
 	json_object_set_new(o, "state", json_string(journal_op_state_name(op->state)));
-	json_object_set_new(o, "kind", text(op->kind));
-	json_object_set_new(o, "stack", text(op->stack));
+	json_object_set_new(o, "kind", cli_json_text(op->kind));
+	json_object_set_new(o, "stack", cli_json_text(op->stack));
 	json_object_set_new(o, "started", op->started ? json_string(t) : json_null());
 	if (op->corrupt)
-		json_object_set_new(o, "corrupt", text(op->corrupt));
+		json_object_set_new(o, "corrupt", cli_json_text(op->corrupt));
 	return o;
 }
 
@@ -219,12 +195,12 @@ static int show_one(struct cli_ctx *cx, struct journal *j, uint64_t id, bool jso
 		return cli_fail(cx, EXIT_ERROR, "%s", je.msg);
 	if (json) {
 		json_t *o = op_json(&op);
-		json_object_set_new(o, "scope", text(op.scope));
+		json_object_set_new(o, "scope", cli_json_text(op.scope));
 		json_t *arr = json_array();
 		for (size_t i = 0; i < n; i++) {
 			json_t *s = json_object();
 			json_object_set_new(s, "index", json_integer(steps[i].index));
-			json_object_set_new(s, "name", text(steps[i].name));
+			json_object_set_new(s, "name", cli_json_text(steps[i].name));
 			json_object_set_new(s, "state", json_string(journal_step_state_name(steps[i].state)));
 			json_array_append_new(arr, s);
 		}

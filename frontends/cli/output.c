@@ -60,9 +60,10 @@ const char *cli_reason(const char *s, const char *fallback)
 	return s && *s ? s : fallback;
 }
 
-/* JSON strings are UTF-8: bytes that are not become U+FFFD. */
-static json_t *utf8_string(const char *s)
+json_t *cli_json_text(const char *s)
 {
+	if (!s)
+		return json_null();
 	if (utf8_valid(s, strlen(s)))
 		return json_string(s);
 	struct sbuf sb = SBUF_INIT;
@@ -102,9 +103,9 @@ static json_t *error_json(const struct cli_ctx *cx, int rc)
 			msg++;
 	}
 	json_object_set_new(e, "code", code[0] ? json_string(code) : json_null());
-	json_object_set_new(e, "message", utf8_string(msg));
+	json_object_set_new(e, "message", cli_json_text(msg));
 	if (cx->file) {
-		json_object_set_new(e, "file", utf8_string(cx->file));
+		json_object_set_new(e, "file", cli_json_text(cx->file));
 		json_object_set_new(e, "line", json_integer(cx->line));
 	}
 	sbuf_free(&fallback);
