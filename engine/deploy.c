@@ -112,7 +112,17 @@ int deploy_prepare(struct op_ctx *c, const char *tarch)
 			       "target's configuration); deploy with --mode agentless",
 			       c->stack, b->name);
 	}
-	if (b && b->prepare && b->prepare(c->tops, &benv, &err) < 0) {
+	int pr = b && b->prepare ? b->prepare(c->tops, &benv, &err) : 0;
+	const char *troot = c->plan.transport_root;
+	if (pr < 0 && troot && *troot && !(c->plan.ssh && *c->plan.ssh)) {
+		/* a rebased tree (--dry-run) without the backend's config: this machine's, at its own path */
+		struct sbuf err2 = SBUF_INIT;
+		pr = b->prepare(c->e->local, &benv, &err2);
+		if (pr < 0)
+			sbuf_printf(&err, "; nor at its own path here: %s", err2.sb_buf);
+		sbuf_free(&err2);
+	}
+	if (pr < 0) {
 		op_fail(c, 1, "stack '%s': %s", c->stack, err.sb_buf);
 		sbuf_free(&err);
 		backend_env_free(&benv);

@@ -149,8 +149,7 @@ int supervisord_prepare(struct punix_ops *tops, struct backend_env *env, struct 
 	size_t len = 0;
 	int r = tops->read_file(tops, conf, 1 << 20, &text, &len);
 	if (r < 0) {
-		sbuf_printf(err, "cannot read --supervisor-conf %s%s: %s", conf,
-			    strcmp(tops->name, "local") ? " on the target" : "", strerror(-r));
+		sbuf_printf(err, "cannot read --supervisor-conf %s: %s", conf, strerror(-r));
 		return -1;
 	}
 	backend_env_free(env);
