@@ -1,7 +1,8 @@
 /*
- * activate.c - the optional activation step: daemon-reload, restart the
- * units whose files changed, stop the ones that went, enable on request.
- * A unit that fails to start is reported, never undone: the flip stands.
+ * activate.c - the optional activation step, for any backend: works out
+ * which of the generation's services changed and which went, hands them to
+ * the backend's activator (backends.h) and reports its results. A unit
+ * that fails to start is reported, never undone: the flip stands.
  */
 #include <errno.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 #include "engine.h"
 #include "manifest.h"
 #include "ownership.h"
+#include "backends.h"
 #include "systemd.h"
 #include "op_internal.h"
 #include "ssh.h"
@@ -27,13 +29,20 @@
 
 /* ---- activation ---------------------------------------------------------------------- */
 
+/* The backend a manifest names ("systemd" when it names none). */
+static const char *manifest_backend(json_t *manifest)
+{
+	const char *b = json_string_value(json_object_get(manifest, "backend"));
+	return b ? b : "systemd";
+}
+
 /*
  * The units a generation runs, from its services (never from config-file
- * paths): <name>.service, or <name>.timer for a timer-activated service
- * (restarting the timer re-arms it; restarting the service would run the
- * job now).
+ * paths), as the backend names them: systemd's <name>.service, or
+ * <name>.timer for a timer-activated service (restarting the timer re-arms
+ * it; restarting the service would run the job now).
  */
-static void gen_units(json_t *manifest, const char *unit_dir, json_t *out)
+static void gen_units(const struct backend *b, const struct backend_env *env, json_t *manifest, json_t *out)
 {
 	json_t *svcs = json_object_get(manifest, "services");
 	for (size_t i = 0; i < json_array_size(svcs); i++) {
@@ -43,8 +52,7 @@ static void gen_units(json_t *manifest, const char *unit_dir, json_t *out)
 		if (!name)
 			continue;
 		struct sbuf unit = SBUF_INIT, path = SBUF_INIT;
-		sbuf_printf(&unit, "%s.%s", name, timer ? "timer" : "service");
-		sbuf_printf(&path, "%s/%s", unit_dir, unit.sb_buf);
+		b->unit(env, name, timer, &unit, &path);
 		json_object_set_new(out, unit.sb_buf, json_pack("{s:s, s:s}", "path", path.sb_buf, "service", name));
 		sbuf_free(&unit);
 		sbuf_free(&path);
@@ -91,56 +99,6 @@ static bool sidecar_changed(struct op_ctx *c, long a, long b, const char *servic
 	return changed;
 }
 
-/* Runs systemctl ARGS... on the target; first line of its output in why. */
-static int systemctl(struct op_ctx *c, bool user, const char *a1, const char *a2, char *why, size_t nwhy)
-{
-	static const char *const candidates[] = {"/usr/bin/systemctl", "/bin/systemctl"};
-	const char *bin = candidates[0];
-	struct ops_stat st;
-	for (size_t i = 0; i < 2; i++)
-		if (c->tops->stat(c->tops, candidates[i], 1, &st) == 0) {
-			bin = candidates[i];
-			break;
-		}
-	const char *argv[6];
-	size_t k = 0;
-	argv[k++] = bin;
-	if (user)
-		argv[k++] = "--user";
-	argv[k++] = a1;
-	if (a2)
-		argv[k++] = a2;
-	argv[k] = NULL;
-	struct sbuf log = SBUF_INIT;
-	sbuf_printf(&log, "%s/activate-%llu.log", c->e->state_dir, (unsigned long long)c->id);
-	c->e->local->unlink(c->e->local, log.sb_buf);
-	const char *env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL};
-	struct ops_cmd cmd = {argv, env, NULL, log.sb_buf, 0};
-	int status = 0;
-	int r = c->tops->run(c->tops, &cmd, &status);
-	why[0] = '\0';
-	char *out = NULL;
-	size_t len;
-	if (c->e->local->read_file(c->e->local, log.sb_buf, 1 << 16, &out, &len) == 0) {
-		snprintf(why, nwhy, "%.*s", (int)strcspn(out, "\n"), out);
-		free(out);
-	}
-	c->e->local->unlink(c->e->local, log.sb_buf);
-	sbuf_free(&log);
-	if (r < 0) {
-		if (!why[0])
-			snprintf(why, nwhy, "cannot run %s %s: %s", bin, a1, strerror(-r));
-		return r;
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		if (!why[0])
-			snprintf(why, nwhy, "systemctl %s exited with status %d", a1,
-				 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-		return -1;
-	}
-	return 0;
-}
-
 static void unit_failed(struct op_ctx *c, const char *unit, const char *why)
 {
 	sbuf_printf(&c->res->activation, "\u26a0 %s did not (re)start: %s\n", unit, why);
@@ -148,11 +106,32 @@ static void unit_failed(struct op_ctx *c, const char *unit, const char *why)
 	c->res->failed_units++;
 }
 
+/* One line per result, in the order the activator gave them. */
+static void report(struct op_ctx *c, const struct act_results *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		const struct act_result *x = &r->v[i];
+		switch (x->state) {
+		case ACT_STARTED: sbuf_printf(&c->res->activation, "\u2713 (re)started %s (%s)\n", x->unit, x->detail); break;
+		case ACT_UNCHANGED: sbuf_printf(&c->res->activation, "\u00b7 %s unchanged, not restarted\n", x->unit); break;
+		case ACT_FAILED: unit_failed(c, x->unit, x->detail); break;
+		case ACT_STOPPED:
+			sbuf_printf(&c->res->activation, "\u2713 stopped %s (no longer in the stack)\n", x->unit);
+			break;
+		case ACT_STOP_FAILED:
+			sbuf_printf(&c->res->activation, "\u26a0 %s could not be stopped: %s\n", x->unit, x->detail);
+			break;
+		case ACT_NOTE: sbuf_printf(&c->res->activation, "%s\n", x->detail); break;
+		}
+	}
+}
+
 /*
- * After the flip: reload the manager, restart the units whose unit file or
- * secrets changed, stop those the new generation no longer has, and with
- * enable, enable them for boot. Every failure becomes a reported result,
- * never a failed op: the flip happened and is not undone.
+ * After the flip: the backend the new generation names activates its
+ * services: those whose file or secrets changed are (re)started, those the
+ * previous generation had and this one lacks are stopped. Every failure
+ * becomes a reported result, never a failed op: the flip happened and is
+ * not undone. A backend without an activator is reported (the CLI exits 1).
  */
 int step_activate(struct op_ctx *c)
 {
@@ -161,48 +140,72 @@ int step_activate(struct op_ctx *c)
 	sbuf_reset(&c->res->activation);
 	sbuf_reset(&c->res->failed);
 	c->res->failed_units = 0;
+	c->res->no_activator = NULL;
 	const char *troot = c->plan.transport_root;
-	if (troot && *troot) {
-		sbuf_puts(&c->res->activation, "activation skipped: the target is a rebased tree, with no systemd\n");
-		return 0;
-	}
-	const char *dep = dep_root(c), *unit_dir = c->plan.unit_dir ? c->plan.unit_dir : "";
-	bool user = strstr(unit_dir, "/systemd/user") != NULL, enable = c->plan.enable;
+	const char *dep = dep_root(c);
 	long gen = c->plan.generation, prev = c->plan.previous;
 	struct manifest m, old = {0};
 	struct sbuf err = SBUF_INIT;
 	int mr = manifest_read(c->tops, dep, c->stack, gen, &m, &err);
 	if (mr < 0) {
-		sbuf_printf(&c->res->activation, "activation skipped: %s\n", manifest_why(c, gen, mr, &err));
+		if (troot && *troot)
+			sbuf_puts(&c->res->activation, "activation skipped: the target is a rebased tree, with no systemd\n");
+		else
+			sbuf_printf(&c->res->activation, "activation skipped: %s\n", manifest_why(c, gen, mr, &err));
 		sbuf_free(&err);
 		return 0;
 	}
+	const char *bname = manifest_backend(m.root);
+	const struct backend *b = backend_find(bname);
+	if (!b || !b->activate) {
+		/* the registry's name outlives the manifest; an unknown one is said as "unknown" */
+		c->res->no_activator = b ? b->name : "unknown";
+		manifest_free(&m);
+		sbuf_free(&err);
+		return 0;
+	}
+	if (troot && *troot) {
+		sbuf_printf(&c->res->activation, "activation skipped: the target is a rebased tree, with no %s\n", b->name);
+		manifest_free(&m);
+		sbuf_free(&err);
+		return 0;
+	}
+	struct backend_env env = {0};
+	env.unit_dir = c->plan.unit_dir ? c->plan.unit_dir : "";
+	env.conf = c->plan.supervisor_conf && *c->plan.supervisor_conf ? c->plan.supervisor_conf : NULL;
+	env.enable = c->plan.enable;
 	bool have_old = prev > 0 && prev != gen && manifest_read(c->tops, dep, c->stack, prev, &old, &err) == 0;
+	bool same_backend = have_old && strcmp(manifest_backend(old.root), b->name) == 0;
+	struct act_results res = {0};
+	struct act_set set = {0};
 	json_t *units = json_object(), *old_units = json_object();
-	gen_units(m.root, unit_dir, units);
-	if (have_old)
-		gen_units(old.root, unit_dir, old_units);
-	char why[512];
-	if (systemctl(c, user, "daemon-reload", NULL, why, sizeof(why)) < 0) {
-		/* nothing can start without the new unit files */
-		const char *u;
-		json_t *v;
-		json_object_foreach(units, u, v)
-			unit_failed(c, u, why);
+	if (b->prepare && b->prepare(c->tops, &env, &err) < 0) {
+		/* nothing can be started without what the backend needs of the target */
+		json_t *svcs = json_object_get(m.root, "services");
+		for (size_t i = 0; i < json_array_size(svcs); i++) {
+			const char *name = json_string_value(json_object_get(json_array_get(svcs, i), "name"));
+			if (name)
+				act_add(&res, name, ACT_FAILED, err.sb_buf);
+		}
 		goto out;
+	}
+	gen_units(b, &env, m.root, units);
+	if (same_backend)
+		gen_units(b, &env, old.root, old_units);
+	else if (have_old) {
+		struct sbuf note = SBUF_INIT;
+		sbuf_printf(&note, "\u26a0 gen-%03ld ran under backend '%s': its services were not stopped", prev,
+			    manifest_backend(old.root));
+		act_add(&res, NULL, ACT_NOTE, note.sb_buf);
+		sbuf_free(&note);
 	}
 	const char *u;
 	json_t *v;
+	set.gone = xcalloc(json_object_size(old_units) + 1, sizeof(*set.gone));
 	json_object_foreach(old_units, u, v)
-	{
-		if (json_object_get(units, u))
-			continue;
-		if (systemctl(c, user, "stop", u, why, sizeof(why)) < 0)
-			sbuf_printf(&c->res->activation, "\u26a0 %s could not be stopped: %s\n", u, why);
-		else
-			sbuf_printf(&c->res->activation, "\u2713 stopped %s (no longer in the stack)\n", u);
-		systemctl(c, user, "disable", u, why, sizeof(why));
-	}
+		if (!json_object_get(units, u))
+			set.gone[set.ngone++] = xstrdup(u);
+	set.units = xcalloc(json_object_size(units) + 1, sizeof(*set.units));
 	json_object_foreach(units, u, v)
 	{
 		const char *path = json_string_value(json_object_get(v, "path"));
@@ -210,22 +213,22 @@ int step_activate(struct op_ctx *c)
 		const char *now = file_sha(m.root, path), *before = have_old ? file_sha(old.root, path) : NULL;
 		bool changed = !have_old || !before || !now || strcmp(now, before) != 0 ||
 			       sidecar_changed(c, gen, prev, service);
-		if (enable && systemctl(c, user, "enable", u, why, sizeof(why)) < 0) {
-			unit_failed(c, u, why);
-			continue;
-		}
-		if (!changed) {
-			sbuf_printf(&c->res->activation, "\u00b7 %s unchanged, not restarted\n", u);
-			continue;
-		}
-		if (systemctl(c, user, "restart", u, why, sizeof(why)) < 0) {
-			unit_failed(c, u, why);
-			continue;
-		}
-		sbuf_printf(&c->res->activation, "\u2713 (re)started %s (%s)\n", u,
-			    enable ? "enabled for boot" : "not enabled for boot");
+		set.units[set.n++] = (struct act_unit){xstrdup(u), xstrdup(service), xstrdup(path), changed};
 	}
+	b->activate(c, &env, &set, &res);
 out:
+	report(c, &res);
+	act_results_free(&res);
+	for (size_t i = 0; i < set.n; i++) {
+		free(set.units[i].unit);
+		free(set.units[i].service);
+		free(set.units[i].path);
+	}
+	free(set.units);
+	for (size_t i = 0; i < set.ngone; i++)
+		free(set.gone[i]);
+	free(set.gone);
+	backend_env_free(&env);
 	json_decref(units);
 	json_decref(old_units);
 	manifest_free(&m);

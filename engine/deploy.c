@@ -22,6 +22,7 @@
 #include "manifest.h"
 #include "ownership.h"
 #include "proto.h"
+#include "backends.h"
 #include "systemd.h"
 #include "op_internal.h"
 #include "ssh.h"
@@ -99,8 +100,38 @@ int deploy_prepare(struct op_ctx *c, const char *tarch)
 		sbuf_free(&err);
 		return 1;
 	}
-	if (backend_render(st, c->plan.unit_dir, plan_pkg_path, &c->bp, c->secrets, c->nsecrets, &c->rf,
-			   &err) < 0) {
+	/* what the backend needs of the target (supervisord: its include directory), read there */
+	struct backend_env benv = {0};
+	benv.unit_dir = c->plan.unit_dir;
+	benv.conf = c->plan.supervisor_conf && *c->plan.supervisor_conf ? c->plan.supervisor_conf : NULL;
+	const struct backend *b = backend_find(st->backend);
+	if (b && b->prepare && c->host) { /* host mode: the deployer plans without the target's files */
+		sbuf_free(&err);
+		return op_fail(c, 1,
+			       "stack '%s': backend '%s' cannot be deployed in host mode yet (its files depend on the "
+			       "target's configuration); deploy with --mode agentless",
+			       c->stack, b->name);
+	}
+	int pr = b && b->prepare ? b->prepare(c->tops, &benv, &err) : 0;
+	const char *troot = c->plan.transport_root;
+	if (pr < 0 && troot && *troot && !(c->plan.ssh && *c->plan.ssh)) {
+		/* a rebased tree (--dry-run) without the backend's config: this machine's, at its own path */
+		struct sbuf err2 = SBUF_INIT;
+		pr = b->prepare(c->e->local, &benv, &err2);
+		if (pr < 0)
+			sbuf_printf(&err, "; nor at its own path here: %s", err2.sb_buf);
+		sbuf_free(&err2);
+	}
+	if (pr < 0) {
+		op_fail(c, 1, "stack '%s': %s", c->stack, err.sb_buf);
+		sbuf_free(&err);
+		backend_env_free(&benv);
+		return 1;
+	}
+	struct backend_args ba = {&benv, plan_pkg_path, &c->bp, c->secrets, c->nsecrets};
+	int rr = backend_render(st, &ba, &c->rf, &err);
+	backend_env_free(&benv);
+	if (rr < 0) {
 		op_fail(c, 1, "%s", err.sb_buf);
 		sbuf_free(&err);
 		return 1;
@@ -347,7 +378,9 @@ static int write_manifest(struct op_ctx *c, long gen)
 	json_object_set_new(m, "format", json_integer(1));
 	json_object_set_new(m, "generation", json_integer(gen));
 	json_object_set_new(m, "stack", json_string(c->stack));
-	json_object_set_new(m, "backend", json_string("systemd"));
+	/* a bundle (host mode) carries no stack: only systemd stacks are deployed that way */
+	const char *backend = c->in && c->in->stack && c->in->stack->backend ? c->in->stack->backend : "systemd";
+	json_object_set_new(m, "backend", json_string(backend));
 	const struct op_plan *p = &c->plan;
 	json_object_set_new(m, "deployed_at", json_string(p->deployed_at));
 	json_object_set_new(m, "source_hash", json_string(p->source_hash));

@@ -79,6 +79,7 @@ struct target_spec {
 	const char *transport_root; /* NULL: paths as they are on the target */
 	const char *deployments_root;
 	const char *unit_dir;
+	const char *supervisor_conf; /* supervisord stacks: --supervisor-conf (NULL: /etc/supervisor/supervisord.conf) */
 	const struct ssh_defaults *ssh_defaults; /* NULL: the engine's */
 	enum target_mode mode;      /* with ssh: host, agentless, or host where punix can run (auto) */
 	const char *remote_punix;   /* with ssh: the target's punix (--remote-punix), or NULL: its PATH, then a bootstrap */
@@ -97,6 +98,7 @@ struct op_result {
 	struct sbuf activation; /* one line per unit acted on (activate) */
 	size_t failed_units;    /* units that did not (re)start */
 	struct sbuf failed;     /* their names, comma-separated */
+	const char *no_activator; /* activation was asked of a backend without an activator: its name */
 	const char *mode;       /* "local", "agentless" or "host" */
 	char target_punix[64];  /* host mode: the target's punix version */
 	unsigned round_trips;   /* host mode: the waits for an answer from the target */

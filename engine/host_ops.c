@@ -329,6 +329,10 @@ static void target_args(struct op_ctx *c, const char ***args, size_t *n, bool st
 	a[k++] = p->deployments_root;
 	a[k++] = "--unit-dir";
 	a[k++] = p->unit_dir;
+	if (p->supervisor_conf && *p->supervisor_conf) {
+		a[k++] = "--supervisor-conf";
+		a[k++] = p->supervisor_conf;
+	}
 	if (store) {
 		a[k++] = "--store-root";
 		a[k++] = p->store_root;

@@ -18,6 +18,7 @@ enum {
 	P_ACTIVATE, P_ENABLE, P_GENERATION, P_PREVIOUS, P_DEPLOYED_AT, P_SOURCE_HASH, P_STORE_PATH, P_CONFIG_FILE,
 	P_SECRET_FILE, P_ADOPT, P_SERVICES, P_DEAD, P_ROOTS, P_KEEP_SET, P_KEEP, P_PRUNE,
 	P_REMOTE_PUNIX, P_FLEET, /* version 2 */
+	P_SUPERVISOR_CONF,       /* version 3 */
 };
 enum { F_PATH = 1, F_SHA256, F_MODE, F_OWNER };
 
@@ -53,6 +54,7 @@ void plan_free(struct op_plan *p)
 {
 	free(p->remote_punix);
 	free(p->fleet);
+	free(p->supervisor_conf);
 	char **strs[] = {&p->ssh,	  &p->known_hosts, &p->key,	    &p->transport_root, &p->deployments_root,
 			 &p->unit_dir,	  &p->store_root,  &p->stack,	    &p->deployed_at,	&p->source_hash,
 			 &p->services};
@@ -106,7 +108,8 @@ void plan_encode(const struct op_plan *p, unsigned char **out, size_t *len)
 {
 	struct sbuf b = SBUF_INIT;
 	sbuf_append(&b, "PPL", 3);
-	unsigned char v = PLAN_VERSION;
+	/* the lowest version that holds the plan, so a punix of version 2 reads what it could have written */
+	unsigned char v = p->supervisor_conf ? 3 : 2;
 	sbuf_append(&b, &v, 1);
 	put_str(&b, P_SSH, p->ssh);
 	put_str(&b, P_KNOWN_HOSTS, p->known_hosts);
@@ -140,6 +143,7 @@ void plan_encode(const struct op_plan *p, unsigned char **out, size_t *len)
 		put_i64(&b, P_PRUNE, p->prune[i]);
 	put_str(&b, P_REMOTE_PUNIX, p->remote_punix);
 	put_str(&b, P_FLEET, p->fleet);
+	put_str(&b, P_SUPERVISOR_CONF, p->supervisor_conf);
 	*out = (unsigned char *)sbuf_detach(&b, len);
 }
 
@@ -312,6 +316,13 @@ static int decode_binary(const unsigned char *buf, size_t len, struct op_plan *p
 				break;
 			}
 			rc = get_str(t, v, n, &p->fleet, err);
+			break;
+		case P_SUPERVISOR_CONF:
+			if (version < 3) {
+				rc = bad(err, "unknown field %u (plan version %u)", t, version);
+				break;
+			}
+			rc = get_str(t, v, n, &p->supervisor_conf, err);
 			break;
 		default: rc = bad(err, "unknown field %u (plan version %u)", t, version);
 		}
@@ -493,6 +504,8 @@ char *plan_to_json(const struct op_plan *p)
 			json_object_set_new(o, keys[i], json_string(vals[i]));
 	if (p->remote_punix)
 		json_object_set_new(o, "remote_punix", json_string(p->remote_punix));
+	if (p->supervisor_conf)
+		json_object_set_new(o, "supervisor_conf", json_string(p->supervisor_conf));
 	json_t *fl = p->fleet ? json_loads(p->fleet, 0, NULL) : NULL;
 	if (fl)
 		json_object_set_new(o, "fleet", fl);

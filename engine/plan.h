@@ -16,8 +16,9 @@
  * known to its decoder: an unknown tag, a field of the wrong size or a
  * truncated one is an error that names it, never a guess. Version 1 is the
  * first; version 2 adds the target's --remote-punix (host mode) and a
- * fleet run's hosts, and a
- * version-1 plan is still read; a plan written by punix before it (JSON text, journal format 2)
+ * fleet run's hosts; version 3 adds --supervisor-conf, and a plan without
+ * it is still written as version 2. Plans of versions 1 and 2 are still
+ * read; a plan written by punix before it (JSON text, journal format 2)
  * is still read (plan_decode takes both).
  */
 #ifndef PUNIX_ENGINE_PLAN_H
@@ -31,7 +32,7 @@
 
 #include "../base/sbuf.h"
 
-#define PLAN_VERSION 2
+#define PLAN_VERSION 3
 
 /* A file of the generation: a config file (by content hash) or a secret (never its content). */
 struct plan_file {
@@ -46,6 +47,7 @@ struct op_plan {
 	char *ssh, *known_hosts, *key, *transport_root, *deployments_root, *unit_dir, *store_root;
 	char *stack;
 	char *remote_punix; /* host mode: the target's punix as the op named it (--remote-punix), or NULL */
+	char *supervisor_conf; /* supervisord stacks: --supervisor-conf as given, or NULL (version 3) */
 	char *fleet;        /* a fleet run's: {"file", "hosts": [{"host", "stack", "target", "op", "status"}]} (JSON) */
 	bool activate, enable;
 	/* deploy, rollback, set-current */

@@ -244,6 +244,7 @@ static void rec_prepare_work(struct op_ctx *r)
 	t.transport_root = r->plan.transport_root;
 	t.deployments_root = r->plan.deployments_root;
 	t.unit_dir = r->plan.unit_dir;
+	t.supervisor_conf = r->plan.supervisor_conf;
 	struct sbuf terr = SBUF_INIT;
 	r->tops = engine_target_ops(r->e, &t, &terr);
 	if (!r->tops) {

@@ -137,6 +137,7 @@ static void begin(struct op_ctx *c)
 	p->transport_root = xstrdup(t->transport_root ? t->transport_root : "");
 	p->deployments_root = xstrdup(t->deployments_root ? t->deployments_root : "");
 	p->unit_dir = xstrdup(t->unit_dir ? t->unit_dir : "");
+	p->supervisor_conf = plan_strdup(t->supervisor_conf);
 	p->activate = t->activate;
 	p->enable = t->enable;
 	p->store_root = plan_strdup(c->e->store->root);

@@ -220,29 +220,13 @@ void systemd_timer(const struct stack_desc *st, const struct service_desc *s, st
 	sbuf_puts(out, "\n[Install]\nWantedBy=timers.target\n");
 }
 
-static int file_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct rendered_file *)a)->path, ((const struct rendered_file *)b)->path);
-}
-
 static int cstr_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-typedef VEC(struct rendered_file) file_vec;
-
-static void add_file(file_vec *v, char *path, struct sbuf *content, uint32_t mode)
-{
-	struct rendered_file f = {0};
-	f.path = path;
-	f.content = sbuf_detach(content, &f.len);
-	f.mode = mode;
-	VEC_PUSH(v, f);
-}
-
 /* Per-service tmpfiles lines, stack-wide, deduplicated and sorted. */
-static void render_tmpfiles(const struct stack_desc *st, file_vec *v)
+static void render_tmpfiles(const struct stack_desc *st, struct rendered *v)
 {
 	VEC(const char *) lines = {0};
 	for (size_t i = 0; i < st->nservices; i++)
@@ -256,13 +240,13 @@ static void render_tmpfiles(const struct stack_desc *st, file_vec *v)
 			if (i == 0 || strcmp(lines.v[i - 1], lines.v[i]) != 0)
 				sbuf_printf(&sb, "%s\n", lines.v[i]);
 		sbuf_printf(&path, "/etc/tmpfiles.d/punix-%s.conf", st->name);
-		add_file(v, sbuf_detach(&path, NULL), &sb, 0644);
+		render_add(v, sbuf_detach(&path, NULL), &sb, 0644);
 	}
 	VEC_FREE(&lines);
 }
 
 /* systemUsers and systemGroups; every group a user names is declared too. */
-static void render_sysusers(const struct stack_desc *st, file_vec *v)
+static void render_sysusers(const struct stack_desc *st, struct rendered *v)
 {
 	if (!st->nusers && !st->ngroups)
 		return;
@@ -288,13 +272,13 @@ static void render_sysusers(const struct stack_desc *st, file_vec *v)
 		sbuf_putc(&sb, '\n');
 	}
 	sbuf_printf(&path, "/etc/sysusers.d/punix-%s.conf", st->name);
-	add_file(v, sbuf_detach(&path, NULL), &sb, 0644);
+	render_add(v, sbuf_detach(&path, NULL), &sb, 0644);
 	VEC_FREE(&groups);
 }
 
 /* KEY="value" lines; a value is quoted with \ and " escaped. */
 static void render_sidecar(const struct stack_desc *st, const struct service_desc *s,
-			   const struct secret_value *secrets, size_t nsecrets, file_vec *v)
+			   const struct secret_value *secrets, size_t nsecrets, struct rendered *v)
 {
 	struct sbuf sb = SBUF_INIT;
 	for (size_t i = 0; i < s->nenv; i++) {
@@ -312,8 +296,8 @@ static void render_sidecar(const struct stack_desc *st, const struct service_des
 		}
 		sbuf_puts(&sb, "\"\n");
 	}
-	add_file(v, secrets_sidecar_path(st->name, s->name), &sb, 0600);
-	struct rendered_file *f = &v->v[v->n - 1];
+	render_add(v, secrets_sidecar_path(st->name, s->name), &sb, 0600);
+	struct rendered_file *f = &v->files[v->n - 1];
 	f->secret = true;
 	const struct directive *user = find_directive(s->config, s->nconfig, "User");
 	if (user && user->kind == DIRECTIVE_STR)
@@ -321,31 +305,6 @@ static void render_sidecar(const struct stack_desc *st, const struct service_des
 }
 
 /* ---- values that cannot be rendered ------------------------------------ */
-
-/* s in a message, kept on one line: control bytes, '\' and bytes that are not UTF-8 escaped. */
-static void put_shown(struct sbuf *sb, const char *s)
-{
-	if (!s) {
-		sbuf_puts(sb, "(none)");
-		return;
-	}
-	const unsigned char *u = (const unsigned char *)s;
-	size_t len = strlen(s);
-	for (size_t i = 0; i < len;) {
-		uint32_t cp;
-		size_t n = u[i] < 0x80 ? 1 : utf8_decode(u + i, len - i, &cp);
-		if (u[i] == '\\') {
-			sbuf_puts(sb, "\\\\");
-			i++;
-		} else if (n == 0 || u[i] < 0x20 || u[i] == 0x7f) {
-			sbuf_printf(sb, "\\x%02X", u[i]);
-			i++;
-		} else {
-			sbuf_append(sb, u + i, n);
-			i += n;
-		}
-	}
-}
 
 /* The first value of a stack that cannot be rendered, reported in err. */
 struct vcheck {
@@ -366,11 +325,11 @@ __attribute__((format(printf, 3, 4))) static bool refused(struct vcheck *vc, con
 	if (vc->bad || (v && systemd_value_ok(v, strlen(v), &why)))
 		return vc->bad;
 	sbuf_puts(vc->err, "stack '");
-	put_shown(vc->err, vc->st->name);
+	render_shown(vc->err, vc->st->name);
 	sbuf_putc(vc->err, '\'');
 	if (vc->s) {
 		sbuf_puts(vc->err, ": service '");
-		put_shown(vc->err, vc->s->name);
+		render_shown(vc->err, vc->s->name);
 		sbuf_putc(vc->err, '\'');
 	}
 	sbuf_puts(vc->err, ": cannot render ");
@@ -447,68 +406,43 @@ static int check_stack(const struct stack_desc *st, pkg_path_fn pkg_path, void *
 	return vc.bad ? -1 : 0;
 }
 
-int backend_render(const struct stack_desc *st, const char *unit_dir, pkg_path_fn pkg_path, void *arg,
-		   const struct secret_value *secrets, size_t nsecrets, struct rendered *out, struct sbuf *err)
+void systemd_unit_of(const struct backend_env *env, const char *service, bool timer, struct sbuf *unit,
+		     struct sbuf *path)
+{
+	sbuf_printf(unit, "%s.%s", service, timer ? "timer" : "service");
+	sbuf_printf(path, "%s/%s", env->unit_dir ? env->unit_dir : "", sbuf_str(unit));
+}
+
+int systemd_generate(const struct stack_desc *st, const struct backend_args *a, struct rendered *out,
+		     struct sbuf *err)
 {
 	memset(out, 0, sizeof(*out));
-	if (!st->backend || strcmp(st->backend, "systemd") != 0) {
-		sbuf_puts(err, "stack '");
-		put_shown(err, st->name);
-		sbuf_puts(err, "': unsupported backend \"");
-		put_shown(err, st->backend);
-		sbuf_puts(err, "\"; supported: systemd");
-		return -1;
-	}
+	const char *unit_dir = a->env->unit_dir ? a->env->unit_dir : "";
+	pkg_path_fn pkg_path = a->pkg_path;
+	void *arg = a->arg;
+	const struct secret_value *secrets = a->secrets;
+	size_t nsecrets = a->nsecrets;
 	if (check_stack(st, pkg_path, arg, secrets, nsecrets, err) < 0)
 		return -1;
-	file_vec v = {0};
-	for (size_t i = 0; i < st->nfiles; i++) {
-		struct sbuf c = SBUF_INIT;
-		sbuf_append(&c, st->files[i].content, st->files[i].len);
-		add_file(&v, xstrdup(st->files[i].path), &c, 0644);
-	}
+	struct rendered v = {0};
+	render_config_files(st, &v);
 	for (size_t i = 0; i < st->nservices; i++) {
 		const struct service_desc *s = &st->services[i];
 		struct sbuf unit = SBUF_INIT, path = SBUF_INIT;
 		systemd_unit(st, s, pkg_path(arg, s->package), unit_dir, &unit);
 		sbuf_printf(&path, "%s/%s.service", unit_dir, s->name);
-		add_file(&v, sbuf_detach(&path, NULL), &unit, 0644);
+		render_add(&v, sbuf_detach(&path, NULL), &unit, 0644);
 		if (s->has_timer) {
 			struct sbuf timer = SBUF_INIT;
 			systemd_timer(st, s, &timer);
 			sbuf_printf(&path, "%s/%s.timer", unit_dir, s->name);
-			add_file(&v, sbuf_detach(&path, NULL), &timer, 0644);
+			render_add(&v, sbuf_detach(&path, NULL), &timer, 0644);
 		}
 		if (has_secrets(s))
 			render_sidecar(st, s, secrets, nsecrets, &v);
 	}
 	render_tmpfiles(st, &v);
 	render_sysusers(st, &v);
-	out->files = v.v;
-	out->n = v.n;
-	if (out->n > 1)
-		qsort(out->files, out->n, sizeof(out->files[0]), file_cmp);
-	for (size_t i = 1; i < out->n; i++) {
-		if (strcmp(out->files[i - 1].path, out->files[i].path) == 0) {
-			sbuf_puts(err, "stack '");
-			put_shown(err, st->name);
-			sbuf_puts(err, "': two of its files would be ");
-			put_shown(err, out->files[i].path);
-			sbuf_puts(err, " (a config file over a generated one)");
-			rendered_free(out);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-void rendered_free(struct rendered *r)
-{
-	for (size_t i = 0; i < r->n; i++) {
-		free(r->files[i].path);
-		free(r->files[i].content);
-		free(r->files[i].owner);
-	}
-	free(r->files);
-	memset(r, 0, sizeof(*r));
+	*out = v;
+	return render_finish(st, out, err);
 }

@@ -9,31 +9,8 @@
 #include <stdint.h>
 
 #include "../base/sbuf.h"
+#include "backends.h"
 #include "desc.h"
-
-struct rendered_file {
-	char *path;    /* absolute, on the target */
-	char *content;
-	size_t len;
-	uint32_t mode;
-	bool secret;   /* holds secret values: never hashed, kept apart, mode 0600 */
-	char *owner;   /* a user to own it (secret files), or NULL */
-};
-
-/* The resolved value of one secret environment variable of one service. */
-struct secret_value {
-	const char *service;
-	const char *key;
-	const char *value;
-};
-
-struct rendered {
-	struct rendered_file *files; /* sorted by path */
-	size_t n;
-};
-
-/* The store path of a package module, from the caller's build plan. */
-typedef const char *(*pkg_path_fn)(void *arg, const char *module);
 
 /*
  * Whether v[0..len) can be written as a value in a line of a rendered file
@@ -49,21 +26,27 @@ typedef const char *(*pkg_path_fn)(void *arg, const char *module);
 bool systemd_value_ok(const char *v, size_t len, const char **why);
 
 /*
- * Renders every file of a generation of st: its config files (mode 0644),
- * <unit_dir>/<name>.service per service (and <name>.timer for a timer),
- * /etc/tmpfiles.d/punix-<stack>.conf and /etc/sysusers.d/punix-<stack>.conf
- * when there is anything to put in them, and for a service with secrets
- * its EnvironmentFile sidecar (mode 0600, marked secret) with the values in
- * secrets. Returns 0, or -1 with err set (two files at one path, an unknown
- * backend, or a value that systemd_value_ok refuses: the message names the
- * stack, the service and the directive, never a secret's value).
+ * The systemd backend's generator (backends.h): every file of a generation
+ * of st: its config files (mode 0644), <unit_dir>/<name>.service per
+ * service (and <name>.timer for a timer), /etc/tmpfiles.d/punix-<stack>.conf
+ * and /etc/sysusers.d/punix-<stack>.conf when there is anything to put in
+ * them, and for a service with secrets its EnvironmentFile sidecar (mode
+ * 0600, marked secret) with the values in a->secrets. Returns 0, or -1 with
+ * err set (two files at one path, or a value that systemd_value_ok refuses:
+ * the message names the stack, the service and the directive, never a
+ * secret's value).
  */
-int backend_render(const struct stack_desc *st, const char *unit_dir, pkg_path_fn pkg_path, void *arg,
-		   const struct secret_value *secrets, size_t nsecrets, struct rendered *out, struct sbuf *err);
+int systemd_generate(const struct stack_desc *st, const struct backend_args *a, struct rendered *out,
+		     struct sbuf *err);
+/* Activation's unit for a service: <name>.service, or <name>.timer for a timer, in the unit directory. */
+void systemd_unit_of(const struct backend_env *env, const char *service, bool timer, struct sbuf *unit,
+		     struct sbuf *path);
+/* The systemd activator (activate_systemd.c): daemon-reload, stop what went, (enable,) restart what changed. */
+void systemd_activate(struct op_ctx *c, const struct backend_env *env, const struct act_set *set,
+		      struct act_results *out);
 
 /* Where a service's secrets sidecar lives on the target. */
 char *secrets_sidecar_path(const char *stack, const char *service);
-void rendered_free(struct rendered *r);
 
 /* The unit text for one service (for tests and golden files). */
 void systemd_unit(const struct stack_desc *st, const struct service_desc *s, const char *pkg_path,

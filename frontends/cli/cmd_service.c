@@ -53,7 +53,8 @@ void cmd_service_help(void)
 	      "                         of the stack wrote (refused otherwise, [E13]); its original comes\n"
 	      "                         back when the stack stops declaring it (repeatable)\n"
 	      "  --activate             after the flip: systemctl daemon-reload, restart the units that\n"
-	      "                         changed, stop the ones that went (ignored on a rebased target)\n"
+	      "                         changed, stop the ones that went (supervisord stacks: supervisorctl\n"
+	      "                         reread, update, restart, status); ignored on a rebased target\n"
 	      "  --enable               with --activate: also systemctl enable, for boot\n"
 	      "  --target ssh://[USER@]HOST[:PORT]  deploy to another machine over SSH; HOST may be\n"
 	      "                         an alias of ~/.ssh/config (HostName, User, Port, IdentityFile)\n"
@@ -72,6 +73,10 @@ void cmd_service_help(void)
 	      "  --transport-root DIR   rebase every target path under DIR\n"
 	      "  --deployments-root DIR where generations live (default $PUNIX_HOME/deployments)\n"
 	      "  --unit-dir DIR         where units go (default /etc/systemd/system)\n"
+	      "  --supervisor-conf FILE [deploy, rollback, set-current] a supervisord stack's supervisord.conf:\n"
+	      "                         programs go in the directory of its [include] files glob, and\n"
+	      "                         --activate runs supervisorctl -c FILE (default\n"
+	      "                         /etc/supervisor/supervisord.conf)\n"
 	      "  --store-root DIR       the local store (default $PUNIX_STORE_DIR, else $PUNIX_HOME/store)\n"
 	      "  --state-dir DIR        the journal (default $PUNIX_STATE_DIR, else $PUNIX_HOME/journal)\n"
 	      "  --json                 one JSON object instead of lines\n"
@@ -87,7 +92,7 @@ struct svc_opts {
 	char **files;
 	size_t nfiles;
 	bool dry_run, json, activate, enable;
-	const char *transport_root, *deployments_root, *unit_dir, *store_root, *state_dir;
+	const char *transport_root, *deployments_root, *unit_dir, *store_root, *state_dir, *supervisor_conf;
 	const char *target, *known_hosts, *key;
 	enum target_mode mode;
 	bool have_mode;
@@ -110,6 +115,7 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct svc_opts *o)
 		{"transport-root", required_argument, NULL, 'T'},
 		{"deployments-root", required_argument, NULL, 'D'},
 		{"unit-dir", required_argument, NULL, 'U'},
+		{"supervisor-conf", required_argument, NULL, 'C'},
 		{"store-root", required_argument, NULL, 'S'},
 		{"state-dir", required_argument, NULL, 'J'},
 		{"keep", required_argument, NULL, 'K'},
@@ -176,6 +182,7 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct svc_opts *o)
 		case 'T': o->transport_root = optarg; break;
 		case 'D': o->deployments_root = optarg; break;
 		case 'U': o->unit_dir = optarg; break;
+		case 'C': o->supervisor_conf = optarg; break;
 		case 'S': o->store_root = optarg; break;
 		case 'J': o->state_dir = optarg; break;
 		case 'K': {
@@ -226,6 +233,8 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct svc_opts *o)
 		return cli_fail(cx, EXIT_USAGE, "--enable goes with --activate");
 	if ((o->activate) && strcmp(o->sub, "deploy") && strcmp(o->sub, "rollback") && strcmp(o->sub, "set-current"))
 		return cli_fail(cx, EXIT_USAGE, "--activate goes with deploy, rollback and set-current");
+	if (o->supervisor_conf && strcmp(o->sub, "deploy") && strcmp(o->sub, "rollback") && strcmp(o->sub, "set-current"))
+		return cli_fail(cx, EXIT_USAGE, "--supervisor-conf goes with deploy, rollback and set-current");
 	if (!strcmp(o->sub, "prune") && !o->have_keep)
 		return cli_fail(cx, EXIT_USAGE, "prune needs --keep N (the newest generations to keep besides the current one)");
 	if (!strcmp(o->sub, "deploy") && o->nfiles == 0 && !o->bundle_fd)
@@ -255,9 +264,9 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct svc_opts *o)
 			break;
 	}
 	cli_free_strings(names_, nnames);
-	const char *paths[] = {o->transport_root, o->deployments_root, o->unit_dir};
-	const char *names[] = {"--transport-root", "--deployments-root", "--unit-dir"};
-	for (int i = 0; i < 3; i++)
+	const char *paths[] = {o->transport_root, o->deployments_root, o->unit_dir, o->supervisor_conf};
+	const char *names[] = {"--transport-root", "--deployments-root", "--unit-dir", "--supervisor-conf"};
+	for (int i = 0; i < 4; i++)
 		if (paths[i] && paths[i][0] != '/')
 			return cli_fail(cx, EXIT_USAGE, "%s needs an absolute path, got '%s'", names[i], paths[i]);
 	return EXIT_OK;
@@ -394,6 +403,8 @@ static json_t *op_json(const char *stack, const struct op_result *r, const char 
 			json_object_set_new(o, "activation", json_string(sbuf_str(&r->activation)));
 			json_object_set_new(o, "failed_units", json_integer((json_int_t)r->failed_units));
 		}
+		if (r->no_activator)
+			json_object_set_new(o, "no_activator", json_string(r->no_activator));
 	}
 	return o;
 }
@@ -418,6 +429,11 @@ static int report_activation(struct cli_ctx *cx, const char *stack, const char *
 {
 	fputs(sbuf_str(&r->activation), stdout);
 	fflush(stdout);
+	if (r->no_activator)
+		return cli_fail(cx, EXIT_ERROR,
+				"stack %s is %s (current \u2192 gen-%03ld) but backend '%s' has no activator: its files are "
+				"rendered; activate them yourself \u2014 this was NOT rolled back",
+				stack, done, r->generation, r->no_activator);
 	if (!r->failed_units)
 		return EXIT_OK;
 	return cli_fail(cx, EXIT_ERROR,
@@ -635,7 +651,7 @@ int cmd_service(struct cli_ctx *cx, int argc, char **argv)
 		return rc < 0 ? EXIT_OK : rc;
 
 	struct cli_places pl;
-	char *dep = NULL, *scratch = NULL, *troot = NULL, *udir = NULL;
+	char *dep = NULL, *scratch = NULL, *troot = NULL, *udir = NULL, *sconf = NULL;
 	rc = cli_places_init(cx, &pl, o.store_root);
 	if (rc == EXIT_OK)
 		rc = cli_places_set(cx, &pl, o.deployments_root, o.state_dir);
@@ -645,6 +661,8 @@ int cmd_service(struct cli_ctx *cx, int argc, char **argv)
 		troot = canonical_root(cx, "--transport-root", o.transport_root, &rc);
 	if (rc == EXIT_OK)
 		udir = canonical_root(cx, "--unit-dir", o.unit_dir ? o.unit_dir : "/etc/systemd/system", &rc);
+	if (rc == EXIT_OK && o.supervisor_conf)
+		sconf = canonical_root(cx, "--supervisor-conf", o.supervisor_conf, &rc);
 	if (rc != EXIT_OK)
 		goto out;
 	if (troot && !strcmp(troot, "/")) {
@@ -658,6 +676,7 @@ int cmd_service(struct cli_ctx *cx, int argc, char **argv)
 		.transport_root = troot,
 		.deployments_root = dep,
 		.unit_dir = udir,
+		.supervisor_conf = sconf,
 		.activate = o.activate,
 		.enable = o.enable,
 		.ssh_defaults = &pl.ssh,
@@ -756,6 +775,7 @@ out:
 	free(dep);
 	free(troot);
 	free(udir);
+	free(sconf);
 	cli_places_free(&pl);
 	return rc;
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../base/backend_names.h"
 #include "../../base/path.h"
 #include "pcl_schema.h"
 
@@ -411,11 +412,14 @@ const struct ftable pcl_service_module_fields = {service_module_fields, NELEM(se
 
 static void ck_backend(struct sctx *c, const struct pcl_value *v)
 {
-	static const char *const backends[] = {"systemd"};
-	if (!pcl_want_str(c, v) || strcmp(v->v_str.s, "systemd") == 0)
+	static const char *const backends[] = {PUNIX_BACKEND_NAMES};
+	if (!pcl_want_str(c, v))
 		return;
-	struct pcl_diag *d =
-		pcl_error(c->p, v->v_loc, PCL_E6, "unsupported backend %s; supported: systemd", pcl_show(c->p, v->v_str.s));
+	for (size_t i = 0; i < NELEM(backends); i++)
+		if (strcmp(v->v_str.s, backends[i]) == 0)
+			return;
+	struct pcl_diag *d = pcl_error(c->p, v->v_loc, PCL_E6, "unsupported backend %s; supported: " PUNIX_BACKENDS_SUPPORTED,
+				       pcl_show(c->p, v->v_str.s));
 	const char *s = pcl_suggest(v->v_str.s, backends, NELEM(backends));
 	if (s)
 		pcl_diag_hint(d, "did you mean '%s'?", s);

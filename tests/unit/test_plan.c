@@ -113,6 +113,26 @@ static void refused(const void *b, size_t n, const char *want)
 	sbuf_free(&err);
 }
 
+Test(plan, a_plan_with_a_supervisor_conf_is_version_3_and_round_trips)
+{
+	struct op_plan p = full(), q;
+	p.supervisor_conf = strdup("/tmp/s/supervisord.conf");
+	unsigned char *b;
+	size_t n;
+	plan_encode(&p, &b, &n);
+	cr_assert(n > 4 && memcmp(b, "PPL\x03", 4) == 0);
+	struct sbuf err = SBUF_INIT;
+	cr_assert_eq(plan_decode(b, n, &q, &err), 0, "%s", err.sb_buf);
+	cr_expect_str_eq(q.supervisor_conf, "/tmp/s/supervisord.conf");
+	char *j = plan_to_json(&q);
+	cr_expect(strstr(j, "\"supervisor_conf\":\"/tmp/s/supervisord.conf\"") != NULL, "%s", j);
+	free(j);
+	plan_free(&p);
+	plan_free(&q);
+	free(b);
+	sbuf_free(&err);
+}
+
 Test(plan, bytes_that_are_not_a_plan_are_refused_saying_why)
 {
 	struct op_plan p = full();
@@ -121,7 +141,9 @@ Test(plan, bytes_that_are_not_a_plan_are_refused_saying_why)
 	plan_encode(&p, &b, &n);
 	refused(b, n - 3, "past the end");
 	refused(b, 6, "cut short");
-	refused("PPL\x03", 4, "version 3 is not one this punix reads");
+	refused("PPL\x04", 4, "version 4 is not one this punix reads");
+	/* a field of version 3 (--supervisor-conf) in a version-2 plan */
+	refused("PPL\x02\x1b\x01\x00\x00\x00/", 10, "unknown field 27 (plan version 2)");
 	/* a field of version 2 (the target's --remote-punix) in a version-1 plan */
 	refused("PPL\x01\x19\x01\x00\x00\x00/", 10, "unknown field 25 (plan version 1)");
 	refused("PPL\x01\x63\x00\x00\x00\x00", 9, "unknown field 99");

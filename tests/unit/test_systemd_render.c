@@ -55,7 +55,9 @@ static char *render(struct fixture *f, const char *pkg)
 {
 	struct rendered out;
 	struct sbuf err = SBUF_INIT;
-	int r = backend_render(&f->st, "/etc/systemd/system", path_of, (void *)pkg, &f->secret, 1, &out, &err);
+	struct backend_env env = {.unit_dir = "/etc/systemd/system"};
+	struct backend_args a = {&env, path_of, (void *)pkg, &f->secret, 1};
+	int r = backend_render(&f->st, &a, &out, &err);
 	cr_expect_eq(r < 0, err.sb_len > 0, "an error exactly when the render fails");
 	if (r == 0)
 		rendered_free(&out);
