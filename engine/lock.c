@@ -36,6 +36,25 @@ static char *lock_path(struct engine *e, const char *scope)
 	return sbuf_detach(&sb, NULL);
 }
 
+/*
+ * Who holds a lock, from its file's first line. The holder writes it just
+ * after it took the lock: an empty file is given a moment (up to 100 ms).
+ */
+static char *read_holder(struct punix_ops *o, const char *path)
+{
+	char *holder = NULL;
+	size_t len;
+	for (int tries = 0; tries < 20 && (!holder || !*holder); tries++) {
+		free(holder);
+		holder = NULL;
+		if (o->read_file(o, path, 4096, &holder, &len) == 0)
+			holder[strcspn(holder, "\n")] = '\0';
+		if (!holder || !*holder)
+			usleep(5000);
+	}
+	return holder;
+}
+
 /* Takes the stack's lock without waiting; on conflict says who holds it. */
 int lock_scope(struct engine *e, const char *scope, const char *what, int *h, struct sbuf *err)
 {
@@ -46,10 +65,7 @@ int lock_scope(struct engine *e, const char *scope, const char *what, int *h, st
 	free(dir);
 	int r = o->lock(o, path, 1, 0, h);
 	if (r == -EWOULDBLOCK) {
-		char *holder = NULL;
-		size_t len;
-		if (o->read_file(o, path, 4096, &holder, &len) == 0)
-			holder[strcspn(holder, "\n")] = '\0';
+		char *holder = read_holder(o, path);
 		sbuf_printf(err, "%s is busy: %s", what, holder && *holder ? holder : "another punix holds it");
 		free(holder);
 	} else if (r < 0) {
@@ -89,17 +105,7 @@ int lock_target(struct punix_ops *tops, const char *dep, const char *stack, int 
 	if (r == 0)
 		r = tops->lock(tops, path.sb_buf, 1, 0, h);
 	if (r == -EWOULDBLOCK) {
-		/* the holder writes its name just after it took the lock: give it a moment */
-		char *holder = NULL;
-		size_t len;
-		for (int tries = 0; tries < 20 && (!holder || !*holder); tries++) {
-			free(holder);
-			holder = NULL;
-			if (tops->read_file(tops, path.sb_buf, 4096, &holder, &len) == 0)
-				holder[strcspn(holder, "\n")] = '\0';
-			if (!holder || !*holder)
-				usleep(5000);
-		}
+		char *holder = read_holder(tops, path.sb_buf);
 		sbuf_printf(err, "stack '%s' is busy on the target: %s", stack,
 			    holder && *holder ? holder : "another punix holds it");
 		free(holder);
