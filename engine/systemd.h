@@ -61,6 +61,14 @@ bool systemd_value_ok(const char *v, size_t len, const char **why);
 int backend_render(const struct stack_desc *st, const char *unit_dir, pkg_path_fn pkg_path, void *arg,
 		   const struct secret_value *secrets, size_t nsecrets, struct rendered *out, struct sbuf *err);
 
+/*
+ * s[0..len) with each store path left open (DESC_OUT_OPEN module
+ * DESC_OUT_CLOSE, desc.h) replaced by pkg_path(arg, module); malloc'd,
+ * its length in *outlen. backend_render does this to a stack's args,
+ * environment literals and config files before checking and rendering.
+ */
+char *backend_subst_outs(const char *s, size_t len, pkg_path_fn pkg_path, void *arg, size_t *outlen);
+
 /* Where a service's secrets sidecar lives on the target. */
 char *secrets_sidecar_path(const char *stack, const char *service);
 void rendered_free(struct rendered *r);

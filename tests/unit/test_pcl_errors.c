@@ -44,7 +44,7 @@ Test(e0, unknown_escape)
 {
 	expect("module A { s = \"a\\qb\" }",
 	       "t.pcl:1:18: error: [E0] unknown escape '\\q' in string\n"
-	       "hint: the escapes are \\n \\t \\r \\\" \\\\; '$' needs none\n");
+	       "hint: the escapes are \\n \\t \\r \\\" \\\\; '$' needs none ('$${' is a literal '${')\n");
 }
 
 Test(e0, newline_inside_string)
@@ -152,7 +152,7 @@ Test(e0, errors_in_several_modules_are_all_reported)
 {
 	expect("module A { x = \"\\q\" }\nmodule B { y = }\nmodule C { z = 1 # }\n}\nmodule D { w = 99999999999999999999 }",
 	       "t.pcl:1:17: error: [E0] unknown escape '\\q' in string\n"
-	       "hint: the escapes are \\n \\t \\r \\\" \\\\; '$' needs none\n"
+	       "hint: the escapes are \\n \\t \\r \\\" \\\\; '$' needs none ('$${' is a literal '${')\n"
 	       "t.pcl:2:16: error: [E0] expected a value (a string, integer, true, false, record, list or "
 	       "reference), got '}'\n"
 	       "t.pcl:5:16: error: [E0] integer literal out of range (integers are 64-bit signed)\n");
