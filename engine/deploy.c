@@ -160,9 +160,12 @@ int deploy_prepare(struct op_ctx *c, const char *tarch)
 		static const char *const kinds[] = {"literal", "from_env", "from_file"};
 		for (size_t k = 0; k < s->nenv; k++) {
 			json_t *e = json_pack("{s:s, s:s}", "key", s->env[k].key, "kind", kinds[s->env[k].kind]);
-			/* a literal by value; a secret by the name of where it comes from */
-			json_object_set_new(e, s->env[k].kind == ENV_LITERAL ? "value" : "from",
-					    json_string(s->env[k].value));
+			/* a literal by value (store paths in it put in); a secret by the name of where it comes from */
+			size_t vlen;
+			char *val = s->env[k].kind != ENV_LITERAL ? xstrdup(s->env[k].value)
+				    : backend_subst_outs(s->env[k].value, strlen(s->env[k].value), plan_pkg_path, &c->bp, &vlen);
+			json_object_set_new(e, s->env[k].kind == ENV_LITERAL ? "value" : "from", json_string(val));
+			free(val);
 			json_array_append_new(env, e);
 		}
 		json_object_set_new(json_array_get(svcs, i), "environment", env);

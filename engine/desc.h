@@ -18,6 +18,18 @@ struct desc_loc {
 	uint32_t col;
 };
 
+/*
+ * A string of a service's args or environment, or a config file's content,
+ * may hold the store path of a package, known only once it is built (PCL
+ * "${Pkg.out}"): it is written there as DESC_OUT_OPEN, the package module's
+ * name, DESC_OUT_CLOSE, and the backend puts the store path in its place
+ * when it renders (backend_render). No string of a program can hold these
+ * two bytes otherwise. The packages named so are in the stack's
+ * store_modules, so they are built and pinned.
+ */
+#define DESC_OUT_OPEN '\x01'
+#define DESC_OUT_CLOSE '\x02'
+
 /* A package module. */
 struct pkg_desc {
 	const char *module;

@@ -45,6 +45,14 @@ void systemd_unit_of(const struct backend_env *env, const char *service, bool ti
 void systemd_activate(struct op_ctx *c, const struct backend_env *env, const struct act_set *set,
 		      struct act_results *out);
 
+/*
+ * s[0..len) with each store path left open (DESC_OUT_OPEN module
+ * DESC_OUT_CLOSE, desc.h) replaced by pkg_path(arg, module); malloc'd,
+ * its length in *outlen. backend_render does this to a stack's args,
+ * environment literals and config files before checking and rendering.
+ */
+char *backend_subst_outs(const char *s, size_t len, pkg_path_fn pkg_path, void *arg, size_t *outlen);
+
 /* Where a service's secrets sidecar lives on the target. */
 char *secrets_sidecar_path(const char *stack, const char *service);
 

@@ -68,6 +68,7 @@ enum pcl_vkind {
 	PCL_V_REC,
 	PCL_V_SECRET, /* { from_env = ".." } or { from_file = ".." }: a Str resolved at deploy */
 	PCL_V_OUT,    /* Pkg.out: the store path of package module Pkg */
+	PCL_V_FMT,    /* a Str composed with "${Pkg.out}": v_str with store paths left open (below) */
 	PCL_V_ERROR,  /* poison left where an error was reported; never seen after a clean check */
 };
 
@@ -85,13 +86,25 @@ struct pcl_vfield {
 	struct pcl_value *f_value;
 };
 
+/*
+ * A PCL_V_FMT value is a string that holds store paths, known only after a
+ * build: v_str is its text with each package's store path written as
+ * PCL_OUT_OPEN, the package module's name, PCL_OUT_CLOSE. No PCL string
+ * can hold those two bytes (a string cannot contain raw control
+ * characters and no escape writes them), so the encoding is unambiguous;
+ * lowering hands it on as is (DESC_OUT_OPEN, DESC_OUT_CLOSE in desc.h).
+ */
+#define PCL_OUT_OPEN DESC_OUT_OPEN
+#define PCL_OUT_CLOSE DESC_OUT_CLOSE
+
 struct pcl_value {
 	enum pcl_vkind v_kind;
 	struct pcl_loc v_loc; /* where the value was written (or referenced) */
 	const struct pcl_type *v_type; /* inferred type; private to the front end */
 	union {
 		struct {
-			const char *s; /* NUL-terminated; PCL strings cannot hold NUL */
+			/* PCL_V_STR and PCL_V_FMT; NUL-terminated; PCL strings cannot hold NUL */
+			const char *s;
 			size_t len;
 		} v_str;
 		int64_t v_int;

@@ -213,6 +213,10 @@ const char *pcl_show(struct pcl_program *p, const char *s)
 			sbuf_puts(&sb, "\\t");
 		else if (*u == '"' || *u == '\\')
 			sbuf_printf(&sb, "\\%c", *u);
+		else if (*u == PCL_OUT_OPEN)
+			sbuf_puts(&sb, "${"); /* a composed string's store path, as written */
+		else if (*u == PCL_OUT_CLOSE)
+			sbuf_puts(&sb, ".out}");
 		else if (*u < 0x20 || *u == 0x7f || n == 0)
 			sbuf_printf(&sb, "\\x%02X", *u);
 		else

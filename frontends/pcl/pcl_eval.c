@@ -222,6 +222,10 @@ static void type_write(const struct pcl_type *t, struct sbuf *out, int depth)
 
 void pcl_type_name(const struct pcl_value *v, struct sbuf *out)
 {
+	if (v->v_kind == PCL_V_OUT || v->v_kind == PCL_V_FMT) {
+		sbuf_puts(out, "Str (holding a store path)");
+		return;
+	}
 	type_write(v->v_type ? v->v_type : &ty_any, out, 0);
 }
 
@@ -513,8 +517,9 @@ static struct pcl_value at_use_site(const struct pcl_value *v, struct pcl_loc lo
 	return c;
 }
 
+/* in_string: the reference is a "${...}" (an unknown module may be a literal "${" of old). */
 static struct pcl_value eval_ref(struct pcl_program *p, struct pcl_loc loc, const char *const *parts,
-				 const struct pcl_loc *locs, size_t nparts)
+				 const struct pcl_loc *locs, size_t nparts, bool in_string)
 {
 	const char *name = parts[0];
 	struct pcl_decl *d = strmap_get(&p->by_name, name);
@@ -524,8 +529,11 @@ static struct pcl_value eval_ref(struct pcl_program *p, struct pcl_loc loc, cons
 		for (size_t i = 0; i < p->decls.n; i++)
 			names[i] = p->decls.v[i]->name;
 		const char *s = pcl_suggest(name, names, p->decls.n);
+		const char *lit = in_string ? "'$${' writes a literal '${'" : NULL;
 		if (s)
-			pcl_diag_hint(e, "did you mean '%s'?", s);
+			pcl_diag_hint(e, "did you mean '%s'?%s%s%s", s, lit ? " (" : "", lit ? lit : "", lit ? ")" : "");
+		else if (lit)
+			pcl_diag_hint(e, "%s", lit);
 		free(names);
 		return error_val(loc);
 	}
@@ -589,6 +597,75 @@ static struct pcl_value eval_ref(struct pcl_program *p, struct pcl_loc loc, cons
 	return at_use_site(v, loc);
 }
 
+/*
+ * A string with "${ref}"s: each reference's value written into the text.
+ * Str and Int (in decimal) parts fold into a plain Str; a package's store
+ * path (Pkg.out, or a string holding one) makes the whole a PCL_V_FMT.
+ * Anything else is [E1] at the '${'; a secret never goes into a string.
+ */
+static struct pcl_value eval_fmt(struct pcl_program *p, struct pcl_node *n)
+{
+	struct pcl_loc loc = n->loc;
+	const char *text = n->fmt.text;
+	size_t len = n->fmt.len, done = 0;
+	const struct pcl_interp *items = n->fmt.items;
+	size_t count = n->fmt.n;
+	struct sbuf sb = SBUF_INIT;
+	bool built = false, bad = false;
+	for (size_t i = 0; i < count; i++) {
+		const struct pcl_interp *in = &items[i];
+		sbuf_append(&sb, text + done, in->at - done);
+		done = in->at;
+		struct pcl_value v = eval_ref(p, in->loc, in->parts, in->locs, in->n, true);
+		switch (v.v_kind) {
+		case PCL_V_FMT:
+			built = true;
+			/* fall through */
+		case PCL_V_STR:
+			sbuf_append(&sb, v.v_str.s, v.v_str.len);
+			continue;
+		case PCL_V_INT:
+			sbuf_printf(&sb, "%lld", (long long)v.v_int);
+			continue;
+		case PCL_V_OUT:
+			built = true;
+			sbuf_printf(&sb, "%c%s%c", PCL_OUT_OPEN, v.v_out.module, PCL_OUT_CLOSE);
+			continue;
+		case PCL_V_ERROR:
+			break;
+		case PCL_V_SECRET: {
+			struct sbuf r = SBUF_INIT;
+			for (size_t k = 0; k < in->n; k++)
+				sbuf_printf(&r, "%s%s", k ? "." : "", in->parts[k]);
+			struct pcl_diag *d = pcl_error(p, in->loc, PCL_E1,
+						       "secrets cannot be put in strings: '%s' is resolved only at deploy time",
+						       sbuf_str(&r));
+			sbuf_free(&r);
+			pcl_diag_hint(d, "give the secret a service's environment variable of its own: "
+					 "environment = { X = { from_env = \"NAME\" } }");
+			break;
+		}
+		default: {
+			struct sbuf t = SBUF_INIT;
+			pcl_type_name(&v, &t);
+			struct pcl_diag *d = pcl_error(p, in->loc, PCL_E1, "cannot interpolate a %s into a string", sbuf_str(&t));
+			pcl_diag_hint(d, "only a Str, an Int or a package's .out can go in '${...}'");
+			sbuf_free(&t);
+			break;
+		}
+		}
+		bad = true;
+	}
+	sbuf_append(&sb, text + done, len - done);
+	struct pcl_value v = bad ? error_val(loc) : value_of(built ? PCL_V_FMT : PCL_V_STR, loc, &ty_str);
+	if (!bad) {
+		v.v_str.len = sb.sb_len;
+		v.v_str.s = arena_strndup(&p->arena, sbuf_str(&sb), sb.sb_len);
+	}
+	sbuf_free(&sb);
+	return v;
+}
+
 /* n's value, n being of kind k (its kind field already says PCL_N_BUSY). */
 static struct pcl_value eval_kind(struct pcl_program *p, struct pcl_node *n, enum pcl_node_kind k)
 {
@@ -609,7 +686,9 @@ static struct pcl_value eval_kind(struct pcl_program *p, struct pcl_node *n, enu
 		return build_record(p, n->loc, vf, n->rec.n, true);
 	}
 	case PCL_N_REF:
-		return eval_ref(p, n->loc, n->ref.parts, n->ref.locs, n->ref.n);
+		return eval_ref(p, n->loc, n->ref.parts, n->ref.locs, n->ref.n, false);
+	case PCL_N_FMT:
+		return eval_fmt(p, n);
 	case PCL_N_ERROR:
 	case PCL_N_BUSY:
 	case PCL_N_DONE:

@@ -46,9 +46,22 @@ enum pcl_node_kind {
 	PCL_N_REC,
 	PCL_N_LIST,
 	PCL_N_REF,
+	PCL_N_FMT,   /* a string with ${...} in it */
 	PCL_N_ERROR, /* where the parser gave up on an expression */
 	PCL_N_BUSY,  /* being evaluated (a module-level field met again closes a cycle) */
 	PCL_N_DONE,  /* evaluated: lit holds the value */
+};
+
+/*
+ * One "${Module.field}" of a string: the reference, and where its value
+ * goes in the string's literal text (the text with every ${...} taken out).
+ */
+struct pcl_interp {
+	size_t at;            /* byte offset in the literal text */
+	struct pcl_loc loc;   /* of the '$' */
+	const char **parts;   /* Module, field, field... */
+	struct pcl_loc *locs; /* of each part */
+	size_t n;
 };
 
 /* Evaluation state of a whole module. */
@@ -90,6 +103,12 @@ struct pcl_node {
 					struct pcl_loc *locs;
 					size_t n;
 				} ref;
+				struct {
+					const char *text; /* the literal parts, one after the other */
+					size_t len;
+					const struct pcl_interp *items; /* in order of 'at' */
+					size_t n;
+				} fmt;
 			};
 		};
 	};
@@ -196,6 +215,8 @@ struct pcl_token {
 	struct pcl_loc loc;
 	const char *text; /* IDENT, STRING: in the arena, NUL-terminated */
 	size_t len;
+	const struct pcl_interp *interp; /* STRING: its ${...}, in the arena */
+	size_t ninterp;
 	int64_t ival;
 };
 
@@ -209,6 +230,9 @@ struct pcl_lexer {
 	uint32_t col;
 	size_t errors;       /* lexical errors reported so far */
 	struct sbuf scratch; /* string decoding */
+	VEC(struct pcl_interp) interps; /* the ${...} of the string being read */
+	VEC(const char *) iparts;       /* their references' parts, one after the other */
+	VEC(struct pcl_loc) ilocs;
 };
 
 void pcl_lex_init(struct pcl_lexer *lx, struct pcl_program *p, const char *file, const char *buf, size_t len);

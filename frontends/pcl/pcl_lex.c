@@ -41,6 +41,9 @@ void pcl_lex_init(struct pcl_lexer *lx, struct pcl_program *p, const char *file,
 void pcl_lex_fini(struct pcl_lexer *lx)
 {
 	sbuf_free(&lx->scratch);
+	VEC_FREE(&lx->interps);
+	VEC_FREE(&lx->iparts);
+	VEC_FREE(&lx->ilocs);
 }
 
 /* Every lexical error goes through here, so the parser can tell. */
@@ -227,11 +230,96 @@ static void skip_comment(struct pcl_lexer *lx)
 	}
 }
 
+static bool is_blank(const struct pcl_lexer *lx)
+{
+	return lx->pos < lx->len && (lx->buf[lx->pos] == ' ' || lx->buf[lx->pos] == '\t');
+}
+
+static void skip_blanks(struct pcl_lexer *lx)
+{
+	while (is_blank(lx))
+		advance(lx, 1);
+}
+
+/*
+ * "${" at lx->pos, in a string whose literal text so far is 'at' bytes:
+ * reads "${ Module.field... }" into lx->interps. Returns false after
+ * reporting a malformed one (or leaving an unterminated string to the
+ * caller), having skipped to its '}' if it has one on the line.
+ */
+static bool lex_interp(struct pcl_lexer *lx, size_t at)
+{
+	struct pcl_interp in = {.at = at, .loc = here(lx)};
+	size_t base = lx->iparts.n;
+	advance(lx, 2);
+	skip_blanks(lx);
+	bool dot = false; /* a '.' with no name after it */
+	while (lx->pos < lx->len && is_ident_start(lx->buf[lx->pos])) {
+		VEC_PUSH(&lx->ilocs, here(lx));
+		size_t start = lx->pos;
+		while (lx->pos < lx->len && is_ident_char(lx->buf[lx->pos]))
+			lx->pos++;
+		lx->col += (uint32_t)(lx->pos - start);
+		VEC_PUSH(&lx->iparts, intern(lx->prog, lx->buf + start, lx->pos - start));
+		dot = lx->pos < lx->len && lx->buf[lx->pos] == '.';
+		if (!dot)
+			break;
+		advance(lx, 1);
+	}
+	in.n = lx->iparts.n - base;
+	skip_blanks(lx);
+	unsigned char c = lx->pos < lx->len ? lx->buf[lx->pos] : '\n';
+	if (c == '}' && in.n && !dot) {
+		advance(lx, 1);
+		VEC_PUSH(&lx->interps, in);
+		return true;
+	}
+	lx->iparts.n = lx->ilocs.n = base;
+	if (c == '\n')
+		return false; /* the string is cut short: that is the error to report */
+	struct pcl_diag *d;
+	if (c == '"')
+		d = pcl_error(lx->prog, in.loc, PCL_E0, "unterminated '${' in a string: no '}' before the string ends");
+	else if (c == '}' && !in.n)
+		d = pcl_error(lx->prog, in.loc, PCL_E0, "empty '${}' in a string");
+	else
+		d = pcl_error(lx->prog, in.loc, PCL_E0,
+			      "'${' in a string must hold a reference (Module.field) and then '}'");
+	pcl_diag_hint(d, "write '$${' for a literal '${'");
+	while (lx->pos < lx->len && !strchr("}\"\n\\", lx->buf[lx->pos]))
+		advance(lx, 1);
+	if (lx->pos < lx->len && lx->buf[lx->pos] == '}')
+		advance(lx, 1);
+	return false;
+}
+
+/* The ${...} read into lx->interps, kept with the token. */
+static void keep_interps(struct pcl_lexer *lx, struct pcl_token *t)
+{
+	struct arena *a = &lx->prog->arena;
+	size_t n = lx->interps.n;
+	struct pcl_interp *in = arena_memdup(a, lx->interps.v, n * sizeof(*in));
+	const char **parts = arena_memdup(a, lx->iparts.v, lx->iparts.n * sizeof(*parts));
+	struct pcl_loc *locs = arena_memdup(a, lx->ilocs.v, lx->ilocs.n * sizeof(*locs));
+	for (size_t i = 0, k = 0; i < n; k += in[i].n, i++) {
+		in[i].parts = parts + k;
+		in[i].locs = locs + k;
+	}
+	t->interp = in;
+	t->ninterp = n;
+}
+
+/* Is the '$' at i the start of "${" or "$${"? Then the string takes the careful path. */
+static bool dollar_special(const struct pcl_lexer *lx, size_t i)
+{
+	return lx->buf[i] == '$' && i + 1 < lx->len && (lx->buf[i + 1] == '{' || lx->buf[i + 1] == '$');
+}
+
 static void lex_string(struct pcl_lexer *lx, struct pcl_token *t)
 {
 	/* The common case: plain ASCII up to the closing quote, kept as it is. */
 	size_t end = lx->pos + 1;
-	while (end < lx->len && (cls[lx->buf[end]] & C_PLAIN))
+	while (end < lx->len && (cls[lx->buf[end]] & C_PLAIN) && !dollar_special(lx, end))
 		end++;
 	if (end < lx->len && lx->buf[end] == '"') {
 		t->kind = PCL_T_STRING;
@@ -243,6 +331,7 @@ static void lex_string(struct pcl_lexer *lx, struct pcl_token *t)
 	}
 	struct sbuf *sb = &lx->scratch;
 	sbuf_reset(sb);
+	lx->interps.n = lx->iparts.n = lx->ilocs.n = 0;
 	t->kind = PCL_T_STRING;
 	advance(lx, 1); /* the opening quote */
 	for (;;) {
@@ -283,7 +372,7 @@ static void lex_string(struct pcl_lexer *lx, struct pcl_token *t)
 					d = pcl_error(lx->prog, at, PCL_E0, "unknown escape '\\%c' in string", e);
 				else
 					d = pcl_error(lx->prog, at, PCL_E0, "unknown escape in string (a backslash before byte 0x%02X)", e);
-				pcl_diag_hint(d, "the escapes are \\n \\t \\r \\\" \\\\; '$' needs none");
+				pcl_diag_hint(d, "the escapes are \\n \\t \\r \\\" \\\\; '$' needs none ('$${' is a literal '${')");
 				t->kind = PCL_T_BAD;
 				advance(lx, 1);
 				continue;
@@ -291,6 +380,18 @@ static void lex_string(struct pcl_lexer *lx, struct pcl_token *t)
 			sbuf_puts(sb, out);
 			advance(lx, 2);
 			continue;
+		}
+		if (c == '$' && dollar_special(lx, lx->pos)) {
+			if (lx->buf[lx->pos + 1] == '{') {
+				if (!lex_interp(lx, sb->sb_len))
+					t->kind = PCL_T_BAD;
+				continue;
+			}
+			if (lx->pos + 2 < lx->len && lx->buf[lx->pos + 2] == '{') {
+				sbuf_puts(sb, "${"); /* "$${": a literal "${" */
+				advance(lx, 3);
+				continue;
+			}
 		}
 		if (c < 0x20 && c != '\t') {
 			pcl_error(lx->prog, here(lx), PCL_E0, "control character 0x%02X inside a string", c);
@@ -322,6 +423,8 @@ static void lex_string(struct pcl_lexer *lx, struct pcl_token *t)
 	if (t->kind == PCL_T_STRING) {
 		t->text = keep_string(lx->prog, (const unsigned char *)sbuf_str(sb), sb->sb_len);
 		t->len = sb->sb_len;
+		if (lx->interps.n)
+			keep_interps(lx, t);
 	}
 }
 

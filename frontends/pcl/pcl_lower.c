@@ -42,6 +42,11 @@ void pcl_value_canonical(const struct pcl_value *v, struct sbuf *out)
 	case PCL_V_OUT:
 		sbuf_printf(out, "o%zu:%s", strlen(v->v_out.module), v->v_out.module);
 		return;
+	case PCL_V_FMT:
+		/* the text with its store paths left open: the same whatever they build to */
+		sbuf_printf(out, "f%zu:", v->v_str.len);
+		sbuf_append(out, v->v_str.s, v->v_str.len);
+		return;
 	case PCL_V_SECRET:
 		sbuf_printf(out, "%c%zu:%s", v->v_secret.source == PCL_SECRET_ENV ? 'e' : 'f', strlen(v->v_secret.name),
 			    v->v_secret.name);
@@ -127,6 +132,48 @@ static const char *ref_name(const struct pcl_value *v)
 	return v->v_kind == PCL_V_OUT ? v->v_out.module : v->v_str.s;
 }
 
+/*
+ * A string rendered into a file, which may hold store paths: a Str, a
+ * composed string (PCL_V_FMT, already in the desc.h encoding), or Pkg.out
+ * itself, encoded the same way.
+ */
+static const char *text_of(struct pcl_program *p, const struct pcl_value *v, size_t *len)
+{
+	if (v->v_kind != PCL_V_OUT) {
+		*len = v->v_str.len;
+		return v->v_str.s;
+	}
+	struct sbuf sb = SBUF_INIT;
+	sbuf_printf(&sb, "%c%s%c", DESC_OUT_OPEN, v->v_out.module, DESC_OUT_CLOSE);
+	*len = sb.sb_len;
+	const char *r = arena_strndup(&p->arena, sbuf_str(&sb), sb.sb_len);
+	sbuf_free(&sb);
+	return r;
+}
+
+static const char *const *text_list(struct pcl_program *p, const struct pcl_value *l, size_t *n)
+{
+	size_t k = l ? l->v_list.n : 0, len;
+	const char **v = arena_alloc(&p->arena, (k + 1) * sizeof(*v));
+	for (size_t i = 0; i < k; i++)
+		v[i] = text_of(p, l->v_list.items[i], &len);
+	*n = k;
+	return v;
+}
+
+typedef VEC(const char *) name_vec;
+
+/* Adds the package modules whose store paths s[0..len) holds to names. */
+static void outs_of(struct pcl_program *p, const char *s, size_t len, name_vec *names)
+{
+	const char *end = s + len;
+	while ((s = memchr(s, DESC_OUT_OPEN, (size_t)(end - s))) != NULL) {
+		const char *close = memchr(s, DESC_OUT_CLOSE, (size_t)(end - s));
+		VEC_PUSH(names, arena_strndup(&p->arena, s + 1, (size_t)(close - s - 1)));
+		s = close + 1;
+	}
+}
+
 /* The strings of a list value, sorted and unique when 'set' is true. */
 static const char *const *str_list(struct pcl_program *p, const struct pcl_value *l, bool set, size_t *n)
 {
@@ -175,7 +222,7 @@ static void lower_service(struct pcl_program *p, const char *name, const struct 
 	s->name = name;
 	s->package = ref_name(pcl_value_field(rec, "package"));
 	s->binary = str_field(rec, "binary");
-	s->args = str_list(p, pcl_value_field(rec, "args"), false, &s->nargs);
+	s->args = text_list(p, pcl_value_field(rec, "args"), &s->nargs);
 	s->depends_on = str_list(p, pcl_value_field(rec, "dependsOn"), true, &s->ndepends_on);
 	const struct pcl_value *env = pcl_value_field(rec, "environment");
 	size_t n = env ? env->v_rec.n : 0;
@@ -187,8 +234,9 @@ static void lower_service(struct pcl_program *p, const char *name, const struct 
 			e[i].kind = v->v_secret.source == PCL_SECRET_ENV ? ENV_FROM_ENV : ENV_FROM_FILE;
 			e[i].value = v->v_secret.name;
 		} else {
+			size_t len;
 			e[i].kind = ENV_LITERAL;
-			e[i].value = v->v_str.s;
+			e[i].value = text_of(p, v, &len);
 		}
 	}
 	s->env = e;
@@ -208,6 +256,37 @@ static int service_cmp(const void *a, const void *b)
 static int file_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct file_desc *)a)->path, ((const struct file_desc *)b)->path);
+}
+
+/* The packages whose store paths the stack's strings hold are built and pinned with it. */
+static void pin_outs(struct pcl_program *p, struct stack_desc *st)
+{
+	name_vec names = {0};
+	for (size_t i = 0; i < st->nstore_modules; i++)
+		VEC_PUSH(&names, st->store_modules[i]);
+	size_t before = names.n;
+	for (size_t i = 0; i < st->nservices; i++) {
+		const struct service_desc *s = &st->services[i];
+		for (size_t k = 0; k < s->nargs; k++)
+			outs_of(p, s->args[k], strlen(s->args[k]), &names);
+		for (size_t k = 0; k < s->nenv; k++)
+			if (s->env[k].kind == ENV_LITERAL)
+				outs_of(p, s->env[k].value, strlen(s->env[k].value), &names);
+	}
+	for (size_t i = 0; i < st->nfiles; i++)
+		outs_of(p, st->files[i].content, st->files[i].len, &names);
+	if (names.n > before) {
+		qsort(names.v, names.n, sizeof(*names.v), cstr_cmp);
+		size_t m = 1;
+		for (size_t i = 1; i < names.n; i++)
+			if (strcmp(names.v[m - 1], names.v[i]) != 0)
+				names.v[m++] = names.v[i];
+		const char **v = arena_alloc(&p->arena, (m + 1) * sizeof(*v));
+		memcpy(v, names.v, m * sizeof(*v));
+		st->store_modules = v;
+		st->nstore_modules = m;
+	}
+	VEC_FREE(&names);
 }
 
 const struct stack_desc *pcl_program_stack(struct pcl_program *p, const char *name)
@@ -252,12 +331,12 @@ const struct stack_desc *pcl_program_stack(struct pcl_program *p, const char *na
 	for (size_t i = 0; i < n; i++) {
 		const struct pcl_value *c = pcl_value_field(cf->v_list.items[i], "content");
 		fd[i].path = str_field(cf->v_list.items[i], "path");
-		fd[i].content = c->v_str.s;
-		fd[i].len = c->v_str.len;
+		fd[i].content = text_of(p, c, &fd[i].len);
 	}
 	qsort(fd, n, sizeof(*fd), file_cmp);
 	st->files = fd;
 	st->nfiles = n;
+	pin_outs(p, st);
 
 	const struct pcl_value *users = pcl_value_field(v, "systemUsers");
 	n = users ? users->v_list.n : 0;

@@ -7,6 +7,9 @@
  *   expr    := STRING | INT | "true" | "false" | record | list | ref
  *   ref     := IDENT { "." IDENT }
  *
+ * A STRING may hold "${ref}"s, read by the lexer (pcl_lex.c): it becomes a
+ * PCL_N_FMT node, evaluated into one string by pcl_eval.c.
+ *
  * "module", "true" and "false" are ordinary identifiers everywhere but at
  * the top level and in value position respectively.
  *
@@ -295,6 +298,15 @@ static struct pcl_node *parse_expr(struct parser *ps, int depth)
 	struct pcl_node *n;
 	switch (ps->cur.kind) {
 	case PCL_T_STRING:
+		if (ps->cur.ninterp) {
+			n = new_node(ps, PCL_N_FMT, ps->cur.loc);
+			n->fmt.text = ps->cur.text;
+			n->fmt.len = ps->cur.len;
+			n->fmt.items = ps->cur.interp;
+			n->fmt.n = ps->cur.ninterp;
+			bump(ps);
+			return n;
+		}
 		n = new_literal(ps, PCL_N_STR, PCL_V_STR);
 		n->lit.v_str.s = ps->cur.text;
 		n->lit.v_str.len = ps->cur.len;

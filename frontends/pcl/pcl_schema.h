@@ -52,6 +52,12 @@ const char *pcl_path_str(const struct sctx *c);
 /* [E1] at v, expecting the type want; nothing for the poison of an earlier error. */
 void pcl_mismatch(struct sctx *c, const struct pcl_value *v, const char *want);
 bool pcl_want_str(struct sctx *c, const struct pcl_value *v);
+/*
+ * Where a string may hold store paths ("${Pkg.out}", or Pkg.out itself):
+ * true for a Str or such a string (v_str to check), false for Pkg.out
+ * itself (nothing to check) and after reporting anything else.
+ */
+bool pcl_want_str_or_out(struct sctx *c, const struct pcl_value *v);
 bool pcl_want_list(struct sctx *c, const struct pcl_value *v, const char *want);
 bool pcl_want_rec(struct sctx *c, const struct pcl_value *v);
 

@@ -58,6 +58,9 @@ void pcl_mismatch(struct sctx *c, const struct pcl_value *v, const char *want)
 				       pcl_path_str(c), want, sbuf_str(&got));
 	if (v->v_kind == PCL_V_SECRET)
 		pcl_diag_hint(d, "secrets are resolved at deploy time and are allowed only in a service's 'environment'");
+	else if (v->v_kind == PCL_V_OUT || v->v_kind == PCL_V_FMT)
+		pcl_diag_hint(d, "a package's store path is known only once it is built: a string holding one is allowed "
+				 "only in a service's 'args' and 'environment' and a config file's 'content'");
 	sbuf_free(&got);
 }
 
@@ -65,6 +68,16 @@ bool pcl_want_str(struct sctx *c, const struct pcl_value *v)
 {
 	if (v->v_kind == PCL_V_STR)
 		return true;
+	pcl_mismatch(c, v, "Str");
+	return false;
+}
+
+bool pcl_want_str_or_out(struct sctx *c, const struct pcl_value *v)
+{
+	if (v->v_kind == PCL_V_STR || v->v_kind == PCL_V_FMT)
+		return true;
+	if (v->v_kind == PCL_V_OUT)
+		return false; /* a store path: nothing to check */
 	pcl_mismatch(c, v, "Str");
 	return false;
 }

@@ -33,6 +33,8 @@ static bool has_control(const char *s)
 {
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
+		if (ch == PCL_OUT_OPEN || ch == PCL_OUT_CLOSE)
+			continue; /* around a store path: only a composed string holds them */
 		if ((ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') || ch == 0x7f)
 			return true;
 	}
@@ -271,9 +273,9 @@ static void ck_binary(struct sctx *c, const struct pcl_value *v)
 
 static void ck_env_entry(struct sctx *c, const struct pcl_value *v)
 {
-	if (v->v_kind == PCL_V_SECRET)
+	if (v->v_kind == PCL_V_SECRET || v->v_kind == PCL_V_OUT)
 		return;
-	if (v->v_kind != PCL_V_STR) {
+	if (v->v_kind != PCL_V_STR && v->v_kind != PCL_V_FMT) {
 		pcl_mismatch(c, v, "Str or a secret ({ from_env = \"NAME\" } or { from_file = \"/path\" })");
 		return;
 	}
@@ -374,9 +376,21 @@ static void ck_dependson(struct sctx *c, const struct pcl_value *v)
 		pcl_each_item(c, v, ck_str);
 }
 
+static void ck_arg(struct sctx *c, const struct pcl_value *v)
+{
+	if (pcl_want_str_or_out(c, v))
+		ck_rendered(c, v, "a newline here would inject a second directive");
+}
+
 static void ck_args(struct sctx *c, const struct pcl_value *v)
 {
-	ck_lines(c, v);
+	if (pcl_want_list(c, v, "List<Str>"))
+		pcl_each_item(c, v, ck_arg);
+}
+
+static void ck_content(struct sctx *c, const struct pcl_value *v)
+{
+	pcl_want_str_or_out(c, v);
 }
 
 static const struct fspec service_fields[] = {
@@ -462,7 +476,7 @@ static void ck_config_path(struct sctx *c, const struct pcl_value *v)
 }
 
 static const struct fspec config_file_fields[] = {
-	{"content", true, ck_str},
+	{"content", true, ck_content},
 	{"path", true, ck_config_path},
 };
 

@@ -726,7 +726,7 @@ Test(check, lexical_mistakes_are_located_and_all_reported, .init = setup, .fini 
 	expect_errors(&r, "lex.pcl:2:9: error: [E0] integer literal out of range (integers are 64-bit signed)\n"
 			  "lex.pcl:3:9: error: [E0] integer literal out of range (integers are 64-bit signed)\n"
 			  "lex.pcl:5:13: error: [E0] unknown escape '\\q' in string\n"
-			  "hint: the escapes are \\n \\t \\r \\\" \\\\; '$' needs none\n"
+			  "hint: the escapes are \\n \\t \\r \\\" \\\\; '$' needs none ('$${' is a literal '${')\n"
 			  "lex.pcl:6:16: error: [E0] newline inside a string\n"
 			  "hint: close the string on the same line, or write \\n for a newline\n"
 			  "lex.pcl:7:9: error: [E0] unexpected character '~'\n"
@@ -836,7 +836,7 @@ Test(check, every_mistake_is_reported_in_one_run, .init = setup, .fini = teardow
 		     "}\n");
 	struct run_result r = CHECK_IN_TMP("five.pcl");
 	expect_errors(&r, "five.pcl:1:28: error: [E0] unknown escape '\\q' in string\n"
-			  "hint: the escapes are \\n \\t \\r \\\" \\\\; '$' needs none\n"
+			  "hint: the escapes are \\n \\t \\r \\\" \\\\; '$' needs none ('$${' is a literal '${')\n"
 			  "five.pcl:2:21: error: [E0] expected '=' after field name 'max', got an integer\n"
 			  "five.pcl:5:13: error: [E1] type mismatch in 'version': expected Str, got Int\n"
 			  "five.pcl:14:3: error: [E2] unknown field 'sorce' on module 'Web'\n"

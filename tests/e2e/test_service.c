@@ -303,3 +303,51 @@ Test(service, a_missing_manifest_is_named_by_status_and_verify, .init = setup, .
 	sbuf_free(&dangling);
 	sbuf_free(&want);
 }
+
+/*
+ * A string composed with "${Pkg.out}" reaches the rendered unit and config
+ * file with the package's store path in it, and a package named only that
+ * way is built and pinned.
+ */
+Test(service, interpolated_store_paths_are_rendered, .init = setup, .fini = teardown, .timeout = 120)
+{
+	tdir_write(&t, "i/prog.pcl",
+		   "module App { pname = \"app\" version = \"1\" recipe = \"std.shell\"\n"
+		   "  recipeArgs = { command = \"mkdir -p $OUTPUT/bin\" } }\n"
+		   "module Tool { pname = \"tool\" version = \"2\" recipe = \"std.shell\"\n"
+		   "  recipeArgs = { command = \"mkdir -p $OUTPUT/share\" } }\n"
+		   "module Base { port = 8080 }\n"
+		   "module Web { backend = \"systemd\"\n"
+		   "  services = [{ name = \"web\" package = \"App\" binary = \"app\"\n"
+		   "    args = [\"--data=${Tool.out}/share\", \"--port\", \"${Base.port}\", \"$${literal}\"]\n"
+		   "    environment = { TOOL = \"${Tool.out}\" } }]\n"
+		   "  configFiles = [{ path = \"/etc/web.conf\" content = \"tool = ${Tool.out}\\nport = ${Base.port}\\n\" }] }\n");
+	char *ip = tdir_at(&t, "i/prog.pcl");
+	const char *d[] = {"service", "deploy", "Web", "--file", ip, "--transport-root", target, NULL};
+	struct proc_result r = punix_run(home, d);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "2 store path(s) pinned") != NULL, "Tool is pinned too: %s", r.out);
+	proc_result_free(&r);
+	char *conf = tdir_read(&t, "target/etc/web.conf");
+	cr_assert(conf != NULL);
+	/* "tool = <store>/<hash>-tool-2\nport = 8080\n" */
+	cr_assert(strncmp(conf, "tool = /", 8) == 0, "%s", conf);
+	char *tool = strndup(conf + 7, strcspn(conf + 7, "\n"));
+	cr_expect(strlen(tool) > 7 && strcmp(tool + strlen(tool) - 7, "-tool-2") == 0, "%s", tool);
+	cr_expect(strstr(tool, "/store/") != NULL, "%s", tool);
+	cr_expect(strcmp(conf + 7 + strlen(tool), "\nport = 8080\n") == 0, "%s", conf);
+	char *unit = tdir_read(&t, "target/etc/systemd/system/web.service");
+	cr_assert(unit != NULL);
+	struct sbuf want = SBUF_INIT;
+	/* systemd reads "$$" as one '$': the literal "${literal}" is escaped so */
+	sbuf_printf(&want, "/bin/app --data=%s/share --port 8080 $${literal}\n", tool);
+	cr_expect(strstr(unit, want.sb_buf) != NULL, "want %s in:\n%s", want.sb_buf, unit);
+	sbuf_reset(&want);
+	sbuf_printf(&want, "Environment=\"TOOL=%s\"\n", tool);
+	cr_expect(strstr(unit, want.sb_buf) != NULL, "want %s in:\n%s", want.sb_buf, unit);
+	free(conf);
+	free(unit);
+	sbuf_free(&want);
+	free(tool);
+	free(ip);
+}

@@ -74,6 +74,14 @@ static void dump_value(const struct pcl_value *v, struct sbuf *sb)
 		sbuf_printf(sb, "secret(%s:%s)", v->v_secret.source == PCL_SECRET_ENV ? "env" : "file", v->v_secret.name);
 		break;
 	case PCL_V_OUT: sbuf_printf(sb, "out(%s)", v->v_out.module); break;
+	case PCL_V_FMT:
+		sbuf_puts(sb, "fmt(");
+		for (size_t i = 0; i < v->v_str.len; i++) {
+			char c = v->v_str.s[i];
+			sbuf_puts(sb, c == PCL_OUT_OPEN ? "<" : c == PCL_OUT_CLOSE ? ".out>" : (char[]){c, 0});
+		}
+		sbuf_putc(sb, ')');
+		break;
 	case PCL_V_ERROR: sbuf_puts(sb, "<error>"); break;
 	}
 }

@@ -44,7 +44,7 @@ Test(e0, unknown_escape)
 {
 	expect("module A { s = \"a\\qb\" }",
 	       "t.pcl:1:18: error: [E0] unknown escape '\\q' in string\n"
-	       "hint: the escapes are \\n \\t \\r \\\" \\\\; '$' needs none\n");
+	       "hint: the escapes are \\n \\t \\r \\\" \\\\; '$' needs none ('$${' is a literal '${')\n");
 }
 
 Test(e0, newline_inside_string)
@@ -152,7 +152,7 @@ Test(e0, errors_in_several_modules_are_all_reported)
 {
 	expect("module A { x = \"\\q\" }\nmodule B { y = }\nmodule C { z = 1 # }\n}\nmodule D { w = 99999999999999999999 }",
 	       "t.pcl:1:17: error: [E0] unknown escape '\\q' in string\n"
-	       "hint: the escapes are \\n \\t \\r \\\" \\\\; '$' needs none\n"
+	       "hint: the escapes are \\n \\t \\r \\\" \\\\; '$' needs none ('$${' is a literal '${')\n"
 	       "t.pcl:2:16: error: [E0] expected a value (a string, integer, true, false, record, list or "
 	       "reference), got '}'\n"
 	       "t.pcl:5:16: error: [E0] integer literal out of range (integers are 64-bit signed)\n");
@@ -521,4 +521,78 @@ Test(ok, backslashes_inside_and_tabs_are_rendered_values)
 	expect(SVC("args = [\"a\\\\b\"] serviceConfig = { WorkingDirectory = \"/a\\\\b\" Description = \"x\\ty\" } "
 		   "environment = { A = \"tab\\there\" } tmpfiles = [\"d\\t/run/a\\t0755\\t-\\t-\\t-\"]"),
 	       "ok");
+}
+
+/* ---- string interpolation: each error at its '${' -------------------------- */
+
+Test(interp, syntax_errors_are_e0_at_the_dollar)
+{
+	expect("module A { s = \"x ${\" }", "t.pcl:1:19: error: [E0] unterminated '${' in a string: no '}' before the string ends\n"
+					  "hint: write '$${' for a literal '${'\n");
+	expect("module A { s = \"x ${}\" }", "t.pcl:1:19: error: [E0] empty '${}' in a string\n"
+					  "hint: write '$${' for a literal '${'\n");
+	expect("module A { s = \"${1} ${A.t}\" t = 1 }",
+	       "t.pcl:1:17: error: [E0] '${' in a string must hold a reference (Module.field) and then '}'\n"
+	       "hint: write '$${' for a literal '${'\n");
+	expect("module A { s = \"${A.}\" }",
+	       "t.pcl:1:17: error: [E0] '${' in a string must hold a reference (Module.field) and then '}'\n"
+	       "hint: write '$${' for a literal '${'\n");
+	expect("module A { s = \"${OUTPUT:-x}\" }",
+	       "t.pcl:1:17: error: [E0] '${' in a string must hold a reference (Module.field) and then '}'\n"
+	       "hint: write '$${' for a literal '${'\n");
+}
+
+Test(interp, an_old_shell_expansion_is_an_unknown_module_with_a_hint)
+{
+	expect("module A { s = \"${OUTPUT}/bin\" }", "t.pcl:1:19: error: [E2] unknown module 'OUTPUT'\n"
+						"hint: '$${' writes a literal '${'\n");
+	expect("module Base { x = 1 }\nmodule A { s = \"${Bsae.x}\" }",
+	       "t.pcl:2:19: error: [E2] unknown module 'Bsae'\n"
+	       "hint: did you mean 'Base'? ('$${' writes a literal '${')\n");
+	expect("module B { x = 1 }\nmodule A { s = \"${B.y}\" }", "t.pcl:2:21: error: [E2] module 'B' has no field 'y'\n");
+}
+
+Test(interp, other_types_are_e1_naming_the_type)
+{
+	expect("module B { l = [\"a\"] b = true r = { a = 1 } }\nmodule A { s = \"${B.l}\" t = \"-${B.b}\" u = \"${B.r}\" }",
+	       "t.pcl:2:17: error: [E1] cannot interpolate a List<Str> into a string\n"
+	       "hint: only a Str, an Int or a package's .out can go in '${...}'\n"
+	       "t.pcl:2:31: error: [E1] cannot interpolate a Bool into a string\n"
+	       "hint: only a Str, an Int or a package's .out can go in '${...}'\n"
+	       "t.pcl:2:44: error: [E1] cannot interpolate a Rec{a: Int} into a string\n"
+	       "hint: only a Str, an Int or a package's .out can go in '${...}'\n");
+}
+
+Test(interp, a_secret_is_never_put_in_a_string)
+{
+	expect("module B { k = { from_env = \"KEY\" } }\nmodule A { s = \"key=${B.k}\" }",
+	       "t.pcl:2:21: error: [E1] secrets cannot be put in strings: 'B.k' is resolved only at deploy time\n"
+	       "hint: give the secret a service's environment variable of its own: "
+	       "environment = { X = { from_env = \"NAME\" } }\n");
+}
+
+Test(interp, a_cycle_through_interpolation_is_e7)
+{
+	expect("module A { s = \"${B.s}\" }\nmodule B { s = \"${A.s}\" }",
+	       "t.pcl:2:17: error: [E7] reference cycle: A.s -> B.s -> A.s\n");
+	expect("module A { s = \"x${A.s}\" }", "t.pcl:1:18: error: [E7] reference cycle: A.s -> A.s\n");
+}
+
+Test(interp, a_store_path_only_where_a_build_can_fill_it_in)
+{
+	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"a\" package = \"P\" binary = \"${P.out}\" "
+		   "args = [\"${P.out}/x\"] environment = { E = \"${P.out}\" } }]\n"
+		   "  configFiles = [{ path = \"/etc/x\" content = \"${P.out}\" }] }\n"
+		   "module Q { pname = \"q\" version = \"1\" recipe = \"std.shell\" recipeArgs = { command = \"${P.out}/bin/p\" } }",
+	       "t.pcl:2:80: error: [E1] type mismatch in 'services[0].binary': expected Str, got Str (holding a store path)\n"
+	       "hint: a package's store path is known only once it is built: a string holding one is allowed only in a "
+	       "service's 'args' and 'environment' and a config file's 'content'\n"
+	       "t.pcl:4:84: error: [E1] type mismatch in 'recipeArgs.command': expected Str, got Str (holding a store path)\n"
+	       "hint: a package's store path is known only once it is built: a string holding one is allowed only in a "
+	       "service's 'args' and 'environment' and a config file's 'content'\n");
+	/* a composed string is checked like a literal one, and shown as written */
+	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"a\" package = \"P\" binary = \"p\" "
+		   "args = [\"${P.out}\\\\\"] }] }",
+	       "t.pcl:2:92: error: [E6] 'services[0].args[0]' must not end in a backslash, got \"${P.out}\\\\\"\n"
+	       "hint: a line ending in '\\' continues on the next one; no rendered value may end in one\n");
 }

@@ -140,3 +140,83 @@ Test(eval, first_declaration_by_position_owns_a_name)
 	cr_expect_eq(y->v_int, 1);
 	pcl_program_free(p);
 }
+
+/* ---- string interpolation ------------------------------------------------- */
+
+Test(interp, str_and_int_parts_fold_into_a_str)
+{
+	expect_dump("module Base { host = \"db\" port = 5432 neg = -1 r = { deep = \"x\" } }\n"
+		    "module A { s = \"${Base.host}:${Base.port}/${ Base.r.deep }${Base.neg}\" t = \"${A.s}!\" "
+		    "u = \"${Base.host}\" }",
+		    "data A {s=\"db:5432/x-1\",t=\"db:5432/x-1!\",u=\"db\"}\n"
+		    "data Base {host=\"db\",neg=-1,port=5432,r={deep=\"x\"}}\n");
+}
+
+Test(interp, dollar_dollar_brace_is_a_literal_and_a_bare_dollar_stays)
+{
+	expect_dump("module A { s = \"$${HOME} $$ $x $ $${\" t = \"a$$$${b}\" }",
+		    "data A {s=\"${HOME} $$ $x $ ${\",t=\"a$$${b}\"}\n");
+	/* no ${ at all: exactly as before */
+	expect_dump("module A { s = \"$OUTPUT/bin {x} $\" }", "data A {s=\"$OUTPUT/bin {x} $\"}\n");
+}
+
+Test(interp, escapes_around_an_interpolation)
+{
+	expect_dump("module A { n = 7 s = \"\\t${A.n}\\n\\\"caf\xc3\xa9\\\"\" }",
+		    "data A {n=7,s=\"\\x097\\x0a\\x22caf\xc3\xa9\\x22\"}\n");
+}
+
+#define IPKG "module Api { pname = \"api\" version = \"1\" recipe = \"std.shell\" recipeArgs = { command = \"true\" } }\n"
+
+Test(interp, a_store_path_makes_a_composed_string)
+{
+	expect_dump(IPKG "module A { s = \"${Api.out}/bin/api\" t = \"[${A.s}]\" }",
+		    "data A {s=fmt(<Api.out>/bin/api),t=fmt([<Api.out>/bin/api])}\n"
+		    "package Api {pname=\"api\",recipe=\"std.shell\",recipeArgs={command=\"true\"},version=\"1\"}\n");
+}
+
+Test(interp, lowering_leaves_store_paths_open_and_pins_their_packages)
+{
+	struct pcl_program *p = pcl_checked(
+		IPKG "module Tool { pname = \"tool\" version = \"1\" recipe = \"std.shell\" recipeArgs = { command = \"true\" } }\n"
+		     "module Base { port = 8080 }\n"
+		     "module S { backend = \"systemd\" services = [{ name = \"api\" package = \"Api\" binary = \"api\"\n"
+		     "  args = [\"--port\", \"${Base.port}\", \"${Tool.out}/bin/t\", Tool.out]\n"
+		     "  environment = { T = \"${Tool.out}\" } }]\n"
+		     "  configFiles = [{ path = \"/etc/a\" content = \"exe=${Api.out}/bin/api\\n\" }] }\n");
+	cr_assert_eq(pcl_program_error_count(p), 0);
+	const struct stack_desc *st = pcl_program_stack(p, "S");
+	cr_assert_eq(st->nservices, 1);
+	const struct service_desc *s = &st->services[0];
+	cr_assert_eq(s->nargs, 4);
+	cr_expect_str_eq(s->args[1], "8080");
+	cr_expect_str_eq(s->args[2], "\x01Tool\x02/bin/t");
+	cr_expect_str_eq(s->args[3], "\x01Tool\x02");
+	cr_expect_str_eq(s->env[0].value, "\x01Tool\x02");
+	cr_expect_str_eq(st->files[0].content, "exe=\x01" "Api\x02/bin/api\n");
+	cr_assert_eq(st->nstore_modules, 2, "the packages named by store path are pinned");
+	cr_expect_str_eq(st->store_modules[0], "Api");
+	cr_expect_str_eq(st->store_modules[1], "Tool");
+	pcl_program_free(p);
+}
+
+Test(interp, permuted_modules_give_the_same_values)
+{
+	const char *a[] = {IPKG "module B { x = \"${A.y}-${Api.out}\" }", "module A { y = 3 z = \"${B.x}\" }"};
+	const char *b[] = {"module A { z = \"${B.x}\" y = 3 }", "module B { x = \"${A.y}-${Api.out}\" }\n" IPKG};
+	const char *na[] = {"a.pcl", "b.pcl"}, *nb[] = {"b.pcl", "a.pcl"};
+	struct pcl_program *pa = pcl_program_new(), *pb = pcl_program_new();
+	for (int i = 0; i < 2; i++) {
+		pcl_program_add_source(pa, na[i], a[i], strlen(a[i]));
+		pcl_program_add_source(pb, nb[i], b[i], strlen(b[i]));
+	}
+	cr_assert_eq(pcl_program_check(pa), 0);
+	cr_assert_eq(pcl_program_check(pb), 0);
+	char *da = pcl_dump_program(pa), *db = pcl_dump_program(pb);
+	cr_expect_str_eq(da, db);
+	cr_expect(strstr(da, "z=fmt(3-<Api.out>)") != NULL, "%s", da);
+	free(da);
+	free(db);
+	pcl_program_free(pa);
+	pcl_program_free(pb);
+}
