@@ -171,7 +171,31 @@ static struct proc_result fleet_v(const char *sub, va_list ap)
 	for (const char *x; (x = va_arg(ap, const char *)) && n < 63;)
 		a[n++] = x;
 	a[n] = NULL;
-	return punix_run(home, a);
+	struct proc_result r = punix_run(home, a);
+	/*
+	 * A host whose build failed names its log, which goes with the test's
+	 * directory: its text is kept in the error output, where a failed
+	 * assertion shows it.
+	 */
+	for (const char *l = r.out; r.status != 0 && (l = strstr(l, "(log: ")) != NULL; l += 6) {
+		char path[512];
+		size_t k = strcspn(l + 6, ")\n");
+		if (k >= sizeof(path))
+			continue;
+		memcpy(path, l + 6, k);
+		path[k] = '\0';
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		char buf[2048];
+		size_t got = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[got] = '\0';
+		char *both = fmt("%s\n--- %s:\n%s", r.err, path, buf);
+		free(r.err);
+		r.err = both;
+	}
+	return r;
 }
 
 static struct proc_result fleet(const char *sub, ...)
