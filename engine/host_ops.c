@@ -25,6 +25,7 @@
 
 #include "../base/vec.h"
 #include "../base/xalloc.h"
+#include "backends.h"
 #include "engine.h"
 #include "host.h"
 #include "op_internal.h"
@@ -352,7 +353,16 @@ static int take_answer(struct op_ctx *c, int code, struct run_out *ro)
 	json_t *j = json_loadb(sbuf_str(&ro->out), ro->out.sb_len, 0, &je);
 	/* what the target's punix said on standard error: lines about ops it recovered first, or the error */
 	const char *e = sbuf_str(&ro->err);
-	if (code == 0 && j && json_is_true(json_object_get(j, "ok"))) {
+	/*
+	 * Done, or done but what activation started did not all come up: the
+	 * target's punix then exits 1 with the op's object (the flip stands),
+	 * as this command will.
+	 */
+	json_int_t fu0 = 0;
+	bool activation_failed = code == 1 && j && json_object_get(j, "generation") &&
+				 ((json_unpack(j, "{s:I}", "failed_units", &fu0) == 0 && fu0 > 0) ||
+				  json_is_string(json_object_get(j, "no_activator")));
+	if ((code == 0 && j && json_is_true(json_object_get(j, "ok"))) || activation_failed) {
 		json_int_t g = 0, pv = 0, nf = 0, np = 0, fu = 0;
 		json_unpack(j, "{s?I, s?I, s?I, s?I, s?I}", "generation", &g, "previous", &pv, "config_files", &nf,
 			    "store_paths", &np, "failed_units", &fu);
@@ -366,6 +376,14 @@ static int take_answer(struct op_ctx *c, int code, struct run_out *ro)
 		const char *act = json_string_value(json_object_get(j, "activation"));
 		if (act)
 			sbuf_puts(&c->res->activation, act);
+		const char *na = json_string_value(json_object_get(j, "no_activator"));
+		if (na) { /* the registry's own name (static), as activate.c sets it */
+			const struct backend *b = backend_find(na);
+			c->res->no_activator = b ? b->name : "unknown";
+		}
+		const char *fl = json_string_value(json_object_get(j, "failed"));
+		if (fl)
+			sbuf_puts(&c->res->failed, fl);
 		if (*e)
 			sbuf_puts(&c->res->recovered, e);
 		json_decref(j);

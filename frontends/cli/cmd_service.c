@@ -402,6 +402,8 @@ static json_t *op_json(const char *stack, const struct op_result *r, const char 
 		if (r->activation.sb_len) {
 			json_object_set_new(o, "activation", json_string(sbuf_str(&r->activation)));
 			json_object_set_new(o, "failed_units", json_integer((json_int_t)r->failed_units));
+			if (r->failed_units)
+				json_object_set_new(o, "failed", json_string(sbuf_str(&r->failed)));
 		}
 		if (r->no_activator)
 			json_object_set_new(o, "no_activator", json_string(r->no_activator));
@@ -425,10 +427,13 @@ static void print_mode(const struct op_result *r)
  * What activation did, after the op's own line; units that did not
  * (re)start make the command fail (exit 1) without undoing the flip.
  */
-static int report_activation(struct cli_ctx *cx, const char *stack, const char *done, const struct op_result *r)
+static int report_activation(struct cli_ctx *cx, const char *stack, const char *done, const struct op_result *r,
+			     bool json)
 {
-	fputs(sbuf_str(&r->activation), stdout);
-	fflush(stdout);
+	if (!json) { /* with --json the lines are the object's "activation" */
+		fputs(sbuf_str(&r->activation), stdout);
+		fflush(stdout);
+	}
 	if (r->no_activator)
 		return cli_fail(cx, EXIT_ERROR,
 				"stack %s is %s (current \u2192 gen-%03ld) but backend '%s' has no activator: its files are "
@@ -466,8 +471,8 @@ static int report_deploy(struct cli_ctx *cx, const char *stack, struct op_result
 			 cli_reason(r->error.sb_buf, OP_NO_REASON));
 	}
 	int rc = r->exit;
-	if (rc == 0 && !j)
-		rc = report_activation(cx, stack, "deployed", r);
+	if (rc == 0) /* the same exit code with --json or without */
+		rc = report_activation(cx, stack, "deployed", r, j != NULL);
 	return rc;
 }
 
@@ -755,8 +760,10 @@ int cmd_service(struct cli_ctx *cx, int argc, char **argv)
 		cli_print_recovered(&r);
 		if (r.exit)
 			cli_fail(cx, r.exit, "%s", cli_reason(r.error.sb_buf, OP_NO_REASON));
+		const char *done = strcmp(o.sub, "rollback") ? "switched" : "rolled back";
 		if (o.json)
-			cli_json_out(cx, op_json(o.stack, &r, NULL, false), r.exit);
+			cli_json_out(cx, op_json(o.stack, &r, NULL, false),
+				     r.exit ? r.exit : report_activation(cx, o.stack, done, &r, true));
 		else if (r.exit == 0 && !strcmp(o.sub, "rollback"))
 			printf("rolled back: stack %s \u2192 gen-%03ld (was gen-%03ld)\n", o.stack, r.generation, r.previous);
 		else if (r.exit == 0)
@@ -764,8 +771,9 @@ int cmd_service(struct cli_ctx *cx, int argc, char **argv)
 		if (r.exit == 0 && !o.json)
 			print_mode(&r);
 		rc = r.exit;
-		if (rc == 0 && !o.json)
-			rc = report_activation(cx, o.stack, strcmp(o.sub, "rollback") ? "switched" : "rolled back", &r);
+		if (rc == 0)
+			rc = o.json ? (r.failed_units || r.no_activator ? EXIT_ERROR : EXIT_OK)
+				    : report_activation(cx, o.stack, done, &r, false);
 		op_result_free(&r);
 	}
 	engine_close(e);

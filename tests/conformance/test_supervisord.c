@@ -217,4 +217,21 @@ Test(supervisord, programs_run_restart_stop_fail_and_roll_back, .init = start, .
 	free(st);
 	expect_state("ticker", "RUNNING", NULL);
 	proc_result_free(&r);
+
+	/* with --json: the same exit code, the op's object with ok false and the flip standing */
+	const char *back[] = {"service", "set-current", "S", "3", "--supervisor-conf", conf, "--activate", "--json", NULL};
+	r = punix_run(home, back);
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "\"ok\": true") != NULL, "%s", r.out);
+	proc_result_free(&r);
+	const char *fwd[] = {"service", "set-current", "S", "gen-004", "--supervisor-conf", conf, "--activate", "--json", NULL};
+	r = punix_run(home, fwd);
+	cr_expect_eq(r.status, 1, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "\"ok\": false") != NULL && strstr(r.out, "\"exit\": 1") != NULL &&
+			  strstr(r.out, "\"generation\": 4") != NULL && strstr(r.out, "\"failed\": \"bad\"") != NULL &&
+			  strstr(r.out, "this was NOT rolled back") != NULL,
+		  "%s", r.out);
+	cr_expect(strstr(r.out, "\u26a0") == NULL || strstr(r.out, "\"activation\"") != NULL,
+		  "the activation lines are in the object, not beside it: %s", r.out);
+	proc_result_free(&r);
 }
