@@ -235,6 +235,8 @@ int ops_fsync_tree(struct punix_ops *o, const char *path);
 
 /* Copies a tree (files with their executable bit, directories, symlinks as links). */
 int ops_copy_tree(struct punix_ops *o, const char *from, const char *to);
+/* Copies one file (never following a link at either end) to a new file of exactly mode. */
+int ops_copy_file(struct punix_ops *o, const char *from, const char *to, uint32_t mode);
 /* The same from one table to another (the local store to a target, say). */
 int ops_copy_tree_to(struct punix_ops *src, const char *from, struct punix_ops *dst, const char *to);
 

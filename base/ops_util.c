@@ -289,6 +289,11 @@ static int copy_file(struct punix_ops *src, const char *from, struct punix_ops *
 	return r < 0 ? r : rc;
 }
 
+int ops_copy_file(struct punix_ops *o, const char *from, const char *to, uint32_t mode)
+{
+	return copy_file(o, from, o, to, mode);
+}
+
 struct copy_arg {
 	struct punix_ops *dst;
 	const char *to;

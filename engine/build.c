@@ -11,6 +11,7 @@
 #include "../base/vec.h"
 #include "../base/xalloc.h"
 #include "build.h"
+#include "fetch.h"
 
 typedef VEC(size_t) size_vec;
 
@@ -179,6 +180,13 @@ int build_plan_make(struct build_plan *plan, struct store *s, const struct pkg_d
 		it->pkg = &pk[order.v[i]];
 		if (resolve_source(s->ops, &loc, it->pkg, tree_root, &it->source_dir))
 			continue;
+		if (it->pkg->source_url && !(it->source_name = store_url_file_name(it->pkg->source_url))) {
+			locate(&loc, it->pkg->source_loc,
+			       "source url \"%s\" of '%s' does not end in a file name (its last path component names "
+			       "the file in the build's src/; no %%-escapes)",
+			       it->pkg->source_url, it->pkg->module);
+			continue;
+		}
 		if (loc.n)
 			continue; /* paths are meaningless once a source is wrong */
 		it->dep_paths = xcalloc(it->pkg->ndeps + 1, sizeof(*it->dep_paths));
@@ -201,6 +209,17 @@ int build_plan_make(struct build_plan *plan, struct store *s, const struct pkg_d
 		d->args_len = it->pkg->args_len;
 		d->command = it->pkg->command;
 		d->source_dir = it->source_dir;
+		if (it->pkg->source_url) {
+			d->source_url = it->pkg->source_url;
+			d->source_name = it->source_name;
+			d->fetch = fetch_transfer;
+			d->module = it->pkg->module;
+			for (size_t b = 0; b < 32; b++) {
+				unsigned hi, lo;
+				sscanf(it->pkg->source_sha256 + 2 * b, "%1x%1x", &hi, &lo);
+				d->source_hash[b] = (unsigned char)(hi << 4 | lo);
+			}
+		}
 		d->system = s->system;
 		d->deps = it->dep_paths;
 		d->ndeps = it->pkg->ndeps;
@@ -235,6 +254,7 @@ void build_plan_free(struct build_plan *plan)
 	for (size_t i = 0; i < plan->n; i++) {
 		struct build_item *it = &plan->items[i];
 		free(it->source_dir);
+		free(it->source_name);
 		free(it->dep_paths);
 		free(it->path);
 		store_result_free(&it->result);

@@ -28,6 +28,7 @@ enum build_state {
 struct build_item {
 	const struct pkg_desc *pkg;
 	char *source_dir;     /* resolved, or NULL */
+	char *source_name;    /* a url source: its file's name in src/ */
 	const char **dep_paths; /* sorted */
 	struct store_drv drv;
 	char *path;           /* the store path */

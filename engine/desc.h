@@ -41,7 +41,9 @@ struct pkg_desc {
 	size_t args_len;
 	const char *command;     /* std.shell's recipeArgs.command */
 	const char *source_path; /* as written, or NULL for no source */
-	struct desc_loc source_loc; /* of the path string */
+	const char *source_url;  /* a url source instead: the URL, or NULL */
+	const char *source_sha256; /* its declared SHA-256, 64 lower-case hex digits */
+	struct desc_loc source_loc; /* of the path (or URL) string */
 	const char *const *deps; /* package module names, sorted, unique */
 	size_t ndeps;
 };

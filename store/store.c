@@ -262,6 +262,7 @@ void store_close(struct store *s)
 	free(s->lock_dir);
 	free(s->build_dir);
 	free(s->log_dir);
+	free(s->cache_dir);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -28,6 +28,7 @@
 #include "../base/ops.h"
 #include "../base/sbuf.h"
 #include "../base/strmap.h"
+#include "store_fetch.h"
 
 /*
  * The identity of the std.shell builder. Changing how it runs a build (its
@@ -71,6 +72,7 @@ struct store {
 	char *lock_dir;
 	char *build_dir;
 	char *log_dir;
+	char *cache_dir; /* url sources' downloads (store_fetch.h), or NULL: set by the opener, freed by store_close */
 	char system[96]; /* what its builds are for, "<uname -m>-linux", from its ops table's machine */
 };
 
@@ -121,6 +123,17 @@ struct store_drv {
 	size_t args_len;
 	const char *command; /* std.shell's command */
 	const char *source_dir; /* resolved source directory, or NULL */
+	/*
+	 * A url source instead (source_dir NULL): the URL, the name its file
+	 * gets in src/, and (in source_hash) its declared SHA-256. Only the
+	 * name and the hash are inputs: the same file from another URL is the
+	 * same derivation. fetch downloads it (the caller's network seam);
+	 * module names the package in messages (not an input).
+	 */
+	const char *source_url;
+	const char *source_name;
+	fetch_transfer_fn fetch;
+	const char *module;
 	unsigned char source_hash[32];
 	const char *system;  /* "x86_64-linux" */
 	const char *const *deps; /* store paths of dependencies, sorted, unique */

@@ -29,16 +29,23 @@ static void puts_(struct sbuf *out, const char *key, const char *val)
 
 void store_drv_encode(const struct store_drv *d, struct sbuf *out)
 {
-	char src[65] = "";
-	if (d->source_dir)
-		store_hex(d->source_hash, 32, src);
+	char hex[65] = "";
+	struct sbuf src = SBUF_INIT;
+	if (d->source_dir || d->source_url)
+		store_hex(d->source_hash, 32, hex);
+	/* a url source: "url sha256:<declared hash> <file name>", never the URL */
+	if (d->source_url)
+		sbuf_printf(&src, "url sha256:%s %s", hex, d->source_name);
+	else
+		sbuf_puts(&src, hex);
 	sbuf_puts(out, "punix-derivation 1\n");
 	puts_(out, "builder", STORE_SHELL_BUILDER);
 	puts_(out, "recipe", d->recipe);
 	puts_(out, "pname", d->pname);
 	puts_(out, "version", d->version);
 	put(out, "args", d->args, d->args_len);
-	puts_(out, "source", src);
+	put(out, "source", sbuf_str(&src), src.sb_len);
+	sbuf_free(&src);
 	puts_(out, "system", d->system);
 	sbuf_printf(out, "deps %zu\n", d->ndeps);
 	for (size_t i = 0; i < d->ndeps; i++)

@@ -434,18 +434,24 @@ static char *build_path_var(const struct store_drv *d)
 }
 
 /* Prepares dir and the empty output, runs the command; 0, 1 (it failed) or <0. */
-static int run_build(struct store *s, const struct store_drv *d, const char *dir, const char *out,
-		     const struct build_user *u, struct store_result *res)
+static int run_build(struct store *s, const struct store_drv *d, const char *fetched, const char *dir,
+		     const char *out, const struct build_user *u, struct store_result *res)
 {
 	struct punix_ops *o = s->ops;
 	char *src = fmt("%s/%s", dir, "src");
 	char *home = fmt("%s/%s", dir, "home");
 	char *tmp = fmt("%s/%s", dir, "tmp");
 	int r = 0;
-	if (d->source_dir)
+	if (d->source_dir) {
 		r = ops_copy_tree(o, d->source_dir, src);
-	else
+	} else {
 		r = o->mkdir(o, src, 0755);
+		if (r == 0 && fetched) {
+			char *file = fmt("%s/%s", src, d->source_name);
+			r = ops_copy_file(o, fetched, file, 0644);
+			free(file);
+		}
+	}
 	if (r == 0)
 		r = o->mkdir(o, home, 0700);
 	if (r == 0)
@@ -552,6 +558,34 @@ static int make_build_dir(struct store *s, const char *name, char **dir)
 	return r;
 }
 
+/*
+ * The file of d's url source, from the download cache (fetched into it if
+ * it is not there): 0 with *file malloc'd, or -EIO with an [E10] error in
+ * res, also written as the build's log (the build never starts).
+ */
+static int fetch_source(struct store *s, const struct store_drv *d, char **file, struct store_result *res)
+{
+	struct sbuf why = SBUF_INIT;
+	int r = -EINVAL;
+	if (!s->cache_dir)
+		sbuf_puts(&why, "this store has no download cache");
+	else if (!d->fetch)
+		sbuf_puts(&why, "no way to download was given");
+	else
+		r = store_fetch(s->ops, s->cache_dir, d->source_url, d->source_hash, d->fetch, file, &why);
+	if (r < 0) {
+		sbuf_printf(&res->error, "[E10] package '%s': cannot fetch %s: %s", d->module ? d->module : d->pname,
+			    d->source_url, sbuf_str(&why));
+		struct sbuf line = SBUF_INIT;
+		sbuf_printf(&line, "%s\n", res->error.sb_buf);
+		ops_write_atomic(s->ops, res->log_path, line.sb_buf, line.sb_len, 0644);
+		sbuf_free(&line);
+		r = -EIO;
+	}
+	sbuf_free(&why);
+	return r;
+}
+
 int store_realise(struct store *s, const struct store_drv *d, const char *path, struct store_result *res)
 {
 	struct punix_ops *o = s->ops;
@@ -573,8 +607,10 @@ int store_realise(struct store *s, const struct store_drv *d, const char *path, 
 		return 0;
 	}
 
-	char *dir = NULL;
+	char *dir = NULL, *fetched = NULL;
 	struct build_user u;
+	if (d->source_url && (r = fetch_source(s, d, &fetched, res)) < 0)
+		goto fail;
 	r = remove_stale_builds(s, name);
 	if (r == 0)
 		r = ops_remove_tree(o, path); /* unregistered, so never valid */
@@ -590,7 +626,7 @@ int store_realise(struct store *s, const struct store_drv *d, const char *path, 
 		sbuf_printf(&res->error, "cannot create a build directory in %s: %s", s->build_dir, strerror(-r));
 		goto fail;
 	}
-	r = run_build(s, d, dir, path, &u, res);
+	r = run_build(s, d, fetched, dir, path, &u, res);
 	if (r != 0)
 		goto fail;
 
@@ -626,6 +662,7 @@ int store_realise(struct store *s, const struct store_drv *d, const char *path, 
 	}
 	ops_remove_tree(o, dir);
 	free(dir);
+	free(fetched);
 	o->unlock(o, lh);
 	res->outcome = STORE_BUILT;
 	return 0;
@@ -636,6 +673,7 @@ fail:
 	if (dir)
 		ops_remove_tree(o, dir);
 	free(dir);
+	free(fetched);
 	o->unlock(o, lh);
 	res->outcome = STORE_FAILED;
 	return r < 0 && !res->error.sb_len ? r : 0;

@@ -4,6 +4,7 @@
  *   home   $PUNIX_HOME, else /var/lib/punix for root, else ~/.punix
  *   store  --store-root, else $PUNIX_STORE_DIR, else <home>/store
  *   logs   <home>/logs
+ *   cache  <home>/cache (url sources' downloads)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -214,7 +215,7 @@ void cli_places_free(struct cli_places *pl)
 
 int cli_open_store(struct cli_ctx *cx, struct store *s, const struct cli_places *pl, int flags)
 {
-	struct sbuf err = SBUF_INIT;
+	struct sbuf err = SBUF_INIT, real_cache = SBUF_INIT;
 	int r;
 	if (pl->host_root) {
 		struct sbuf real = SBUF_INIT;
@@ -223,6 +224,11 @@ int cli_open_store(struct cli_ctx *cx, struct store *s, const struct cli_places 
 		sbuf_free(&real);
 	} else {
 		r = store_open(s, ops_faulty(pl->fault, ops_local()), pl->store, NULL, pl->logs, flags, &err);
+		/* url sources' downloads: <home>/cache (docs/building.md) */
+		if (r == 0) {
+			sbuf_printf(&real_cache, "%s/cache", strcmp(pl->home, "/") ? pl->home : "");
+			s->cache_dir = sbuf_detach(&real_cache, NULL);
+		}
 	}
 	if (r == -ENOENT && (flags & CLI_STORE_MAY_BE_ABSENT)) {
 		store_view(s, ops_local(), pl->store);

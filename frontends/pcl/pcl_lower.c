@@ -86,8 +86,14 @@ static void lower_package(struct pcl_program *p, const struct pcl_module *m, str
 	pkg->command = str_field(args, "command");
 	const struct pcl_value *src = pcl_value_field(v, "source");
 	if (src) {
-		const struct pcl_value *path = pcl_value_field(src, "path");
-		pkg->source_path = path->v_str.s;
+		const struct pcl_value *url = pcl_value_field(src, "url");
+		const struct pcl_value *path = url ? url : pcl_value_field(src, "path");
+		if (url) {
+			pkg->source_url = url->v_str.s;
+			pkg->source_sha256 = pcl_value_field(src, "hash")->v_str.s;
+		} else {
+			pkg->source_path = path->v_str.s;
+		}
 		pkg->source_loc = (struct desc_loc){path->v_loc.file, path->v_loc.line, path->v_loc.col};
 	}
 	const struct pcl_value *deps = pcl_value_field(v, "deps");

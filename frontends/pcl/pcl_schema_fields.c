@@ -156,8 +156,9 @@ static void ck_record(struct sctx *c, const struct pcl_value *v)
 
 static void ck_source_type(struct sctx *c, const struct pcl_value *v)
 {
-	if (pcl_want_str(c, v) && strcmp(v->v_str.s, "local") != 0)
-		pcl_error(c->p, v->v_loc, PCL_E6, "unknown source type %s; supported: local", pcl_show(c->p, v->v_str.s));
+	if (pcl_want_str(c, v) && strcmp(v->v_str.s, "local") != 0 && strcmp(v->v_str.s, "url") != 0)
+		pcl_error(c->p, v->v_loc, PCL_E6, "unknown source type %s; supported: local, url",
+			  pcl_show(c->p, v->v_str.s));
 }
 
 static void ck_source_path(struct sctx *c, const struct pcl_value *v)
@@ -166,14 +167,63 @@ static void ck_source_path(struct sctx *c, const struct pcl_value *v)
 		shape_error(c, v, "must be a non-empty path on one line", NULL);
 }
 
+/* http://, https:// or file://, no blank or control character, a path that ends in a name. */
+static void ck_source_url(struct sctx *c, const struct pcl_value *v)
+{
+	if (!pcl_want_str(c, v))
+		return;
+	const char *s = v->v_str.s;
+	bool ok = !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8) || !strncmp(s, "file://", 7);
+	for (const char *p = s; *p && ok; p++)
+		ok = (unsigned char)*p > 0x20 && *p != 0x7f;
+	size_t end = strcspn(s, "?#");
+	const char *slash = strchr(strstr(s, "://") ? strstr(s, "://") + 3 : s, '/');
+	if (ok && (!slash || (size_t)(slash - s) >= end || s[end - 1] == '/'))
+		ok = false;
+	if (!ok)
+		shape_error(c, v, "must be an http://, https:// or file:// URL whose path ends in a file name",
+			    "the file is put in the build's src/ under its URL's last path component");
+}
+
+static void ck_source_hash(struct sctx *c, const struct pcl_value *v)
+{
+	if (!pcl_want_str(c, v))
+		return;
+	bool ok = v->v_str.len == 64;
+	for (size_t i = 0; i < v->v_str.len && ok; i++)
+		ok = (v->v_str.s[i] >= '0' && v->v_str.s[i] <= '9') || (v->v_str.s[i] >= 'a' && v->v_str.s[i] <= 'f');
+	if (!ok)
+		shape_error(c, v, "must be a SHA-256 in 64 lower-case hex digits",
+			    "sha256sum FILE prints it; punix checks the download against it");
+}
+
+static void ck_source_hash_type(struct sctx *c, const struct pcl_value *v)
+{
+	if (pcl_want_str(c, v) && strcmp(v->v_str.s, "sha256") != 0)
+		pcl_error(c->p, v->v_loc, PCL_E6, "unknown hashType %s; supported: sha256", pcl_show(c->p, v->v_str.s));
+}
+
 static const struct fspec source_fields[] = {
 	{"path", true, ck_source_path},
 	{"type", true, ck_source_type},
 };
 
+static const struct fspec url_source_fields[] = {
+	{"hash", true, ck_source_hash},
+	{"hashType", false, ck_source_hash_type},
+	{"type", true, ck_source_type},
+	{"url", true, ck_source_url},
+};
+
+/* The fields a source may have depend on its type: local unless it says url. */
 static void ck_source(struct sctx *c, const struct pcl_value *v)
 {
-	if (pcl_want_rec(c, v))
+	if (!pcl_want_rec(c, v))
+		return;
+	const struct pcl_value *t = pcl_value_field(v, "type");
+	if (t && t->v_kind == PCL_V_STR && strcmp(t->v_str.s, "url") == 0)
+		pcl_check_fields(c, v, url_source_fields, NELEM(url_source_fields), NULL);
+	else
 		pcl_check_fields(c, v, source_fields, NELEM(source_fields), NULL);
 }
 

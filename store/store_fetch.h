@@ -1,0 +1,52 @@
+/*
+ * store_fetch.h - the download cache of url sources (docs/building.md,
+ * "The download cache").
+ *
+ * A file whose SHA-256 is H is kept as <cache>/sha256-<hex H>, written
+ * once: to an O_EXCL temporary beside it, its hash checked against the
+ * declared one, fsynced, renamed into place. A cached file is hashed again
+ * before each use; one that no longer matches is removed and fetched
+ * again. Concurrent fetches of one hash serialise on the flock of
+ * <cache>/sha256-<hex H>.lock. Files go through the ops table; the network
+ * through the transfer function the caller hands in (engine/fetch.h).
+ */
+#ifndef PUNIX_STORE_FETCH_H
+#define PUNIX_STORE_FETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../base/ops.h"
+#include "../base/sbuf.h"
+
+/* No download is larger than this (4 GiB). */
+#define FETCH_MAX_BYTES ((uint64_t)4 << 30)
+
+/* Takes each piece of a download; 0, or <0 to stop it. */
+typedef int (*fetch_sink_fn)(void *arg, const void *buf, size_t n);
+/*
+ * Downloads url, at most max bytes, into sink. 0, or <0 with err saying
+ * why in a few words ("HTTP 404", "Could not resolve host: ...").
+ */
+typedef int (*fetch_transfer_fn)(const char *url, uint64_t max, fetch_sink_fn sink, void *arg, struct sbuf *err);
+
+/*
+ * Makes <cache_dir>/sha256-<hex want> hold the bytes of url, whose SHA-256
+ * must be want, fetching them with transfer unless they are cached (then
+ * nothing touches the network). 0 with *path malloc'd (the cached file),
+ * or <0 with err saying why: the download failed (-EIO), or its hash is
+ * not want (-EBADMSG; err names both), or an effect on the cache failed.
+ * Nothing enters the cache unless its hash is want.
+ */
+int store_fetch(struct punix_ops *o, const char *cache_dir, const char *url, const unsigned char want[32],
+		fetch_transfer_fn transfer, char **path, struct sbuf *err);
+
+/*
+ * The name a url's file gets in the build's src/: its last path component
+ * (before any ?query or #fragment). NULL if it has none that can be a file
+ * name (empty, ".", "..", or holding a '%'-escape or a control character).
+ * malloc'd.
+ */
+char *store_url_file_name(const char *url);
+
+#endif
