@@ -1,13 +1,41 @@
 /*
  * fetch_curl.c - fetch_transfer with libcurl (fetch.h).
+ *
+ * libcurl is loaded with dlopen the first time a build fetches, as libssh2
+ * is for SSH (engine/ssh2_api.h): linked, it brings some thirty shared
+ * libraries (OpenSSL, GnuTLS, Kerberos, LDAP, ...) into the start of every
+ * command, a rollback's included. The table of the six functions used is
+ * filled once (pthread_once) and never written again.
  */
+#define CURL_DISABLE_TYPECHECK /* plain calls through the table, not curl.h's checking macros */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <curl/curl.h>
 
 #include "fetch.h"
+
+#define CURL_LIBRARY "libcurl.so.4"
+
+#define CURL_FUNCTIONS(X)                                                                                             \
+	X(curl_global_init)                                                                                           \
+	X(curl_easy_init)                                                                                             \
+	X(curl_easy_setopt)                                                                                           \
+	X(curl_easy_perform)                                                                                          \
+	X(curl_easy_getinfo)                                                                                          \
+	X(curl_easy_cleanup)                                                                                          \
+	X(curl_easy_strerror)
+
+struct curl_api {
+#define CURL_MEMBER(f) __typeof__(f) *f;
+	CURL_FUNCTIONS(CURL_MEMBER)
+#undef CURL_MEMBER
+	int ok;
+	char why[256];
+};
 
 #define FETCH_MAX_REDIRECTS 10L
 #define FETCH_CONNECT_TIMEOUT_S 30L
@@ -15,11 +43,31 @@
 #define FETCH_LOW_SPEED_S 60L
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
+static struct curl_api api; /* written once, in curl_init */
 
 static void curl_init(void)
 {
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	void *h = dlopen(CURL_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		const char *e = dlerror();
+		snprintf(api.why, sizeof(api.why), "cannot load %s (%s): install libcurl (Debian: libcurl4)", CURL_LIBRARY,
+			 e ? e : "not found");
+		return;
+	}
+#define CURL_FILL(f)                                                                                                  \
+	*(void **)&api.f = dlsym(h, #f);                                                                              \
+	if (!api.f) {                                                                                                 \
+		snprintf(api.why, sizeof(api.why), "%s has no %s", CURL_LIBRARY, #f);                                \
+		return;                                                                                               \
+	}
+	CURL_FUNCTIONS(CURL_FILL)
+#undef CURL_FILL
+	CURLcode rc = api.curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (rc != CURLE_OK) {
+		snprintf(api.why, sizeof(api.why), "cannot start libcurl: %s", api.curl_easy_strerror(rc));
+		return;
+	}
+	api.ok = 1;
 }
 
 struct xfer {
@@ -48,45 +96,46 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 int fetch_transfer(const char *url, uint64_t max, fetch_sink_fn sink, void *arg, struct sbuf *err)
 {
 	pthread_once(&curl_once, curl_init);
-	if (curl_init_rc != CURLE_OK) {
-		sbuf_printf(err, "cannot start libcurl: %s", curl_easy_strerror(curl_init_rc));
+	if (!api.ok) {
+		sbuf_puts(err, api.why);
 		return -1;
 	}
-	CURL *c = curl_easy_init();
+	const struct curl_api *k = &api;
+	CURL *c = k->curl_easy_init();
 	if (!c) {
 		sbuf_puts(err, "cannot start libcurl");
 		return -1;
 	}
 	struct xfer x = {sink, arg, max, 0, false, false};
 	char msg[CURL_ERROR_SIZE] = "";
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,file");
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, FETCH_MAX_REDIRECTS);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, FETCH_CONNECT_TIMEOUT_S);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, FETCH_LOW_SPEED_BYTES);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, FETCH_LOW_SPEED_S);
-	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max);
-	curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "punix/" PUNIX_VERSION_TEXT);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, msg);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
-	CURLcode rc = curl_easy_perform(c);
+	k->curl_easy_setopt(c, CURLOPT_URL, url);
+	k->curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,file");
+	k->curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	k->curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	k->curl_easy_setopt(c, CURLOPT_MAXREDIRS, FETCH_MAX_REDIRECTS);
+	k->curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, FETCH_CONNECT_TIMEOUT_S);
+	k->curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, FETCH_LOW_SPEED_BYTES);
+	k->curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, FETCH_LOW_SPEED_S);
+	k->curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max);
+	k->curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
+	k->curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	k->curl_easy_setopt(c, CURLOPT_USERAGENT, "punix/" PUNIX_VERSION_TEXT);
+	k->curl_easy_setopt(c, CURLOPT_ERRORBUFFER, msg);
+	k->curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	k->curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+	CURLcode rc = k->curl_easy_perform(c);
 	int r = 0;
 	if (rc != CURLE_OK) {
 		long status = 0;
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+		k->curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 		if (x.too_big || rc == CURLE_FILESIZE_EXCEEDED)
 			sbuf_printf(err, "it is larger than %llu bytes, the limit for a download", (unsigned long long)max);
 		else if (rc == CURLE_HTTP_RETURNED_ERROR && status >= 400)
 			sbuf_printf(err, "HTTP %ld", status);
 		else if (!x.sink_failed)
-			sbuf_printf(err, "%s", msg[0] ? msg : curl_easy_strerror(rc));
+			sbuf_printf(err, "%s", msg[0] ? msg : k->curl_easy_strerror(rc));
 		r = -1;
 	}
-	curl_easy_cleanup(c);
+	k->curl_easy_cleanup(c);
 	return r;
 }
