@@ -132,7 +132,7 @@ int deploy_prepare(struct op_ctx *c, const char *tarch)
 		return 1;
 	}
 	struct backend_args ba = {&benv, plan_pkg_path, &c->bp, c->secrets, c->nsecrets};
-	int rr = backend_render(st, &ba, &c->rf, &err);
+	int rr = ownership_state_check(st, &err) < 0 ? -1 : backend_render(st, &ba, &c->rf, &err);
 	backend_env_free(&benv);
 	if (rr < 0) {
 		op_fail(c, 1, "%s", err.sb_buf);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/ownership.h"
 #include "engine/systemd.h"
 
 static const char *path_of(void *arg, const char *module)
@@ -289,5 +290,30 @@ Test(provision, supervisord_refuses_it_where_it_is_written)
 	cr_assert_eq(backend_render(&f.st, &a, &out, &err), -1);
 	cr_expect_str_eq(err.sb_buf, "s.pcl:7:17: [E6] stack 'S': service 'web': backend 'supervisord' has no oneshot: "
 				     "provision is systemd's (use backend 'systemd')");
+	sbuf_free(&err);
+}
+
+Test(provision, a_config_file_inside_a_state_directory_is_refused)
+{
+	struct fixture f;
+	fixture(&f);
+	struct directive config[1] = {{"StateDirectory", DIRECTIVE_STR, "web web-cache:cache", false, 0}};
+	struct file_desc files[3] = {
+		{"/var/lib/web-cache/x", "x", 1}, {"/var/lib/web/app.conf", "y", 1}, {"/var/lib/webby/ok", "z", 1}};
+	f.s.config = config;
+	f.s.nconfig = 1;
+	f.st.files = files;
+	f.st.nfiles = 3;
+	struct sbuf err = SBUF_INIT;
+	cr_expect_eq(ownership_state_check(&f.st, &err), -1);
+	cr_expect_str_eq(err.sb_buf, "[E13] stack 'S' may not write 2 file(s):\n"
+				     "  /var/lib/web/app.conf is a config file inside StateDirectory 'web' of service 'web': "
+				     "state is the service's, never the generation's\n"
+				     "  /var/lib/web-cache/x is a config file inside StateDirectory 'web-cache' of service "
+				     "'web': state is the service's, never the generation's");
+	f.st.nfiles = 0;
+	sbuf_reset(&err);
+	cr_expect_eq(ownership_state_check(&f.st, &err), 0);
+	cr_expect_eq(err.sb_len, 0);
 	sbuf_free(&err);
 }
