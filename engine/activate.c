@@ -99,6 +99,33 @@ static bool sidecar_changed(struct op_ctx *c, long a, long b, const char *servic
 	return changed;
 }
 
+/*
+ * Each service of the new generation with a provision (systemd only: the
+ * other backends refuse one): <name>-provision.service, changed when its
+ * file differs from the previous generation's or its service's unit
+ * changed (is (re)started).
+ */
+static void provisions(const struct backend_env *env, json_t *manifest, json_t *old, struct act_set *set)
+{
+	json_t *svcs = json_object_get(manifest, "services");
+	set->provisions = xcalloc(json_array_size(svcs) + 1, sizeof(*set->provisions));
+	for (size_t i = 0; i < json_array_size(svcs); i++) {
+		json_t *s = json_array_get(svcs, i);
+		const char *name = json_string_value(json_object_get(s, "name"));
+		if (!name || !json_is_true(json_object_get(s, "provision")))
+			continue;
+		struct sbuf unit = SBUF_INIT, path = SBUF_INIT;
+		sbuf_printf(&unit, "%s-provision.service", name);
+		sbuf_printf(&path, "%s/%s", env->unit_dir ? env->unit_dir : "", unit.sb_buf);
+		const char *now = file_sha(manifest, path.sb_buf), *before = old ? file_sha(old, path.sb_buf) : NULL;
+		bool changed = !now || !before || strcmp(now, before) != 0;
+		for (size_t k = 0; k < set->n && !changed; k++)
+			changed = !strcmp(set->units[k].service, name) && set->units[k].changed;
+		set->provisions[set->nprovisions++] =
+			(struct act_unit){sbuf_detach(&unit, NULL), xstrdup(name), sbuf_detach(&path, NULL), changed};
+	}
+}
+
 static void unit_failed(struct op_ctx *c, const char *unit, const char *why)
 {
 	sbuf_printf(&c->res->activation, "\u26a0 %s did not (re)start: %s\n", unit, why);
@@ -122,6 +149,12 @@ static void report(struct op_ctx *c, const struct act_results *r)
 			sbuf_printf(&c->res->activation, "\u26a0 %s could not be stopped: %s\n", x->unit, x->detail);
 			break;
 		case ACT_NOTE: sbuf_printf(&c->res->activation, "%s\n", x->detail); break;
+		case ACT_PROVISIONED: sbuf_printf(&c->res->activation, "\u2713 provisioned %s\n", x->unit); break;
+		case ACT_PROVISION_FAILED:
+			sbuf_printf(&c->res->activation, "\u26a0 %s failed: %s\n", x->unit, x->detail);
+			sbuf_printf(&c->res->failed, "%s%s", c->res->failed_units ? ", " : "", x->unit);
+			c->res->failed_units++;
+			break;
 		}
 	}
 }
@@ -215,6 +248,7 @@ int step_activate(struct op_ctx *c)
 			       sidecar_changed(c, gen, prev, service);
 		set.units[set.n++] = (struct act_unit){xstrdup(u), xstrdup(service), xstrdup(path), changed};
 	}
+	provisions(&env, m.root, have_old ? old.root : NULL, &set);
 	b->activate(c, &env, &set, &res);
 out:
 	report(c, &res);
@@ -225,6 +259,12 @@ out:
 		free(set.units[i].path);
 	}
 	free(set.units);
+	for (size_t i = 0; i < set.nprovisions; i++) {
+		free(set.provisions[i].unit);
+		free(set.provisions[i].service);
+		free(set.provisions[i].path);
+	}
+	free(set.provisions);
 	for (size_t i = 0; i < set.ngone; i++)
 		free(set.gone[i]);
 	free(set.gone);

@@ -1,10 +1,13 @@
 /*
  * activate_systemd.c - the systemd backend's activator (backends.h):
  * daemon-reload, stop the units that went, restart the ones whose files
- * changed, enable on request. A unit that fails to start is a result,
+ * changed, enable on request, then start each <name>-provision.service
+ * whose file or whose service changed (a oneshot: `systemctl start` waits
+ * for it to exit). A unit that fails to start is a result,
  * never undone: the flip stands.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -55,8 +58,11 @@ void systemd_activate(struct op_ctx *c, const struct backend_env *env, const str
 		/* nothing can start without the new unit files */
 		for (size_t i = 0; i < set->n; i++)
 			act_add(out, set->units[i].unit, ACT_FAILED, why);
+		for (size_t i = 0; i < set->nprovisions; i++)
+			act_add(out, set->provisions[i].unit, ACT_PROVISION_FAILED, why);
 		return;
 	}
+	bool *failed = calloc(set->n + 1, sizeof(*failed));
 	for (size_t i = 0; i < set->ngone; i++) {
 		const char *u = set->gone[i];
 		if (systemctl(c, user, "stop", u, why, sizeof(why)) < 0)
@@ -69,6 +75,7 @@ void systemd_activate(struct op_ctx *c, const struct backend_env *env, const str
 		const char *u = set->units[i].unit;
 		if (enable && systemctl(c, user, "enable", u, why, sizeof(why)) < 0) {
 			act_add(out, u, ACT_FAILED, why);
+			failed[i] = true;
 			continue;
 		}
 		if (!set->units[i].changed) {
@@ -77,8 +84,33 @@ void systemd_activate(struct op_ctx *c, const struct backend_env *env, const str
 		}
 		if (systemctl(c, user, "restart", u, why, sizeof(why)) < 0) {
 			act_add(out, u, ACT_FAILED, why);
+			failed[i] = true;
 			continue;
 		}
 		act_add(out, u, ACT_STARTED, enable ? "enabled for boot" : "not enabled for boot");
 	}
+	/* provisions last, each after its service is up; never enabled: they have no [Install] */
+	for (size_t i = 0; i < set->nprovisions; i++) {
+		const struct act_unit *p = &set->provisions[i];
+		const char *svc_unit = NULL;
+		bool svc_failed = false;
+		for (size_t k = 0; k < set->n; k++)
+			if (!strcmp(set->units[k].service, p->service)) {
+				svc_unit = set->units[k].unit;
+				svc_failed = failed[k];
+			}
+		if (svc_failed) {
+			snprintf(why, sizeof(why), "not run: %s did not (re)start", svc_unit);
+			act_add(out, p->unit, ACT_PROVISION_FAILED, why);
+		} else if (!p->changed) {
+			snprintf(why, sizeof(why), "\u00b7 %s unchanged (and %s too), not run", p->unit,
+				 svc_unit ? svc_unit : p->service);
+			act_add(out, NULL, ACT_NOTE, why);
+		} else if (systemctl(c, user, "start", p->unit, why, sizeof(why)) < 0) {
+			act_add(out, p->unit, ACT_PROVISION_FAILED, why);
+		} else {
+			act_add(out, p->service, ACT_PROVISIONED, NULL);
+		}
+	}
+	free(failed);
 }

@@ -90,6 +90,18 @@ static void resolve_stack(struct resolved_stack *r, const struct stack_desc *st,
 			if (env[k].kind == ENV_LITERAL)
 				env[k].value = resolve_str(r, env[k].value, strlen(env[k].value), &len, pkg_path, arg);
 		s->env = env;
+		if (s->provision) {
+			struct provision_desc *pr = owned_copy(r, s->provision, sizeof(*pr));
+			const char **pargs = owned_copy(r, pr->args, pr->nargs * sizeof(*pargs));
+			for (size_t k = 0; k < pr->nargs; k++)
+				pargs[k] = resolve_str(r, pargs[k], strlen(pargs[k]), &len, pkg_path, arg);
+			pr->args = pargs;
+			struct env_desc *penv = owned_copy(r, pr->env, pr->nenv * sizeof(*penv));
+			for (size_t k = 0; k < pr->nenv; k++)
+				penv[k].value = resolve_str(r, penv[k].value, strlen(penv[k].value), &len, pkg_path, arg);
+			pr->env = penv;
+			s->provision = pr;
+		}
 	}
 	r->st.services = svcs;
 	struct file_desc *files = owned_copy(r, st->files, st->nfiles * sizeof(*files));

@@ -79,6 +79,12 @@ struct act_set {
 	size_t n;
 	char **gone;            /* units of the previous generation the new one lacks */
 	size_t ngone;
+	/*
+	 * systemd: each service's <name>-provision.service, run after the
+	 * services; changed: its file changed, or its service's unit did.
+	 */
+	struct act_unit *provisions;
+	size_t nprovisions;
 };
 
 enum act_state {
@@ -88,6 +94,8 @@ enum act_state {
 	ACT_STOPPED,
 	ACT_STOP_FAILED, /* detail: why */
 	ACT_NOTE,        /* detail: a line of its own, not about one unit */
+	ACT_PROVISIONED, /* unit: the service whose provision ran */
+	ACT_PROVISION_FAILED, /* unit: <name>-provision.service; detail: why */
 };
 
 struct act_result {

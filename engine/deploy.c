@@ -65,8 +65,11 @@ int deploy_prepare(struct op_ctx *c, const char *tarch)
 	VEC(const char *) roots = {0};
 	for (size_t i = 0; i < st->nstore_modules; i++)
 		VEC_PUSH(&roots, st->store_modules[i]);
-	for (size_t i = 0; i < st->nservices; i++)
+	for (size_t i = 0; i < st->nservices; i++) {
 		VEC_PUSH(&roots, st->services[i].package);
+		if (st->services[i].provision)
+			VEC_PUSH(&roots, st->services[i].provision->package);
+	}
 	struct build_located *loc = NULL;
 	size_t nloc = 0;
 	const char *bad = NULL;
@@ -129,7 +132,7 @@ int deploy_prepare(struct op_ctx *c, const char *tarch)
 		return 1;
 	}
 	struct backend_args ba = {&benv, plan_pkg_path, &c->bp, c->secrets, c->nsecrets};
-	int rr = backend_render(st, &ba, &c->rf, &err);
+	int rr = ownership_state_check(st, &err) < 0 ? -1 : backend_render(st, &ba, &c->rf, &err);
 	backend_env_free(&benv);
 	if (rr < 0) {
 		op_fail(c, 1, "%s", err.sb_buf);
@@ -170,6 +173,8 @@ int deploy_prepare(struct op_ctx *c, const char *tarch)
 		}
 		json_object_set_new(json_array_get(svcs, i), "environment", env);
 		json_object_set_new(json_array_get(svcs, i), "timer", json_boolean(s->has_timer));
+		if (s->provision) /* activation runs <name>-provision.service after the service */
+			json_object_set_new(json_array_get(svcs, i), "provision", json_true());
 	}
 	p->services = json_dumps(svcs, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(svcs);

@@ -82,6 +82,23 @@ struct user_desc {
 	const char *home;  /* or NULL */
 };
 
+/*
+ * A service's provisioning oneshot (docs/services.md, "State and rollback"):
+ * <name>-provision.service runs <package>/bin/<binary> <args> once the
+ * service is up, when activation applies a generation. Its environment is
+ * literal only (the service's secrets reach it through the service's
+ * EnvironmentFile=).
+ */
+struct provision_desc {
+	struct desc_loc loc;  /* of the provision record */
+	const char *package;  /* package module name (the service's by default) */
+	const char *binary;
+	const char *const *args;
+	size_t nargs;
+	const struct env_desc *env; /* ENV_LITERAL only, sorted by key */
+	size_t nenv;
+};
+
 struct service_desc {
 	const char *name;
 	const char *package; /* package module name */
@@ -99,6 +116,7 @@ struct service_desc {
 	bool has_timer;
 	const char *const *tmpfiles;
 	size_t ntmpfiles;
+	const struct provision_desc *provision; /* or NULL */
 };
 
 struct file_desc {

@@ -197,6 +197,51 @@ int ownership_check(const struct ownership_scope *sc, const struct rendered *rf,
 	return r < 0 ? -1 : 0;
 }
 
+/*
+ * The state boundary (docs/services.md, "State and rollback"): a
+ * StateDirectory (system units: below /var/lib) holds the service's data,
+ * which no generation writes, so no rollback can rewrite or remove it.
+ * StateDirectory= is a space-separated list; an entry "DIR:LINK" names DIR.
+ */
+int ownership_state_check(const struct stack_desc *st, struct sbuf *err)
+{
+	struct sbuf bad = SBUF_INIT;
+	size_t nbad = 0;
+	for (size_t i = 0; i < st->nservices; i++) {
+		const struct service_desc *s = &st->services[i];
+		for (size_t k = 0; k < s->nconfig; k++) {
+			const struct directive *d = &s->config[k];
+			if (strcmp(d->key, "StateDirectory") != 0 || d->kind != DIRECTIVE_STR)
+				continue;
+			const char *p = d->s;
+			while (*p) {
+				size_t n = strcspn(p, " \t");
+				size_t dn = strcspn(p, ":");
+				if (dn > n)
+					dn = n;
+				if (dn) {
+					struct sbuf root = SBUF_INIT;
+					sbuf_printf(&root, "/var/lib/%.*s", (int)dn, p);
+					for (size_t f = 0; f < st->nfiles; f++)
+						if (within(st->files[f].path, sbuf_str(&root))) {
+							sbuf_printf(&bad, "\n  %s is a config file inside StateDirectory '%.*s' of service "
+									  "'%s': state is the service's, never the generation's",
+								    st->files[f].path, (int)dn, p, s->name);
+							nbad++;
+						}
+					sbuf_free(&root);
+				}
+				p += n;
+				p += strspn(p, " \t");
+			}
+		}
+	}
+	if (nbad)
+		sbuf_printf(err, "[E13] stack '%s' may not write %zu file(s):%s", st->name, nbad, sbuf_str(&bad));
+	sbuf_free(&bad);
+	return nbad ? -1 : 0;
+}
+
 int ownership_keep_originals(struct punix_ops *o, const char *dep, const char *stack, const char *const *adopt,
 			     size_t n, struct sbuf *err)
 {

@@ -24,6 +24,12 @@ struct ownership_scope {
 /* 0, or -1 with an [E13] error in err listing every file the stack may not write. */
 int ownership_check(const struct ownership_scope *sc, const struct rendered *rf, struct sbuf *err);
 
+/*
+ * 0, or -1 with an [E13] error in err listing every config file of st that
+ * lies inside a StateDirectory of one of its services (/var/lib/<dir>).
+ */
+int ownership_state_check(const struct stack_desc *st, struct sbuf *err);
+
 /* Keeps the original bytes and mode of every adopted file (once); before the flip. */
 int ownership_keep_originals(struct punix_ops *o, const char *dep, const char *stack, const char *const *adopt,
 			     size_t n, struct sbuf *err);

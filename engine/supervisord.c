@@ -255,6 +255,7 @@ struct scheck {
 	const struct service_desc *s;
 	struct sbuf *err;
 	bool bad;
+	const struct desc_loc *at; /* where to locate the refusal, else the stack */
 };
 
 __attribute__((format(printf, 2, 3))) static void refuse(struct scheck *sc, const char *fmt, ...)
@@ -262,8 +263,9 @@ __attribute__((format(printf, 2, 3))) static void refuse(struct scheck *sc, cons
 	if (sc->bad)
 		return;
 	sc->bad = true;
-	if (sc->st->loc.file)
-		sbuf_printf(sc->err, "%s:%u:%u: ", sc->st->loc.file, sc->st->loc.line, sc->st->loc.col);
+	const struct desc_loc *at = sc->at && sc->at->file ? sc->at : &sc->st->loc;
+	if (at->file)
+		sbuf_printf(sc->err, "%s:%u:%u: ", at->file, at->line, at->col);
 	sbuf_puts(sc->err, "[E6] stack '");
 	render_shown(sc->err, sc->st->name);
 	sbuf_putc(sc->err, '\'');
@@ -332,6 +334,11 @@ static void check_service(struct scheck *sc, const struct service_desc *s, const
 		refuse(sc, "has no timers (use backend 'systemd')");
 	if (s->ntmpfiles)
 		refuse(sc, "has no tmpfiles (use backend 'systemd')");
+	if (s->provision) {
+		sc->at = &s->provision->loc;
+		refuse(sc, "has no oneshot: provision is systemd's (use backend 'systemd')");
+		sc->at = NULL;
+	}
 	for (size_t i = 0; i < s->nconfig; i++) {
 		const struct directive *d = &s->config[i];
 		bool known = !strcmp(d->key, "User") || !strcmp(d->key, "WorkingDirectory");
@@ -367,7 +374,7 @@ int supervisord_generate(const struct stack_desc *st, const struct backend_args 
 			 struct sbuf *err)
 {
 	memset(out, 0, sizeof(*out));
-	struct scheck sc = {st, NULL, err, false};
+	struct scheck sc = {st, NULL, err, false, NULL};
 	if (st->nusers || st->ngroups)
 		refuse(&sc, "has no systemUsers or systemGroups (they are systemd's sysusers.d; use backend 'systemd')");
 	for (size_t i = 0; i < st->nservices && !sc.bad; i++)

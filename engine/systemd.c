@@ -20,7 +20,9 @@
  *   WantedBy=multi-user.target     (default.target for a user unit directory)
  *
  * A service with a timer also gets <name>.timer ([Timer] directives sorted,
- * WantedBy=timers.target). Inputs arrive sorted, so permuted PCL renders
+ * WantedBy=timers.target). A service with a provision gets
+ * <name>-provision.service (systemd_provision_unit): a oneshot after and
+ * requiring <name>.service, with no [Install]: activation starts it. Inputs arrive sorted, so permuted PCL renders
  * byte-identical files.
  *
  * Every value is checked before anything is rendered (systemd_value_ok): one
@@ -128,6 +130,15 @@ static void put_directive(struct sbuf *out, const struct directive *d)
 	sbuf_putc(out, '\n');
 }
 
+static void put_env(struct sbuf *out, const char *key, const char *value)
+{
+	sbuf_puts(out, "Environment=\"");
+	put_escaped(out, key, true);
+	sbuf_putc(out, '=');
+	put_escaped(out, value, true);
+	sbuf_puts(out, "\"\n");
+}
+
 static const struct directive *find_directive(const struct directive *d, size_t n, const char *key)
 {
 	for (size_t i = 0; i < n; i++)
@@ -191,13 +202,8 @@ void systemd_unit(const struct stack_desc *st, const struct service_desc *s, con
 		if (&s->config[i] != type && &s->config[i] != restart)
 			put_directive(out, &s->config[i]);
 	for (size_t i = 0; i < s->nenv; i++) {
-		if (s->env[i].kind != ENV_LITERAL)
-			continue;
-		sbuf_puts(out, "Environment=\"");
-		put_escaped(out, s->env[i].key, true);
-		sbuf_putc(out, '=');
-		put_escaped(out, s->env[i].value, true);
-		sbuf_puts(out, "\"\n");
+		if (s->env[i].kind == ENV_LITERAL)
+			put_env(out, s->env[i].key, s->env[i].value);
 	}
 	if (has_secrets(s)) {
 		char *side = secrets_sidecar_path(st->name, s->name);
@@ -206,6 +212,63 @@ void systemd_unit(const struct stack_desc *st, const struct service_desc *s, con
 	}
 	if (!s->has_timer)
 		sbuf_printf(out, "\n[Install]\nWantedBy=%s\n", user_unit_dir(unit_dir) ? "default.target" : "multi-user.target");
+}
+
+/*
+ * The serviceConfig keys a provision shares with its service: who it runs
+ * as and where its state is (sorted: the output follows this order).
+ */
+static const char *const provision_keys[] = {
+	"DynamicUser", "Group", "StateDirectory", "StateDirectoryMode", "SupplementaryGroups", "User", "WorkingDirectory",
+};
+
+void systemd_provision_unit(const struct stack_desc *st, const struct service_desc *s, const char *pkg_path,
+			    struct sbuf *out)
+{
+	const struct provision_desc *pr = s->provision;
+	sbuf_puts(out, "[Unit]\nDescription=Punix stack ");
+	put_escaped(out, st->name, false);
+	sbuf_puts(out, ": ");
+	put_escaped(out, s->name, false);
+	sbuf_printf(out, " (provision)\nAfter=%s.service\nRequires=%s.service\n", s->name, s->name);
+	sbuf_puts(out, "\n[Service]\nType=oneshot\nRemainAfterExit=no\nExecStart=");
+	put_exec(out, pkg_path, pr->binary);
+	for (size_t i = 0; i < pr->nargs; i++) {
+		sbuf_putc(out, ' ');
+		put_arg(out, pr->args[i]);
+	}
+	sbuf_putc(out, '\n');
+	const struct directive *dyn = find_directive(s->config, s->nconfig, "DynamicUser");
+	for (size_t k = 0; k < sizeof(provision_keys) / sizeof(provision_keys[0]); k++) {
+		const struct directive *d = find_directive(s->config, s->nconfig, provision_keys[k]);
+		if (d)
+			put_directive(out, d);
+		else if (!strcmp(provision_keys[k], "User") && dyn && dyn->kind == DIRECTIVE_BOOL && dyn->b)
+			/* the service's dynamic user is named after it: the provision runs as that one */
+			sbuf_printf(out, "User=%s\n", s->name);
+	}
+	/* the service's literal environment, the provision's winning on a key both set; sorted by key */
+	size_t i = 0, k = 0;
+	while (i < s->nenv || k < pr->nenv) {
+		if (i < s->nenv && s->env[i].kind != ENV_LITERAL) {
+			i++;
+			continue;
+		}
+		int cmp = i == s->nenv ? 1 : k == pr->nenv ? -1 : strcmp(s->env[i].key, pr->env[k].key);
+		if (cmp < 0) {
+			put_env(out, s->env[i].key, s->env[i].value);
+			i++;
+		} else {
+			put_env(out, pr->env[k].key, pr->env[k].value);
+			i += cmp == 0;
+			k++;
+		}
+	}
+	if (has_secrets(s)) {
+		char *side = secrets_sidecar_path(st->name, s->name);
+		sbuf_printf(out, "EnvironmentFile=%s\n", side);
+		free(side);
+	}
 }
 
 void systemd_timer(const struct stack_desc *st, const struct service_desc *s, struct sbuf *out)
@@ -381,6 +444,19 @@ static void check_service(struct vcheck *vc, const struct service_desc *s, pkg_p
 	check_directives(vc, s->timer, s->ntimer, "timer", " of its timer");
 	for (size_t i = 0; i < s->ntmpfiles; i++)
 		refused(vc, s->tmpfiles[i], "a tmpfiles.d line (tmpfiles[%zu])", i);
+	const struct provision_desc *pr = s->provision;
+	if (!pr)
+		return;
+	if (!refused(vc, pr->package, "ExecStart= of its provision (its package's name)"))
+		refused(vc, pkg_path(arg, pr->package), "ExecStart= of its provision (the store path of package '%s')",
+			pr->package);
+	refused(vc, pr->binary, "ExecStart= of its provision (provision.binary)");
+	for (size_t i = 0; i < pr->nargs; i++)
+		refused(vc, pr->args[i], "ExecStart= of its provision (provision.args[%zu])", i);
+	for (size_t i = 0; i < pr->nenv && !vc->bad; i++)
+		if (!refused(vc, pr->env[i].key, "an environment variable's name of its provision"))
+			refused(vc, pr->env[i].value, "Environment= of its provision (provision.environment.%s)",
+				pr->env[i].key);
 }
 
 /* Every value that reaches a rendered line; 0, or -1 with err set. */
@@ -437,6 +513,12 @@ int systemd_generate(const struct stack_desc *st, const struct backend_args *a, 
 			systemd_timer(st, s, &timer);
 			sbuf_printf(&path, "%s/%s.timer", unit_dir, s->name);
 			render_add(&v, sbuf_detach(&path, NULL), &timer, 0644);
+		}
+		if (s->provision) {
+			struct sbuf prov = SBUF_INIT;
+			systemd_provision_unit(st, s, pkg_path(arg, s->provision->package), &prov);
+			sbuf_printf(&path, "%s/%s-provision.service", unit_dir, s->name);
+			render_add(&v, sbuf_detach(&path, NULL), &prov, 0644);
 		}
 		if (has_secrets(s))
 			render_sidecar(st, s, secrets, nsecrets, &v);

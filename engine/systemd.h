@@ -60,5 +60,8 @@ char *secrets_sidecar_path(const char *stack, const char *service);
 void systemd_unit(const struct stack_desc *st, const struct service_desc *s, const char *pkg_path,
 		  const char *unit_dir, struct sbuf *out);
 void systemd_timer(const struct stack_desc *st, const struct service_desc *s, struct sbuf *out);
+/* <name>-provision.service of a service with a provision; pkg_path is the provision's package's. */
+void systemd_provision_unit(const struct stack_desc *st, const struct service_desc *s, const char *pkg_path,
+			    struct sbuf *out);
 
 #endif

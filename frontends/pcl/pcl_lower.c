@@ -222,15 +222,9 @@ static const struct directive *directives(struct pcl_program *p, const struct pc
 	return d;
 }
 
-static void lower_service(struct pcl_program *p, const char *name, const struct pcl_value *rec,
-			  struct service_desc *s)
+/* An environment record: literals (store paths left open) and secrets by reference. */
+static const struct env_desc *env_of(struct pcl_program *p, const struct pcl_value *env, size_t *nenv)
 {
-	s->name = name;
-	s->package = ref_name(pcl_value_field(rec, "package"));
-	s->binary = str_field(rec, "binary");
-	s->args = text_list(p, pcl_value_field(rec, "args"), &s->nargs);
-	s->depends_on = str_list(p, pcl_value_field(rec, "dependsOn"), true, &s->ndepends_on);
-	const struct pcl_value *env = pcl_value_field(rec, "environment");
 	size_t n = env ? env->v_rec.n : 0;
 	struct env_desc *e = arena_alloc(&p->arena, (n + 1) * sizeof(*e));
 	for (size_t i = 0; i < n; i++) {
@@ -245,13 +239,40 @@ static void lower_service(struct pcl_program *p, const char *name, const struct 
 			e[i].value = text_of(p, v, &len);
 		}
 	}
-	s->env = e;
-	s->nenv = n;
+	*nenv = n;
+	return e;
+}
+
+static const struct provision_desc *lower_provision(struct pcl_program *p, const struct pcl_value *v,
+						    const char *package)
+{
+	if (!v)
+		return NULL;
+	struct provision_desc *pr = arena_alloc(&p->arena, sizeof(*pr));
+	pr->loc = (struct desc_loc){v->v_loc.file, v->v_loc.line, v->v_loc.col};
+	const struct pcl_value *pkg = pcl_value_field(v, "package");
+	pr->package = pkg ? ref_name(pkg) : package;
+	pr->binary = str_field(v, "binary");
+	pr->args = text_list(p, pcl_value_field(v, "args"), &pr->nargs);
+	pr->env = env_of(p, pcl_value_field(v, "environment"), &pr->nenv);
+	return pr;
+}
+
+static void lower_service(struct pcl_program *p, const char *name, const struct pcl_value *rec,
+			  struct service_desc *s)
+{
+	s->name = name;
+	s->package = ref_name(pcl_value_field(rec, "package"));
+	s->binary = str_field(rec, "binary");
+	s->args = text_list(p, pcl_value_field(rec, "args"), &s->nargs);
+	s->depends_on = str_list(p, pcl_value_field(rec, "dependsOn"), true, &s->ndepends_on);
+	s->env = env_of(p, pcl_value_field(rec, "environment"), &s->nenv);
 	s->config = directives(p, pcl_value_field(rec, "serviceConfig"), &s->nconfig);
 	const struct pcl_value *timer = pcl_value_field(rec, "timer");
 	s->has_timer = timer != NULL;
 	s->timer = directives(p, timer, &s->ntimer);
 	s->tmpfiles = str_list(p, pcl_value_field(rec, "tmpfiles"), false, &s->ntmpfiles);
+	s->provision = lower_provision(p, pcl_value_field(rec, "provision"), s->package);
 }
 
 static int service_cmp(const void *a, const void *b)
@@ -278,6 +299,11 @@ static void pin_outs(struct pcl_program *p, struct stack_desc *st)
 		for (size_t k = 0; k < s->nenv; k++)
 			if (s->env[k].kind == ENV_LITERAL)
 				outs_of(p, s->env[k].value, strlen(s->env[k].value), &names);
+		const struct provision_desc *pr = s->provision;
+		for (size_t k = 0; pr && k < pr->nargs; k++)
+			outs_of(p, pr->args[k], strlen(pr->args[k]), &names);
+		for (size_t k = 0; pr && k < pr->nenv; k++)
+			outs_of(p, pr->env[k].value, strlen(pr->env[k].value), &names);
 	}
 	for (size_t i = 0; i < st->nfiles; i++)
 		outs_of(p, st->files[i].content, st->files[i].len, &names);

@@ -311,6 +311,7 @@ static void check_package(struct sctx *c, const struct pcl_value *v)
 static void check_service_module(struct sctx *c, const struct pcl_value *v)
 {
 	pcl_check_fields(c, v, pcl_service_module_fields.spec, pcl_service_module_fields.n, NULL);
+	pcl_check_service_rules(c, v);
 }
 
 static void check_stack(struct sctx *c, const struct pcl_value *v)

@@ -76,4 +76,7 @@ extern const struct ftable pcl_service_module_fields;
 extern const struct ftable pcl_stack_fields;
 extern const struct ftable pcl_fleet_fields;
 
+/* The rules of a service record that span its fields ('provision' with 'timer' or 'enable'). */
+void pcl_check_service_rules(struct sctx *c, const struct pcl_value *rec);
+
 #endif

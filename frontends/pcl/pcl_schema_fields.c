@@ -339,7 +339,7 @@ static bool is_env_key(const char *s)
 	return true;
 }
 
-static void ck_environment(struct sctx *c, const struct pcl_value *v)
+static void check_environment(struct sctx *c, const struct pcl_value *v, check_fn entry)
 {
 	if (!pcl_want_rec(c, v))
 		return;
@@ -352,9 +352,14 @@ static void ck_environment(struct sctx *c, const struct pcl_value *v)
 			continue;
 		}
 		size_t saved = pcl_path_push_field(c, f->f_name);
-		ck_env_entry(c, f->f_value);
+		entry(c, f->f_value);
 		pcl_path_pop(c, saved);
 	}
+}
+
+static void ck_environment(struct sctx *c, const struct pcl_value *v)
+{
+	check_environment(c, v, ck_env_entry);
 }
 
 /* A directive value: Str (one line), Bool or Int. */
@@ -443,6 +448,49 @@ static void ck_content(struct sctx *c, const struct pcl_value *v)
 	pcl_want_str_or_out(c, v);
 }
 
+/* A provision's environment is literal: the service's secrets reach it through the service's EnvironmentFile=. */
+static void ck_literal_env_entry(struct sctx *c, const struct pcl_value *v)
+{
+	if (pcl_want_str_or_out(c, v))
+		ck_rendered(c, v, NULL);
+}
+
+static void ck_provision_env(struct sctx *c, const struct pcl_value *v)
+{
+	check_environment(c, v, ck_literal_env_entry);
+}
+
+static const struct fspec provision_fields[] = {
+	{"args", false, ck_args},
+	{"binary", true, ck_binary},
+	{"environment", false, ck_provision_env},
+	{"package", false, ck_pkgref},
+};
+
+static void ck_provision(struct sctx *c, const struct pcl_value *v)
+{
+	if (pcl_want_rec(c, v))
+		pcl_check_fields(c, v, provision_fields, NELEM(provision_fields), NULL);
+}
+
+/* A provision runs after its service is (re)started: a service that runs and exits, or never runs, has none. */
+void pcl_check_service_rules(struct sctx *c, const struct pcl_value *rec)
+{
+	const struct pcl_value *prov = pcl_value_field(rec, "provision");
+	if (!prov || prov->v_kind != PCL_V_REC)
+		return;
+	const struct pcl_value *en = pcl_value_field(rec, "enable");
+	if (pcl_value_field(rec, "timer")) {
+		struct pcl_diag *d = pcl_error(c->p, prov->v_loc, PCL_E6, "a service with a 'timer' cannot have a 'provision'");
+		pcl_diag_hint(d, "a provision runs once its service is up; a timer's service runs and exits (run the "
+				 "step in the timer's job itself)");
+	} else if (en && en->v_kind == PCL_V_BOOL && !en->v_bool) {
+		struct pcl_diag *d = pcl_error(c->p, prov->v_loc, PCL_E6,
+					       "a disabled service (enable = false) cannot have a 'provision'");
+		pcl_diag_hint(d, "a provision runs once its service is (re)started, and a disabled one never is");
+	}
+}
+
 static const struct fspec service_fields[] = {
 	{"args", false, ck_args},
 	{"binary", true, ck_binary},
@@ -451,6 +499,7 @@ static const struct fspec service_fields[] = {
 	{"environment", false, ck_environment},
 	{"name", true, ck_service_name},
 	{"package", true, ck_pkgref},
+	{"provision", false, ck_provision},
 	{"serviceConfig", false, ck_service_config},
 	{"timer", false, ck_timer},
 	{"tmpfiles", false, ck_lines},
@@ -465,6 +514,7 @@ static const struct fspec service_module_fields[] = {
 	{"environment", false, ck_environment},
 	{"name", false, ck_service_name},
 	{"package", true, ck_pkgref},
+	{"provision", false, ck_provision},
 	{"serviceConfig", false, ck_service_config},
 	{"timer", false, ck_timer},
 	{"tmpfiles", false, ck_lines},
@@ -507,6 +557,7 @@ static void ck_service_item(struct sctx *c, const struct pcl_value *v)
 	}
 	if (v->v_kind == PCL_V_REC) {
 		pcl_check_fields(c, v, service_fields, NELEM(service_fields), NULL);
+		pcl_check_service_rules(c, v);
 		return;
 	}
 	pcl_mismatch(c, v, "a service record or a service module name");

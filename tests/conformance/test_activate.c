@@ -2,7 +2,8 @@
  * test_activate.c - --activate and --enable against a real systemd: PID 1
  * of a private PID and mount namespace (docs/testing.md), with a tmpfs on
  * /run and /tmp, stub targets, and the test's own unit directory bound on
- * /etc/systemd/system, so the machine's systemd and /tmp are never touched.
+ * /etc/systemd/system and its own directory on /var/lib (StateDirectory=),
+ * so the machine's systemd, /tmp and /var/lib are never touched.
  * punix runs inside the namespace through nsenter.
  */
 #include <criterion/criterion.h>
@@ -58,15 +59,18 @@ static void boot(void)
 		snprintf(rel, sizeof(rel), "stubs/%s.target", stubs[i]);
 		write_at(rel, "[Unit]\nDescription=stub target\n", 0644);
 	}
-	char *units = at("units");
+	char *units = at("units"), *varlib = at("varlib");
 	mkdir(units, 0755);
+	mkdir(varlib, 0755); /* the namespace's /var/lib: StateDirectory= lands here, never in the machine's */
+	free(varlib);
 	struct sbuf script = SBUF_INIT;
 	sbuf_printf(&script,
 		    "#!/bin/sh\nset -e\nmount --make-rprivate /\nmount -t tmpfs tmpfs /run\nmount -t tmpfs tmpfs /tmp\n"
 		    "mkdir -p /run/systemd/system\nmount --bind %s/units /etc/systemd/system\n"
+		    "mount --bind %s/varlib /var/lib\n"
 		    "mount --bind %s/stubs /usr/lib/systemd/system\n"
 		    "exec /usr/lib/systemd/systemd --system --unit=multi-user.target\n",
-		    dir, dir);
+		    dir, dir, dir);
 	write_at("boot.sh", script.sb_buf, 0755);
 	sbuf_free(&script);
 	char *bootsh = at("boot.sh"), *log = at("systemd.log");
@@ -213,6 +217,80 @@ Test(activate, restarts_what_changed_reports_failures_stops_what_went, .init = b
 	free(out);
 	free(wants);
 	free(twants);
+	free(prog);
+	sbuf_free(&args);
+}
+
+/* A service with a provision that appends a line to its StateDirectory; `fail` makes the provision exit 3. */
+static void write_provision_prog(bool fail)
+{
+	struct sbuf p = SBUF_INIT;
+	sbuf_printf(&p,
+		    "module Bins { pname = \"bins\" version = \"1\" recipe = \"std.shell\"\n"
+		    "  recipeArgs = { command = \"mkdir -p $OUTPUT/bin && printf '#!/bin/sh\\\\nexec sleep 1000\\\\n' > "
+		    "$OUTPUT/bin/ok && printf '#!/bin/sh\\\\nexit 3\\\\n' > $OUTPUT/bin/bad && "
+		    "printf '#!/bin/sh\\\\necho \\\"$1\\\" >> \\\"$STATE_DIRECTORY/marker\\\"\\\\n' > $OUTPUT/bin/mark && "
+		    "chmod +x $OUTPUT/bin/*\" } }\n"
+		    "module S { backend = \"systemd\"\n"
+		    "  services = [{ name = \"db\" package = \"Bins\" binary = \"ok\"\n"
+		    "    serviceConfig = { StateDirectory = \"pvtest\" }\n"
+		    "    provision = { binary = \"%s\" args = [\"schema-1\"] } }] }\n",
+		    fail ? "bad" : "mark");
+	write_at("prov.pcl", p.sb_buf, 0644);
+	sbuf_free(&p);
+}
+
+static char *marker(void)
+{
+	char *path = at("varlib/pvtest/marker"), *text = NULL;
+	size_t len;
+	if (ops_local()->read_file(ops_local(), path, 1 << 20, &text, &len) < 0)
+		text = NULL;
+	free(path);
+	return text;
+}
+
+Test(activate, runs_a_provision_after_its_service_reports_its_failure_and_rollback_keeps_state, .init = boot,
+     .fini = shutdown_, .timeout = 300)
+{
+	write_provision_prog(false);
+	char *prog = at("prov.pcl"), *out, *m;
+	struct sbuf args = SBUF_INIT;
+	sbuf_printf(&args, "service deploy S --file %s --activate", prog);
+	int st = punix_in(args.sb_buf, &out);
+	cr_expect_eq(st, 0, "%s", out);
+	cr_expect(strstr(out, "\u2713 (re)started db.service (not enabled for boot)\n\u2713 provisioned db\n") != NULL,
+		  "the provision runs after its service:\n%s", out);
+	cr_expect_eq(ctl("is-active db.service"), 0, "db.service runs");
+	cr_expect_neq(ctl("is-active db-provision.service"), 0, "a provision does not remain active");
+	m = marker();
+	cr_expect_str_eq(m ? m : "(none)", "schema-1\n", "the provision wrote into the StateDirectory");
+	free(m);
+	free(out);
+
+	/* nothing changed: neither the service nor its provision runs again */
+	st = punix_in(args.sb_buf, &out);
+	cr_expect_eq(st, 0, "%s", out);
+	cr_expect(strstr(out, "\u00b7 db-provision.service unchanged (and db.service too), not run\n") != NULL, "%s", out);
+	free(out);
+
+	/* a provision that fails: reported like a unit that fails, exit 1, not rolled back */
+	write_provision_prog(true);
+	st = punix_in(args.sb_buf, &out);
+	cr_expect_eq(st, 1, "%s", out);
+	cr_expect(strstr(out, "\u26a0 db-provision.service failed: ") != NULL, "%s", out);
+	cr_expect(strstr(out, "this was NOT rolled back") != NULL, "%s", out);
+	cr_expect_eq(ctl("is-active db.service"), 0, "the service itself still runs");
+	free(out);
+
+	/* rollback flips code and config back to gen-002 and runs its provision again; the data stays */
+	st = punix_in("service rollback S --activate", &out);
+	cr_expect_eq(st, 0, "%s", out);
+	cr_expect(strstr(out, "\u2713 provisioned db\n") != NULL, "%s", out);
+	m = marker();
+	cr_expect_str_eq(m ? m : "(none)", "schema-1\nschema-1\n", "rollback kept the state and added to it:\n%s", out);
+	free(m);
+	free(out);
 	free(prog);
 	sbuf_free(&args);
 }

@@ -224,9 +224,22 @@ Test(service, bad_arguments_exit_2, .init = setup, .fini = teardown)
 
 Test(service, permuted_programs_render_byte_identical_generations, .init = setup, .fini = teardown, .timeout = 120)
 {
+	/* with a provision too: <name>-provision.service is rendered from sorted input like the rest */
+	tdir_write(&t, "p/prog.pcl",
+		   "module App { pname = \"app\" version = \"1\" recipe = \"std.shell\"\n"
+		   "  recipeArgs = { command = \"mkdir -p $OUTPUT/bin\" } }\n"
+		   "module Web { backend = \"systemd\"\n"
+		   "  services = [{ name = \"web\" package = \"App\" binary = \"app\" args = [\"--name\", \"a b\", \"100%\"] "
+		   "environment = { GREETING = \"hello \\\"you\\\"\" }\n"
+		   "    serviceConfig = { User = \"web\" StateDirectory = \"web\" }\n"
+		   "    provision = { binary = \"migrate\" args = [\"--to\", \"${App.out}/schema\"] environment = { A = \"1\" B = \"2\" } } }]\n"
+		   "  configFiles = [{ path = \"/etc/web.conf\" content = \"port = 80\\n\" }] }\n");
 	tdir_write(&t, "q/b.pcl",
 		   "module Web { configFiles = [{ content = \"port = 80\\n\"; path = \"/etc/web.conf\" }]\n"
-		   "  services = [{ environment = { GREETING = \"hello \\\"you\\\"\" } args = [\"--name\", \"a b\", \"100%\"] "
+		   "  services = [{ provision = { environment = { B = \"2\" A = \"1\" } args = [\"--to\", \"${App.out}/schema\"] "
+		   "package = \"App\" binary = \"migrate\" }\n"
+		   "    serviceConfig = { StateDirectory = \"web\" User = \"web\" }\n"
+		   "    environment = { GREETING = \"hello \\\"you\\\"\" } args = [\"--name\", \"a b\", \"100%\"] "
 		   "binary = \"app\" package = App.out name = \"web\" }]\n"
 		   "  backend = \"systemd\" }\n");
 	tdir_write(&t, "q/a.pcl",
@@ -245,6 +258,10 @@ Test(service, permuted_programs_render_byte_identical_generations, .init = setup
 	sbuf_printf(&cmd, "diff -r %s/etc %s/etc && diff -r %s%s/home/deployments/Web/gen-001.files %s%s/home/deployments/Web/gen-001.files",
 		    target, target2, target, t.path, target2, t.path);
 	cr_expect_eq(system(cmd.sb_buf), 0, "the rendered files are byte-identical");
+	sbuf_reset(&cmd);
+	sbuf_printf(&cmd, "grep -q '^ExecStart=.*/bin/migrate --to .*-app-1/schema$' %s/etc/systemd/system/web-provision.service",
+		    target);
+	cr_expect_eq(system(cmd.sb_buf), 0, "the provision's unit is rendered, its store path put in");
 	sbuf_free(&cmd);
 	free(q);
 	free(target2);

@@ -596,3 +596,46 @@ Test(interp, a_store_path_only_where_a_build_can_fill_it_in)
 	       "t.pcl:2:92: error: [E6] 'services[0].args[0]' must not end in a backslash, got \"${P.out}\\\\\"\n"
 	       "hint: a line ending in '\\' continues on the next one; no rendered value may end in one\n");
 }
+
+/* ---- a service's provision (docs/services.md, "State and rollback") ------ */
+
+Test(provision, a_provision_record_checks_clean)
+{
+	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"a\" package = \"P\" binary = \"b\" "
+		   "provision = { binary = \"m\" args = [\"--up\"] package = \"P\" environment = { DB = \"x\" } } }] }",
+	       "ok");
+}
+
+Test(provision, not_with_a_timer_nor_on_a_disabled_service)
+{
+	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"a\" package = \"P\" binary = \"b\" "
+		   "timer = { OnCalendar = \"daily\" } provision = { binary = \"m\" } }] }",
+	       "t.pcl:2:129: error: [E6] a service with a 'timer' cannot have a 'provision'\n"
+	       "hint: a provision runs once its service is up; a timer's service runs and exits (run the step in the "
+	       "timer's job itself)\n");
+	expect(PKG "module W { package = \"P\" binary = \"b\" enable = false provision = { binary = \"m\" } }",
+	       "t.pcl:2:66: error: [E6] a disabled service (enable = false) cannot have a 'provision'\n"
+	       "hint: a provision runs once its service is (re)started, and a disabled one never is\n");
+}
+
+Test(provision, its_fields_are_checked_where_they_are)
+{
+	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"a\" package = \"P\" binary = \"b\" "
+		   "provision = { binary = \"m\" arsg = [] } }] }",
+	       "t.pcl:2:111: error: [E2] unknown field 'arsg' in 'services[0].provision' of module 'S'\n"
+	       "hint: did you mean 'args'?\n");
+	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"a\" package = \"P\" binary = \"b\" "
+		   "provision = { binary = \"m\" args = [1] environment = { T = { from_file = \"/t\" } } } }] }",
+	       "t.pcl:2:119: error: [E1] type mismatch in 'services[0].provision.args[0]': expected Str, got Int\n"
+	       "t.pcl:2:142: error: [E1] type mismatch in 'services[0].provision.environment.T': expected Str, got Str "
+	       "(secret)\n"
+	       "hint: secrets are resolved at deploy time and are allowed only in a service's 'environment'\n");
+	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"a\" package = \"P\" binary = \"b\" "
+		   "provision = { binary = \"../m\" } }] }",
+	       "t.pcl:2:107: error: [E6] 'services[0].provision.binary' must name a file in the package's bin/ "
+	       "(letters, digits, '._+-'), got \"../m\"\n");
+	expect(PKG "module W { package = \"P\" binary = \"b\" provision = [\"m\"] }",
+	       "t.pcl:2:51: error: [E1] type mismatch in 'provision': expected a record, got List<Str>\n");
+	expect(PKG "module W { package = \"P\" binary = \"b\" provision = { args = [] } }",
+	       "t.pcl:2:51: error: [E3] missing required field 'binary' in 'provision' of module 'W'\n");
+}

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/ownership.h"
 #include "engine/systemd.h"
 
 static const char *path_of(void *arg, const char *module)
@@ -187,4 +188,132 @@ Test(render, the_value_check_names_each_class)
 	cr_expect_not(systemd_value_ok("a\\", 2, &why));
 	cr_expect_str_eq(why, "ends in a backslash");
 	cr_expect(systemd_value_ok("", 0, NULL));
+}
+
+/* ---- a service's provision ------------------------------------------------ */
+
+/* The one rendered file at path (NULL if none). */
+static const char *file_at(const struct rendered *r, const char *path)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (!strcmp(r->files[i].path, path))
+			return r->files[i].content;
+	return NULL;
+}
+
+Test(provision, renders_a_oneshot_after_its_service_with_its_user_state_and_environment)
+{
+	struct fixture f;
+	fixture(&f);
+	struct directive config[3] = {
+		{"DynamicUser", DIRECTIVE_BOOL, NULL, true, 0},
+		{"LimitNOFILE", DIRECTIVE_INT, NULL, false, 4096},
+		{"StateDirectory", DIRECTIVE_STR, "web", false, 0},
+	};
+	const char *pargs[] = {"--to", "v 2", "50%"};
+	struct env_desc penv[2] = {{"DB", ENV_LITERAL, "/var/lib/web/db"}, {"MODE", ENV_LITERAL, "migrate"}};
+	struct provision_desc pr = {.package = "App", .binary = "migrate", .args = pargs, .nargs = 3, .env = penv,
+				    .nenv = 2};
+	f.s.config = config;
+	f.s.nconfig = 3;
+	f.s.has_timer = false;
+	f.s.ntimer = 0;
+	f.s.provision = &pr;
+	struct rendered out;
+	struct sbuf err = SBUF_INIT;
+	struct backend_env env = {.unit_dir = "/etc/systemd/system"};
+	struct backend_args a = {&env, path_of, "/store/abc-app-1", &f.secret, 1};
+	cr_assert_eq(backend_render(&f.st, &a, &out, &err), 0, "%s", err.sb_buf);
+	const char *unit = file_at(&out, "/etc/systemd/system/web-provision.service");
+	cr_assert_not_null(unit);
+	cr_expect_str_eq(unit, "[Unit]\n"
+			       "Description=Punix stack S: web (provision)\n"
+			       "After=web.service\n"
+			       "Requires=web.service\n"
+			       "\n"
+			       "[Service]\n"
+			       "Type=oneshot\n"
+			       "RemainAfterExit=no\n"
+			       "ExecStart=/store/abc-app-1/bin/migrate --to \"v 2\" 50%%\n"
+			       "DynamicUser=yes\n"
+			       "StateDirectory=web\n"
+			       "User=web\n"
+			       "Environment=\"DB=/var/lib/web/db\"\n"
+			       "Environment=\"MODE=migrate\"\n"
+			       "EnvironmentFile=/etc/punix/secrets/S/web.env\n");
+	cr_expect(strstr(unit, "[Install]") == NULL, "a provision is never started at boot on its own");
+	cr_expect(strstr(unit, "LimitNOFILE") == NULL, "only who it runs as and where its state is are shared");
+	cr_expect(strstr(unit, "t-0k3n") == NULL, "secrets stay in the sidecar");
+	rendered_free(&out);
+	/* a service's literal environment is the provision's too, its own winning */
+	struct env_desc senv[2] = {{"MODE", ENV_LITERAL, "prod"}, {"ZONE", ENV_LITERAL, "eu"}};
+	f.s.env = senv;
+	f.s.nenv = 2;
+	f.config[0] = (struct directive){"User", DIRECTIVE_STR, "web", false, 0};
+	f.s.config = f.config;
+	f.s.nconfig = 1;
+	cr_assert_eq(backend_render(&f.st, &a, &out, &err), 0, "%s", err.sb_buf);
+	unit = file_at(&out, "/etc/systemd/system/web-provision.service");
+	cr_assert_not_null(unit);
+	cr_expect(strstr(unit, "User=web\nEnvironment=\"DB=/var/lib/web/db\"\nEnvironment=\"MODE=migrate\"\n"
+			       "Environment=\"ZONE=eu\"\n") != NULL,
+		  "%s", unit);
+	cr_expect(strstr(unit, "EnvironmentFile=") == NULL, "no secrets, no sidecar");
+	rendered_free(&out);
+	sbuf_free(&err);
+}
+
+Test(provision, its_values_are_checked_like_the_service_s)
+{
+	struct fixture f;
+	fixture(&f);
+	const char *pargs[] = {"ok", "bad\\"};
+	struct provision_desc pr = {.package = "App", .binary = "migrate", .args = pargs, .nargs = 2};
+	f.s.provision = &pr;
+	expect_refused(&f, "/store/abc-app-1",
+		       "stack 'S': service 'web': cannot render ExecStart= of its provision (provision.args[1]): the value "
+		       "ends in a backslash");
+}
+
+Test(provision, supervisord_refuses_it_where_it_is_written)
+{
+	struct fixture f;
+	fixture(&f);
+	struct provision_desc pr = {.loc = {"s.pcl", 7, 17}, .package = "App", .binary = "migrate"};
+	f.s = (struct service_desc){.name = "web", .package = "App", .binary = "app", .provision = &pr};
+	f.st = (struct stack_desc){.name = "S", .loc = {"s.pcl", 3, 8}, .backend = "supervisord", .services = &f.s,
+				   .nservices = 1};
+	struct backend_env env = {.include_dir = "/d", .include_suffix = ".conf"};
+	struct backend_args a = {&env, path_of, "/store/abc-app-1", NULL, 0};
+	struct rendered out;
+	struct sbuf err = SBUF_INIT;
+	cr_assert_eq(backend_render(&f.st, &a, &out, &err), -1);
+	cr_expect_str_eq(err.sb_buf, "s.pcl:7:17: [E6] stack 'S': service 'web': backend 'supervisord' has no oneshot: "
+				     "provision is systemd's (use backend 'systemd')");
+	sbuf_free(&err);
+}
+
+Test(provision, a_config_file_inside_a_state_directory_is_refused)
+{
+	struct fixture f;
+	fixture(&f);
+	struct directive config[1] = {{"StateDirectory", DIRECTIVE_STR, "web web-cache:cache", false, 0}};
+	struct file_desc files[3] = {
+		{"/var/lib/web-cache/x", "x", 1}, {"/var/lib/web/app.conf", "y", 1}, {"/var/lib/webby/ok", "z", 1}};
+	f.s.config = config;
+	f.s.nconfig = 1;
+	f.st.files = files;
+	f.st.nfiles = 3;
+	struct sbuf err = SBUF_INIT;
+	cr_expect_eq(ownership_state_check(&f.st, &err), -1);
+	cr_expect_str_eq(err.sb_buf, "[E13] stack 'S' may not write 2 file(s):\n"
+				     "  /var/lib/web/app.conf is a config file inside StateDirectory 'web' of service 'web': "
+				     "state is the service's, never the generation's\n"
+				     "  /var/lib/web-cache/x is a config file inside StateDirectory 'web-cache' of service "
+				     "'web': state is the service's, never the generation's");
+	f.st.nfiles = 0;
+	sbuf_reset(&err);
+	cr_expect_eq(ownership_state_check(&f.st, &err), 0);
+	cr_expect_eq(err.sb_len, 0);
+	sbuf_free(&err);
 }
