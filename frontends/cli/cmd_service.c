@@ -762,19 +762,15 @@ int cmd_service(struct cli_ctx *cx, int argc, char **argv)
 		if (r.exit)
 			cli_fail(cx, r.exit, "%s", cli_reason(r.error.sb_buf, OP_NO_REASON));
 		const char *done = strcmp(o.sub, "rollback") ? "switched" : "rolled back";
-		if (o.json)
-			cli_json_out(cx, op_json(o.stack, &r, NULL, false),
-				     r.exit ? r.exit : report_activation(cx, o.stack, done, &r, true));
-		else if (r.exit == 0 && !strcmp(o.sub, "rollback"))
-			printf("rolled back: stack %s \u2192 gen-%03ld (was gen-%03ld)\n", o.stack, r.generation, r.previous);
-		else if (r.exit == 0)
-			printf("current: stack %s \u2192 gen-%03ld (was gen-%03ld)\n", o.stack, r.generation, r.previous);
-		if (r.exit == 0 && !o.json)
+		if (r.exit == 0 && !o.json) {
+			printf("%s: stack %s \u2192 gen-%03ld (was gen-%03ld)\n",
+			       strcmp(o.sub, "rollback") ? "current" : "rolled back", o.stack, r.generation, r.previous);
 			print_mode(&r);
-		rc = r.exit;
-		if (rc == 0)
-			rc = o.json ? (r.failed_units || r.no_activator ? EXIT_ERROR : EXIT_OK)
-				    : report_activation(cx, o.stack, done, &r, false);
+		}
+		/* the same exit code with --json or without; the activation lines are the object's */
+		rc = r.exit ? r.exit : report_activation(cx, o.stack, done, &r, o.json);
+		if (o.json)
+			cli_json_out(cx, op_json(o.stack, &r, NULL, false), rc);
 		op_result_free(&r);
 	}
 	engine_close(e);
