@@ -337,3 +337,39 @@ Test(gc, a_rolled_forward_sweep_keeps_what_became_live, .init = setup, .fini = t
 	free(app);
 	free(again);
 }
+
+/*
+ * A home that only ever deployed into a rebased tree collects: its own
+ * deployments root is made by its first op, so "none deployed here yet" is
+ * not taken for "the root went missing". A --deployments-root that does
+ * not exist is still refused, deleting nothing.
+ */
+Test(gc, a_home_that_only_deployed_elsewhere_collects, .init = setup, .fini = teardown, .timeout = 120)
+{
+	char *tree = tdir_at(&t, "tree");
+	cr_assert_eq(mkdir(tree, 0755), 0);
+	const char *d[] = {"service", "deploy", "S", "--file", progs[1], "--transport-root", tree, NULL};
+	cr_assert_eq(run(d), 0);
+	cr_assert_eq(build_all(2), 0); /* Junk2 and the v2 packages: pinned by nothing */
+	char *missing = tdir_at(&t, "no-such-root");
+	const char *bad[] = {"store", "gc", "--deployments-root", missing, NULL};
+	struct proc_result r = punix_run(home, bad);
+	cr_expect_eq(r.status, 1, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.err, "cannot be read") != NULL && strstr(r.err, "deletes nothing") != NULL, "%s", r.err);
+	proc_result_free(&r);
+	const char *g[] = {"store", "gc", NULL};
+	r = punix_run(home, g);
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "removed: ") != NULL && strstr(r.out, "removed: 0 paths") == NULL, "%s", r.out);
+	proc_result_free(&r);
+	/* what the rebased generation pins is still there */
+	struct sbuf cmd = SBUF_INIT;
+	sbuf_printf(&cmd,
+		    "set -e; n=0; for p in $(cat %s%s/deployments/S/gen-001.json | grep -o '\"/[^\"]*/store/[^\"]*\"' | "
+		    "tr -d '\"' | sort -u); do test -d \"$p\"; n=$((n+1)); done; test $n -gt 0",
+		    tree, home);
+	cr_expect_eq(system(cmd.sb_buf), 0, "a pin of the rebased generation was collected (%s)", cmd.sb_buf);
+	sbuf_free(&cmd);
+	free(missing);
+	free(tree);
+}
