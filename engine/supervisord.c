@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/path.h"
 #include "../base/utf8.h"
 #include "../base/xalloc.h"
 
@@ -127,7 +128,19 @@ int supervisord_include(const char *conf_path, const char *text, size_t len, cha
 		}
 		const char *gs = sbuf_str(&g), *last = strrchr(gs, '/');
 		if (last && last[1] == '*' && strpbrk(gs, "*?[") == last + 1 && !strpbrk(last + 2, "*?[")) {
-			*dir = xstrndup(gs, (size_t)(last - gs));
+			char *d = xstrndup(gs, (size_t)(last - gs));
+			if (!path_is_normal_abs(d)) {
+				/* each program's file is a generation's file: a path as a manifest holds it */
+				sbuf_printf(err, "%s: [include] files = %s names a directory that is not an absolute path "
+						 "without '.', '..' or '//' (%s)",
+					    conf_path, tok, d);
+				free(d);
+				free(here);
+				free(files);
+				sbuf_free(&g);
+				return -1;
+			}
+			*dir = d;
 			*suffix = xstrdup(last + 2);
 			rc = 0;
 		}

@@ -86,6 +86,10 @@ Test(supervisord, the_include_directory_is_read_from_the_conf)
 	include_is("/s.conf", "[include]\nfiles = /a/x?.conf\n  /b/*.conf\n", "/b", ".conf");
 	include_refused("[supervisord]\nlogfile=/x\n", "has no [include] section");
 	include_refused("[include]\nfiles = /a/*/b.conf\n", "no glob of the form DIR/*SUFFIX");
+	/* the directory holds generation files: a path a manifest can hold, never one that climbs */
+	include_refused("[include]\nfiles = /etc/supervisor/../systemd/system/*.conf\n",
+			"not an absolute path without '.', '..' or '//'");
+	include_refused("[include]\nfiles = ../../x/*.conf\n", "not an absolute path without '.', '..' or '//'");
 }
 
 struct fixture {
