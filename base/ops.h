@@ -67,6 +67,11 @@ struct ops_cmd {
 	int has_ids;
 	uid_t uid;
 	gid_t gid;
+	/*
+	 * >0: after this many milliseconds the command is killed (SIGKILL; its
+	 * whole process group with new_session) and *status says so. 0: no limit.
+	 */
+	int timeout_ms;
 };
 
 struct ops_stream;

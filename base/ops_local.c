@@ -431,6 +431,27 @@ static int local_run(struct punix_ops *o, const struct ops_cmd *cmd, int *status
 	while ((r = read(errpipe[0], &child_err, sizeof(child_err))) < 0 && errno == EINTR)
 		;
 	close(errpipe[0]);
+	if (cmd->timeout_ms > 0 && r != (ssize_t)sizeof(child_err)) {
+		/* waited for without reaping, killed once out of time */
+		struct timespec t0, now, nap = {0, 10 * 1000 * 1000};
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (;;) {
+			siginfo_t si;
+			si.si_pid = 0;
+			if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT | WNOHANG) < 0 && errno != EINTR)
+				break;
+			if (si.si_pid == pid)
+				break;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			long ms = (long)(now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+			if (ms >= cmd->timeout_ms) {
+				kill(cmd->new_session ? -pid : pid, SIGKILL);
+				kill(pid, SIGKILL);
+				break;
+			}
+			nanosleep(&nap, NULL);
+		}
+	}
 	if (cmd->has_ids && cmd->new_session) {
 		/*
 		 * What the command left running in its group goes with it. Waited
