@@ -239,6 +239,10 @@ static int deploy_plan(struct op_ctx *c)
 		sbuf_free(&err);
 		return 1;
 	}
+	if (current == 0 && confirm_refused(c)) {
+		sbuf_free(&err);
+		return 1;
+	}
 	int r;
 	if (c->in->bundle && !c->in->bundle->build) {
 		r = take_bundle(c);
@@ -579,6 +583,7 @@ static const struct step deploy_steps[] = {
 	{"flip", step_flip, NULL, true}, /* the commit point */
 	{"materialise", step_materialise, NULL, false},
 	{"activate", step_activate, NULL, false},
+	{"confirm", step_confirm, NULL, false},
 };
 
 const struct op_kind deploy_kind = {"deploy", deploy_steps, NSTEPS(deploy_steps)};

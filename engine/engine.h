@@ -85,6 +85,20 @@ struct target_spec {
 	const char *remote_punix;   /* with ssh: the target's punix (--remote-punix), or NULL: its PATH, then a bootstrap */
 	bool activate; /* after the flip: daemon-reload, restart what changed, stop what went */
 	bool enable;   /* and systemctl enable, so units survive a reboot */
+	/*
+	 * Confirm-or-revert (deploy, rollback, set-current; docs/deploy.md):
+	 * seconds the target waits after activation for the deployer's
+	 * confirmation over a new connection (ops on another host, in host
+	 * mode) and for health to succeed there; without both in time it flips
+	 * back by itself. 0: no wait. confirm_token: the token the target waits
+	 * for (set by the target's punix from --confirm-token; a deployer
+	 * makes its own); NULL on this machine, where only health is waited for.
+	 */
+	long confirm_timeout;
+	const char *health;
+	const char *confirm_token;
+	/* told, from the op's thread, once the target waits for confirm_token (the target's punix says so) */
+	void (*confirm_waiting)(const char *stack);
 };
 
 struct op_result {
@@ -103,6 +117,9 @@ struct op_result {
 	char target_punix[64];  /* host mode: the target's punix version */
 	unsigned round_trips;   /* host mode: the waits for an answer from the target */
 	bool bootstrapped;      /* host mode: a static punix was pushed into the target's store first */
+	/* confirm-or-revert: 1 confirmed (and healthy), -1 reverted (error says why; generation is the one back), 0 not asked */
+	int confirmed;
+	long reverted_from;     /* reverted: the generation that was live until the revert */
 };
 
 void op_result_free(struct op_result *r);
@@ -200,6 +217,16 @@ typedef void (*op_done_fn)(void *arg, struct op_result *r);
 uint64_t engine_submit(struct engine *e, const struct op_request *req, op_done_fn done, void *arg);
 /* Runs the loop until every submitted op has finished. */
 int engine_run(struct engine *e);
+
+/*
+ * `punix service confirm`: gives the confirmation the op on stack waits for
+ * with token (confirm-or-revert; o reaches the target's deployments root
+ * dep), waiting up to wait_s seconds for that op to begin waiting. 0
+ * confirmed (now or already), 1 too late or no such op (msg says, [E18]),
+ * <0 an error (msg says). msg gets the line to print.
+ */
+int engine_confirm(struct punix_ops *o, const char *dep, const char *stack, const char *token, long wait_s,
+		   struct sbuf *msg);
 
 /* One op, submitted and run to its end: the CLI's way. */
 int engine_run_one(struct engine *e, const struct op_request *req, struct op_result *r);

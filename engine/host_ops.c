@@ -37,46 +37,6 @@ bool kind_is_host(const struct op_kind *k)
 	return k == &host_deploy_kind || k == &host_remote_kind;
 }
 
-/* ---- the static punix, as a store path ---------------------------------------------------- */
-
-/*
- * The static build of punix as a path of the local store, added on first
- * use: "<hash>-punix-static-<version>" with bin/punix, its name hashed
- * from the binary's own hash (content-addressed like any path).
- */
-char *host_static_path(const char *static_punix, const char *store_root, char **bin, size_t *len, struct sbuf *err)
-{
-	struct punix_ops *o = ops_local();
-	char *buf = NULL;
-	size_t n = 0;
-	int r = o->read_file(o, static_punix, 256u << 20, &buf, &n);
-	if (r < 0) {
-		sbuf_printf(err, "reading the static punix %s: %s", static_punix, ops_strerror(r));
-		return NULL;
-	}
-	char arch[64] = "", sys[96];
-	o->arch(o, arch, sizeof(arch));
-	store_system_of(arch, sys, sizeof(sys));
-	unsigned char h[32];
-	struct sbuf id = SBUF_INIT;
-	sbuf_printf(&id, "punix-static\n%s\n", sys);
-	store_sha256(buf, n, h);
-	sbuf_append(&id, h, 32);
-	store_sha256(id.sb_buf, id.sb_len, h);
-	sbuf_free(&id);
-	char b32[STORE_HASH_CHARS + 1];
-	store_base32(h, b32);
-	struct sbuf path = SBUF_INIT;
-	sbuf_printf(&path, "%s/%s-punix-static-%s", store_root, b32, PUNIX_VERSION_TEXT);
-	if (bin) {
-		*bin = buf;
-		*len = n;
-	} else {
-		free(buf);
-	}
-	return sbuf_detach(&path, NULL);
-}
-
 /*
  * The static build of punix as a path of the local store, added on first
  * use: "<hash>-punix-static-<version>" with bin/punix, its name hashed
@@ -154,31 +114,6 @@ static int bootstrap(struct op_ctx *c, char **exe, struct sbuf *err)
 
 /* ---- choosing the mode --------------------------------------------------------------------- */
 
-/* The transport root: the request's, or a recovery's plan's ("" when none). */
-static const char *troot_of(struct op_ctx *c)
-{
-	const char *t = c->parent ? c->plan.transport_root : c->req.target.transport_root;
-	return t && *t ? t : NULL;
-}
-
-/* Where a bootstrapped punix would be on the target, if this deployer has one to push. */
-static char *bootstrap_exe(struct op_ctx *c)
-{
-	if (!c->e->static_punix)
-		return NULL;
-	struct sbuf err = SBUF_INIT;
-	/* named by the binary's hash (it is added here and pushed only when the target lacks it) */
-	char *path = host_static_path(c->e->static_punix, c->e->store->root, NULL, NULL, &err);
-	sbuf_free(&err);
-	if (!path)
-		return NULL;
-	struct sbuf x = SBUF_INIT;
-	const char *tr = troot_of(c);
-	sbuf_printf(&x, "%s%s/bin/punix", tr ? tr : "", path);
-	free(path);
-	return sbuf_detach(&x, NULL);
-}
-
 int host_choose(struct op_ctx *c)
 {
 	const struct target_spec *t = &c->req.target;
@@ -188,7 +123,7 @@ int host_choose(struct op_ctx *c)
 	if (c->req.type != OP_DEPLOY && c->req.type != OP_ROLLBACK && c->req.type != OP_SET_CURRENT &&
 	    c->req.type != OP_PRUNE)
 		return 0;
-	char *boot = t->remote_punix ? NULL : bootstrap_exe(c);
+	char *boot = t->remote_punix ? NULL : host_bootstrap_exe(c);
 	char *line = host_line(t->remote_punix, t->transport_root, boot);
 	c->host = xcalloc(1, sizeof(*c->host));
 	struct sbuf err = SBUF_INIT;
@@ -304,7 +239,13 @@ static void to_sbuf(void *arg, const char *buf, size_t n)
 
 struct run_out {
 	struct sbuf out, err;
+	struct op_ctx *c;         /* confirm-or-revert: the op whose target may ask for its confirmation */
+	bool confirm_sent;
+	struct sbuf confirm_err;  /* why the confirmation could not be given */
 };
+
+/* What the target's punix says on its standard error once it waits (frontends/cli: cli_confirm_waiting). */
+#define CONFIRM_MARK "@punix-awaiting-confirmation\n"
 
 static void out_cb(void *arg, const char *buf, size_t n)
 {
@@ -313,7 +254,17 @@ static void out_cb(void *arg, const char *buf, size_t n)
 
 static void err_cb(void *arg, const char *buf, size_t n)
 {
-	to_sbuf(&((struct run_out *)arg)->err, buf, n);
+	struct run_out *ro = arg;
+	to_sbuf(&ro->err, buf, n);
+	char *m = ro->c && !ro->confirm_sent ? strstr(sbuf_str(&ro->err), CONFIRM_MARK) : NULL;
+	if (m) {
+		/* the target waits: the confirmation goes over a new connection, proof the deploy did not cut us off */
+		size_t at = (size_t)(m - ro->err.sb_buf), k = strlen(CONFIRM_MARK);
+		memmove(m, m + k, ro->err.sb_len - at - k + 1);
+		ro->err.sb_len -= k;
+		ro->confirm_sent = true;
+		host_give_confirmation(ro->c, &ro->confirm_err);
+	}
 }
 
 /* The target's places, as its punix takes them on its command line. */
@@ -381,6 +332,8 @@ static int take_answer(struct op_ctx *c, int code, struct run_out *ro)
 			const struct backend *b = backend_find(na);
 			c->res->no_activator = b ? b->name : "unknown";
 		}
+		if (json_is_true(json_object_get(j, "confirmed")))
+			c->res->confirmed = 1;
 		const char *fl = json_string_value(json_object_get(j, "failed"));
 		if (fl)
 			sbuf_puts(&c->res->failed, fl);
@@ -413,6 +366,8 @@ static int take_answer(struct op_ctx *c, int code, struct run_out *ro)
 	/* the target's exit code when it is one of ours, else a failure there */
 	if (code < 1 || code > 4)
 		code = 3;
+	if (ecode && !strcmp(ecode, "E18"))
+		c->res->confirmed = -1; /* reverted there */
 	op_fail(c, code, "%s (on the target, by its punix %s)", msg.sb_buf, c->host->punix);
 	sbuf_free(&msg);
 	if (j)
@@ -422,7 +377,7 @@ static int take_answer(struct op_ctx *c, int code, struct run_out *ro)
 
 static int run_on_target(struct op_ctx *c, const char **args, size_t nargs, const struct sbuf *bundle)
 {
-	struct run_out ro = {SBUF_INIT, SBUF_INIT};
+	struct run_out ro = {SBUF_INIT, SBUF_INIT, c, false, SBUF_INIT};
 	struct sbuf err = SBUF_INIT;
 	int code = 0;
 	int r = host_run(c->host, args, nargs, bundle, out_cb, err_cb, &ro, &code, &err);
@@ -435,6 +390,9 @@ static int run_on_target(struct op_ctx *c, const char **args, size_t nargs, cons
 		c->remote_ran = true;
 		rc = take_answer(c, code, &ro);
 	}
+	if (rc && ro.confirm_err.sb_len)
+		sbuf_printf(&c->res->error, " (%s)", ro.confirm_err.sb_buf);
+	sbuf_free(&ro.confirm_err);
 	sbuf_free(&ro.out);
 	sbuf_free(&ro.err);
 	sbuf_free(&err);
@@ -470,6 +428,8 @@ static int host_run_deploy(struct op_ctx *c)
 	argv[n++] = "deploy";
 	argv[n++] = c->stack;
 	target_args(c, &a, &n, true);
+	char secs[24];
+	host_confirm_args(c, argv, &n, secs);
 	for (size_t i = 0; i < p->nadopt && n + 2 < sizeof(argv) / sizeof(argv[0]); i++) {
 		argv[n++] = "--adopt";
 		argv[n++] = p->adopt[i];
@@ -514,10 +474,12 @@ static int host_run_build(struct op_ctx *c)
 		VEC_PUSH(&argv, "--file");
 		VEC_PUSH(&argv, owned.v[owned.n - 1]);
 	}
-	const char *rest[16];
+	const char *rest[24];
 	const char **a = rest;
 	size_t n = 0;
 	target_args(c, &a, &n, false);
+	char secs[24];
+	host_confirm_args(c, rest, &n, secs);
 	for (size_t i = 0; i < n; i++)
 		VEC_PUSH(&argv, rest[i]);
 	for (size_t i = 0; i < p->nadopt; i++) {
@@ -539,7 +501,7 @@ static int host_run_remote(struct op_ctx *c)
 {
 	if (c->req.type == OP_DEPLOY)
 		return host_run_build(c);
-	const char *argv[24];
+	const char *argv[32];
 	const char **a = argv;
 	size_t n = 0;
 	char num[32];
@@ -560,6 +522,9 @@ static int host_run_remote(struct op_ctx *c)
 		argv[n++] = num;
 	}
 	target_args(c, &a, &n, true);
+	char secs[24];
+	if (c->req.type != OP_PRUNE)
+		host_confirm_args(c, argv, &n, secs);
 	if (c->req.type == OP_PRUNE) {
 		/* prune takes no --activate; nor --unit-dir's effects, but it accepts them */
 		for (size_t i = 0; i < n; i++)
@@ -643,7 +608,7 @@ static int host_run_undo(struct op_ctx *c)
 	int rc = 0;
 	for (int pass = 0; pass < 2 && rc == 0; pass++) {
 		/* the op's --remote-punix (its plan has it), else on its PATH, or bootstrapped */
-		char *boot = p->remote_punix ? NULL : bootstrap_exe(c);
+		char *boot = p->remote_punix ? NULL : host_bootstrap_exe(c);
 		char *line = host_line(p->remote_punix, p->transport_root, boot);
 		int r = host_connect(c->tops, line, p->store_root, p->transport_root, &h, &err);
 		free(line);
@@ -667,7 +632,7 @@ static int host_run_undo(struct op_ctx *c)
 			target_args(c, &a, &n, true);
 			n -= p->activate + p->enable; /* status takes neither */
 		}
-		struct run_out ro = {SBUF_INIT, SBUF_INIT};
+		struct run_out ro = {SBUF_INIT, SBUF_INIT, NULL, false, SBUF_INIT};
 		int code = 0;
 		r = host_run(&h, argv, n, NULL, out_cb, err_cb, &ro, &code, &err);
 		host_close(&h, NULL);

@@ -437,6 +437,13 @@ static void step_work(struct op_ctx *c)
 static void step_done(struct op_ctx *c)
 {
 	const struct step *s = &c->kind->steps[c->i];
+	if (c->reverted) {
+		/* flipped back by its confirm step: the op's effect is undone, and it ends so */
+		journal_step(c, c->i, JOURNAL_STEP_UNDONE);
+		journal_finish(c, JOURNAL_OP_ABORTED);
+		c->on_end(c);
+		return;
+	}
 	int r = c->rc ? c->rc : c->res->exit;
 	if (r == 0 && c->i == 0 && journal_plan(c) < 0)
 		/* the plan is what recovery works from: recorded before going on */
@@ -479,7 +486,9 @@ void op_steps(struct op_ctx *c)
 		return;
 	}
 	op_maybe_crash(c, c->kind->steps[c->i].name, "before");
-	if (c->req.progress && !c->parent)
+	/* confirm without --confirm-timeout does nothing: not worth a progress line */
+	bool idle = !strcmp(c->kind->steps[c->i].name, "confirm") && !c->plan.confirm_timeout;
+	if (c->req.progress && !c->parent && !idle)
 		c->req.progress(c->req.progress_arg, c->kind->steps[c->i].name, c->id);
 	if (journal_step(c, c->i, JOURNAL_STEP_INTENT) < 0) {
 		c->on_end(c);

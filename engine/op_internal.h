@@ -128,6 +128,8 @@ struct op_ctx {
 	bool remote_ran;         /* the target ran the op and said how it ended */
 	bool remote_lost;        /* the target's punix died, or the connection broke, mid-op */
 	int64_t started;         /* by the loop's monotonic clock, ms (req.timeout) */
+	/* confirm-or-revert (confirm.c) */
+	char *reverted;          /* the op was flipped back: why (the op ends aborted) */
 };
 
 struct step {
@@ -235,6 +237,22 @@ void list_gens_text(struct op_ctx *c, struct sbuf *out);
 int step_verify(struct op_ctx *c);
 int step_flip(struct op_ctx *c);
 int step_materialise(struct op_ctx *c);
+/* Fills the plan from the manifest of generation gen, current being current now (switch.c). */
+int plan_from_manifest(struct op_ctx *c, long gen, long current);
+
+/* ---- confirm-or-revert (confirm.c) ---- */
+
+/*
+ * The last step of deploy, rollback and set-current: with a confirm
+ * timeout, waits for the confirmation and the health check, and flips
+ * back to the previous generation without both in time (c->reverted says
+ * why). In a recovery, decides at once: confirmed, or flipped back.
+ */
+int step_confirm(struct op_ctx *c);
+/* With nothing live to go back to, an op that would wait for a confirmation fails ([E18]): 1, else 0. */
+int confirm_refused(struct op_ctx *c);
+/* A fresh token for an op's confirmation, malloc'd. */
+char *confirm_new_token(void);
 
 /* ---- activation (activate.c) and secrets (secrets.c) ---- */
 
@@ -285,6 +303,12 @@ int push_store_path(struct op_ctx *c, const char *path);
  */
 int host_choose(struct op_ctx *c);
 void host_drop(struct op_ctx *c);
+/* host_confirm.c: where a bootstrapped punix would be on the target (NULL: this deployer has none), malloc'd. */
+char *host_bootstrap_exe(struct op_ctx *c);
+/* --confirm-timeout SECS --confirm-token T [--health CMD] for the target's punix (secs: the number's room). */
+void host_confirm_args(struct op_ctx *c, const char **a, size_t *n, char secs[24]);
+/* `punix service confirm` on the target over a new connection; why says what failed, if anything. */
+void host_give_confirmation(struct op_ctx *c, struct sbuf *why);
 bool kind_is_host(const struct op_kind *k);
 
 #define NSTEPS(t) (sizeof(t) / sizeof((t)[0]))

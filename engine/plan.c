@@ -19,6 +19,7 @@ enum {
 	P_SECRET_FILE, P_ADOPT, P_SERVICES, P_DEAD, P_ROOTS, P_KEEP_SET, P_KEEP, P_PRUNE,
 	P_REMOTE_PUNIX, P_FLEET, /* version 2 */
 	P_SUPERVISOR_CONF,       /* version 3 */
+	P_CONFIRM_TIMEOUT, P_CONFIRM_TOKEN, P_HEALTH, P_CONFIRM_NEEDED, /* version 4 */
 };
 enum { F_PATH = 1, F_SHA256, F_MODE, F_OWNER };
 
@@ -55,6 +56,8 @@ void plan_free(struct op_plan *p)
 	free(p->remote_punix);
 	free(p->fleet);
 	free(p->supervisor_conf);
+	free(p->confirm_token);
+	free(p->health);
 	char **strs[] = {&p->ssh,	  &p->known_hosts, &p->key,	    &p->transport_root, &p->deployments_root,
 			 &p->unit_dir,	  &p->store_root,  &p->stack,	    &p->deployed_at,	&p->source_hash,
 			 &p->services};
@@ -109,7 +112,7 @@ void plan_encode(const struct op_plan *p, unsigned char **out, size_t *len)
 	struct sbuf b = SBUF_INIT;
 	sbuf_append(&b, "PPL", 3);
 	/* the lowest version that holds the plan, so a punix of version 2 reads what it could have written */
-	unsigned char v = p->supervisor_conf ? 3 : 2;
+	unsigned char v = p->confirm_timeout ? 4 : p->supervisor_conf ? 3 : 2;
 	sbuf_append(&b, &v, 1);
 	put_str(&b, P_SSH, p->ssh);
 	put_str(&b, P_KNOWN_HOSTS, p->known_hosts);
@@ -144,6 +147,12 @@ void plan_encode(const struct op_plan *p, unsigned char **out, size_t *len)
 	put_str(&b, P_REMOTE_PUNIX, p->remote_punix);
 	put_str(&b, P_FLEET, p->fleet);
 	put_str(&b, P_SUPERVISOR_CONF, p->supervisor_conf);
+	if (p->confirm_timeout) {
+		put_i64(&b, P_CONFIRM_TIMEOUT, p->confirm_timeout);
+		put_str(&b, P_CONFIRM_TOKEN, p->confirm_token);
+		put_str(&b, P_HEALTH, p->health);
+		put_i64(&b, P_CONFIRM_NEEDED, p->confirm_needed);
+	}
 	*out = (unsigned char *)sbuf_detach(&b, len);
 }
 
@@ -323,6 +332,21 @@ static int decode_binary(const unsigned char *buf, size_t len, struct op_plan *p
 				break;
 			}
 			rc = get_str(t, v, n, &p->supervisor_conf, err);
+			break;
+		case P_CONFIRM_TIMEOUT:
+		case P_CONFIRM_TOKEN:
+		case P_HEALTH:
+		case P_CONFIRM_NEEDED:
+			if (version < 4) {
+				rc = bad(err, "unknown field %u (plan version %u)", t, version);
+				break;
+			}
+			if (t == P_CONFIRM_TIMEOUT)
+				rc = get_i64(t, v, n, &x, err), p->confirm_timeout = (long)x;
+			else if (t == P_CONFIRM_NEEDED)
+				rc = get_i64(t, v, n, &x, err), p->confirm_needed = x != 0;
+			else
+				rc = get_str(t, v, n, t == P_HEALTH ? &p->health : &p->confirm_token, err);
 			break;
 		default: rc = bad(err, "unknown field %u (plan version %u)", t, version);
 		}
@@ -506,6 +530,14 @@ char *plan_to_json(const struct op_plan *p)
 		json_object_set_new(o, "remote_punix", json_string(p->remote_punix));
 	if (p->supervisor_conf)
 		json_object_set_new(o, "supervisor_conf", json_string(p->supervisor_conf));
+	if (p->confirm_timeout) {
+		json_object_set_new(o, "confirm_timeout", json_integer(p->confirm_timeout));
+		if (p->confirm_token)
+			json_object_set_new(o, "confirm_token", json_string(p->confirm_token));
+		if (p->health)
+			json_object_set_new(o, "health", json_string(p->health));
+		json_object_set_new(o, "confirm_needed", json_boolean(p->confirm_needed));
+	}
 	json_t *fl = p->fleet ? json_loads(p->fleet, 0, NULL) : NULL;
 	if (fl)
 		json_object_set_new(o, "fleet", fl);

@@ -17,7 +17,9 @@
  * truncated one is an error that names it, never a guess. Version 1 is the
  * first; version 2 adds the target's --remote-punix (host mode) and a
  * fleet run's hosts; version 3 adds --supervisor-conf, and a plan without
- * it is still written as version 2. Plans of versions 1 and 2 are still
+ * it is still written as version 2; version 4 adds confirm-or-revert
+ * (--confirm-timeout, the confirmation's token, --health), written only by
+ * an op that asks for it. Plans of versions 1 and 2 are still
  * read; a plan written by punix before it (JSON text, journal format 2)
  * is still read (plan_decode takes both).
  */
@@ -32,7 +34,7 @@
 
 #include "../base/sbuf.h"
 
-#define PLAN_VERSION 3
+#define PLAN_VERSION 4
 
 /* A file of the generation: a config file (by content hash) or a secret (never its content). */
 struct plan_file {
@@ -50,6 +52,11 @@ struct op_plan {
 	char *supervisor_conf; /* supervisord stacks: --supervisor-conf as given, or NULL (version 3) */
 	char *fleet;        /* a fleet run's: {"file", "hosts": [{"host", "stack", "target", "op", "status"}]} (JSON) */
 	bool activate, enable;
+	/* confirm-or-revert (version 4): seconds to wait (0: none), the token a deployer confirms with (NULL: none
+	 * needed, only the health check), the health check (NULL: none) */
+	long confirm_timeout;
+	char *confirm_token, *health;
+	bool confirm_needed; /* a deployer's confirmation is waited for (host mode); else the token is the op's own */
 	/* deploy, rollback, set-current */
 	long generation, previous;
 	char *deployed_at, *source_hash;

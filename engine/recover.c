@@ -146,6 +146,7 @@ static void rec_close_work(struct op_ctx *r)
 static void rec_free_now(struct op_ctx *r)
 {
 	struct op_ctx *c = r->parent;
+	free(r->reverted);
 	plan_free(&r->plan);
 	journal_steps_free(r->rsteps, r->nrsteps);
 	journal_op_free(&r->rop);
@@ -180,6 +181,9 @@ static void rec_end(struct op_ctx *r)
 	} else if (kind_is_host(r->kind)) {
 		sbuf_printf(&r->line, "op %llu (%s %s): interrupted before the target was asked to run it; nothing "
 				      "changed there", (unsigned long long)op->id, op->kind, op->stack);
+	} else if (r->committed && r->reverted) {
+		sbuf_printf(&r->line, "op %llu (%s %s): reverted to gen-%03ld: %s", (unsigned long long)op->id, op->kind,
+			    op->stack, prev, r->reverted);
 	} else if (r->committed) {
 		if (r->res->exit == 0 && store_op)
 			sbuf_printf(&r->line, "op %llu (%s %s): rolled forward; its %s finished", (unsigned long long)op->id,

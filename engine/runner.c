@@ -82,6 +82,14 @@ static void open_work(struct op_ctx *c)
 	int hm = c->tops && c->req.type != OP_GC ? host_choose(c) : 0;
 	if (hm < 0)
 		return;
+	if (c->tops && hm == 0 && c->req.target.confirm_timeout > 0 && c->req.target.ssh && c->req.target.ssh[0] &&
+	    c->req.type != OP_GC && c->req.type != OP_PRUNE) {
+		/* nothing of ours runs there to flip back by itself */
+		op_fail(c, 2,
+			"--confirm-timeout needs host mode: the target must flip back by itself, and in agentless mode "
+			"nothing of punix runs there (install punix on the target, or leave out --confirm-timeout)");
+		return;
+	}
 	if (c->tops && c->req.type != OP_GC && hm == 0) {
 		struct sbuf lerr = SBUF_INIT;
 		int lr = lock_target(c->tops, c->req.target.deployments_root, c->stack, &c->tlock_h, &lerr);
@@ -142,6 +150,13 @@ static void begin(struct op_ctx *c)
 	p->enable = t->enable;
 	p->store_root = plan_strdup(c->e->store->root);
 	p->remote_punix = plan_strdup(t->remote_punix);
+	if (t->confirm_timeout > 0 && c->req.type != OP_PRUNE && c->req.type != OP_GC) {
+		p->confirm_timeout = t->confirm_timeout;
+		p->health = plan_strdup(t->health);
+		/* the target's punix waits for the token its deployer sent; a deployer sends its own */
+		p->confirm_needed = t->confirm_token || kind_is_host(c->kind);
+		p->confirm_token = t->confirm_token ? xstrdup(t->confirm_token) : confirm_new_token();
+	}
 	if (c->req.type == OP_PRUNE)
 		p->keep = c->keep;
 	if (journal_begin(c) < 0) {
@@ -201,6 +216,7 @@ static void report_done(struct op_ctx *c)
 	if (c->done)
 		c->done(c->done_arg, c->res);
 	plan_free(&c->plan);
+	free(c->reverted);
 	sbuf_free(&c->host_report);
 	free(c->scope);
 	journal_ops_free(c->rops, c->nrops);

@@ -27,44 +27,6 @@
 
 /* ---- rollback and set-current ------------------------------------------------------ */
 
-/* Fills the plan from the manifest of the generation to flip to. */
-static int plan_from_manifest(struct op_ctx *c, long gen, long current)
-{
-	struct manifest m;
-	struct sbuf err = SBUF_INIT;
-	int r = manifest_read(c->tops, dep_root(c), c->stack, gen, &m, &err);
-	if (r < 0) {
-		char *path = gen_manifest_path(dep_root(c), c->stack, gen);
-		if (err.sb_len)
-			op_fail(c, 1, "[E12] %s", err.sb_buf);
-		else
-			op_fail(c, 1, "[E12] stack '%s': gen-%03ld has no manifest (%s: %s)", c->stack, gen, path,
-				strerror(-r));
-		free(path);
-		sbuf_free(&err);
-		return 1;
-	}
-	sbuf_free(&err);
-	struct op_plan *p = &c->plan;
-	p->generation = gen;
-	p->previous = current;
-	for (size_t i = 0; i < m.npaths; i++)
-		plan_list_add(&p->store_paths, &p->npaths, m.store_paths[i]);
-	p->config_files = xcalloc(m.nfiles + 1, sizeof(*p->config_files));
-	for (size_t i = 0; i < m.nfiles; i++, p->nconfig++)
-		p->config_files[i] = (struct plan_file){xstrdup(m.files[i].path), plan_strdup(m.files[i].sha256),
-							m.files[i].mode, plan_strdup(m.files[i].owner)};
-	p->secret_files = xcalloc(m.nsecret + 1, sizeof(*p->secret_files));
-	for (size_t i = 0; i < m.nsecret; i++, p->nsecret++)
-		p->secret_files[i] = (struct plan_file){xstrdup(m.secret_files[i].path),
-							plan_strdup(m.secret_files[i].sha256), m.secret_files[i].mode,
-							plan_strdup(m.secret_files[i].owner)};
-	c->res->generation = gen;
-	c->res->previous = current;
-	manifest_free(&m);
-	return 0;
-}
-
 static int rollback_plan(struct op_ctx *c)
 {
 	struct sbuf err = SBUF_INIT;
@@ -118,6 +80,8 @@ static int set_current_plan(struct op_ctx *c)
 		return 1;
 	}
 	sbuf_free(&err);
+	if (current == 0 && confirm_refused(c))
+		return 1;
 	return plan_from_manifest(c, c->want, current);
 }
 
@@ -127,6 +91,7 @@ static const struct step rollback_steps[] = {
 	{"flip", step_flip, NULL, true}, /* the commit point */
 	{"materialise", step_materialise, NULL, false},
 	{"activate", step_activate, NULL, false},
+	{"confirm", step_confirm, NULL, false},
 };
 
 const struct op_kind rollback_kind = {"rollback", rollback_steps, NSTEPS(rollback_steps)};
@@ -137,6 +102,7 @@ static const struct step set_current_steps[] = {
 	{"flip", step_flip, NULL, true}, /* the commit point */
 	{"materialise", step_materialise, NULL, false},
 	{"activate", step_activate, NULL, false},
+	{"confirm", step_confirm, NULL, false},
 };
 
 const struct op_kind set_current_kind = {"set-current", set_current_steps, NSTEPS(set_current_steps)};

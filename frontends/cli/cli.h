@@ -217,6 +217,17 @@ int cmd_store(struct cli_ctx *cx, int argc, char **argv);
 void cmd_store_help(void);
 int cmd_service(struct cli_ctx *cx, int argc, char **argv);
 void cmd_service_help(void);
+/* `punix service`'s usage lines (help_service.c). */
+extern const char cli_service_usage[];
+/*
+ * `punix service confirm STACK TOKEN`: gives the confirmation on the
+ * target t reaches (cmd_service_host.c); the exit code.
+ */
+struct target_spec;
+/* The target's punix: tells its deployer (a line on standard error) that it waits for the confirmation. */
+void cli_confirm_waiting(const char *stack);
+int cli_service_confirm(struct cli_ctx *cx, const char *stack, const char *token, const struct target_spec *t,
+			const char *dep, long wait_s, bool json);
 int cmd_journal(struct cli_ctx *cx, int argc, char **argv);
 void cmd_journal_help(void);
 int cmd_fleet(struct cli_ctx *cx, int argc, char **argv);

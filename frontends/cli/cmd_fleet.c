@@ -30,9 +30,9 @@
 
 #define FLEET_USAGE                                                                                        \
 	"usage: punix fleet apply FILE [--parallel N] [--fail-fast] [--on NAME,...] [--timeout S] [--activate [--enable]]\n" \
-	"                        [--dry-run] [--json] [TARGET OPTIONS]\n"                                    \
+	"                        [--dry-run] [--confirm-timeout SECS [--health CMD]] [--json] [TARGET OPTIONS]\n" \
 	"       punix fleet rollback FILE [--parallel N] [--fail-fast] [--on NAME,...] [--activate [--enable]]\n" \
-	"                        [--json] [TARGET OPTIONS]\n"                                                 \
+	"                        [--confirm-timeout SECS [--health CMD]] [--json] [TARGET OPTIONS]\n"        \
 	"       punix fleet status FILE [--on NAME,...] [--json] [TARGET OPTIONS]\n"
 
 void cmd_fleet_help(void)
@@ -56,6 +56,11 @@ void cmd_fleet_help(void)
 	      "  --resume               [apply] skip the hosts the last run of FILE deployed (after a run\n"
 	      "                         that was killed, or had failures)\n"
 	      "  --activate, --enable   as for 'punix service deploy'; a failed (re)start is a warning\n"
+	      "  --confirm-timeout SECS [apply, rollback] each host waits SECS for this run's confirmation\n"
+	      "                         over a new connection and for --health; without both it flips\n"
+	      "                         back by itself and the host is 'failed' (host mode, as for\n"
+	      "                         'punix service deploy')\n"
+	      "  --health CMD           [with --confirm-timeout] run on each host until it exits 0\n"
 	      "  --dry-run              [apply] each host into <deployments-root>/.dry-run/<user@host_port>/\n"
 	      "  --transport-root DIR   each host into DIR/<user@host_port>/ on this machine (a rehearsal:\n"
 	      "                         no SSH)\n"
@@ -206,6 +211,8 @@ struct target_spec host_target(struct fleet_run *fr, struct host *h)
 		.remote_punix = o->remote_punix,
 		.activate = o->activate,
 		.enable = o->enable,
+		.confirm_timeout = o->confirm_timeout,
+		.health = o->health,
 	};
 	const char *base = o->dry_run ? NULL : o->transport_root;
 	if (o->dry_run || base) {
@@ -234,6 +241,7 @@ static const char *phase_of(const char *step)
 		{"plan", "planning"},	     {"build", "building"},	       {"stage", "pushing and staging"},
 		{"push", "pushing"},	     {"verify", "verifying pins"},     {"flip", "flipping"},
 		{"run", "running on the target"}, {"materialise", "materialising"}, {"activate", "activating"},
+		{"confirm", "waiting for confirmation"},
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (!strcmp(map[i].step, step))
@@ -356,6 +364,8 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct fleet_opts *o
 		{"key", required_argument, NULL, 'i'},
 		{"mode", required_argument, NULL, 'M'},
 		{"remote-punix", required_argument, NULL, 'R'},
+		{"confirm-timeout", required_argument, NULL, 'W'},
+		{"health", required_argument, NULL, 'H'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -382,6 +392,15 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct fleet_opts *o
 				return cli_fail(cx, EXIT_USAGE, "--timeout needs a number of seconds (1 or more), got '%s'", optarg);
 			break;
 		}
+		case 'W': {
+			char *end;
+			o->confirm_timeout = strtol(optarg, &end, 10);
+			if (*end || o->confirm_timeout < 1 || o->confirm_timeout > 86400)
+				return cli_fail(cx, EXIT_USAGE, "--confirm-timeout needs a number of seconds (1 to 86400), got '%s'",
+						optarg);
+			break;
+		}
+		case 'H': o->health = optarg; break;
 		case 'o': o->on = optarg; break;
 		case 'a': o->activate = true; break;
 		case 'e': o->enable = true; break;
@@ -412,6 +431,10 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct fleet_opts *o
 		return cli_fail(cx, EXIT_USAGE, "--dry-run and --resume go with apply");
 	if (!strcmp(o->sub, "status") && (o->activate || o->fail_fast))
 		return cli_fail(cx, EXIT_USAGE, "--activate and --fail-fast go with apply and rollback");
+	if ((o->confirm_timeout || o->health) && !strcmp(o->sub, "status"))
+		return cli_fail(cx, EXIT_USAGE, "--confirm-timeout and --health go with apply and rollback");
+	if (o->health && !o->confirm_timeout)
+		return cli_fail(cx, EXIT_USAGE, "--health goes with --confirm-timeout SECS");
 	if (o->dry_run && o->transport_root)
 		return cli_fail(cx, EXIT_USAGE, "--dry-run already rebases each host (under the deployments root's .dry-run)");
 	if (o->remote_punix && o->remote_punix[0] != '/')

@@ -24,69 +24,7 @@
 /* What to say of an op that failed without a reason (none should). */
 #define OP_NO_REASON "the operation failed without giving a reason (see punix journal show)"
 
-#define SERVICE_USAGE                                                                                  \
-	"usage: punix service deploy STACK[,STACK...] --file F [--dry-run] [--adopt PATH]... [--activate [--enable]]\n" \
-	"                            [TARGET OPTIONS]\n"                                                 \
-	"       punix service rollback STACK [--activate [--enable]] [TARGET OPTIONS]\n"                \
-	"       punix service set-current STACK N [--activate [--enable]] [TARGET OPTIONS]\n"           \
-	"       punix service status STACK [--json] [TARGET OPTIONS]\n"                                 \
-	"       punix service verify STACK [--json] [TARGET OPTIONS]\n"                                 \
-	"       punix service prune STACK --keep N [TARGET OPTIONS]\n"
-
-void cmd_service_help(void)
-{
-	fputs(SERVICE_USAGE
-	      "\n"
-	      "  deploy       build what the stack needs, stage a new generation, flip current to it,\n"
-	      "               and make the live files equal its files; STACK,STACK,... deploys each\n"
-	      "               of them at once (one op each, reported in the order named)\n"
-	      "  rollback     flip to the newest generation older than the current one\n"
-	      "  set-current  flip to generation N (any kept generation, older or newer)\n"
-	      "  status       the stack's generations and which one is current\n"
-	      "  verify       compare the live files with the current generation's (exit 1 on drift)\n"
-	      "  prune        delete all generations but the current one and the newest N\n"
-	      "\n"
-	      "Options:\n"
-	      "  --file F               the program (a file or directory; repeatable) [deploy]\n"
-	      "  --dry-run              deploy into <deployments-root>/.dry-run/ as --transport-root would\n"
-	      "  --adopt PATH           [deploy] take over PATH, a file that exists and that no generation\n"
-	      "                         of the stack wrote (refused otherwise, [E13]); its original comes\n"
-	      "                         back when the stack stops declaring it (repeatable)\n"
-	      "  --activate             after the flip: systemctl daemon-reload, restart the units that\n"
-	      "                         changed, stop the ones that went, then run each changed service's\n"
-	      "                         <name>-provision.service (supervisord stacks: supervisorctl\n"
-	      "                         reread, update, restart, status); ignored on a rebased target\n"
-	      "  --enable               with --activate: also systemctl enable, for boot\n"
-	      "  --target ssh://[USER@]HOST[:PORT]  deploy to another machine over SSH; HOST may be\n"
-	      "                         an alias of ~/.ssh/config (HostName, User, Port, IdentityFile)\n"
-	      "  --known-hosts FILE     [--target] the host's key must be in it (OpenSSH format;\n"
-	      "                         default ~/.ssh/known_hosts; never trusted on first use)\n"
-	      "  --key FILE             [--target] the private key to log in with, FILE.pub beside it\n"
-	      "                         (default: the SSH agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)\n"
-	      "  --mode MODE            [--target] host: the op runs on the target, by its punix, under its\n"
-	      "                         journal and lock; agentless: every step driven from here over SSH;\n"
-	      "                         auto (default): host where a punix runs or can be bootstrapped\n"
-	      "  --build-on-target      [deploy --target] send the program and its whole directory tree;\n"
-	      "                         the target's punix builds and deploys it there (a target of\n"
-	      "                         another architecture; host mode only, not with --transport-root)\n"
-	      "  --remote-punix PATH    [--target] the target's punix (default: punix on its PATH, then a\n"
-	      "                         static build this punix pushes into the target's store)\n"
-	      "  --transport-root DIR   rebase every target path under DIR\n"
-	      "  --deployments-root DIR where generations live (default $PUNIX_HOME/deployments)\n"
-	      "  --unit-dir DIR         where units go (default /etc/systemd/system)\n"
-	      "  --supervisor-conf FILE [deploy, rollback, set-current] a supervisord stack's supervisord.conf:\n"
-	      "                         programs go in the directory of its [include] files glob, and\n"
-	      "                         --activate runs supervisorctl -c FILE (default\n"
-	      "                         /etc/supervisor/supervisord.conf)\n"
-	      "  --store-root DIR       the local store (default $PUNIX_STORE_DIR, else $PUNIX_HOME/store)\n"
-	      "  --state-dir DIR        the journal (default $PUNIX_STATE_DIR, else $PUNIX_HOME/journal)\n"
-	      "  --json                 one JSON object instead of lines\n"
-	      "  --keep N               [prune] how many of the newest generations to keep (0 or more)\n"
-	      "\n"
-	      "Exit status: 0 ok; 1 a coded error ([E#]) or drift; 2 usage; 3 a build or transport failure;\n"
-	      "4 another op holds the stack.\n",
-	      stdout);
-}
+#define SERVICE_USAGE cli_service_usage
 
 struct svc_opts {
 	const char *sub, *stack;
@@ -105,6 +43,8 @@ struct svc_opts {
 	bool have_keep;
 	const char *adopt[64];
 	size_t nadopt;
+	long confirm_timeout, wait; /* --confirm-timeout; confirm's --wait */
+	const char *health, *confirm_token, *token;
 };
 
 static int parse(struct cli_ctx *cx, int argc, char **argv, struct svc_opts *o)
@@ -130,6 +70,10 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct svc_opts *o)
 		{"remote-punix", required_argument, NULL, 'R'},
 		{"bundle-fd", required_argument, NULL, 'B'},
 		{"build-on-target", no_argument, NULL, 'b'},
+		{"confirm-timeout", required_argument, NULL, 'W'},
+		{"health", required_argument, NULL, 'H'},
+		{"confirm-token", required_argument, NULL, 'X'},
+		{"wait", required_argument, NULL, 'w'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -195,6 +139,18 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct svc_opts *o)
 			o->have_keep = true;
 			break;
 		}
+		case 'W':
+		case 'w': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 1 || v > 86400)
+				return cli_fail(cx, EXIT_USAGE, "--%s needs a number of seconds (1 to 86400), got '%s'",
+						c == 'W' ? "confirm-timeout" : "wait", optarg);
+			*(c == 'W' ? &o->confirm_timeout : &o->wait) = v;
+			break;
+		}
+		case 'H': o->health = optarg; break;
+		case 'X': o->confirm_token = optarg; break;
 		case 'h': cmd_service_help(); return -1;
 		default: return cli_usage(cx, SERVICE_USAGE);
 		}
@@ -202,10 +158,24 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct svc_opts *o)
 	o->files = files;
 	char **rest = argv + optind;
 	int nrest = argc - optind;
-	bool needs_n = !strcmp(o->sub, "set-current");
-	if (nrest != (needs_n ? 2 : 1))
+	bool needs_n = !strcmp(o->sub, "set-current"), confirm = !strcmp(o->sub, "confirm");
+	if (nrest != (needs_n || confirm ? 2 : 1))
 		return cli_usage(cx, SERVICE_USAGE);
 	o->stack = rest[0];
+	o->token = confirm ? rest[1] : NULL;
+	bool switches = !strcmp(o->sub, "deploy") || !strcmp(o->sub, "rollback") || !strcmp(o->sub, "set-current");
+	if ((o->confirm_timeout || o->health || o->confirm_token) && !switches)
+		return cli_fail(cx, EXIT_USAGE, "--confirm-timeout, --health and --confirm-token go with deploy, rollback and "
+					    "set-current");
+	if ((o->health || o->confirm_token) && !o->confirm_timeout)
+		return cli_fail(cx, EXIT_USAGE, "--health and --confirm-token go with --confirm-timeout SECS");
+	if (o->confirm_timeout && o->dry_run)
+		return cli_fail(cx, EXIT_USAGE, "--confirm-timeout does not go with --dry-run (nothing there to keep or revert)");
+	if (o->wait && !confirm)
+		return cli_fail(cx, EXIT_USAGE, "--wait goes with confirm");
+	if (confirm && (o->target || o->activate))
+		return cli_fail(cx, EXIT_USAGE, "confirm runs on the target itself (a deployer runs it there over SSH); it "
+					    "takes neither --target nor --activate");
 	if (needs_n) {
 		/* as status prints it (gen-002) or as a number (2, 002) */
 		const char *num = !strncmp(rest[1], "gen-", 4) ? rest[1] + 4 : rest[1];
@@ -408,6 +378,8 @@ static json_t *op_json(const char *stack, const struct op_result *r, const char 
 		}
 		if (r->no_activator)
 			json_object_set_new(o, "no_activator", json_string(r->no_activator));
+		if (r->confirmed > 0)
+			json_object_set_new(o, "confirmed", json_true());
 	}
 	return o;
 }
@@ -474,6 +446,8 @@ static int report_deploy(struct cli_ctx *cx, const char *stack, struct op_result
 	int rc = r->exit;
 	if (rc == 0) /* the same exit code with --json or without */
 		rc = report_activation(cx, stack, "deployed", r, j != NULL);
+	if (r->exit == 0 && r->confirmed > 0 && !j)
+		printf("confirmed: stack %s stays at gen-%03ld\n", stack, r->generation);
 	return rc;
 }
 
@@ -641,15 +615,16 @@ int cmd_service(struct cli_ctx *cx, int argc, char **argv)
 		cmd_service_help();
 		return EXIT_OK;
 	}
-	const char *subs[] = {"deploy", "rollback", "set-current", "status", "verify", "prune"};
+	const char *subs[] = {"deploy", "rollback", "set-current", "status", "verify", "prune", "confirm"};
 	bool known = false;
-	for (size_t i = 0; i < 6; i++)
+	for (size_t i = 0; i < 7; i++)
 		known |= !strcmp(o.sub, subs[i]);
 	if (!known) {
-		const char *near = cli_nearest(o.sub, subs, 6);
+		const char *near = cli_nearest(o.sub, subs, 7);
 		if (near)
 			return cli_fail(cx, EXIT_USAGE, "unknown service command '%s' (did you mean '%s'?)", o.sub, near);
-		return cli_fail(cx, EXIT_USAGE, "unknown service command '%s' (deploy, rollback, set-current, status, verify, prune)",
+		return cli_fail(cx, EXIT_USAGE,
+				"unknown service command '%s' (deploy, rollback, set-current, status, verify, prune, confirm)",
 				o.sub);
 	}
 	int rc = parse(cx, argc - 1, argv + 1, &o);
@@ -688,6 +663,10 @@ int cmd_service(struct cli_ctx *cx, int argc, char **argv)
 		.ssh_defaults = &pl.ssh,
 		.mode = o.mode,
 		.remote_punix = o.remote_punix,
+		.confirm_timeout = o.confirm_timeout,
+		.health = o.health,
+		.confirm_token = o.confirm_token,
+		.confirm_waiting = o.confirm_token ? cli_confirm_waiting : NULL,
 	};
 	if (o.dry_run) {
 		struct sbuf sb = SBUF_INIT;
@@ -698,6 +677,10 @@ int cmd_service(struct cli_ctx *cx, int argc, char **argv)
 	if ((!strcmp(o.sub, "status") || !strcmp(o.sub, "verify")) && o.target && o.mode != MODE_AGENTLESS &&
 	    cli_remote_read(cx, o.sub, o.stack, &t, pl.store, pl.static_punix, &rc))
 		goto out;
+	if (!strcmp(o.sub, "confirm")) {
+		rc = cli_service_confirm(cx, o.stack, o.token, &t, dep, o.wait ? o.wait : 10, o.json);
+		goto out;
+	}
 	if (!strcmp(o.sub, "status") || !strcmp(o.sub, "verify")) {
 		struct sbuf terr = SBUF_INIT;
 		struct punix_ops *tops = engine_target_ops(NULL, &t, &terr); /* reads only: no engine, no journal */
@@ -769,6 +752,8 @@ int cmd_service(struct cli_ctx *cx, int argc, char **argv)
 		}
 		/* the same exit code with --json or without; the activation lines are the object's */
 		rc = r.exit ? r.exit : report_activation(cx, o.stack, done, &r, o.json);
+		if (r.exit == 0 && r.confirmed > 0 && !o.json)
+			printf("confirmed: stack %s stays at gen-%03ld\n", o.stack, r.generation);
 		if (o.json)
 			cli_json_out(cx, op_json(o.stack, &r, NULL, false), rc);
 		op_result_free(&r);

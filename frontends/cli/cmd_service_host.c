@@ -168,3 +168,35 @@ int cli_remote_read(struct cli_ctx *cx, const char *sub, const char *stack, cons
 		argv[n++] = "--json";
 	return cli_remote_run(cx, argv, n, t, store_root, static_punix, rc);
 }
+
+/* The marker a deployer looks for on the target's standard error (engine/host_ops.c: CONFIRM_MARK). */
+void cli_confirm_waiting(const char *stack)
+{
+	(void)stack;
+	fputs("@punix-awaiting-confirmation\n", stderr);
+	fflush(stderr);
+}
+
+int cli_service_confirm(struct cli_ctx *cx, const char *stack, const char *token, const struct target_spec *t,
+			const char *dep, long wait_s, bool json)
+{
+	struct sbuf err = SBUF_INIT, msg = SBUF_INIT;
+	struct punix_ops *tops = engine_target_ops(NULL, t, &err); /* the decision file only: no engine, no journal */
+	if (!tops) {
+		int rc = cli_fail(cx, EXIT_FAILURE_, "%s", cli_reason(err.sb_buf, "cannot reach the target"));
+		sbuf_free(&err);
+		return rc;
+	}
+	sbuf_free(&err);
+	int r = engine_confirm(tops, dep, stack, token, wait_s, &msg);
+	engine_target_ops_free(tops);
+	int rc = r == 0 ? EXIT_OK : r == 1 ? EXIT_ERROR : EXIT_FAILURE_;
+	if (rc != EXIT_OK)
+		cli_fail(cx, rc, "%s", msg.sb_buf);
+	else if (!json)
+		printf("%s\n", msg.sb_buf);
+	if (json)
+		cli_json_out(cx, json_pack("{s:s, s:b}", "stack", stack, "confirmed", rc == EXIT_OK), rc);
+	sbuf_free(&msg);
+	return rc;
+}

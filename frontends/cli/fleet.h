@@ -18,7 +18,8 @@ struct fleet_opts {
 	long parallel;
 	bool fail_fast, activate, enable, dry_run, json, resume;
 	const char *on;
-	long timeout;
+	long timeout, confirm_timeout;
+	const char *health;
 	const char *transport_root, *deployments_root, *unit_dir, *store_root, *state_dir;
 	const char *known_hosts, *key, *remote_punix;
 	enum target_mode mode;

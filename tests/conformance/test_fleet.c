@@ -191,7 +191,8 @@ static struct proc_result fleet_v(const char *sub, va_list ap)
 		size_t got = fread(buf, 1, sizeof(buf) - 1, f);
 		fclose(f);
 		buf[got] = '\0';
-		char *both = fmt("%s\n--- %s:\n%s", r.err, path, buf);
+		/* first: a long progress log after it is what a truncated report drops */
+		char *both = fmt("--- %s:\n%s\n---\n%s", path, buf, r.err);
 		free(r.err);
 		r.err = both;
 	}
@@ -1741,3 +1742,40 @@ Test(fleet_ssh, a_host_whose_sshd_is_down_fails_alone, .timeout = 120)
 	proc_result_free(&r);
 }
 
+
+/*
+ * --confirm-timeout with --health on rebased hosts (this machine stands in
+ * for each, so only the health check is waited for): a check that passes
+ * keeps every host's new generation; one that never passes flips every
+ * host back by itself, and each is 'failed' saying so.
+ */
+Test(fleet, confirm_timeout_keeps_healthy_hosts_and_flips_back_the_others, .timeout = 120)
+{
+	struct fh hs[3];
+	simple_fleet(hs, 3, 1, NULL);
+	struct proc_result r = fleet("apply", "--transport-root", tr, NULL);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	proc_result_free(&r);
+	simple_fleet(hs, 3, 2, NULL);
+	r = fleet("apply", "--transport-root", tr, "--confirm-timeout", "5", "--health", "true", NULL);
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_expect_eq(count_of(r.out, " deployed: gen-002"), 3, "%s", r.out);
+	proc_result_free(&r);
+	simple_fleet(hs, 3, 3, NULL);
+	r = fleet("apply", "--transport-root", tr, "--confirm-timeout", "1", "--health", "exit 9", NULL);
+	cr_expect_eq(r.status, 1, "%s%s", r.out, r.err);
+	cr_expect_eq(count_of(r.out, "reverted to gen-002: the health check `exit 9` failed (exit 9"), 3, "%s", r.out);
+	proc_result_free(&r);
+	for (int i = 0; i < 3; i++) {
+		char *root = host_root(tr, &hs[i]);
+		cr_expect_eq(wholly_current(root, dep, hs[i].stack, store, "after the revert"), 2);
+		char *c = live_conf_of(root, i), *want = fmt("h%02d v2\n", i + 1);
+		cr_expect_str_eq(c ? c : "(none)", want, "host %d is back at v2", i + 1);
+		free(c);
+		free(want);
+		free(root);
+	}
+	r = fleet("apply", "--transport-root", tr, "--health", "true", NULL);
+	cr_expect_eq(r.status, 2, "%s%s", r.out, r.err);
+	proc_result_free(&r);
+}

@@ -1212,3 +1212,122 @@ Test(host, a_revoked_host_key_is_refused)
 	proc_result_free(&r);
 	free(p);
 }
+
+/* ---- confirm-or-revert (docs/deploy.md, "Confirm or revert") ----------------------------------- */
+
+/*
+ * The target waits after activation for the deployer's confirmation, which
+ * comes over a new SSH connection, and for --health: with both it keeps the
+ * generation; with a check that never passes it flips back by itself and
+ * the deployer's command exits 1 saying so. Agentless mode refuses it.
+ */
+Test(host, confirm_or_revert_in_host_mode, .timeout = 180)
+{
+	char *p1 = prog(1, 1), *p2 = prog(2, 1), *p3 = prog(3, 1);
+	struct proc_result r = svc(0, "deploy", "--file", p1, "--mode", "host", NULL);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	proc_result_free(&r);
+	char *ok = fmt("test -f %s/etc/app.conf", tg[0].root);
+	r = svc(0, "deploy", "--file", p2, "--mode", "host", "--confirm-timeout", "20", "--health", ok, NULL);
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "confirmed: stack Web stays at gen-002") && strstr(r.out, "mode: host"), "%s", r.out);
+	proc_result_free(&r);
+	char *c = live_conf(0), *want = conf_text(2);
+	cr_expect_str_eq(c ? c : "(none)", want);
+	free(c);
+	free(want);
+
+	r = svc(0, "deploy", "--file", p3, "--mode", "host", "--confirm-timeout", "2", "--health", "exit 4", NULL);
+	cr_expect_eq(r.status, 1, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.err, "[E18] stack Web: gen-003 was not kept: reverted to gen-002: the health check `exit 4` "
+				"failed (exit 4"),
+		  "%s", r.err);
+	proc_result_free(&r);
+	cr_expect_eq(current_gen(0, dep), 2);
+	c = live_conf(0), want = conf_text(2);
+	cr_expect_str_eq(c ? c : "(none)", want, "gen-002's file is live again");
+	free(c);
+	free(want);
+	check_wholly_current(0, dep, store, "after the revert");
+	char *j = journal_of_target(0);
+	cr_expect_eq(count_lines_with(j, "\taborted\tdeploy\tWeb\t"), 1, "the target's journal: %s", j);
+	free(j);
+	j = journal_of_deployer(home);
+	cr_expect_eq(count_lines_with(j, "\trunning\t"), 0, "%s", j);
+	free(j);
+
+	r = svc(0, "rollback", "--mode", "agentless", "--confirm-timeout", "3", NULL);
+	cr_expect_eq(r.status, 2, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.err, "--confirm-timeout needs host mode") != NULL, "%s", r.err);
+	proc_result_free(&r);
+	cr_expect_eq(current_gen(0, dep), 2, "nothing changed");
+	free(ok);
+	free(p1);
+	free(p2);
+	free(p3);
+}
+
+/* The deployer dies as the target waits for it: the target flips back by itself, alone. */
+Test(host, a_confirmation_that_never_comes_is_reverted_by_the_target, .timeout = 120)
+{
+	char *p1 = prog(1, 1), *p2 = prog(2, 1);
+	struct proc_result r = svc(0, "deploy", "--file", p1, "--mode", "host", NULL);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	proc_result_free(&r);
+	setenv("PUNIX_CRASH_AT", "deploy@host:run:confirming", 1);
+	r = svc(0, "deploy", "--file", p2, "--mode", "host", "--confirm-timeout", "3", NULL);
+	unsetenv("PUNIX_CRASH_AT");
+	cr_assert_eq(r.status, 128 + SIGKILL, "the deployer dies before it confirms: %s%s", r.out, r.err);
+	proc_result_free(&r);
+	/* gen-002 is live until the target gives up waiting */
+	long cur = 0;
+	for (int i = 0; i < 200 && (cur = current_gen(0, dep)) != 1; i++)
+		usleep(100 * 1000);
+	cr_expect_eq(cur, 1, "the target flipped back to gen-001 by itself");
+	char *c = live_conf(0), *want = conf_text(1);
+	cr_expect_str_eq(c ? c : "(none)", want);
+	free(c);
+	free(want);
+	char *j = NULL;
+	for (int i = 0; i < 100; i++) {
+		free(j);
+		j = journal_of_target(0);
+		if (count_lines_with(j, "\taborted\tdeploy\tWeb\t") == 1)
+			break;
+		usleep(100 * 1000);
+	}
+	cr_expect_eq(count_lines_with(j, "\taborted\tdeploy\tWeb\t"), 1, "the target's journal: %s", j);
+	free(j);
+	check_wholly_current(0, dep, store, "after the target's revert");
+	/* the deployer's recovery asks the target what became of it */
+	r = recover_deployer();
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "current there is gen-001") != NULL, "%s", r.out);
+	proc_result_free(&r);
+	free(p1);
+	free(p2);
+}
+
+/* The target's punix dies while it waits: its own recovery flips back, and the deployer says so. */
+Test(host, the_targets_punix_killed_while_it_waits_is_reverted_by_its_recovery, .timeout = 120)
+{
+	char *p1 = prog(1, 1), *p2 = prog(2, 1);
+	struct proc_result r = svc(0, "deploy", "--file", p1, "--mode", "host", "--remote-punix", wrapper, NULL);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	proc_result_free(&r);
+	target_env("export PUNIX_CRASH_AT=deploy:confirm:waiting\n");
+	r = svc(0, "deploy", "--file", p2, "--mode", "host", "--remote-punix", wrapper, "--confirm-timeout", "30", NULL);
+	target_env("");
+	cr_expect_eq(r.status, 3, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.err, "reverted to gen-001: its punix stopped before the op was confirmed") != NULL, "%s",
+		  r.err);
+	proc_result_free(&r);
+	cr_expect_eq(current_gen(0, dep), 1);
+	char *c = live_conf(0), *want = conf_text(1);
+	cr_expect_str_eq(c ? c : "(none)", want);
+	free(c);
+	free(want);
+	check_wholly_current(0, dep, store, "after the target's recovery");
+	free(p1);
+	free(p2);
+}

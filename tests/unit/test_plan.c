@@ -83,6 +83,37 @@ Test(plan, a_plan_round_trips_through_its_encoding)
 	plan_free(&q);
 }
 
+/* Confirm-or-revert's fields make a version 4 plan; a plan without them stays version 2. */
+Test(plan, confirm_fields_make_a_version_4_plan)
+{
+	struct op_plan p = {0}, q;
+	p.stack = plan_strdup("Web");
+	unsigned char *b;
+	size_t n;
+	plan_encode(&p, &b, &n);
+	cr_expect_eq(b[3], 2);
+	free(b);
+	p.confirm_timeout = 30;
+	p.confirm_token = plan_strdup("0123abcd");
+	p.health = plan_strdup("curl -fsS localhost/health");
+	p.confirm_needed = true;
+	plan_encode(&p, &b, &n);
+	cr_expect_eq(b[3], 4);
+	struct sbuf err = SBUF_INIT;
+	cr_assert_eq(plan_decode(b, n, &q, &err), 0, "%s", err.sb_buf);
+	cr_expect_eq(q.confirm_timeout, 30);
+	cr_expect_str_eq(q.confirm_token, "0123abcd");
+	cr_expect_str_eq(q.health, p.health);
+	cr_expect(q.confirm_needed);
+	char *j = plan_to_json(&q);
+	cr_expect(strstr(j, "\"confirm_timeout\": 30") || strstr(j, "\"confirm_timeout\":30"), "%s", j);
+	free(j);
+	free(b);
+	sbuf_free(&err);
+	plan_free(&p);
+	plan_free(&q);
+}
+
 Test(plan, a_json_plan_of_an_older_punix_is_read)
 {
 	const char *old = "{\"activate\":false,\"config_files\":[{\"mode\":\"0644\",\"path\":\"/etc/a\",\"sha256\":\"5f\"}],"
@@ -141,7 +172,8 @@ Test(plan, bytes_that_are_not_a_plan_are_refused_saying_why)
 	plan_encode(&p, &b, &n);
 	refused(b, n - 3, "past the end");
 	refused(b, 6, "cut short");
-	refused("PPL\x04", 4, "version 4 is not one this punix reads");
+	refused("PPL\x05", 4, "version 5 is not one this punix reads");
+	refused("PPL\x03\x1c\x08\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00", 17, "unknown field 28 (plan version 3)");
 	/* a field of version 3 (--supervisor-conf) in a version-2 plan */
 	refused("PPL\x02\x1b\x01\x00\x00\x00/", 10, "unknown field 27 (plan version 2)");
 	/* a field of version 2 (the target's --remote-punix) in a version-1 plan */
