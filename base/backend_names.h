@@ -9,8 +9,8 @@
 #define PUNIX_BASE_BACKEND_NAMES_H
 
 /* For an initializer: static const char *const names[] = {PUNIX_BACKEND_NAMES}; */
-#define PUNIX_BACKEND_NAMES "systemd", "supervisord"
+#define PUNIX_BACKEND_NAMES "systemd", "supervisord", "launchd"
 /* The same, for a message: "supported: " PUNIX_BACKENDS_SUPPORTED. */
-#define PUNIX_BACKENDS_SUPPORTED "systemd, supervisord"
+#define PUNIX_BACKENDS_SUPPORTED "systemd, supervisord, launchd"
 
 #endif

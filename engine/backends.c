@@ -11,12 +11,15 @@
 #include "../base/vec.h"
 #include "../base/xalloc.h"
 #include "backends.h"
+#include "launchd.h"
 #include "supervisord.h"
 #include "systemd.h"
 
 static const struct backend backends[] = {
 	{"systemd", systemd_generate, NULL, systemd_unit_of, systemd_activate},
 	{"supervisord", supervisord_generate, supervisord_prepare, supervisord_unit_of, supervisord_activate},
+	/* no activator: rendered anywhere, loaded on the Mac by launchctl */
+	{"launchd", launchd_generate, NULL, NULL, NULL},
 };
 
 const struct backend *backend_at(size_t i)

@@ -66,7 +66,7 @@ void cmd_fleet_help(void)
 	      "                         no SSH)\n"
 	      "  --json                 one JSON object with every host's status\n"
 	      "  --known-hosts, --key, --mode, --remote-punix, --deployments-root, --unit-dir,\n"
-	      "  --store-root, --state-dir   as for 'punix service'\n"
+	      "  --supervisor-conf, --store-root, --state-dir   as for 'punix service'\n"
 	      "\n"
 	      "Exit status: 0 every selected host ok (or the fleet has no hosts); 1 a host failed, was\n"
 	      "blocked or not attempted, or the fleet file has errors (printed as 'punix check' prints them);\n"
@@ -213,6 +213,7 @@ struct target_spec host_target(struct fleet_run *fr, struct host *h)
 		.enable = o->enable,
 		.confirm_timeout = o->confirm_timeout,
 		.health = o->health,
+		.supervisor_conf = o->supervisor_conf,
 	};
 	const char *base = o->dry_run ? NULL : o->transport_root;
 	if (o->dry_run || base) {
@@ -365,6 +366,7 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct fleet_opts *o
 		{"mode", required_argument, NULL, 'M'},
 		{"remote-punix", required_argument, NULL, 'R'},
 		{"confirm-timeout", required_argument, NULL, 'W'},
+		{"supervisor-conf", required_argument, NULL, 'C'},
 		{"health", required_argument, NULL, 'H'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -401,6 +403,7 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct fleet_opts *o
 			break;
 		}
 		case 'H': o->health = optarg; break;
+		case 'C': o->supervisor_conf = optarg; break;
 		case 'o': o->on = optarg; break;
 		case 'a': o->activate = true; break;
 		case 'e': o->enable = true; break;
@@ -439,9 +442,9 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct fleet_opts *o
 		return cli_fail(cx, EXIT_USAGE, "--dry-run already rebases each host (under the deployments root's .dry-run)");
 	if (o->remote_punix && o->remote_punix[0] != '/')
 		return cli_fail(cx, EXIT_USAGE, "--remote-punix needs an absolute path on the target, got '%s'", o->remote_punix);
-	const char *paths[] = {o->transport_root, o->deployments_root, o->unit_dir};
-	const char *names[] = {"--transport-root", "--deployments-root", "--unit-dir"};
-	for (int i = 0; i < 3; i++)
+	const char *paths[] = {o->transport_root, o->deployments_root, o->unit_dir, o->supervisor_conf};
+	const char *names[] = {"--transport-root", "--deployments-root", "--unit-dir", "--supervisor-conf"};
+	for (int i = 0; i < 4; i++)
 		if (paths[i] && paths[i][0] != '/')
 			return cli_fail(cx, EXIT_USAGE, "%s needs an absolute path, got '%s'", names[i], paths[i]);
 	return EXIT_OK;

@@ -19,7 +19,7 @@ struct fleet_opts {
 	bool fail_fast, activate, enable, dry_run, json, resume;
 	const char *on;
 	long timeout, confirm_timeout;
-	const char *health;
+	const char *health, *supervisor_conf;
 	const char *transport_root, *deployments_root, *unit_dir, *store_root, *state_dir;
 	const char *known_hosts, *key, *remote_punix;
 	enum target_mode mode;

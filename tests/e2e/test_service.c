@@ -368,3 +368,45 @@ Test(service, interpolated_store_paths_are_rendered, .init = setup, .fini = tear
 	free(tool);
 	free(ip);
 }
+
+/*
+ * A backend without an activator (launchd) deploys like any other; only
+ * --activate fails, after the flip, which stands (exit 1, with --json too).
+ */
+Test(service, a_backend_without_an_activator_renders_now_and_activates_later, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	tdir_write(&t, "p/mac.pcl",
+		   "module App { pname = \"app\" version = \"1\" recipe = \"std.shell\"\n"
+		   "  recipeArgs = { command = \"mkdir -p $OUTPUT/bin\" } }\n"
+		   "module Mac { backend = \"launchd\"\n"
+		   "  services = [{ name = \"web\" package = \"App\" binary = \"app\" args = [\"<&>\"] }] }\n");
+	char *mac = tdir_at(&t, "p/mac.pcl");
+	const char *d[] = {"service", "deploy", "Mac", "--file", mac, "--transport-root", target, NULL};
+	struct proc_result r = punix_run(home, d);
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "deployed: stack Mac \u2192 gen-001") != NULL, "%s", r.out);
+	proc_result_free(&r);
+	struct sbuf p = SBUF_INIT;
+	sbuf_printf(&p, "%s/Library/LaunchDaemons/punix.Mac.web.plist", target);
+	struct stat st;
+	cr_expect_eq(stat(p.sb_buf, &st), 0, "%s is rendered", p.sb_buf);
+	sbuf_free(&p);
+	const char *a[] = {"service", "deploy", "Mac", "--file", mac, "--transport-root", target, "--activate", NULL};
+	r = punix_run(home, a);
+	cr_expect_eq(r.status, 1, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.err, "error: stack Mac is deployed (current \u2192 gen-002) but backend 'launchd' has no "
+				"activator: its files are rendered; activate them yourself \u2014 this was NOT rolled back"),
+		  "%s", r.err);
+	proc_result_free(&r);
+	const char *j[] = {"service", "deploy", "Mac", "--file", mac, "--transport-root", target, "--activate", "--json", NULL};
+	r = punix_run(home, j);
+	cr_expect_eq(r.status, 1, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "\"no_activator\": \"launchd\"") && strstr(r.out, "\"generation\": 3"), "%s", r.out);
+	proc_result_free(&r);
+	const char *s[] = {"service", "status", "Mac", "--transport-root", target, NULL};
+	r = punix_run(home, s);
+	cr_expect(strstr(r.out, "current gen-003") != NULL, "the flips stand: %s", r.out);
+	proc_result_free(&r);
+	free(mac);
+}

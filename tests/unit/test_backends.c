@@ -11,6 +11,7 @@
 
 #include "base/backend_names.h"
 #include "engine/backends.h"
+#include "engine/launchd.h"
 #include "engine/supervisord.h"
 
 static const char *path_of(void *arg, const char *module)
@@ -47,7 +48,7 @@ Test(registry, an_unknown_backend_is_refused_listing_the_registered_ones)
 	struct rendered out;
 	struct sbuf err = SBUF_INIT;
 	cr_assert_eq(backend_render(&st, &a, &out, &err), -1);
-	cr_expect_str_eq(err.sb_buf, "stack 'S': unsupported backend \"runit\"; supported: systemd, supervisord");
+	cr_expect_str_eq(err.sb_buf, "stack 'S': unsupported backend \"runit\"; supported: systemd, supervisord, launchd");
 	sbuf_free(&err);
 }
 
@@ -175,4 +176,60 @@ Test(supervisord, what_it_cannot_carry_is_refused_where_it_is)
 	setup(&f);
 	f.s.has_timer = true;
 	refused(&f, "has no timers");
+}
+
+/* launchd: a property list per service, XML-escaped; no activator. */
+Test(launchd, each_service_is_a_property_list_and_nothing_activates_it)
+{
+	struct fixture f;
+	setup(&f);
+	f.st.backend = "launchd";
+	struct backend_env env = {0};
+	struct backend_args a = {&env, path_of, "/s/x-app-1", NULL, 0};
+	struct rendered out;
+	struct sbuf err = SBUF_INIT;
+	cr_assert_eq(backend_render(&f.st, &a, &out, &err), 0, "%s", err.sb_buf);
+	cr_assert_eq(out.n, 1);
+	cr_expect_str_eq(out.files[0].path, "/Library/LaunchDaemons/punix.S.web.plist");
+	cr_expect_eq(out.files[0].mode, 0644);
+	cr_expect_str_eq(out.files[0].content,
+			 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+			 "<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" "
+			 "\"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n"
+			 "<plist version=\"1.0\">\n<dict>\n"
+			 "\t<key>Label</key>\n\t<string>punix.S.web</string>\n"
+			 "\t<key>ProgramArguments</key>\n\t<array>\n"
+			 "\t\t<string>/s/x-app-1/bin/app</string>\n"
+			 "\t\t<string>--name</string>\n"
+			 "\t\t<string>a b;c &apos;d&apos; 50%</string>\n"
+			 "\t</array>\n"
+			 "\t<key>EnvironmentVariables</key>\n\t<dict>\n"
+			 "\t\t<key>GREETING</key>\n\t\t<string>say &quot;hi&quot;, twice</string>\n"
+			 "\t\t<key>MODE</key>\n\t\t<string>prod</string>\n"
+			 "\t</dict>\n"
+			 "\t<key>UserName</key>\n\t<string>nobody</string>\n"
+			 "\t<key>WorkingDirectory</key>\n\t<string>/var/lib/web</string>\n"
+			 "\t<key>RunAtLoad</key>\n\t<true/>\n\t<key>KeepAlive</key>\n\t<true/>\n"
+			 "</dict>\n</plist>\n");
+	rendered_free(&out);
+	sbuf_free(&err);
+	const struct backend *b = backend_find("launchd");
+	cr_assert_not_null(b);
+	cr_expect_null(b->activate, "render now, activate later");
+
+	/* what a property list here cannot carry */
+	setup(&f);
+	f.st.backend = "launchd";
+	f.env[1] = (struct env_desc){"TOKEN", ENV_FROM_FILE, "/run/token"};
+	cr_assert_eq(backend_render(&f.st, &a, &out, &err), -1);
+	cr_expect(strstr(err.sb_buf, "s.pcl:3:8: [E6] stack 'S': service 'web': backend 'launchd' cannot pass secrets: "
+				     "environment.TOKEN is from_file /run/token"),
+		  "%s", err.sb_buf);
+	sbuf_reset(&err);
+	setup(&f);
+	f.st.backend = "launchd";
+	f.args[1] = "bell\a";
+	cr_assert_eq(backend_render(&f.st, &a, &out, &err), -1);
+	cr_expect(strstr(err.sb_buf, "holds a control character (XML has none)"), "%s", err.sb_buf);
+	sbuf_free(&err);
 }

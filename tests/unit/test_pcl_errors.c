@@ -328,7 +328,7 @@ Test(e6, config_file_path_must_be_absolute_and_normal)
 Test(e6, unsupported_backend)
 {
 	expect("module S { backend = \"sytemd\" }",
-	       "t.pcl:1:22: error: [E6] unsupported backend \"sytemd\"; supported: systemd, supervisord\n"
+	       "t.pcl:1:22: error: [E6] unsupported backend \"sytemd\"; supported: systemd, supervisord, launchd\n"
 	       "hint: did you mean 'systemd'?\n");
 }
 
