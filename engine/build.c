@@ -209,16 +209,23 @@ int build_plan_make(struct build_plan *plan, struct store *s, const struct pkg_d
 		d->args_len = it->pkg->args_len;
 		d->command = it->pkg->command;
 		d->source_dir = it->source_dir;
+		unsigned char declared[32];
+		if (it->pkg->source_sha256)
+			for (size_t b = 0; b < 32; b++) {
+				unsigned hi, lo;
+				sscanf(it->pkg->source_sha256 + 2 * b, "%1x%1x", &hi, &lo);
+				declared[b] = (unsigned char)(hi << 4 | lo);
+			}
+		d->module = it->pkg->module;
 		if (it->pkg->source_url) {
 			d->source_url = it->pkg->source_url;
 			d->source_name = it->source_name;
 			d->fetch = fetch_transfer;
-			d->module = it->pkg->module;
-			for (size_t b = 0; b < 32; b++) {
-				unsigned hi, lo;
-				sscanf(it->pkg->source_sha256 + 2 * b, "%1x%1x", &hi, &lo);
-				d->source_hash[b] = (unsigned char)(hi << 4 | lo);
-			}
+			memcpy(d->source_hash, declared, 32);
+		} else if (it->pkg->source_git_url) {
+			d->git_url = it->pkg->source_git_url;
+			d->git_tag = it->pkg->source_git_tag;
+			memcpy(d->source_hash, declared, 32);
 		}
 		d->system = s->system;
 		d->deps = it->dep_paths;
@@ -230,6 +237,14 @@ int build_plan_make(struct build_plan *plan, struct store *s, const struct pkg_d
 					    strerror(-r));
 				rc = r;
 				break;
+			}
+			if (it->pkg->source_fixed && memcmp(d->source_hash, declared, 32) != 0) {
+				char got[65];
+				store_hex(d->source_hash, 32, got);
+				locate(&loc, it->pkg->source_loc,
+				       "[E13] fixed_output source \"%s\" of '%s' has tree hash %s, not the declared %s",
+				       it->pkg->source_path, it->pkg->module, got, it->pkg->source_sha256);
+				continue;
 			}
 		}
 		it->path = store_drv_path(s, d);

@@ -42,7 +42,10 @@ struct pkg_desc {
 	const char *command;     /* std.shell's recipeArgs.command */
 	const char *source_path; /* as written, or NULL for no source */
 	const char *source_url;  /* a url source instead: the URL, or NULL */
-	const char *source_sha256; /* its declared SHA-256, 64 lower-case hex digits */
+	const char *source_sha256; /* its declared SHA-256, 64 lower-case hex digits (git, fixed_output: of the tree) */
+	const char *source_git_url; /* a git source instead: the repository, or NULL */
+	const char *source_git_tag; /* and the tag checked out */
+	bool source_fixed;          /* fixed_output: source_path's tree must hash to source_sha256 */
 	struct desc_loc source_loc; /* of the path (or URL) string */
 	const char *const *deps; /* package module names, sorted, unique */
 	size_t ndeps;

@@ -133,6 +133,12 @@ struct store_drv {
 	const char *source_url;
 	const char *source_name;
 	fetch_transfer_fn fetch;
+	/*
+	 * A git source instead: the repository and the tag, cloned into the
+	 * download cache; source_hash is its tree's declared hash, the input,
+	 * as a local source's tree hash is (the same tree is the same source).
+	 */
+	const char *git_url, *git_tag;
 	const char *module;
 	unsigned char source_hash[32];
 	const char *system;  /* "x86_64-linux" */

@@ -31,7 +31,7 @@ void store_drv_encode(const struct store_drv *d, struct sbuf *out)
 {
 	char hex[65] = "";
 	struct sbuf src = SBUF_INIT;
-	if (d->source_dir || d->source_url)
+	if (d->source_dir || d->source_url || d->git_url)
 		store_hex(d->source_hash, 32, hex);
 	/* a url source: "url sha256:<declared hash> <file name>", never the URL */
 	if (d->source_url)

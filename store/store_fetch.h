@@ -42,6 +42,17 @@ int store_fetch(struct punix_ops *o, const char *cache_dir, const char *url, con
 		fetch_transfer_fn transfer, char **path, struct sbuf *err);
 
 /*
+ * Makes <cache_dir>/git-<hex want> the tree of tag of the git repository
+ * url (without its .git), whose tree hash (store_hash_tree) must be want,
+ * cloning it with the git program unless it is cached. 0 with *path
+ * malloc'd (the cached directory), or <0 with err saying why: git failed
+ * or is missing (-EIO, -ENOENT), the tree's hash is not want (-EBADMSG;
+ * err names both), or an effect on the cache failed (store_git.c).
+ */
+int store_fetch_git(struct punix_ops *o, const char *cache_dir, const char *url, const char *tag,
+		    const unsigned char want[32], char **path, struct sbuf *err);
+
+/*
  * The name a url's file gets in the build's src/: its last path component
  * (before any ?query or #fragment). NULL if it has none that can be a file
  * name (empty, ".", "..", or holding a '%'-escape or a control character).

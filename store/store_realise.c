@@ -442,8 +442,8 @@ static int run_build(struct store *s, const struct store_drv *d, const char *fet
 	char *home = fmt("%s/%s", dir, "home");
 	char *tmp = fmt("%s/%s", dir, "tmp");
 	int r = 0;
-	if (d->source_dir) {
-		r = ops_copy_tree(o, d->source_dir, src);
+	if (d->source_dir || d->git_url) {
+		r = ops_copy_tree(o, d->source_dir ? d->source_dir : fetched, src);
 	} else {
 		r = o->mkdir(o, src, 0755);
 		if (r == 0 && fetched) {
@@ -559,8 +559,8 @@ static int make_build_dir(struct store *s, const char *name, char **dir)
 }
 
 /*
- * The file of d's url source, from the download cache (fetched into it if
- * it is not there): 0 with *file malloc'd, or -EIO with an [E10] error in
+ * The file of d's url source (the directory of its git source), from the
+ * download cache (fetched into it if it is not there): 0 with *file malloc'd, or -EIO with an [E10] error in
  * res, also written as the build's log (the build never starts).
  */
 static int fetch_source(struct store *s, const struct store_drv *d, char **file, struct store_result *res)
@@ -569,13 +569,15 @@ static int fetch_source(struct store *s, const struct store_drv *d, char **file,
 	int r = -EINVAL;
 	if (!s->cache_dir)
 		sbuf_puts(&why, "this store has no download cache");
+	else if (d->git_url)
+		r = store_fetch_git(s->ops, s->cache_dir, d->git_url, d->git_tag, d->source_hash, file, &why);
 	else if (!d->fetch)
 		sbuf_puts(&why, "no way to download was given");
 	else
 		r = store_fetch(s->ops, s->cache_dir, d->source_url, d->source_hash, d->fetch, file, &why);
 	if (r < 0) {
 		sbuf_printf(&res->error, "[E10] package '%s': cannot fetch %s: %s", d->module ? d->module : d->pname,
-			    d->source_url, sbuf_str(&why));
+			    d->git_url ? d->git_url : d->source_url, sbuf_str(&why));
 		struct sbuf line = SBUF_INIT;
 		sbuf_printf(&line, "%s\n", res->error.sb_buf);
 		ops_write_atomic(s->ops, res->log_path, line.sb_buf, line.sb_len, 0644);
@@ -609,7 +611,7 @@ int store_realise(struct store *s, const struct store_drv *d, const char *path, 
 
 	char *dir = NULL, *fetched = NULL;
 	struct build_user u;
-	if (d->source_url && (r = fetch_source(s, d, &fetched, res)) < 0)
+	if ((d->source_url || d->git_url) && (r = fetch_source(s, d, &fetched, res)) < 0)
 		goto fail;
 	r = remove_stale_builds(s, name);
 	if (r == 0)

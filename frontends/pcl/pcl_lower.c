@@ -88,11 +88,21 @@ static void lower_package(struct pcl_program *p, const struct pcl_module *m, str
 	if (src) {
 		const struct pcl_value *url = pcl_value_field(src, "url");
 		const struct pcl_value *path = url ? url : pcl_value_field(src, "path");
-		if (url) {
+		const char *type = str_field(src, "type");
+		const struct pcl_value *hash = pcl_value_field(src, "hash");
+		if (url && type && !strcmp(type, "git")) {
+			pkg->source_git_url = url->v_str.s;
+			pkg->source_git_tag = str_field(src, "tag");
+			pkg->source_sha256 = hash->v_str.s;
+		} else if (url) {
 			pkg->source_url = url->v_str.s;
-			pkg->source_sha256 = pcl_value_field(src, "hash")->v_str.s;
+			pkg->source_sha256 = hash->v_str.s;
 		} else {
 			pkg->source_path = path->v_str.s;
+			if (type && !strcmp(type, "fixed_output")) {
+				pkg->source_fixed = true;
+				pkg->source_sha256 = hash->v_str.s;
+			}
 		}
 		pkg->source_loc = (struct desc_loc){path->v_loc.file, path->v_loc.line, path->v_loc.col};
 	}

@@ -156,8 +156,12 @@ static void ck_record(struct sctx *c, const struct pcl_value *v)
 
 static void ck_source_type(struct sctx *c, const struct pcl_value *v)
 {
-	if (pcl_want_str(c, v) && strcmp(v->v_str.s, "local") != 0 && strcmp(v->v_str.s, "url") != 0)
-		pcl_error(c->p, v->v_loc, PCL_E6, "unknown source type %s; supported: local, url",
+	static const char *const types[] = {"local", "url", "git", "fixed_output"};
+	bool known = false;
+	for (size_t i = 0; pcl_want_str(c, v) && i < NELEM(types); i++)
+		known |= strcmp(v->v_str.s, types[i]) == 0;
+	if (v->v_kind == PCL_V_STR && !known)
+		pcl_error(c->p, v->v_loc, PCL_E6, "unknown source type %s; supported: local, url, git, fixed_output",
 			  pcl_show(c->p, v->v_str.s));
 }
 
@@ -203,6 +207,46 @@ static void ck_source_hash_type(struct sctx *c, const struct pcl_value *v)
 		pcl_error(c->p, v->v_loc, PCL_E6, "unknown hashType %s; supported: sha256", pcl_show(c->p, v->v_str.s));
 }
 
+/* A repository git can clone: http://, https:// or file://, no blank or control character. */
+static void ck_git_url(struct sctx *c, const struct pcl_value *v)
+{
+	if (!pcl_want_str(c, v))
+		return;
+	const char *s = v->v_str.s;
+	bool ok = !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8) || !strncmp(s, "file:///", 8);
+	for (const char *p = s; *p && ok; p++)
+		ok = (unsigned char)*p > 0x20 && *p != 0x7f;
+	if (!ok)
+		shape_error(c, v, "must be an http://, https:// or file:/// URL of a git repository", NULL);
+}
+
+/* A tag git takes as one argument: not empty, no leading '-', no blank, control character or "..". */
+static void ck_git_tag(struct sctx *c, const struct pcl_value *v)
+{
+	if (!pcl_want_str(c, v))
+		return;
+	const char *s = v->v_str.s;
+	bool ok = *s && *s != '-' && !strstr(s, "..") && strlen(s) <= 255;
+	for (const char *p = s; *p && ok; p++)
+		ok = (unsigned char)*p > 0x20 && *p != 0x7f && !strchr("~^:?*[\\", *p);
+	if (!ok)
+		shape_error(c, v, "must be a git tag name (no leading '-', no blank, '..', '~', '^', ':', '?', '*', '[' or '\\')",
+			    NULL);
+}
+
+static const struct fspec git_source_fields[] = {
+	{"hash", true, ck_source_hash},
+	{"tag", true, ck_git_tag},
+	{"type", true, ck_source_type},
+	{"url", true, ck_git_url},
+};
+
+static const struct fspec fixed_source_fields[] = {
+	{"hash", true, ck_source_hash},
+	{"path", true, ck_source_path},
+	{"type", true, ck_source_type},
+};
+
 static const struct fspec source_fields[] = {
 	{"path", true, ck_source_path},
 	{"type", true, ck_source_type},
@@ -215,14 +259,19 @@ static const struct fspec url_source_fields[] = {
 	{"url", true, ck_source_url},
 };
 
-/* The fields a source may have depend on its type: local unless it says url. */
+/* The fields a source may have depend on its type: local unless it says url, git or fixed_output. */
 static void ck_source(struct sctx *c, const struct pcl_value *v)
 {
 	if (!pcl_want_rec(c, v))
 		return;
 	const struct pcl_value *t = pcl_value_field(v, "type");
-	if (t && t->v_kind == PCL_V_STR && strcmp(t->v_str.s, "url") == 0)
+	const char *ty = t && t->v_kind == PCL_V_STR ? t->v_str.s : "";
+	if (strcmp(ty, "url") == 0)
 		pcl_check_fields(c, v, url_source_fields, NELEM(url_source_fields), NULL);
+	else if (strcmp(ty, "git") == 0)
+		pcl_check_fields(c, v, git_source_fields, NELEM(git_source_fields), NULL);
+	else if (strcmp(ty, "fixed_output") == 0)
+		pcl_check_fields(c, v, fixed_source_fields, NELEM(fixed_source_fields), NULL);
 	else
 		pcl_check_fields(c, v, source_fields, NELEM(source_fields), NULL);
 }
