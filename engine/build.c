@@ -213,6 +213,7 @@ int build_plan_make(struct build_plan *plan, struct store *s, const struct pkg_d
 			d->source_url = it->pkg->source_url;
 			d->source_name = it->source_name;
 			d->fetch = fetch_transfer;
+			d->unpack = fetch_archive_read;
 			d->module = it->pkg->module;
 			for (size_t b = 0; b < 32; b++) {
 				unsigned hi, lo;
