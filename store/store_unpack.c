@@ -84,17 +84,22 @@ static int src_seek(struct unpack_source *s, uint64_t to)
 
 /* ---- names ------------------------------------------------------------------- */
 
-/* 'name', quoted, with every byte that is not printable ASCII as \xNN. */
-static void put_name(struct sbuf *sb, const char *name)
+/* The n bytes of name, quoted, with every byte that is not printable ASCII as \xNN. */
+static void put_bytes(struct sbuf *sb, const char *name, size_t n)
 {
 	sbuf_putc(sb, '\'');
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+	for (const unsigned char *p = (const unsigned char *)name; n--; p++) {
 		if (*p < 0x20 || *p >= 0x7f || *p == '\\' || *p == '\'')
 			sbuf_printf(sb, "\\x%02x", *p);
 		else
 			sbuf_putc(sb, (char)*p);
 	}
 	sbuf_putc(sb, '\'');
+}
+
+static void put_name(struct sbuf *sb, const char *name)
+{
+	put_bytes(sb, name, strlen(name));
 }
 
 static bool has_control(const char *s)
@@ -426,6 +431,69 @@ static int unpack_each(void *arg, const struct unpack_entry *e)
 	return 0;
 }
 
+/* ---- a zip's names, as its central directory has them ------------------------- */
+
+/*
+ * libarchive ends a name at its first NUL, so a zip's names are looked at
+ * here first, in the central directory (where a name has a length): one
+ * holding a NUL is refused. A directory this does not understand (zip64
+ * sizes, data before the archive) is left to libarchive.
+ */
+
+static uint32_t le(const unsigned char *p, int n)
+{
+	uint32_t v = 0;
+	for (int i = n - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static int read_at(struct unpack_source *s, uint64_t at, unsigned char *buf, size_t n)
+{
+	int r = s->seek(s, at);
+	for (size_t got = 0; r == 0 && got < n;) {
+		ssize_t k = s->read(s, buf + got, n - got);
+		if (k <= 0)
+			return k < 0 ? (int)k : -EIO;
+		got += (size_t)k;
+	}
+	return r;
+}
+
+static int zip_names(struct src_file *f, struct sbuf *err)
+{
+	struct unpack_source *s = &f->s;
+	enum { EOCD = 22, TAIL = EOCD + 65535, CDH = 46 };
+	size_t n = s->size < TAIL ? (size_t)s->size : TAIL;
+	unsigned char *buf = xmalloc(TAIL);
+	int r = n < EOCD ? 1 : read_at(s, s->size - n, buf, n);
+	uint64_t at = 0, end = 0;
+	for (size_t i = n >= EOCD ? n - EOCD + 1 : 0; r == 0 && i-- > 0;)
+		if (le(buf + i, 4) == 0x06054b50) {
+			at = le(buf + i + 16, 4);
+			end = at + le(buf + i + 12, 4);
+			r = end <= s->size - n + i ? 2 : 1; /* 1: not a directory where it says */
+		}
+	r = r == 2 ? 0 : r < 0 ? r : 1;
+	while (r == 0 && at + CDH <= end && (r = read_at(s, at, buf, CDH)) == 0) {
+		size_t len = le(buf + 28, 2);
+		uint64_t next = at + CDH + len + le(buf + 30, 2) + le(buf + 32, 2);
+		if (le(buf, 4) != 0x02014b50 || at + CDH + len > end)
+			break;
+		if ((r = read_at(s, at + CDH, buf, len)) == 0 && memchr(buf, 0, len)) {
+			sbuf_puts(err, "entry ");
+			put_bytes(err, (const char *)buf, len);
+			sbuf_puts(err, ": its name holds a NUL byte");
+			r = -EINVAL;
+		}
+		at = next;
+	}
+	free(buf);
+	if (r < 0 && r != -EINVAL)
+		sbuf_printf(err, "cannot read it: %s", strerror(-r));
+	return r < 0 ? r : 0;
+}
+
 /* ---- both reads ---------------------------------------------------------------- */
 
 static int read_once(struct src_file *f, enum unpack_format fmt, unpack_read_fn read_archive, unpack_each_fn each,
@@ -459,7 +527,18 @@ int store_unpack(struct punix_ops *o, const char *path, enum unpack_format fmt, 
 	}
 	struct src_file f = {{src_read, src_seek, st.size, 0}, o, path, -1, xmalloc(UNPACK_BUF)};
 	struct survey v = {0, 0, NULL, false, SBUF_INIT, err};
-	r = read_once(&f, fmt, read_archive, survey_each, &v, err);
+	if (fmt == UNPACK_ZIP) {
+		r = o->open(o, path, OPS_O_RDONLY | OPS_O_NOFOLLOW, 0, &f.h);
+		if (r < 0)
+			sbuf_printf(err, "cannot open it: %s", strerror(-r));
+		else
+			r = zip_names(&f, err);
+		if (f.h >= 0)
+			o->close(o, f.h);
+		f.h = -1;
+	}
+	if (r == 0)
+		r = read_once(&f, fmt, read_archive, survey_each, &v, err);
 	sbuf_free(&v.norm);
 	if (r == 0) {
 		struct unpack u = {.o = o, .dir = dir, .strip = v.one_top ? v.top : NULL, .err = err};

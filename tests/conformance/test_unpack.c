@@ -80,6 +80,10 @@ static const char mk_py[] =
 	"with zipfile.ZipFile(os.path.join(www, 'evil-zipdotdot.zip'), 'w') as z:\n"
 	"    z.writestr(zinfo('top/ok.txt', 0o100644), b'ok\\n')\n"
 	"    z.writestr(zinfo('top/../../escaped', 0o100644), b'x\\n')\n"
+	"with zipfile.ZipFile(os.path.join(www, 'evil-zipnul.zip'), 'w') as z:\n"
+	"    z.writestr(zinfo('top/ok.txt', 0o100644), b'ok\\n')\n"
+	"    i = zinfo('top/nXul', 0o100644); i.filename = 'top/n\\x00ul'\n"
+	"    z.writestr(i, b'x\\n')\n"
 	"with zipfile.ZipFile(os.path.join(www, 'evil-zipsocket.zip'), 'w') as z:\n"
 	"    z.writestr(zinfo('top/ok.txt', 0o100644), b'ok\\n')\n"
 	"    z.writestr(zinfo('top/sock', 0o140755), b'')\n"
@@ -329,6 +333,7 @@ static const struct {
 	{"evil-overlink.tar.gz", "entry 'top/l': cannot create src/l: an entry of that name was already made"},
 	{"evil-zipdotdot.zip", "entry 'top/../../escaped': its path has a '..' component"},
 	{"evil-zipsocket.zip", "entry 'top/sock': it is a socket"},
+	{"evil-zipnul.zip", "entry 'top/n\\x00ul': its name holds a NUL byte"},
 	{"evil-huge.tar.gz", "its files hold more than 17179869184 bytes (16 GiB), the limit, at entry 'top/big'"},
 };
 
