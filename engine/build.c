@@ -221,6 +221,7 @@ int build_plan_make(struct build_plan *plan, struct store *s, const struct pkg_d
 			d->source_url = it->pkg->source_url;
 			d->source_name = it->source_name;
 			d->fetch = fetch_transfer;
+			d->unpack = fetch_archive_read;
 			memcpy(d->source_hash, declared, 32);
 		} else if (it->pkg->source_git_url) {
 			d->git_url = it->pkg->source_git_url;

@@ -29,6 +29,7 @@
 #include "../base/sbuf.h"
 #include "../base/strmap.h"
 #include "store_fetch.h"
+#include "store_unpack.h"
 
 /*
  * The identity of the std.shell builder. Changing how it runs a build (its
@@ -128,11 +129,13 @@ struct store_drv {
 	 * gets in src/, and (in source_hash) its declared SHA-256. Only the
 	 * name and the hash are inputs: the same file from another URL is the
 	 * same derivation. fetch downloads it (the caller's network seam);
+	 * unpack reads it if its name is an archive's (unpack_format_of);
 	 * module names the package in messages (not an input).
 	 */
 	const char *source_url;
 	const char *source_name;
 	fetch_transfer_fn fetch;
+	unpack_read_fn unpack;
 	/*
 	 * A git source instead: the repository and the tag, cloned into the
 	 * download cache; source_hash is its tree's declared hash, the input,

@@ -33,9 +33,13 @@ void store_drv_encode(const struct store_drv *d, struct sbuf *out)
 	struct sbuf src = SBUF_INIT;
 	if (d->source_dir || d->source_url || d->git_url)
 		store_hex(d->source_hash, 32, hex);
-	/* a url source: "url sha256:<declared hash> <file name>", never the URL */
+	/*
+	 * a url source: "url sha256:<declared hash> <file name>", never the
+	 * URL; " unpacked" after an archive's name (src/ holds its contents)
+	 */
 	if (d->source_url)
-		sbuf_printf(&src, "url sha256:%s %s", hex, d->source_name);
+		sbuf_printf(&src, "url sha256:%s %s%s", hex, d->source_name,
+			    unpack_format_of(d->source_name) != UNPACK_NONE ? " unpacked" : "");
 	else
 		sbuf_puts(&src, hex);
 	sbuf_puts(out, "punix-derivation 1\n");

@@ -433,6 +433,38 @@ static char *build_path_var(const struct store_drv *d)
 	return sbuf_detach(&sb, NULL);
 }
 
+/*
+ * The url source's file into src: unpacked if its name is an archive's,
+ * else as it is. 0, <0 (an effect failed), or 1 with an [E10] error in res,
+ * also written as the build's log: the archive cannot be read, or an entry
+ * or a limit of it was refused.
+ */
+static int place_fetched(struct store *s, const struct store_drv *d, const char *fetched, const char *src,
+			 struct store_result *res)
+{
+	struct punix_ops *o = s->ops;
+	enum unpack_format f = unpack_format_of(d->source_name);
+	if (f == UNPACK_NONE) {
+		char *file = fmt("%s/%s", src, d->source_name);
+		int r = ops_copy_file(o, fetched, file, 0644);
+		free(file);
+		return r;
+	}
+	struct sbuf why = SBUF_INIT;
+	int r = store_unpack(o, fetched, f, d->unpack, src, &why);
+	if (r < 0) {
+		sbuf_printf(&res->error, "[E10] package '%s': cannot unpack %s: %s", d->module ? d->module : d->pname,
+			    d->source_name, sbuf_str(&why));
+		struct sbuf line = SBUF_INIT;
+		sbuf_printf(&line, "%s\n", res->error.sb_buf);
+		ops_write_atomic(o, res->log_path, line.sb_buf, line.sb_len, 0644);
+		sbuf_free(&line);
+		r = 1;
+	}
+	sbuf_free(&why);
+	return r;
+}
+
 /* Prepares dir and the empty output, runs the command; 0, 1 (it failed) or <0. */
 static int run_build(struct store *s, const struct store_drv *d, const char *fetched, const char *dir,
 		     const char *out, const struct build_user *u, struct store_result *res)
@@ -446,11 +478,8 @@ static int run_build(struct store *s, const struct store_drv *d, const char *fet
 		r = ops_copy_tree(o, d->source_dir ? d->source_dir : fetched, src);
 	} else {
 		r = o->mkdir(o, src, 0755);
-		if (r == 0 && fetched) {
-			char *file = fmt("%s/%s", src, d->source_name);
-			r = ops_copy_file(o, fetched, file, 0644);
-			free(file);
-		}
+		if (r == 0 && fetched && (r = place_fetched(s, d, fetched, src, res)) == 1)
+			goto done;
 	}
 	if (r == 0)
 		r = o->mkdir(o, home, 0700);

@@ -83,7 +83,7 @@ static void setup(void)
 	tdir_make(&t);
 	home = tdir_at(&t, "home");
 	tdir_write(&t, "www/hello.txt", content);
-	tdir_write(&t, "www/hello.tar.gz", content);
+	tdir_write(&t, "www/hello.bin", content);
 	unsigned char h[32];
 	store_sha256(content, strlen(content), h);
 	store_hex(h, 32, hash);
@@ -288,14 +288,14 @@ Test(fetch, a_404_is_E10_naming_the_url)
 
 Test(fetch, a_redirect_is_followed)
 {
-	char *url = url_of("to/hello.tar.gz");
+	char *url = url_of("to/hello.bin");
 	struct sbuf p = SBUF_INIT;
-	write_pkg(&p, "R", "r", url, "hello.tar.gz", hash);
+	write_pkg(&p, "R", "r", url, "hello.bin", hash);
 	struct proc_result r = build("r.pcl", p.sb_buf, false);
 	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
 	char *path = path_of(r.out, "R");
-	char *got = read_in(path, "hello.tar.gz");
-	cr_expect_str_eq(got, content, "an archive is not unpacked");
+	char *got = read_in(path, "hello.bin");
+	cr_expect_str_eq(got, content, "a file whose name is not an archive's is in src/ as it is");
 	free(got);
 	free(path);
 	proc_result_free(&r);
