@@ -127,12 +127,15 @@ struct store_drv {
 	 * A url source instead (source_dir NULL): the URL, the name its file
 	 * gets in src/, and (in source_hash) its declared SHA-256. Only the
 	 * name and the hash are inputs: the same file from another URL is the
-	 * same derivation. fetch downloads it (the caller's network seam);
+	 * same derivation. fetch downloads it (the caller's network seam),
+	 * sending header's line if header is not NULL (a token: made only
+	 * when the file is not cached; not an input, so it names no path);
 	 * module names the package in messages (not an input).
 	 */
 	const char *source_url;
 	const char *source_name;
 	fetch_transfer_fn fetch;
+	const struct fetch_header *header;
 	const char *module;
 	unsigned char source_hash[32];
 	const char *system;  /* "x86_64-linux" */

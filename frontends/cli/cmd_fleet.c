@@ -30,7 +30,8 @@
 
 #define FLEET_USAGE                                                                                        \
 	"usage: punix fleet apply FILE [--parallel N] [--fail-fast] [--on NAME,...] [--timeout S] [--activate [--enable]]\n" \
-	"                        [--dry-run] [--confirm-timeout SECS [--health CMD]] [--json] [TARGET OPTIONS]\n" \
+	"                        [--dry-run] [--confirm-timeout SECS [--health CMD]] [--vault-secrets FILE]\n" \
+	"                        [--json] [TARGET OPTIONS]\n"                                              \
 	"       punix fleet rollback FILE [--parallel N] [--fail-fast] [--on NAME,...] [--activate [--enable]]\n" \
 	"                        [--confirm-timeout SECS [--health CMD]] [--json] [TARGET OPTIONS]\n"        \
 	"       punix fleet status FILE [--on NAME,...] [--json] [TARGET OPTIONS]\n"
@@ -61,6 +62,8 @@ void cmd_fleet_help(void)
 	      "                         back by itself and the host is 'failed' (host mode, as for\n"
 	      "                         'punix service deploy')\n"
 	      "  --health CMD           [with --confirm-timeout] run on each host until it exits 0\n"
+	      "  --vault-secrets FILE   [apply] where { from_vault = \"NAME\" } secrets are read (a JSON\n"
+	      "                         object of names to strings, mode 0600, yours; read once)\n"
 	      "  --dry-run              [apply] each host into <deployments-root>/.dry-run/<user@host_port>/\n"
 	      "  --transport-root DIR   each host into DIR/<user@host_port>/ on this machine (a rehearsal:\n"
 	      "                         no SSH)\n"
@@ -366,6 +369,7 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct fleet_opts *o
 		{"remote-punix", required_argument, NULL, 'R'},
 		{"confirm-timeout", required_argument, NULL, 'W'},
 		{"health", required_argument, NULL, 'H'},
+		{"vault-secrets", required_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -401,6 +405,7 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct fleet_opts *o
 			break;
 		}
 		case 'H': o->health = optarg; break;
+		case 'V': o->vault = optarg; break;
 		case 'o': o->on = optarg; break;
 		case 'a': o->activate = true; break;
 		case 'e': o->enable = true; break;
@@ -429,6 +434,8 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct fleet_opts *o
 		return cli_fail(cx, EXIT_USAGE, "--enable goes with --activate");
 	if (strcmp(o->sub, "apply") && (o->dry_run || o->resume))
 		return cli_fail(cx, EXIT_USAGE, "--dry-run and --resume go with apply");
+	if (strcmp(o->sub, "apply") && o->vault)
+		return cli_fail(cx, EXIT_USAGE, "--vault-secrets goes with apply (its from_vault secrets)");
 	if (!strcmp(o->sub, "status") && (o->activate || o->fail_fast))
 		return cli_fail(cx, EXIT_USAGE, "--activate and --fail-fast go with apply and rollback");
 	if ((o->confirm_timeout || o->health) && !strcmp(o->sub, "status"))
@@ -517,6 +524,8 @@ int cmd_fleet(struct cli_ctx *cx, int argc, char **argv)
 		rc = cli_places_init(cx, &pl, o.store_root);
 	if (f && rc == EXIT_OK)
 		rc = cli_places_set(cx, &pl, o.deployments_root, o.state_dir);
+	if (f && rc == EXIT_OK)
+		rc = cli_places_vault(cx, &pl, o.vault);
 	if (!f || rc != EXIT_OK)
 		goto out;
 	fleet_dir = ops_dirname(fleet_real);
