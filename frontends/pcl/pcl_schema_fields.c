@@ -203,13 +203,12 @@ static void ck_source_hash_type(struct sctx *c, const struct pcl_value *v)
 		pcl_error(c->p, v->v_loc, PCL_E6, "unknown hashType %s; supported: sha256", pcl_show(c->p, v->v_str.s));
 }
 
-/* A url source's token: a secret ({ from_env }, { from_file } or { from_vault }), never a literal. */
+/* A url source's token: a secret ({ from_env }, { from_file } or { from_vault }), never written in the program. */
 static void ck_source_token(struct sctx *c, const struct pcl_value *v)
 {
 	if (v->v_kind != PCL_V_SECRET)
 		pcl_mismatch(c, v,
-			     "a secret ({ from_env = \"NAME\" }, { from_file = \"/path\" } or { from_vault = \"NAME\" }); "
-			     "a token is never written in a program");
+			     "a secret ({ from_env = \"NAME\" }, { from_file = \"/path\" } or { from_vault = \"NAME\" })");
 }
 
 static const struct fspec source_fields[] = {

@@ -517,3 +517,25 @@ Test(token, no_file_punix_writes_holds_a_token_or_a_vault_value)
 	free(cache);
 	free(vault);
 }
+
+Test(token, the_checker_wants_a_secret_and_a_url_source)
+{
+	struct sbuf p = SBUF_INIT;
+	write_pkg(&p, "L", "l", "private.txt", "\"a-literal-token\"");
+	write_pkg(&p, "V", "v", "private.txt", "{ from_vault = \"no spaces\" }");
+	sbuf_puts(&p, "module C { pname = \"c\" version = \"1\" recipe = \"std.shell\" recipeArgs = { command = \"true\" }\n"
+		      "  source = { type = \"local\" path = \".\" token = { from_env = \"X\" } } }\n");
+	tdir_write(&t, "c.pcl", p.sb_buf);
+	char *prog = tdir_at(&t, "c.pcl");
+	const char *args[] = {"check", prog, NULL};
+	struct proc_result r = run(args);
+	cr_expect_eq(r.status, 1, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.err, "[E1] type mismatch in 'source.token': expected a secret ({ from_env = \"NAME\" }, "
+				"{ from_file = \"/path\" } or { from_vault = \"NAME\" }), got Str"),
+		  "%s", r.err);
+	cr_expect(strstr(r.err, "[E6] \"no spaces\" is not a valid vault entry name"), "%s", r.err);
+	cr_expect(strstr(r.err, "[E2] unknown field 'token' in 'source' of module 'C'"), "%s", r.err);
+	proc_result_free(&r);
+	free(prog);
+	sbuf_free(&p);
+}
