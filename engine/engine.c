@@ -23,14 +23,14 @@ struct engine *engine_open(const struct engine_config *cfg, struct sbuf *err)
 	e->store = cfg->store;
 	e->fault = cfg->fault;
 	e->local = ops_faulty(cfg->fault, ops_local());
-	e->state_dir = xstrdup(cfg->state_dir);
-	e->crash_at = cfg->crash_at && *cfg->crash_at ? xstrdup(cfg->crash_at) : NULL;
-	e->env = cfg->env;
 	/* read once, before anything else: a vault the CLI was given that cannot be used stops the command */
 	if (cfg->vault_path && vault_open(e->local, cfg->vault_path, (int64_t)geteuid(), &e->vault, err) < 0) {
 		free(e);
 		return NULL;
 	}
+	e->state_dir = xstrdup(cfg->state_dir);
+	e->crash_at = cfg->crash_at && *cfg->crash_at ? xstrdup(cfg->crash_at) : NULL;
+	e->env = cfg->env;
 	e->secrets = (struct secret_sources){e->env, cfg->vault_path ? &e->vault : NULL, e->local};
 	e->ssh.home = cfg->ssh.home ? xstrdup(cfg->ssh.home) : NULL;
 	e->ssh.agent_sock = cfg->ssh.agent_sock ? xstrdup(cfg->ssh.agent_sock) : NULL;

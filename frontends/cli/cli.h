@@ -142,6 +142,8 @@ int cli_places_init(struct cli_ctx *cx, struct cli_places *pl, const char *store
 /* Overrides from options (NULL: keep); the same rules. */
 int cli_places_set(struct cli_ctx *cx, struct cli_places *pl, const char *deployments, const char *state);
 void cli_places_free(struct cli_places *pl);
+/* The exit status of a command whose cli_engine failed: 2 for a refused --vault-secrets file, else 3. */
+int cli_engine_exit(const struct cli_ctx *cx, const struct cli_places *pl);
 /* --vault-secrets FILE (NULL: none): made canonical into pl->vault; EXIT_USAGE if it cannot be. */
 int cli_places_vault(struct cli_ctx *cx, struct cli_places *pl, const char *vault);
 struct vault;

@@ -593,7 +593,7 @@ int cmd_fleet(struct cli_ctx *cx, int argc, char **argv)
 	}
 	fr.e = cli_engine(cx, &pl, &st);
 	if (!fr.e) {
-		rc = EXIT_FAILURE_;
+		rc = cli_engine_exit(cx, &pl);
 		goto out_o;
 	}
 	/* a rebased host's root is made as a deploy makes its target's root */

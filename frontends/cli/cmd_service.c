@@ -719,7 +719,7 @@ int cmd_service(struct cli_ctx *cx, int argc, char **argv)
 		goto out;
 	struct engine *e = cli_engine(cx, &pl, &st);
 	if (!e) {
-		rc = EXIT_FAILURE_;
+		rc = cli_engine_exit(cx, &pl);
 		store_close(&st);
 		goto out;
 	}

@@ -178,10 +178,8 @@ struct engine *cli_engine(struct cli_ctx *cx, const struct cli_places *pl, struc
 		}
 	}
 	struct engine *e = engine_open(&cfg, &err);
-	/* a --vault-secrets file that cannot be used is a bad argument: its message names "the vault file" */
-	bool vault = pl->vault && err.sb_len && strstr(err.sb_buf, "the vault file");
 	if (!e)
-		cli_fail(cx, vault ? EXIT_USAGE : EXIT_FAILURE_, "%s", cli_reason(err.sb_buf, "the engine could not start"));
+		cli_fail(cx, EXIT_FAILURE_, "%s", cli_reason(err.sb_buf, "the engine could not start"));
 	sbuf_free(&err);
 	return e;
 }
@@ -196,6 +194,12 @@ int cli_places_set(struct cli_ctx *cx, struct cli_places *pl, const char *deploy
 	if (rc == EXIT_OK && state)
 		rc = canon(cx, &pl->state, "--state-dir", state);
 	return rc;
+}
+
+int cli_engine_exit(const struct cli_ctx *cx, const struct cli_places *pl)
+{
+	/* engine_open's messages about the vault name "the vault file" (engine/vault.c) */
+	return pl->vault && cx->error && strstr(cx->error, "the vault file") ? EXIT_USAGE : EXIT_FAILURE_;
 }
 
 int cli_places_vault(struct cli_ctx *cx, struct cli_places *pl, const char *vault)

@@ -509,6 +509,13 @@ Test(token, no_file_punix_writes_holds_a_token_or_a_vault_value)
 	sbuf_printf(&mdb, "%s/journal/data.mdb", home);
 	cr_expect_eq(stat(mdb.sb_buf, &st), 0, "the journal was scanned: %s", mdb.sb_buf);
 	sbuf_free(&mdb);
+
+	/* a vault file its group may read stops the deploy before anything: exit 2, how to fix it */
+	cr_assert_eq(chmod(vault, 0640), 0);
+	r = run(args);
+	cr_expect_eq(r.status, 2, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.err, "chmod 600 ") && !shows(&r, vault_secret), "%s", r.err);
+	proc_result_free(&r);
 	sbuf_free(&side);
 	sbuf_free(&kept);
 	sbuf_free(&rm);
@@ -538,4 +545,33 @@ Test(token, the_checker_wants_a_secret_and_a_url_source)
 	proc_result_free(&r);
 	free(prog);
 	sbuf_free(&p);
+}
+
+Test(token, fleet_apply_takes_the_vault)
+{
+	char *vault = vault_file(0600);
+	tdir_write(&t, "app.pcl",
+		   "module App { pname = \"app\" version = \"1\" recipe = \"std.shell\" recipeArgs = { command = "
+		   "\"mkdir -p $OUTPUT/bin && printf '#!/bin/sh\\\\n' > $OUTPUT/bin/app && chmod +x $OUTPUT/bin/app\" } }\n"
+		   "module S { backend = \"systemd\" services = [{ name = \"app\" package = \"App\" binary = \"app\"\n"
+		   "  environment = { PW = { from_vault = \"db_password\" } } }] }\n");
+	tdir_write(&t, "fleet.pcl", "module F { hosts = [ { file = \"app.pcl\" stack = \"S\" target = \"local\" } ] }\n");
+	char *fleet = tdir_at(&t, "fleet.pcl");
+	const char *without[] = {"fleet", "apply", fleet, "--transport-root", target, NULL};
+	struct proc_result r = run(without);
+	cr_expect_eq(r.status, 1, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "[E11]") && strstr(r.out, "(from_vault db_password): no vault file was given"), "%s",
+		  r.out);
+	proc_result_free(&r);
+	const char *with[] = {"fleet", "apply", fleet, "--transport-root", target, "--vault-secrets", vault, NULL};
+	r = run(with);
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_expect(!shows(&r, vault_secret));
+	proc_result_free(&r);
+	struct sbuf side = SBUF_INIT;
+	sbuf_printf(&side, "%s/local/etc/punix/secrets/S/app.env", target);
+	cr_expect(file_holds(side.sb_buf, vault_secret), "%s", side.sb_buf);
+	sbuf_free(&side);
+	free(fleet);
+	free(vault);
 }
