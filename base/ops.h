@@ -38,6 +38,7 @@ struct ops_stat {
 	uint64_t ino;
 	uint32_t mode; /* permission bits */
 	uint32_t nlink; /* names the file has (hard links); 0 where the table cannot tell */
+	int64_t uid;    /* its owner, or -1 where the table cannot tell */
 };
 
 /* open() flags, translated by each table. */

@@ -45,6 +45,7 @@ void local_fill_stat(const struct stat *st, struct ops_stat *out)
 	out->ino = (uint64_t)st->st_ino;
 	out->mode = (uint32_t)(st->st_mode & 07777);
 	out->nlink = (uint32_t)st->st_nlink;
+	out->uid = (int64_t)st->st_uid;
 }
 
 static int local_stat(struct punix_ops *o, const char *path, int follow, struct ops_stat *out)

@@ -279,6 +279,45 @@ void build_plan_free(struct build_plan *plan)
 	memset(plan, 0, sizeof(*plan));
 }
 
+/*
+ * The header of it's url source's token, made when the file is fetched:
+ * "Authorization: Bearer <token>", the token resolved from the plan's
+ * secrets. A token that cannot be had, or cannot go in a header, is why
+ * naming where it was to come from, never its value.
+ */
+static int token_header(void *arg, char **line, struct sbuf *why)
+{
+	const struct build_item *it = arg;
+	const struct pkg_desc *pkg = it->pkg;
+	char *value = NULL;
+	size_t len = 0;
+	struct sbuf reason = SBUF_INIT;
+	int r = secret_resolve(it->secrets, pkg->source_token_kind, pkg->source_token, &value, &len, &reason);
+	if (r == 0 && len == 0) {
+		sbuf_puts(&reason, "it is empty");
+		r = -1;
+	}
+	for (size_t i = 0; r == 0 && i < len; i++)
+		if ((unsigned char)value[i] <= 0x20 || (unsigned char)value[i] >= 0x7f) {
+			sbuf_puts(&reason, "it holds a byte that cannot go in an HTTP header (a token is visible ASCII, "
+					   "no blank)");
+			r = -1;
+		}
+	if (r < 0) {
+		sbuf_printf(why, "%s %s: %s", env_kind_name(pkg->source_token_kind), pkg->source_token,
+			    sbuf_str(&reason));
+	} else {
+		static const char prefix[] = "Authorization: Bearer ";
+		*line = xmalloc(sizeof(prefix) + len);
+		memcpy(*line, prefix, sizeof(prefix) - 1);
+		memcpy(*line + sizeof(prefix) - 1, value, len + 1);
+	}
+	secret_wipe(value, len);
+	free(value);
+	sbuf_free(&reason);
+	return r;
+}
+
 void build_plan_run(struct build_plan *plan, struct store *s, bool dry_run,
 		    void (*progress)(void *arg, const struct build_item *it, size_t i, size_t n),
 		    void (*report)(void *arg, const struct build_item *it), void *arg)
@@ -301,6 +340,11 @@ void build_plan_run(struct build_plan *plan, struct store *s, bool dry_run,
 		} else {
 			if (progress)
 				progress(arg, it, i, plan->n);
+			if (it->pkg->source_url && it->pkg->source_token) {
+				it->secrets = plan->secrets;
+				it->token = (struct fetch_header){token_header, it};
+				it->drv.header = &it->token;
+			}
 			int r = store_realise(s, &it->drv, it->path, &it->result);
 			if ((r < 0 || it->result.outcome == STORE_FAILED) && !it->result.error.sb_len)
 				sbuf_printf(&it->result.error, "cannot build %s: %s", it->path,

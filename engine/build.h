@@ -15,6 +15,7 @@
 
 #include "../store/store.h"
 #include "desc.h"
+#include "vault.h"
 
 enum build_state {
 	BUILD_PENDING,
@@ -35,11 +36,19 @@ struct build_item {
 	enum build_state state;
 	struct store_result result;
 	const char *blocked_by; /* module name of the failed dependency */
+	/* a url source's token: the header made (from plan->secrets) only when the file is fetched */
+	struct fetch_header token;
+	const struct secret_sources *secrets;
 };
 
 struct build_plan {
 	struct build_item *items; /* in build order */
 	size_t n;
+	/*
+	 * Where url sources' tokens come from (vault.h), set by the caller
+	 * before build_plan_run; NULL: none can be had (a token is [E11]).
+	 */
+	const struct secret_sources *secrets;
 };
 
 /* A problem with something the program wrote, to report at its place. */

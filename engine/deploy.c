@@ -76,6 +76,7 @@ int deploy_prepare(struct op_ctx *c, const char *tarch)
 	int r = build_plan_make(&c->bp, c->e->store, c->in->pkgs, c->in->npkgs, c->in->tree_root, roots.v, roots.n,
 				&loc, &nloc, &bad, &err);
 	VEC_FREE(&roots);
+	c->bp.secrets = &c->e->secrets; /* url sources' tokens, resolved when a build fetches */
 	if (r == 1) {
 		op_fail(c, 1, "%s:%u:%u: [E6] %s", loc[0].loc.file, loc[0].loc.line, loc[0].loc.col, loc[0].message);
 		build_located_free(loc, nloc);
@@ -160,9 +161,8 @@ int deploy_prepare(struct op_ctx *c, const char *tarch)
 		json_object_set_new(json_array_get(svcs, i), "unit", json_string(unit.sb_buf));
 		sbuf_free(&unit);
 		json_t *env = json_array();
-		static const char *const kinds[] = {"literal", "from_env", "from_file"};
 		for (size_t k = 0; k < s->nenv; k++) {
-			json_t *e = json_pack("{s:s, s:s}", "key", s->env[k].key, "kind", kinds[s->env[k].kind]);
+			json_t *e = json_pack("{s:s, s:s}", "key", s->env[k].key, "kind", env_kind_name(s->env[k].kind));
 			/* a literal by value (store paths in it put in); a secret by the name of where it comes from */
 			size_t vlen;
 			char *val = s->env[k].kind != ENV_LITERAL ? xstrdup(s->env[k].value)

@@ -47,6 +47,15 @@ struct pkg_desc {
 	const char *source_git_tag; /* and the tag checked out */
 	bool source_fixed;          /* fixed_output: source_path's tree must hash to source_sha256 */
 	struct desc_loc source_loc; /* of the path (or URL) string */
+	/*
+	 * A url source's token, by reference (docs/pcl.md, "Sources"):
+	 * ENV_FROM_ENV, ENV_FROM_FILE or ENV_FROM_VAULT and its name, or
+	 * source_token NULL for none. Resolved only when the file is fetched,
+	 * sent as "Authorization: Bearer <token>"; never an input of the
+	 * derivation.
+	 */
+	int source_token_kind; /* an enum env_kind */
+	const char *source_token;
 	const char *const *deps; /* package module names, sorted, unique */
 	size_t ndeps;
 };
@@ -56,7 +65,15 @@ enum env_kind {
 	ENV_LITERAL,
 	ENV_FROM_ENV,  /* value: the variable's name */
 	ENV_FROM_FILE, /* value: the file's absolute path */
+	ENV_FROM_VAULT, /* value: the entry's name in the --vault-secrets file */
 };
+
+/* "literal", "from_env", "from_file" or "from_vault": as PCL writes the kind. */
+static inline const char *env_kind_name(int kind)
+{
+	static const char *const names[] = {"literal", "from_env", "from_file", "from_vault"};
+	return kind >= 0 && kind <= ENV_FROM_VAULT ? names[kind] : "?";
+}
 
 struct env_desc {
 	const char *key;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "../base/sbuf.h"
@@ -22,9 +23,15 @@ struct engine *engine_open(const struct engine_config *cfg, struct sbuf *err)
 	e->store = cfg->store;
 	e->fault = cfg->fault;
 	e->local = ops_faulty(cfg->fault, ops_local());
+	/* read once, before anything else: a vault the CLI was given that cannot be used stops the command */
+	if (cfg->vault_path && vault_open(e->local, cfg->vault_path, (int64_t)geteuid(), &e->vault, err) < 0) {
+		free(e);
+		return NULL;
+	}
 	e->state_dir = xstrdup(cfg->state_dir);
 	e->crash_at = cfg->crash_at && *cfg->crash_at ? xstrdup(cfg->crash_at) : NULL;
 	e->env = cfg->env;
+	e->secrets = (struct secret_sources){e->env, cfg->vault_path ? &e->vault : NULL, e->local};
 	e->ssh.home = cfg->ssh.home ? xstrdup(cfg->ssh.home) : NULL;
 	e->ssh.agent_sock = cfg->ssh.agent_sock ? xstrdup(cfg->ssh.agent_sock) : NULL;
 	e->ssh.local_user = cfg->ssh.local_user ? xstrdup(cfg->ssh.local_user) : NULL;
@@ -66,6 +73,7 @@ fail_loop:
 	free(e->state_dir);
 	free(e->crash_at);
 	free(e->static_punix);
+	vault_free(&e->vault);
 	free(e);
 	return NULL;
 }
@@ -94,6 +102,7 @@ void engine_close(struct engine *e)
 	free(e->state_dir);
 	free(e->crash_at);
 	free(e->static_punix);
+	vault_free(&e->vault);
 	free(e);
 }
 

@@ -50,6 +50,7 @@ struct engine_config {
 	struct fault_plan *fault; /* the tests' fault plan, or NULL; owned by the caller */
 	const char *crash_at;    /* "<kind>:<step>:<before|after>": die there (tests), or NULL */
 	char *const *env;        /* where from_env secrets are read: NAME=VALUE, NULL-terminated */
+	const char *vault_path;  /* where from_vault secrets are read (--vault-secrets; vault.h), or NULL */
 	unsigned per_host;       /* work items of one SSH host on the pool at once (0: 2) */
 	unsigned local_workers;  /* ... of this machine's (0: no bound but the pool's) */
 	struct ssh_defaults ssh; /* OpenSSH conventions: where ~/.ssh is, the agent, who we are */

@@ -18,9 +18,11 @@
 /*
  * GETs url (http, https or file; redirects followed, at most 10; connect
  * timeout 30 s; abort below 1 KiB/s for 60 s; at most max bytes; an HTTP
- * status >= 400 fails) into sink. A fetch_transfer_fn.
+ * status >= 400 fails) into sink, with header (or NULL) sent to url's host
+ * only. A fetch_transfer_fn.
  */
-int fetch_transfer(const char *url, uint64_t max, fetch_sink_fn sink, void *arg, struct sbuf *err);
+int fetch_transfer(const char *url, const char *header, uint64_t max, fetch_sink_fn sink, void *arg,
+		   struct sbuf *err);
 
 /*
  * Reads an archive of format f (only the compression and the format f

@@ -4,8 +4,16 @@
  * libcurl is loaded with dlopen the first time a build fetches, as libssh2
  * is for SSH (engine/ssh2_api.h): linked, it brings some thirty shared
  * libraries (OpenSSL, GnuTLS, Kerberos, LDAP, ...) into the start of every
- * command, a rollback's included. The table of the six functions used is
+ * command, a rollback's included. The table of the functions used is
  * filled once (pthread_once) and never written again.
+ *
+ * A header (a url source's token, "Authorization: Bearer ...") is given
+ * to libcurl as a custom header. libcurl sends a custom Authorization
+ * header to the URL's host only: since 7.58.0 (CVE-2018-1000007) not to
+ * another host a redirect leads to, and since 7.83.0 (CVE-2022-27776) not
+ * on a change of port or protocol either, unless CURLOPT_UNRESTRICTED_AUTH
+ * is set, which it never is here (tests/conformance/test_fetch.c,
+ * "token_not_sent_across_hosts", checks a redirect to another host name).
  */
 #define CURL_DISABLE_TYPECHECK /* plain calls through the table, not curl.h's checking macros */
 #include <dlfcn.h>
@@ -27,7 +35,9 @@
 	X(curl_easy_perform)                                                                                          \
 	X(curl_easy_getinfo)                                                                                          \
 	X(curl_easy_cleanup)                                                                                          \
-	X(curl_easy_strerror)
+	X(curl_easy_strerror)                                                                                         \
+	X(curl_slist_append)                                                                                          \
+	X(curl_slist_free_all)
 
 struct curl_api {
 #define CURL_MEMBER(f) __typeof__(f) *f;
@@ -93,7 +103,19 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-int fetch_transfer(const char *url, uint64_t max, fetch_sink_fn sink, void *arg, struct sbuf *err)
+/* Zeroes the copies libcurl made of the headers (they may hold a token), then frees them. */
+static void free_headers(const struct curl_api *k, struct curl_slist *list)
+{
+	for (struct curl_slist *l = list; l; l = l->next) {
+		volatile char *p = l->data;
+		while (p && *p)
+			*p++ = 0;
+	}
+	k->curl_slist_free_all(list);
+}
+
+int fetch_transfer(const char *url, const char *header, uint64_t max, fetch_sink_fn sink, void *arg,
+		   struct sbuf *err)
 {
 	pthread_once(&curl_once, curl_init);
 	if (!api.ok) {
@@ -104,6 +126,12 @@ int fetch_transfer(const char *url, uint64_t max, fetch_sink_fn sink, void *arg,
 	CURL *c = k->curl_easy_init();
 	if (!c) {
 		sbuf_puts(err, "cannot start libcurl");
+		return -1;
+	}
+	struct curl_slist *headers = NULL;
+	if (header && !(headers = k->curl_slist_append(NULL, header))) {
+		k->curl_easy_cleanup(c);
+		sbuf_puts(err, "cannot start libcurl: out of memory");
 		return -1;
 	}
 	struct xfer x = {sink, arg, max, 0, false, false};
@@ -123,6 +151,10 @@ int fetch_transfer(const char *url, uint64_t max, fetch_sink_fn sink, void *arg,
 	k->curl_easy_setopt(c, CURLOPT_ERRORBUFFER, msg);
 	k->curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	k->curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+	/* never CURLOPT_UNRESTRICTED_AUTH: the header goes to url's host only */
+	k->curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
+	if (headers)
+		k->curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	CURLcode rc = k->curl_easy_perform(c);
 	int r = 0;
 	if (rc != CURLE_OK) {
@@ -137,5 +169,6 @@ int fetch_transfer(const char *url, uint64_t max, fetch_sink_fn sink, void *arg,
 		r = -1;
 	}
 	k->curl_easy_cleanup(c);
+	free_headers(k, headers);
 	return r;
 }

@@ -16,6 +16,7 @@
 #include "plan.h"
 #include "engine.h"
 #include "systemd.h"
+#include "vault.h"
 
 struct op_ctx;
 
@@ -28,6 +29,8 @@ struct engine {
 	struct fault_plan *fault;
 	char *crash_at;
 	char *const *env;
+	struct vault vault;             /* the --vault-secrets file, read once by engine_open (empty: none) */
+	struct secret_sources secrets;  /* env, the vault (if given), local: where secrets come from */
 	uv_loop_t loop;
 	uv_idle_t flush;         /* runs once per loop iteration while records wait to be made durable */
 	uv_idle_t here;          /* runs work on the loop thread when one local op is all there is (machine.c) */

@@ -24,22 +24,16 @@
 #include "op_internal.h"
 #include "ssh.h"
 #include "target.h"
-
-/* NAME's value in env (NAME=VALUE entries, NULL-terminated), or NULL. */
-static const char *env_lookup(char *const *env, const char *name)
-{
-	size_t n = strlen(name);
-	for (size_t i = 0; env && env[i]; i++)
-		if (strncmp(env[i], name, n) == 0 && env[i][n] == '=')
-			return env[i] + n + 1;
-	return NULL;
-}
+#include "vault.h"
 
 /*
- * Resolves every secret of the stack on this machine: from_env from the
- * environment the engine was given (the CLI's, read once), from_file from the file (one trailing newline
- * stripped). Every one that cannot be had is listed in one [E11] error.
- * The values stay in memory: they reach only the sidecar files.
+ * Resolves every secret of the stack on this machine (secret_resolve,
+ * vault.h): from_env from the environment the engine was given (the CLI's,
+ * read once), from_file from the file (one trailing newline stripped),
+ * from_vault from the --vault-secrets file engine_open read. Every one
+ * that cannot be had is listed in one [E11] error, naming where it was to
+ * come from, never a value. The values stay in memory: they reach only the
+ * sidecar files.
  */
 int resolve_secrets(struct op_ctx *c, const struct stack_desc *st)
 {
@@ -55,7 +49,7 @@ int resolve_secrets(struct op_ctx *c, const struct stack_desc *st)
 			char *value = NULL;
 			size_t len = 0;
 			const char *why = NULL;
-			char errbuf[128];
+			struct sbuf reason = SBUF_INIT;
 			const struct bundle *bd = c->in ? c->in->bundle : NULL;
 			if (bd && bd->build) {
 				/* --build-on-target: resolved by the deployer, as it would for its own deploy */
@@ -66,38 +60,25 @@ int resolve_secrets(struct op_ctx *c, const struct stack_desc *st)
 					}
 				if (!value)
 					why = "not sent by the deployer";
-			} else if (e->kind == ENV_FROM_ENV) {
-				const char *x = env_lookup(c->e->env, e->value);
-				if (x) {
-					value = xstrdup(x);
-					len = strlen(x);
-				} else {
-					why = "not set";
-				}
-			} else {
-				int r = c->e->local->read_file(c->e->local, e->value, 1 << 16, &value, &len);
-				if (r < 0) {
-					snprintf(errbuf, sizeof(errbuf), "%s", r == -EFBIG ? "larger than 64 KiB" : strerror(-r));
-					why = errbuf;
-					value = NULL;
-				} else if (len && value[len - 1] == '\n') {
-					value[--len] = '\0';
-				}
+			} else if (secret_resolve(&c->e->secrets, e->kind, e->value, &value, &len, &reason) < 0) {
+				why = sbuf_str(&reason);
 			}
 			/* one line of the sidecar: no NUL, line break or other control
 			 * character but tab, valid UTF-8, no trailing backslash; why names
 			 * the byte class, never the value */
 			if (value && !systemd_value_ok(value, len, &why)) {
-				memset(value, 0, len); /* do not leave secret values in freed memory */
+				secret_wipe(value, len); /* do not leave secret values in freed memory */
 				free(value);
 				value = NULL;
 			}
 			if (!value) {
 				sbuf_printf(&missing, "\n  %s of service '%s' (%s %s): %s", e->key, s->name,
-					    e->kind == ENV_FROM_ENV ? "from_env" : "from_file", e->value, why);
+					    env_kind_name(e->kind), e->value, why);
 				nmissing++;
+				sbuf_free(&reason);
 				continue;
 			}
+			sbuf_free(&reason);
 			struct secret_value sv = {s->name, e->key, value};
 			VEC_PUSH(&v, sv);
 		}
@@ -117,7 +98,7 @@ void free_secrets(struct op_ctx *c)
 	for (size_t i = 0; i < c->nsecrets; i++) {
 		/* do not leave secret values in freed memory */
 		char *val = (char *)c->secrets[i].value;
-		memset(val, 0, strlen(val));
+		secret_wipe(val, strlen(val));
 		free(val);
 	}
 	free(c->secrets);

@@ -155,6 +155,7 @@ static int ssh_stat(struct punix_ops *o, const char *path, int follow, struct op
 	st->type = S_ISREG(m) ? OPS_FT_REG : S_ISDIR(m) ? OPS_FT_DIR : S_ISLNK(m) ? OPS_FT_LINK : OPS_FT_OTHER;
 	st->size = a.filesize;
 	st->mode = (uint32_t)(m & 07777);
+	st->uid = (a.flags & LIBSSH2_SFTP_ATTR_UIDGID) ? (int64_t)a.uid : -1;
 	return 0;
 }
 

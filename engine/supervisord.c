@@ -367,7 +367,7 @@ static void check_service(struct scheck *sc, const struct service_desc *s, const
 		if (e->kind != ENV_LITERAL) {
 			refuse(sc, "cannot pass secrets: environment.%s is %s %s, and supervisord has no environment file "
 				   "to keep it out of its config (give a literal, or use backend 'systemd')",
-			       e->key, e->kind == ENV_FROM_ENV ? "from_env" : "from_file", e->value);
+			       e->key, env_kind_name(e->kind), e->value);
 			continue;
 		}
 		char what[160];

@@ -128,7 +128,9 @@ struct store_drv {
 	 * A url source instead (source_dir NULL): the URL, the name its file
 	 * gets in src/, and (in source_hash) its declared SHA-256. Only the
 	 * name and the hash are inputs: the same file from another URL is the
-	 * same derivation. fetch downloads it (the caller's network seam);
+	 * same derivation. fetch downloads it (the caller's network seam),
+	 * sending header's line if header is not NULL (a token: made only
+	 * when the file is not cached; not an input, so it names no path);
 	 * unpack reads it if its name is an archive's (unpack_format_of);
 	 * module names the package in messages (not an input).
 	 */
@@ -142,6 +144,7 @@ struct store_drv {
 	 * as a local source's tree hash is (the same tree is the same source).
 	 */
 	const char *git_url, *git_tag;
+	const struct fetch_header *header;
 	const char *module;
 	unsigned char source_hash[32];
 	const char *system;  /* "x86_64-linux" */

@@ -84,10 +84,24 @@ static int sink_write(void *arg, const void *buf, size_t n)
 	return 0;
 }
 
+static void wipe_line(char *line)
+{
+	if (!line)
+		return;
+	volatile char *p = line;
+	while (*p)
+		*p++ = 0;
+	free(line);
+}
+
 /* Downloads url into tmp and, if its hash is want, renames it to final. */
 static int download(struct punix_ops *o, const char *cache_dir, const char *url, const unsigned char want[32],
-		    fetch_transfer_fn transfer, const char *final, struct sbuf *err)
+		    fetch_transfer_fn transfer, const struct fetch_header *header, const char *final, struct sbuf *err)
 {
+	/* the header first: a secret that cannot be had leaves nothing behind */
+	char *line = NULL;
+	if (header && header->make(header->arg, &line, err) < 0)
+		return -ENOKEY;
 	char *tmp = ops_tmp_name(final);
 	struct sink s = {.o = o, .h = -1};
 	sha256_init(&s.c);
@@ -95,10 +109,12 @@ static int download(struct punix_ops *o, const char *cache_dir, const char *url,
 	if (r < 0) {
 		sbuf_printf(err, "cannot create %s: %s", tmp, strerror(-r));
 		free(tmp);
+		wipe_line(line);
 		return r;
 	}
 	struct sbuf why = SBUF_INIT;
-	r = transfer(url, FETCH_MAX_BYTES, sink_write, &s, &why);
+	r = transfer(url, line, FETCH_MAX_BYTES, sink_write, &s, &why);
+	wipe_line(line); /* a secret in it stays in memory no longer than the transfer */
 	if (r < 0 && s.error) {
 		sbuf_printf(err, "cannot write %s: %s", tmp, strerror(-s.error));
 		r = s.error;
@@ -136,7 +152,7 @@ static int download(struct punix_ops *o, const char *cache_dir, const char *url,
 }
 
 int store_fetch(struct punix_ops *o, const char *cache_dir, const char *url, const unsigned char want[32],
-		fetch_transfer_fn transfer, char **path, struct sbuf *err)
+		fetch_transfer_fn transfer, const struct fetch_header *header, char **path, struct sbuf *err)
 {
 	*path = NULL;
 	char hex[65];
@@ -165,7 +181,7 @@ int store_fetch(struct punix_ops *o, const char *cache_dir, const char *url, con
 			goto out;
 		}
 	}
-	r = download(o, cache_dir, url, want, transfer, final.sb_buf, err);
+	r = download(o, cache_dir, url, want, transfer, header, final.sb_buf, err);
 out:
 	if (h >= 0)
 		o->unlock(o, h);

@@ -25,21 +25,39 @@
 /* Takes each piece of a download; 0, or <0 to stop it. */
 typedef int (*fetch_sink_fn)(void *arg, const void *buf, size_t n);
 /*
- * Downloads url, at most max bytes, into sink. 0, or <0 with err saying
- * why in a few words ("HTTP 404", "Could not resolve host: ...").
+ * Downloads url, at most max bytes, into sink, sending header (one
+ * "Name: value" line without line break, or NULL for none) with the
+ * request, and to no other host a redirect leads to. 0, or <0 with err
+ * saying why in a few words ("HTTP 404", "Could not resolve host: ..."),
+ * never the header.
  */
-typedef int (*fetch_transfer_fn)(const char *url, uint64_t max, fetch_sink_fn sink, void *arg, struct sbuf *err);
+typedef int (*fetch_transfer_fn)(const char *url, const char *header, uint64_t max, fetch_sink_fn sink, void *arg,
+				 struct sbuf *err);
+
+/*
+ * A header a download sends (a url source's token: "Authorization: Bearer
+ * ..."), made only when the file is not cached, so the secret in it is
+ * read only when it is needed. make gives 0 with *line malloc'd (the
+ * fetch wipes and frees it after the transfer), or <0 with why saying why
+ * in a few words (where the secret was to come from), never a secret.
+ */
+struct fetch_header {
+	int (*make)(void *arg, char **line, struct sbuf *why);
+	void *arg;
+};
 
 /*
  * Makes <cache_dir>/sha256-<hex want> hold the bytes of url, whose SHA-256
  * must be want, fetching them with transfer unless they are cached (then
- * nothing touches the network). 0 with *path malloc'd (the cached file),
- * or <0 with err saying why: the download failed (-EIO), or its hash is
- * not want (-EBADMSG; err names both), or an effect on the cache failed.
- * Nothing enters the cache unless its hash is want.
+ * nothing touches the network, and header, if not NULL, is not made). 0
+ * with *path malloc'd (the cached file), or <0 with err saying why: the
+ * header could not be made (-ENOKEY), the download failed (-EIO), or its
+ * hash is not want (-EBADMSG; err names both), or an effect on the cache
+ * failed. Nothing enters the cache unless its hash is want; the cache's
+ * key is want alone.
  */
 int store_fetch(struct punix_ops *o, const char *cache_dir, const char *url, const unsigned char want[32],
-		fetch_transfer_fn transfer, char **path, struct sbuf *err);
+		fetch_transfer_fn transfer, const struct fetch_header *header, char **path, struct sbuf *err);
 
 /*
  * Makes <cache_dir>/git-<hex want> the tree of tag of the git repository

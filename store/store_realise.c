@@ -589,8 +589,10 @@ static int make_build_dir(struct store *s, const char *name, char **dir)
 
 /*
  * The file of d's url source (the directory of its git source), from the
- * download cache (fetched into it if it is not there): 0 with *file malloc'd, or -EIO with an [E10] error in
- * res, also written as the build's log (the build never starts).
+ * download cache (fetched into it if it is not there): 0 with *file
+ * malloc'd, or -EIO with an [E10] error in res (an [E11] one when its
+ * token cannot be resolved), also written as the build's log (the build
+ * never starts).
  */
 static int fetch_source(struct store *s, const struct store_drv *d, char **file, struct store_result *res)
 {
@@ -603,10 +605,15 @@ static int fetch_source(struct store *s, const struct store_drv *d, char **file,
 	else if (!d->fetch)
 		sbuf_puts(&why, "no way to download was given");
 	else
-		r = store_fetch(s->ops, s->cache_dir, d->source_url, d->source_hash, d->fetch, file, &why);
+		r = store_fetch(s->ops, s->cache_dir, d->source_url, d->source_hash, d->fetch, d->header, file, &why);
 	if (r < 0) {
-		sbuf_printf(&res->error, "[E10] package '%s': cannot fetch %s: %s", d->module ? d->module : d->pname,
-			    d->git_url ? d->git_url : d->source_url, sbuf_str(&why));
+		const char *pkg = d->module ? d->module : d->pname;
+		if (r == -ENOKEY) /* why says where the token was to come from, never a value */
+			sbuf_printf(&res->error, "[E11] package '%s': cannot resolve the token of source %s: %s", pkg,
+				    d->source_url, sbuf_str(&why));
+		else
+			sbuf_printf(&res->error, "[E10] package '%s': cannot fetch %s: %s", pkg,
+				    d->git_url ? d->git_url : d->source_url, sbuf_str(&why));
 		struct sbuf line = SBUF_INIT;
 		sbuf_printf(&line, "%s\n", res->error.sb_buf);
 		ops_write_atomic(s->ops, res->log_path, line.sb_buf, line.sb_len, 0644);

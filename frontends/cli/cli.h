@@ -127,6 +127,7 @@ struct cli_places {
 	char *static_punix;       /* a static build of punix to bootstrap targets with ($PUNIX_STATIC, or beside us) */
 	char *host_root;          /* $PUNIX_HOST_ROOT: this machine's state is beneath it (host mode's commands) */
 	struct punix_ops *host_ops; /* the machine beneath host_root */
+	char *vault;              /* --vault-secrets: where from_vault secrets are read (canonical), or NULL */
 };
 
 /* Where root keeps everything unless PUNIX_HOME says otherwise. */
@@ -141,6 +142,17 @@ int cli_places_init(struct cli_ctx *cx, struct cli_places *pl, const char *store
 /* Overrides from options (NULL: keep); the same rules. */
 int cli_places_set(struct cli_ctx *cx, struct cli_places *pl, const char *deployments, const char *state);
 void cli_places_free(struct cli_places *pl);
+/* The exit status of a command whose cli_engine failed: 2 for a refused --vault-secrets file, else 3. */
+int cli_engine_exit(const struct cli_ctx *cx, const struct cli_places *pl);
+/* --vault-secrets FILE (NULL: none): made canonical into pl->vault; EXIT_USAGE if it cannot be. */
+int cli_places_vault(struct cli_ctx *cx, struct cli_places *pl, const char *vault);
+struct vault;
+/*
+ * Reads pl->vault once into v (empty when there is none): EXIT_OK, or
+ * EXIT_USAGE after printing why it is refused (its mode, its owner, its
+ * JSON; vault.h). Freed with vault_free.
+ */
+int cli_read_vault(struct cli_ctx *cx, const struct cli_places *pl, struct vault *v);
 /*
  * Opens the store (flags: STORE_CREATE to make it); on failure prints why
  * and returns EXIT_ERROR (no store, not a store) or EXIT_FAILURE_.

@@ -23,9 +23,11 @@
 #include <unistd.h>
 
 #include "../../engine/build.h"
+#include "../../engine/vault.h"
 #include "cli.h"
 
-#define BUILD_USAGE "usage: punix build [--only M,...] [--dry-run] [--store-root DIR] [--json] FILE|DIR...\n"
+#define BUILD_USAGE                                                                                                   \
+	"usage: punix build [--only M,...] [--dry-run] [--store-root DIR] [--vault-secrets FILE] [--json] FILE|DIR...\n"
 
 void cmd_build_help(void)
 {
@@ -37,6 +39,9 @@ void cmd_build_help(void)
 	      "  --only M,...      build only these package modules (and what they depend on)\n"
 	      "  --dry-run         compute and print store paths; build nothing\n"
 	      "  --store-root DIR  the store (default: $PUNIX_STORE_DIR, else $PUNIX_HOME/store)\n"
+	      "  --vault-secrets FILE\n"
+	      "                    where url sources' { from_vault = \"NAME\" } tokens are read: a JSON\n"
+	      "                    object of names to strings, mode 0600, yours (docs/pcl.md, \"Secrets\")\n"
 	      "  --json            print one JSON object instead of lines (docs/cli.md, \"JSON\")\n"
 	      "  -h, --help        show this help\n"
 	      "\n"
@@ -126,9 +131,10 @@ int cmd_build(struct cli_ctx *cx, int argc, char **argv)
 	static const struct option longopts[] = {
 		{"only", required_argument, NULL, 'o'},     {"dry-run", no_argument, NULL, 'n'},
 		{"store-root", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+		{"vault-secrets", required_argument, NULL, 'V'}, {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
-	const char *only_arg = NULL, *store_root = NULL;
+	const char *only_arg = NULL, *store_root = NULL, *vault_arg = NULL;
 	bool dry = false;
 	struct build_out out = {.cx = cx, .json = cx->json};
 	int c;
@@ -138,6 +144,7 @@ int cmd_build(struct cli_ctx *cx, int argc, char **argv)
 		case 'o': only_arg = optarg; break;
 		case 'n': dry = true; break;
 		case 's': store_root = optarg; break;
+		case 'V': vault_arg = optarg; break;
 		case 'j': out.json = true; break;
 		case 'h': cmd_build_help(); return EXIT_OK;
 		default: return cli_usage(cx, BUILD_USAGE);
@@ -159,8 +166,11 @@ int cmd_build(struct cli_ctx *cx, int argc, char **argv)
 	char *root = cli_tree_root(cx, ops_local(), args, nargs);
 	struct cli_places pl;
 	struct store st;
+	struct vault vault = {0};
 	if ((rc = cli_places_init(cx, &pl, store_root)) != EXIT_OK || !root ||
+	    (rc = cli_places_vault(cx, &pl, vault_arg)) != EXIT_OK || (rc = cli_read_vault(cx, &pl, &vault)) != EXIT_OK ||
 	    (rc = cli_open_store(cx, &st, &pl, dry ? CLI_STORE_MAY_BE_ABSENT : STORE_CREATE)) != EXIT_OK) {
+		vault_free(&vault);
 		free(root);
 		cli_places_free(&pl);
 		pcl_program_free(prog);
@@ -186,6 +196,10 @@ int cmd_build(struct cli_ctx *cx, int argc, char **argv)
 	} else if (r < 0) {
 		rc = cli_fail(cx, EXIT_FAILURE_, "%s", sbuf_str(&err));
 	} else {
+		/* url sources' tokens: read only by a build that fetches (docs/building.md) */
+		extern char **environ;
+		struct secret_sources secrets = {environ, pl.vault ? &vault : NULL, ops_local()};
+		plan.secrets = &secrets;
 		if (out.json)
 			out.list = json_array();
 		/* a dry run builds nothing: nothing to show progress of */
@@ -215,6 +229,7 @@ int cmd_build(struct cli_ctx *cx, int argc, char **argv)
 	sbuf_free(&err);
 	cli_free_strings(only, nonly);
 	store_close(&st);
+	vault_free(&vault);
 	cli_places_free(&pl);
 	free(root);
 	pcl_program_free(prog);

@@ -30,7 +30,8 @@
 
 #define FLEET_USAGE                                                                                        \
 	"usage: punix fleet apply FILE [--parallel N] [--fail-fast] [--on NAME,...] [--timeout S] [--activate [--enable]]\n" \
-	"                        [--dry-run] [--confirm-timeout SECS [--health CMD]] [--json] [TARGET OPTIONS]\n" \
+	"                        [--dry-run] [--confirm-timeout SECS [--health CMD]] [--vault-secrets FILE]\n" \
+	"                        [--json] [TARGET OPTIONS]\n"                                              \
 	"       punix fleet rollback FILE [--parallel N] [--fail-fast] [--on NAME,...] [--activate [--enable]]\n" \
 	"                        [--confirm-timeout SECS [--health CMD]] [--json] [TARGET OPTIONS]\n"        \
 	"       punix fleet status FILE [--on NAME,...] [--json] [TARGET OPTIONS]\n"
@@ -61,6 +62,8 @@ void cmd_fleet_help(void)
 	      "                         back by itself and the host is 'failed' (host mode, as for\n"
 	      "                         'punix service deploy')\n"
 	      "  --health CMD           [with --confirm-timeout] run on each host until it exits 0\n"
+	      "  --vault-secrets FILE   [apply] where { from_vault = \"NAME\" } secrets are read (a JSON\n"
+	      "                         object of names to strings, mode 0600, yours; read once)\n"
 	      "  --dry-run              [apply] each host into <deployments-root>/.dry-run/<user@host_port>/\n"
 	      "  --transport-root DIR   each host into DIR/<user@host_port>/ on this machine (a rehearsal:\n"
 	      "                         no SSH)\n"
@@ -368,6 +371,7 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct fleet_opts *o
 		{"confirm-timeout", required_argument, NULL, 'W'},
 		{"supervisor-conf", required_argument, NULL, 'C'},
 		{"health", required_argument, NULL, 'H'},
+		{"vault-secrets", required_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -404,6 +408,7 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct fleet_opts *o
 		}
 		case 'H': o->health = optarg; break;
 		case 'C': o->supervisor_conf = optarg; break;
+		case 'V': o->vault = optarg; break;
 		case 'o': o->on = optarg; break;
 		case 'a': o->activate = true; break;
 		case 'e': o->enable = true; break;
@@ -432,6 +437,8 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct fleet_opts *o
 		return cli_fail(cx, EXIT_USAGE, "--enable goes with --activate");
 	if (strcmp(o->sub, "apply") && (o->dry_run || o->resume))
 		return cli_fail(cx, EXIT_USAGE, "--dry-run and --resume go with apply");
+	if (strcmp(o->sub, "apply") && o->vault)
+		return cli_fail(cx, EXIT_USAGE, "--vault-secrets goes with apply (its from_vault secrets)");
 	if (!strcmp(o->sub, "status") && (o->activate || o->fail_fast))
 		return cli_fail(cx, EXIT_USAGE, "--activate and --fail-fast go with apply and rollback");
 	if ((o->confirm_timeout || o->health) && !strcmp(o->sub, "status"))
@@ -520,6 +527,8 @@ int cmd_fleet(struct cli_ctx *cx, int argc, char **argv)
 		rc = cli_places_init(cx, &pl, o.store_root);
 	if (f && rc == EXIT_OK)
 		rc = cli_places_set(cx, &pl, o.deployments_root, o.state_dir);
+	if (f && rc == EXIT_OK)
+		rc = cli_places_vault(cx, &pl, o.vault);
 	if (!f || rc != EXIT_OK)
 		goto out;
 	fleet_dir = ops_dirname(fleet_real);
@@ -587,7 +596,7 @@ int cmd_fleet(struct cli_ctx *cx, int argc, char **argv)
 	}
 	fr.e = cli_engine(cx, &pl, &st);
 	if (!fr.e) {
-		rc = EXIT_FAILURE_;
+		rc = cli_engine_exit(cx, &pl);
 		goto out_o;
 	}
 	/* a rebased host's root is made as a deploy makes its target's root */

@@ -44,7 +44,7 @@ struct svc_opts {
 	const char *adopt[64];
 	size_t nadopt;
 	long confirm_timeout, wait; /* --confirm-timeout; confirm's --wait */
-	const char *health, *confirm_token, *token;
+	const char *health, *confirm_token, *token, *vault;
 };
 
 static int parse(struct cli_ctx *cx, int argc, char **argv, struct svc_opts *o)
@@ -72,6 +72,7 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct svc_opts *o)
 		{"build-on-target", no_argument, NULL, 'b'},
 		{"confirm-timeout", required_argument, NULL, 'W'},
 		{"health", required_argument, NULL, 'H'},
+		{"vault-secrets", required_argument, NULL, 'V'},
 		{"confirm-token", required_argument, NULL, 'X'},
 		{"wait", required_argument, NULL, 'w'},
 		{"help", no_argument, NULL, 'h'},
@@ -150,6 +151,7 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct svc_opts *o)
 			break;
 		}
 		case 'H': o->health = optarg; break;
+		case 'V': o->vault = optarg; break;
 		case 'X': o->confirm_token = optarg; break;
 		case 'h': cmd_service_help(); return -1;
 		default: return cli_usage(cx, SERVICE_USAGE);
@@ -173,6 +175,8 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct svc_opts *o)
 		return cli_fail(cx, EXIT_USAGE, "--confirm-timeout does not go with --dry-run (nothing there to keep or revert)");
 	if (o->wait && !confirm)
 		return cli_fail(cx, EXIT_USAGE, "--wait goes with confirm");
+	if (o->vault && (strcmp(o->sub, "deploy") || o->bundle_fd))
+		return cli_fail(cx, EXIT_USAGE, "--vault-secrets goes with deploy (its from_vault secrets)");
 	if (confirm && (o->target || o->activate))
 		return cli_fail(cx, EXIT_USAGE, "confirm runs on the target itself (a deployer runs it there over SSH); it "
 					    "takes neither --target nor --activate");
@@ -637,6 +641,8 @@ int cmd_service(struct cli_ctx *cx, int argc, char **argv)
 	if (rc == EXIT_OK)
 		rc = cli_places_set(cx, &pl, o.deployments_root, o.state_dir);
 	if (rc == EXIT_OK)
+		rc = cli_places_vault(cx, &pl, o.vault);
+	if (rc == EXIT_OK)
 		dep = xstrdup(pl.deployments);
 	if (rc == EXIT_OK && o.transport_root)
 		troot = canonical_root(cx, "--transport-root", o.transport_root, &rc);
@@ -713,7 +719,7 @@ int cmd_service(struct cli_ctx *cx, int argc, char **argv)
 		goto out;
 	struct engine *e = cli_engine(cx, &pl, &st);
 	if (!e) {
-		rc = EXIT_FAILURE_;
+		rc = cli_engine_exit(cx, &pl);
 		store_close(&st);
 		goto out;
 	}

@@ -20,6 +20,7 @@ struct fleet_opts {
 	const char *on;
 	long timeout, confirm_timeout;
 	const char *health, *supervisor_conf;
+	const char *vault; /* --vault-secrets */
 	const char *transport_root, *deployments_root, *unit_dir, *store_root, *state_dir;
 	const char *known_hosts, *key, *remote_punix;
 	enum target_mode mode;

@@ -8,7 +8,7 @@
 
 #define SERVICE_USAGE_TEXT                                                                                  \
 	"usage: punix service deploy STACK[,STACK...] --file F [--dry-run] [--adopt PATH]... [--activate [--enable]]\n" \
-	"                            [TARGET OPTIONS]\n"                                                 \
+	"                            [--vault-secrets FILE] [TARGET OPTIONS]\n"                          \
 	"       punix service rollback STACK [--activate [--enable]] [TARGET OPTIONS]\n"                \
 	"       punix service set-current STACK N [--activate [--enable]] [TARGET OPTIONS]\n"           \
 	"       punix service status STACK [--json] [TARGET OPTIONS]\n"                                 \
@@ -40,6 +40,8 @@ void cmd_service_help(void)
 	      "  --adopt PATH           [deploy] take over PATH, a file that exists and that no generation\n"
 	      "                         of the stack wrote (refused otherwise, [E13]); its original comes\n"
 	      "                         back when the stack stops declaring it (repeatable)\n"
+	      "  --vault-secrets FILE   [deploy] where { from_vault = \"NAME\" } secrets are read: a JSON\n"
+	      "                         object of names to single-line strings, mode 0600, owned by you\n"
 	      "  --activate             after the flip: systemctl daemon-reload, restart the units that\n"
 	      "                         changed, stop the ones that went, then run each changed service's\n"
 	      "                         <name>-provision.service (supervisord stacks: supervisorctl\n"

@@ -19,6 +19,7 @@
 #include "../../base/xalloc.h"
 #include "../../engine/engine.h"
 #include "../../engine/target.h"
+#include "../../engine/vault.h"
 #include "cli.h"
 
 static char *user_home(void)
@@ -158,6 +159,7 @@ struct engine *cli_engine(struct cli_ctx *cx, const struct cli_places *pl, struc
 		.fault = pl->fault,
 		.crash_at = pl->crash_at,
 		.env = environ,
+		.vault_path = pl->vault,
 		.ssh = pl->ssh,
 		.static_punix = pl->static_punix,
 	};
@@ -194,6 +196,29 @@ int cli_places_set(struct cli_ctx *cx, struct cli_places *pl, const char *deploy
 	return rc;
 }
 
+int cli_engine_exit(const struct cli_ctx *cx, const struct cli_places *pl)
+{
+	/* engine_open's messages about the vault name "the vault file" (engine/vault.c) */
+	return pl->vault && cx->error && strstr(cx->error, "the vault file") ? EXIT_USAGE : EXIT_FAILURE_;
+}
+
+int cli_places_vault(struct cli_ctx *cx, struct cli_places *pl, const char *vault)
+{
+	return vault ? canon(cx, &pl->vault, "--vault-secrets", vault) : EXIT_OK;
+}
+
+int cli_read_vault(struct cli_ctx *cx, const struct cli_places *pl, struct vault *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (!pl->vault)
+		return EXIT_OK;
+	struct sbuf err = SBUF_INIT;
+	int r = vault_open(ops_local(), pl->vault, (int64_t)geteuid(), v, &err);
+	int rc = r < 0 ? cli_fail(cx, EXIT_USAGE, "%s", cli_reason(err.sb_buf, "the vault file cannot be read")) : EXIT_OK;
+	sbuf_free(&err);
+	return rc;
+}
+
 void cli_places_free(struct cli_places *pl)
 {
 	free(pl->home);
@@ -207,6 +232,7 @@ void cli_places_free(struct cli_places *pl)
 	free(pl->local_user);
 	free(pl->static_punix);
 	free(pl->host_root);
+	free(pl->vault);
 	if (pl->host_ops)
 		ops_beneath_free(pl->host_ops);
 	fault_plan_free(pl->fault);

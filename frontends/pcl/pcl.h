@@ -66,7 +66,7 @@ enum pcl_vkind {
 	PCL_V_BOOL,
 	PCL_V_LIST,
 	PCL_V_REC,
-	PCL_V_SECRET, /* { from_env = ".." } or { from_file = ".." }: a Str resolved at deploy */
+	PCL_V_SECRET, /* { from_env = ".." }, { from_file = ".." } or { from_vault = ".." }: resolved when used */
 	PCL_V_OUT,    /* Pkg.out: the store path of package module Pkg */
 	PCL_V_FMT,    /* a Str composed with "${Pkg.out}": v_str with store paths left open (below) */
 	PCL_V_ERROR,  /* poison left where an error was reported; never seen after a clean check */
@@ -75,6 +75,7 @@ enum pcl_vkind {
 enum pcl_secret_source {
 	PCL_SECRET_ENV,
 	PCL_SECRET_FILE,
+	PCL_SECRET_VAULT, /* { from_vault = "NAME" }: an entry of the --vault-secrets file */
 };
 
 struct pcl_value;

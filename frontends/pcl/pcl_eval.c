@@ -270,11 +270,29 @@ static bool is_env_name(const char *s)
 	return true;
 }
 
-/* { from_env = "NAME" } or { from_file = "/abs" }: a secret, checked here. */
+/* A vault entry's name: 1 to 128 letters, digits or '_.-'. */
+static bool is_vault_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 128)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+		      *s == '.' || *s == '-'))
+			return false;
+	return true;
+}
+
+static bool is_secret_field(const char *name)
+{
+	return !strcmp(name, "from_env") || !strcmp(name, "from_file") || !strcmp(name, "from_vault");
+}
+
+/* { from_env = "NAME" }, { from_file = "/abs" } or { from_vault = "NAME" }: a secret, checked here. */
 static struct pcl_value make_secret(struct pcl_program *p, struct pcl_loc loc, const struct pcl_vfield *f)
 {
 	const struct pcl_value *src = f->f_value;
-	bool env = strcmp(f->f_name, "from_env") == 0;
+	bool env = strcmp(f->f_name, "from_env") == 0, vault = strcmp(f->f_name, "from_vault") == 0;
 	if (src->v_kind == PCL_V_ERROR)
 		return error_val(loc);
 	if (src->v_kind != PCL_V_STR) {
@@ -291,12 +309,19 @@ static struct pcl_value make_secret(struct pcl_program *p, struct pcl_loc loc, c
 		pcl_diag_hint(d, "names are letters, digits and '_', not starting with a digit");
 		return error_val(loc);
 	}
-	if (!env && (s[0] != '/' || strpbrk(s, "\n\r") != NULL)) {
+	if (vault && !is_vault_name(s)) {
+		struct pcl_diag *d =
+			pcl_error(p, src->v_loc, PCL_E6, "%s is not a valid vault entry name", pcl_show(p, s));
+		pcl_diag_hint(d, "names are 1 to 128 letters, digits or '_.-'; the entry is read from the "
+				 "--vault-secrets file");
+		return error_val(loc);
+	}
+	if (!env && !vault && (s[0] != '/' || strpbrk(s, "\n\r") != NULL)) {
 		pcl_error(p, src->v_loc, PCL_E6, "'from_file' needs an absolute path, got %s", pcl_show(p, s));
 		return error_val(loc);
 	}
 	struct pcl_value v = value_of(PCL_V_SECRET, loc, &ty_secret);
-	v.v_secret.source = env ? PCL_SECRET_ENV : PCL_SECRET_FILE;
+	v.v_secret.source = env ? PCL_SECRET_ENV : vault ? PCL_SECRET_VAULT : PCL_SECRET_FILE;
 	v.v_secret.name = s;
 	return v;
 }
@@ -331,7 +356,7 @@ static void sort_fields(struct pcl_vfield *vf, size_t n)
 
 /*
  * Builds a record from evaluated fields vf[0..n), sorted in place: a name
- * given twice is [E3], and a lone from_env/from_file is a secret.
+ * given twice is [E3], and a lone from_env/from_file/from_vault is a secret.
  */
 static struct pcl_value build_record(struct pcl_program *p, struct pcl_loc loc, struct pcl_vfield *vf, size_t n,
 				     bool secret_ok)
@@ -346,7 +371,7 @@ static struct pcl_value build_record(struct pcl_program *p, struct pcl_loc loc, 
 		}
 		vf[m++] = vf[i];
 	}
-	if (secret_ok && m == 1 && (!strcmp(vf[0].f_name, "from_env") || !strcmp(vf[0].f_name, "from_file")))
+	if (secret_ok && m == 1 && is_secret_field(vf[0].f_name))
 		return make_secret(p, loc, &vf[0]);
 
 	struct pcl_tfield *tf = tfield_scratch(p, m);

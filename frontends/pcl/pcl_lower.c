@@ -48,14 +48,28 @@ void pcl_value_canonical(const struct pcl_value *v, struct sbuf *out)
 		sbuf_append(out, v->v_str.s, v->v_str.len);
 		return;
 	case PCL_V_SECRET:
-		sbuf_printf(out, "%c%zu:%s", v->v_secret.source == PCL_SECRET_ENV ? 'e' : 'f', strlen(v->v_secret.name),
-			    v->v_secret.name);
+		sbuf_printf(out, "%c%zu:%s",
+			    v->v_secret.source == PCL_SECRET_ENV	? 'e'
+			    : v->v_secret.source == PCL_SECRET_VAULT ? 'v'
+								     : 'f',
+			    strlen(v->v_secret.name), v->v_secret.name);
 		return;
 	case PCL_V_ERROR:
 		break;
 	}
 	assert(!"an error value has no canonical encoding");
 	abort();
+}
+
+/* The engine's kind of a secret (desc.h). */
+static enum env_kind secret_kind(const struct pcl_value *v)
+{
+	switch (v->v_secret.source) {
+	case PCL_SECRET_ENV: return ENV_FROM_ENV;
+	case PCL_SECRET_VAULT: return ENV_FROM_VAULT;
+	case PCL_SECRET_FILE: break;
+	}
+	return ENV_FROM_FILE;
 }
 
 static const char *str_field(const struct pcl_value *rec, const char *name)
@@ -97,6 +111,12 @@ static void lower_package(struct pcl_program *p, const struct pcl_module *m, str
 		} else if (url) {
 			pkg->source_url = url->v_str.s;
 			pkg->source_sha256 = hash->v_str.s;
+			/* the token by reference only: its value is read when the file is fetched */
+			const struct pcl_value *tok = pcl_value_field(src, "token");
+			if (tok && tok->v_kind == PCL_V_SECRET) {
+				pkg->source_token_kind = secret_kind(tok);
+				pkg->source_token = tok->v_secret.name;
+			}
 		} else {
 			pkg->source_path = path->v_str.s;
 			if (type && !strcmp(type, "fixed_output")) {
@@ -241,7 +261,7 @@ static const struct env_desc *env_of(struct pcl_program *p, const struct pcl_val
 		const struct pcl_value *v = env->v_rec.fields[i].f_value;
 		e[i].key = env->v_rec.fields[i].f_name;
 		if (v->v_kind == PCL_V_SECRET) {
-			e[i].kind = v->v_secret.source == PCL_SECRET_ENV ? ENV_FROM_ENV : ENV_FROM_FILE;
+			e[i].kind = secret_kind(v);
 			e[i].value = v->v_secret.name;
 		} else {
 			size_t len;

@@ -57,7 +57,8 @@ void pcl_mismatch(struct sctx *c, const struct pcl_value *v, const char *want)
 	struct pcl_diag *d = pcl_error(c->p, v->v_loc, PCL_E1, "type mismatch in '%s': expected %s, got %s",
 				       pcl_path_str(c), want, sbuf_str(&got));
 	if (v->v_kind == PCL_V_SECRET)
-		pcl_diag_hint(d, "secrets are resolved at deploy time and are allowed only in a service's 'environment'");
+		pcl_diag_hint(d, "secrets are resolved when used and are allowed only in a service's 'environment' and a "
+				 "url source's 'token'");
 	else if (v->v_kind == PCL_V_OUT || v->v_kind == PCL_V_FMT)
 		pcl_diag_hint(d, "a package's store path is known only once it is built: a string holding one is allowed "
 				 "only in a service's 'args' and 'environment' and a config file's 'content'");

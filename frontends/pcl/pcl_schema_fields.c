@@ -207,6 +207,14 @@ static void ck_source_hash_type(struct sctx *c, const struct pcl_value *v)
 		pcl_error(c->p, v->v_loc, PCL_E6, "unknown hashType %s; supported: sha256", pcl_show(c->p, v->v_str.s));
 }
 
+/* A url source's token: a secret ({ from_env }, { from_file } or { from_vault }), never written in the program. */
+static void ck_source_token(struct sctx *c, const struct pcl_value *v)
+{
+	if (v->v_kind != PCL_V_SECRET)
+		pcl_mismatch(c, v,
+			     "a secret ({ from_env = \"NAME\" }, { from_file = \"/path\" } or { from_vault = \"NAME\" })");
+}
+
 /* A repository git can clone: http://, https:// or file://, no blank or control character. */
 static void ck_git_url(struct sctx *c, const struct pcl_value *v)
 {
@@ -255,6 +263,7 @@ static const struct fspec source_fields[] = {
 static const struct fspec url_source_fields[] = {
 	{"hash", true, ck_source_hash},
 	{"hashType", false, ck_source_hash_type},
+	{"token", false, ck_source_token},
 	{"type", true, ck_source_type},
 	{"url", true, ck_source_url},
 };
@@ -375,7 +384,8 @@ static void ck_env_entry(struct sctx *c, const struct pcl_value *v)
 	if (v->v_kind == PCL_V_SECRET || v->v_kind == PCL_V_OUT)
 		return;
 	if (v->v_kind != PCL_V_STR && v->v_kind != PCL_V_FMT) {
-		pcl_mismatch(c, v, "Str or a secret ({ from_env = \"NAME\" } or { from_file = \"/path\" })");
+		pcl_mismatch(c, v, "Str or a secret ({ from_env = \"NAME\" }, { from_file = \"/path\" } or "
+				   "{ from_vault = \"NAME\" })");
 		return;
 	}
 	ck_rendered(c, v, NULL);

@@ -193,7 +193,7 @@ Test(e1, secret_outside_environment)
 	expect("module A { pname = { from_env = \"X\" } version = \"1\" recipe = \"std.shell\" "
 	       "recipeArgs = { command = \"true\" } }",
 	       "t.pcl:1:20: error: [E1] type mismatch in 'pname': expected Str, got Str (secret)\n"
-	       "hint: secrets are resolved at deploy time and are allowed only in a service's 'environment'\n");
+	       "hint: secrets are resolved when used and are allowed only in a service's 'environment' and a url source's 'token'\n");
 }
 
 Test(e1, nested_field_path_in_message)
@@ -629,7 +629,7 @@ Test(provision, its_fields_are_checked_where_they_are)
 	       "t.pcl:2:119: error: [E1] type mismatch in 'services[0].provision.args[0]': expected Str, got Int\n"
 	       "t.pcl:2:142: error: [E1] type mismatch in 'services[0].provision.environment.T': expected Str, got Str "
 	       "(secret)\n"
-	       "hint: secrets are resolved at deploy time and are allowed only in a service's 'environment'\n");
+	       "hint: secrets are resolved when used and are allowed only in a service's 'environment' and a url source's 'token'\n");
 	expect(PKG "module S { backend = \"systemd\" services = [{ name = \"a\" package = \"P\" binary = \"b\" "
 		   "provision = { binary = \"../m\" } }] }",
 	       "t.pcl:2:107: error: [E6] 'services[0].provision.binary' must name a file in the package's bin/ "
