@@ -32,8 +32,14 @@ __attribute__((format(printf, 3, 4))) static void locate(located_vec *out, struc
 	va_start(ap, fmt);
 	sbuf_vprintf(&sb, fmt, ap);
 	va_end(ap);
-	struct build_located l = {loc, sbuf_detach(&sb, NULL)};
+	struct build_located l = {loc, sbuf_detach(&sb, NULL), 0};
 	VEC_PUSH(out, l);
+}
+
+/* The code of the problem located last, when it is not [E6]. */
+static void coded(located_vec *out, int code)
+{
+	out->v[out->n - 1].code = code;
 }
 
 void build_located_free(struct build_located *l, size_t n)
@@ -44,6 +50,32 @@ void build_located_free(struct build_located *l, size_t n)
 }
 
 /* Resolves pkg's source directory; a located problem if it is hostile. */
+/*
+ * url_per_arch: the url and hash of the store's machine (its system is
+ * "<arch>-linux": what a build here is for, and what a deploy's target
+ * must be, [E14]); 0, or -1 with the error located at the source.
+ */
+static int pick_arch(located_vec *loc, const struct pkg_desc *pkg, const char *system, const char **url,
+		     const char **sha)
+{
+	size_t alen = strcspn(system, "-");
+	for (size_t i = 0; i < pkg->narch_sources; i++)
+		if (strlen(pkg->arch_sources[i].arch) == alen && !strncmp(pkg->arch_sources[i].arch, system, alen)) {
+			*url = pkg->arch_sources[i].url;
+			*sha = pkg->arch_sources[i].sha256;
+			return 0;
+		}
+	struct sbuf have = SBUF_INIT;
+	for (size_t i = 0; i < pkg->narch_sources; i++)
+		sbuf_printf(&have, "%s%s", i ? ", " : "", pkg->arch_sources[i].arch);
+	locate(loc, pkg->source_loc, "url_per_arch source of '%s' has no url for %.*s, the machine it is built for "
+				     "(it has: %s)",
+	       pkg->module, (int)alen, system, have.sb_buf);
+	coded(loc, 14);
+	sbuf_free(&have);
+	return -1;
+}
+
 static int resolve_source(struct punix_ops *o, located_vec *prog, const struct pkg_desc *pkg, const char *tree_root,
 			  char **out)
 {
@@ -180,11 +212,15 @@ int build_plan_make(struct build_plan *plan, struct store *s, const struct pkg_d
 		it->pkg = &pk[order.v[i]];
 		if (resolve_source(s->ops, &loc, it->pkg, tree_root, &it->source_dir))
 			continue;
-		if (it->pkg->source_url && !(it->source_name = store_url_file_name(it->pkg->source_url))) {
+		/* a url source's file: its own, or (url_per_arch) this store's machine's */
+		const char *url = it->pkg->source_url, *sha = it->pkg->source_sha256;
+		if (it->pkg->narch_sources && pick_arch(&loc, it->pkg, s->system, &url, &sha) < 0)
+			continue;
+		if (url && !(it->source_name = store_url_file_name(url))) {
 			locate(&loc, it->pkg->source_loc,
 			       "source url \"%s\" of '%s' does not end in a file name (its last path component names "
 			       "the file in the build's src/; no %%-escapes)",
-			       it->pkg->source_url, it->pkg->module);
+			       url, it->pkg->module);
 			continue;
 		}
 		if (loc.n)
@@ -210,15 +246,15 @@ int build_plan_make(struct build_plan *plan, struct store *s, const struct pkg_d
 		d->command = it->pkg->command;
 		d->source_dir = it->source_dir;
 		unsigned char declared[32];
-		if (it->pkg->source_sha256)
+		if (sha)
 			for (size_t b = 0; b < 32; b++) {
 				unsigned hi, lo;
-				sscanf(it->pkg->source_sha256 + 2 * b, "%1x%1x", &hi, &lo);
+				sscanf(sha + 2 * b, "%1x%1x", &hi, &lo);
 				declared[b] = (unsigned char)(hi << 4 | lo);
 			}
 		d->module = it->pkg->module;
-		if (it->pkg->source_url) {
-			d->source_url = it->pkg->source_url;
+		if (url) {
+			d->source_url = url;
 			d->source_name = it->source_name;
 			d->fetch = fetch_transfer;
 			d->unpack = fetch_archive_read;
@@ -243,8 +279,9 @@ int build_plan_make(struct build_plan *plan, struct store *s, const struct pkg_d
 				char got[65];
 				store_hex(d->source_hash, 32, got);
 				locate(&loc, it->pkg->source_loc,
-				       "[E13] fixed_output source \"%s\" of '%s' has tree hash %s, not the declared %s",
+				       "fixed_output source \"%s\" of '%s' has tree hash %s, not the declared %s",
 				       it->pkg->source_path, it->pkg->module, got, it->pkg->source_sha256);
+				coded(&loc, 13);
 				continue;
 			}
 		}
@@ -340,7 +377,7 @@ void build_plan_run(struct build_plan *plan, struct store *s, bool dry_run,
 		} else {
 			if (progress)
 				progress(arg, it, i, plan->n);
-			if (it->pkg->source_url && it->pkg->source_token) {
+			if (it->drv.source_url && it->pkg->source_token) {
 				it->secrets = plan->secrets;
 				it->token = (struct fetch_header){token_header, it};
 				it->drv.header = &it->token;

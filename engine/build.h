@@ -55,6 +55,7 @@ struct build_plan {
 struct build_located {
 	struct desc_loc loc;
 	char *message;
+	int code; /* its [E#]; 0: [E6] */
 };
 
 /*

@@ -31,6 +31,12 @@ struct desc_loc {
 #define DESC_OUT_CLOSE '\x02'
 
 /* A package module. */
+struct arch_source {
+	const char *arch; /* "x86_64" */
+	const char *url;
+	const char *sha256;
+};
+
 struct pkg_desc {
 	const char *module;
 	struct desc_loc loc;     /* of the module's name */
@@ -46,6 +52,9 @@ struct pkg_desc {
 	const char *source_git_url; /* a git source instead: the repository, or NULL */
 	const char *source_git_tag; /* and the tag checked out */
 	bool source_fixed;          /* fixed_output: source_path's tree must hash to source_sha256 */
+	/* url_per_arch: a url and its hash per machine (`uname -m`), sorted by arch; the build takes its own */
+	const struct arch_source *arch_sources;
+	size_t narch_sources;
 	struct desc_loc source_loc; /* of the path (or URL) string */
 	/*
 	 * A url source's token, by reference (docs/pcl.md, "Sources"):

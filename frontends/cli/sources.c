@@ -270,8 +270,8 @@ void cli_free_strings(char **v, size_t n)
 void cli_report_located(struct cli_ctx *cx, struct pcl_program *prog, const struct build_located *l, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		pcl_program_error_at(prog, (struct pcl_loc){l[i].loc.file, l[i].loc.line, l[i].loc.col}, PCL_E6, "%s",
-				     l[i].message);
+		pcl_program_error_at(prog, (struct pcl_loc){l[i].loc.file, l[i].loc.line, l[i].loc.col},
+				     l[i].code ? (enum pcl_code)l[i].code : PCL_E6, "%s", l[i].message);
 	pcl_program_sort_diags(prog);
 	cli_print_diags(cx, prog);
 }

@@ -35,6 +35,8 @@ enum pcl_code {
 	PCL_E7 = 7,   /* cycle, or a dependency that is not a package */
 	PCL_E11 = 11, /* secret not set at deploy time (engine) */
 	PCL_E12 = 12, /* rollback/set-current impossible (engine) */
+	PCL_E13 = 13, /* a fixed_output source that is not its declared tree (build plan) */
+	PCL_E14 = 14, /* no url_per_arch url for the machine built for (build plan) */
 	PCL_E15 = 15, /* two packages with one pname */
 };
 

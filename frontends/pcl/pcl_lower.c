@@ -83,6 +83,11 @@ static int cstr_cmp(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+static int arch_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct arch_source *)a)->arch, ((const struct arch_source *)b)->arch);
+}
+
 static void lower_package(struct pcl_program *p, const struct pcl_module *m, struct pkg_desc *pkg)
 {
 	const struct pcl_value *v = m->m_value;
@@ -101,10 +106,26 @@ static void lower_package(struct pcl_program *p, const struct pcl_module *m, str
 	const struct pcl_value *src = pcl_value_field(v, "source");
 	if (src) {
 		const struct pcl_value *url = pcl_value_field(src, "url");
-		const struct pcl_value *path = url ? url : pcl_value_field(src, "path");
+		const struct pcl_value *urls = pcl_value_field(src, "urls");
+		const struct pcl_value *path = url ? url : urls ? urls : pcl_value_field(src, "path");
 		const char *type = str_field(src, "type");
 		const struct pcl_value *hash = pcl_value_field(src, "hash");
-		if (url && type && !strcmp(type, "git")) {
+		const struct pcl_value *tok = pcl_value_field(src, "token");
+		if (urls) {
+			/* url_per_arch: the build picks its machine's; the token is the source's */
+			struct arch_source *as = arena_alloc(&p->arena, (urls->v_rec.n + 1) * sizeof(*as));
+			for (size_t i = 0; i < urls->v_rec.n; i++) {
+				const struct pcl_vfield *f = &urls->v_rec.fields[i];
+				as[i] = (struct arch_source){f->f_name, str_field(f->f_value, "url"), str_field(f->f_value, "hash")};
+			}
+			qsort(as, urls->v_rec.n, sizeof(*as), arch_cmp);
+			pkg->arch_sources = as;
+			pkg->narch_sources = urls->v_rec.n;
+			if (tok && tok->v_kind == PCL_V_SECRET) {
+				pkg->source_token_kind = secret_kind(tok);
+				pkg->source_token = tok->v_secret.name;
+			}
+		} else if (url && type && !strcmp(type, "git")) {
 			pkg->source_git_url = url->v_str.s;
 			pkg->source_git_tag = str_field(src, "tag");
 			pkg->source_sha256 = hash->v_str.s;
@@ -112,7 +133,6 @@ static void lower_package(struct pcl_program *p, const struct pcl_module *m, str
 			pkg->source_url = url->v_str.s;
 			pkg->source_sha256 = hash->v_str.s;
 			/* the token by reference only: its value is read when the file is fetched */
-			const struct pcl_value *tok = pcl_value_field(src, "token");
 			if (tok && tok->v_kind == PCL_V_SECRET) {
 				pkg->source_token_kind = secret_kind(tok);
 				pkg->source_token = tok->v_secret.name;

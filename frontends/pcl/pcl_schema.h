@@ -5,6 +5,7 @@
  *
  *   pcl_schema.c         module kinds, each kind's module, cross-module rules
  *   pcl_schema_fields.c  the field tables of each kind and each field's check
+ *   pcl_schema_sources.c a package's source, its types and their fields
  *   pcl_schema_core.c    the check context, type errors, checking a record
  *                        against a field table
  *
@@ -65,6 +66,9 @@ void pcl_check_fields(struct sctx *c, const struct pcl_value *v, const struct fs
 		      const char *const *skip);
 void pcl_each_item(struct sctx *c, const struct pcl_value *v, check_fn fn);
 
+/* [E6] at the string v: "'PATH' WHAT, got "V"", with an optional hint. */
+void pcl_shape_error(struct sctx *c, const struct pcl_value *v, const char *what, const char *hint);
+
 /* "a package", "a stack", ... for messages. */
 const char *pcl_kind_article(enum pcl_kind k);
 
@@ -75,6 +79,11 @@ extern const struct ftable pcl_shell_args_fields; /* recipeArgs of recipe std.sh
 extern const struct ftable pcl_service_module_fields;
 extern const struct ftable pcl_stack_fields;
 extern const struct ftable pcl_fleet_fields;
+
+/* ---- pcl_schema_sources.c ----------------------------------------------- */
+
+/* A package's source record: its type's fields, each checked. */
+void pcl_check_source(struct sctx *c, const struct pcl_value *v);
 
 /* The rules of a service record that span its fields ('provision' with 'timer' or 'enable'). */
 void pcl_check_service_rules(struct sctx *c, const struct pcl_value *rec);

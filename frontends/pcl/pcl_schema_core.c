@@ -193,3 +193,11 @@ const char *pcl_kind_article(enum pcl_kind k)
 	}
 	return "a data";
 }
+
+void pcl_shape_error(struct sctx *c, const struct pcl_value *v, const char *what, const char *hint)
+{
+	struct pcl_diag *d = pcl_error(c->p, v->v_loc, PCL_E6, "'%s' %s, got %s", pcl_path_str(c), what,
+				       pcl_show(c->p, v->v_str.s));
+	if (hint)
+		pcl_diag_hint(d, "%s", hint);
+}

@@ -59,13 +59,6 @@ static bool all_chars(const char *s, const char *extra)
 	return true;
 }
 
-static void shape_error(struct sctx *c, const struct pcl_value *v, const char *what, const char *hint)
-{
-	struct pcl_diag *d = pcl_error(c->p, v->v_loc, PCL_E6, "'%s' %s, got %s", pcl_path_str(c), what,
-				       pcl_show(c->p, v->v_str.s));
-	if (hint)
-		pcl_diag_hint(d, "%s", hint);
-}
 
 /* A store-path component: <hash>-<pname>-<version>. */
 static bool is_store_word(const char *s)
@@ -107,12 +100,12 @@ static void ck_bool(struct sctx *c, const struct pcl_value *v)
 static void ck_rendered(struct sctx *c, const struct pcl_value *v, const char *break_hint)
 {
 	if (has_line_break(v->v_str.s))
-		shape_error(c, v, "must be one line", break_hint);
+		pcl_shape_error(c, v, "must be one line", break_hint);
 	else if (has_control(v->v_str.s))
-		shape_error(c, v, "must not hold control characters other than tab",
+		pcl_shape_error(c, v, "must not hold control characters other than tab",
 			    "systemd would not read the line as it is written");
 	else if (ends_in_backslash(v->v_str.s))
-		shape_error(c, v, "must not end in a backslash",
+		pcl_shape_error(c, v, "must not end in a backslash",
 			    "a line ending in '\\' continues on the next one; no rendered value may end in one");
 }
 
@@ -131,7 +124,7 @@ static void ck_lines(struct sctx *c, const struct pcl_value *v)
 static void ck_store_word(struct sctx *c, const struct pcl_value *v)
 {
 	if (pcl_want_str(c, v) && !is_store_word(v->v_str.s))
-		shape_error(c, v, "must be 1 to 100 letters, digits or '._+-', not starting with '.' or '-'",
+		pcl_shape_error(c, v, "must be 1 to 100 letters, digits or '._+-', not starting with '.' or '-'",
 			    "it becomes part of a store path");
 }
 
@@ -152,137 +145,6 @@ static void ck_recipe(struct sctx *c, const struct pcl_value *v)
 static void ck_record(struct sctx *c, const struct pcl_value *v)
 {
 	pcl_want_rec(c, v);
-}
-
-static void ck_source_type(struct sctx *c, const struct pcl_value *v)
-{
-	static const char *const types[] = {"local", "url", "git", "fixed_output"};
-	bool known = false;
-	for (size_t i = 0; pcl_want_str(c, v) && i < NELEM(types); i++)
-		known |= strcmp(v->v_str.s, types[i]) == 0;
-	if (v->v_kind == PCL_V_STR && !known)
-		pcl_error(c->p, v->v_loc, PCL_E6, "unknown source type %s; supported: local, url, git, fixed_output",
-			  pcl_show(c->p, v->v_str.s));
-}
-
-static void ck_source_path(struct sctx *c, const struct pcl_value *v)
-{
-	if (pcl_want_str(c, v) && (v->v_str.len == 0 || has_line_break(v->v_str.s)))
-		shape_error(c, v, "must be a non-empty path on one line", NULL);
-}
-
-/* http://, https:// or file://, no blank or control character, a path that ends in a name. */
-static void ck_source_url(struct sctx *c, const struct pcl_value *v)
-{
-	if (!pcl_want_str(c, v))
-		return;
-	const char *s = v->v_str.s;
-	bool ok = !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8) || !strncmp(s, "file://", 7);
-	for (const char *p = s; *p && ok; p++)
-		ok = (unsigned char)*p > 0x20 && *p != 0x7f;
-	size_t end = strcspn(s, "?#");
-	const char *slash = strchr(strstr(s, "://") ? strstr(s, "://") + 3 : s, '/');
-	if (ok && (!slash || (size_t)(slash - s) >= end || s[end - 1] == '/'))
-		ok = false;
-	if (!ok)
-		shape_error(c, v, "must be an http://, https:// or file:// URL whose path ends in a file name",
-			    "the file is put in the build's src/ under its URL's last path component");
-}
-
-static void ck_source_hash(struct sctx *c, const struct pcl_value *v)
-{
-	if (!pcl_want_str(c, v))
-		return;
-	bool ok = v->v_str.len == 64;
-	for (size_t i = 0; i < v->v_str.len && ok; i++)
-		ok = (v->v_str.s[i] >= '0' && v->v_str.s[i] <= '9') || (v->v_str.s[i] >= 'a' && v->v_str.s[i] <= 'f');
-	if (!ok)
-		shape_error(c, v, "must be a SHA-256 in 64 lower-case hex digits",
-			    "sha256sum FILE prints it; punix checks the download against it");
-}
-
-static void ck_source_hash_type(struct sctx *c, const struct pcl_value *v)
-{
-	if (pcl_want_str(c, v) && strcmp(v->v_str.s, "sha256") != 0)
-		pcl_error(c->p, v->v_loc, PCL_E6, "unknown hashType %s; supported: sha256", pcl_show(c->p, v->v_str.s));
-}
-
-/* A url source's token: a secret ({ from_env }, { from_file } or { from_vault }), never written in the program. */
-static void ck_source_token(struct sctx *c, const struct pcl_value *v)
-{
-	if (v->v_kind != PCL_V_SECRET)
-		pcl_mismatch(c, v,
-			     "a secret ({ from_env = \"NAME\" }, { from_file = \"/path\" } or { from_vault = \"NAME\" })");
-}
-
-/* A repository git can clone: http://, https:// or file://, no blank or control character. */
-static void ck_git_url(struct sctx *c, const struct pcl_value *v)
-{
-	if (!pcl_want_str(c, v))
-		return;
-	const char *s = v->v_str.s;
-	bool ok = !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8) || !strncmp(s, "file:///", 8);
-	for (const char *p = s; *p && ok; p++)
-		ok = (unsigned char)*p > 0x20 && *p != 0x7f;
-	if (!ok)
-		shape_error(c, v, "must be an http://, https:// or file:/// URL of a git repository", NULL);
-}
-
-/* A tag git takes as one argument: not empty, no leading '-', no blank, control character or "..". */
-static void ck_git_tag(struct sctx *c, const struct pcl_value *v)
-{
-	if (!pcl_want_str(c, v))
-		return;
-	const char *s = v->v_str.s;
-	bool ok = *s && *s != '-' && !strstr(s, "..") && strlen(s) <= 255;
-	for (const char *p = s; *p && ok; p++)
-		ok = (unsigned char)*p > 0x20 && *p != 0x7f && !strchr("~^:?*[\\", *p);
-	if (!ok)
-		shape_error(c, v, "must be a git tag name (no leading '-', no blank, '..', '~', '^', ':', '?', '*', '[' or '\\')",
-			    NULL);
-}
-
-static const struct fspec git_source_fields[] = {
-	{"hash", true, ck_source_hash},
-	{"tag", true, ck_git_tag},
-	{"type", true, ck_source_type},
-	{"url", true, ck_git_url},
-};
-
-static const struct fspec fixed_source_fields[] = {
-	{"hash", true, ck_source_hash},
-	{"path", true, ck_source_path},
-	{"type", true, ck_source_type},
-};
-
-static const struct fspec source_fields[] = {
-	{"path", true, ck_source_path},
-	{"type", true, ck_source_type},
-};
-
-static const struct fspec url_source_fields[] = {
-	{"hash", true, ck_source_hash},
-	{"hashType", false, ck_source_hash_type},
-	{"token", false, ck_source_token},
-	{"type", true, ck_source_type},
-	{"url", true, ck_source_url},
-};
-
-/* The fields a source may have depend on its type: local unless it says url, git or fixed_output. */
-static void ck_source(struct sctx *c, const struct pcl_value *v)
-{
-	if (!pcl_want_rec(c, v))
-		return;
-	const struct pcl_value *t = pcl_value_field(v, "type");
-	const char *ty = t && t->v_kind == PCL_V_STR ? t->v_str.s : "";
-	if (strcmp(ty, "url") == 0)
-		pcl_check_fields(c, v, url_source_fields, NELEM(url_source_fields), NULL);
-	else if (strcmp(ty, "git") == 0)
-		pcl_check_fields(c, v, git_source_fields, NELEM(git_source_fields), NULL);
-	else if (strcmp(ty, "fixed_output") == 0)
-		pcl_check_fields(c, v, fixed_source_fields, NELEM(fixed_source_fields), NULL);
-	else
-		pcl_check_fields(c, v, source_fields, NELEM(source_fields), NULL);
 }
 
 /* Candidates of one kind for a suggestion, or every module when kind < 0. */
@@ -347,7 +209,7 @@ static const struct fspec package_fields[] = {
 	{"pname", true, ck_store_word},
 	{"recipe", true, ck_recipe},
 	{"recipeArgs", true, ck_record},
-	{"source", false, ck_source},
+	{"source", false, pcl_check_source},
 	{"version", true, ck_store_word},
 };
 
@@ -366,7 +228,7 @@ static void ck_service_name(struct sctx *c, const struct pcl_value *v)
 	if (ok && n > 8 && strcmp(s + n - 8, ".service") == 0)
 		ok = false;
 	if (!ok)
-		shape_error(c, v, "must be a unit name: 1 to 128 letters, digits or '_.@-', without '.service'",
+		pcl_shape_error(c, v, "must be a unit name: 1 to 128 letters, digits or '_.@-', without '.service'",
 			    "it becomes <name>.service in the unit directory");
 }
 
@@ -376,7 +238,7 @@ static void ck_binary(struct sctx *c, const struct pcl_value *v)
 		return;
 	const char *s = v->v_str.s;
 	if (!s[0] || !strcmp(s, ".") || !strcmp(s, "..") || !all_chars(s, "._+-"))
-		shape_error(c, v, "must name a file in the package's bin/ (letters, digits, '._+-')", NULL);
+		pcl_shape_error(c, v, "must name a file in the package's bin/ (letters, digits, '._+-')", NULL);
 }
 
 static void ck_env_entry(struct sctx *c, const struct pcl_value *v)
@@ -631,7 +493,7 @@ static void ck_services(struct sctx *c, const struct pcl_value *v)
 static void ck_config_path(struct sctx *c, const struct pcl_value *v)
 {
 	if (pcl_want_str(c, v) && !path_is_normal_abs(v->v_str.s))
-		shape_error(c, v, "must be an absolute path without '.', '..' or empty components",
+		pcl_shape_error(c, v, "must be an absolute path without '.', '..' or empty components",
 			    "config files are written at this path on the target");
 }
 
@@ -655,7 +517,7 @@ static void ck_config_files(struct sctx *c, const struct pcl_value *v)
 static void ck_unix_name(struct sctx *c, const struct pcl_value *v)
 {
 	if (pcl_want_str(c, v) && !is_unix_name(v->v_str.s))
-		shape_error(c, v, "must be a unix name: [a-z_][a-z0-9_-]*, at most 32 characters", NULL);
+		pcl_shape_error(c, v, "must be a unix name: [a-z_][a-z0-9_-]*, at most 32 characters", NULL);
 }
 
 static void ck_home(struct sctx *c, const struct pcl_value *v)
@@ -663,7 +525,7 @@ static void ck_home(struct sctx *c, const struct pcl_value *v)
 	if (!pcl_want_str(c, v))
 		return;
 	if (v->v_str.s[0] != '/' || strpbrk(v->v_str.s, " \t\n\r\"'") != NULL)
-		shape_error(c, v, "must be an absolute path without whitespace or quotes", NULL);
+		pcl_shape_error(c, v, "must be an absolute path without whitespace or quotes", NULL);
 	else
 		ck_rendered(c, v, NULL);
 }
@@ -710,7 +572,7 @@ static void ck_host_name(struct sctx *c, const struct pcl_value *v)
 	if (pcl_want_str(c, v) &&
 	    !(v->v_str.len && v->v_str.len <= 64 && v->v_str.s[0] != '.' && v->v_str.s[0] != '-' &&
 	      all_chars(v->v_str.s, "._-")))
-		shape_error(c, v, "must be 1 to 64 letters, digits or '._-'", NULL);
+		pcl_shape_error(c, v, "must be 1 to 64 letters, digits or '._-'", NULL);
 }
 
 /* "local", or ssh://USER@HOST[:PORT] */
@@ -750,14 +612,14 @@ static bool is_target(const char *s)
 static void ck_target(struct sctx *c, const struct pcl_value *v)
 {
 	if (pcl_want_str(c, v) && !is_target(v->v_str.s))
-		shape_error(c, v, "must be \"local\" or \"ssh://USER@HOST[:PORT]\"", NULL);
+		pcl_shape_error(c, v, "must be \"local\" or \"ssh://USER@HOST[:PORT]\"", NULL);
 }
 
 /* A host's program file: relative, resolved below the fleet's directory at apply time. */
 static void ck_host_file(struct sctx *c, const struct pcl_value *v)
 {
 	if (pcl_want_str(c, v) && (!v->v_str.len || memchr(v->v_str.s, '\0', v->v_str.len)))
-		shape_error(c, v, "must name a file (relative to the fleet's file)", NULL);
+		pcl_shape_error(c, v, "must name a file (relative to the fleet's file)", NULL);
 }
 
 /* The stack's module name in the host's own program (another program: not a reference here). */
@@ -769,7 +631,7 @@ static void ck_host_stack(struct sctx *c, const struct pcl_value *v)
 	bool ok = v->v_str.len && v->v_str.len <= 128 && ((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')) &&
 		  all_chars(s, "_-");
 	if (!ok)
-		shape_error(c, v, "must be a module name (a letter, then letters, digits, '_' or '-')", NULL);
+		pcl_shape_error(c, v, "must be a module name (a letter, then letters, digits, '_' or '-')", NULL);
 }
 
 static const struct fspec host_fields[] = {

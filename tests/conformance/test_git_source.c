@@ -166,7 +166,7 @@ Test(git, a_git_source_is_checked_as_pcl)
 	cr_expect(strstr(r.err, "must be an http://, https:// or file:/// URL of a git repository"), "%s", r.err);
 	cr_expect(strstr(r.err, "must be a git tag name"), "%s", r.err);
 	cr_expect(strstr(r.err, "must be a SHA-256 in 64 lower-case hex digits"), "%s", r.err);
-	cr_expect(strstr(r.err, "unknown source type \"svn\"; supported: local, url, git, fixed_output"), "%s", r.err);
+	cr_expect(strstr(r.err, "unknown source type \"svn\"; supported: local, url, url_per_arch, git, fixed_output"), "%s", r.err);
 	proc_result_free(&r);
 	free(bad);
 }
@@ -183,7 +183,7 @@ Test(git, a_fixed_output_source_must_be_the_declared_tree)
 	char *prog = tdir_at(&t, "fx/prog.pcl");
 	struct proc_result r = build(prog);
 	cr_expect_eq(r.status, 1, "%s%s", r.out, r.err);
-	cr_expect(strstr(r.err, "prog.pcl:2:") && strstr(r.err, "[E13] fixed_output source \"./vendor\" of 'App' has tree hash "),
+	cr_expect(strstr(r.err, "prog.pcl:2:") && strstr(r.err, "error: [E13] fixed_output source \"./vendor\" of 'App' has tree hash "),
 		  "%s", r.err);
 	char *h = strndup(strstr(r.err, "tree hash ") + 10, 64);
 	proc_result_free(&r);
@@ -205,4 +205,77 @@ Test(git, a_fixed_output_source_must_be_the_declared_tree)
 	sbuf_free(&p);
 	free(h);
 	free(prog);
+}
+
+/* url_per_arch: the build takes this machine's url (file:// here); one without it is [E14], located. */
+Test(git, url_per_arch_takes_the_url_of_the_machine_it_builds_for)
+{
+	char arch[64] = "";
+	FILE *u = popen("uname -m", "r");
+	cr_assert(u && fgets(arch, sizeof(arch), u));
+	pclose(u);
+	arch[strcspn(arch, "\n")] = '\0';
+	const char *other = strcmp(arch, "riscv64") ? "riscv64" : "s390x";
+	tdir_write(&t, "files/mine.txt", "mine\n");
+	tdir_write(&t, "files/theirs.txt", "theirs\n");
+	char *mine = tdir_at(&t, "files/mine.txt"), *theirs = tdir_at(&t, "files/theirs.txt");
+	/* sha256 of "mine\n" and "theirs\n" */
+	char hm[65] = "", ht[65] = "";
+	struct sbuf c = SBUF_INIT;
+	sbuf_printf(&c, "sha256sum %s %s | cut -c1-64", mine, theirs);
+	FILE *h = popen(c.sb_buf, "r");
+	cr_assert(h && fscanf(h, "%64s %64s", hm, ht) == 2);
+	pclose(h);
+	sbuf_free(&c);
+	struct sbuf p = SBUF_INIT;
+	sbuf_printf(&p,
+		    "module App { pname = \"app\" version = \"1\" recipe = \"std.shell\"\n"
+		    "  source = { type = \"url_per_arch\" urls = {\n"
+		    "    %s = { url = \"file://%s\" hash = \"%s\" }\n"
+		    "    %s = { url = \"file://%s\" hash = \"%s\" } } }\n"
+		    "  recipeArgs = { command = \"mkdir -p $OUTPUT && cp *.txt $OUTPUT/\" } }\n",
+		    arch, mine, hm, other, theirs, ht);
+	tdir_write(&t, "pa/prog.pcl", p.sb_buf);
+	char *prog = tdir_at(&t, "pa/prog.pcl");
+	struct proc_result r = build(prog);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	char *out = built_path(r.out);
+	struct sbuf f = SBUF_INIT;
+	sbuf_printf(&f, "test -f %s/mine.txt && test ! -e %s/theirs.txt", out, out);
+	cr_expect_eq(sh("%s", f.sb_buf), 0, "%s holds this machine's file alone", out);
+	sbuf_free(&f);
+	proc_result_free(&r);
+	free(out);
+
+	/* no url for this machine */
+	sbuf_reset(&p);
+	sbuf_printf(&p,
+		    "module App { pname = \"app\" version = \"1\" recipe = \"std.shell\"\n"
+		    "  source = { type = \"url_per_arch\" urls = { %s = { url = \"file://%s\" hash = \"%s\" } } }\n"
+		    "  recipeArgs = { command = \"true\" } }\n",
+		    other, theirs, ht);
+	tdir_write(&t, "pa/prog.pcl", p.sb_buf);
+	r = build(prog);
+	cr_expect_eq(r.status, 1, "%s%s", r.out, r.err);
+	struct sbuf want = SBUF_INIT;
+	sbuf_printf(&want, "prog.pcl:2:43: error: [E14] url_per_arch source of 'App' has no url for %s, the machine it is "
+			   "built for (it has: %s)",
+		    arch, other);
+	cr_expect(strstr(r.err, want.sb_buf) != NULL, "want '%s' in: %s", want.sb_buf, r.err);
+	sbuf_free(&want);
+	proc_result_free(&r);
+
+	/* an architecture nobody has is refused by check */
+	tdir_write(&t, "pa/bad.pcl",
+		   "module App { pname = \"app\" version = \"1\" recipe = \"std.shell\"\n"
+		   "  source = { type = \"url_per_arch\" urls = { amd64 = { url = \"file:///x/y\" } } }\n"
+		   "  recipeArgs = { command = \"true\" } }\n");
+	char *bad = tdir_at(&t, "pa/bad.pcl");
+	const char *a[] = {"check", bad, NULL};
+	r = punix_run(home, a);
+	cr_expect_eq(r.status, 1, "%s", r.err);
+	cr_expect(strstr(r.err, "[E6] 'amd64' is not a machine architecture punix knows"), "%s", r.err);
+	proc_result_free(&r);
+	sbuf_free(&p);
+	free(prog), free(bad), free(mine), free(theirs);
 }
