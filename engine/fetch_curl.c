@@ -156,8 +156,9 @@ static void say_why(const struct curl_api *k, CURL *c, CURLcode rc, const struct
 		if (connected > 0)
 			sbuf_printf(err,
 				    "the download stalled: less than %ld bytes a second for %ld s, after %llu bytes "
-				    "(PUNIX_FETCH_STALL_SECS); what it got is kept, and the next build resumes it",
-				    FETCH_LOW_SPEED_BYTES, stall, (unsigned long long)x->got);
+				    "(PUNIX_FETCH_STALL_SECS)%s",
+				    FETCH_LOW_SPEED_BYTES, stall, (unsigned long long)x->got,
+				    x->got ? "; what it got is kept, and the next fetch resumes it" : "");
 		else
 			sbuf_printf(err, "cannot connect within %ld s (PUNIX_FETCH_CONNECT_SECS): %s", connect, what);
 	} else if (rc == CURLE_PEER_FAILED_VERIFICATION) {
