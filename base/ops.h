@@ -50,6 +50,7 @@ enum {
 	OPS_O_TRUNC = 1 << 3,
 	OPS_O_DIRECTORY = 1 << 4,
 	OPS_O_NOFOLLOW = 1 << 5,
+	OPS_O_APPEND = 1 << 6, /* every write at the end (a resumed download's partial file) */
 };
 
 /* A command to run: argv[0] is an absolute path; env is the whole environment. */

@@ -72,6 +72,8 @@ int local_open_flags(int flags)
 		f |= O_DIRECTORY;
 	if (flags & OPS_O_NOFOLLOW)
 		f |= O_NOFOLLOW;
+	if (flags & OPS_O_APPEND)
+		f |= O_APPEND;
 	return f;
 }
 

@@ -382,6 +382,7 @@ void build_plan_run(struct build_plan *plan, struct store *s, bool dry_run,
 				it->token = (struct fetch_header){token_header, it};
 				it->drv.header = &it->token;
 			}
+			it->drv.fetch_set = &plan->fetch;
 			int r = store_realise(s, &it->drv, it->path, &it->result);
 			if ((r < 0 || it->result.outcome == STORE_FAILED) && !it->result.error.sb_len)
 				sbuf_printf(&it->result.error, "cannot build %s: %s", it->path,

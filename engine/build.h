@@ -49,6 +49,12 @@ struct build_plan {
 	 * before build_plan_run; NULL: none can be had (a token is [E11]).
 	 */
 	const struct secret_sources *secrets;
+	/*
+	 * How url sources are downloaded (limits, CA bundle, progress), set by
+	 * the caller before build_plan_run; zeroed by build_plan_make: the
+	 * defaults, no progress.
+	 */
+	struct fetch_settings fetch;
 };
 
 /* A problem with something the program wrote, to report at its place. */

@@ -287,6 +287,14 @@ struct built {
 	uint64_t done;
 };
 
+/* A url source's download, on the build's thread: told as the op's count (engine.h: OP_COUNT_FETCHING). */
+static void fetching(void *arg, const char *name, uint64_t got, uint64_t total)
+{
+	char what[256];
+	snprintf(what, sizeof(what), OP_COUNT_FETCHING "%s", name);
+	op_count(arg, what, got, total, 0);
+}
+
 static void built_one(void *arg, const struct build_item *it)
 {
 	(void)it;
@@ -299,6 +307,9 @@ int deploy_build(struct op_ctx *c)
 	if (c->in->bundle && !c->in->bundle->build)
 		return 0; /* built by the deployer, its closure pushed before the op began */
 	struct built b = {c, 0};
+	c->bp.fetch = c->e->fetch;
+	c->bp.fetch.progress = fetching;
+	c->bp.fetch.progress_arg = c;
 	op_count(c, "packages done", 0, c->bp.n, 0);
 	build_plan_run(&c->bp, c->e->store, false, NULL, built_one, &b);
 	for (size_t i = 0; i < c->bp.n; i++) {

@@ -13,6 +13,7 @@
 #include "../base/sbuf.h"
 #include "../base/xalloc.h"
 #include "engine.h"
+#include "fetch.h"
 #include "op_internal.h"
 #include "ssh.h"
 #include "target.h"
@@ -25,6 +26,12 @@ struct engine *engine_open(const struct engine_config *cfg, struct sbuf *err)
 	e->local = ops_faulty(cfg->fault, ops_local());
 	/* read once, before anything else: a vault the CLI was given that cannot be used stops the command */
 	if (cfg->vault_path && vault_open(e->local, cfg->vault_path, (int64_t)geteuid(), &e->vault, err) < 0) {
+		free(e);
+		return NULL;
+	}
+	/* the same for the settings of downloads: a variable with a value that cannot be meant stops it */
+	if (fetch_settings_from_env(cfg->env, &e->fetch, err) < 0) {
+		vault_free(&e->vault);
 		free(e);
 		return NULL;
 	}

@@ -167,6 +167,9 @@ enum op_type { OP_DEPLOY, OP_ROLLBACK, OP_SET_CURRENT, OP_GC, OP_PRUNE };
  * An op to run. Everything it points to stays valid until its completion
  * callback has run.
  */
+/* What a count of a download's bytes begins with (op_request.count). */
+#define OP_COUNT_FETCHING "fetching "
+
 struct op_request {
 	enum op_type type;
 	struct target_spec target; /* deploy, rollback, set-current, prune */
@@ -192,7 +195,10 @@ struct op_request {
 	 * so a timer on the loop could not see them), as often as once per
 	 * item or 64 KiB sent: it must be thread-safe and cheap, and limit
 	 * what it shows itself. Never twice at once for one op; ops beside
-	 * each other may call it at once.
+	 * each other may call it at once. A url source's download is told
+	 * the same way, with what OP_COUNT_FETCHING and the file's name
+	 * ("fetching hello-2.12.tar.gz"), done and total in bytes (total 0
+	 * while the server has not said), about every 64 KiB.
 	 */
 	void (*count)(void *arg, const char *what, uint64_t done, uint64_t total, uint64_t bytes);
 	void *progress_arg;

@@ -48,9 +48,8 @@ struct curl_api {
 };
 
 #define FETCH_MAX_REDIRECTS 10L
-#define FETCH_CONNECT_TIMEOUT_S 30L
 #define FETCH_LOW_SPEED_BYTES 1024L
-#define FETCH_LOW_SPEED_S 60L
+#define FETCH_PROGRESS_BYTES ((uint64_t)64 << 10)
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static struct curl_api api; /* written once, in curl_init */
@@ -83,9 +82,22 @@ static void curl_init(void)
 struct xfer {
 	fetch_sink_fn sink;
 	void *arg;
-	uint64_t max, got;
-	bool too_big, sink_failed;
+	const struct fetch_request *rq;
+	uint64_t max, got; /* got: the bytes had, resume_from's included */
+	uint64_t total;    /* the whole size, once the server said it (else 0) */
+	uint64_t shown;    /* got when progress was last told */
+	bool told, too_big, sink_failed;
 };
+
+static void tell(struct xfer *x)
+{
+	const struct fetch_settings *set = x->rq->set;
+	if (!set || !set->progress)
+		return;
+	x->shown = x->got;
+	x->told = true;
+	set->progress(set->progress_arg, x->rq->name ? x->rq->name : "", x->got, x->total);
+}
 
 static size_t on_data(char *p, size_t size, size_t n, void *arg)
 {
@@ -103,6 +115,19 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* libcurl's progress callback (often: several times a second): progress told about every 64 KiB. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)dlnow, (void)ultotal, (void)ulnow;
+	struct xfer *x = arg;
+	uint64_t total = dltotal > 0 ? x->rq->resume_from + (uint64_t)dltotal : 0;
+	bool news = total != x->total;
+	x->total = total;
+	if (!x->told || news || x->got - x->shown >= FETCH_PROGRESS_BYTES)
+		tell(x);
+	return 0;
+}
+
 /* Zeroes the copies libcurl made of the headers (they may hold a token), then frees them. */
 static void free_headers(const struct curl_api *k, struct curl_slist *list)
 {
@@ -114,13 +139,50 @@ static void free_headers(const struct curl_api *k, struct curl_slist *list)
 	k->curl_slist_free_all(list);
 }
 
-int fetch_transfer(const char *url, const char *header, uint64_t max, fetch_sink_fn sink, void *arg,
-		   struct sbuf *err)
+/* Why a transfer that was not CURLE_OK failed, in a few words, into err. */
+static void say_why(const struct curl_api *k, CURL *c, CURLcode rc, const struct xfer *x, long stall, long connect,
+		    const char *msg, struct sbuf *err)
+{
+	long status = 0;
+	k->curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	const char *what = msg[0] ? msg : k->curl_easy_strerror(rc);
+	if (x->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
+		sbuf_printf(err, "it is larger than %llu bytes, the limit for a download", (unsigned long long)x->max);
+	} else if (rc == CURLE_HTTP_RETURNED_ERROR && status >= 400) {
+		sbuf_printf(err, "HTTP %ld", status);
+	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
+		curl_off_t connected = 0;
+		k->curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connected);
+		if (connected > 0)
+			sbuf_printf(err,
+				    "the download stalled: less than %ld bytes a second for %ld s, after %llu bytes "
+				    "(PUNIX_FETCH_STALL_SECS)%s",
+				    FETCH_LOW_SPEED_BYTES, stall, (unsigned long long)x->got,
+				    x->got ? "; what it got is kept, and the next fetch resumes it" : "");
+		else
+			sbuf_printf(err, "cannot connect within %ld s (PUNIX_FETCH_CONNECT_SECS): %s", connect, what);
+	} else if (rc == CURLE_PEER_FAILED_VERIFICATION) {
+		sbuf_printf(err,
+			    "certificate verification failed: %s (name the CA bundle that signed the server's certificate "
+			    "with SSL_CERT_FILE or CURL_CA_BUNDLE)",
+			    what);
+	} else if (rc == CURLE_SSL_CACERT_BADFILE) {
+		sbuf_printf(err, "cannot use the CA bundle (SSL_CERT_FILE or CURL_CA_BUNDLE): %s", what);
+	} else if (!x->sink_failed) {
+		sbuf_printf(err, "%s", what);
+	}
+}
+
+int fetch_transfer(const struct fetch_request *rq, fetch_sink_fn sink, void *arg, struct sbuf *err)
 {
 	pthread_once(&curl_once, curl_init);
 	if (!api.ok) {
 		sbuf_puts(err, api.why);
 		return -1;
+	}
+	if (rq->resume_from >= rq->max) {
+		sbuf_printf(err, "it is larger than %llu bytes, the limit for a download", (unsigned long long)rq->max);
+		return FETCH_TOO_BIG;
 	}
 	const struct curl_api *k = &api;
 	CURL *c = k->curl_easy_init();
@@ -129,44 +191,64 @@ int fetch_transfer(const char *url, const char *header, uint64_t max, fetch_sink
 		return -1;
 	}
 	struct curl_slist *headers = NULL;
-	if (header && !(headers = k->curl_slist_append(NULL, header))) {
+	if (rq->header && !(headers = k->curl_slist_append(NULL, rq->header))) {
 		k->curl_easy_cleanup(c);
 		sbuf_puts(err, "cannot start libcurl: out of memory");
 		return -1;
 	}
-	struct xfer x = {sink, arg, max, 0, false, false};
+	const struct fetch_settings *set = rq->set;
+	long stall = set && set->stall_secs > 0 ? set->stall_secs : FETCH_STALL_SECS;
+	long connect = set && set->connect_secs > 0 ? set->connect_secs : FETCH_CONNECT_SECS;
+	struct xfer x = {.sink = sink, .arg = arg, .rq = rq, .max = rq->max, .got = rq->resume_from};
 	char msg[CURL_ERROR_SIZE] = "";
-	k->curl_easy_setopt(c, CURLOPT_URL, url);
+	k->curl_easy_setopt(c, CURLOPT_URL, rq->url);
 	k->curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,file");
 	k->curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	k->curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
 	k->curl_easy_setopt(c, CURLOPT_MAXREDIRS, FETCH_MAX_REDIRECTS);
-	k->curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, FETCH_CONNECT_TIMEOUT_S);
+	k->curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, connect);
 	k->curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, FETCH_LOW_SPEED_BYTES);
-	k->curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, FETCH_LOW_SPEED_S);
-	k->curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max);
+	k->curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall);
+	/* libcurl checks the size the server announces for what it sends: the rest */
+	k->curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(rq->max - rq->resume_from));
+	if (rq->resume_from > 0)
+		k->curl_easy_setopt(c, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)rq->resume_from);
+	if (set && set->ca_file)
+		k->curl_easy_setopt(c, CURLOPT_CAINFO, set->ca_file);
 	k->curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
 	k->curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	k->curl_easy_setopt(c, CURLOPT_USERAGENT, "punix/" PUNIX_VERSION_TEXT);
 	k->curl_easy_setopt(c, CURLOPT_ERRORBUFFER, msg);
 	k->curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	k->curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+	if (set && set->progress) {
+		k->curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+		k->curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
+		k->curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	}
 	/* never CURLOPT_UNRESTRICTED_AUTH: the header goes to url's host only */
 	k->curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	if (headers)
 		k->curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	CURLcode rc = k->curl_easy_perform(c);
+	long status = 0;
+	k->curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	int r = 0;
-	if (rc != CURLE_OK) {
-		long status = 0;
-		k->curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-		if (x.too_big || rc == CURLE_FILESIZE_EXCEEDED)
-			sbuf_printf(err, "it is larger than %llu bytes, the limit for a download", (unsigned long long)max);
-		else if (rc == CURLE_HTTP_RETURNED_ERROR && status >= 400)
-			sbuf_printf(err, "HTTP %ld", status);
-		else if (!x.sink_failed)
-			sbuf_printf(err, "%s", msg[0] ? msg : k->curl_easy_strerror(rc));
-		r = -1;
+	if (rq->resume_from > 0 && x.got == rq->resume_from &&
+	    (rc == CURLE_RANGE_ERROR || rc == CURLE_BAD_DOWNLOAD_RESUME || status == 416 ||
+	     (rc == CURLE_OK && status == 200))) {
+		/*
+		 * The server would not go on from there: it ignored the Range (200;
+		 * libcurl refuses the whole file then, or takes it as already had
+		 * when its size is resume_from), or said it cannot be had (416).
+		 */
+		r = FETCH_NO_RESUME;
+	} else if (rc != CURLE_OK) {
+		say_why(k, c, rc, &x, stall, connect, msg, err);
+		r = x.too_big || rc == CURLE_FILESIZE_EXCEEDED ? FETCH_TOO_BIG : -1;
+	} else if (set && set->progress) {
+		x.total = x.got; /* the last word: all of it */
+		tell(&x);
 	}
 	k->curl_easy_cleanup(c);
 	free_headers(k, headers);

@@ -9,10 +9,9 @@
 
 #include "fetch.h"
 
-int fetch_transfer(const char *url, const char *header, uint64_t max, fetch_sink_fn sink, void *arg,
-		   struct sbuf *err)
+int fetch_transfer(const struct fetch_request *rq, fetch_sink_fn sink, void *arg, struct sbuf *err)
 {
-	(void)url, (void)header, (void)max, (void)sink, (void)arg;
+	(void)rq, (void)sink, (void)arg;
 	sbuf_puts(err, "this punix (punix-static) was built without libcurl: fetch with punix");
 	return -1;
 }

@@ -31,6 +31,7 @@ struct engine {
 	char *const *env;
 	struct vault vault;             /* the --vault-secrets file, read once by engine_open (empty: none) */
 	struct secret_sources secrets;  /* env, the vault (if given), local: where secrets come from */
+	struct fetch_settings fetch;    /* downloads' limits and CA bundle, from env (fetch_settings_from_env) */
 	uv_loop_t loop;
 	uv_idle_t flush;         /* runs once per loop iteration while records wait to be made durable */
 	uv_idle_t here;          /* runs work on the loop thread when one local op is all there is (machine.c) */

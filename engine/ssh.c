@@ -182,6 +182,8 @@ static int ssh_open(struct punix_ops *o, const char *path, int flags, uint32_t m
 		f |= LIBSSH2_FXF_EXCL;
 	if (flags & OPS_O_TRUNC)
 		f |= LIBSSH2_FXF_TRUNC;
+	if (flags & OPS_O_APPEND)
+		f |= LIBSSH2_FXF_APPEND;
 	LIBSSH2_SFTP_HANDLE *hd = libssh2_sftp_open_ex(SFTP(s), path, (unsigned)strlen(path), f, (long)mode,
 						       (flags & OPS_O_DIRECTORY) ? LIBSSH2_SFTP_OPENDIR : LIBSSH2_SFTP_OPENFILE);
 	if (!hd)

@@ -132,7 +132,9 @@ struct store_drv {
 	 * sending header's line if header is not NULL (a token: made only
 	 * when the file is not cached; not an input, so it names no path);
 	 * unpack reads it if its name is an archive's (unpack_format_of);
-	 * module names the package in messages (not an input).
+	 * module names the package in messages (not an input). fetch_set,
+	 * if not NULL, is how downloads are made (limits, CA bundle, progress;
+	 * not an input either).
 	 */
 	const char *source_url;
 	const char *source_name;
@@ -145,6 +147,7 @@ struct store_drv {
 	 */
 	const char *git_url, *git_tag;
 	const struct fetch_header *header;
+	const struct fetch_settings *fetch_set;
 	const char *module;
 	unsigned char source_hash[32];
 	const char *system;  /* "x86_64-linux" */

@@ -3,8 +3,9 @@
  * "The download cache").
  *
  * A file whose SHA-256 is H is kept as <cache>/sha256-<hex H>, written
- * once: to an O_EXCL temporary beside it, its hash checked against the
- * declared one, fsynced, renamed into place. A cached file is hashed again
+ * once: downloaded into a partial file beside it (resumed if an earlier
+ * download was cut short), its hash checked against the declared one,
+ * fsynced, renamed into place. A cached file is hashed again
  * before each use; one that no longer matches is removed and fetched
  * again. Concurrent fetches of one hash serialise on the flock of
  * <cache>/sha256-<hex H>.lock. Files go through the ops table; the network
@@ -24,15 +25,55 @@
 
 /* Takes each piece of a download; 0, or <0 to stop it. */
 typedef int (*fetch_sink_fn)(void *arg, const void *buf, size_t n);
+
+/* The defaults of struct fetch_settings (docs/building.md, "The download cache"). */
+#define FETCH_STALL_SECS 60L   /* a download slower than 1 KiB/s for this long is aborted */
+#define FETCH_CONNECT_SECS 30L /* connecting may take this long */
+
 /*
- * Downloads url, at most max bytes, into sink, sending header (one
- * "Name: value" line without line break, or NULL for none) with the
- * request, and to no other host a redirect leads to. 0, or <0 with err
- * saying why in a few words ("HTTP 404", "Could not resolve host: ..."),
- * never the header.
+ * How downloads are made, besides what: read once from the environment the
+ * CLI was started with (engine/fetch.h: fetch_settings_from_env), never
+ * from a variable by the library. Zeroed, the defaults.
  */
-typedef int (*fetch_transfer_fn)(const char *url, const char *header, uint64_t max, fetch_sink_fn sink, void *arg,
-				 struct sbuf *err);
+struct fetch_settings {
+	long stall_secs;     /* PUNIX_FETCH_STALL_SECS; 0: FETCH_STALL_SECS */
+	long connect_secs;   /* PUNIX_FETCH_CONNECT_SECS; 0: FETCH_CONNECT_SECS */
+	const char *ca_file; /* CURL_CA_BUNDLE or SSL_CERT_FILE: the CA bundle HTTPS is checked against; NULL: libcurl's */
+	/*
+	 * Told, now and then while a file downloads (about every 64 KiB, and
+	 * as it begins and ends), its name, the bytes had so far (those of a
+	 * resumed partial file included) and its whole size (0 while not
+	 * known); or NULL. Called on the thread that builds: it must be cheap
+	 * and thread-safe (engine.h: op_request.count).
+	 */
+	void (*progress)(void *arg, const char *name, uint64_t got, uint64_t total);
+	void *progress_arg;
+};
+
+/* One download, as fetch_transfer is handed it. */
+struct fetch_request {
+	const char *url;
+	/* one "Name: value" line without line break (a token), or NULL: sent to url's host only */
+	const char *header;
+	/* bytes already had: asked for from this offset on (an HTTP Range; file:// seeks); 0: the whole file */
+	uint64_t resume_from;
+	uint64_t max;                     /* the whole file's limit, resume_from included */
+	const struct fetch_settings *set; /* or NULL: the defaults */
+	const char *name;                 /* what progress calls the file */
+};
+
+/* fetch_transfer's answer when the server would not continue at resume_from (200 or 416): start over. */
+#define FETCH_NO_RESUME 1
+/* ... when the file is larger than max: what was had of it is of no use. */
+#define FETCH_TOO_BIG (-2)
+
+/*
+ * Downloads rq->url from rq->resume_from on, into sink. 0; FETCH_NO_RESUME
+ * (nothing was given to sink); FETCH_TOO_BIG; or -1 with err saying why in
+ * a few words ("HTTP 404", "the download stalled: ...", "Could not resolve
+ * host: ..."), never the header.
+ */
+typedef int (*fetch_transfer_fn)(const struct fetch_request *rq, fetch_sink_fn sink, void *arg, struct sbuf *err);
 
 /*
  * A header a download sends (a url source's token: "Authorization: Bearer
@@ -46,18 +87,33 @@ struct fetch_header {
 	void *arg;
 };
 
+/* A url source's file, and how to fetch it. */
+struct fetch_source {
+	const char *url;
+	const char *name; /* the file's name (store_url_file_name), for progress */
+	const unsigned char *hash; /* its declared SHA-256, 32 bytes: the cache's key */
+	fetch_transfer_fn transfer;
+	const struct fetch_header *header; /* or NULL */
+	const struct fetch_settings *set;  /* or NULL: the defaults, no progress */
+};
+
 /*
- * Makes <cache_dir>/sha256-<hex want> hold the bytes of url, whose SHA-256
- * must be want, fetching them with transfer unless they are cached (then
- * nothing touches the network, and header, if not NULL, is not made). 0
- * with *path malloc'd (the cached file), or <0 with err saying why: the
- * header could not be made (-ENOKEY), the download failed (-EIO), or its
- * hash is not want (-EBADMSG; err names both), or an effect on the cache
- * failed. Nothing enters the cache unless its hash is want; the cache's
- * key is want alone.
+ * Makes <cache_dir>/sha256-<hex hash> hold the bytes of src->url, whose
+ * SHA-256 must be src->hash, fetching them with src->transfer unless they
+ * are cached (then nothing touches the network, and the header, if any, is
+ * not made). 0 with *path malloc'd (the cached file), or <0 with err
+ * saying why: the header could not be made (-ENOKEY), the download failed
+ * (-EIO), or its hash is not the declared one (-EBADMSG; err names both),
+ * or an effect on the cache failed. Nothing enters the cache unless its
+ * hash is the declared one; the cache's key is that hash alone.
+ *
+ * A download goes into <cache_dir>/.sha256-<hex hash>.part, which one cut
+ * short (a dropped connection, a stall, the process killed) leaves behind:
+ * the next fetch of that hash hashes what it holds and asks only for the
+ * rest (store_fetch.c, "The partial file").
  */
-int store_fetch(struct punix_ops *o, const char *cache_dir, const char *url, const unsigned char want[32],
-		fetch_transfer_fn transfer, const struct fetch_header *header, char **path, struct sbuf *err);
+int store_fetch(struct punix_ops *o, const char *cache_dir, const struct fetch_source *src, char **path,
+		struct sbuf *err);
 
 /*
  * Makes <cache_dir>/git-<hex want> the tree of tag of the git repository

@@ -604,8 +604,10 @@ static int fetch_source(struct store *s, const struct store_drv *d, char **file,
 		r = store_fetch_git(s->ops, s->cache_dir, d->git_url, d->git_tag, d->source_hash, file, &why);
 	else if (!d->fetch)
 		sbuf_puts(&why, "no way to download was given");
-	else
-		r = store_fetch(s->ops, s->cache_dir, d->source_url, d->source_hash, d->fetch, d->header, file, &why);
+	else {
+		struct fetch_source src = {d->source_url, d->source_name, d->source_hash, d->fetch, d->header, d->fetch_set};
+		r = store_fetch(s->ops, s->cache_dir, &src, file, &why);
+	}
 	if (r < 0) {
 		const char *pkg = d->module ? d->module : d->pname;
 		if (r == -ENOKEY) /* why says where the token was to come from, never a value */

@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "../../engine/build.h"
+#include "../../engine/engine.h"
+#include "../../engine/fetch.h"
 #include "../../engine/vault.h"
 #include "cli.h"
 
@@ -126,6 +128,17 @@ static void on_report(void *arg, const struct build_item *it)
 	cli_progress_count(&o->src, "packages done", o->ok + o->failed + o->dry, o->n, 0);
 }
 
+/* A url source's download, on the build's thread: "build: fetching NAME: X of Y" (progress.c). */
+static void on_fetching(void *arg, const char *name, uint64_t got, uint64_t total)
+{
+	struct build_out *o = arg;
+	char what[256];
+	snprintf(what, sizeof(what), OP_COUNT_FETCHING "%s", name);
+	cli_progress_count(&o->src, what, got, total, 0);
+}
+
+extern char **environ;
+
 int cmd_build(struct cli_ctx *cx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -195,9 +208,11 @@ int cmd_build(struct cli_ctx *cx, int argc, char **argv)
 		rc = cli_fail(cx, EXIT_USAGE, "--only: no package module named '%s'", bad);
 	} else if (r < 0) {
 		rc = cli_fail(cx, EXIT_FAILURE_, "%s", sbuf_str(&err));
+	} else if (fetch_settings_from_env(environ, &plan.fetch, &err) < 0) {
+		rc = cli_fail(cx, EXIT_USAGE, "%s", sbuf_str(&err));
+		build_plan_free(&plan);
 	} else {
 		/* url sources' tokens: read only by a build that fetches (docs/building.md) */
-		extern char **environ;
 		struct secret_sources secrets = {environ, pl.vault ? &vault : NULL, ops_local()};
 		plan.secrets = &secrets;
 		if (out.json)
@@ -207,6 +222,10 @@ int cmd_build(struct cli_ctx *cx, int argc, char **argv)
 		if (dry)
 			out.progress.on = false;
 		cli_progress_source(&out.src, &out.progress, "build");
+		if (out.progress.on) {
+			plan.fetch.progress = on_fetching;
+			plan.fetch.progress_arg = &out;
+		}
 		out.n = plan.n;
 		cli_progress_count(&out.src, "packages done", 0, plan.n, 0);
 		build_plan_run(&plan, &st, dry, NULL, on_report, &out);

@@ -1,7 +1,8 @@
 /*
  * progress.c - what a long command is doing, on standard error
  * (docs/cli.md, "Progress"): its step and "N of M" of what the step
- * counts, with the bytes a push has sent.
+ * counts, with the bytes a push has sent; while a url source downloads,
+ * its bytes ("build: fetching hello-2.12.tar.gz: 1.2 MiB of 3.4 MiB").
  *
  * Shown when standard error is a terminal and the command prints no JSON,
  * or whenever PUNIX_PROGRESS=1 (PUNIX_PROGRESS=0: never). On a terminal
@@ -106,6 +107,25 @@ void cli_progress_step(void *arg, const char *step, uint64_t op_id)
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* "LABEL: [STEP: ]fetching NAME: 1.2 MiB of 3.4 MiB" (of ... while the size is not known) */
+static void count_bytes(struct cli_progress_src *s, const char *what, uint64_t done, uint64_t total)
+{
+	struct cli_progress *p = s->p;
+	bool last = total && done >= total;
+	if (!(done == 0 || last || now_ms() - p->last_ms >= PROGRESS_EVERY_MS))
+		return;
+	char line[512], d[24], t[32] = "";
+	human_bytes(d, sizeof(d), done);
+	if (total) {
+		char h[24];
+		human_bytes(h, sizeof(h), total);
+		snprintf(t, sizeof(t), " of %s", h);
+	}
+	snprintf(line, sizeof(line), "%s: %s%s%s: %s%s", s->label, s->step ? s->step : "", s->step ? ": " : "", what, d,
+		 t);
+	show(p, line);
+}
+
 void cli_progress_count(void *arg, const char *what, uint64_t done, uint64_t total, uint64_t bytes)
 {
 	struct cli_progress_src *s = arg;
@@ -113,6 +133,11 @@ void cli_progress_count(void *arg, const char *what, uint64_t done, uint64_t tot
 	if (!p->on)
 		return;
 	pthread_mutex_lock(&p->mu);
+	if (!strncmp(what, OP_COUNT_FETCHING, strlen(OP_COUNT_FETCHING))) {
+		count_bytes(s, what, done, total); /* a download's bytes (engine.h: op_request.count) */
+		pthread_mutex_unlock(&p->mu);
+		return;
+	}
 	if (done == 0 || done >= total || now_ms() - p->last_ms >= PROGRESS_EVERY_MS) {
 		char line[256], b[32] = "";
 		if (bytes) {
