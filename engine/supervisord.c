@@ -29,6 +29,7 @@
 #include "../base/path.h"
 #include "../base/utf8.h"
 #include "../base/xalloc.h"
+#include "systemd.h"
 
 /* ---- the include directory of a supervisord.conf ------------------------------------------ */
 
@@ -222,10 +223,36 @@ static const struct directive *find_directive(const struct service_desc *s, cons
 	return NULL;
 }
 
+static bool has_secrets(const struct service_desc *s)
+{
+	for (size_t i = 0; i < s->nenv; i++)
+		if (s->env[i].kind != ENV_LITERAL)
+			return true;
+	return false;
+}
+
+/*
+ * A service with secrets starts through /bin/sh, which exports the
+ * secrets file's KEY='value' lines into the program's environment and
+ * then becomes the program: supervisord has no environment file of its
+ * own, and its config (mode 0644) never holds a secret.
+ */
+#define SECRETS_SHIM "set -a; . \"$0\"; set +a; exec \"$@\""
+
 void supervisord_program(const struct stack_desc *st, const struct service_desc *s, const char *pkg_path,
 			 struct sbuf *out)
 {
 	sbuf_printf(out, "; punix stack %s: service %s\n[program:%s]\ncommand=", st->name, s->name, s->name);
+	if (has_secrets(s)) {
+		char *side = secrets_sidecar_path(st->name, s->name);
+		put_word(out, "/bin/sh");
+		sbuf_puts(out, " -c ");
+		put_word(out, SECRETS_SHIM);
+		sbuf_putc(out, ' ');
+		put_word(out, side);
+		sbuf_putc(out, ' ');
+		free(side);
+	}
 	struct sbuf exe = SBUF_INIT;
 	sbuf_printf(&exe, "%s/bin/%s", pkg_path, s->binary);
 	put_word(out, sbuf_str(&exe));
@@ -364,12 +391,8 @@ static void check_service(struct scheck *sc, const struct service_desc *s, const
 	}
 	for (size_t i = 0; i < s->nenv; i++) {
 		const struct env_desc *e = &s->env[i];
-		if (e->kind != ENV_LITERAL) {
-			refuse(sc, "cannot pass secrets: environment.%s is %s %s, and supervisord has no environment file "
-				   "to keep it out of its config (give a literal, or use backend 'systemd')",
-			       e->key, env_kind_name(e->kind), e->value);
-			continue;
-		}
+		if (e->kind != ENV_LITERAL)
+			continue; /* in the secrets file, single-quoted: any one-line value ([E11] refuses others) */
 		char what[160];
 		snprintf(what, sizeof(what), "environment= (environment.%.100s)", e->key);
 		value(sc, e->value, what);
@@ -381,6 +404,31 @@ static void check_service(struct scheck *sc, const struct service_desc *s, const
 		else if (!sc->bad && n && (strchr("'\"", e->value[0]) || strchr("'\"", e->value[n - 1])))
 			refuse(sc, "cannot write %s: the value starts or ends with a quote (supervisord strips it)", what);
 	}
+}
+
+/* The secrets file: KEY='value' lines for /bin/sh, mode 0600, the program's user's (root's without user=). */
+static void render_secrets(const struct stack_desc *st, const struct service_desc *s,
+			   const struct secret_value *secrets, size_t nsecrets, struct rendered *v)
+{
+	struct sbuf sb = SBUF_INIT;
+	for (size_t i = 0; i < s->nenv; i++) {
+		if (s->env[i].kind == ENV_LITERAL)
+			continue;
+		const char *val = "";
+		for (size_t k = 0; k < nsecrets; k++)
+			if (!strcmp(secrets[k].service, s->name) && !strcmp(secrets[k].key, s->env[i].key))
+				val = secrets[k].value;
+		sbuf_printf(&sb, "%s='", s->env[i].key);
+		for (const char *p = val; *p; p++)
+			sbuf_puts(&sb, *p == '\'' ? "'\\''" : (char[]){*p, 0});
+		sbuf_puts(&sb, "'\n");
+	}
+	render_add(v, secrets_sidecar_path(st->name, s->name), &sb, 0600);
+	struct rendered_file *f = &v->files[v->n - 1];
+	f->secret = true;
+	const struct directive *user = find_directive(s, "User");
+	if (user && user->kind == DIRECTIVE_STR)
+		f->owner = xstrdup(user->s);
 }
 
 int supervisord_generate(const struct stack_desc *st, const struct backend_args *a, struct rendered *out,
@@ -404,6 +452,8 @@ int supervisord_generate(const struct stack_desc *st, const struct backend_args 
 		supervisord_unit_of(env, s->name, false, &unit, &path);
 		render_add(&v, sbuf_detach(&path, NULL), &text, 0644);
 		sbuf_free(&unit);
+		if (has_secrets(s))
+			render_secrets(st, s, a->secrets, a->nsecrets, &v);
 	}
 	*out = v;
 	return render_finish(st, out, err);

@@ -235,3 +235,62 @@ Test(supervisord, programs_run_restart_stop_fail_and_roll_back, .init = start, .
 		  "the activation lines are in the object, not beside it: %s", r.out);
 	proc_result_free(&r);
 }
+
+/*
+ * Secrets: in a file only the program's user can read (0600), sourced by
+ * /bin/sh before the program starts; the program sees the value, the
+ * supervisord config never holds it, and a changed secret restarts it.
+ * The file is at the stack's sidecar path, /etc/punix/secrets/STACK/: the
+ * stack's name is this test's own, and the directory is removed after.
+ */
+Test(supervisord, a_secret_reaches_the_program_through_its_own_file, .init = start, .fini = stop, .timeout = 120)
+{
+	if (!have_supervisord)
+		cr_skip_test("supervisord is not installed (scripts/install-deps installs it)");
+	char *seen = tdir_at(&t, "seen");
+	struct sbuf p = SBUF_INIT;
+	sbuf_printf(&p,
+		    "module Bins { pname = \"bins\" version = \"1\" recipe = \"std.shell\"\n"
+		    "  recipeArgs = { command = \"mkdir -p $OUTPUT/bin && printf '#!/bin/sh\\\\nprintf %%%%s \\\"$TOKEN\\\" "
+		    "> \\\"$1\\\"\\\\nexec sleep 300\\\\n' > $OUTPUT/bin/dump && chmod +x $OUTPUT/bin/dump\" } }\n"
+		    "module PunixTestSupSecrets { backend = \"supervisord\"\n"
+		    "  services = [{ name = \"dumper\" package = \"Bins\" binary = \"dump\" args = [\"%s\"]\n"
+		    "      environment = { TOKEN = { from_env = \"PUNIX_TEST_SUP_TOKEN\" } } }] }\n",
+		    seen);
+	tdir_write(&t, "secret.pcl", p.sb_buf);
+	sbuf_free(&p);
+	char *prog = tdir_at(&t, "secret.pcl");
+	const char *deploy[] = {"service", "deploy", "PunixTestSupSecrets", "--file", prog, "--supervisor-conf", conf,
+				"--activate", NULL};
+	setenv("PUNIX_TEST_SUP_TOKEN", "it's a s3cret", 1);
+	struct proc_result r = punix_run(home, deploy);
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "\u2713 (re)started dumper (RUNNING under supervisord)\n") != NULL, "%s", r.out);
+	proc_result_free(&r);
+	char *got = NULL;
+	for (int i = 0; i < 50 && !(got = tdir_read(&t, "seen")); i++)
+		usleep(100 * 1000);
+	cr_expect_str_eq(got ? got : "(nothing)", "it's a s3cret", "the program sees the secret");
+	free(got);
+	char *cfg = tdir_read(&t, "conf.d/dumper.conf");
+	cr_expect(cfg && strstr(cfg, "s3cret") == NULL, "the config never holds the secret: %s", cfg ? cfg : "");
+	free(cfg);
+	struct stat st;
+	cr_expect_eq(stat("/etc/punix/secrets/PunixTestSupSecrets/dumper.env", &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0600);
+
+	/* a changed secret restarts the program, though its config did not change */
+	long pid1 = 0, pid2 = 0;
+	expect_state("dumper", "RUNNING", &pid1);
+	setenv("PUNIX_TEST_SUP_TOKEN", "another", 1);
+	r = punix_run(home, deploy);
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "\u2713 (re)started dumper (RUNNING under supervisord)\n") != NULL, "%s", r.out);
+	proc_result_free(&r);
+	expect_state("dumper", "RUNNING", &pid2);
+	cr_expect(pid2 > 0 && pid2 != pid1, "restarted (pid %ld, then %ld)", pid1, pid2);
+	unsetenv("PUNIX_TEST_SUP_TOKEN");
+	cr_expect_eq(system("rm -rf /etc/punix/secrets/PunixTestSupSecrets"), 0);
+	free(prog);
+	free(seen);
+}

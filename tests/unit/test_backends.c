@@ -158,10 +158,6 @@ Test(supervisord, what_it_cannot_carry_is_refused_where_it_is)
 {
 	struct fixture f;
 	setup(&f);
-	f.env[1] = (struct env_desc){"TOKEN", ENV_FROM_ENV, "TOKEN"};
-	refused(&f, "s.pcl:3:8: [E6] stack 'S': service 'web': backend 'supervisord' cannot pass secrets: "
-		    "environment.TOKEN is from_env TOKEN");
-	setup(&f);
 	f.config[0] = (struct directive){.key = "LimitNOFILE", .kind = DIRECTIVE_INT, .i = 5};
 	refused(&f, "takes serviceConfig.User and serviceConfig.WorkingDirectory (text) only, not serviceConfig.LimitNOFILE");
 	setup(&f);
@@ -231,5 +227,34 @@ Test(launchd, each_service_is_a_property_list_and_nothing_activates_it)
 	f.args[1] = "bell\a";
 	cr_assert_eq(backend_render(&f.st, &a, &out, &err), -1);
 	cr_expect(strstr(err.sb_buf, "holds a control character (XML has none)"), "%s", err.sb_buf);
+	sbuf_free(&err);
+}
+
+/* Secrets: a 0600 file the program's user owns, sourced by /bin/sh before the program; never in the config. */
+Test(supervisord, secrets_go_through_a_file_only_the_programs_user_reads)
+{
+	struct fixture f;
+	setup(&f);
+	f.env[1] = (struct env_desc){"TOKEN", ENV_FROM_ENV, "TOKEN"};
+	struct backend_env env = {.include_dir = "/etc/supervisor/conf.d", .include_suffix = ".conf"};
+	struct secret_value sv = {"web", "TOKEN", "it's s3cret"};
+	struct backend_args a = {&env, path_of, "/s/x-app-1", &sv, 1};
+	struct rendered out;
+	struct sbuf err = SBUF_INIT;
+	cr_assert_eq(backend_render(&f.st, &a, &out, &err), 0, "%s", err.sb_buf);
+	cr_assert_eq(out.n, 2);
+	cr_expect_str_eq(out.files[0].path, "/etc/punix/secrets/S/web.env");
+	cr_expect(out.files[0].secret);
+	cr_expect_eq(out.files[0].mode, 0600);
+	cr_expect_str_eq(out.files[0].owner, "nobody");
+	cr_expect_str_eq(out.files[0].content, "TOKEN='it'\\''s s3cret'\n");
+	cr_expect_str_eq(out.files[1].path, "/etc/supervisor/conf.d/web.conf");
+	cr_expect(strstr(out.files[1].content, "command=/bin/sh -c 'set -a'\\;' . \"$0\"'\\;' set +a'\\;' exec \"$@\"' "
+					       "/etc/punix/secrets/S/web.env /s/x-app-1/bin/app --name") != NULL,
+		  "%s", out.files[1].content);
+	cr_expect(strstr(out.files[1].content, "s3cret") == NULL, "the config never holds a secret");
+	cr_expect(strstr(out.files[1].content, "environment=GREETING='say \"hi\", twice'\n") != NULL, "%s",
+		  out.files[1].content);
+	rendered_free(&out);
 	sbuf_free(&err);
 }
