@@ -109,13 +109,12 @@ int deploy_prepare(struct op_ctx *c, const char *tarch)
 	benv.unit_dir = c->plan.unit_dir;
 	benv.conf = c->plan.supervisor_conf && *c->plan.supervisor_conf ? c->plan.supervisor_conf : NULL;
 	const struct backend *b = backend_find(st->backend);
-	if (b && b->prepare && c->host) { /* host mode: the deployer plans without the target's files */
-		sbuf_free(&err);
-		return op_fail(c, 1,
-			       "stack '%s': backend '%s' cannot be deployed in host mode yet (its files depend on the "
-			       "target's configuration); deploy with --mode agentless",
-			       c->stack, b->name);
-	}
+	/*
+	 * In host mode too the deployer renders, so a backend whose files
+	 * depend on the target's configuration (supervisord's include
+	 * directory) reads it there, through the connection (SFTP): the one
+	 * read host mode makes beyond its O(1) round trips, for such stacks only.
+	 */
 	int pr = b && b->prepare ? b->prepare(c->tops, &benv, &err) : 0;
 	const char *troot = c->plan.transport_root;
 	if (pr < 0 && troot && *troot && !(c->plan.ssh && *c->plan.ssh)) {

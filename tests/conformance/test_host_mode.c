@@ -1328,3 +1328,36 @@ Test(host, the_targets_punix_killed_while_it_waits_is_reverted_by_its_recovery, 
 	free(p1);
 	free(p2);
 }
+
+/*
+ * A supervisord stack in host mode: the deployer reads the target's
+ * supervisord.conf through the connection to find its include directory,
+ * renders, and the target's punix writes the program file there.
+ */
+Test(host, a_supervisord_stack_deploys_in_host_mode)
+{
+	char *confdir = fmt("%s/etc/supervisor", tg[0].root);
+	cr_assert_eq(shf("mkdir -p %s/conf.d && printf '[supervisord]\\n[include]\\nfiles = /etc/supervisor/conf.d/*.conf\\n' "
+			 "> %s/supervisord.conf",
+			 confdir, confdir),
+		     0);
+	tdir_write(&t, "prog/sup.pcl",
+		   "module Bins { pname = \"bins\" version = \"1\" recipe = \"std.shell\"\n"
+		   "  recipeArgs = { command = \"mkdir -p $OUTPUT/bin && printf '#!/bin/sh\\\\nexec sleep 9\\\\n' > "
+		   "$OUTPUT/bin/ok && chmod +x $OUTPUT/bin/ok\" } }\n"
+		   "module Web { backend = \"supervisord\"\n"
+		   "  services = [{ name = \"ticker\" package = \"Bins\" binary = \"ok\" }] }\n");
+	char *p = tdir_at(&t, "prog/sup.pcl");
+	struct proc_result r =
+		svc(0, "deploy", "--file", p, "--mode", "host", "--supervisor-conf", "/etc/supervisor/supervisord.conf", NULL);
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "mode: host") != NULL, "%s", r.out);
+	proc_result_free(&r);
+	char *f = fmt("%s/conf.d/ticker.conf", confdir);
+	char *text = read_path(f);
+	cr_expect(text && strstr(text, "[program:ticker]\ncommand=") != NULL, "%s: %s", f, text ? text : "(none)");
+	free(text);
+	free(f);
+	free(p);
+	free(confdir);
+}
