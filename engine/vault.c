@@ -308,6 +308,15 @@ int vault_open(struct punix_ops *o, const char *path, int64_t uid, struct vault 
 			    r == -EFBIG ? "larger than 1 MiB" : ops_strerror(r));
 		return r;
 	}
+	/* the file read is the one checked: the same file (device, inode), owner and mode after the read */
+	struct ops_stat after;
+	if (o->stat(o, path, 1, &after) < 0 || after.dev != st.dev || after.ino != st.ino || after.uid != st.uid ||
+	    after.mode != st.mode) {
+		secret_wipe(buf, len);
+		free(buf);
+		sbuf_printf(err, "the vault file %s changed while it was read: read it again when nothing replaces it", path);
+		return -EAGAIN;
+	}
 	struct sbuf why = SBUF_INIT;
 	r = vault_parse(buf, len, out, &why);
 	secret_wipe(buf, len);
