@@ -70,7 +70,7 @@ struct journal;
 enum journal_op_state {
 	JOURNAL_OP_RUNNING = 1,   /* started, not finished: recovery's business */
 	JOURNAL_OP_DONE = 2,      /* finished (rolled forward, if it was recovered) */
-	JOURNAL_OP_ABORTED = 3,   /* undone before its commit point */
+	JOURNAL_OP_ABORTED = 3,   /* undone before its commit point (or flipped back by its confirm step) */
 	JOURNAL_OP_FAILED = 4,    /* failed after its commit point, then rolled forward */
 	/*
 	 * Never stored: what journal_op_list reports for an op whose record, or
