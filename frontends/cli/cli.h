@@ -233,13 +233,14 @@ void cmd_service_help(void);
 extern const char cli_service_usage[];
 /*
  * `punix service confirm STACK TOKEN`: gives the confirmation on the
- * target t reaches (cmd_service_host.c); the exit code.
+ * target t reaches (cmd_service_host.c): here, or with t->ssh by the
+ * target's punix (host mode); the exit code.
  */
 struct target_spec;
 /* The target's punix: tells its deployer (a line on standard error) that it waits for the confirmation. */
 void cli_confirm_waiting(const char *stack);
 int cli_service_confirm(struct cli_ctx *cx, const char *stack, const char *token, const struct target_spec *t,
-			const char *dep, long wait_s, bool json);
+			const char *dep, long wait_s, const char *store_root, const char *static_punix);
 int cmd_journal(struct cli_ctx *cx, int argc, char **argv);
 void cmd_journal_help(void);
 int cmd_fleet(struct cli_ctx *cx, int argc, char **argv);

@@ -177,9 +177,10 @@ static int parse(struct cli_ctx *cx, int argc, char **argv, struct svc_opts *o)
 		return cli_fail(cx, EXIT_USAGE, "--wait goes with confirm");
 	if (o->vault && (strcmp(o->sub, "deploy") || o->bundle_fd))
 		return cli_fail(cx, EXIT_USAGE, "--vault-secrets goes with deploy (its from_vault secrets)");
-	if (confirm && (o->target || o->activate))
-		return cli_fail(cx, EXIT_USAGE, "confirm runs on the target itself (a deployer runs it there over SSH); it "
-					    "takes neither --target nor --activate");
+	if (confirm && o->activate)
+		return cli_fail(cx, EXIT_USAGE, "confirm takes no --activate (the op it confirms activated already)");
+	if (confirm && o->target && o->mode == MODE_AGENTLESS)
+		return cli_fail(cx, EXIT_USAGE, "confirm over SSH is run by the target's punix: not with --mode agentless");
 	if (needs_n) {
 		/* as status prints it (gen-002) or as a number (2, 002) */
 		const char *num = !strncmp(rest[1], "gen-", 4) ? rest[1] + 4 : rest[1];
@@ -684,7 +685,7 @@ int cmd_service(struct cli_ctx *cx, int argc, char **argv)
 	    cli_remote_read(cx, o.sub, o.stack, &t, pl.store, pl.static_punix, &rc))
 		goto out;
 	if (!strcmp(o.sub, "confirm")) {
-		rc = cli_service_confirm(cx, o.stack, o.token, &t, dep, o.wait ? o.wait : 10, o.json);
+		rc = cli_service_confirm(cx, o.stack, o.token, &t, dep, o.wait ? o.wait : 10, pl.store, pl.static_punix);
 		goto out;
 	}
 	if (!strcmp(o.sub, "status") || !strcmp(o.sub, "verify")) {

@@ -178,8 +178,36 @@ void cli_confirm_waiting(const char *stack)
 }
 
 int cli_service_confirm(struct cli_ctx *cx, const char *stack, const char *token, const struct target_spec *t,
-			const char *dep, long wait_s, bool json)
+			const char *dep, long wait_s, const char *store_root, const char *static_punix)
 {
+	bool json = cx->json;
+	if (t->ssh && t->ssh[0]) {
+		/* by the target's punix, as a deployer gives it */
+		char secs[24];
+		snprintf(secs, sizeof(secs), "%ld", wait_s);
+		const char *argv[16];
+		size_t n = 0;
+		argv[n++] = "service";
+		argv[n++] = "confirm";
+		argv[n++] = stack;
+		argv[n++] = token;
+		if (t->transport_root) {
+			argv[n++] = "--transport-root";
+			argv[n++] = t->transport_root;
+		}
+		argv[n++] = "--deployments-root";
+		argv[n++] = dep;
+		argv[n++] = "--wait";
+		argv[n++] = secs;
+		if (json)
+			argv[n++] = "--json";
+		int rc = EXIT_OK;
+		if (!cli_remote_run(cx, argv, n, t, store_root, static_punix, &rc))
+			rc = cli_fail(cx, EXIT_FAILURE_,
+				      "[E17] host mode: no punix can run on the target to confirm there (install punix there, "
+				      "or name it with --remote-punix)");
+		return rc;
+	}
 	struct sbuf err = SBUF_INIT, msg = SBUF_INIT;
 	struct punix_ops *tops = engine_target_ops(NULL, t, &err); /* the decision file only: no engine, no journal */
 	if (!tops) {

@@ -1361,3 +1361,56 @@ Test(host, a_supervisord_stack_deploys_in_host_mode)
 	free(p);
 	free(confdir);
 }
+
+/*
+ * The deployer dies before it confirms; an operator confirms by hand from
+ * elsewhere (`service confirm STACK TOKEN --target`, the token read from
+ * the target's decision file): the target keeps the new generation.
+ */
+Test(host, an_operator_confirms_over_ssh_when_the_deployer_went_away, .timeout = 120)
+{
+	char *p1 = prog(1, 1), *p2 = prog(2, 1);
+	struct proc_result r = svc(0, "deploy", "--file", p1, "--mode", "host", NULL);
+	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+	proc_result_free(&r);
+	r = svc(0, "confirm", "0123456789abcdef", "--wait", "1", NULL);
+	cr_expect_eq(r.status, 1, "nobody waits yet: %s%s", r.out, r.err);
+	cr_expect(strstr(r.err, "[E18] stack Web: no op there waits for this confirmation") != NULL, "%s", r.err);
+	proc_result_free(&r);
+
+	setenv("PUNIX_CRASH_AT", "deploy@host:run:confirming", 1);
+	r = svc(0, "deploy", "--file", p2, "--mode", "host", "--confirm-timeout", "60", NULL);
+	unsetenv("PUNIX_CRASH_AT");
+	cr_assert_eq(r.status, 128 + SIGKILL, "%s%s", r.out, r.err);
+	proc_result_free(&r);
+	char *decision = fmt("%s%s/.locks/Web.confirm", tg[0].root, dep), *text = NULL;
+	char token[96] = "";
+	for (int i = 0; i < 100; i++) {
+		free(text);
+		text = read_path(decision);
+		if (text && sscanf(text, "punix-confirm 1\t%95[^\t]\twaiting\t", token) == 1)
+			break;
+		token[0] = '\0';
+		usleep(100 * 1000);
+	}
+	cr_assert(token[0], "the target waits: %s", text ? text : "(no decision file)");
+	r = svc(0, "confirm", token, NULL);
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "stack Web: confirmed\n") && strstr(r.out, "mode: host"), "%s", r.out);
+	proc_result_free(&r);
+	char *j = NULL;
+	for (int i = 0; i < 100; i++) {
+		free(j);
+		j = journal_of_target(0);
+		if (count_lines_with(j, "\tdone\tdeploy\tWeb\t") == 2)
+			break;
+		usleep(100 * 1000);
+	}
+	cr_expect_eq(count_lines_with(j, "\tdone\tdeploy\tWeb\t"), 2, "the target's op ended done: %s", j);
+	free(j);
+	cr_expect_eq(current_gen(0, dep), 2, "gen-002 stays");
+	free(text);
+	free(decision);
+	free(p1);
+	free(p2);
+}
