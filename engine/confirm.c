@@ -15,16 +15,19 @@
  *
  *   punix-confirm 1 TAB token TAB state TAB deadline TAB why LF
  *
- * state: waiting, confirmed, reverting, reverted. The confirmer turns
- * "waiting" (its token) into "confirmed"; the waiter, at the deadline, turns
- * anything but "confirmed" into "reverting" before it flips back, so a
- * confirmation and a revert never both win. Each write is durable (temp,
+ * state: waiting, acked, confirmed, reverting, reverted. The confirmer
+ * turns "waiting" (its token, before the deadline) into "acked"; the
+ * waiter alone decides: "confirmed" once it holds an ack and the health
+ * check passed, else, at the deadline, "reverting" before it flips back,
+ * so a confirmation and a revert never both win. Each write is durable (temp,
  * fsync, rename, fsync of the directory). A recovery of an op that reached
- * its flip decides at once: "confirmed" with its token stands; anything
- * else (its punix died while it waited) is flipped back.
+ * its flip decides at once: "confirmed" with its token stands, and so does
+ * "acked" when the op has no health check; anything else (its punix died
+ * while it waited) is flipped back.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,9 +179,12 @@ static int run_health(struct op_ctx *c, long ms, struct sbuf *why)
 	else if (WIFEXITED(status))
 		sbuf_printf(why, "the health check `%s` failed (exit %d; its output: %s)", c->plan.health,
 			    WEXITSTATUS(status), log.sb_buf), r = 1;
-	else
+	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
 		sbuf_printf(why, "the health check `%s` did not succeed in time (killed; its output: %s)", c->plan.health,
 			    log.sb_buf), r = 1;
+	else
+		sbuf_printf(why, "the health check `%s` was killed by signal %d (its output: %s)", c->plan.health,
+			    WIFSIGNALED(status) ? WTERMSIG(status) : 0, log.sb_buf), r = 1;
 	sbuf_free(&log);
 	return r;
 }
@@ -206,13 +212,24 @@ static int flip_back(struct op_ctx *c, const char *why)
 	q->supervisor_conf = plan_strdup(p->supervisor_conf);
 	q->activate = p->activate;
 	q->enable = p->enable;
+	/* the revert's activation lines follow the op's own, which step_activate would reset */
+	struct sbuf before = SBUF_INIT;
+	sbuf_append(&before, sbuf_str(&c->res->activation), c->res->activation.sb_len);
 	int r = plan_from_manifest(&b, p->previous, p->generation);
 	if (r == 0)
 		r = step_flip(&b);
 	if (r == 0)
 		r = step_materialise(&b);
-	if (r == 0 && p->activate)
-		r = step_activate(&b); /* the revert's activation lines follow the op's */
+	if (r == 0 && p->activate) {
+		r = step_activate(&b);
+		if (before.sb_len) {
+			sbuf_printf(&before, "flipping back to gen-%03ld:\n", p->previous);
+			sbuf_append(&before, sbuf_str(&c->res->activation), c->res->activation.sb_len);
+			sbuf_reset(&c->res->activation);
+			sbuf_append(&c->res->activation, before.sb_buf, before.sb_len);
+		}
+	}
+	sbuf_free(&before);
 	plan_free(&b.plan);
 	if (r != 0 && !c->res->exit)
 		op_fail(c, 3, "flipping back to gen-%03ld (%s) failed", p->previous, why);
@@ -245,6 +262,28 @@ static int revert(struct op_ctx *c, struct cstate *s)
 	return 0;
 }
 
+/* Whether s, read for token, says the op is to be kept: decided so, or acked with no health check to pass. */
+static bool kept(const struct cstate *s, const char *token, const struct op_plan *p)
+{
+	if (strcmp(s->token, token) != 0)
+		return false;
+	return !strcmp(s->state, "confirmed") || (!strcmp(s->state, "acked") && !p->health);
+}
+
+bool confirm_kept(struct op_ctx *c)
+{
+	struct cstate s;
+	const char *token = c->plan.confirm_token ? c->plan.confirm_token : "-";
+	return read_state(c->tops, dep_root(c), c->stack, &s) == 0 && kept(&s, token, &c->plan);
+}
+
+/* The decision file of a live op could not be read (an I/O error, not "none"): nothing is decided on it. */
+static int unreadable(struct op_ctx *c, const char *dep, int r)
+{
+	return op_fail(c, 3, "confirm: reading %s/.locks/%s.confirm: %s (nothing was decided; 'punix recover' decides)",
+		       dep, c->stack, ops_strerror(r));
+}
+
 int step_confirm(struct op_ctx *c)
 {
 	const struct op_plan *p = &c->plan;
@@ -259,8 +298,17 @@ int step_confirm(struct op_ctx *c)
 		/* a recovery: nobody waits any more; what was decided stands, else back */
 		if ((r = lock_decision(o, dep, c->stack, &h)) < 0)
 			return op_fail(c, 3, "confirm: locking %s/.locks/%s.confirm.lock: %s", dep, c->stack, ops_strerror(r));
-		bool have = read_state(o, dep, c->stack, &s) == 0 && !strcmp(s.token, token);
-		if (have && !strcmp(s.state, "confirmed")) {
+		r = read_state(o, dep, c->stack, &s);
+		if (r < 0 && r != -ENOENT && r != -EBADMSG) {
+			o->unlock(o, h);
+			return unreadable(c, dep, r);
+		}
+		bool have = r == 0 && !strcmp(s.token, token);
+		if (have && kept(&s, token, p)) {
+			if (strcmp(s.state, "confirmed")) {
+				snprintf(s.state, sizeof(s.state), "confirmed");
+				write_state(o, dep, c->stack, &s); /* what a late confirmer is told */
+			}
 			o->unlock(o, h);
 			c->res->confirmed = 1;
 			return 0;
@@ -293,33 +341,39 @@ int step_confirm(struct op_ctx *c)
 	op_maybe_crash(c, "confirm", "waiting");
 	if (p->confirm_needed && c->req.target.confirm_waiting)
 		c->req.target.confirm_waiting(c->stack);
-	bool confirmed = !p->confirm_needed, healthy = !p->health;
+	bool acked = !p->confirm_needed, healthy = !p->health;
 	int64_t end = mono_ms() + (int64_t)p->confirm_timeout * 1000, next_health = 0;
 	struct sbuf hwhy = SBUF_INIT;
 	for (;;) {
 		int64_t now = mono_ms();
-		if (!confirmed) {
+		if (!acked) {
 			struct cstate t;
-			confirmed = read_state(o, dep, c->stack, &t) == 0 && !strcmp(t.token, token) &&
-				    !strcmp(t.state, "confirmed");
+			acked = read_state(o, dep, c->stack, &t) == 0 && !strcmp(t.token, token) && !strcmp(t.state, "acked");
 		}
 		if (!healthy && now >= next_health && now < end) {
 			healthy = run_health(c, (long)(end - now), &hwhy) == 0;
 			next_health = mono_ms() + HEALTH_EVERY_MS;
 		}
-		if ((confirmed && healthy) || mono_ms() >= end)
+		if ((acked && healthy) || mono_ms() >= end)
 			break;
 		nap_ms(CONFIRM_POLL_MS);
 	}
-	/* the decision, against a confirmation arriving at the same instant */
+	/* the decision, against a confirmation arriving at the same instant: this op's alone */
 	if ((r = lock_decision(o, dep, c->stack, &h)) < 0) {
 		sbuf_free(&hwhy);
 		return op_fail(c, 3, "confirm: locking %s/.locks/%s.confirm.lock: %s", dep, c->stack, ops_strerror(r));
 	}
-	struct cstate t;
-	if (!confirmed)
-		confirmed = read_state(o, dep, c->stack, &t) == 0 && !strcmp(t.token, token) && !strcmp(t.state, "confirmed");
-	if (confirmed && healthy) {
+	if (!acked) {
+		struct cstate t;
+		r = read_state(o, dep, c->stack, &t);
+		if (r < 0 && r != -ENOENT && r != -EBADMSG) {
+			o->unlock(o, h);
+			sbuf_free(&hwhy);
+			return unreadable(c, dep, r);
+		}
+		acked = r == 0 && !strcmp(t.token, token) && !strcmp(t.state, "acked");
+	}
+	if (acked && healthy) {
 		snprintf(s.state, sizeof(s.state), "confirmed");
 		r = write_state(o, dep, c->stack, &s);
 		o->unlock(o, h);
@@ -329,7 +383,7 @@ int step_confirm(struct op_ctx *c)
 		c->res->confirmed = 1;
 		return 0;
 	}
-	if (!confirmed)
+	if (!acked)
 		snprintf(s.why, sizeof(s.why), "no confirmation came from the deployer within %ld s%s%s", p->confirm_timeout,
 			 healthy ? "" : "; and ", healthy ? "" : hwhy.sb_len ? hwhy.sb_buf : "the health check never passed");
 	else
@@ -359,8 +413,9 @@ int engine_confirm(struct punix_ops *o, const char *dep, const char *stack, cons
 		struct cstate s;
 		r = read_state(o, dep, stack, &s);
 		bool mine = r == 0 && !strcmp(s.token, token);
-		if (mine && !strcmp(s.state, "waiting")) {
-			snprintf(s.state, sizeof(s.state), "confirmed");
+		if (mine && !strcmp(s.state, "waiting") && o->now(o) <= s.deadline) {
+			/* an ack: the waiting op decides, once its health check (if any) passed too */
+			snprintf(s.state, sizeof(s.state), "acked");
 			r = write_state(o, dep, stack, &s);
 			o->unlock(o, h);
 			if (r < 0) {
@@ -372,9 +427,13 @@ int engine_confirm(struct punix_ops *o, const char *dep, const char *stack, cons
 			return 0;
 		}
 		o->unlock(o, h);
-		if (mine && !strcmp(s.state, "confirmed")) {
+		if (mine && (!strcmp(s.state, "acked") || !strcmp(s.state, "confirmed"))) {
 			sbuf_printf(msg, "stack %s: confirmed (already)", stack);
 			return 0;
+		}
+		if (mine && !strcmp(s.state, "waiting")) {
+			sbuf_printf(msg, "[E18] stack %s: too late: its deadline passed; the target flips back", stack);
+			return 1;
 		}
 		if (mine) {
 			sbuf_printf(msg, "[E18] stack %s: too late: the target %s: %s", stack,

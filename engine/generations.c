@@ -223,6 +223,30 @@ static int remove_dropped(struct op_ctx *c, const struct manifest_file *old, siz
  * Makes the live files equal the generation's, and removes the files the
  * previous generation had that this one lacks. Idempotent.
  */
+/*
+ * A secrets file its service's user reads itself (supervisord starts the
+ * program as user= before /bin/sh reads the file): the directories above
+ * it, those punix made under /etc/punix, searchable (0711: entered, not
+ * listed); the file stays 0600. systemd reads EnvironmentFile= as root and
+ * needs none of this.
+ */
+static int open_to_owner(struct punix_ops *o, const char *dir)
+{
+	char *d = xstrdup(dir);
+	int r = 0;
+	while (r == 0 && strncmp(d, "/etc/punix", 10) == 0 && (d[10] == '\0' || d[10] == '/')) {
+		struct ops_stat st;
+		r = o->stat(o, d, 0, &st);
+		if (r == 0 && st.type == OPS_FT_DIR && (st.mode & 0111) != 0111)
+			r = o->chmod(o, d, (st.mode & 07777) | 0111);
+		char *up = ops_dirname(d);
+		free(d);
+		d = up;
+	}
+	free(d);
+	return r;
+}
+
 int step_materialise(struct op_ctx *c)
 {
 	struct punix_ops *o = c->tops;
@@ -298,7 +322,9 @@ int step_materialise(struct op_ctx *c)
 			buf = NULL;
 		if (r == 0 && !same_file(o, f->path, buf, len, 0600)) {
 			char *dir = ops_dirname(f->path);
-			r = ops_mkdir_p(o, dir, 0700);
+			r = ops_mkdir_p(o, dir, f->owner ? 0711 : 0700);
+			if (r == 0 && f->owner)
+				r = open_to_owner(o, dir);
 			if (r == 0)
 				r = ops_write_atomic_nodirsync(o, f->path, buf, len, 0600);
 			if (r == 0)

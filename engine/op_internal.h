@@ -255,6 +255,8 @@ int plan_from_manifest(struct op_ctx *c, long gen, long current);
 int step_confirm(struct op_ctx *c);
 /* With nothing live to go back to, an op that would wait for a confirmation fails ([E18]): 1, else 0. */
 int confirm_refused(struct op_ctx *c);
+/* A recovery's: the op's decision file says it is kept (confirmed, or acked with no health check). */
+bool confirm_kept(struct op_ctx *c);
 /* A fresh token for an op's confirmation, malloc'd. */
 char *confirm_new_token(void);
 

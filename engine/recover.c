@@ -290,6 +290,15 @@ static void rec_prepared(struct op_ctx *r)
 		for (size_t i = 0; i < r->nrsteps; i++)
 			if (r->rsteps[i].index >= from && r->rsteps[i].state == JOURNAL_STEP_DONE)
 				from = r->rsteps[i].index + 1;
+		/*
+		 * An op waiting for a confirmation that was not given is flipped
+		 * back by its confirm step: its own generation is not made live
+		 * again, nor its services restarted, on the way there.
+		 */
+		size_t last = r->kind->nsteps - 1;
+		if (r->plan.confirm_timeout && from < last && !strcmp(r->kind->steps[last].name, "confirm") &&
+		    !confirm_kept(r))
+			from = last;
 		r->i = from;
 		op_steps(r);
 	} else {

@@ -247,7 +247,12 @@ Test(supervisord, a_secret_reaches_the_program_through_its_own_file, .init = sta
 {
 	if (!have_supervisord)
 		cr_skip_test("supervisord is not installed (scripts/install-deps installs it)");
-	char *seen = tdir_at(&t, "seen");
+	/* the program runs as nobody: it reaches its own file, and writes what it saw where it may */
+	cr_assert_eq(chmod(t.path, 0711), 0);
+	tdir_write(&t, "out/.keep", "");
+	char *outdir = tdir_at(&t, "out");
+	cr_assert_eq(chmod(outdir, 0777), 0);
+	char *seen = tdir_at(&t, "out/seen");
 	struct sbuf p = SBUF_INIT;
 	sbuf_printf(&p,
 		    "module Bins { pname = \"bins\" version = \"1\" recipe = \"std.shell\"\n"
@@ -255,6 +260,7 @@ Test(supervisord, a_secret_reaches_the_program_through_its_own_file, .init = sta
 		    "> \\\"$1\\\"\\\\nexec sleep 300\\\\n' > $OUTPUT/bin/dump && chmod +x $OUTPUT/bin/dump\" } }\n"
 		    "module PunixTestSupSecrets { backend = \"supervisord\"\n"
 		    "  services = [{ name = \"dumper\" package = \"Bins\" binary = \"dump\" args = [\"%s\"]\n"
+		    "      serviceConfig = { User = \"nobody\" }\n"
 		    "      environment = { TOKEN = { from_env = \"PUNIX_TEST_SUP_TOKEN\" } } }] }\n",
 		    seen);
 	tdir_write(&t, "secret.pcl", p.sb_buf);
@@ -268,7 +274,7 @@ Test(supervisord, a_secret_reaches_the_program_through_its_own_file, .init = sta
 	cr_expect(strstr(r.out, "\u2713 (re)started dumper (RUNNING under supervisord)\n") != NULL, "%s", r.out);
 	proc_result_free(&r);
 	char *got = NULL;
-	for (int i = 0; i < 50 && !(got = tdir_read(&t, "seen")); i++)
+	for (int i = 0; i < 50 && !(got = tdir_read(&t, "out/seen")); i++)
 		usleep(100 * 1000);
 	cr_expect_str_eq(got ? got : "(nothing)", "it's a s3cret", "the program sees the secret");
 	free(got);
@@ -278,6 +284,9 @@ Test(supervisord, a_secret_reaches_the_program_through_its_own_file, .init = sta
 	struct stat st;
 	cr_expect_eq(stat("/etc/punix/secrets/PunixTestSupSecrets/dumper.env", &st), 0);
 	cr_expect_eq(st.st_mode & 07777, 0600);
+	cr_expect_eq(stat("/etc/punix/secrets/PunixTestSupSecrets", &st), 0);
+	cr_expect_eq(st.st_mode & 0111, 0111, "its directory can be entered by the program's user (mode %04o)",
+		     (unsigned)(st.st_mode & 07777));
 
 	/* a changed secret restarts the program, though its config did not change */
 	long pid1 = 0, pid2 = 0;
@@ -293,4 +302,5 @@ Test(supervisord, a_secret_reaches_the_program_through_its_own_file, .init = sta
 	cr_expect_eq(system("rm -rf /etc/punix/secrets/PunixTestSupSecrets"), 0);
 	free(prog);
 	free(seen);
+	free(outdir);
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "base/sbuf.h"
@@ -212,4 +213,85 @@ Test(confirm, what_cannot_be_confirmed_is_refused)
 	r = punix_run(home, u3);
 	cr_expect_eq(r.status, 2, "%s", r.err);
 	proc_result_free(&r);
+}
+
+/* The decision file's state word and token (for the tests below). */
+static bool decision(char *state, size_t n)
+{
+	struct sbuf p = SBUF_INIT;
+	sbuf_printf(&p, "%s%s/deployments/.locks/Web.confirm", target, home);
+	FILE *f = fopen(p.sb_buf, "r");
+	sbuf_free(&p);
+	char line[512] = "";
+	bool ok = f && fgets(line, sizeof(line), f);
+	if (f)
+		fclose(f);
+	char tok[96], st[32];
+	ok = ok && sscanf(line, "punix-confirm 1\t%95[^\t]\t%31[^\t]\t", tok, st) == 2;
+	if (ok)
+		snprintf(state, n, "%s", st);
+	return ok;
+}
+
+static void wait_for_state(const char *want)
+{
+	char st[32] = "";
+	for (int i = 0; i < 200 && !(decision(st, sizeof(st)) && !strcmp(st, want)); i++)
+		usleep(50 * 1000);
+	cr_assert_str_eq(st, want, "the decision file says %s", st);
+}
+
+/*
+ * A confirmation is an ack: the waiting op alone decides, and only with
+ * its health check passed. Killed after an ack but before the check
+ * passed, the op is flipped back by recover; a confirmation after the
+ * deadline is refused even when nobody waits any more.
+ */
+Test(confirm, an_ack_without_a_passed_health_check_is_not_kept)
+{
+	struct proc_result r = deploy(p1, NULL, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	proc_result_free(&r);
+	const char *a[] = {"service", "deploy", "Web", "--file", p2, "--transport-root", target, "--confirm-timeout", "60",
+			   "--confirm-token", "tok1", "--health", "false", NULL};
+	char *log = tdir_at(&t, "deploy.log");
+	pid_t pid = punix_start(home, a, log);
+	wait_for_state("waiting");
+	const char *cf[] = {"service", "confirm", "Web", "tok1", "--transport-root", target, NULL};
+	r = punix_run(home, cf);
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "stack Web: confirmed\n") != NULL, "%s", r.out);
+	proc_result_free(&r);
+	wait_for_state("acked");
+	kill(pid, SIGKILL);
+	punix_wait(pid);
+	cr_expect_str_eq(live(), "v2\n", "gen-002 went live before the wait");
+	const char *rc[] = {"recover", NULL};
+	r = punix_run(home, rc);
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "op 2 (deploy Web): reverted to gen-001: its punix stopped before the op was confirmed"),
+		  "%s", r.out);
+	proc_result_free(&r);
+	cr_expect_str_eq(live(), "v1\n", "not kept: its health check never passed");
+
+	/* the waiter dead, its deadline past: a confirmation is too late, and recover flips back */
+	setenv("PUNIX_CRASH_AT", "deploy:confirm:waiting", 1);
+	const char *b[] = {"service", "deploy", "Web", "--file", p3, "--transport-root", target, "--confirm-timeout", "1",
+			   "--confirm-token", "tok2", NULL};
+	r = punix_run(home, b);
+	unsetenv("PUNIX_CRASH_AT");
+	cr_assert_eq(r.status, 128 + 9, "%s%s", r.out, r.err);
+	proc_result_free(&r);
+	sleep(2);
+	const char *late[] = {"service", "confirm", "Web", "tok2", "--transport-root", target, NULL};
+	r = punix_run(home, late);
+	cr_expect_eq(r.status, 1, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.err, "[E18] stack Web: too late: its deadline passed") != NULL, "%s", r.err);
+	proc_result_free(&r);
+	r = punix_run(home, rc);
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "reverted to gen-001") != NULL, "%s", r.out);
+	proc_result_free(&r);
+	cr_expect_str_eq(live(), "v1\n");
+	free(log);
 }
