@@ -351,12 +351,14 @@ static int bn_fchmod(struct punix_ops *o, int h, uint32_t mode)
 
 static int chown_nofollow(int dfd, const char *last, const char *user)
 {
-	struct passwd *pw = getpwnam(user);
-	if (!pw) {
-		errno = ENOENT;
+	uid_t uid;
+	gid_t gid;
+	int r = local_user_ids(user, &uid, &gid);
+	if (r < 0) {
+		errno = -r;
 		return -1;
 	}
-	return fchownat(dfd, last, pw->pw_uid, pw->pw_gid, AT_SYMLINK_NOFOLLOW);
+	return fchownat(dfd, last, uid, gid, AT_SYMLINK_NOFOLLOW);
 }
 
 static int bn_chown_user(struct punix_ops *o, const char *path, const char *user)

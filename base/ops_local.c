@@ -302,13 +302,38 @@ static int local_fchmod(struct punix_ops *o, int h, uint32_t mode)
 	return fchmod(h, (mode_t)mode) < 0 ? -errno : 0;
 }
 
+int local_user_ids(const char *user, uid_t *uid, gid_t *gid)
+{
+	long hint = sysconf(_SC_GETPW_R_SIZE_MAX);
+	size_t size = hint > 0 ? (size_t)hint : 16384;
+	for (;;) {
+		char *buf = xmalloc(size);
+		struct passwd pw, *res = NULL;
+		int e = getpwnam_r(user, &pw, buf, size, &res);
+		if (e == 0 && res) {
+			*uid = pw.pw_uid;
+			*gid = pw.pw_gid;
+		}
+		free(buf);
+		if (e == ERANGE && size < (1u << 20)) {
+			size *= 4;
+			continue;
+		}
+		if (e == EINTR)
+			continue;
+		return e ? -e : res ? 0 : -ENOENT;
+	}
+}
+
 static int local_chown_user(struct punix_ops *o, const char *path, const char *user)
 {
 	(void)o;
-	struct passwd *pw = getpwnam(user);
-	if (!pw)
-		return -ENOENT;
-	return chown(path, pw->pw_uid, pw->pw_gid) < 0 ? -errno : 0;
+	uid_t uid;
+	gid_t gid;
+	int r = local_user_ids(user, &uid, &gid);
+	if (r < 0)
+		return r;
+	return chown(path, uid, gid) < 0 ? -errno : 0;
 }
 
 static int local_realpath(struct punix_ops *o, const char *path, char **out)

@@ -21,6 +21,13 @@ int local_readlinkat(int dfd, const char *path, char **target);
 /* ops.h: remove_children, relative to the directory open on dfd (ops_remove.c) */
 int local_remove_children_fd(int dfd, const char *const *names, size_t n);
 int local_remove_children(struct punix_ops *o, const char *dir, const char *const *names, size_t n);
+/*
+ * user's uid and gid from the user database, with getpwnam_r: ops run on
+ * several threads at once (a fleet's builds chown to the build user and
+ * back to root side by side), and getpwnam's one static result would let
+ * one thread's look-up answer another's. 0, -ENOENT, or another -errno.
+ */
+int local_user_ids(const char *user, uid_t *uid, gid_t *gid);
 /* flock(2)s fd; on success *h = fd, on failure fd is closed. */
 int local_flock(int fd, int exclusive, int wait, int *h);
 

@@ -116,7 +116,8 @@ int supervisord_include(const char *conf_path, const char *text, size_t len, cha
 	const char *slash = strrchr(conf_path, '/');
 	char *here = slash ? xstrndup(conf_path, (size_t)(slash - conf_path)) : xstrdup(".");
 	int rc = -1;
-	for (char *tok = strtok(files, " \t"); tok && rc < 0; tok = strtok(NULL, " \t")) {
+	char *save = NULL; /* strtok_r: prepare runs on the pool, beside other ops' */
+	for (char *tok = strtok_r(files, " \t", &save); tok && rc < 0; tok = strtok_r(NULL, " \t", &save)) {
 		struct sbuf g = SBUF_INIT;
 		if (tok[0] != '/' && strncmp(tok, "%(here)s", 8) != 0)
 			sbuf_printf(&g, "%s/", here);

@@ -5,6 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -220,4 +221,56 @@ Test(ops_remove, children_of_one_directory_never_following_a_link, .init = run_s
 		sbuf_free(&why);
 		cr_assert_eq(sh("rm -rf %s/d %s/out", run_dir), 0);
 	}
+}
+
+/*
+ * chown_user from many threads at once, to two users in turn: each file
+ * gets the owner it was given. (With getpwnam's one static result, a
+ * fleet's builds chowning to the build user beside others chowning back
+ * to root sometimes got the other thread's user: a build then could not
+ * write its own output.)
+ */
+struct chown_arg {
+	int k;
+	int wrong;
+};
+
+static void *chown_many(void *p)
+{
+	struct chown_arg *a = p;
+	struct punix_ops *o = ops_local();
+	char path[160];
+	snprintf(path, sizeof(path), "%s/f%d", run_dir, a->k);
+	FILE *f = fopen(path, "w");
+	if (f)
+		fclose(f);
+	for (int i = 0; i < 400; i++) {
+		bool root = (i + a->k) % 2;
+		if (o->chown_user(o, path, root ? "root" : "nobody") < 0) {
+			a->wrong++;
+			continue;
+		}
+		struct stat st;
+		if (stat(path, &st) < 0 || (st.st_uid == 0) != root)
+			a->wrong++;
+	}
+	return NULL;
+}
+
+Test(ops_chown, chown_user_from_threads_gives_each_file_its_own_user, .init = run_setup, .fini = run_teardown)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root to give files away");
+	pthread_t th[8];
+	struct chown_arg args[8];
+	for (int k = 0; k < 8; k++) {
+		args[k] = (struct chown_arg){k, 0};
+		cr_assert_eq(pthread_create(&th[k], NULL, chown_many, &args[k]), 0);
+	}
+	int wrong = 0;
+	for (int k = 0; k < 8; k++) {
+		pthread_join(th[k], NULL);
+		wrong += args[k].wrong;
+	}
+	cr_expect_eq(wrong, 0, "%d chown(s) gave a file another thread's user", wrong);
 }
