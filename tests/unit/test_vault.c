@@ -15,6 +15,7 @@
 #include "base/sbuf.h"
 #include "engine/desc.h"
 #include "engine/vault.h"
+#include "tests/support/proc.h"
 
 static int parse(const char *text, struct vault *v, struct sbuf *err)
 {
@@ -80,14 +81,6 @@ Test(vault, a_value_must_be_a_single_line_string)
 	refused("{\"a\": \"raw\nbreak\"}", "holds a line break", "raw");
 }
 
-static struct sbuf dir_path(char *tmpl)
-{
-	cr_assert_not_null(mkdtemp(tmpl));
-	struct sbuf p = SBUF_INIT;
-	sbuf_printf(&p, "%s/vault.json", tmpl);
-	return p;
-}
-
 static void write_file(const char *path, const char *text, mode_t mode)
 {
 	FILE *f = fopen(path, "w");
@@ -99,53 +92,55 @@ static void write_file(const char *path, const char *text, mode_t mode)
 
 Test(vault, the_file_must_be_yours_and_private)
 {
-	char tmpl[] = "/tmp/punix-vault-XXXXXX";
-	struct sbuf p = dir_path(tmpl);
+	struct tdir t;
+	tdir_make(&t);
+	char *path = tdir_at(&t, "vault.json");
 	struct vault v;
 	struct sbuf err = SBUF_INIT;
 	int64_t me = (int64_t)geteuid();
 
-	write_file(p.sb_buf, "{\"tok\": \"hunter2\"}\n", 0600);
-	cr_assert_eq(vault_open(ops_local(), p.sb_buf, me, &v, &err), 0, "%s", sbuf_str(&err));
+	write_file(path, "{\"tok\": \"hunter2\"}\n", 0600);
+	cr_assert_eq(vault_open(ops_local(), path, me, &v, &err), 0, "%s", sbuf_str(&err));
 	cr_expect_str_eq(vault_get(&v, "tok", NULL), "hunter2");
-	cr_expect_str_eq(v.path, p.sb_buf);
+	cr_expect_str_eq(v.path, path);
 	vault_free(&v);
 
 	/* readable by its group, or by others: refused, saying how to fix it */
 	for (mode_t m = 0640; m; m = m == 0640 ? 0604 : m == 0604 ? 0620 : 0) {
 		sbuf_reset(&err);
-		cr_assert_eq(chmod(p.sb_buf, m), 0);
-		cr_expect_eq(vault_open(ops_local(), p.sb_buf, me, &v, &err), -EPERM, "mode %o", (unsigned)m);
-		cr_expect(strstr(sbuf_str(&err), "chmod 600 ") && strstr(sbuf_str(&err), p.sb_buf), "%s", sbuf_str(&err));
+		cr_assert_eq(chmod(path, m), 0);
+		cr_expect_eq(vault_open(ops_local(), path, me, &v, &err), -EPERM, "mode %o", (unsigned)m);
+		cr_expect(strstr(sbuf_str(&err), "chmod 600 ") && strstr(sbuf_str(&err), path), "%s", sbuf_str(&err));
 		cr_expect(!strstr(sbuf_str(&err), "hunter2"), "%s", sbuf_str(&err));
 	}
 	/* another owner than the user punix runs as */
-	cr_assert_eq(chmod(p.sb_buf, 0600), 0);
+	cr_assert_eq(chmod(path, 0600), 0);
 	sbuf_reset(&err);
-	cr_expect_eq(vault_open(ops_local(), p.sb_buf, me + 1, &v, &err), -EPERM);
+	cr_expect_eq(vault_open(ops_local(), path, me + 1, &v, &err), -EPERM);
 	cr_expect(strstr(sbuf_str(&err), "not owned by the user punix runs as") != NULL, "%s", sbuf_str(&err));
 	/* invalid JSON: named, the place said, no value */
-	write_file(p.sb_buf, "{\"tok\": \"hunter2\",\n \"x\": \"multi\\nline\"}", 0600);
+	write_file(path, "{\"tok\": \"hunter2\",\n \"x\": \"multi\\nline\"}", 0600);
 	sbuf_reset(&err);
-	cr_expect_eq(vault_open(ops_local(), p.sb_buf, me, &v, &err), -EBADMSG);
-	cr_expect(strstr(sbuf_str(&err), p.sb_buf) && strstr(sbuf_str(&err), "line 2: the value of \"x\" is not a single line"),
+	cr_expect_eq(vault_open(ops_local(), path, me, &v, &err), -EBADMSG);
+	cr_expect(strstr(sbuf_str(&err), path) && strstr(sbuf_str(&err), "line 2: the value of \"x\" is not a single line"),
 		  "%s", sbuf_str(&err));
 	cr_expect(!strstr(sbuf_str(&err), "hunter2") && !strstr(sbuf_str(&err), "multi"), "%s", sbuf_str(&err));
 	/* missing */
 	sbuf_reset(&err);
-	cr_assert_eq(unlink(p.sb_buf), 0);
-	cr_expect_eq(vault_open(ops_local(), p.sb_buf, me, &v, &err), -ENOENT);
+	cr_assert_eq(unlink(path), 0);
+	cr_expect_eq(vault_open(ops_local(), path, me, &v, &err), -ENOENT);
 	cr_expect(strstr(sbuf_str(&err), "cannot read the vault file") != NULL, "%s", sbuf_str(&err));
-	rmdir(tmpl);
 	sbuf_free(&err);
-	sbuf_free(&p);
+	free(path);
+	tdir_free(&t);
 }
 
 Test(vault, secret_resolve_from_each_place)
 {
-	char tmpl[] = "/tmp/punix-vault-XXXXXX";
-	struct sbuf p = dir_path(tmpl);
-	write_file(p.sb_buf, "from-a-file\n", 0600);
+	struct tdir t;
+	tdir_make(&t);
+	char *path = tdir_at(&t, "vault.json");
+	write_file(path, "from-a-file\n", 0600);
 	struct vault v;
 	struct sbuf err = SBUF_INIT;
 	cr_assert_eq(parse("{\"k\": \"from-the-vault\"}", &v, &err), 0);
@@ -157,7 +152,7 @@ Test(vault, secret_resolve_from_each_place)
 	cr_assert_eq(secret_resolve(&ss, ENV_FROM_ENV, "TOK", &val, &len, &err), 0);
 	cr_expect_str_eq(val, "from-the-env");
 	free(val);
-	cr_assert_eq(secret_resolve(&ss, ENV_FROM_FILE, p.sb_buf, &val, &len, &err), 0);
+	cr_assert_eq(secret_resolve(&ss, ENV_FROM_FILE, path, &val, &len, &err), 0);
 	cr_expect_str_eq(val, "from-a-file", "one trailing newline stripped");
 	cr_expect_eq(len, 11);
 	free(val);
@@ -175,9 +170,8 @@ Test(vault, secret_resolve_from_each_place)
 	cr_expect_eq(secret_resolve(&ss, ENV_FROM_VAULT, "k", &val, &len, &err), -1);
 	cr_expect_str_eq(sbuf_str(&err), "no vault file was given (--vault-secrets FILE)");
 	cr_expect_null(val);
-	unlink(p.sb_buf);
-	rmdir(tmpl);
 	vault_free(&v);
 	sbuf_free(&err);
-	sbuf_free(&p);
+	free(path);
+	tdir_free(&t);
 }
