@@ -150,6 +150,19 @@ void render_shown(struct sbuf *sb, const char *s);
 void render_add(struct rendered *r, char *path, struct sbuf *content, uint32_t mode);
 /* The stack's configFiles, mode 0644. */
 void render_config_files(const struct stack_desc *st, struct rendered *r);
+/* Whether the service has secret environment entries (from_env, from_file, from_vault). */
+bool render_has_secrets(const struct service_desc *s);
+/* Where a service's secrets file (its sidecar) lives on the target, whatever its backend. */
+char *secrets_sidecar_path(const char *stack, const char *service);
+/*
+ * Appends the service's secrets file: each secret entry written by line()
+ * in the backend's syntax, at secrets_sidecar_path, mode 0600, marked
+ * secret (kept apart, never hashed), owned by owner (NULL: root).
+ */
+void render_secrets_file(const struct stack_desc *st, const struct service_desc *s,
+			 const struct secret_value *secrets, size_t nsecrets,
+			 void (*line)(struct sbuf *out, const char *key, const char *value), const char *owner,
+			 struct rendered *v);
 /* Sorts r by path; -1 with err set (and r freed) when two files have one path. */
 int render_finish(const struct stack_desc *st, struct rendered *r, struct sbuf *err);
 

@@ -110,3 +110,40 @@ void act_results_free(struct act_results *r)
 	r->v = NULL;
 	r->n = 0;
 }
+
+bool render_has_secrets(const struct service_desc *s)
+{
+	for (size_t i = 0; i < s->nenv; i++)
+		if (s->env[i].kind != ENV_LITERAL)
+			return true;
+	return false;
+}
+
+char *secrets_sidecar_path(const char *stack, const char *service)
+{
+	struct sbuf sb = SBUF_INIT;
+	sbuf_printf(&sb, "/etc/punix/secrets/%s/%s.env", stack, service);
+	return sbuf_detach(&sb, NULL);
+}
+
+void render_secrets_file(const struct stack_desc *st, const struct service_desc *s,
+			 const struct secret_value *secrets, size_t nsecrets,
+			 void (*line)(struct sbuf *out, const char *key, const char *value), const char *owner,
+			 struct rendered *v)
+{
+	struct sbuf sb = SBUF_INIT;
+	for (size_t i = 0; i < s->nenv; i++) {
+		if (s->env[i].kind == ENV_LITERAL)
+			continue;
+		const char *val = "";
+		for (size_t k = 0; k < nsecrets; k++)
+			if (!strcmp(secrets[k].service, s->name) && !strcmp(secrets[k].key, s->env[i].key))
+				val = secrets[k].value;
+		line(&sb, s->env[i].key, val);
+	}
+	render_add(v, secrets_sidecar_path(st->name, s->name), &sb, 0600);
+	struct rendered_file *f = &v->files[v->n - 1];
+	f->secret = true;
+	if (owner)
+		f->owner = xstrdup(owner);
+}

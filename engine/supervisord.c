@@ -29,7 +29,6 @@
 #include "../base/path.h"
 #include "../base/utf8.h"
 #include "../base/xalloc.h"
-#include "systemd.h"
 
 /* ---- the include directory of a supervisord.conf ------------------------------------------ */
 
@@ -224,14 +223,6 @@ static const struct directive *find_directive(const struct service_desc *s, cons
 	return NULL;
 }
 
-static bool has_secrets(const struct service_desc *s)
-{
-	for (size_t i = 0; i < s->nenv; i++)
-		if (s->env[i].kind != ENV_LITERAL)
-			return true;
-	return false;
-}
-
 /*
  * A service with secrets starts through /bin/sh, which exports the
  * secrets file's KEY='value' lines into the program's environment and
@@ -244,7 +235,7 @@ void supervisord_program(const struct stack_desc *st, const struct service_desc 
 			 struct sbuf *out)
 {
 	sbuf_printf(out, "; punix stack %s: service %s\n[program:%s]\ncommand=", st->name, s->name, s->name);
-	if (has_secrets(s)) {
+	if (render_has_secrets(s)) {
 		char *side = secrets_sidecar_path(st->name, s->name);
 		put_word(out, "/bin/sh");
 		sbuf_puts(out, " -c ");
@@ -407,29 +398,13 @@ static void check_service(struct scheck *sc, const struct service_desc *s, const
 	}
 }
 
-/* The secrets file: KEY='value' lines for /bin/sh, mode 0600, the program's user's (root's without user=). */
-static void render_secrets(const struct stack_desc *st, const struct service_desc *s,
-			   const struct secret_value *secrets, size_t nsecrets, struct rendered *v)
+/* KEY='value' for /bin/sh, ' written '\'' (a secret is one line, [E11]). */
+static void shell_line(struct sbuf *sb, const char *key, const char *val)
 {
-	struct sbuf sb = SBUF_INIT;
-	for (size_t i = 0; i < s->nenv; i++) {
-		if (s->env[i].kind == ENV_LITERAL)
-			continue;
-		const char *val = "";
-		for (size_t k = 0; k < nsecrets; k++)
-			if (!strcmp(secrets[k].service, s->name) && !strcmp(secrets[k].key, s->env[i].key))
-				val = secrets[k].value;
-		sbuf_printf(&sb, "%s='", s->env[i].key);
-		for (const char *p = val; *p; p++)
-			sbuf_puts(&sb, *p == '\'' ? "'\\''" : (char[]){*p, 0});
-		sbuf_puts(&sb, "'\n");
-	}
-	render_add(v, secrets_sidecar_path(st->name, s->name), &sb, 0600);
-	struct rendered_file *f = &v->files[v->n - 1];
-	f->secret = true;
-	const struct directive *user = find_directive(s, "User");
-	if (user && user->kind == DIRECTIVE_STR)
-		f->owner = xstrdup(user->s);
+	sbuf_printf(sb, "%s='", key);
+	for (const char *p = val; *p; p++)
+		sbuf_puts(sb, *p == '\'' ? "'\\''" : (char[]){*p, 0});
+	sbuf_puts(sb, "'\n");
 }
 
 int supervisord_generate(const struct stack_desc *st, const struct backend_args *a, struct rendered *out,
@@ -453,8 +428,11 @@ int supervisord_generate(const struct stack_desc *st, const struct backend_args 
 		supervisord_unit_of(env, s->name, false, &unit, &path);
 		render_add(&v, sbuf_detach(&path, NULL), &text, 0644);
 		sbuf_free(&unit);
-		if (has_secrets(s))
-			render_secrets(st, s, a->secrets, a->nsecrets, &v);
+		if (render_has_secrets(s)) {
+			const struct directive *user = find_directive(s, "User");
+			render_secrets_file(st, s, a->secrets, a->nsecrets, shell_line,
+					    user && user->kind == DIRECTIVE_STR ? user->s : NULL, &v);
+		}
 	}
 	*out = v;
 	return render_finish(st, out, err);

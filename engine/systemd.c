@@ -147,21 +147,6 @@ static const struct directive *find_directive(const struct directive *d, size_t 
 	return NULL;
 }
 
-static bool has_secrets(const struct service_desc *s)
-{
-	for (size_t i = 0; i < s->nenv; i++)
-		if (s->env[i].kind != ENV_LITERAL)
-			return true;
-	return false;
-}
-
-char *secrets_sidecar_path(const char *stack, const char *service)
-{
-	struct sbuf sb = SBUF_INIT;
-	sbuf_printf(&sb, "/etc/punix/secrets/%s/%s.env", stack, service);
-	return sbuf_detach(&sb, NULL);
-}
-
 static bool user_unit_dir(const char *unit_dir)
 {
 	return strstr(unit_dir, "/systemd/user") != NULL;
@@ -205,7 +190,7 @@ void systemd_unit(const struct stack_desc *st, const struct service_desc *s, con
 		if (s->env[i].kind == ENV_LITERAL)
 			put_env(out, s->env[i].key, s->env[i].value);
 	}
-	if (has_secrets(s)) {
+	if (render_has_secrets(s)) {
 		char *side = secrets_sidecar_path(st->name, s->name);
 		sbuf_printf(out, "EnvironmentFile=%s\n", side);
 		free(side);
@@ -264,7 +249,7 @@ void systemd_provision_unit(const struct stack_desc *st, const struct service_de
 			k++;
 		}
 	}
-	if (has_secrets(s)) {
+	if (render_has_secrets(s)) {
 		char *side = secrets_sidecar_path(st->name, s->name);
 		sbuf_printf(out, "EnvironmentFile=%s\n", side);
 		free(side);
@@ -339,32 +324,24 @@ static void render_sysusers(const struct stack_desc *st, struct rendered *v)
 	VEC_FREE(&groups);
 }
 
-/* KEY="value" lines; a value is quoted with \ and " escaped. */
+/* KEY="value", with \ and " escaped: EnvironmentFile='s syntax. */
+static void sidecar_line(struct sbuf *sb, const char *key, const char *val)
+{
+	sbuf_printf(sb, "%s=\"", key);
+	for (const char *p = val; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			sbuf_putc(sb, '\\');
+		sbuf_putc(sb, *p);
+	}
+	sbuf_puts(sb, "\"\n");
+}
+
 static void render_sidecar(const struct stack_desc *st, const struct service_desc *s,
 			   const struct secret_value *secrets, size_t nsecrets, struct rendered *v)
 {
-	struct sbuf sb = SBUF_INIT;
-	for (size_t i = 0; i < s->nenv; i++) {
-		if (s->env[i].kind == ENV_LITERAL)
-			continue;
-		const char *val = "";
-		for (size_t k = 0; k < nsecrets; k++)
-			if (!strcmp(secrets[k].service, s->name) && !strcmp(secrets[k].key, s->env[i].key))
-				val = secrets[k].value;
-		sbuf_printf(&sb, "%s=\"", s->env[i].key);
-		for (const char *p = val; *p; p++) {
-			if (*p == '"' || *p == '\\')
-				sbuf_putc(&sb, '\\');
-			sbuf_putc(&sb, *p);
-		}
-		sbuf_puts(&sb, "\"\n");
-	}
-	render_add(v, secrets_sidecar_path(st->name, s->name), &sb, 0600);
-	struct rendered_file *f = &v->files[v->n - 1];
-	f->secret = true;
 	const struct directive *user = find_directive(s->config, s->nconfig, "User");
-	if (user && user->kind == DIRECTIVE_STR)
-		f->owner = xstrdup(user->s);
+	render_secrets_file(st, s, secrets, nsecrets, sidecar_line,
+			    user && user->kind == DIRECTIVE_STR ? user->s : NULL, v);
 }
 
 /* ---- values that cannot be rendered ------------------------------------ */
@@ -520,7 +497,7 @@ int systemd_generate(const struct stack_desc *st, const struct backend_args *a, 
 			sbuf_printf(&path, "%s/%s-provision.service", unit_dir, s->name);
 			render_add(&v, sbuf_detach(&path, NULL), &prov, 0644);
 		}
-		if (has_secrets(s))
+		if (render_has_secrets(s))
 			render_sidecar(st, s, secrets, nsecrets, &v);
 	}
 	render_tmpfiles(st, &v);

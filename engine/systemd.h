@@ -53,9 +53,6 @@ void systemd_activate(struct op_ctx *c, const struct backend_env *env, const str
  */
 char *backend_subst_outs(const char *s, size_t len, pkg_path_fn pkg_path, void *arg, size_t *outlen);
 
-/* Where a service's secrets sidecar lives on the target. */
-char *secrets_sidecar_path(const char *stack, const char *service);
-
 /* The unit text for one service (for tests and golden files). */
 void systemd_unit(const struct stack_desc *st, const struct service_desc *s, const char *pkg_path,
 		  const char *unit_dir, struct sbuf *out);
