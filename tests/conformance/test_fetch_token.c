@@ -70,32 +70,15 @@ static void start_server(void)
 {
 	tdir_write(&t, "server.py", server_py);
 	char *script = tdir_at(&t, "server.py"), *www = tdir_at(&t, "www");
-	int fd[2];
-	cr_assert_eq(pipe(fd), 0);
-	server = fork();
-	cr_assert(server >= 0);
-	if (server == 0) {
-		dup2(fd[1], 1);
-		close(fd[0]);
-		close(fd[1]);
-		execlp("python3", "python3", script, www, token, (char *)NULL);
-		_exit(127);
-	}
-	close(fd[1]);
-	FILE *f = fdopen(fd[0], "r");
-	cr_assert_eq(fscanf(f, "%d", &port), 1, "the test server did not start");
-	fclose(f);
+	const char *argv[] = {script, www, token, NULL};
+	server = test_server_start(argv, &port);
 	free(script);
 	free(www);
 }
 
 static void stop_server(void)
 {
-	if (server > 0) {
-		kill(server, SIGTERM);
-		waitpid(server, NULL, 0);
-		server = -1;
-	}
+	test_server_stop(&server);
 }
 
 static void setup(void)

@@ -169,3 +169,37 @@ void proc_result_free(struct proc_result *r)
 	free(r->out);
 	free(r->err);
 }
+
+pid_t test_server_start(const char *const *argv, int *port)
+{
+	const char *a[16] = {"python3"};
+	size_t n = 1;
+	for (; argv[n - 1] && n < 15; n++)
+		a[n] = argv[n - 1];
+	a[n] = NULL;
+	int fd[2];
+	cr_assert_eq(pipe(fd), 0);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		dup2(fd[1], 1);
+		close(fd[0]);
+		close(fd[1]);
+		execvp("python3", (char *const *)a);
+		_exit(127);
+	}
+	close(fd[1]);
+	FILE *f = fdopen(fd[0], "r");
+	cr_assert_eq(fscanf(f, "%d", port), 1, "the test server %s did not start", argv[0]);
+	fclose(f);
+	return pid;
+}
+
+void test_server_stop(pid_t *pid)
+{
+	if (*pid > 0) {
+		kill(*pid, SIGTERM);
+		waitpid(*pid, NULL, 0);
+		*pid = -1;
+	}
+}

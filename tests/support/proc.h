@@ -44,4 +44,13 @@ pid_t punix_start(const char *home, const char *const *args, const char *out_pat
 /* Waits for a started punix; returns its exit code or 128+signal. */
 int punix_wait(pid_t pid);
 
+/*
+ * Starts a test server: `python3 argv[0] argv[1] ...` (argv
+ * NULL-terminated), which must print the port it listens on as its first
+ * line; *port gets it (the test fails if it does not come). Its pid, for
+ * test_server_stop, which ends it (and sets *pid to -1; nothing if <= 0).
+ */
+pid_t test_server_start(const char *const *argv, int *port);
+void test_server_stop(pid_t *pid);
+
 #endif
