@@ -139,9 +139,8 @@ static int render_with(const struct stack_desc *st, const struct backend_args *a
 	memset(out, 0, sizeof(*out));
 	const struct backend *b = backend_find(st->backend);
 	if (!b) {
-		sbuf_puts(err, "stack '");
-		render_shown(err, st->name);
-		sbuf_puts(err, "': unsupported backend \"");
+		render_who(err, st, NULL);
+		sbuf_puts(err, ": unsupported backend \"");
 		render_shown(err, st->backend);
 		sbuf_puts(err, "\"; supported: ");
 		for (size_t i = 0; backend_at(i); i++)

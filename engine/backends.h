@@ -15,6 +15,7 @@
 #ifndef PUNIX_ENGINE_BACKENDS_H
 #define PUNIX_ENGINE_BACKENDS_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -150,6 +151,14 @@ void render_shown(struct sbuf *sb, const char *s);
 void render_add(struct rendered *r, char *path, struct sbuf *content, uint32_t mode);
 /* The stack's configFiles, mode 0644. */
 void render_config_files(const struct stack_desc *st, struct rendered *r);
+/* "stack 'S'" and, with s, ": service 'N'", each name shown on one line (render_shown). */
+void render_who(struct sbuf *err, const struct stack_desc *st, const struct service_desc *s);
+/*
+ * A generator's refusal: "FILE:L:C: [E6] stack 'S': service 'N': backend
+ * 'B' " (located at at, else at the stack), then fmt with ap.
+ */
+void render_refusal(struct sbuf *err, const struct desc_loc *at, const struct stack_desc *st,
+		    const struct service_desc *s, const char *backend, const char *fmt, va_list ap);
 /* Whether the service has secret environment entries (from_env, from_file, from_vault). */
 bool render_has_secrets(const struct service_desc *s);
 /* Where a service's secrets file (its sidecar) lives on the target, whatever its backend. */

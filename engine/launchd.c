@@ -131,21 +131,9 @@ __attribute__((format(printf, 2, 3))) static void refuse(struct lcheck *lc, cons
 	if (lc->bad)
 		return;
 	lc->bad = true;
-	const struct desc_loc *at = &lc->st->loc;
-	if (at->file)
-		sbuf_printf(lc->err, "%s:%u:%u: ", at->file, at->line, at->col);
-	sbuf_puts(lc->err, "[E6] stack '");
-	render_shown(lc->err, lc->st->name);
-	sbuf_putc(lc->err, '\'');
-	if (lc->s) {
-		sbuf_puts(lc->err, ": service '");
-		render_shown(lc->err, lc->s->name);
-		sbuf_putc(lc->err, '\'');
-	}
-	sbuf_puts(lc->err, ": backend 'launchd' ");
 	va_list ap;
 	va_start(ap, fmt);
-	sbuf_vprintf(lc->err, fmt, ap);
+	render_refusal(lc->err, NULL, lc->st, lc->s, "launchd", fmt, ap);
 	va_end(ap);
 }
 

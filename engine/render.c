@@ -3,6 +3,7 @@
  * stack's config files, the list of files, and the check that no two of
  * them have one path. Pure.
  */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,9 +72,8 @@ int render_finish(const struct stack_desc *st, struct rendered *r, struct sbuf *
 		qsort(r->files, r->n, sizeof(r->files[0]), file_cmp);
 	for (size_t i = 1; i < r->n; i++) {
 		if (strcmp(r->files[i - 1].path, r->files[i].path) == 0) {
-			sbuf_puts(err, "stack '");
-			render_shown(err, st->name);
-			sbuf_puts(err, "': two of its files would be ");
+			render_who(err, st, NULL);
+			sbuf_puts(err, ": two of its files would be ");
 			render_shown(err, r->files[i].path);
 			sbuf_puts(err, " (a config file over a generated one)");
 			rendered_free(r);
@@ -146,4 +146,29 @@ void render_secrets_file(const struct stack_desc *st, const struct service_desc 
 	f->secret = true;
 	if (owner)
 		f->owner = xstrdup(owner);
+}
+
+void render_who(struct sbuf *err, const struct stack_desc *st, const struct service_desc *s)
+{
+	sbuf_puts(err, "stack '");
+	render_shown(err, st->name);
+	sbuf_putc(err, '\'');
+	if (s) {
+		sbuf_puts(err, ": service '");
+		render_shown(err, s->name);
+		sbuf_putc(err, '\'');
+	}
+}
+
+void render_refusal(struct sbuf *err, const struct desc_loc *at, const struct stack_desc *st,
+		    const struct service_desc *s, const char *backend, const char *fmt, va_list ap)
+{
+	if (!at || !at->file)
+		at = &st->loc;
+	if (at->file)
+		sbuf_printf(err, "%s:%u:%u: ", at->file, at->line, at->col);
+	sbuf_puts(err, "[E6] ");
+	render_who(err, st, s);
+	sbuf_printf(err, ": backend '%s' ", backend);
+	sbuf_vprintf(err, fmt, ap);
 }

@@ -295,21 +295,9 @@ __attribute__((format(printf, 2, 3))) static void refuse(struct scheck *sc, cons
 	if (sc->bad)
 		return;
 	sc->bad = true;
-	const struct desc_loc *at = sc->at && sc->at->file ? sc->at : &sc->st->loc;
-	if (at->file)
-		sbuf_printf(sc->err, "%s:%u:%u: ", at->file, at->line, at->col);
-	sbuf_puts(sc->err, "[E6] stack '");
-	render_shown(sc->err, sc->st->name);
-	sbuf_putc(sc->err, '\'');
-	if (sc->s) {
-		sbuf_puts(sc->err, ": service '");
-		render_shown(sc->err, sc->s->name);
-		sbuf_putc(sc->err, '\'');
-	}
-	sbuf_puts(sc->err, ": backend 'supervisord' ");
 	va_list ap;
 	va_start(ap, fmt);
-	sbuf_vprintf(sc->err, fmt, ap);
+	render_refusal(sc->err, sc->at, sc->st, sc->s, "supervisord", fmt, ap);
 	va_end(ap);
 }
 

@@ -364,14 +364,7 @@ __attribute__((format(printf, 3, 4))) static bool refused(struct vcheck *vc, con
 	const char *why = "is missing";
 	if (vc->bad || (v && systemd_value_ok(v, strlen(v), &why)))
 		return vc->bad;
-	sbuf_puts(vc->err, "stack '");
-	render_shown(vc->err, vc->st->name);
-	sbuf_putc(vc->err, '\'');
-	if (vc->s) {
-		sbuf_puts(vc->err, ": service '");
-		render_shown(vc->err, vc->s->name);
-		sbuf_putc(vc->err, '\'');
-	}
+	render_who(vc->err, vc->st, vc->s);
 	sbuf_puts(vc->err, ": cannot render ");
 	va_list ap;
 	va_start(ap, what);
