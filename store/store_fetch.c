@@ -251,6 +251,17 @@ static int download(struct punix_ops *o, const char *cache_dir, const struct fet
 	return r;
 }
 
+int store_cache_lock(struct punix_ops *o, const char *cache_dir, const char *lock, int *h, struct sbuf *err)
+{
+	*h = -1;
+	int r = ops_mkdir_p(o, cache_dir, 0755);
+	if (r < 0)
+		sbuf_printf(err, "cannot create the download cache %s: %s", cache_dir, strerror(-r));
+	else if ((r = o->lock(o, lock, 1, 1, h)) < 0)
+		sbuf_printf(err, "cannot lock %s: %s", lock, strerror(-r));
+	return r;
+}
+
 int store_fetch(struct punix_ops *o, const char *cache_dir, const struct fetch_source *src, char **path,
 		struct sbuf *err)
 {
@@ -262,11 +273,7 @@ int store_fetch(struct punix_ops *o, const char *cache_dir, const struct fetch_s
 	sbuf_printf(&lock, "%s.lock", final.sb_buf);
 	sbuf_printf(&part, "%s/.sha256-%s.part", cache_dir, hex);
 	int h = -1;
-	int r = ops_mkdir_p(o, cache_dir, 0755);
-	if (r < 0)
-		sbuf_printf(err, "cannot create the download cache %s: %s", cache_dir, strerror(-r));
-	else if ((r = o->lock(o, lock.sb_buf, 1, 1, &h)) < 0)
-		sbuf_printf(err, "cannot lock %s: %s", lock.sb_buf, strerror(-r));
+	int r = store_cache_lock(o, cache_dir, lock.sb_buf, &h, err);
 	if (r < 0)
 		goto out;
 

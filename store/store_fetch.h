@@ -116,6 +116,13 @@ int store_fetch(struct punix_ops *o, const char *cache_dir, const struct fetch_s
 		struct sbuf *err);
 
 /*
+ * The download cache made if missing and the flock of lock (an entry's
+ * "<name>.lock" in it) taken, waiting: 0 with *h its handle, or <0 with
+ * err saying which failed (*h -1). Every fetch into the cache holds one.
+ */
+int store_cache_lock(struct punix_ops *o, const char *cache_dir, const char *lock, int *h, struct sbuf *err);
+
+/*
  * Makes <cache_dir>/git-<hex want> the tree of tag of the git repository
  * url (without its .git), whose tree hash (store_hash_tree) must be want,
  * cloning it with the git program unless it is cached. 0 with *path

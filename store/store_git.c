@@ -98,11 +98,7 @@ int store_fetch_git(struct punix_ops *o, const char *cache_dir, const char *url,
 	sbuf_printf(&lock, "%s.lock", final.sb_buf);
 	int h = -1;
 	char *tmp = NULL;
-	int r = ops_mkdir_p(o, cache_dir, 0755);
-	if (r < 0)
-		sbuf_printf(err, "cannot create the download cache %s: %s", cache_dir, strerror(-r));
-	else if ((r = o->lock(o, lock.sb_buf, 1, 1, &h)) < 0)
-		sbuf_printf(err, "cannot lock %s: %s", lock.sb_buf, strerror(-r));
+	int r = store_cache_lock(o, cache_dir, lock.sb_buf, &h, err);
 	if (r < 0)
 		goto out;
 	struct ops_stat st;
