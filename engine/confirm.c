@@ -284,6 +284,23 @@ static int unreadable(struct op_ctx *c, const char *dep, int r)
 		       dep, c->stack, ops_strerror(r));
 }
 
+/*
+ * The decision file cannot be locked or written (a hostile link in its
+ * place, a full or read-only disk): nothing can confirm the op, so it is
+ * flipped back now, rather than left past its flip with nothing decided.
+ */
+static int revert_undecidable(struct op_ctx *c, const char *dep, const char *token, int r)
+{
+	struct cstate s;
+	memset(&s, 0, sizeof(s));
+	snprintf(s.token, sizeof(s.token), "%s", token);
+	snprintf(s.state, sizeof(s.state), "reverting");
+	snprintf(s.why, sizeof(s.why), "its decision file %s/.locks/%s.confirm cannot be used (%s), so nothing could "
+				       "confirm it",
+		 dep, c->stack, ops_strerror(r));
+	return revert(c, &s);
+}
+
 int step_confirm(struct op_ctx *c)
 {
 	const struct op_plan *p = &c->plan;
@@ -297,7 +314,7 @@ int step_confirm(struct op_ctx *c)
 	if (c->parent) {
 		/* a recovery: nobody waits any more; what was decided stands, else back */
 		if ((r = lock_decision(o, dep, c->stack, &h)) < 0)
-			return op_fail(c, 3, "confirm: locking %s/.locks/%s.confirm.lock: %s", dep, c->stack, ops_strerror(r));
+			return revert_undecidable(c, dep, token, r);
 		r = read_state(o, dep, c->stack, &s);
 		if (r < 0 && r != -ENOENT && r != -EBADMSG) {
 			o->unlock(o, h);
@@ -336,7 +353,7 @@ int step_confirm(struct op_ctx *c)
 		o->unlock(o, h);
 	}
 	if (r < 0)
-		return op_fail(c, 3, "confirm: writing %s/.locks/%s.confirm: %s", dep, c->stack, ops_strerror(r));
+		return revert_undecidable(c, dep, token, r);
 	/* a test's crash while it waits, before anyone could have confirmed */
 	op_maybe_crash(c, "confirm", "waiting");
 	if (p->confirm_needed && c->req.target.confirm_waiting)
@@ -361,7 +378,7 @@ int step_confirm(struct op_ctx *c)
 	/* the decision, against a confirmation arriving at the same instant: this op's alone */
 	if ((r = lock_decision(o, dep, c->stack, &h)) < 0) {
 		sbuf_free(&hwhy);
-		return op_fail(c, 3, "confirm: locking %s/.locks/%s.confirm.lock: %s", dep, c->stack, ops_strerror(r));
+		return revert_undecidable(c, dep, token, r);
 	}
 	if (!acked) {
 		struct cstate t;

@@ -134,6 +134,7 @@ struct op_ctx {
 	int64_t started;         /* by the loop's monotonic clock, ms (req.timeout) */
 	/* confirm-or-revert (confirm.c) */
 	char *reverted;          /* the op was flipped back: why (the op ends aborted) */
+	bool not_kept;           /* a recovery's: the op waited for a confirmation that does not keep it */
 };
 
 struct step {

@@ -276,6 +276,10 @@ static void rec_prepare_work(struct op_ctx *r)
 	}
 	struct live_ops live = {r->live, r->nlive};
 	sweep_temps_live(r, &live);
+	/* here, off the loop: whether an op that waited for a confirmation is kept (its decision file) */
+	size_t last = r->kind->nsteps - 1;
+	r->not_kept = r->committed && r->plan.confirm_timeout && !strcmp(r->kind->steps[last].name, "confirm") &&
+		      !confirm_kept(r);
 }
 
 static void rec_prepared(struct op_ctx *r)
@@ -295,10 +299,8 @@ static void rec_prepared(struct op_ctx *r)
 		 * back by its confirm step: its own generation is not made live
 		 * again, nor its services restarted, on the way there.
 		 */
-		size_t last = r->kind->nsteps - 1;
-		if (r->plan.confirm_timeout && from < last && !strcmp(r->kind->steps[last].name, "confirm") &&
-		    !confirm_kept(r))
-			from = last;
+		if (r->not_kept && from < r->kind->nsteps - 1)
+			from = r->kind->nsteps - 1;
 		r->i = from;
 		op_steps(r);
 	} else {

@@ -295,3 +295,85 @@ Test(confirm, an_ack_without_a_passed_health_check_is_not_kept)
 	cr_expect_str_eq(live(), "v1\n");
 	free(log);
 }
+
+/*
+ * Killed after its flip but before its files were made live, an op that
+ * waited for a confirmation nobody gave is flipped back by recover
+ * without first making its own generation's files live (nor restarting
+ * its services): its materialise step never completes.
+ */
+Test(confirm, recover_does_not_make_a_rejected_generation_live_first)
+{
+	struct proc_result r = deploy(p1, NULL, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	proc_result_free(&r);
+	setenv("PUNIX_CRASH_AT", "deploy:materialise:before", 1);
+	r = deploy(p2, "30", "true");
+	unsetenv("PUNIX_CRASH_AT");
+	cr_assert_eq(r.status, 128 + 9, "%s%s", r.out, r.err);
+	proc_result_free(&r);
+	cr_expect_str_eq(live(), "v1\n", "flipped, not yet materialised");
+	const char *rc[] = {"recover", NULL};
+	r = punix_run(home, rc);
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "op 2 (deploy Web): reverted to gen-001") != NULL, "%s", r.out);
+	proc_result_free(&r);
+	cr_expect_str_eq(live(), "v1\n");
+	const char *js[] = {"journal", "show", "2", NULL};
+	r = punix_run(home, js);
+	cr_expect(strstr(r.out, "materialise  done") == NULL && strstr(r.out, "confirm      undone") != NULL,
+		  "gen-002's files were never made live: %s", r.out);
+	proc_result_free(&r);
+}
+
+/*
+ * Links planted where the decision file and its lock go never lead
+ * outside: the file is replaced beside the link, never written through
+ * it; a lock that cannot be taken (a link) decides nothing, so the op is
+ * flipped back at once rather than left past its flip. The files the
+ * links name are untouched.
+ */
+Test(confirm, links_in_place_of_the_decision_file_lead_nowhere)
+{
+	struct proc_result r = deploy(p1, NULL, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	proc_result_free(&r);
+	tdir_write(&t, "outside/victim", "keep\n");
+	tdir_write(&t, "outside/victim2", "keep\n");
+	char *victim = tdir_at(&t, "outside/victim"), *victim2 = tdir_at(&t, "outside/victim2");
+	struct sbuf locks = SBUF_INIT, f = SBUF_INIT, l = SBUF_INIT;
+	sbuf_printf(&locks, "%s%s/deployments/.locks", target, home);
+	sbuf_printf(&f, "%s/Web.confirm", locks.sb_buf);
+	sbuf_printf(&l, "%s/Web.confirm.lock", locks.sb_buf);
+	unlink(f.sb_buf);
+	cr_assert_eq(symlink(victim, f.sb_buf), 0);
+	r = deploy(p2, "5", "true");
+	cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+	proc_result_free(&r);
+	cr_expect_str_eq(live(), "v2\n");
+	struct stat st;
+	cr_expect(lstat(f.sb_buf, &st) == 0 && S_ISREG(st.st_mode), "the link was replaced, not followed");
+
+	unlink(l.sb_buf);
+	cr_assert_eq(symlink(victim2, l.sb_buf), 0);
+	r = deploy(p3, "5", "true");
+	cr_expect_eq(r.status, 1, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.err, "[E18] stack Web: gen-003 was not kept: reverted to gen-002: its decision file") != NULL,
+		  "%s", r.err);
+	proc_result_free(&r);
+	cr_expect_str_eq(live(), "v2\n");
+	const char *js[] = {"journal", "show", NULL};
+	r = punix_run(home, js);
+	cr_expect(strstr(r.out, "\trunning\t") == NULL, "nothing left running: %s", r.out);
+	proc_result_free(&r);
+	char *a = tdir_read(&t, "outside/victim"), *b = tdir_read(&t, "outside/victim2");
+	cr_expect_str_eq(a, "keep\n");
+	cr_expect_str_eq(b, "keep\n");
+	free(a);
+	free(b);
+	free(victim);
+	free(victim2);
+	sbuf_free(&locks);
+	sbuf_free(&f);
+	sbuf_free(&l);
+}
